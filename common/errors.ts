@@ -1,0 +1,53 @@
+// Stable error codes, in the manner of undici: the code is the contract, the message is for
+// the operator and says what to do. Codes never change meaning once released.
+
+export const ErrorCodes = {
+  CONFIG_INVALID: 'WEFT_ERR_CONFIG_INVALID',
+  CSR_INVALID: 'WEFT_ERR_CSR_INVALID',
+  CSR_FORBIDDEN: 'WEFT_ERR_CSR_FORBIDDEN',
+  CSR_UNAUTHENTICATED: 'WEFT_ERR_CSR_UNAUTHENTICATED',
+  CA_UNAVAILABLE: 'WEFT_ERR_CA_UNAVAILABLE',
+  STREAM_PROTOCOL: 'WEFT_ERR_STREAM_PROTOCOL',
+  STREAM_UNAUTHENTICATED: 'WEFT_ERR_STREAM_UNAUTHENTICATED',
+  SOURCE_INVALID: 'WEFT_ERR_SOURCE_INVALID',
+  REDIRECT_FAILED: 'WEFT_ERR_REDIRECT_FAILED',
+  NATIVE_UNAVAILABLE: 'WEFT_ERR_NATIVE_UNAVAILABLE',
+  PEER_IDENTITY: 'WEFT_ERR_PEER_IDENTITY',
+  NO_IDENTITY: 'WEFT_ERR_NO_IDENTITY',
+  NO_ROUTE: 'WEFT_ERR_NO_ROUTE',
+  UPSTREAM_CONNECT: 'WEFT_ERR_UPSTREAM_CONNECT',
+  TUNNEL_CONNECT: 'WEFT_ERR_TUNNEL_CONNECT',
+  TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
+  ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  /** Expected conditions (bad input, refused peers) are logged without a stack. */
+  readonly expected: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; expected?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WeftError';
+    this.code = code;
+    this.expected = options?.expected ?? true;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isWeftError(err: unknown, code?: ErrorCode): err is WeftError {
+  return err instanceof WeftError && (code === undefined || err.code === code);
+}
+
+/** The code of any error: ours, a Node system error (ECONNRESET…), or 'UNKNOWN'. */
+export function errorCode(err: unknown): string {
+  if (err !== null && typeof err === 'object' && 'code' in err && typeof err.code === 'string') {
+    return err.code;
+  }
+  return 'UNKNOWN';
+}

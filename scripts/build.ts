@@ -1,0 +1,30 @@
+// esbuild bundles for the processes users run: agent, control and the `weft` CLI. One file each,
+// Node 24 target, ws/yaml/x509 bundled in so an image needs only `node` and the bundle.
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const entries: Record<string, string> = {
+  agent: 'agent/main.ts',
+  control: 'control/main.ts',
+  weft: 'agent/cli/main.ts',
+};
+
+const present = Object.entries(entries).filter(([, file]) => existsSync(file));
+await Promise.all(
+  present.map(([name, file]) =>
+    build({
+      entryPoints: [file],
+      outfile: `dist/${name}.mjs`,
+      bundle: true,
+      platform: 'node',
+      target: 'node24',
+      format: 'esm',
+      sourcemap: true,
+      // ws has optional native helpers that are absent on purpose.
+      external: ['bufferutil', 'utf-8-validate'],
+      banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
+      logLevel: 'warning',
+    }),
+  ),
+);
+console.log(`built ${present.map(([n]) => `dist/${n}.mjs`).join(', ') || 'nothing yet'}`);
