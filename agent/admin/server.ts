@@ -1,0 +1,116 @@
+// The agent's admin server: read-only HTTP on loopback and a unix socket for the `weft` CLI.
+// Subsystems register handlers by key (grpc-js style) and each adds its part of /config_dump,
+// so the admin server knows nothing of the subsystems.
+import http from 'node:http';
+import { chmod, unlink } from 'node:fs/promises';
+import type { Logger } from '../../common/log.ts';
+
+export interface AdminHandler {
+  /** Section name in /config_dump, and the path /config_dump/<key>. */
+  readonly key: string;
+  handle(): unknown;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, for operators. Empty when ready. */
+  reasons: string[];
+}
+
+export interface AdminServer {
+  register(handler: AdminHandler): void;
+  listenTcp(host: string, port: number): Promise<number>;
+  listenUnix(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2);
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+export function createAdminServer(readiness: () => Readiness, log: Logger): AdminServer {
+  const handlers = new Map<string, AdminHandler>();
+  const servers: http.Server[] = [];
+  const sockets: string[] = [];
+
+  async function dump(keys: string[]): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const k of keys) {
+      const h = handlers.get(k);
+      if (h !== undefined) out[k] = await h.handle();
+    }
+    return out;
+  }
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // Read-only: nothing here lets a caller change the mesh.
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, { code: 'WEFT_ERR_ADMIN_METHOD', message: 'the admin API is read-only' });
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    if (path === '/healthz') {
+      send(res, 200, 'ok\n');
+    } else if (path === '/ready') {
+      const r = readiness();
+      send(res, r.ready ? 200 : 503, r);
+    } else if (path === '/config_dump' || path.startsWith('/config_dump/')) {
+      const key = path.slice('/config_dump/'.length);
+      const keys = key === '' ? [...handlers.keys()] : [key];
+      if (key !== '' && !handlers.has(key)) {
+        send(res, 404, { code: 'WEFT_ERR_ADMIN_NOT_FOUND', message: `no config_dump section "${key}"; sections: ${[...handlers.keys()].join(', ')}` });
+        return;
+      }
+      dump(keys).then(
+        (body) => send(res, 200, body),
+        (err: unknown) => {
+          log.error('config_dump failed', { err });
+          send(res, 500, { code: 'WEFT_ERR_ADMIN_INTERNAL', message: (err as Error).message });
+        },
+      );
+    } else {
+      send(res, 404, { code: 'WEFT_ERR_ADMIN_NOT_FOUND', message: `no admin endpoint ${path}; try /healthz, /ready, /config_dump` });
+    }
+  };
+
+  function start(listen: (s: http.Server, cb: () => void) => void): Promise<http.Server> {
+    const s = http.createServer(onRequest);
+    servers.push(s);
+    return new Promise((resolve, reject) => {
+      s.once('error', reject);
+      listen(s, () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+    });
+  }
+
+  return {
+    register(h) {
+      handlers.set(h.key, h);
+    },
+    async listenTcp(host, port) {
+      const s = await start((srv, cb) => srv.listen(port, host, cb));
+      const addr = s.address();
+      return typeof addr === 'object' && addr !== null ? addr.port : port;
+    },
+    async listenUnix(path) {
+      // A stale socket from a crashed agent would make listen fail with EADDRINUSE.
+      await unlink(path).catch(() => undefined);
+      await start((srv, cb) => srv.listen(path, cb));
+      await chmod(path, 0o660);
+      sockets.push(path);
+    },
+    async close() {
+      await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+      await Promise.all(sockets.map((p) => unlink(p).catch(() => undefined)));
+    },
+  };
+}

@@ -1,0 +1,49 @@
+// Agent configuration: every WEFT_* variable with its default and why. Parsed once at start,
+// validated, frozen and logged.
+import { availableParallelism } from 'node:os';
+import { bool, int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
+import { ErrorCodes, WeftError } from '../common/errors.ts';
+
+export const agentSettings = {
+  nodeName: str('WEFT_NODE_NAME', '', 'The Kubernetes node this agent serves; required (the downward API sets it in a cluster).'),
+  controlAddress: str('WEFT_CONTROL_ADDRESS', 'weft-control.weft-system.svc:15012', 'host:port of control (TLS: CSR signing and the config stream).'),
+  controlSocket: str('WEFT_CONTROL_SOCKET', '', 'A unix socket path to reach control instead of TCP (the sandbox; sockets cross network namespaces).'),
+  controlServerName: str('WEFT_CONTROL_SERVER_NAME', 'weft-control.weft-system.svc', 'The DNS name control\'s serving certificate must carry.'),
+  controlCaFile: str('WEFT_CONTROL_CA_FILE', '/var/run/weft/ca/ca.crt', 'Trust anchors (PEM) to verify control with; mounted from the trust-anchor ConfigMap.'),
+  credentialFile: str('WEFT_CREDENTIAL_FILE', '/var/run/secrets/weft/token', 'The agent\'s credential for control: a projected ServiceAccount token, or a bootstrap token in the sandbox. Re-read on every use so rotation needs no restart.'),
+  trustDomain: str('WEFT_TRUST_DOMAIN', 'cluster.local', 'SPIFFE trust domain of workload identities; must match control.'),
+  redirectMode: oneOf('WEFT_REDIRECT_MODE', 'iptables', ['iptables', 'none'] as const, 'How pod traffic reaches the agent; `none` runs the proxy without touching the node (tests).'),
+  outboundPort: int('WEFT_OUTBOUND_PORT', 15001, 'Transparent listener for meshed pods\' outbound TCP.', 1, 65535),
+  inboundPlaintextPort: int('WEFT_INBOUND_PLAINTEXT_PORT', 15006, 'Transparent listener for plaintext sent to meshed pods.', 1, 65535),
+  hbonePort: int('WEFT_HBONE_PORT', 15008, 'mTLS HTTP/2 CONNECT tunnel between agents.', 1, 65535),
+  adminPort: int('WEFT_ADMIN_PORT', 15020, 'Admin HTTP: /healthz, /ready, /config_dump. 0 disables the TCP listener.', 0, 65535),
+  adminHost: str('WEFT_ADMIN_HOST', '127.0.0.1', 'Admin binds to loopback by default: pods must not reach it.'),
+  adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
+  listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
+  workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
+  certTtlSeconds: int('WEFT_CERT_TTL_SECONDS', 86400, 'Requested workload certificate lifetime; rotated at half of it with jitter.', 60, 30 * 86400),
+  connectTimeoutMs: int('WEFT_CONNECT_TIMEOUT_MS', 10_000, 'Upper bound on connecting to a pod or a peer agent; fail fast rather than hold the app.', 100, 120_000),
+  drainMs: int('WEFT_DRAIN_MS', 5_000, 'On SIGTERM: readiness goes false, listeners stop, open connections get this long.', 0, 600_000),
+  logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
+  mark: int('WEFT_REDIRECT_MARK', 0x539, 'Firewall mark TPROXY sets; policy routing sends marked packets to the local stack.', 1, 0x7fffffff),
+  routeTable: int('WEFT_REDIRECT_TABLE', 133, 'Routing table with the local default route for marked packets.', 1, 252),
+  passthroughUnknownSource: bool('WEFT_PASSTHROUGH_UNKNOWN_SOURCE', true, 'A captured connection from a pod the agent does not know (state lagging) is passed through rather than dropped.'),
+};
+
+export type AgentConfig = Parsed<typeof agentSettings>;
+
+export function loadAgentConfig(env: Env): AgentConfig {
+  const cfg = parseSettings(agentSettings, env);
+  if (cfg.nodeName === '') {
+    throw new WeftError(ErrorCodes.CONFIG_INVALID, 'invalid configuration:\n  WEFT_NODE_NAME: required (set it from spec.nodeName with the downward API)');
+  }
+  const ports = [cfg.outboundPort, cfg.inboundPlaintextPort, cfg.hbonePort, cfg.adminPort].filter((p) => p !== 0);
+  if (new Set(ports).size !== ports.length) {
+    throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ports must differ: ${ports.join(', ')}`);
+  }
+  return cfg;
+}
+
+export function workerCount(cfg: AgentConfig): number {
+  return cfg.workers === 0 ? availableParallelism() : cfg.workers;
+}

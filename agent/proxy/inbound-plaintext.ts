@@ -1,0 +1,52 @@
+// Inbound plaintext capture (15006): TCP sent to a meshed pod by something outside the mesh
+// (an unmeshed pod, a node, another cluster). Permissive mode delivers it to the pod as an
+// unauthenticated peer; policy and strict mode come with the authorization work.
+import type net from 'node:net';
+import type { Logger } from '../../common/log.ts';
+import { errorCode } from '../../common/errors.ts';
+import { decideInbound } from './inbound-decide.ts';
+import type { RoutingView } from './routing-view.ts';
+import type { SocketFactory } from './socket-factory.ts';
+import type { ProxyStats } from './stats.ts';
+import { pipeBoth } from './tcp.ts';
+
+export interface InboundPlaintextDeps {
+  view: RoutingView;
+  localNode: string;
+  connectTimeoutMs: number;
+  sockets: SocketFactory;
+  stats: ProxyStats;
+  log: Logger;
+}
+
+function unmap(ip: string | undefined): string {
+  return ip === undefined ? '' : ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (socket: net.Socket) => void {
+  return function onInboundPlaintext(client: net.Socket): void {
+    client.setNoDelay(true);
+    client.on('error', () => undefined);
+    const targetIp = unmap(client.localAddress);
+    const port = client.localPort ?? 0;
+    const decision = decideInbound(targetIp, deps.view, deps.localNode);
+    if (decision.kind === 'refuse') {
+      deps.stats.rejected++;
+      deps.log.warn('inbound plaintext refused', { code: decision.code, reason: decision.reason, source: unmap(client.remoteAddress) });
+      client.resetAndDestroy();
+      return;
+    }
+    deps.stats.opened('inbound_plaintext');
+    const upstream = deps.sockets.connect({ ip: targetIp, port }, deps.connectTimeoutMs);
+    const onError = (err: Error): void => {
+      deps.stats.closed('inbound_plaintext', 0, 0, true);
+      deps.log.warn('inbound plaintext delivery failed', { code: errorCode(err), message: err.message, workload: decision.destination.key, port });
+      client.resetAndDestroy();
+    };
+    upstream.once('error', onError);
+    upstream.once('connect', () => {
+      upstream.off('error', onError);
+      pipeBoth(client, upstream, (r) => deps.stats.closed('inbound_plaintext', r.bytesIn, r.bytesOut, r.error !== undefined));
+    });
+  };
+}
