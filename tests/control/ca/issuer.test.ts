@@ -5,6 +5,7 @@ import { LocalCa } from '../../../control/ca/issuer.ts';
 import { generateCsr } from '../../../agent/identity/csr.ts';
 import { isWeftError, type ErrorCode } from '../../../common/errors.ts';
 import { makeCsr, tamper } from './csr-fixtures.ts';
+import { x509 } from '../../../common/x509.ts';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';
 const { anchor } = await generateTrustAnchor({ commonName: 'weft test root' });
@@ -43,6 +44,10 @@ t.test('signs a CSR into a leaf that verifies against the anchor', async (t) => 
   t.equal(new Date(leaf.validFrom).getTime(), Math.floor((now - 300_000) / 1000) * 1000, 'backdated 5 minutes');
   t.equal(new Date(leaf.validTo).getTime(), Math.floor((now + 24 * 3600_000) / 1000) * 1000, 'default lifetime 24h');
   t.equal(res.notAfter, new Date(leaf.validTo).toISOString());
+  const px = new x509.X509Certificate(res.certChain[0]);
+  const ski = px.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  t.equal(ski, (await x509.SubjectKeyIdentifierExtension.create(px.publicKey)).keyId, 'SKI is the RFC 5280 key hash');
+  t.equal(px.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId, anchor.keyId, 'AKI is the anchor SKI');
   const other2 = await ca.sign(csrPem, {});
   t.not(new X509Certificate(other2.certChain[0]).serialNumber, leaf.serialNumber, 'serials are random');
 });
