@@ -19,6 +19,8 @@ export const ErrorCodes = {
   TUNNEL_CONNECT: 'WEFT_ERR_TUNNEL_CONNECT',
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+  /** An HTTP API path or method that does not exist (404/405). */
+  HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

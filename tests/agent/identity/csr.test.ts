@@ -1,0 +1,24 @@
+import t from 'tap';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { x509 } from '../../../common/x509.ts';
+import { generateCsr } from '../../../agent/identity/csr.ts';
+import { validateCsr } from '../../../control/ca/csr-validation.ts';
+
+t.test('makes a P-256 key and a self-signed CSR whose only SAN is the SPIFFE ID', async (t) => {
+  const id = 'spiffe://cluster.local/ns/shop/sa/cart';
+  const { keyPem, csrPem } = await generateCsr(id);
+  t.match(keyPem, /^-----BEGIN PRIVATE KEY-----/);
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  t.ok(await csr.verify(), 'self-signature verifies');
+  const raw = csr.getExtension('2.5.29.17');
+  t.ok(raw, 'has a SAN');
+  t.same(new x509.SubjectAlternativeNameExtension(raw!.rawData).names.toJSON(), [{ type: 'url', value: id }]);
+  const spki = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  t.ok(spki.equals(Buffer.from(csr.publicKey.rawData)), 'CSR carries the generated key');
+  const valid = await validateCsr(csrPem, 'cluster.local');
+  t.equal(valid.spiffeId, id, 'the CA accepts it');
+});
+
+t.test('refuses to make a CSR for something that is not a workload ID', async (t) => {
+  await t.rejects(generateCsr('spiffe://cluster.local/not-a-workload'), { code: 'WEFT_ERR_NO_IDENTITY' });
+});
