@@ -1,0 +1,27 @@
+// Messages between the agent's main thread (config stream, certificates, redirection, admin) and
+// its proxy workers (listeners and byte moving). Workers hold a mirror of the state and ask the
+// main thread for certificates, so there is one CSR per identity however many workers there are.
+import type { ResourceRecord } from '../control/api/model.ts';
+import type { WorkloadCertificate } from './identity/tls-contexts.ts';
+import type { ProxyStats } from './proxy/stats.ts';
+
+export interface WorkerInit {
+  role: 'weft-proxy-worker';
+  index: number;
+  /** The agent's environment, so the worker parses the same config. */
+  env: Record<string, string>;
+}
+
+export type ToWorker =
+  | { type: 'state'; reset: boolean; upserts: ResourceRecord[]; removes: string[] }
+  | { type: 'cert'; reqId: number; cert?: WorkloadCertificate; error?: { code: string; message: string } }
+  | { type: 'cert-rotated'; cert: WorkloadCertificate }
+  | { type: 'stats-request'; reqId: number }
+  | { type: 'drain' };
+
+export type FromWorker =
+  | { type: 'listening' }
+  | { type: 'listen-failed'; code: string; message: string }
+  | { type: 'cert-request'; reqId: number; identity: string }
+  | { type: 'stats'; reqId: number; stats: ReturnType<ProxyStats['toJSON']> }
+  | { type: 'drained' };

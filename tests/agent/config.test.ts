@@ -1,0 +1,30 @@
+import t from 'tap';
+import { loadAgentConfig } from '../../agent/config.ts';
+import { loadControlConfig } from '../../control/config.ts';
+
+const env = (vars: Record<string, string>) => (k: string): string | undefined => vars[k];
+
+t.test('agent config: defaults, overrides, frozen', async (t) => {
+  const cfg = loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '16008' }));
+  t.equal(cfg.nodeName, 'n1');
+  t.equal(cfg.hbonePort, 16008);
+  t.equal(cfg.outboundPort, 15001);
+  t.equal(cfg.redirectMode, 'iptables');
+  t.ok(Object.isFrozen(cfg));
+});
+
+t.test('agent config: every bad value is reported at once with a stable code', async (t) => {
+  t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '99999', WEFT_REDIRECT_MODE: 'magic', WEFT_WORKERS: 'two' })), {
+    code: 'WEFT_ERR_CONFIG_INVALID',
+    message: /WEFT_REDIRECT_MODE[\s\S]*WEFT_HBONE_PORT[\s\S]*WEFT_WORKERS/,
+  });
+  t.throws(() => loadAgentConfig(env({})), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_NODE_NAME: required/ });
+  t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_OUTBOUND_PORT: '15008' })), { message: /ports must differ/ });
+});
+
+t.test('control config: required settings per mode', async (t) => {
+  t.throws(() => loadControlConfig(env({})), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_SOURCE_PATH[\s\S]*WEFT_BOOTSTRAP_TOKENS_FILE/ });
+  const cfg = loadControlConfig(env({ WEFT_SOURCE_PATH: '/x.yaml', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', WEFT_LISTEN_ADDRESS: '127.0.0.1:0' }));
+  t.equal(cfg.trustDomain, 'cluster.local');
+  t.throws(() => loadControlConfig(env({ WEFT_SOURCE_PATH: '/x', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', WEFT_LISTEN_ADDRESS: 'nope' })), { message: /expected host:port/ });
+});
