@@ -5,6 +5,7 @@
 // mangle PREROUTING → WEFT-PREROUTING:
 //   dst LOCAL                        → RETURN        (replies to the agent's own sockets)
 //   tcp, owned by a transparent sock → WEFT-DIVERT   (mark + ACCEPT: established fast path)
+//   conntrack reply direction        → RETURN        (replies of flows that were not captured)
 //   tcp                              → WEFT-OUT      (per workload: -s ip → WEFT-TPROXY-OUT)
 //   tcp                              → WEFT-IN       (per workload: -d ip ! -s ip → WEFT-TPROXY-IN)
 // Outbound is matched before inbound, so meshed-to-meshed traffic is captured at the source.
@@ -101,6 +102,9 @@ function staticRules(o: ResolvedRedirectorOptions): string[] {
     `-A ${CHAIN.tproxyIn} -p tcp -j TPROXY --on-port ${o.inboundPort} --on-ip 0.0.0.0 --tproxy-mark ${mark}`,
     `-A ${CHAIN.prerouting} -m addrtype --dst-type LOCAL -j RETURN`,
     `-A ${CHAIN.prerouting} -p tcp -m socket --transparent -j ${CHAIN.divert}`,
+    // Replies of flows that were not captured (an excluded port, a flow older than the rules)
+    // must not look like new traffic to or from a meshed pod.
+    `-A ${CHAIN.prerouting} -m conntrack --ctdir REPLY -j RETURN`,
     `-A ${CHAIN.prerouting} -p tcp -j ${CHAIN.out}`,
     `-A ${CHAIN.prerouting} -p tcp -j ${CHAIN.in}`,
   );
