@@ -1,0 +1,8 @@
+// The redirect door: the Redirector seam, its registry, and the built-in implementations
+// (importing this module registers them).
+export {
+  createRedirector, registerRedirector, redirectorNames, resolveRedirectorOptions, REDIRECT_DEFAULTS,
+  type Redirector, type RedirectWorkload, type RedirectorOptions, type RedirectorFactory, type ResolvedRedirectorOptions,
+} from './redirector.ts';
+export { runCommand, type CommandRunner, type CommandResult } from './command-runner.ts';
+export { IptablesRedirector } from './iptables-redirector.ts';

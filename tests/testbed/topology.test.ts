@@ -1,0 +1,45 @@
+import t from 'tap';
+import { ownsNetns, planTopology } from './topology.ts';
+
+const spec = {
+  name: 'topo',
+  nodes: [
+    { name: 'node-a', pods: [{ name: 'web' }, { name: 'db', namespace: 'prod' }] },
+    { name: 'node-b', pods: [{ name: 'web' }] },
+  ],
+};
+
+t.test('addresses and names follow the plan', async (t) => {
+  const m = planTopology(spec);
+  t.equal(m.fabricNetns, 'weft-topo-fab');
+  t.same(m.nodes.map((n) => [n.netns, n.ip, n.podCidr]), [
+    ['weft-topo-n1', '172.31.0.11', '10.244.1.0/24'],
+    ['weft-topo-n2', '172.31.0.12', '10.244.2.0/24'],
+  ]);
+  t.same(m.nodes[0].pods.map((p) => [p.netns, p.ip, p.hostIface, p.namespace, p.node]), [
+    ['weft-topo-n1-web', '10.244.1.11', 'p1', 'default', 'node-a'],
+    ['weft-topo-n1-db', '10.244.1.12', 'p2', 'prod', 'node-a'],
+  ]);
+  t.equal(m.nodes[1].pods[0].ip, '10.244.2.11');
+});
+
+t.test('interface names fit the 15-character kernel limit even at the maxima', async (t) => {
+  const pods = Array.from({ length: 200 }, (_, j) => ({ name: `p${j}` }));
+  const m = planTopology({ name: 'big', nodes: Array.from({ length: 200 }, (_, i) => ({ name: `n${i}`, pods: i === 0 ? pods : [] })) });
+  t.same(m.nodes[0].pods.filter((p) => p.hostIface.length > 15), [], 'every host-side name fits');
+  t.ok(`n${m.nodes.length}`.length <= 15);
+});
+
+t.test('invalid specs are refused with every problem listed', async (t) => {
+  t.throws(() => planTopology({ name: 'Bad Name', nodes: [] }), /lowercase slug.*between 1 and/);
+  t.throws(() => planTopology({ name: 'ok', nodes: [{ name: 'a', pods: [{ name: 'x' }, { name: 'x' }] }, { name: 'a', pods: [] }] }), /duplicate pod x.*duplicate node a|duplicate node a/);
+});
+
+t.test('ownsNetns recognises only this testbed\'s namespaces', async (t) => {
+  t.ok(ownsNetns('topo', 'weft-topo-fab'));
+  t.ok(ownsNetns('topo', 'weft-topo-n2'));
+  t.ok(ownsNetns('topo', 'weft-topo-n2-web'));
+  t.notOk(ownsNetns('topo', 'weft-topology-n1'));
+  t.notOk(ownsNetns('topo', 'weft-topo-x1'));
+  t.notOk(ownsNetns('topo', 'other-ns'));
+});
