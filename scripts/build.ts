@@ -1,7 +1,8 @@
 // esbuild bundles for the processes users run: agent, control and the `weft` CLI. One file each,
 // Node 24 target, ws/yaml/x509 bundled in so an image needs only `node` and the bundle.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 
 const entries: Record<string, string> = {
   agent: 'agent/main.ts',
@@ -27,4 +28,8 @@ await Promise.all(
     }),
   ),
 );
+// The IP_TRANSPARENT addon, next to the agent bundle where agent/native looks for it.
+execFileSync('bash', ['scripts/build-native.sh'], { stdio: 'inherit' });
+mkdirSync('dist/build', { recursive: true });
+copyFileSync('agent/native/build/weft_native.node', 'dist/build/weft_native.node');
 console.log(`built ${present.map(([n]) => `dist/${n}.mjs`).join(', ') || 'nothing yet'}`);

@@ -21,12 +21,15 @@ if [ ${#need_debs[@]} -gt 0 ]; then
   apt-get install -y -q "${need_debs[@]}" >/dev/null || { echo "setup: apt-get install ${need_debs[*]} failed" >&2; exit 1; }
 fi
 
+# The stamp holds the lock file's hash: a checkout with a newer mtime but the same lock (a git
+# worktree sharing node_modules) must not wipe and reinstall.
 stamp=node_modules/.weft-setup
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
   echo "setup: installing npm packages (npm ci)"
   npm ci --no-audit --no-fund >/dev/null 2>npm-ci.log || { echo "setup: npm ci failed, see npm-ci.log" >&2; tail -20 npm-ci.log >&2; exit 1; }
   rm -f npm-ci.log
-  touch "$stamp"
+  echo "$lock_hash" > "$stamp"
 fi
 node_bin=node_modules/node/bin/node
 [ -x "$node_bin" ] || { echo "setup: Node 24 (npm package node@24) did not install: $node_bin missing" >&2; exit 1; }

@@ -10,7 +10,9 @@ interface NativeAddon {
   isTransparent(fd: number): boolean;
 }
 
-export const NATIVE_ADDON_PATH = new URL('./build/weft_native.node', import.meta.url).pathname;
+// Beside this module in the source tree; the esbuild bundle gets a copy at dist/build/ so the same
+// relative URL resolves there. WEFT_NATIVE_ADDON overrides both (images with another layout).
+export const NATIVE_ADDON_PATH = process.env.WEFT_NATIVE_ADDON || new URL('./build/weft_native.node', import.meta.url).pathname;
 
 let addon: NativeAddon | undefined;
 
