@@ -3,7 +3,7 @@
 // main thread for certificates, so there is one CSR per identity however many workers there are.
 import type { ResourceRecord } from '../control/api/model.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
-import type { ProxyStats } from './proxy/stats.ts';
+import type { StatsJson } from './proxy/stats.ts';
 
 export interface WorkerInit {
   role: 'weft-proxy-worker';
@@ -23,5 +23,5 @@ export type FromWorker =
   | { type: 'listening' }
   | { type: 'listen-failed'; code: string; message: string }
   | { type: 'cert-request'; reqId: number; identity: string }
-  | { type: 'stats'; reqId: number; stats: ReturnType<ProxyStats['toJSON']> }
+  | { type: 'stats'; reqId: number; stats: StatsJson }
   | { type: 'drained' };

@@ -37,6 +37,14 @@ export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (sock
       return;
     }
     deps.stats.opened('inbound_plaintext');
+    deps.stats.record({
+      path: 'inbound_plaintext',
+      at: new Date().toISOString(),
+      sourceIdentity: null,
+      sourceAddress: `${unmap(client.remoteAddress)}:${client.remotePort ?? 0}`,
+      destination: `${targetIp}:${port}`,
+      destinationWorkload: decision.destination.key,
+    });
     const upstream = deps.sockets.connect({ ip: targetIp, port }, deps.connectTimeoutMs);
     const onError = (err: Error): void => {
       deps.stats.closed('inbound_plaintext', 0, 0, true);

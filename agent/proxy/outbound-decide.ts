@@ -39,10 +39,10 @@ export function decideOutbound(source: Address, original: Address, view: Routing
   let dst = view.workloadByIp(original.ip);
 
   if (dst === undefined) {
-    const match = view.serviceByVip(original.ip, original.port);
+    const match = view.serviceByAddress(original.ip, original.port);
     if (match !== undefined) {
       service = match.service.key;
-      const eps = view.endpoints(match.service, match.port);
+      const eps = view.endpoints(match.service.key, match.port.port);
       if (eps.length === 0) {
         return {
           kind: 'reject',

@@ -8,7 +8,7 @@ import { decideOutbound, type Address, type DecideOptions, type OutboundDecision
 import type { RoutingView, ServiceEndpoint } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
-import { pipeBoth, type PipeResult } from './tcp.ts';
+import { pipeBoth, type SpliceResult } from './tcp.ts';
 
 export interface TunnelOpener {
   open(req: {
@@ -43,7 +43,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
   const opts: DecideOptions = { localNode: deps.localNode, hbonePort: deps.hbonePort, pick: randomPick };
   const log = deps.log;
 
-  function finish(kind: PathKind, r: PipeResult): void {
+  function finish(kind: PathKind, r: SpliceResult): void {
     deps.stats.closed(kind, r.bytesIn, r.bytesOut, r.error !== undefined);
   }
 
@@ -72,6 +72,16 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     const source = { ip: unmap(client.remoteAddress), port: client.remotePort ?? 0 };
     const original = { ip: unmap(client.localAddress), port: client.localPort ?? 0 };
     const decision = decideOutbound(source, original, deps.view, opts);
+    if (decision.kind !== 'reject') {
+      deps.stats.record({
+        path: decision.kind === 'hbone' ? 'outbound_hbone' : decision.kind === 'local' ? 'outbound_local' : 'outbound_passthrough',
+        at: new Date().toISOString(),
+        sourceIdentity: decision.kind === 'passthrough' ? null : decision.source.identity,
+        sourceAddress: `${source.ip}:${source.port}`,
+        destination: `${decision.target.ip}:${decision.target.port}`,
+        destinationWorkload: decision.kind === 'passthrough' ? null : decision.destination.key,
+      });
+    }
     switch (decision.kind) {
       case 'passthrough':
         direct('outbound_passthrough', client, decision, decision.target);

@@ -14,9 +14,9 @@ export interface ServiceMatch {
 
 export interface RoutingView {
   workloadByIp(ip: string): WorkloadRecord | undefined;
-  serviceByVip(ip: string, port: number): ServiceMatch | undefined;
-  /** Ready endpoints of one service port, target port resolved. */
-  endpoints(service: ServiceRecord, port: ServicePort): readonly ServiceEndpoint[];
+  serviceByAddress(ip: string, port: number): ServiceMatch | undefined;
+  /** Ready endpoints of one service port (by the service's key and port number), target port resolved. */
+  endpoints(serviceKey: string, servicePort: number): readonly ServiceEndpoint[];
   /** Where a node's agent accepts HBONE, or undefined when the node is unknown. */
   nodeAddress(node: string): string | undefined;
 }

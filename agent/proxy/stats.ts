@@ -11,9 +11,24 @@ export interface PathCounters {
   bytesOut: number;
 }
 
+/** One accepted connection as operators look it up: who talked to whom, with which identity. */
+export interface ConnectionRecord {
+  path: PathKind;
+  at: string;
+  /** Verified SPIFFE ID of the peer (HBONE), or the local source workload's identity (outbound). */
+  sourceIdentity: string | null;
+  sourceAddress: string;
+  destination: string;
+  destinationWorkload: string | null;
+}
+
+const RECENT = 64;
+
 export class ProxyStats {
   readonly paths: Record<PathKind, PathCounters>;
   rejected = 0;
+  /** The last RECENT connections, newest last: a bounded ring, never a growing log. */
+  readonly recent: ConnectionRecord[] = [];
 
   constructor() {
     const zero = (): PathCounters => ({ opened: 0, closed: 0, failed: 0, active: 0, bytesIn: 0, bytesOut: 0 });
@@ -32,6 +47,11 @@ export class ProxyStats {
     c.active++;
   }
 
+  record(r: ConnectionRecord): void {
+    if (this.recent.length >= RECENT) this.recent.shift();
+    this.recent.push(r);
+  }
+
   closed(kind: PathKind, bytesIn: number, bytesOut: number, failed: boolean): void {
     const c = this.paths[kind];
     c.closed++;
@@ -41,16 +61,23 @@ export class ProxyStats {
     if (failed) c.failed++;
   }
 
-  toJSON(): { paths: Record<PathKind, PathCounters>; rejected: number } {
-    return { paths: this.paths, rejected: this.rejected };
+  toJSON(): StatsJson {
+    return { paths: this.paths, rejected: this.rejected, recent: this.recent };
   }
 }
 
-/** Sums the stats of several workers. */
-export function sumStats(all: ReturnType<ProxyStats['toJSON']>[]): ReturnType<ProxyStats['toJSON']> {
+export interface StatsJson {
+  paths: Record<PathKind, PathCounters>;
+  rejected: number;
+  recent: ConnectionRecord[];
+}
+
+/** Sums the stats of several workers; recent connections merged by time, newest last. */
+export function sumStats(all: StatsJson[]): StatsJson {
   const total = new ProxyStats().toJSON();
   for (const s of all) {
     total.rejected += s.rejected;
+    total.recent.push(...s.recent);
     for (const k of Object.keys(total.paths) as PathKind[]) {
       const t = total.paths[k];
       const v = s.paths[k];
@@ -58,5 +85,7 @@ export function sumStats(all: ReturnType<ProxyStats['toJSON']>[]): ReturnType<Pr
       t.bytesIn += v.bytesIn; t.bytesOut += v.bytesOut;
     }
   }
+  total.recent.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  total.recent.splice(0, Math.max(0, total.recent.length - RECENT));
   return total;
 }

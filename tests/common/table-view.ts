@@ -5,14 +5,17 @@ import type { RoutingView, ServiceEndpoint } from '../../agent/proxy/routing-vie
 export function tableView(workloads: WorkloadRecord[], services: ServiceRecord[], nodes: NodeRecord[]): RoutingView {
   return {
     workloadByIp: (ip) => workloads.find((w) => w.ip === ip),
-    serviceByVip(ip, port) {
+    serviceByAddress(ip, port) {
       for (const s of services) {
         const p = s.clusterIP === ip ? s.ports.find((x) => x.port === port) : undefined;
         if (p !== undefined) return { service: s, port: p };
       }
       return undefined;
     },
-    endpoints(s, p): ServiceEndpoint[] {
+    endpoints(key, port): ServiceEndpoint[] {
+      const s = services.find((x) => x.key === key);
+      const p = s?.ports.find((x) => x.port === port);
+      if (s === undefined || p === undefined) return [];
       return workloads
         .filter((w) => w.namespace === s.namespace && w.ready && Object.entries(s.selector).every(([k, v]) => w.labels[k] === v))
         .map((w) => ({ workload: w, port: typeof p.targetPort === 'number' ? p.targetPort : p.port }));

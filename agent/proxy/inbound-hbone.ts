@@ -1,0 +1,52 @@
+// Inbound HBONE (15008): a peer agent's CONNECT, its client certificate already verified by the
+// TLS layer. Deliver only to a meshed workload on this node whose identity is the one the peer
+// asked for by SNI, so a tunnel can never be steered to a pod the client did not authenticate.
+import { ErrorCodes } from '../../common/errors.ts';
+import type { Logger } from '../../common/log.ts';
+import { deliverToTcp, type HboneRequest } from './hbone/index.ts';
+import { decideInbound } from './inbound-decide.ts';
+import type { RoutingView } from './routing-view.ts';
+import type { SocketFactory } from './socket-factory.ts';
+import type { ProxyStats } from './stats.ts';
+
+export interface InboundHboneDeps {
+  view: RoutingView;
+  localNode: string;
+  connectTimeoutMs: number;
+  sockets: SocketFactory;
+  stats: ProxyStats;
+  log: Logger;
+}
+
+export function createInboundHboneHandler(deps: InboundHboneDeps): (req: HboneRequest) => void {
+  const connect = (host: string, port: number) => deps.sockets.connect({ ip: host, port }, deps.connectTimeoutMs);
+  return function onHboneStream(req: HboneRequest): void {
+    const decision = decideInbound(req.target.host, deps.view, deps.localNode);
+    if (decision.kind === 'refuse') {
+      deps.stats.rejected++;
+      deps.log.warn('HBONE stream refused', { code: decision.code, reason: decision.reason, peer: req.peerIdentity });
+      req.respond(decision.status, decision.code);
+      return;
+    }
+    if (decision.destination.identity !== req.localIdentity) {
+      deps.stats.rejected++;
+      deps.log.warn('HBONE stream refused', {
+        code: ErrorCodes.PEER_IDENTITY,
+        reason: `target ${decision.destination.key} is ${decision.destination.identity}, but the peer authenticated ${req.localIdentity}`,
+        peer: req.peerIdentity,
+      });
+      req.respond(421, ErrorCodes.PEER_IDENTITY);
+      return;
+    }
+    deps.stats.opened('inbound_hbone');
+    deps.stats.record({
+      path: 'inbound_hbone',
+      at: new Date().toISOString(),
+      sourceIdentity: req.peerIdentity,
+      sourceAddress: req.stream.session?.socket?.remoteAddress ?? '',
+      destination: `${req.target.host}:${req.target.port}`,
+      destinationWorkload: decision.destination.key,
+    });
+    deliverToTcp(req, connect, undefined, (r) => deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined));
+  };
+}

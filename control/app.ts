@@ -1,0 +1,124 @@
+// Control's composition root: trust anchor → CA, discovery source → model store, and one TLS API
+// (CSR signing + config stream) served on TCP and/or a unix socket. Every part is found by name
+// through its registry, so main.ts only reads config and calls startControl.
+import https from 'node:https';
+import type http from 'node:http';
+import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from '../common/log.ts';
+import { CSR_PATH } from './api/csr.ts';
+import { createNodeAuthenticator } from './auth/authenticator.ts';
+import './auth/bootstrap-tokens.ts';
+import { LocalCa, createCsrHandler, loadOrCreateTrustBundle } from './ca/index.ts';
+import type { ControlConfig } from './config.ts';
+import { createDiscoverySource } from './discovery/index.ts';
+import { ModelStore } from './model/index.ts';
+import { attachStreamServer, type StreamServer } from './stream/index.ts';
+
+export interface ControlApp {
+  /** The bound TCP port (useful when configured as :0), or null without a TCP listener. */
+  readonly port: number | null;
+  readonly store: ModelStore;
+  readonly ca: LocalCa;
+  /** PEM of every trust anchor: what agents need to verify control and each other. */
+  readonly trustAnchorsPem: string[];
+  close(): Promise<void>;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startControl(cfg: ControlConfig, log: Logger): Promise<ControlApp> {
+  const { bundle, created } = await loadOrCreateTrustBundle(cfg.caDir);
+  log.info(created ? 'generated a new trust anchor' : 'loaded the trust anchor', { dir: cfg.caDir, anchors: bundle.anchors.length });
+  const ca = new LocalCa({ bundle, trustDomain: cfg.trustDomain, defaultTtlSeconds: cfg.certTtlSeconds, maxTtlSeconds: cfg.certMaxTtlSeconds });
+  const serving = await ca.issueServerCert(cfg.serverNames.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+
+  const store = new ModelStore({ log: log.child('model') });
+  const source = createDiscoverySource(cfg.discovery, { trustDomain: cfg.trustDomain, log: log.child('discovery'), options: { path: cfg.sourcePath } });
+  await source.start((records) => store.replaceAll(records));
+
+  const authenticator = await createNodeAuthenticator(cfg.authenticator, { file: cfg.bootstrapTokensFile });
+  const csr = createCsrHandler({
+    ca,
+    authenticator: { authenticate: async (credential) => (await authenticator.authenticate(credential)).node },
+    identitiesOnNode: (node) => store.identitiesOnNode(node),
+    logger: log.child('csr'),
+  });
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === CSR_PATH) {
+      csr(req, res).catch((err: unknown) => {
+        log.error('CSR handler failed', { err });
+        if (!res.headersSent) sendJson(res, 500, { code: 'WEFT_ERR_CA_UNAVAILABLE', message: 'internal error while signing' });
+      });
+    } else if (path === '/healthz' && req.method === 'GET') {
+      sendJson(res, 200, { status: 'ok', version: store.snapshot().version });
+    } else {
+      sendJson(res, 404, { code: 'WEFT_ERR_HTTP_ROUTE', message: `no route ${req.method ?? ''} ${path}` });
+    }
+  };
+
+  const tlsOptions: https.ServerOptions = {
+    key: serving.keyPem,
+    cert: serving.certChain.join('\n'),
+    minVersion: 'TLSv1.3',
+  };
+  const servers: https.Server[] = [];
+  const streams: StreamServer[] = [];
+  let port: number | null = null;
+
+  async function serve(listen: (s: https.Server, cb: () => void) => void): Promise<https.Server> {
+    const server = https.createServer(tlsOptions, onRequest);
+    streams.push(attachStreamServer(server, { store, authenticator, log: log.child('stream') }));
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      listen(server, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  }
+
+  try {
+    if (cfg.listenAddress !== '') {
+      const i = cfg.listenAddress.lastIndexOf(':');
+      const host = cfg.listenAddress.slice(0, i) || '0.0.0.0';
+      const s = await serve((srv, cb) => srv.listen(Number(cfg.listenAddress.slice(i + 1)), host, cb));
+      const addr = s.address();
+      port = typeof addr === 'object' && addr !== null ? addr.port : null;
+      log.info('listening', { address: `${host}:${port}` });
+    }
+    if (cfg.listenSocket !== '') {
+      await mkdir(dirname(cfg.listenSocket), { recursive: true });
+      await unlink(cfg.listenSocket).catch(() => undefined);
+      await serve((srv, cb) => srv.listen(cfg.listenSocket, cb));
+      // Agents run as root in their node namespaces; nobody else needs the socket.
+      await chmod(cfg.listenSocket, 0o660);
+      log.info('listening', { socket: cfg.listenSocket });
+    }
+  } catch (err) {
+    await source.stop();
+    for (const s of servers) s.close();
+    throw err;
+  }
+
+  return {
+    port,
+    store,
+    ca,
+    trustAnchorsPem: bundle.anchors.map((a) => a.certPem),
+    async close() {
+      await source.stop();
+      await Promise.all(streams.map((s) => s.close()));
+      await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+      if (cfg.listenSocket !== '') await unlink(cfg.listenSocket).catch(() => undefined);
+    },
+  };
+}
