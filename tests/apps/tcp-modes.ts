@@ -48,7 +48,7 @@ export function isSeed(n: number): boolean {
 // produced from its offset, so chunk sizes never change the stream and no state is shared.
 function word(seed: number, index: number): number {
   // murmur3's finalizer over a seed-offset counter: cheap, and every input bit reaches every output bit.
-  let h = (Math.imul(index, 0x9e3779b1) + seed + Math.imul(Math.floor(index / 0x100000000), 0x85ebca6b)) | 0;
+  let h = (Math.imul(index, 0x9e3779b1) + (seed ^ 0x6a09e667) + Math.imul(Math.floor(index / 0x100000000), 0x85ebca6b)) | 0;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
