@@ -72,8 +72,8 @@ t.test('connections are kept alive across requests', async (t) => {
 
 t.test('--log prints one line per request', async (t) => {
   await request('GET', '/status/418');
-  await server.waitForLines(1);
-  t.ok(server.lines.some((l) => l.path === '/status/418' && l.status === 418 && l.method === 'GET'));
+  const line = await server.waitForLine((l) => l.path === '/status/418');
+  t.match(line, { method: 'GET', status: 418, remote: /^127\.0\.0\.1:\d+$/ });
 });
 
 t.test('traffic sends --count requests across targets and reports each', async (t) => {

@@ -13,6 +13,8 @@ export interface RunningApp {
   stderr(): string;
   /** Resolves when `n` lines (after ready) have arrived, or rejects after timeoutMs. */
   waitForLines(n: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
+  /** Resolves with the first line (after ready) matching `pred`, or rejects after timeoutMs. */
+  waitForLine(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code (null if killed by a signal). */
   stop(graceMs?: number): Promise<number | null>;
   /** Resolves with the exit code once the process ends by itself. */
@@ -91,6 +93,18 @@ export function startApp(file: string, args: string[], readyTimeoutMs = 10_000):
               else if (child.exitCode !== null) { clearTimeout(t); rej(new Error(`exited with ${lines.length}/${n} lines; stderr: ${err}`)); }
             };
             const t = setTimeout(() => rej(new Error(`only ${lines.length}/${n} lines after ${timeoutMs} ms`)), timeoutMs);
+            waiters.push(check);
+            check();
+          });
+        },
+        waitForLine(pred, timeoutMs = 10_000) {
+          return new Promise((res, rej) => {
+            const check = (): void => {
+              const found = lines.find(pred);
+              if (found !== undefined) { clearTimeout(t); res(found); }
+              else if (child.exitCode !== null) { clearTimeout(t); rej(new Error(`exited before a matching line; stderr: ${err}`)); }
+            };
+            const t = setTimeout(() => rej(new Error(`no matching line after ${timeoutMs} ms`)), timeoutMs);
             waiters.push(check);
             check();
           });
