@@ -2,7 +2,8 @@
 //   node bench/lib/load-cli.ts --url http://H:P/path [--rate 100] [--duration 10] [--connections 8]
 //     [--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--histogram]
 // --rate 0 is closed loop (max throughput). stdout: one JSON line
-//   {rate, achievedRps, count, errors, errorCodes, p50, p90, p99, p999, max, mean (ms), durationS, transport, connections}
+//   {rate, achievedRps, count, errors, errorCodes, p50, p90, p99, p999, max, mean (ms), durationS,
+//    cpuPerRequestUs, transport, connections}
 // (--histogram adds the histogram's sparse buckets, for merging runs). Exit 0; 2 on bad flags.
 import { parseArgs } from 'node:util';
 import { choiceFlag, emit, intFlag, numberFlag, onShutdown, runCli, UsageError } from '../../tests/apps/app-cli.ts';

@@ -54,6 +54,9 @@ export interface LoadResult {
   mean: number;
   /** Measured window: first measured send (scheduled) to the last measured completion. */
   durationS: number;
+  /** The generator's own CPU time (user+system) per request, in µs: what compares transports fairly
+   * when the server, not the generator, limits throughput. */
+  cpuPerRequestUs: number;
   histogram?: HistogramJson;
 }
 
@@ -143,13 +146,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     url, method: o.method ?? (o.body === undefined ? 'GET' : 'POST'), body: o.body, connections: o.connections, timeoutMs: o.timeoutMs,
   });
   const rec = new Recorder();
+  const cpu0 = process.cpuUsage();
   try {
     if (o.rate > 0) await openLoop(t, o, rec);
     else await closedLoop(t, o, rec);
   } finally {
     t.close();
   }
+  const cpu = process.cpuUsage(cpu0);
   const h = rec.histogram;
+  const requests = h.count + rec.errors;
   const durationS = rec.lastEnd > rec.firstStart ? (rec.lastEnd - rec.firstStart) / 1000 : 0;
   return {
     transport: o.transport,
@@ -166,6 +172,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     max: ms(h.max),
     mean: ms(h.mean),
     durationS: Math.round(durationS * 1000) / 1000,
+    cpuPerRequestUs: requests > 0 ? Math.round(((cpu.user + cpu.system) / requests) * 10) / 10 : 0,
     histogram: h.toJSON(),
   };
 }
