@@ -1,0 +1,56 @@
+// CLI for the load generator (bench/lib/load.ts).
+//   node bench/lib/load-cli.ts --url http://H:P/path [--rate 100] [--duration 10] [--connections 8]
+//     [--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--histogram]
+// --rate 0 is closed loop (max throughput). stdout: one JSON line
+//   {rate, achievedRps, count, errors, errorCodes, p50, p90, p99, p999, max, mean (ms), durationS,
+//    cpuPerRequestUs, transport, connections}
+// (--histogram adds the histogram's sparse buckets, for merging runs). Exit 0; 2 on bad flags.
+import { parseArgs } from 'node:util';
+import { choiceFlag, emit, intFlag, numberFlag, onShutdown, runCli, UsageError } from '../../tests/apps/app-cli.ts';
+import { TRANSPORTS, runLoad } from './load.ts';
+
+const usage = 'node bench/lib/load-cli.ts --url http://H:P/path [--rate 100] [--duration 10] [--connections 8] ' +
+  '[--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--histogram]';
+
+runCli('load', usage, async (argv) => {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      warmup: { type: 'string' },
+      timeout: { type: 'string' },
+      transport: { type: 'string' },
+      method: { type: 'string' },
+      'body-bytes': { type: 'string' },
+      histogram: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.url === undefined) throw new UsageError('--url is required');
+  let url: URL;
+  try {
+    url = new URL(values.url);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(values.url)} is not a URL`);
+  }
+  if (url.protocol !== 'http:') throw new UsageError('--url must be http://');
+  const bodyBytes = intFlag('body-bytes', values['body-bytes'], -1, 0, 64 * 1024 * 1024);
+  onShutdown(() => {});
+  const result = await runLoad({
+    url: url.toString(),
+    rate: numberFlag('rate', values.rate, 100, 0, 1_000_000),
+    durationS: numberFlag('duration', values.duration, 10, 0.1, 86_400),
+    connections: intFlag('connections', values.connections, 8, 1, 10_000),
+    warmupS: numberFlag('warmup', values.warmup, 0, 0, 3600),
+    timeoutMs: intFlag('timeout', values.timeout, 5000, 1, 600_000),
+    transport: choiceFlag('transport', values.transport, 'raw', TRANSPORTS),
+    method: values.method,
+    body: bodyBytes >= 0 ? Buffer.alloc(bodyBytes, 0x61) : undefined,
+  });
+  const { histogram, ...summary } = result;
+  emit(values.histogram ? { ...summary, histogram } : summary);
+});
