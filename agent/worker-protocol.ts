@@ -13,7 +13,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'state'; reset: boolean; upserts: ResourceRecord[]; removes: string[] }
+  | { type: 'state'; reset: boolean; version: number; upserts: ResourceRecord[]; removes: string[] }
   | { type: 'cert'; reqId: number; cert?: WorkloadCertificate; error?: { code: string; message: string } }
   | { type: 'cert-rotated'; cert: WorkloadCertificate }
   | { type: 'stats-request'; reqId: number }

@@ -1,0 +1,229 @@
+// The agent's main thread: the config stream, the secret manager, redirection and the admin
+// server. Proxy workers (one per core) do the byte moving; they get state and certificates from
+// here, so there is one stream and one CSR per identity however many workers run.
+import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { errorCode } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
+import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
+import { createAdminServer, type AdminServer } from './admin/server.ts';
+import { workerCount, type AgentConfig } from './config.ts';
+import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
+import { sumStats, type StatsJson } from './proxy/stats.ts';
+import { createRedirector, type Redirector } from './redirect/index.ts';
+import { AgentState, StreamClient } from './state/index.ts';
+import { AGENT_VERSION } from './version.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+
+export interface AgentApp {
+  readonly state: AgentState;
+  /** SIGTERM path: readiness false, redirection removed, listeners closed, connections drained. */
+  stop(): Promise<void>;
+}
+
+interface WorkerHandle {
+  worker: Worker;
+  listening: boolean;
+}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+}
+
+export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL, env: Record<string, string>): Promise<AgentApp> {
+  const caPem = await readFile(cfg.controlCaFile, 'utf8');
+  const credential = async (): Promise<string> => (await readFile(cfg.credentialFile, 'utf8')).trim();
+  const control = splitHostPort(cfg.controlAddress);
+  const socketPath = cfg.controlSocket === '' ? undefined : cfg.controlSocket;
+
+  const state = new AgentState({ log: log.child('state') });
+  const stream = new StreamClient({
+    url: `wss://${cfg.controlAddress}`,
+    socketPath,
+    caPem,
+    servername: cfg.controlServerName,
+    node: cfg.nodeName,
+    agentVersion: AGENT_VERSION,
+    credential,
+    state,
+    log: log.child('stream'),
+  });
+  const signer = new HttpsCertificateSigner({ ...control, socketPath, servername: cfg.controlServerName, caPem, token: credential, ttlSeconds: cfg.certTtlSeconds });
+  const secrets = new CachingSecretManager({ signer, logger: log.child('identity') });
+  const redirector: Redirector | null =
+    cfg.redirectMode === 'none'
+      ? null
+      : createRedirector(cfg.redirectMode, { outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable });
+
+  // --- workers -------------------------------------------------------------------------------
+  const workers: WorkerHandle[] = [];
+  const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
+  let nextReq = 1;
+  let ready = false;
+  let stopping = false;
+  let redirectOk = redirector === null;
+  let fatal: Error | null = null;
+
+  const broadcast = (m: ToWorker): void => {
+    for (const w of workers) w.worker.postMessage(m);
+  };
+  const fullState = (): ToWorker => ({ type: 'state', reset: true, version: state.version ?? 0, upserts: state.records(), removes: [] });
+
+  const listening = new Promise<void>((resolveAll, rejectAll) => {
+    const n = workerCount(cfg);
+    for (let i = 0; i < n; i++) {
+      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env };
+      const worker = new Worker(workerEntry, { workerData: init });
+      const h: WorkerHandle = { worker, listening: false };
+      workers.push(h);
+      worker.on('message', (m: FromWorker) => {
+        switch (m.type) {
+          case 'listening':
+            h.listening = true;
+            if (workers.every((x) => x.listening)) resolveAll();
+            break;
+          case 'listen-failed':
+            rejectAll(Object.assign(new Error(`proxy worker ${i} could not listen: ${m.message}`), { code: m.code }));
+            break;
+          case 'cert-request':
+            secrets.get(m.identity).then(
+              (cert) => worker.postMessage({ type: 'cert', reqId: m.reqId, cert } satisfies ToWorker),
+              (err: unknown) => worker.postMessage({ type: 'cert', reqId: m.reqId, error: { code: errorCode(err), message: (err as Error).message } } satisfies ToWorker),
+            );
+            break;
+          case 'stats': {
+            const w = statsWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.stats);
+            if (w.got.length === w.want) {
+              statsWaiters.delete(m.reqId);
+              w.done(sumStats(w.got));
+            }
+            break;
+          }
+          case 'drained':
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        fatal = err;
+        log.error('proxy worker crashed', { worker: i, err });
+        rejectAll(err);
+      });
+      if (state.version !== null) worker.postMessage(fullState());
+    }
+  });
+
+  function proxyStats(): Promise<StatsJson> {
+    const reqId = nextReq++;
+    return new Promise((resolve) => {
+      statsWaiters.set(reqId, { want: workers.length, got: [], done: resolve });
+      broadcast({ type: 'stats-request', reqId });
+      setTimeout(() => {
+        const w = statsWaiters.get(reqId);
+        if (w !== undefined) {
+          statsWaiters.delete(reqId);
+          resolve(sumStats(w.got));
+        }
+      }, 2000).unref();
+    });
+  }
+
+  // --- state → workers, redirection, certificates -------------------------------------------
+  const localMeshed = (): WorkloadRecord[] => state.localWorkloads(cfg.nodeName).filter((w) => w.meshed);
+  let reconciling: Promise<void> = Promise.resolve();
+  const reconcileRedirect = (): void => {
+    if (redirector === null || stopping) return;
+    reconciling = reconciling.then(async () => {
+      if (stopping) return;
+      try {
+        await redirector.reconcile(localMeshed().map((w) => ({ key: w.key, ip: w.ip })));
+        redirectOk = true;
+      } catch (err) {
+        redirectOk = false;
+        log.error('redirect reconcile failed; will retry on the next change', { err });
+      }
+    });
+  };
+  const known = new Set<string>();
+  const syncIdentities = (): void => {
+    const now = new Set(localMeshed().map((w) => w.identity));
+    for (const id of now) {
+      if (known.has(id)) continue;
+      known.add(id);
+      // Fetch ahead so the first connection does not wait for a CSR.
+      secrets.get(id).catch((err: unknown) => log.warn('certificate request failed', { identity: id, code: errorCode(err), message: (err as Error).message }));
+    }
+    for (const id of known) {
+      if (!now.has(id)) {
+        known.delete(id);
+        secrets.forget(id);
+      }
+    }
+  };
+  state.onChange((change) => {
+    broadcast(change.resync ? fullState() : { type: 'state', reset: false, version: change.version, upserts: change.upserts, removes: change.removes.map(resourceId) });
+    reconcileRedirect();
+    syncIdentities();
+  });
+  secrets.on('rotated', (cert) => {
+    log.info('certificate rotated', { identity: cert.identity, notAfter: cert.notAfter.toISOString() });
+    broadcast({ type: 'cert-rotated', cert });
+  });
+  secrets.on('error', (err) => log.warn('certificate rotation failed; the current certificate stays in use while valid', { code: errorCode(err), message: err.message }));
+
+  // --- admin ----------------------------------------------------------------------------------
+  const admin: AdminServer = createAdminServer(() => {
+    const reasons: string[] = [];
+    if (stopping) reasons.push('draining');
+    if (state.version === null) reasons.push('no config snapshot from control yet');
+    if (!ready) reasons.push('proxy listeners not up');
+    if (!redirectOk) reasons.push('redirection not installed');
+    if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
+    return { ready: reasons.length === 0, reasons };
+  }, log.child('admin'));
+  admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, workers: workers.length, trustDomain: cfg.trustDomain }) });
+  admin.register({ key: 'control', handle: () => stream.status() });
+  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
+  admin.register({ key: 'certs', handle: () => secrets.snapshot() });
+  admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
+  admin.register({ key: 'proxy', handle: () => proxyStats() });
+  if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
+  if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
+
+  stream.start();
+  try {
+    await listening;
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+    await admin.close();
+    await stream.close();
+    throw err;
+  }
+  ready = true;
+  log.info('proxy listening', { workers: workers.length, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort });
+
+  return {
+    state,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      log.info('draining', { drainMs: cfg.drainMs });
+      await reconciling;
+      if (redirector !== null) {
+        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
+      }
+      const drained = Promise.all(workers.map((w) => new Promise<void>((r) => {
+        w.worker.once('exit', () => r());
+        w.worker.postMessage({ type: 'drain' } satisfies ToWorker);
+      })));
+      const timer = new Promise<void>((r) => setTimeout(r, cfg.drainMs + 1000).unref());
+      await Promise.race([drained, timer]);
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+      secrets.close();
+      await stream.close();
+      await admin.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// `node dist/agent.mjs`: in the main thread, parse config and start the agent; in a worker thread
+// (the same file, so one bundle serves both), run a proxy worker.
+import { isMainThread, workerData } from 'node:worker_threads';
+import { describeSettings, processEnv } from '../common/config.ts';
+import { isWeftError } from '../common/errors.ts';
+import { createLogger, setLogLevel } from '../common/log.ts';
+import { startAgent } from './app.ts';
+import { agentSettings, loadAgentConfig } from './config.ts';
+import { runWorker } from './worker.ts';
+import type { WorkerInit } from './worker-protocol.ts';
+
+const log = createLogger('agent');
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`weft agent — the per-node mesh proxy\n\nEnvironment:\n${describeSettings(agentSettings)}\n`);
+    return;
+  }
+  const cfg = loadAgentConfig(processEnv);
+  setLogLevel(cfg.logLevel);
+  log.info('starting', { config: cfg });
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('WEFT_') && v !== undefined) env[k] = v;
+  const app = await startAgent(cfg, log, new URL(import.meta.url), env);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('unclean stop', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log.info('ready');
+}
+
+const init = workerData as WorkerInit | undefined;
+if (!isMainThread && init?.role === 'weft-proxy-worker') {
+  runWorker(init).catch((err: unknown) => {
+    log.error('proxy worker failed', { err });
+    process.exit(1);
+  });
+} else {
+  main().catch((err: unknown) => {
+    if (isWeftError(err)) log.error(err.message, { code: err.code });
+    else log.error('agent failed to start', { err });
+    process.exit(1);
+  });
+}

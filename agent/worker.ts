@@ -1,0 +1,97 @@
+// A proxy worker thread: mirrors the main thread's state, asks it for certificates, and runs one
+// proxy instance on SO_REUSEPORT listeners. Deciding and moving bytes happen here; nothing here
+// talks to control or touches the node's firewall.
+import { parentPort } from 'node:worker_threads';
+import { createLogger, setLogLevel } from '../common/log.ts';
+import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
+import { loadAgentConfig } from './config.ts';
+import type { WorkloadCertificate } from './identity/tls-contexts.ts';
+import { listenTransparent } from './native/index.ts';
+import { startProxy } from './proxy/proxy.ts';
+import { createSocketFactory } from './proxy/socket-factory.ts';
+import { ProxyStats } from './proxy/stats.ts';
+import { AgentState } from './state/index.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+
+export async function runWorker(init: WorkerInit): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('runWorker must run in a worker thread');
+  const post = (m: FromWorker): void => port.postMessage(m);
+  const cfg = loadAgentConfig((k) => init.env[k]);
+  setLogLevel(cfg.logLevel);
+  const log = createLogger(`agent.worker${init.index}`);
+  const state = new AgentState({ log });
+  const stats = new ProxyStats();
+
+  // Certificates: the main thread owns the secret manager; we cache what it sends.
+  const certs = new Map<string, WorkloadCertificate>();
+  const pending = new Map<number, { resolve: (c: WorkloadCertificate) => void; reject: (e: Error) => void }>();
+  let nextReq = 1;
+  const certificates = {
+    get(identity: string): Promise<WorkloadCertificate> {
+      const c = certs.get(identity);
+      if (c !== undefined && c.notAfter.getTime() > Date.now()) return Promise.resolve(c);
+      const reqId = nextReq++;
+      return new Promise<WorkloadCertificate>((resolve, reject) => {
+        pending.set(reqId, { resolve, reject });
+        post({ type: 'cert-request', reqId, identity });
+      });
+    },
+  };
+
+  let drainResolve: (() => void) | undefined;
+  port.on('message', (m: ToWorker) => {
+    switch (m.type) {
+      case 'state':
+        if (m.reset) state.applySnapshot(m.version, m.upserts);
+        else state.applyDelta(m.version, m.upserts, m.removes);
+        break;
+      case 'cert': {
+        const p = pending.get(m.reqId);
+        pending.delete(m.reqId);
+        if (p === undefined) break;
+        if (m.cert !== undefined) {
+          certs.set(m.cert.identity, m.cert);
+          p.resolve(m.cert);
+        } else {
+          p.reject(new WeftError((m.error?.code ?? 'WEFT_ERR_NO_IDENTITY') as ErrorCode, m.error?.message ?? 'no certificate'));
+        }
+        break;
+      }
+      case 'cert-rotated':
+        certs.set(m.cert.identity, m.cert);
+        break;
+      case 'stats-request':
+        post({ type: 'stats', reqId: m.reqId, stats: stats.toJSON() });
+        break;
+      case 'drain':
+        drainResolve?.();
+        break;
+    }
+  });
+
+  const transparent = cfg.redirectMode !== 'none';
+  let proxy;
+  try {
+    proxy = await startProxy({
+      config: cfg,
+      view: state,
+      certificates,
+      localIdentities: () => state.localWorkloads(cfg.nodeName).map((w) => w.identity),
+      sockets: createSocketFactory(transparent ? listenTransparent : undefined),
+      stats,
+      log,
+      transparent,
+      reusePort: true,
+    });
+  } catch (err) {
+    post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });
+    return;
+  }
+  post({ type: 'listening' });
+  await new Promise<void>((resolve) => (drainResolve = resolve));
+  await proxy.stopAccepting();
+  await proxy.close();
+  post({ type: 'drained' });
+  port.close();
+}
