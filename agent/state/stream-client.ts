@@ -187,8 +187,9 @@ export class StreamClient {
       msg = parseControlMessage(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
       this.#handle(ws, msg);
     } catch (err) {
-      if (!(err instanceof ControlMessageError)) throw err;
-      this.#refuse(ws, err.version, err.message);
+      if (!(err instanceof ControlMessageError)) this.#log.error('applying a config message failed', { err });
+      const version = err instanceof ControlMessageError ? err.version : null;
+      this.#refuse(ws, version, err instanceof Error ? err.message : String(err));
     }
   }
 

@@ -145,8 +145,10 @@ export class AgentSession {
       this.#lastNack = { version: msg.version, reason: msg.reason, at: new Date().toISOString() };
       this.#log.warn('agent refused a config version', { node: this.#hello?.node, version: msg.version, reason: msg.reason });
     } catch (err) {
-      if (!isWeftError(err)) throw err;
-      this.#fail(err.code, err.message, CLOSE_PROTOCOL);
+      // A bug of ours must cost one agent its stream (it resyncs), never the whole control.
+      if (!isWeftError(err)) this.#log.error('config stream handler failed', { err });
+      const e = isWeftError(err) ? err : new WeftError(ErrorCodes.STREAM_PROTOCOL, 'control could not handle the message; reconnect to resync');
+      this.#fail(e.code, e.message, CLOSE_PROTOCOL);
     }
   }
 
