@@ -1,0 +1,57 @@
+// The agent checks every record it is sent before any of a message is applied: a record it
+// cannot route by is a reason to nack the whole message and keep the state it has.
+import type { ResourceRecord } from '../../control/api/model.ts';
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isStr = (v: unknown): v is string => typeof v === 'string' && v !== '';
+const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+const isStrMap = (v: unknown): boolean => isObj(v) && Object.values(v).every((x) => typeof x === 'string');
+
+/** Null when `r` is a well-formed record, else what is wrong with it. */
+export function checkRecord(r: unknown): string | null {
+  if (!isObj(r)) return 'record is not an object';
+  if (!isStr(r.key)) return 'record has no key';
+  const where = `${String(r.kind)} ${JSON.stringify(r.key)}`;
+  switch (r.kind) {
+    case 'workload':
+      for (const f of ['uid', 'name', 'namespace', 'node', 'ip', 'serviceAccount', 'identity'] as const) {
+        if (!isStr(r[f])) return `${where}: ${f} must be a non-empty string`;
+      }
+      if (!isStrMap(r.labels)) return `${where}: labels must map strings to strings`;
+      if (typeof r.meshed !== 'boolean' || typeof r.ready !== 'boolean') return `${where}: meshed and ready must be booleans`;
+      return null;
+    case 'service': {
+      if (!isStr(r.name) || !isStr(r.namespace)) return `${where}: name and namespace are required`;
+      if (r.clusterIP !== null && !isStr(r.clusterIP)) return `${where}: clusterIP must be an address or null`;
+      if (!isStrMap(r.selector)) return `${where}: selector must map strings to strings`;
+      if (!Array.isArray(r.ports)) return `${where}: ports must be a list`;
+      for (const p of r.ports as unknown[]) {
+        if (!isObj(p) || !isPort(p.port)) return `${where}: every port needs a port number`;
+        if (!isPort(p.targetPort) && !isStr(p.targetPort)) return `${where}: targetPort of ${String(p.port)} must be a number or a name`;
+        if (p.protocol !== 'TCP' && p.protocol !== 'UDP' && p.protocol !== 'SCTP') return `${where}: protocol of ${String(p.port)} must be TCP, UDP or SCTP`;
+      }
+      return null;
+    }
+    case 'node':
+      if (!isStr(r.name) || !isStr(r.address)) return `${where}: name and address are required`;
+      return null;
+    default:
+      return `unknown record kind ${JSON.stringify(r.kind)}`;
+  }
+}
+
+/** Checks a list; the first problem, or null. Narrows to ResourceRecord[] when null. */
+export function checkRecords(rs: unknown): string | null {
+  if (!Array.isArray(rs)) return 'records must be a list';
+  for (const r of rs) {
+    const problem = checkRecord(r);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+export function isRecordList(rs: unknown): rs is ResourceRecord[] {
+  return checkRecords(rs) === null;
+}
