@@ -33,7 +33,7 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 
 export async function startControl(cfg: ControlConfig, log: Logger): Promise<ControlApp> {
   const { bundle, created } = await loadOrCreateTrustBundle(cfg.caDir);
-  log.info(created ? 'generated a new trust anchor' : 'loaded the trust anchor', { dir: cfg.caDir, anchors: bundle.anchors.length });
+  log.info(created ? 'generated a new trust anchor' : 'loaded the trust anchor', { dir: cfg.caDir, anchors: bundle.anchorsPem.length });
   const ca = new LocalCa({ bundle, trustDomain: cfg.trustDomain, defaultTtlSeconds: cfg.certTtlSeconds, maxTtlSeconds: cfg.certMaxTtlSeconds });
   const serving = await ca.issueServerCert(cfg.serverNames.split(',').map((s) => s.trim()).filter((s) => s !== ''));
 
@@ -113,7 +113,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     port,
     store,
     ca,
-    trustAnchorsPem: bundle.anchors.map((a) => a.certPem),
+    trustAnchorsPem: [...bundle.anchorsPem],
     async close() {
       await source.stop();
       await Promise.all(streams.map((s) => s.close()));
