@@ -25,6 +25,10 @@ export function appPath(name: string): string {
   return fileURLToPath(new URL(`./${name}`, import.meta.url));
 }
 
+/** Starts the app's process; the testbed passes one that runs it inside a pod's namespace. */
+export type Launch = (cmd: string, args: string[]) => ChildProcess;
+const launchHere: Launch = (cmd, args) => spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+
 export interface ExitedApp {
   code: number | null;
   stdout: Record<string, unknown>[];
@@ -32,16 +36,16 @@ export interface ExitedApp {
 }
 
 /** Runs an app to completion (clients, bad-flag checks). */
-export function runApp(file: string, args: string[], timeoutMs = 20_000): Promise<ExitedApp> {
+export function runApp(file: string, args: string[], timeoutMs = 20_000, launch: Launch = launchHere): Promise<ExitedApp> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = launch(process.execPath, [file, ...args]);
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${file} did not exit within ${timeoutMs} ms; stderr: ${err}`));
+      reject(new Error(`${file} ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr: ${err}`));
     }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -51,8 +55,8 @@ export function runApp(file: string, args: string[], timeoutMs = 20_000): Promis
   });
 }
 
-export function startApp(file: string, args: string[], readyTimeoutMs = 10_000): Promise<RunningApp> {
-  const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startApp(file: string, args: string[], readyTimeoutMs = 10_000, launch: Launch = launchHere): Promise<RunningApp> {
+  const child = launch(process.execPath, [file, ...args]);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const lines: Record<string, unknown>[] = [];

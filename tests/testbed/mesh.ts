@@ -1,0 +1,260 @@
+// A running mesh on a testbed: control in the root namespace (reached over a unix socket, as the
+// testbed has no route to the root namespace), one agent per node namespace, and helpers to run
+// the sample apps in pods. Shared by the e2e tests, the sandbox and the benchmarks. Everything it
+// starts is stopped by stop(), and by the testbed's own teardown if the caller dies first.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { appPath, runApp, startApp, type ExitedApp, type RunningApp } from '../apps/spawn-app.ts';
+import { clusterObjects, type ClusterSpec } from './cluster-objects.ts';
+import type { Testbed } from './testbed.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const AGENT_BUNDLE = join(ROOT, 'dist/agent.mjs');
+export const CONTROL_BUNDLE = join(ROOT, 'dist/control.mjs');
+
+export interface MeshOptions {
+  cluster: ClusterSpec;
+  /** Extra WEFT_* settings for every agent (e.g. WEFT_CERT_TTL_SECONDS, WEFT_WORKERS). */
+  agentEnv?: Record<string, string>;
+  controlEnv?: Record<string, string>;
+  /** Print agent/control logs to this process's stderr (the sandbox); tests keep them in memory. */
+  echoLogs?: boolean;
+}
+
+interface Proc {
+  child: ChildProcess;
+  log: string[];
+  exited: Promise<number | null>;
+}
+
+function track(child: ChildProcess, name: string, echo: boolean): Proc {
+  const log: string[] = [];
+  const take = (d: Buffer): void => {
+    const text = d.toString('utf8');
+    // Keep the tail only: a long test must not grow memory with agent logs.
+    log.push(text);
+    if (log.length > 2000) log.splice(0, 1000);
+    if (echo) process.stderr.write(text.split('\n').filter((l) => l !== '').map((l) => `[${name}] ${l}\n`).join(''));
+  };
+  child.stdout?.on('data', take);
+  child.stderr?.on('data', take);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, log, exited };
+}
+
+async function stopProc(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM', graceMs = 8000): Promise<number | null> {
+  if (p === undefined) return null;
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill(signal);
+  const t = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  const code = await p.exited;
+  clearTimeout(t);
+  return code;
+}
+
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
+}
+
+export class Mesh {
+  readonly tb: Testbed;
+  readonly dir: string;
+  readonly controlSocket: string;
+  readonly caDir: string;
+  readonly tokens = new Map<string, string>();
+  #opts: MeshOptions;
+  #cluster: ClusterSpec;
+  #control: Proc | undefined;
+  readonly #agents = new Map<string, Proc>();
+  readonly #apps = new Set<RunningApp>();
+  #controlOrphan: (() => void) | undefined;
+
+  private constructor(tb: Testbed, dir: string, opts: MeshOptions) {
+    this.tb = tb;
+    this.dir = dir;
+    this.#opts = opts;
+    this.#cluster = opts.cluster;
+    this.controlSocket = join(dir, 'control.sock');
+    this.caDir = join(dir, 'ca');
+  }
+
+  /** Writes the cluster, starts control and every agent, and waits until all agents are ready. */
+  static async start(tb: Testbed, opts: MeshOptions): Promise<Mesh> {
+    const dir = await mkdtemp(join(tmpdir(), `weft-${tb.name}-`));
+    const mesh = new Mesh(tb, dir, opts);
+    try {
+      for (const n of tb.nodes) mesh.tokens.set(n.name, randomBytes(24).toString('hex'));
+      await writeFile(join(dir, 'tokens'), [...mesh.tokens].map(([n, t]) => `${n} ${t}`).join('\n') + '\n', { mode: 0o600 });
+      for (const [n, t] of mesh.tokens) await writeFile(join(dir, `token-${n}`), t + '\n', { mode: 0o600 });
+      await mkdir(join(dir, 'cluster'), { recursive: true });
+      await mesh.writeCluster(opts.cluster);
+      await mesh.startControl();
+      await Promise.all(tb.nodes.map((n) => mesh.startAgent(n.name)));
+      await Promise.all(tb.nodes.map((n) => mesh.waitReady(n.name)));
+    } catch (err) {
+      await mesh.stop();
+      throw err;
+    }
+    return mesh;
+  }
+
+  get cluster(): ClusterSpec {
+    return this.#cluster;
+  }
+
+  async writeCluster(spec: ClusterSpec): Promise<void> {
+    this.#cluster = spec;
+    const docs = clusterObjects(this.tb.model, spec).map((o) => stringify(o)).join('---\n');
+    // Write then rename: the file source must never read a half-written file.
+    const file = join(this.dir, 'cluster', 'cluster.yaml');
+    await writeFile(`${file}.tmp`, docs);
+    const { rename } = await import('node:fs/promises');
+    await rename(`${file}.tmp`, file);
+  }
+
+  async startControl(): Promise<void> {
+    const env = {
+      ...process.env,
+      WEFT_CA_DIR: this.caDir,
+      WEFT_LISTEN_ADDRESS: '',
+      WEFT_LISTEN_SOCKET: this.controlSocket,
+      WEFT_SOURCE_PATH: join(this.dir, 'cluster'),
+      WEFT_BOOTSTRAP_TOKENS_FILE: join(this.dir, 'tokens'),
+      ...this.#opts.controlEnv,
+    };
+    const child = spawn(process.execPath, [CONTROL_BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#control = track(child, 'control', this.#opts.echoLogs ?? false);
+    // Control runs in the root namespace, outside the testbed's teardown: kill it if we die.
+    this.#controlOrphan = () => child.kill('SIGKILL');
+    process.once('exit', this.#controlOrphan);
+    await this.#waitFor(() => this.#control?.log.some((l) => l.includes('"msg":"ready"')) ?? false, 20_000, 'control to be ready', this.#control);
+  }
+
+  async stopControl(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const code = await stopProc(this.#control, signal);
+    if (this.#controlOrphan !== undefined) process.off('exit', this.#controlOrphan);
+    this.#control = undefined;
+    return code;
+  }
+
+  adminSocket(node: string): string {
+    return join(this.dir, `admin-${node}.sock`);
+  }
+
+  agentLog(node: string): string {
+    return this.#agents.get(node)?.log.join('') ?? '';
+  }
+
+  controlLog(): string {
+    return this.#control?.log.join('') ?? '';
+  }
+
+  async startAgent(node: string): Promise<void> {
+    const n = this.tb.node(node);
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      WEFT_NODE_NAME: node,
+      WEFT_CONTROL_SOCKET: this.controlSocket,
+      WEFT_CONTROL_ADDRESS: 'weft-control.weft-system.svc:15012',
+      WEFT_CONTROL_CA_FILE: join(this.caDir, 'ca.crt'),
+      WEFT_CREDENTIAL_FILE: join(this.dir, `token-${node}`),
+      WEFT_ADMIN_SOCKET: this.adminSocket(node),
+      WEFT_ADMIN_HOST: n.ip,
+      WEFT_WORKERS: '2',
+      ...this.#opts.agentEnv,
+    };
+    const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env });
+    this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
+  }
+
+  /** SIGTERM (drain and uninstall) by default; resolves with the exit code. */
+  async stopAgent(node: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const code = await stopProc(this.#agents.get(node), signal);
+    this.#agents.delete(node);
+    return code;
+  }
+
+  async restartAgent(node: string): Promise<void> {
+    await this.stopAgent(node);
+    await this.startAgent(node);
+    await this.waitReady(node);
+  }
+
+  admin(node: string, path: string): Promise<AdminAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ socketPath: this.adminSocket(node), path, timeout: 5000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // plain text answer (/healthz)
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`admin ${path} on ${node} timed out`)));
+      req.on('error', reject);
+    });
+  }
+
+  async waitReady(node: string, timeoutMs = 30_000): Promise<void> {
+    await this.#waitFor(async () => (await this.admin(node, '/ready').catch(() => ({ status: 0 }))).status === 200, timeoutMs, `agent ${node} to be ready`, this.#agents.get(node));
+  }
+
+  /** Polls until pred holds (e.g. a cluster change reached the agents). */
+  async waitUntil(pred: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+    await this.#waitFor(pred, timeoutMs, what, undefined);
+  }
+
+  async #waitFor(pred: () => Promise<boolean> | boolean, timeoutMs: number, what: string, proc: Proc | undefined): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await pred()) return;
+      if (proc !== undefined && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
+        throw new Error(`gave up waiting for ${what}: the process exited (${proc.child.exitCode ?? proc.child.signalCode}); log:\n${proc.log.join('').slice(-4000)}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${proc === undefined ? '' : `; log:\n${proc.log.join('').slice(-4000)}`}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Starts a sample app (tests/apps/<name>) inside a pod; stopped by stop(). */
+  async startApp(pod: string, app: string, args: string[]): Promise<RunningApp> {
+    const p = this.tb.pod(pod);
+    const running = await startApp(appPath(app), args, 15_000, (cmd, a) => this.tb.spawn(p.netns, cmd, a));
+    this.#apps.add(running);
+    return running;
+  }
+
+  /** Runs a sample client to completion inside a pod. */
+  runApp(pod: string, app: string, args: string[], timeoutMs = 60_000): Promise<ExitedApp> {
+    const p = this.tb.pod(pod);
+    return runApp(appPath(app), args, timeoutMs, (cmd, a) => this.tb.spawn(p.netns, cmd, a));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#apps].map((a) => a.stop(1000)));
+    this.#apps.clear();
+    await Promise.all([...this.#agents.keys()].map((n) => this.stopAgent(n)));
+    await this.stopControl();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** The CA certificate agents trust (for tests that check what was issued). */
+  caPem(): Promise<string> {
+    return readFile(join(this.caDir, 'ca.crt'), 'utf8');
+  }
+}
