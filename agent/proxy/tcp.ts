@@ -31,11 +31,18 @@ function aborted(s: Duplex): boolean {
   return wasReset(s) || s.errored !== null || !s.readableEnded || !s.writableFinished;
 }
 
+function finishWithoutEndStream(cb: (err?: Error | null) => void): void {
+  cb();
+}
+
 /** Abort one side in its own protocol's way, so the peer app learns it was a reset, not an end. */
 export function resetSide(s: Duplex): void {
-  if (process.env.DBG) console.log("resetSide", s.constructor.name, s.destroyed, s.writableEnded, new Error().stack);
   if (s.destroyed) return;
   if (isHttp2Stream(s)) {
+    // Node's close(code) first end()s the writable side, which puts an END_STREAM on the wire
+    // ahead of the RST_STREAM (in a separate write): the peer would forward a clean FIN and only
+    // then learn of the reset. Finishing without the shutdown leaves just the RST_STREAM.
+    s._final = finishWithoutEndStream;
     // RFC 9113 §8.5: a TCP reset on a CONNECT tunnel is reported as CONNECT_ERROR.
     s.close(h2.NGHTTP2_CONNECT_ERROR);
   } else if (s instanceof Socket && !s.writableEnded) {
