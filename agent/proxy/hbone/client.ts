@@ -55,6 +55,12 @@ const SESSION_WINDOW = 16 << 20;
 
 function ignore(): void {}
 
+/** Streams pending on a failed session report ERR_HTTP2_STREAM_CANCEL; the reason is its cause. */
+function unwrapCancel(err: unknown): unknown {
+  while (err instanceof Error && errorCode(err) === 'ERR_HTTP2_STREAM_CANCEL' && err.cause !== undefined) err = err.cause;
+  return err;
+}
+
 function hostPort(a: { host: string; port: number }): string {
   return formatConnectTarget(a);
 }
@@ -192,7 +198,7 @@ export class HboneConnector {
       const serverCode = entry.goaway.detail === '' ? undefined : entry.goaway.detail;
       return new TunnelError(ErrorCodes.TUNNEL_REFUSED, `HBONE peer ${via} closed the session (HTTP/2 error ${entry.goaway.errorCode}${serverCode === undefined ? '' : `, ${serverCode}`})`, { cause, serverCode });
     }
-    const why = cause ?? entry.failure;
+    const why = unwrapCancel(cause ?? entry.failure);
     const reason = why instanceof Error ? `${errorCode(why)}: ${why.message}` : 'stream closed before an answer';
     return new TunnelError(
       ErrorCodes.TUNNEL_CONNECT,
