@@ -1,0 +1,209 @@
+// The sending end of HBONE: opens a CONNECT stream to a target through the destination node's
+// agent, over a pooled mTLS HTTP/2 session that presents the SOURCE workload's certificate and
+// accepts only a server proving the DESTINATION workload's SPIFFE ID.
+import http2 from 'node:http2';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../common/errors.ts';
+import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
+import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
+import { expectServerIdentity } from './peer-identity.ts';
+import { SessionPool, type PoolEntry } from './pool.ts';
+import { WEFT_ERROR_HEADER } from './server.ts';
+import { sniForIdentity } from './sni.ts';
+
+export interface TunnelOpenRequest {
+  sourceIdentity: string;
+  destinationIdentity: string;
+  /** The destination node's HBONE listener. */
+  nodeAddress: { host: string; port: number };
+  target: TunnelTarget;
+}
+
+export interface HboneConnectorOptions {
+  trustDomain: string;
+  certificates: CertificateProvider;
+  trustAnchors?: () => string[];
+  /** Default 100: past it another session to the same peer is opened. */
+  maxStreamsPerSession?: number;
+  /** Default 60 s. */
+  idleTimeoutMs?: number;
+  /** From open() to the peer's answer; default 10 s. */
+  connectTimeoutMs?: number;
+  /** How long close() lets open tunnels finish; default 5 s. */
+  closeGraceMs?: number;
+  /** Opens the TCP socket to a peer agent (the agent's SocketFactory); default: tls dials itself. */
+  dialTcp?: (host: string, port: number) => Socket;
+}
+
+/** A tunnel that could not be opened; `status`/`serverCode` are set when the peer answered. */
+export class TunnelError extends WeftError {
+  readonly status: number | undefined;
+  readonly serverCode: string | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; status?: number; serverCode?: string } = {}) {
+    super(code, message, { cause: opts.cause });
+    this.name = 'TunnelError';
+    this.status = opts.status;
+    this.serverCode = opts.serverCode;
+  }
+}
+
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
+function ignore(): void {}
+
+/** Streams pending on a failed session report ERR_HTTP2_STREAM_CANCEL; the reason is its cause. */
+function unwrapCancel(err: unknown): unknown {
+  while (err instanceof Error && errorCode(err) === 'ERR_HTTP2_STREAM_CANCEL' && err.cause !== undefined) err = err.cause;
+  return err;
+}
+
+function hostPort(a: { host: string; port: number }): string {
+  return formatConnectTarget(a);
+}
+
+export class HboneConnector {
+  readonly #trustDomain: string;
+  readonly #contexts: TlsContextCache;
+  readonly #pool: SessionPool;
+  readonly #connectTimeoutMs: number;
+  readonly #closeGraceMs: number;
+  readonly #dialTcp: HboneConnectorOptions['dialTcp'];
+
+  constructor(opts: HboneConnectorOptions) {
+    this.#trustDomain = opts.trustDomain;
+    this.#contexts = new TlsContextCache({ certificates: opts.certificates, trustAnchors: opts.trustAnchors });
+    this.#pool = new SessionPool({
+      maxStreamsPerSession: opts.maxStreamsPerSession ?? 100,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+    });
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.#closeGraceMs = opts.closeGraceMs ?? 5000;
+    this.#dialTcp = opts.dialTcp;
+  }
+
+  /**
+   * Opens a tunnel; resolves once the peer answered 200 (its TCP connect to the target is up).
+   * The stream is the tunnel: splice it with the app's socket (pipeBoth).
+   */
+  async open(req: TunnelOpenRequest): Promise<ClientHttp2Stream> {
+    const ctx = await this.#contexts.get(req.sourceIdentity);
+    const key = `${req.sourceIdentity}|${req.destinationIdentity}|${hostPort(req.nodeAddress)}`;
+    const entry = this.#pool.acquire(key, ctx.context, () => this.#dial(req, ctx));
+    let stream: ClientHttp2Stream;
+    try {
+      stream = entry.session.request({ ':method': 'CONNECT', ':authority': formatConnectTarget(req.target) }, { endStream: false });
+    } catch (err) {
+      this.#pool.release(entry);
+      throw this.#connectError(req, entry, err);
+    }
+    stream.once('close', () => this.#pool.release(entry));
+    // Errors after the answer are reported to whoever splices the stream (through 'close' and
+    // rstCode); this keeps an unobserved reset from crashing the agent.
+    stream.on('error', ignore);
+    return this.#awaitAnswer(req, entry, stream);
+  }
+
+  /** Sessions currently pooled for a source/destination/node (for tests and the admin dump). */
+  sessionCount(req: Pick<TunnelOpenRequest, 'sourceIdentity' | 'destinationIdentity' | 'nodeAddress'>): number {
+    return this.#pool.sessionsFor(`${req.sourceIdentity}|${req.destinationIdentity}|${hostPort(req.nodeAddress)}`).length;
+  }
+
+  /** Sessions not yet closed, pooled or draining after a rotation. */
+  get liveSessions(): number {
+    return this.#pool.liveSessions;
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close(this.#closeGraceMs);
+  }
+
+  #dial(req: TunnelOpenRequest, ctx: CachedContext): ClientHttp2Session {
+    const { host, port } = req.nodeAddress;
+    const tlsOpts: ConnectionOptions = {
+      secureContext: ctx.context,
+      servername: sniForIdentity(req.destinationIdentity),
+      ALPNProtocols: ['h2'],
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      checkServerIdentity: expectServerIdentity(req.destinationIdentity, this.#trustDomain),
+    };
+    const dialTcp = this.#dialTcp;
+    if (dialTcp !== undefined) {
+      tlsOpts.socket = dialTcp(host, port);
+    } else {
+      tlsOpts.host = host;
+      tlsOpts.port = port;
+    }
+    const session = http2.connect(`https://${hostPort(req.nodeAddress)}`, {
+      createConnection: () => tlsConnect(tlsOpts),
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+    });
+    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+    return session;
+  }
+
+  #awaitAnswer(req: TunnelOpenRequest, entry: PoolEntry, stream: ClientHttp2Stream): Promise<ClientHttp2Stream> {
+    return new Promise((resolve, reject) => {
+      let streamError: Error | undefined;
+      const onError = (err: Error): void => { streamError ??= err; };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        stream.off('response', onResponse);
+        stream.off('close', onClose);
+        stream.off('error', onError);
+      };
+      const onResponse = (headers: IncomingHttpHeaders): void => {
+        cleanup();
+        const status = Number(headers[':status']);
+        if (status === 200) {
+          resolve(stream);
+          return;
+        }
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        const raw = headers[WEFT_ERROR_HEADER];
+        const serverCode = typeof raw === 'string' ? raw : undefined;
+        reject(new TunnelError(
+          ErrorCodes.TUNNEL_REFUSED,
+          `HBONE peer ${hostPort(req.nodeAddress)} refused the tunnel to ${hostPort(req.target)} for ${req.sourceIdentity}: ${status} ${serverCode ?? ''}`.trimEnd(),
+          { status, serverCode },
+        ));
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(this.#connectError(req, entry, streamError));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        // A session that never finished its handshake is useless to the next caller too.
+        if (entry.session.connecting) entry.session.destroy();
+        reject(new TunnelError(
+          ErrorCodes.TUNNEL_CONNECT,
+          `HBONE tunnel via ${hostPort(req.nodeAddress)} to ${hostPort(req.target)} got no answer in ${this.#connectTimeoutMs} ms — is a NetworkPolicy blocking port ${req.nodeAddress.port}?`,
+        ));
+      }, this.#connectTimeoutMs);
+      stream.once('response', onResponse);
+      stream.once('close', onClose);
+      stream.on('error', onError);
+    });
+  }
+
+  #connectError(req: TunnelOpenRequest, entry: PoolEntry, cause: unknown): TunnelError {
+    const via = hostPort(req.nodeAddress);
+    if (entry.goaway !== undefined && entry.goaway.errorCode !== http2.constants.NGHTTP2_NO_ERROR) {
+      const serverCode = entry.goaway.detail === '' ? undefined : entry.goaway.detail;
+      return new TunnelError(ErrorCodes.TUNNEL_REFUSED, `HBONE peer ${via} closed the session (HTTP/2 error ${entry.goaway.errorCode}${serverCode === undefined ? '' : `, ${serverCode}`})`, { cause, serverCode });
+    }
+    const why = unwrapCancel(cause ?? entry.failure);
+    const reason = why instanceof Error ? `${errorCode(why)}: ${why.message}` : 'stream closed before an answer';
+    return new TunnelError(
+      ErrorCodes.TUNNEL_CONNECT,
+      `HBONE tunnel via ${via} to ${hostPort(req.target)} failed (${reason}) — is the peer agent up, and are both certificates from the mesh CA and current?`,
+      { cause: why },
+    );
+  }
+}

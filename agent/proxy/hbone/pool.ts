@@ -1,0 +1,159 @@
+// Pooled HTTP/2 sessions to peer agents, keyed by (source identity, destination identity, node
+// address): one TLS handshake carries many tunnels. A session leaves the pool when it closes,
+// errors or receives GOAWAY; a full session (its stream limit reached) makes the pool open another;
+// a session built with an older client certificate is retired — it takes no new streams and closes
+// once its last stream ends — so a rotation reaches the wire without cutting live connections.
+import type { ClientHttp2Session } from 'node:http2';
+import type { SecureContext } from 'node:tls';
+
+export interface PoolEntry {
+  readonly key: string;
+  readonly session: ClientHttp2Session;
+  /** The client context the session was built with; a different current one means rotated. */
+  readonly context: SecureContext;
+  /** Streams open on this session, counted by the pool (acquire → release). */
+  active: number;
+  /** False once the session must take no new streams. */
+  usable: boolean;
+  /** What the server said when it sent GOAWAY, if it did. */
+  goaway: { errorCode: number; detail: string } | undefined;
+  /** The session's error, if it failed. */
+  failure: Error | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+export interface SessionPoolOptions {
+  /** Streams per session before another one is opened (the server's own limit also applies). */
+  maxStreamsPerSession: number;
+  /** A session without streams for this long is closed. */
+  idleTimeoutMs: number;
+}
+
+function remoteStreamLimit(session: ClientHttp2Session): number {
+  try {
+    return session.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+export class SessionPool {
+  readonly #opts: SessionPoolOptions;
+  readonly #byKey = new Map<string, PoolEntry[]>();
+  /** Every session not yet closed, pooled or retired, so close() reaches all of them. */
+  readonly #live = new Set<PoolEntry>();
+
+  constructor(opts: SessionPoolOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * A session for `key` with room for one more stream, built with `context`; counts the stream
+   * as open. `dial` is called when no pooled session fits.
+   */
+  acquire(key: string, context: SecureContext, dial: () => ClientHttp2Session): PoolEntry {
+    const list = this.#byKey.get(key);
+    let chosen: PoolEntry | undefined;
+    if (list !== undefined) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const e = list[i];
+        if (!e.usable || e.session.closed || e.session.destroyed) {
+          this.#unlist(e);
+        } else if (e.context !== context) {
+          this.#retire(e);
+        } else if (chosen === undefined && e.active < Math.min(this.#opts.maxStreamsPerSession, remoteStreamLimit(e.session))) {
+          chosen = e;
+        }
+      }
+    }
+    chosen ??= this.#add(key, context, dial());
+    chosen.active++;
+    if (chosen.idleTimer !== undefined) {
+      clearTimeout(chosen.idleTimer);
+      chosen.idleTimer = undefined;
+    }
+    return chosen;
+  }
+
+  /** One stream of this entry ended. */
+  release(entry: PoolEntry): void {
+    entry.active--;
+    if (entry.active > 0) return;
+    if (!entry.usable) {
+      entry.session.close();
+      return;
+    }
+    entry.idleTimer = setTimeout(() => this.#retire(entry), this.#opts.idleTimeoutMs);
+    entry.idleTimer.unref();
+  }
+
+  /** Sessions currently pooled for a key (retired ones excluded). */
+  sessionsFor(key: string): readonly PoolEntry[] {
+    return this.#byKey.get(key) ?? [];
+  }
+
+  /** Sessions not yet closed, pooled or draining. */
+  get liveSessions(): number {
+    return this.#live.size;
+  }
+
+  /** Closes every session: new streams are refused, open ones get `graceMs` to finish. */
+  close(graceMs: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const e of [...this.#live]) {
+      this.#unlist(e);
+      if (e.idleTimer !== undefined) clearTimeout(e.idleTimer);
+      if (e.session.closed && e.session.destroyed) continue;
+      waits.push(new Promise((resolve) => e.session.once('close', resolve)));
+      e.session.close();
+    }
+    if (waits.length === 0) return Promise.resolve();
+    const timer = setTimeout(() => {
+      for (const e of this.#live) e.session.destroy();
+    }, graceMs);
+    timer.unref();
+    return Promise.all(waits).then(() => clearTimeout(timer));
+  }
+
+  #add(key: string, context: SecureContext, session: ClientHttp2Session): PoolEntry {
+    const entry: PoolEntry = {
+      key, session, context, active: 0, usable: true, goaway: undefined, failure: undefined, idleTimer: undefined,
+    };
+    let list = this.#byKey.get(key);
+    if (list === undefined) {
+      list = [];
+      this.#byKey.set(key, list);
+    }
+    list.push(entry);
+    this.#live.add(entry);
+    session.on('goaway', (errorCode: number, _last: number, data?: Buffer) => {
+      entry.goaway = { errorCode, detail: data === undefined ? '' : data.toString('utf8') };
+      this.#unlist(entry);
+    });
+    session.on('error', (err: Error) => {
+      entry.failure ??= err;
+      this.#unlist(entry);
+    });
+    session.once('close', () => {
+      this.#unlist(entry);
+      this.#live.delete(entry);
+      if (entry.idleTimer !== undefined) clearTimeout(entry.idleTimer);
+    });
+    return entry;
+  }
+
+  #unlist(entry: PoolEntry): void {
+    entry.usable = false;
+    const list = this.#byKey.get(entry.key);
+    if (list === undefined) return;
+    const i = list.indexOf(entry);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#byKey.delete(entry.key);
+  }
+
+  /** No new streams; the session closes as soon as its last stream ends. */
+  #retire(entry: PoolEntry): void {
+    this.#unlist(entry);
+    if (entry.active === 0) entry.session.close();
+  }
+}

@@ -1,0 +1,179 @@
+// The HBONE listener (port 15008): HTTP/2 over mutual TLS 1.3. The client's SNI names the
+// destination workload, so the agent presents that workload's certificate; the client must present
+// a mesh certificate with exactly one SPIFFE ID, which becomes `peerIdentity` for policy. Every
+// stream must be a CONNECT to host:port; what happens next is the `onStream` handler's business
+// (`deliverToTcp` is the usual one).
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { ServerHttp2Session, ServerHttp2Stream, IncomingHttpHeaders, Http2SecureServer } from 'node:http2';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { ErrorCodes, WeftError, errorCode } from '../../../common/errors.ts';
+import { createLogger, type Logger } from '../../../common/log.ts';
+import { TlsContextCache, type CertificateProvider } from '../../identity/tls-contexts.ts';
+import { parseConnectTarget, type TunnelTarget } from './connect-target.ts';
+import { peerSpiffeId } from './peer-identity.ts';
+import { identityForSni } from './sni.ts';
+
+export const HBONE_PORT = 15008;
+/** Response header that carries our stable error code to the client agent. */
+export const WEFT_ERROR_HEADER = 'weft-error';
+
+export interface HboneRequest {
+  /** The client workload's verified SPIFFE ID. */
+  readonly peerIdentity: string;
+  /** The local workload identity the client asked for (and whose certificate we presented). */
+  readonly localIdentity: string;
+  readonly target: TunnelTarget;
+  readonly stream: ServerHttp2Stream;
+  /** Answers the CONNECT: 200 opens the tunnel; anything else ends it, with `code` in weft-error. */
+  respond(status: number, code?: string): void;
+}
+
+export interface HboneServerOptions {
+  trustDomain: string;
+  certificates: CertificateProvider;
+  /** The identities of workloads on this node: the only certificates the server will present. */
+  localIdentities: () => Iterable<string>;
+  /** Overrides the certificates' own trust anchors for verifying clients. */
+  trustAnchors?: () => string[];
+  onStream: (req: HboneRequest) => void;
+  log?: Logger;
+  /** Advertised SETTINGS_MAX_CONCURRENT_STREAMS; clients open another session past it. */
+  maxConcurrentStreams?: number;
+  /** How long close() lets open tunnels drain before cutting them. */
+  closeGraceMs?: number;
+}
+
+export interface HboneServer {
+  readonly server: Http2SecureServer;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+interface SessionInfo {
+  peer: string | WeftError;
+  local: string;
+}
+
+// Per-stream windows large enough that one tunnel can fill a LAN link without waiting on
+// WINDOW_UPDATEs; memory is only used when the app reads slower than the network delivers.
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
+function respondOn(stream: ServerHttp2Stream, status: number, code: string | undefined): void {
+  if (stream.destroyed || stream.headersSent) return;
+  if (status === 200) {
+    stream.respond({ ':status': 200 });
+    return;
+  }
+  const headers: http2.OutgoingHttpHeaders = { ':status': status };
+  if (code !== undefined) headers[WEFT_ERROR_HEADER] = code;
+  stream.respond(headers, { endStream: true });
+}
+
+function ignore(): void {}
+
+export function createHboneServer(opts: HboneServerOptions): HboneServer {
+  const log = opts.log ?? createLogger('agent.hbone.server');
+  const contexts = new TlsContextCache({ certificates: opts.certificates, trustAnchors: opts.trustAnchors });
+  const sessions = new Map<ServerHttp2Session, SessionInfo>();
+
+  const sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    const identity = identityForSni(servername, opts.trustDomain, opts.localIdentities());
+    if (identity === null) {
+      cb(new WeftError(ErrorCodes.NO_IDENTITY, `HBONE client asked for ${servername}, which is no workload on this node`));
+      return;
+    }
+    contexts.get(identity).then((c) => cb(null, c.context), (err: Error) => cb(err));
+  };
+
+  const server = http2.createSecureServer({
+    SNICallback: sniCallback,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.3',
+    ALPNProtocols: ['h2'],
+    allowHTTP1: false,
+    settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 1000, initialWindowSize: STREAM_WINDOW },
+  });
+
+  server.on('tlsClientError', (err: Error) => {
+    // Refused peers (foreign CA, expired, TLS 1.2) are expected in a mesh: no stack.
+    log.debug('HBONE handshake refused', { code: errorCode(err), reason: err.message });
+  });
+
+  server.on('session', (session: ServerHttp2Session) => {
+    const socket = session.socket as TLSSocket;
+    const peer = peerSpiffeId(socket, opts.trustDomain);
+    const servername = typeof socket.servername === 'string' ? socket.servername : '';
+    const local = identityForSni(servername, opts.trustDomain, opts.localIdentities()) ?? '';
+    sessions.set(session, { peer, local });
+    session.once('close', () => sessions.delete(session));
+    session.on('error', ignore);
+    session.setLocalWindowSize(SESSION_WINDOW);
+    if (peer instanceof WeftError) log.warn('HBONE peer refused', { err: peer, remote: socket.remoteAddress });
+  });
+
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    // The handler attaches its own; this one keeps a reset before then from crashing the agent.
+    stream.on('error', ignore);
+    const info = sessions.get(stream.session as ServerHttp2Session);
+    if (info === undefined) {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (info.peer instanceof WeftError) {
+      respondOn(stream, 403, info.peer.code);
+      // One answer says why; the session has no business staying open.
+      stream.session?.close();
+      return;
+    }
+    if (headers[':method'] !== 'CONNECT') {
+      respondOn(stream, 405, ErrorCodes.TUNNEL_TARGET);
+      return;
+    }
+    const target = parseConnectTarget(headers[':authority']);
+    if (target === null) {
+      respondOn(stream, 400, ErrorCodes.TUNNEL_TARGET);
+      return;
+    }
+    const req: HboneRequest = {
+      peerIdentity: info.peer,
+      localIdentity: info.local,
+      target,
+      stream,
+      respond: (status, code) => respondOn(stream, status, code),
+    };
+    try {
+      opts.onStream(req);
+    } catch (err) {
+      log.error('HBONE stream handler failed', { err });
+      respondOn(stream, 500, ErrorCodes.TUNNEL_CONNECT);
+    }
+  });
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions.keys()) s.close();
+        if (sessions.size === 0) return;
+        const timer = setTimeout(() => {
+          for (const s of sessions.keys()) s.destroy();
+        }, opts.closeGraceMs ?? 5000);
+        timer.unref();
+        server.once('close', () => clearTimeout(timer));
+      });
+    },
+  };
+}

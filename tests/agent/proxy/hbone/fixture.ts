@@ -1,0 +1,153 @@
+// Shared pieces of the HBONE tests: a mesh CA with workload certs, a mutable certificate
+// provider, an HBONE server delivering to TCP, a target server, and a local "outbound" listener
+// that tunnels each accepted connection (what the agent's outbound proxy will do).
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { makeTestCa, makeTestLeaf, type TestCa, type LeafOptions } from '../../../common/test-pki.ts';
+import type { CertificateProvider, WorkloadCertificate } from '../../../../agent/identity/tls-contexts.ts';
+import { createHboneServer, deliverToTcp, HboneConnector, type HboneRequest, type HboneServer, type HboneConnectorOptions, type AuthorizeTunnel } from '../../../../agent/proxy/hbone/index.ts';
+import { pipeBoth, type SpliceResult } from '../../../../agent/proxy/tcp.ts';
+import { createLogger } from '../../../../common/log.ts';
+
+export const TD = 'cluster.local';
+export const CLIENT_ID = 'spiffe://cluster.local/ns/shop/sa/frontend';
+export const SERVER_ID = 'spiffe://cluster.local/ns/shop/sa/cart';
+/** The fake workload IP targets listen on. */
+export const TARGET_HOST = '127.0.0.2';
+
+const quiet = createLogger('test', { write() {} });
+
+export async function workloadCert(ca: TestCa, identity: string, opts: LeafOptions = {}, anchors: string[] = [ca.certPem]): Promise<WorkloadCertificate> {
+  const leaf = await makeTestLeaf(ca, { uris: [identity], ...opts });
+  const now = Date.now();
+  return {
+    identity,
+    keyPem: leaf.keyPem,
+    certChainPem: [leaf.certPem],
+    trustAnchorsPem: anchors,
+    notBefore: opts.notBefore ?? new Date(now - 3600_000),
+    notAfter: opts.notAfter ?? new Date(now + 3600_000),
+  };
+}
+
+/** A provider whose certificates tests can swap (rotation, bad certs). */
+export class MapProvider implements CertificateProvider {
+  readonly certs = new Map<string, WorkloadCertificate>();
+  calls = 0;
+  async get(identity: string): Promise<WorkloadCertificate> {
+    this.calls++;
+    const c = this.certs.get(identity);
+    if (c === undefined) throw new Error(`no cert for ${identity}`);
+    return c;
+  }
+}
+
+export interface Mesh {
+  ca: TestCa;
+  clientCerts: MapProvider;
+  serverCerts: MapProvider;
+}
+
+export async function makeMesh(): Promise<Mesh> {
+  const ca = await makeTestCa();
+  const clientCerts = new MapProvider();
+  const serverCerts = new MapProvider();
+  clientCerts.certs.set(CLIENT_ID, await workloadCert(ca, CLIENT_ID));
+  serverCerts.certs.set(SERVER_ID, await workloadCert(ca, SERVER_ID));
+  return { ca, clientCerts, serverCerts };
+}
+
+export interface Started {
+  hbone: HboneServer;
+  port: number;
+  requests: HboneRequest[];
+  results: SpliceResult[];
+}
+
+export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel): Promise<Started> {
+  const requests: HboneRequest[] = [];
+  const results: SpliceResult[] = [];
+  const hbone = createHboneServer({
+    trustDomain: TD,
+    certificates: mesh.serverCerts,
+    localIdentities: () => mesh.serverCerts.certs.keys(),
+    log: quiet,
+    closeGraceMs: 200,
+    onStream(req) {
+      requests.push(req);
+      deliverToTcp(req, (host, port) => net.connect({ host, port, allowHalfOpen: true }), authorize, (r) => results.push(r));
+    },
+  });
+  const addr = await hbone.listen(0, '127.0.0.1');
+  return { hbone, port: addr.port, requests, results };
+}
+
+export function connector(mesh: Mesh, opts: Partial<HboneConnectorOptions> = {}): HboneConnector {
+  return new HboneConnector({ trustDomain: TD, certificates: mesh.clientCerts, connectTimeoutMs: 5000, closeGraceMs: 200, ...opts });
+}
+
+export function openReq(port: number, targetPort: number, over: Partial<{ src: string; dst: string }> = {}) {
+  return {
+    sourceIdentity: over.src ?? CLIENT_ID,
+    destinationIdentity: over.dst ?? SERVER_ID,
+    nodeAddress: { host: '127.0.0.1', port },
+    target: { host: TARGET_HOST, port: targetPort },
+  };
+}
+
+/** A TCP server on the fake workload IP; `onConn` gets every accepted socket. */
+export async function startTarget(onConn: (s: net.Socket) => void): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onConn(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, TARGET_HOST, resolve));
+  return { server, port: (server.address() as AddressInfo).port, sockets };
+}
+
+export function closeServer(server: net.Server, sockets?: Set<net.Socket>): Promise<void> {
+  for (const s of sockets ?? []) s.destroy();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** An "outbound" listener: each accepted connection is tunnelled to the target via HBONE. */
+export async function startOutbound(conn: HboneConnector, hbonePort: number, targetPort: number): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket>; results: SpliceResult[] }> {
+  const sockets = new Set<net.Socket>();
+  const results: SpliceResult[] = [];
+  const server = net.createServer({ allowHalfOpen: true }, (app) => {
+    sockets.add(app);
+    app.on('close', () => sockets.delete(app));
+    app.on('error', () => {});
+    conn.open(openReq(hbonePort, targetPort)).then(
+      (tunnel) => pipeBoth(app, tunnel, (r) => results.push(r)),
+      () => app.resetAndDestroy(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, sockets, results };
+}
+
+/** Resolves with everything a socket receives until it ends, or rejects on error. */
+export function readAll(s: net.Socket | NodeJS.ReadableStream & { on: net.Socket['on'] }): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+  });
+}
+
+export function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const tick = (): void => {
+      if (cond()) resolve();
+      else if (Date.now() - start > ms) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
