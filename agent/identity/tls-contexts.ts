@@ -5,17 +5,9 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 
-/** One workload's current certificate, as the secret manager hands it out. */
-export interface WorkloadCertificate {
-  /** The SPIFFE ID the certificate was issued for. */
-  identity: string;
-  keyPem: string;
-  /** Leaf first, then intermediates. */
-  certChainPem: string[];
-  trustAnchorsPem: string[];
-  notBefore: Date;
-  notAfter: Date;
-}
+// One workload's current certificate: the secret manager's type, the one definition.
+import type { WorkloadCertificate } from './secret-manager.ts';
+export type { WorkloadCertificate };
 
 /** The seam to the secret manager: the current certificate of an identity (it renews them). */
 export interface CertificateProvider {
