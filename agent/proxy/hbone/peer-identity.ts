@@ -6,24 +6,37 @@ import { ErrorCodes, WeftError } from '../../../common/errors.ts';
 import { parseSpiffeId } from '../../../control/api/identity.ts';
 
 /**
- * The URI entries of Node's subjectAltName string ("DNS:a, URI:spiffe://…"). Node quotes an
- * entry as a JSON string when it contains a separator or quote, so a crafted SAN cannot smuggle
- * an extra entry past this split.
+ * The URI entries of Node's subjectAltName string ("DNS:a, URI:spiffe://…"). Node writes an
+ * entry as a JSON string when it contains a separator or quote; those are read as one value, so
+ * a crafted SAN cannot smuggle an extra entry past a naive split on ", ".
  */
 export function uriSans(subjectAltName: string | undefined): string[] {
   const out: string[] = [];
-  if (subjectAltName === undefined || subjectAltName === '') return out;
-  for (const part of subjectAltName.split(', ')) {
-    if (!part.startsWith('URI:')) continue;
-    let value = part.slice(4);
-    if (value.startsWith('"')) {
+  const s = subjectAltName ?? '';
+  let i = 0;
+  while (i < s.length) {
+    const colon = s.indexOf(':', i);
+    if (colon < 0) break;
+    const type = s.slice(i, colon);
+    let value: string;
+    let next: number;
+    if (s[colon + 1] === '"') {
+      // Find the closing quote that is not escaped.
+      let j = colon + 2;
+      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
       try {
-        value = JSON.parse(value) as string;
+        value = JSON.parse(s.slice(colon + 1, j + 1)) as string;
       } catch {
         value = '';
       }
+      next = j + 1;
+    } else {
+      const sep = s.indexOf(', ', colon + 1);
+      next = sep < 0 ? s.length : sep;
+      value = s.slice(colon + 1, next);
     }
-    out.push(value);
+    if (type === 'URI') out.push(value);
+    i = s.startsWith(', ', next) ? next + 2 : next;
   }
   return out;
 }

@@ -64,7 +64,7 @@ export interface Started {
   results: SpliceResult[];
 }
 
-export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel): Promise<Started> {
+export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel, port = 0): Promise<Started> {
   const requests: HboneRequest[] = [];
   const results: SpliceResult[] = [];
   const hbone = createHboneServer({
@@ -78,7 +78,7 @@ export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel): Promi
       deliverToTcp(req, (host, port) => net.connect({ host, port, allowHalfOpen: true }), authorize, (r) => results.push(r));
     },
   });
-  const addr = await hbone.listen(0, '127.0.0.1');
+  const addr = await hbone.listen(port, '127.0.0.1');
   return { hbone, port: addr.port, requests, results };
 }
 

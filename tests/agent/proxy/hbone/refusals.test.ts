@@ -78,6 +78,21 @@ t.test('client refuses a server whose URI SAN is not the expected destination', 
   t.equal(hb.requests.length, before);
 });
 
+for (const kind of ['expired', 'foreign-CA'] as const) {
+  t.test(`client refuses a server with an ${kind} certificate`, async (t) => {
+    const good = mesh.serverCerts.certs.get(SERVER_ID)!;
+    const issuer = kind === 'expired' ? mesh.ca : await makeTestCa('rogue');
+    const times = kind === 'expired' ? { notBefore: new Date(Date.now() - 3 * HOUR), notAfter: new Date(Date.now() - HOUR) } : {};
+    mesh.serverCerts.certs.set(SERVER_ID, await workloadCert(issuer, SERVER_ID, times, [mesh.ca.certPem]));
+    t.teardown(async () => { mesh.serverCerts.certs.set(SERVER_ID, good); });
+    const before = hb.requests.length;
+    const err = await refusal(t);
+    t.equal(err.code, ErrorCodes.TUNNEL_CONNECT);
+    t.match(err.message, kind === 'expired' ? /CERT_HAS_EXPIRED/ : /UNABLE_TO_VERIFY|unable to verify/i);
+    t.equal(hb.requests.length, before);
+  });
+}
+
 t.test('an SNI naming no local workload gets no certificate', async (t) => {
   const err = await refusal(t, { dst: 'spiffe://cluster.local/ns/shop/sa/not-here' });
   t.equal(err.code, ErrorCodes.TUNNEL_CONNECT);
