@@ -12,7 +12,7 @@ export const OBJECTS: Record<EbpfRole, { file: string; prog: string }> = {
   pod: { file: 'tc-pod-ingress.o', prog: 'weft_pod' },
   inbound: { file: 'tc-inbound-ingress.o', prog: 'weft_inbound' },
 };
-export const MAPS = ['weft_config', 'weft_meshed', 'weft_excluded', 'weft_stats'] as const;
+export const MAPS = ['weft_config', 'weft_meshed', 'weft_excluded', 'weft_local', 'weft_stats'] as const;
 /** weft_stats indexes, as enum weft_reason in ebpf/include/weft-redirect.h. */
 export const REASONS = [
   'pass_not_tcp', 'pass_unrelated', 'pass_excluded_port', 'pass_mid_flow', 'established', 'outbound', 'inbound',
@@ -83,8 +83,8 @@ export function configValueHex(c: ConfigValue): string {
 /** bpftool batch lines that turn the current map contents into the desired ones. */
 export function planMapLines(
   mapDir: string,
-  cur: { meshed: readonly string[]; excluded: readonly number[] },
-  want: { meshed: readonly string[]; excluded: readonly number[]; config: ConfigValue },
+  cur: { meshed: readonly string[]; excluded: readonly number[]; local?: readonly string[] },
+  want: { meshed: readonly string[]; excluded: readonly number[]; config: ConfigValue; local?: readonly string[] },
 ): string[] {
   const lines = [`map update pinned ${mapDir}/weft_config key hex ${u32Hex(0)} value hex ${configValueHex(want.config)}`];
   const curIps = new Set(cur.meshed);
@@ -95,6 +95,12 @@ export function planMapLines(
   const wantPorts = new Set(want.excluded);
   for (const p of wantPorts) if (!curPorts.has(p)) lines.push(`map update pinned ${mapDir}/weft_excluded key hex ${u32Hex(p)} value hex ${u32Hex(1)}`);
   for (const p of curPorts) if (!wantPorts.has(p)) lines.push(`map delete pinned ${mapDir}/weft_excluded key hex ${u32Hex(p)}`);
+  if (want.local !== undefined) {
+    const curLocal = new Set(cur.local ?? []);
+    const wantLocal = new Set(want.local);
+    for (const ip of wantLocal) if (!curLocal.has(ip)) lines.push(`map update pinned ${mapDir}/weft_local key hex ${ipv4Hex(ip)} value hex ${u32Hex(1)}`);
+    for (const ip of curLocal) if (!wantLocal.has(ip)) lines.push(`map delete pinned ${mapDir}/weft_local key hex ${ipv4Hex(ip)}`);
+  }
   return lines;
 }
 
@@ -130,6 +136,12 @@ export function parseTcFilters(json: string): { ours: OurFilter[]; others: numbe
 export function parseLinks(json: string): string[] {
   const rows = JSON.parse(json.trim() || '[]') as Array<{ ifname?: string; link_type?: string }>;
   return rows.filter((r) => r.ifname !== undefined && r.link_type !== 'loopback').map((r) => r.ifname as string);
+}
+
+/** IPv4 addresses from `ip -j -4 addr show`: the node's own, never captured as destinations. */
+export function parseAddrs(json: string): string[] {
+  const rows = JSON.parse(json.trim() || '[]') as Array<{ addr_info?: Array<{ family?: string; local?: string }> }>;
+  return rows.flatMap((r) => (r.addr_info ?? []).filter((a) => a.family === 'inet' && a.local !== undefined).map((a) => a.local as string));
 }
 
 /** The device `ip -j -4 route get <ip>` names, or undefined when the address is unroutable. */

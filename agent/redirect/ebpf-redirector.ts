@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { runCommand, type CommandResult, type CommandRunner } from './command-runner.ts';
 import {
-  MAPS, OBJECTS, ROLES, checkIpv4, hexToIpv4, hexToU32, parseLinks, parseMapDump, parseRouteDev, parseTcFilters,
+  MAPS, OBJECTS, ROLES, checkIpv4, hexToIpv4, hexToU32, parseAddrs, parseLinks, parseMapDump, parseRouteDev, parseTcFilters,
   pinDirName, planMapLines, planRoles, statsFromDump, type EbpfRole,
 } from './ebpf-plan.ts';
 import {
@@ -157,8 +157,10 @@ export class EbpfRedirector implements Redirector {
 
   async #apply(meshed: string[]): Promise<void> {
     const layout = await this.#ensurePrograms();
-    const lines = planMapLines(layout.mapDir, { meshed: await this.#meshedNow(), excluded: await this.#excludedNow() }, {
+    const local = parseAddrs((await this.#run('ip', ['-j', '-4', 'addr', 'show'])).stdout);
+    const lines = planMapLines(layout.mapDir, { meshed: await this.#meshedNow(), excluded: await this.#excludedNow(), local: await this.#localNow() }, {
       meshed,
+      local,
       excluded: this.options.excludeOutboundPorts,
       config: { outboundPort: this.options.outboundPort, inboundPort: this.options.inboundPort, mark: this.options.mark },
     });
@@ -240,6 +242,13 @@ export class EbpfRedirector implements Redirector {
   async #meshedNow(): Promise<string[]> {
     const layout = await this.#getLayout();
     const r = await this.#exec('bpftool', ['-j', 'map', 'dump', 'pinned', join(layout.mapDir, 'weft_meshed')]);
+    if (r.code !== 0) return [];
+    return parseMapDump(r.stdout).map((e) => hexToIpv4(e.key));
+  }
+
+  async #localNow(): Promise<string[]> {
+    const layout = await this.#getLayout();
+    const r = await this.#exec('bpftool', ['-j', 'map', 'dump', 'pinned', join(layout.mapDir, 'weft_local')]);
     if (r.code !== 0) return [];
     return parseMapDump(r.stdout).map((e) => hexToIpv4(e.key));
   }

@@ -74,6 +74,16 @@ struct {
 	__type(value, __u32);
 } weft_excluded SEC(".maps");
 
+/* The node's own IPv4 addresses (network order) → 1: connections to them are not captured, as
+ * iptables' `--dst-type LOCAL -j RETURN`. A map rather than bpf_fib_lookup, which cannot tell a
+ * local route from a missing one (a Service VIP often has no route at all). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} weft_local SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, WEFT_REASONS);
@@ -98,19 +108,6 @@ static __always_inline int weft_assign(struct __sk_buff *skb, struct bpf_sock *s
 		return weft_count(WEFT_DROP_ASSIGN_FAILED, TC_ACT_SHOT);
 	skb->mark = cfg->mark;
 	return TC_ACT_OK;
-}
-
-/* True when the node routes this destination to itself (its own addresses): such connections
- * are not captured, as iptables' `--dst-type LOCAL -j RETURN` does. A failed lookup is "not local". */
-static __always_inline int weft_local_dst(struct __sk_buff *skb, __u32 saddr, __u32 daddr)
-{
-	struct bpf_fib_lookup fib = {};
-	fib.family = 2; /* AF_INET */
-	fib.l4_protocol = IPPROTO_TCP;
-	fib.ipv4_src = saddr;
-	fib.ipv4_dst = daddr;
-	fib.ifindex = skb->ingress_ifindex;
-	return bpf_fib_lookup(skb, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
 }
 
 static __always_inline int weft_steer(struct __sk_buff *skb, int pod_side)
@@ -166,7 +163,7 @@ static __always_inline int weft_steer(struct __sk_buff *skb, int pod_side)
 		__u32 key = dport;
 		if (bpf_map_lookup_elem(&weft_excluded, &key))
 			return weft_count(WEFT_PASS_EXCLUDED_PORT, TC_ACT_OK);
-		if (weft_local_dst(skb, saddr, daddr))
+		if (bpf_map_lookup_elem(&weft_local, &daddr))
 			return weft_count(WEFT_PASS_LOCAL_DST, TC_ACT_OK);
 		port = cfg->outbound_port;
 		reason = WEFT_OUTBOUND;
