@@ -10,7 +10,7 @@ import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { workerCount, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
 import { sumStats, type StatsJson } from './proxy/stats.ts';
-import { createRedirector, type Redirector } from './redirect/index.ts';
+import { createRedirector, type EbpfRedirectorOptions, type Redirector } from './redirect/index.ts';
 import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
@@ -51,10 +51,15 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   });
   const signer = new HttpsCertificateSigner({ ...control, socketPath, servername: cfg.controlServerName, caPem, token: credential, ttlSeconds: cfg.certTtlSeconds });
   const secrets = new CachingSecretManager({ signer, logger: log.child('identity') });
+  // The ebpf redirector reads its extra fields (node name, pin root, objects); iptables ignores them.
+  const redirectorOptions: EbpfRedirectorOptions = {
+    outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable,
+    nodeName: cfg.nodeName, pinRoot: cfg.ebpfPinRoot, objectDir: cfg.ebpfObjectDir || undefined,
+  };
   const redirector: Redirector | null =
     cfg.redirectMode === 'none'
       ? null
-      : createRedirector(cfg.redirectMode, { outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable });
+      : createRedirector(cfg.redirectMode, redirectorOptions);
 
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
