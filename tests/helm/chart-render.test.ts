@@ -13,6 +13,7 @@ const DEFAULTS = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as unkn
 
 interface Container {
   name: string;
+  image: string;
   env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports: Array<{ name: string; containerPort: number }>;
   securityContext: { capabilities: { add?: string[]; drop: string[] }; privileged?: boolean; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; runAsNonRoot?: boolean };

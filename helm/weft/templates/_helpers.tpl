@@ -34,15 +34,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- add (div (add .Values.agent.drainMs 999) 1000) .Values.agent.terminationMarginSeconds -}}
 {{- end -}}
 
-{{- define "weft.pullSecrets" -}}
-{{- with .Values.image.pullSecrets }}
-imagePullSecrets:
-{{- range . }}
-  - name: {{ . }}
-{{- end }}
-{{- end }}
-{{- end -}}
-
 {{/* Cross-field checks JSON schema cannot express; each names the values key at fault. */}}
 {{- define "weft.validate" -}}
 {{- if lt (int .Values.control.certMaxTtlSeconds) (int .Values.control.certTtlSeconds) -}}
