@@ -48,4 +48,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.control.podDisruptionBudget.enabled (ge (int .Values.control.podDisruptionBudget.minAvailable) (int .Values.control.replicas)) -}}
 {{- fail (printf "WEFT_ERR_VALUES: control.podDisruptionBudget.minAvailable (%v) must be below control.replicas (%v), or no node could ever be drained" .Values.control.podDisruptionBudget.minAvailable .Values.control.replicas) -}}
 {{- end -}}
+{{- if has (int .Values.agent.adminPort) (list 15001 15006 15008) -}}
+{{- fail (printf "WEFT_ERR_VALUES: agent.adminPort (%v) collides with a proxy port (15001 outbound, 15006 inbound, 15008 HBONE)" .Values.agent.adminPort) -}}
+{{- end -}}
 {{- end -}}
