@@ -17,7 +17,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
-  /** SIGTERM path: readiness false, redirection removed, listeners closed, connections drained. */
+  /** SIGTERM path: readiness false, listeners closed, open connections drained (up to drainMs), then redirection removed. */
   stop(): Promise<void>;
 }
 
@@ -213,12 +213,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     state,
     async stop() {
       if (stopping) return;
+      // Readiness goes false first (the kubelet and `weft check` see "draining").
       stopping = true;
       log.info('draining', { drainMs: cfg.drainMs });
       await reconciling;
-      if (redirector !== null) {
-        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
-      }
+      // Workers stop accepting and give open connections up to drainMs, then close the rest.
+      // Redirection stays installed meanwhile: the packets of already accepted connections need
+      // it to reach their sockets. New connections find no listener and TPROXY drops their SYN,
+      // so clients retry until the next agent listens rather than bypassing the mesh.
       const drained = Promise.all(workers.map((w) => new Promise<void>((r) => {
         w.worker.once('exit', () => r());
         w.worker.postMessage({ type: 'drain' } satisfies ToWorker);
@@ -226,6 +228,11 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       const timer = new Promise<void>((r) => setTimeout(r, cfg.drainMs + 1000).unref());
       await Promise.race([drained, timer]);
       await Promise.all(workers.map((w) => w.worker.terminate()));
+      log.info('drained; removing redirection');
+      // Last: with no proxy left, leave nothing on the node (an upgrade's next agent reinstalls).
+      if (redirector !== null) {
+        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
+      }
       secrets.close();
       await stream.close();
       await admin.close();

@@ -25,7 +25,7 @@ export const agentSettings = {
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
   certTtlSeconds: int('WEFT_CERT_TTL_SECONDS', 86400, 'Requested workload certificate lifetime; rotated at half of it with jitter.', 60, 30 * 86400),
   connectTimeoutMs: int('WEFT_CONNECT_TIMEOUT_MS', 10_000, 'Upper bound on connecting to a pod or a peer agent; fail fast rather than hold the app.', 100, 120_000),
-  drainMs: int('WEFT_DRAIN_MS', 5_000, 'On SIGTERM: readiness goes false, listeners stop, open connections get this long.', 0, 600_000),
+  drainMs: int('WEFT_DRAIN_MS', 5_000, 'On SIGTERM: readiness goes false, listeners stop, open connections get this long to finish, then the rest are closed and redirection is removed. The chart sets terminationGracePeriodSeconds to this plus a margin.', 0, 600_000),
   logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
   mark: int('WEFT_REDIRECT_MARK', 0x539, 'Firewall mark TPROXY sets; policy routing sends marked packets to the local stack.', 1, 0x7fffffff),
   routeTable: int('WEFT_REDIRECT_TABLE', 133, 'Routing table with the local default route for marked packets.', 1, 252),

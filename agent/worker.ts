@@ -91,6 +91,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   post({ type: 'listening' });
   await new Promise<void>((resolve) => (drainResolve = resolve));
   await proxy.stopAccepting();
+  // Open connections may finish on their own for up to WEFT_DRAIN_MS; close() then cuts the rest.
+  const deadline = Date.now() + cfg.drainMs;
+  const open = (): number => Object.values(stats.paths).reduce((n, p) => n + p.active, 0);
+  while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await proxy.close();
   post({ type: 'drained' });
   port.close();
