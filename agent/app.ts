@@ -13,6 +13,8 @@ import { sumStats, type StatsJson } from './proxy/stats.ts';
 import { createRedirector, type EbpfRedirectorOptions, type Redirector } from './redirect/index.ts';
 import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
+import { startAgentTelemetry } from './telemetry/agent-telemetry.ts';
+import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
 export interface AgentApp {
@@ -63,6 +65,18 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
 
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
+  const telemetryWaiters = new Map<number, { want: number; got: TelemetrySnapshot[]; done: (s: TelemetrySnapshot[]) => void }>();
+  const admin: AdminServer = createAdminServer(() => readiness(), log.child('admin'));
+  const telemetry = await startAgentTelemetry({
+    collectWorkers: () => gather(telemetryWaiters, 'telemetry-request'),
+    admin,
+    log: log.child('telemetry'),
+    env: (k) => process.env[k],
+    resource: { 'service.name': 'weft-agent', 'service.version': AGENT_VERSION, 'k8s.node.name': cfg.nodeName },
+    tapMaxBufferedBytes: cfg.tapMaxBufferedBytes,
+    windowSeconds: cfg.statsWindowSeconds,
+    sampleSeconds: Math.max(1, Math.floor(cfg.statsWindowSeconds / 6)),
+  });
   const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
   let nextReq = 1;
   let ready = false;
@@ -78,7 +92,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   const listening = new Promise<void>((resolveAll, rejectAll) => {
     const n = workerCount(cfg);
     for (let i = 0; i < n; i++) {
-      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env };
+      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env, tapFlag: telemetry.tapFlag };
       const worker = new Worker(workerEntry, { workerData: init });
       const h: WorkerHandle = { worker, listening: false };
       workers.push(h);
@@ -107,6 +121,19 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             }
             break;
           }
+          case 'telemetry': {
+            const w = telemetryWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.snapshot);
+            if (w.got.length === w.want) {
+              telemetryWaiters.delete(m.reqId);
+              w.done(w.got);
+            }
+            break;
+          }
+          case 'tap-events':
+            telemetry.publishTap(m.events);
+            break;
           case 'drained':
             break;
         }
@@ -130,6 +157,22 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
         if (w !== undefined) {
           statsWaiters.delete(reqId);
           resolve(sumStats(w.got));
+        }
+      }, 2000).unref();
+    });
+  }
+
+  /** Asks every worker; answers with what arrived within 2 s (a stuck worker must not hang /metrics). */
+  function gather<T>(waiters: Map<number, { want: number; got: T[]; done: (s: T[]) => void }>, type: 'telemetry-request'): Promise<T[]> {
+    const reqId = nextReq++;
+    return new Promise((resolve) => {
+      waiters.set(reqId, { want: workers.length, got: [], done: resolve });
+      broadcast({ type, reqId });
+      setTimeout(() => {
+        const w = waiters.get(reqId);
+        if (w !== undefined) {
+          waiters.delete(reqId);
+          resolve(w.got);
         }
       }, 2000).unref();
     });
@@ -179,7 +222,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   secrets.on('error', (err) => log.warn('certificate rotation failed; the current certificate stays in use while valid', { code: errorCode(err), message: err.message }));
 
   // --- admin ----------------------------------------------------------------------------------
-  const admin: AdminServer = createAdminServer(() => {
+  function readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (stopping) reasons.push('draining');
     if (state.version === null) reasons.push('no config snapshot from control yet');
@@ -187,13 +230,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     if (!redirectOk) reasons.push('redirection not installed');
     if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
     return { ready: reasons.length === 0, reasons };
-  }, log.child('admin'));
+  }
   admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, workers: workers.length, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => stream.status() });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
+  admin.register({ key: 'services', handle: () => state.records().filter((r) => r.kind === 'service') });
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
 
@@ -202,6 +246,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     await listening;
   } catch (err) {
     await Promise.all(workers.map((w) => w.worker.terminate()));
+    await telemetry.close();
     await admin.close();
     await stream.close();
     throw err;
@@ -234,6 +279,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
         await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
       }
       secrets.close();
+      await telemetry.close();
       await stream.close();
       await admin.close();
     },

@@ -29,6 +29,9 @@ export const agentSettings = {
   logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
   mark: int('WEFT_REDIRECT_MARK', 0x539, 'Firewall mark TPROXY sets; policy routing sends marked packets to the local stack.', 1, 0x7fffffff),
   routeTable: int('WEFT_REDIRECT_TABLE', 133, 'Routing table with the local default route for marked packets.', 1, 252),
+  accessLog: bool('WEFT_ACCESS_LOG', false, 'One JSON line per proxied connection (and request, with L7) on stdout; off by default because busy nodes make a lot of them.'),
+  tapMaxBufferedBytes: int('WEFT_TAP_MAX_BUFFERED_BYTES', 1 << 20, 'Unsent bytes a live tap consumer may have queued before its events are dropped (and counted): a slow terminal must not grow the agent.', 1024, 64 << 20),
+  statsWindowSeconds: int('WEFT_STATS_WINDOW_SECONDS', 60, 'Window for the rates, success rates and percentiles of /stats and /top.', 10, 3600),
   passthroughUnknownSource: bool('WEFT_PASSTHROUGH_UNKNOWN_SOURCE', true, 'A captured connection from a pod the agent does not know (state lagging) is passed through rather than dropped.'),
 };
 

@@ -4,12 +4,16 @@
 import type { ResourceRecord } from '../control/api/model.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import type { StatsJson } from './proxy/stats.ts';
+import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
+import type { TapEvent } from './telemetry/tap-events.ts';
 
 export interface WorkerInit {
   role: 'weft-proxy-worker';
   index: number;
   /** The agent's environment, so the worker parses the same config. */
   env: Record<string, string>;
+  /** Shared with the main thread: number of live tap consumers (workers forward events only when > 0). */
+  tapFlag: Int32Array;
 }
 
 export type ToWorker =
@@ -17,6 +21,7 @@ export type ToWorker =
   | { type: 'cert'; reqId: number; cert?: WorkloadCertificate; error?: { code: string; message: string } }
   | { type: 'cert-rotated'; cert: WorkloadCertificate }
   | { type: 'stats-request'; reqId: number }
+  | { type: 'telemetry-request'; reqId: number }
   | { type: 'drain' };
 
 export type FromWorker =
@@ -24,4 +29,6 @@ export type FromWorker =
   | { type: 'listen-failed'; code: string; message: string }
   | { type: 'cert-request'; reqId: number; identity: string }
   | { type: 'stats'; reqId: number; stats: StatsJson }
+  | { type: 'telemetry'; reqId: number; snapshot: TelemetrySnapshot }
+  | { type: 'tap-events'; events: TapEvent[] }
   | { type: 'drained' };

@@ -10,6 +10,9 @@ import { listenTransparent } from './native/index.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
+import { TapBuffer } from './telemetry/tap-buffer.ts';
+import { TelemetryRecorder } from './telemetry/recorder.ts';
+import type { TapEvent } from './telemetry/tap-events.ts';
 import { AgentState } from './state/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
@@ -22,6 +25,8 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const log = createLogger(`agent.worker${init.index}`);
   const state = new AgentState({ log });
   const stats = new ProxyStats();
+  const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => telemetry.tapDropped(n) });
+  const telemetry = new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined });
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
   const certs = new Map<string, WorkloadCertificate>();
@@ -64,6 +69,9 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       case 'stats-request':
         post({ type: 'stats', reqId: m.reqId, stats: stats.toJSON() });
         break;
+      case 'telemetry-request':
+        post({ type: 'telemetry', reqId: m.reqId, snapshot: telemetry.aggregates.snapshot() });
+        break;
       case 'drain':
         drainResolve?.();
         break;
@@ -80,6 +88,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       localIdentities: () => state.localWorkloads(cfg.nodeName).map((w) => w.identity),
       sockets: createSocketFactory(transparent ? listenTransparent : undefined),
       stats,
+      telemetry,
       log,
       transparent,
       reusePort: true,
@@ -96,6 +105,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const open = (): number => Object.values(stats.paths).reduce((n, p) => n + p.active, 0);
   while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await proxy.close();
+  tap.close();
   post({ type: 'drained' });
   port.close();
 }
