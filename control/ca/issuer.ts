@@ -49,7 +49,7 @@ const SERVER_TTL_SECONDS = 365 * 24 * 3600;
 
 export class LocalCa implements CertificateAuthority {
   readonly trustDomain: string;
-  readonly #bundle: TrustBundle;
+  #bundle: TrustBundle;
   readonly #defaultTtl: number;
   readonly #maxTtl: number;
   readonly #backdateMs: number;
@@ -71,6 +71,18 @@ export class LocalCa implements CertificateAuthority {
     return this.#bundle.anchorsPem;
   }
 
+  get bundle(): TrustBundle {
+    return this.#bundle;
+  }
+
+  /**
+   * Swaps the anchors (a rotation step read from the CA directory). Signing reads the bundle once
+   * per certificate, so a certificate is wholly under the old or wholly under the new anchors.
+   */
+  setBundle(bundle: TrustBundle): void {
+    this.#bundle = bundle;
+  }
+
   async sign(csrPem: string, opts: SignOptions = {}): Promise<CsrResponse> {
     const ttl = this.#ttl(opts.ttlSeconds);
     const csr = await validateCsr(csrPem, this.trustDomain);
@@ -81,13 +93,14 @@ export class LocalCa implements CertificateAuthority {
         `${who} may not get certificates for ${csr.spiffeId}: no pod with that service account is scheduled on it`,
       );
     }
+    const bundle = this.#bundle;
     const cert = await this.#issue(csr.publicKey, [{ type: 'url', value: csr.spiffeId }], ttl, [
       x509.ExtendedKeyUsage.serverAuth,
       x509.ExtendedKeyUsage.clientAuth,
-    ]);
+    ], bundle);
     return {
       certChain: [cert.toString('pem')],
-      trustAnchors: [...this.#bundle.anchorsPem],
+      trustAnchors: [...bundle.anchorsPem],
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
     };
@@ -122,8 +135,8 @@ export class LocalCa implements CertificateAuthority {
     return Math.min(requested, this.#maxTtl);
   }
 
-  async #issue(publicKey: x509.PublicKey, names: x509.JsonGeneralName[], ttlSeconds: number, usages: x509.ExtendedKeyUsageType[]): Promise<x509.X509Certificate> {
-    const anchor = this.#bundle.signing;
+  async #issue(publicKey: x509.PublicKey, names: x509.JsonGeneralName[], ttlSeconds: number, usages: x509.ExtendedKeyUsageType[], bundle = this.#bundle): Promise<x509.X509Certificate> {
+    const anchor = bundle.signing;
     const now = this.#now();
     // A leaf never outlives its issuer: peers would reject the chain after the anchor expires.
     const notAfter = Math.min(now + ttlSeconds * 1000, anchor.notAfter.getTime());
