@@ -23,6 +23,8 @@ export interface MeshOptions {
   /** Extra WEFT_* settings for every agent (e.g. WEFT_CERT_TTL_SECONDS, WEFT_WORKERS). */
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
+  /** Node → agent credential; random bootstrap tokens when absent (a Kubernetes test mints its own). */
+  tokens?: Record<string, string>;
   /** Print agent/control logs to this process's stderr (the sandbox); tests keep them in memory. */
   echoLogs?: boolean;
 }
@@ -90,7 +92,7 @@ export class Mesh {
     const dir = await mkdtemp(join(tmpdir(), `weft-${tb.name}-`));
     const mesh = new Mesh(tb, dir, opts);
     try {
-      for (const n of tb.nodes) mesh.tokens.set(n.name, randomBytes(24).toString('hex'));
+      for (const n of tb.nodes) mesh.tokens.set(n.name, opts.tokens?.[n.name] ?? randomBytes(24).toString('hex'));
       await writeFile(join(dir, 'tokens'), [...mesh.tokens].map(([n, t]) => `${n} ${t}`).join('\n') + '\n', { mode: 0o600 });
       for (const [n, t] of mesh.tokens) await writeFile(join(dir, `token-${n}`), t + '\n', { mode: 0o600 });
       await mkdir(join(dir, 'cluster'), { recursive: true });
