@@ -66,7 +66,9 @@ export async function startTestbedCluster(model: TestbedModel, spec: ClusterSpec
     fixture,
     kubeconfig,
     tokens,
-    controlEnv: { WEFT_DISCOVERY: 'kubernetes', WEFT_KUBECONFIG: kubeconfig, WEFT_AUTHENTICATOR: 'token-review', WEFT_TOKEN_AUDIENCE: AUDIENCE },
+    // An empty WEFT_LISTEN_ADDRESS reads as unset (the default 0.0.0.0:15012), which collides with
+    // other tests' controls in the root namespace: a loopback ephemeral port is harmless.
+    controlEnv: { WEFT_DISCOVERY: 'kubernetes', WEFT_KUBECONFIG: kubeconfig, WEFT_AUTHENTICATOR: 'token-review', WEFT_TOKEN_AUDIENCE: AUDIENCE, WEFT_LISTEN_ADDRESS: '127.0.0.1:0' },
     apply: (s) => fixture.apply(testbedClusterObjects(model, s)),
     async close() {
       await fixture.stop();
