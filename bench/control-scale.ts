@@ -8,7 +8,7 @@
 // Prints one JSON line: propagation p50/p99/max (ms, over all agents × changes), control RSS after
 // the agents synced and after the changes, this process's memory per simulated agent, and how long
 // the initial sync took. Not a test: it asserts nothing.
-//   node bench/control-scale.ts [--pods 50000] [--nodes 1000] [--agents 1000] [--changes 20] [--concurrency 25]
+//   node bench/control-scale.ts [--pods 50000] [--nodes 1000] [--agents 1000] [--changes 20] [--concurrency 4]
 // Needs dist/ (node scripts/build.ts).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,7 +29,7 @@ const PODS = Number(values.pods ?? 50_000);
 const NODES = Number(values.nodes ?? 1000);
 const AGENTS = Math.min(Number(values.agents ?? 1000), NODES);
 const CHANGES = Number(values.changes ?? 20);
-const CONCURRENCY = Number(values.concurrency ?? 25);
+const CONCURRENCY = Number(values.concurrency ?? 4);
 const NAMESPACES = 100;
 const PODS_PER_SERVICE = 50;
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -141,18 +141,35 @@ function connectAgent(i: number): Promise<SimAgent> {
           if (--pendingForChange === 0) onAllSeen?.();
         }
         ws.send(JSON.stringify({ type: 'ack', version: msg.version }));
-      } else if (msg.type === 'error') reject(new Error(`${n}: ${msg.message}`));
+      } else if (msg.type === 'error') {
+        ws.terminate();
+        reject(new Error(`${n}: ${msg.message}`));
+      }
     });
-    ws.on('error', reject);
+    ws.on('error', (err) => { ws.terminate(); reject(err); });
     ws.on('close', () => { if (!a.synced) reject(new Error(`${n} closed before its snapshot`)); });
   });
 }
+
+/** A busy control may time an agent out before reading its hello; the real agent retries too. */
+async function connectWithRetry(i: number): Promise<SimAgent> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectAgent(i);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      retries++;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+let retries = 0;
 
 const memBefore = process.memoryUsage();
 const t1 = Date.now();
 for (let i = 0; i < AGENTS; i += CONCURRENCY) {
   const batch: Promise<SimAgent>[] = [];
-  for (let j = i; j < Math.min(AGENTS, i + CONCURRENCY); j++) batch.push(connectAgent(j));
+  for (let j = i; j < Math.min(AGENTS, i + CONCURRENCY); j++) batch.push(connectWithRetry(j));
   agents.push(...(await Promise.all(batch)));
 }
 const syncMs = Date.now() - t1;
@@ -184,7 +201,7 @@ console.log(JSON.stringify({
   controlRssMiB: { synced: mib(controlRssSynced), afterChanges: mib(controlRssAfter) },
   agentSideKiBPerAgent: Math.round((memAfter.rss - memBefore.rss) / AGENTS / 1024),
   agentSideHeapKiBPerAgent: Math.round((memAfter.heapUsed - memBefore.heapUsed) / AGENTS / 1024),
-  controlFirstListMs: controlReadyMs, allAgentsSyncedMs: syncMs,
+  controlFirstListMs: controlReadyMs, allAgentsSyncedMs: syncMs, connectRetries: retries,
   node: process.version,
 }));
 for (const a of agents) a.ws.terminate();
