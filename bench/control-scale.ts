@@ -171,6 +171,7 @@ for (let i = 0; i < AGENTS; i += CONCURRENCY) {
   const batch: Promise<SimAgent>[] = [];
   for (let j = i; j < Math.min(AGENTS, i + CONCURRENCY); j++) batch.push(connectWithRetry(j));
   agents.push(...(await Promise.all(batch)));
+  if (agents.length % 100 < CONCURRENCY) process.stderr.write(`synced ${agents.length}/${AGENTS} agents; control RSS ${mib(await rssOf(control.pid as number))} MiB\n`);
 }
 const syncMs = Date.now() - t1;
 (globalThis as { gc?: () => void }).gc?.();
