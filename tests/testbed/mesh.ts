@@ -125,7 +125,8 @@ export class Mesh {
     const env = {
       ...process.env,
       WEFT_CA_DIR: this.caDir,
-      WEFT_LISTEN_ADDRESS: '',
+      // An empty value reads as unset (0.0.0.0:15012), which collides with other tests' controls.
+      WEFT_LISTEN_ADDRESS: '127.0.0.1:0',
       WEFT_LISTEN_SOCKET: this.controlSocket,
       WEFT_SOURCE_PATH: join(this.dir, 'cluster'),
       WEFT_BOOTSTRAP_TOKENS_FILE: join(this.dir, 'tokens'),
