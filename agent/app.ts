@@ -210,10 +210,22 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       }
     }
   };
+  // Control's trust anchors (fingerprints only). A change means a root rotation step: re-issue
+  // every certificate now, so workloads move to the new signing anchor and learn the new anchor
+  // set from the CSR answers, instead of waiting for half their lifetime.
+  let trustVersion: string | null = null;
   state.onChange((change) => {
     broadcast(change.resync ? fullState() : { type: 'state', reset: false, version: change.version, upserts: change.upserts, removes: change.removes.map(resourceId) });
     reconcileRedirect();
     syncIdentities();
+    for (const r of change.upserts) {
+      if (r.kind !== 'trust') continue;
+      if (trustVersion !== null && trustVersion !== r.version) {
+        log.info('trust anchors changed; re-issuing certificates', { version: r.version, signing: r.signing, anchors: r.anchors.length });
+        secrets.renewAll();
+      }
+      trustVersion = r.version;
+    }
   });
   secrets.on('rotated', (cert) => {
     log.info('certificate rotated', { identity: cert.identity, notAfter: cert.notAfter.toISOString() });
@@ -235,6 +247,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'control', handle: () => stream.status() });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
+  admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
   admin.register({ key: 'services', handle: () => state.records().filter((r) => r.kind === 'service') });

@@ -130,7 +130,7 @@ export class AgentState {
       if (r.clusterIP === null) return;
       // The mesh carries TCP only; a UDP port on the same number must not shadow it.
       for (const port of r.ports) if (port.protocol === 'TCP') this.#byAddress.set(addressKey(r.clusterIP, port.port), { service: r, port });
-    } else {
+    } else if (r.kind === 'node') {
       this.#nodes.set(r.name, r);
     }
   }
@@ -146,7 +146,7 @@ export class AgentState {
         const k = addressKey(r.clusterIP, port.port);
         if (this.#byAddress.get(k)?.service.key === r.key) this.#byAddress.delete(k);
       }
-    } else if (this.#nodes.get(r.name)?.key === r.key) {
+    } else if (r.kind === 'node' && this.#nodes.get(r.name)?.key === r.key) {
       this.#nodes.delete(r.name);
     }
   }

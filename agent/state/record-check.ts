@@ -37,6 +37,10 @@ export function checkRecord(r: unknown): string | null {
     case 'node':
       if (!isStr(r.name) || !isStr(r.address)) return `${where}: name and address are required`;
       return null;
+    case 'trust':
+      if (!isStr(r.version) || !isStr(r.signing)) return `${where}: version and signing are required`;
+      if (!Array.isArray(r.anchors) || r.anchors.length === 0 || !r.anchors.every(isStr)) return `${where}: anchors must be a non-empty list of fingerprints`;
+      return null;
     default:
       return `unknown record kind ${JSON.stringify(r.kind)}`;
   }

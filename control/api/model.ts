@@ -48,7 +48,23 @@ export interface NodeRecord {
   address: string;
 }
 
-export type ResourceRecord = WorkloadRecord | ServiceRecord | NodeRecord;
+/**
+ * The mesh's trust anchors as control currently has them (one record, key `anchors`). Only
+ * fingerprints travel here — the PEMs come with every CSR answer. An agent that sees `version`
+ * change re-issues its certificates early, which is how a root rotation reaches every workload.
+ */
+export interface TrustRecord {
+  kind: 'trust';
+  key: string;
+  /** Changes whenever the anchor set or the signing anchor changes. */
+  version: string;
+  /** SHA-256 fingerprint of the anchor that signs new certificates. */
+  signing: string;
+  /** SHA-256 fingerprints of every anchor to accept, signing anchor first. */
+  anchors: string[];
+}
+
+export type ResourceRecord = WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord;
 export type ResourceKind = ResourceRecord['kind'];
 
 /** Key used on the stream and in maps: `kind:key`, unique across kinds. */

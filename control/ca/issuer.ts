@@ -50,7 +50,7 @@ const SERVER_TTL_SECONDS = 365 * 24 * 3600;
 
 export class LocalCa implements CertificateAuthority {
   readonly trustDomain: string;
-  readonly #bundle: TrustBundle;
+  #bundle: TrustBundle;
   readonly #defaultTtl: number;
   readonly #maxTtl: number;
   readonly #backdateMs: number;
@@ -72,6 +72,18 @@ export class LocalCa implements CertificateAuthority {
     return this.#bundle.anchorsPem;
   }
 
+  get bundle(): TrustBundle {
+    return this.#bundle;
+  }
+
+  /**
+   * Swaps the anchors (a rotation step read from the CA directory). Signing reads the bundle once
+   * per certificate, so a certificate is wholly under the old or wholly under the new anchors.
+   */
+  setBundle(bundle: TrustBundle): void {
+    this.#bundle = bundle;
+  }
+
   async sign(csrPem: string, opts: SignOptions = {}): Promise<CsrResponse> {
     const ttl = this.#ttl(opts.ttlSeconds);
     const csr = await validateCsr(csrPem, this.trustDomain);
@@ -82,10 +94,11 @@ export class LocalCa implements CertificateAuthority {
         `${who} may not get certificates for ${csr.spiffeId}: no pod with that service account is scheduled on it`,
       );
     }
-    const cert = this.#issue(csr.spki, [{ type: 'url', value: csr.spiffeId }], ttl, ['serverAuth', 'clientAuth']);
+    const bundle = this.#bundle;
+    const cert = this.#issue(csr.spki, [{ type: 'url', value: csr.spiffeId }], ttl, ['serverAuth', 'clientAuth'], bundle);
     return {
       certChain: [cert.pem],
-      trustAnchors: [...this.#bundle.anchorsPem],
+      trustAnchors: [...bundle.anchorsPem],
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
     };
@@ -119,8 +132,8 @@ export class LocalCa implements CertificateAuthority {
     return Math.min(requested, this.#maxTtl);
   }
 
-  #issue(spki: Buffer, sans: SubjectAltName[], ttlSeconds: number, usages: ('serverAuth' | 'clientAuth')[]): { pem: string; notBefore: Date; notAfter: Date } {
-    const anchor = this.#bundle.signing;
+  #issue(spki: Buffer, sans: SubjectAltName[], ttlSeconds: number, usages: ('serverAuth' | 'clientAuth')[], bundle = this.#bundle): { pem: string; notBefore: Date; notAfter: Date } {
+    const anchor = bundle.signing;
     const now = this.#now();
     // A leaf never outlives its issuer: peers would reject the chain after the anchor expires.
     // Whole seconds: what the certificate can encode, so the response states exactly what it holds.

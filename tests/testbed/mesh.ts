@@ -26,6 +26,8 @@ export interface MeshOptions {
   controlEnv?: Record<string, string>;
   /** How agents redirect pod traffic (WEFT_REDIRECT_MODE); ebpf gets a private bpffs for its pins. */
   redirectMode?: 'iptables' | 'ebpf';
+  /** Node → agent credential; random bootstrap tokens when absent (a Kubernetes test mints its own). */
+  tokens?: Record<string, string>;
   /** Print agent/control logs to this process's stderr (the sandbox); tests keep them in memory. */
   echoLogs?: boolean;
 }
@@ -94,7 +96,7 @@ export class Mesh {
     const dir = await mkdtemp(join(tmpdir(), `weft-${tb.name}-`));
     const mesh = new Mesh(tb, dir, opts);
     try {
-      for (const n of tb.nodes) mesh.tokens.set(n.name, randomBytes(24).toString('hex'));
+      for (const n of tb.nodes) mesh.tokens.set(n.name, opts.tokens?.[n.name] ?? randomBytes(24).toString('hex'));
       await writeFile(join(dir, 'tokens'), [...mesh.tokens].map(([n, t]) => `${n} ${t}`).join('\n') + '\n', { mode: 0o600 });
       for (const [n, t] of mesh.tokens) await writeFile(join(dir, `token-${n}`), t + '\n', { mode: 0o600 });
       await mkdir(join(dir, 'cluster'), { recursive: true });
@@ -128,7 +130,8 @@ export class Mesh {
     const env = {
       ...process.env,
       WEFT_CA_DIR: this.caDir,
-      WEFT_LISTEN_ADDRESS: '',
+      // An empty value reads as unset (0.0.0.0:15012), which collides with other tests' controls.
+      WEFT_LISTEN_ADDRESS: '127.0.0.1:0',
       WEFT_LISTEN_SOCKET: this.controlSocket,
       WEFT_SOURCE_PATH: join(this.dir, 'cluster'),
       WEFT_BOOTSTRAP_TOKENS_FILE: join(this.dir, 'tokens'),
