@@ -9,11 +9,13 @@ import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { workerCount, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
+import { Authorizer } from './policy/authorizer.ts';
+import { mergePolicyCounters } from './policy/counters.ts';
 import { sumStats, type StatsJson } from './proxy/stats.ts';
 import { createRedirector, type Redirector } from './redirect/index.ts';
 import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
@@ -59,6 +61,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
   const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
+  const policyWaiters = new Map<number, { want: number; got: WorkerPolicyStats[]; done: (s: WorkerPolicyStats[]) => void }>();
   let nextReq = 1;
   let ready = false;
   let stopping = false;
@@ -102,6 +105,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             }
             break;
           }
+          case 'policy-stats': {
+            const w = policyWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.stats);
+            if (w.got.length === w.want) {
+              policyWaiters.delete(m.reqId);
+              w.done(w.got);
+            }
+            break;
+          }
           case 'drained':
             break;
         }
@@ -129,6 +142,24 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       }, 2000).unref();
     });
   }
+
+  function workerPolicyStats(): Promise<WorkerPolicyStats[]> {
+    const reqId = nextReq++;
+    return new Promise((resolve) => {
+      policyWaiters.set(reqId, { want: workers.length, got: [], done: resolve });
+      broadcast({ type: 'policy-stats-request', reqId });
+      setTimeout(() => {
+        const w = policyWaiters.get(reqId);
+        if (w !== undefined) {
+          policyWaiters.delete(reqId);
+          resolve(w.got);
+        }
+      }, 2000).unref();
+    });
+  }
+  // The main thread compiles the same policies as the workers, only to show them.
+  const policyView = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  state.onChange((change) => policyView.onStateChange(change));
 
   // --- state → workers, redirection, certificates -------------------------------------------
   const localMeshed = (): WorkloadRecord[] => state.localWorkloads(cfg.nodeName).filter((w) => w.meshed);
@@ -189,6 +220,19 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
+  admin.register({
+    key: 'policies',
+    handle: async () => {
+      const ws = await workerPolicyStats();
+      return {
+        version: state.version,
+        workerVersions: ws.map((w) => w.version),
+        live: ws.reduce((n, w) => n + w.live, 0),
+        counters: mergePolicyCounters(ws.map((w) => w.counters)),
+        workloads: policyView.dump(),
+      };
+    },
+  });
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
 

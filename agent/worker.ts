@@ -7,6 +7,7 @@ import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
 import { loadAgentConfig } from './config.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import { listenTransparent } from './native/index.ts';
+import { Authorizer } from './policy/authorizer.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
@@ -22,6 +23,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const log = createLogger(`agent.worker${init.index}`);
   const state = new AgentState({ log });
   const stats = new ProxyStats();
+  // Policy is compiled and enforced here, next to the connections; a state change re-checks the
+  // worker's live inbound connections.
+  const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  state.onChange((change) => policy.onStateChange(change));
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
   const certs = new Map<string, WorkloadCertificate>();
@@ -64,6 +69,9 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       case 'stats-request':
         post({ type: 'stats', reqId: m.reqId, stats: stats.toJSON() });
         break;
+      case 'policy-stats-request':
+        post({ type: 'policy-stats', reqId: m.reqId, stats: { version: state.version, counters: policy.counters.toJSON(), live: policy.liveCount() } });
+        break;
       case 'drain':
         drainResolve?.();
         break;
@@ -83,6 +91,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       log,
       transparent,
       reusePort: true,
+      policy,
     });
   } catch (err) {
     post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });

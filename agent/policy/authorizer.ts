@@ -8,6 +8,7 @@ import type { Logger } from '../../common/log.ts';
 import type { MeshPolicyRecord, PolicyRecord, ResourceRecord, ServiceRecord, WorkloadRecord } from '../../control/api/model.ts';
 import { compileWorkload, type WorkloadPolicy } from './compile.ts';
 import { PolicyCounters } from './counters.ts';
+import { describeWorkloadPolicy, type DescribedWorkloadPolicy } from './describe.ts';
 import { evaluate, type ConnectionContext, type HttpRequestAttributes, type PolicyDecision } from './evaluate.ts';
 
 /** What the authorizer reads of the agent state (AgentState implements it). */
@@ -192,10 +193,10 @@ export class Authorizer implements InboundAuthorizer {
   }
 
   /** The compiled policies of this node's workloads, for /config_dump. */
-  dump(): Record<string, WorkloadPolicy & { live: number }> {
-    const out: Record<string, WorkloadPolicy & { live: number }> = {};
+  dump(): Record<string, DescribedWorkloadPolicy> {
+    const out: Record<string, DescribedWorkloadPolicy> = {};
     for (const w of this.#view.localWorkloads(this.#node).sort((a, b) => (a.key < b.key ? -1 : 1))) {
-      out[w.key] = { ...this.policyFor(w.key), live: this.liveCount(w.key) };
+      out[w.key] = describeWorkloadPolicy(this.policyFor(w.key));
     }
     return out;
   }
