@@ -55,7 +55,8 @@ function check(schema: JsonSchema, v: unknown, path: string, out: SchemaProblem[
     const t = typeOf(v);
     const ok = t === schema.type || (schema.type === 'number' && t === 'integer');
     if (!ok) {
-      out.push({ path: where, message: `must be ${schema.type === 'integer' || schema.type === 'array' ? 'an' : 'a'} ${schema.type === 'object' ? 'mapping' : schema.type === 'array' ? 'list' : schema.type}, got ${t}` });
+      const word = schema.type === 'object' ? 'mapping' : schema.type === 'array' ? 'list' : schema.type;
+      out.push({ path: where, message: `must be ${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}, got ${t === 'object' ? 'a mapping' : t === 'array' ? 'a list' : t}` });
       return;
     }
   }
