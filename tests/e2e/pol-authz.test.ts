@@ -160,3 +160,13 @@ t.test('an invalid policy is reported with a clear reason and never half-applied
   await apply([], (q) => names(q).length === 0);
   t.ok((await tcpClient(mesh, 'web', server, 8080, 'echo', ['--bytes', '2000'])).ok, 'a valid load replaces it');
 });
+
+t.test('AUDIT logs and counts, and lets the traffic through', async (t) => {
+  await apply([authz('watch-client', { action: 'AUDIT', rules: [{ from: [{ identities: [ID('client')] }] }] })], (p) => names(p).join() === 'demo/watch-client');
+  t.ok((await tcpClient(mesh, 'client', server, 8080, 'echo', ['--bytes', '2000'])).ok, 'audited traffic flows');
+  t.ok((await tcpClient(mesh, 'web', server, 8080, 'echo', ['--bytes', '2000'])).ok, 'AUDIT does not make the workload default-deny');
+  const p = await policies('n2');
+  t.ok(p.counters.rows.some((r) => r.kind === 'audited' && r.policy === 'demo/watch-client' && r.source === ID('client') && r.destination === 'demo/server'), 'counted by policy, source and destination');
+  t.notOk(p.counters.rows.some((r) => r.kind === 'audited' && r.source === ID('web')), 'web did not match the AUDIT rule');
+  t.match(mesh.agentLog('n2'), /"msg":"policy audit","policy":"demo\/watch-client","allowed":true/);
+});
