@@ -94,8 +94,10 @@ export class Authorizer implements InboundAuthorizer {
 
   /** Hook for AgentState.onChange: only changes that can alter a decision cost anything. */
   onStateChange(change: { upserts: readonly ResourceRecord[]; removes: readonly ResourceRecord[]; resync: boolean }): void {
-    const relevant = change.resync || change.upserts.some((r) => POLICY_KINDS.has(r.kind)) || change.removes.some((r) => POLICY_KINDS.has(r.kind));
-    if (relevant) this.invalidate();
+    // Workload records matter only for this node's workloads (their labels decide selection);
+    // pods elsewhere coming and going must not re-check every live connection here.
+    const matters = (r: ResourceRecord): boolean => POLICY_KINDS.has(r.kind) && (r.kind !== 'workload' || r.node === this.#node);
+    if (change.resync || change.upserts.some(matters) || change.removes.some(matters)) this.invalidate();
   }
 
   #decide(ctx: ConnectionContext, req?: HttpRequestAttributes): PolicyDecision {

@@ -52,6 +52,8 @@ t.test('a new DENY closes the open connections it denies, and only those', async
   const gen = authz.generation;
   state.applyDelta(2, [{ kind: 'node', key: 'n3', name: 'n3', address: '172.31.0.13' }], []);
   t.equal(authz.generation, gen, 'node changes cost nothing');
+  state.applyDelta(2, [{ ...remote, ready: false }], []);
+  t.equal(authz.generation, gen, 'nor do workloads on other nodes');
 
   state.applyDelta(3, [deny('no-web', [WEB])], []);
   t.same(closed, ['web:demo/no-web'], 'only the web → server connection was closed');
