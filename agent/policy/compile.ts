@@ -1,7 +1,7 @@
 // Policies → what one workload gets, precompiled when the state changes so that deciding a
 // connection is O(rules) with no parsing: identity patterns split, CIDRs as bigints, lists as sets.
 // Pure: the records and a Service lookup in, a WorkloadPolicy out.
-import type { DefaultInbound, MeshPolicyRecord, MtlsMode, PolicyAction, PolicyOperation, PolicyPathMatch, PolicyRecord, PolicySource, ServiceRecord, WorkloadRecord } from '../../control/api/model.ts';
+import type { DefaultInbound, LabelRequirement, MeshPolicyRecord, PolicyHeaderMatch, MtlsMode, PolicyAction, PolicyOperation, PolicyPathMatch, PolicyRecord, PolicySource, ServiceRecord, WorkloadRecord } from '../../control/api/model.ts';
 import { parseCidr, parseIdentityPattern, type Cidr, type IdentityPattern } from '../../control/api/policy-patterns.ts';
 
 /** Where a setting came from when no MeshPolicy sets it. */
@@ -22,7 +22,7 @@ export interface CompiledOperation {
   ports: ReadonlySet<number> | null;
   methods: ReadonlySet<string> | null;
   paths: readonly PolicyPathMatch[] | null;
-  headers: readonly string[] | null;
+  headers: readonly PolicyHeaderMatch[] | null;
   /** Has a condition only an HTTP request can answer (methods, paths, headers). */
   http: boolean;
 }
@@ -59,6 +59,19 @@ function labelsMatch(want: Record<string, string>, labels: Record<string, string
   return true;
 }
 
+function requirementsMatch(reqs: readonly LabelRequirement[] | undefined, labels: Record<string, string>): boolean {
+  for (const r of reqs ?? []) {
+    const has = Object.hasOwn(labels, r.key);
+    switch (r.operator) {
+      case 'In': if (!has || !r.values.includes(labels[r.key])) return false; break;
+      case 'NotIn': if (has && r.values.includes(labels[r.key])) return false; break;
+      case 'Exists': if (!has) return false; break;
+      case 'DoesNotExist': if (has) return false; break;
+    }
+  }
+  return true;
+}
+
 /** Does the AuthorizationPolicy select this workload? */
 export function policySelects(p: PolicyRecord, w: WorkloadRecord, services: ServiceLookup): boolean {
   if (!p.meshWide && p.namespace !== w.namespace) return false;
@@ -66,7 +79,7 @@ export function policySelects(p: PolicyRecord, w: WorkloadRecord, services: Serv
     case 'namespace':
       return true;
     case 'selector':
-      return labelsMatch(p.target.matchLabels, w.labels);
+      return labelsMatch(p.target.matchLabels, w.labels) && requirementsMatch(p.target.matchExpressions, w.labels);
     case 'service': {
       const svc = services(`${p.namespace}/${p.target.name}`);
       // A Service without a selector selects no pods (its endpoints are hand-managed).

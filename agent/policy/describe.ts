@@ -14,6 +14,7 @@ export interface DescribedOperation {
   ports?: number[];
   methods?: string[];
   paths?: string[];
+  /** `name` must be present, `!name` absent. */
   headers?: string[];
 }
 
@@ -49,7 +50,7 @@ function operation(o: CompiledOperation): DescribedOperation {
   if (o.ports !== null) out.ports = [...o.ports].sort((a, b) => a - b);
   if (o.methods !== null) out.methods = [...o.methods].sort();
   if (o.paths !== null) out.paths = o.paths.map((p) => (p.type === 'exact' ? p.value : `${p.value}*`));
-  if (o.headers !== null) out.headers = [...o.headers];
+  if (o.headers !== null) out.headers = o.headers.map((h) => (h.present ? h.name : `!${h.name}`));
   return out;
 }
 

@@ -97,7 +97,7 @@ function operationMatches(o: CompiledOperation, port: number, req: HttpRequestAt
   if (req === undefined) return l4Lenient;
   if (o.methods !== null && !o.methods.has(req.method.toUpperCase())) return false;
   if (o.paths !== null && !pathMatches(o, req.path)) return false;
-  if (o.headers !== null) for (const h of o.headers) if (req.headers[h] === undefined) return false;
+  if (o.headers !== null) for (const h of o.headers) if ((req.headers[h.name] !== undefined) !== h.present) return false;
   return true;
 }
 

@@ -32,7 +32,7 @@ function checkOperation(o: unknown, at: string): string | null {
   if (!isObj(o)) return `${at} must be an object`;
   if (o.ports !== undefined && !(Array.isArray(o.ports) && o.ports.every(isPort))) return `${at}.ports must be port numbers`;
   if (o.methods !== undefined && !isStrList(o.methods)) return `${at}.methods must be a list of strings`;
-  if (o.headers !== undefined && !isStrList(o.headers)) return `${at}.headers must be a list of strings`;
+  if (o.headers !== undefined && !(Array.isArray(o.headers) && o.headers.every((h) => isObj(h) && isStr(h.name) && typeof h.present === 'boolean'))) return `${at}.headers must be a list of {name, present}`;
   if (o.paths !== undefined) {
     if (!Array.isArray(o.paths)) return `${at}.paths must be a list`;
     for (const p of o.paths as unknown[]) {
@@ -49,6 +49,12 @@ export function checkPolicyRecord(r: Obj, where: string): string | null {
   const t = r.target;
   if (!isObj(t)) return `${where}: target is required`;
   if (t.kind === 'selector' ? !isStrMap(t.matchLabels) : t.kind === 'service' ? !isStr(t.name) : t.kind !== 'namespace') return `${where}: target is malformed`;
+  if (t.kind === 'selector' && t.matchExpressions !== undefined) {
+    const ops = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
+    if (!Array.isArray(t.matchExpressions) || !t.matchExpressions.every((e) => isObj(e) && isStr(e.key) && ops.includes(e.operator as string) && isStrList(e.values))) {
+      return `${where}: target.matchExpressions is malformed`;
+    }
+  }
   if (!Array.isArray(r.rules)) return `${where}: rules must be a list`;
   for (const [i, rule] of (r.rules as unknown[]).entries()) {
     if (!isObj(rule) || !Array.isArray(rule.from) || !Array.isArray(rule.to)) return `${where}: rules[${i}] needs from and to lists`;

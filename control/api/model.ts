@@ -64,6 +64,14 @@ export interface PolicySource {
 }
 
 export type PolicyPathMatch = { type: 'exact' | 'prefix'; value: string };
+export type PolicyHeaderMatch = { name: string; present: boolean };
+
+/** A Kubernetes label selector requirement. */
+export interface LabelRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values: string[];
+}
 
 /** What a rule admits on the destination. Fields AND together. */
 export interface PolicyOperation {
@@ -71,8 +79,8 @@ export interface PolicyOperation {
   /** HTTP only (uppercase). */
   methods?: string[];
   paths?: PolicyPathMatch[];
-  /** HTTP only: header names (lowercase) that must be present. */
-  headers?: string[];
+  /** HTTP only: header names (lowercase) that must be present (or, present: false, absent). */
+  headers?: PolicyHeaderMatch[];
 }
 
 export interface PolicyRule {
@@ -85,7 +93,7 @@ export interface PolicyRule {
 export type PolicyTarget =
   /** Every workload of the policy's namespace (mesh-wide when that is the root namespace). */
   | { kind: 'namespace' }
-  | { kind: 'selector'; matchLabels: Record<string, string> }
+  | { kind: 'selector'; matchLabels: Record<string, string>; matchExpressions?: LabelRequirement[] }
   /** The pods a Service of the policy's namespace selects. */
   | { kind: 'service'; name: string };
 

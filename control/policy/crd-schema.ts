@@ -1,36 +1,29 @@
-// Control's copy of the openAPIV3Schema of the weft.dev/v1alpha1 CRDs (the CRD YAML itself lives in
-// the chart, helm/weft/crds, and must carry the same schema: tests compare them when the chart is
-// present). The file source has no API server validating objects for it, so control checks every
-// object against this before translating; the schema says shape, translation says meaning.
+// Control's copy of the openAPIV3Schema of the weft.dev/v1alpha1 CRDs. The CRD YAML belongs to the
+// chart (helm/weft/templates/crd-*.yaml) and must carry the same schema: a test compares them. The
+// file source has no API server validating objects for it, so control checks every object against
+// this before translating; the schema says shape, translation says meaning. CEL rules
+// (x-kubernetes-validations) are carried for the comparison and enforced by translate-policy.ts.
 import type { JsonSchema } from './schema-validate.ts';
 
 export const POLICY_API_GROUP = 'weft.dev';
 export const POLICY_API_VERSION = 'weft.dev/v1alpha1';
 
-const str: JsonSchema = { type: 'string', minLength: 1 };
-const strList: JsonSchema = { type: 'array', items: str };
+const strings: JsonSchema = { type: 'array', items: { type: 'string' } };
 const matchLabels: JsonSchema = { type: 'object', additionalProperties: { type: 'string' } };
-const selector: JsonSchema = {
-  type: 'object',
-  description: 'Workloads of the object\'s namespace whose labels include all of matchLabels.',
-  properties: { matchLabels },
-};
 
 const source: JsonSchema = {
   type: 'object',
-  description: 'A source; every field set must match (AND). Any entry of `from` may match (OR).',
   properties: {
-    identities: { ...strList, description: 'SPIFFE ID patterns; * as a whole segment, a trailing /* for the rest, or * for any identity.' },
-    namespaces: strList,
-    serviceAccounts: { ...strList, description: '`name` (in the policy\'s namespace) or `namespace/name`.' },
-    ipBlocks: { ...strList, description: 'CIDRs of the connection\'s source address.' },
-    unauthenticated: { type: 'boolean', description: 'true: only peers without a verified identity (plaintext); false: only authenticated peers.' },
+    identities: { type: 'array', items: { type: 'string', pattern: '^spiffe://[^/]+(/[^/]+)*$' } },
+    namespaces: strings,
+    serviceAccounts: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+/[a-z0-9.-]+$' } },
+    ipBlocks: strings,
+    unauthenticated: { type: 'boolean' },
   },
 };
 
 const operation: JsonSchema = {
   type: 'object',
-  description: 'What is reached; every field set must match (AND). methods, paths and headers need HTTP.',
   properties: {
     ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 } },
     methods: { type: 'array', items: { type: 'string', pattern: '^[A-Z]+$' } },
@@ -38,57 +31,63 @@ const operation: JsonSchema = {
       type: 'array',
       items: {
         type: 'object',
-        minProperties: 1,
-        maxProperties: 1,
+        'x-kubernetes-validations': [{ rule: 'has(self.exact) != has(self.prefix)', message: 'a path has exactly one of exact and prefix' }],
         properties: { exact: { type: 'string', pattern: '^/' }, prefix: { type: 'string', pattern: '^/' } },
       },
     },
-    headers: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' } },
+    headers: {
+      type: 'array',
+      items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 }, present: { type: 'boolean', default: true } } },
+    },
   },
 };
 
-export const AUTHORIZATION_POLICY_SCHEMA: JsonSchema = {
+const envelope = (spec: JsonSchema): JsonSchema => ({
   type: 'object',
   required: ['spec'],
   properties: {
     apiVersion: { type: 'string' },
     kind: { type: 'string' },
-    metadata: { type: 'object', additionalProperties: true },
-    status: { type: 'object', additionalProperties: true },
-    spec: {
+    metadata: { type: 'object' },
+    spec,
+    status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+  },
+});
+
+export const AUTHORIZATION_POLICY_SCHEMA: JsonSchema = envelope({
+  type: 'object',
+  required: ['action'],
+  'x-kubernetes-validations': [{ rule: '!(has(self.selector) && has(self.targetRef))', message: 'set selector or targetRef, not both' }],
+  properties: {
+    selector: {
       type: 'object',
       properties: {
-        selector,
-        targetRef: {
-          type: 'object',
-          required: ['kind', 'name'],
-          properties: { group: { type: 'string' }, kind: { type: 'string', enum: ['Service'] }, name: str },
-        },
-        action: { type: 'string', enum: ['ALLOW', 'DENY', 'AUDIT'], default: 'ALLOW' },
-        rules: {
+        matchLabels,
+        matchExpressions: {
           type: 'array',
-          items: { type: 'object', properties: { from: { type: 'array', items: source }, to: { type: 'array', items: operation } } },
+          items: {
+            type: 'object',
+            required: ['key', 'operator'],
+            properties: { key: { type: 'string' }, operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] }, values: strings },
+          },
         },
       },
     },
-  },
-};
-
-export const MESH_POLICY_SCHEMA: JsonSchema = {
-  type: 'object',
-  required: ['spec'],
-  properties: {
-    apiVersion: { type: 'string' },
-    kind: { type: 'string' },
-    metadata: { type: 'object', additionalProperties: true },
-    status: { type: 'object', additionalProperties: true },
-    spec: {
+    targetRef: {
       type: 'object',
-      properties: {
-        selector,
-        mtls: { type: 'object', required: ['mode'], properties: { mode: { type: 'string', enum: ['STRICT', 'PERMISSIVE'] } } },
-        defaultInbound: { type: 'string', enum: ['allow', 'deny', 'authenticated-only'] },
-      },
+      required: ['kind', 'name'],
+      properties: { group: { type: 'string', enum: [''] }, kind: { type: 'string', enum: ['Service'] }, name: { type: 'string', minLength: 1, maxLength: 63 } },
     },
+    action: { type: 'string', enum: ['ALLOW', 'DENY', 'AUDIT'] },
+    rules: { type: 'array', items: { type: 'object', properties: { from: { type: 'array', items: source }, to: { type: 'array', items: operation } } } },
   },
-};
+});
+
+export const MESH_POLICY_SCHEMA: JsonSchema = envelope({
+  type: 'object',
+  properties: {
+    selector: { type: 'object', properties: { matchLabels } },
+    mtls: { type: 'object', properties: { mode: { type: 'string', enum: ['STRICT', 'PERMISSIVE'] } } },
+    defaultInbound: { type: 'string', enum: ['allow', 'deny', 'authenticated-only'] },
+  },
+});

@@ -18,6 +18,11 @@ export interface JsonSchema {
   enum?: readonly (string | number)[];
   pattern?: string;
   minLength?: number;
+  maxLength?: number;
+  /** Kubernetes: keep any fields (like additionalProperties: true). */
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+  /** Kubernetes CEL rules: not evaluated here (the translator enforces their meaning in code). */
+  'x-kubernetes-validations'?: Array<{ rule: string; message: string }>;
   minimum?: number;
   maximum?: number;
   minProperties?: number;
@@ -65,6 +70,7 @@ function check(schema: JsonSchema, v: unknown, path: string, out: SchemaProblem[
   }
   if (typeof v === 'string') {
     if (schema.minLength !== undefined && v.length < schema.minLength) out.push({ path: where, message: v === '' ? 'must not be empty' : `must be at least ${schema.minLength} characters` });
+    if (schema.maxLength !== undefined && v.length > schema.maxLength) out.push({ path: where, message: `must be at most ${schema.maxLength} characters` });
     if (schema.pattern !== undefined && !regex(schema.pattern).test(v)) out.push({ path: where, message: `${JSON.stringify(v)} does not match ${schema.pattern}` });
   }
   if (typeof v === 'number') {
@@ -82,7 +88,7 @@ function check(schema: JsonSchema, v: unknown, path: string, out: SchemaProblem[
     }
     if (schema.minProperties !== undefined && keys.length < schema.minProperties) out.push({ path: where, message: `needs at least ${schema.minProperties} field(s)${schema.properties ? ` of ${Object.keys(schema.properties).join(', ')}` : ''}` });
     if (schema.maxProperties !== undefined && keys.length > schema.maxProperties) out.push({ path: where, message: `may set at most ${schema.maxProperties} field(s); got ${keys.join(', ')}` });
-    const extra = schema.additionalProperties;
+    const extra = schema['x-kubernetes-preserve-unknown-fields'] === true ? true : schema.additionalProperties;
     for (const k of keys) {
       const sub = schema.properties?.[k];
       if (sub !== undefined) {

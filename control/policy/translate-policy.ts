@@ -3,7 +3,7 @@
 // patterns, contradictions). Either failing throws WEFT_ERR_POLICY_INVALID naming the object and
 // every bad field; nothing of the object is emitted, so a policy is never half-applied.
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
-import type { MeshPolicyRecord, PolicyOperation, PolicyRecord, PolicyRule, PolicySource, PolicyTarget } from '../api/model.ts';
+import type { LabelRequirement, MeshPolicyRecord, PolicyOperation, PolicyRecord, PolicyRule, PolicySource, PolicyTarget } from '../api/model.ts';
 import { ROOT_NAMESPACE, parseCidr, parseIdentityPattern } from '../api/policy-patterns.ts';
 import { AUTHORIZATION_POLICY_SCHEMA, MESH_POLICY_SCHEMA, POLICY_API_VERSION } from './crd-schema.ts';
 import { validateSchema, type SchemaProblem } from './schema-validate.ts';
@@ -93,16 +93,22 @@ function source(p: PolicyObject, s: Obj, path: string, problems: SchemaProblem[]
   return out;
 }
 
-function operation(o: Obj): PolicyOperation {
+function operation(o: Obj, path: string, problems: SchemaProblem[]): PolicyOperation {
   const out: PolicyOperation = {};
   if (Array.isArray(o.ports) && o.ports.length > 0) out.ports = [...new Set(o.ports as number[])].sort((a, b) => a - b);
   const methods = strings(o.methods);
   if (methods !== undefined) out.methods = [...new Set(methods)];
   if (Array.isArray(o.paths) && o.paths.length > 0) {
-    out.paths = (o.paths as Obj[]).map((m) => (typeof m.exact === 'string' ? { type: 'exact', value: m.exact } : { type: 'prefix', value: m.prefix as string }));
+    out.paths = (o.paths as Obj[]).map((m, i) => {
+      // The CRD's CEL rule: has(self.exact) != has(self.prefix).
+      if ((typeof m.exact === 'string') === (typeof m.prefix === 'string')) problems.push({ path: `${path}.paths[${i}]`, message: 'a path has exactly one of exact and prefix' });
+      return typeof m.exact === 'string' ? { type: 'exact', value: m.exact } : { type: 'prefix', value: String(m.prefix) };
+    });
   }
-  const headers = strings(o.headers);
-  if (headers !== undefined) out.headers = [...new Set(headers.map((h) => h.toLowerCase()))];
+  if (Array.isArray(o.headers) && o.headers.length > 0) {
+    // Node delivers header names lowercase; `present` defaults to true as in the CRD.
+    out.headers = (o.headers as Obj[]).map((h) => ({ name: String(h.name).toLowerCase(), present: h.present !== false }));
+  }
   return out;
 }
 
@@ -115,15 +121,24 @@ function authorizationPolicy(p: PolicyObject): PolicyRecord {
   if (labels !== undefined && ref !== undefined && ref !== null) {
     problems.push({ path: 'spec.targetRef', message: 'cannot be combined with spec.selector; select workloads by labels or by Service, not both' });
   }
-  if (ref !== undefined && ref !== null && ref.group !== undefined && ref.group !== '' && ref.group !== 'core') {
-    problems.push({ path: 'spec.targetRef.group', message: `must be "" (core) for a Service; got ${JSON.stringify(ref.group)}` });
-  }
+  const expressions = ((spec.selector as Obj | undefined | null)?.matchExpressions as Obj[] | undefined | null) ?? [];
   let target: PolicyTarget = { kind: 'namespace' };
   if (ref !== undefined && ref !== null) target = { kind: 'service', name: ref.name as string };
-  else if (labels !== undefined && Object.keys(labels).length > 0) target = { kind: 'selector', matchLabels: labels };
+  else if (expressions.length > 0) {
+    const matchExpressions = expressions.map((e, i) => {
+      const values = ((e.values as string[] | undefined | null) ?? []).slice();
+      const op = e.operator as LabelRequirement['operator'];
+      // The API server's own selector rules: In/NotIn need values, Exists/DoesNotExist none.
+      if ((op === 'In' || op === 'NotIn') !== values.length > 0) {
+        problems.push({ path: `spec.selector.matchExpressions[${i}].values`, message: op === 'In' || op === 'NotIn' ? `${op} needs at least one value` : `${op} takes no values` });
+      }
+      return { key: e.key as string, operator: op, values };
+    });
+    target = { kind: 'selector', matchLabels: labels ?? {}, matchExpressions };
+  } else if (labels !== undefined && Object.keys(labels).length > 0) target = { kind: 'selector', matchLabels: labels };
   const rules: PolicyRule[] = ((spec.rules as Obj[] | undefined | null) ?? []).map((r, i) => ({
     from: ((r.from as Obj[] | undefined | null) ?? []).map((s, j) => source(p, s, `spec.rules[${i}].from[${j}]`, problems)),
-    to: ((r.to as Obj[] | undefined | null) ?? []).map(operation),
+    to: ((r.to as Obj[] | undefined | null) ?? []).map((o, j) => operation(o, `spec.rules[${i}].to[${j}]`, problems)),
   }));
   if (problems.length > 0) refuse(p, problems);
   return {
@@ -132,7 +147,7 @@ function authorizationPolicy(p: PolicyObject): PolicyRecord {
     name: p.name,
     namespace: p.namespace,
     meshWide: p.namespace === ROOT_NAMESPACE && target.kind !== 'service',
-    action: (spec.action as PolicyRecord['action'] | undefined) ?? 'ALLOW',
+    action: spec.action as PolicyRecord['action'],
     target,
     rules,
   };
@@ -142,7 +157,7 @@ function meshPolicy(p: PolicyObject): MeshPolicyRecord {
   const problems = validateSchema(MESH_POLICY_SCHEMA, p.object);
   if (problems.length > 0) refuse(p, problems);
   const spec = p.object.spec as Obj;
-  const mtls = (spec.mtls as Obj | undefined | null)?.mode as MeshPolicyRecord['mtls'];
+  const mtls = ((spec.mtls as Obj | undefined | null)?.mode ?? undefined) as MeshPolicyRecord['mtls'];
   const defaultInbound = (spec.defaultInbound ?? undefined) as MeshPolicyRecord['defaultInbound'];
   if (mtls === undefined && defaultInbound === undefined) refuse(p, [{ path: 'spec', message: 'sets neither mtls.mode nor defaultInbound, so it would change nothing' }]);
   const labels = matchLabelsOf(spec) ?? {};

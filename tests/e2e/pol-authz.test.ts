@@ -121,7 +121,7 @@ t.test('a new DENY closes an open connection', async (t) => {
   await apply([], (p) => names(p).length === 0);
   const trickle = await mesh.startApp('client', 'trickle-client.ts', ['--host', server, '--port', '8080', '--duration', '15000', '--interval', '50']);
   await mesh.waitUntil(async () => (await policies('n2')).live >= 1, 10_000, 'the connection to be watched');
-  const denyClient = authz('deny-client', { action: 'DENY', rules: [{ from: [{ serviceAccounts: ['client'] }] }] });
+  const denyClient = authz('deny-client', { action: 'DENY', rules: [{ from: [{ serviceAccounts: ['demo/client'] }] }] });
   await apply([denyClient], (p) => names(p).includes('demo/deny-client'));
   const [result] = await trickle.waitForLines(1, 20_000);
   t.equal(result.ok, false, 'the trickle connection was cut');

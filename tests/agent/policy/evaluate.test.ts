@@ -101,8 +101,10 @@ const cases: Case[] = [
   { name: 'L7: exact path is not a prefix', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'exact', value: '/health' }] }])])], ctx: ctx(WEB), req: get('/healthz'), allowed: false },
   { name: 'L7: prefix path', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'prefix', value: '/api/' }] }])])], ctx: ctx(WEB), req: get('/api/v1/x'), allowed: true },
   { name: 'L7: prefix path mismatch', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'prefix', value: '/api/' }] }])])], ctx: ctx(WEB), req: get('/apix'), allowed: false },
-  { name: 'L7: header presence', policies: [pol('ALLOW', [rule([], [{ headers: ['x-user'] }])])], ctx: ctx(WEB), req: get('/', { 'x-user': '' }), allowed: true },
-  { name: 'L7: header absent', policies: [pol('ALLOW', [rule([], [{ headers: ['x-user'] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
+  { name: 'L7: header presence', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: get('/', { 'x-user': '' }), allowed: true },
+  { name: 'L7: header absent', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
+  { name: 'L7: header required absent (present: false)', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
+  { name: 'L7: present: false does not match when the header is there', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: get('/', { 'x-debug': '1' }), allowed: true },
   { name: 'L7: DENY on a path only denies that path', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'prefix', value: '/admin' }] }])])], ctx: ctx(WEB), req: get('/public'), allowed: true },
 
   // Precedence
@@ -125,6 +127,9 @@ const cases: Case[] = [
   { name: 'selector matching the labels applies', policies: [pol('DENY', [rule()], { target: { kind: 'selector', matchLabels: { app: 'server' } } })], ctx: ctx(WEB), allowed: false },
   { name: 'selector not matching does not apply', policies: [pol('DENY', [rule()], { target: { kind: 'selector', matchLabels: { app: 'server', tier: 'front' } } })], ctx: ctx(WEB), allowed: true },
   { name: 'Service target selects its pods', policies: [pol('DENY', [rule()], { target: { kind: 'service', name: 'server' } })], ctx: ctx(WEB), allowed: false },
+  { name: 'matchExpressions In/NotIn/Exists/DoesNotExist all hold', policies: [pol('DENY', [rule()], { target: { kind: 'selector', matchLabels: {}, matchExpressions: [{ key: 'app', operator: 'In', values: ['server', 'x'] }, { key: 'tier', operator: 'NotIn', values: ['front'] }, { key: 'tier', operator: 'Exists', values: [] }, { key: 'canary', operator: 'DoesNotExist', values: [] }] } })], ctx: ctx(WEB), allowed: false },
+  { name: 'matchExpressions: one failing requirement unselects', policies: [pol('DENY', [rule()], { target: { kind: 'selector', matchLabels: { app: 'server' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['front'] }] } })], ctx: ctx(WEB), allowed: true },
+  { name: 'matchExpressions: NotIn holds for a missing label', policies: [pol('DENY', [rule()], { target: { kind: 'selector', matchLabels: {}, matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] } })], ctx: ctx(WEB), allowed: false },
   { name: 'another Service does not select', policies: [pol('DENY', [rule()], { target: { kind: 'service', name: 'other' } })], ctx: ctx(WEB), allowed: true },
   { name: 'an unknown Service selects nothing', policies: [pol('DENY', [rule()], { target: { kind: 'service', name: 'gone' } })], ctx: ctx(WEB), allowed: true },
   { name: 'a mesh-wide policy (root namespace) applies everywhere', policies: [pol('DENY', [rule([{ namespaces: ['prod'] }])], { namespace: 'weft-system', name: 'global', meshWide: true })], ctx: ctx(WEB), allowed: false, policy: 'weft-system/global' },

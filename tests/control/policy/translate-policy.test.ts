@@ -18,8 +18,8 @@ t.test('a full AuthorizationPolicy normalizes', async (t) => {
     selector: { matchLabels: { app: 'server' } },
     action: 'DENY',
     rules: [{
-      from: [{ identities: ['spiffe://cluster.local/ns/*/sa/web'], namespaces: ['prod'], serviceAccounts: ['web', 'other/db'], ipBlocks: ['10.0.0.0/8', 'fd00:0:0::/8'] }, { unauthenticated: true }],
-      to: [{ ports: [8080, 80, 8080], methods: ['GET'], paths: [{ exact: '/a' }, { prefix: '/b/' }], headers: ['X-User'] }],
+      from: [{ identities: ['spiffe://cluster.local/ns/*/sa/web'], namespaces: ['prod'], serviceAccounts: ['demo/web', 'other/db'], ipBlocks: ['10.0.0.0/8', 'fd00:0:0::/8'] }, { unauthenticated: true }],
+      to: [{ ports: [8080, 80, 8080], methods: ['GET'], paths: [{ exact: '/a' }, { prefix: '/b/' }], headers: [{ name: 'X-User' }, { name: 'x-debug', present: false }] }],
     }],
   }));
   t.same(r, {
@@ -27,16 +27,18 @@ t.test('a full AuthorizationPolicy normalizes', async (t) => {
     target: { kind: 'selector', matchLabels: { app: 'server' } },
     rules: [{
       from: [{ identities: ['spiffe://cluster.local/ns/*/sa/web'], namespaces: ['prod'], serviceAccounts: ['demo/web', 'other/db'], ipBlocks: ['10.0.0.0/8', 'fd00::/8'] }, { unauthenticated: true }],
-      to: [{ ports: [80, 8080], methods: ['GET'], paths: [{ type: 'exact', value: '/a' }, { type: 'prefix', value: '/b/' }], headers: ['x-user'] }],
+      to: [{ ports: [80, 8080], methods: ['GET'], paths: [{ type: 'exact', value: '/a' }, { type: 'prefix', value: '/b/' }], headers: [{ name: 'x-user', present: true }, { name: 'x-debug', present: false }] }],
     }],
   });
 });
 
 t.test('targets: namespace by default, Service by targetRef, mesh-wide in weft-system', async (t) => {
-  t.same((translatePolicyObject(ap({})) as { target: unknown }).target, { kind: 'namespace' });
-  t.equal((translatePolicyObject(ap({})) as { action: string }).action, 'ALLOW', 'action defaults to ALLOW');
-  t.same((translatePolicyObject(ap({ selector: {} })) as { target: unknown }).target, { kind: 'namespace' }, 'an empty selector selects the namespace');
-  t.same((translatePolicyObject(ap({ targetRef: { kind: 'Service', name: 'server' } })) as { target: unknown }).target, { kind: 'service', name: 'server' });
+  t.same((translatePolicyObject(ap({ action: 'ALLOW' })) as { target: unknown }).target, { kind: 'namespace' });
+  t.same((translatePolicyObject(ap({ action: 'ALLOW', selector: {} })) as { target: unknown }).target, { kind: 'namespace' }, 'an empty selector selects the namespace');
+  t.same((translatePolicyObject(ap({ action: 'ALLOW', targetRef: { kind: 'Service', name: 'server' } })) as { target: unknown }).target, { kind: 'service', name: 'server' });
+  t.same((translatePolicyObject(ap({ action: 'ALLOW', selector: { matchLabels: { a: 'b' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['x'] }, { key: 'c', operator: 'Exists' }] } })) as { target: unknown }).target, {
+    kind: 'selector', matchLabels: { a: 'b' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['x'] }, { key: 'c', operator: 'Exists', values: [] }],
+  });
   const root = translatePolicyObject(ap({ action: 'DENY', rules: [{}] }, 'global', 'weft-system'));
   t.equal((root as { meshWide: boolean }).meshWide, true);
 });
@@ -49,25 +51,31 @@ t.test('MeshPolicy scopes', async (t) => {
 
 const invalid: Array<[string, PolicyObject, RegExp]> = [
   ['unknown action', ap({ action: 'PERMIT' }), /spec\.action: must be one of ALLOW, DENY, AUDIT; got "PERMIT"/],
-  ['bad CIDR', ap({ rules: [{ from: [{ ipBlocks: ['10.0.0.300/8'] }] }] }), /spec\.rules\[0\]\.from\[0\]\.ipBlocks\[0\]: "10\.0\.0\.300\/8" is not a CIDR/],
-  ['CIDR with host bits', ap({ rules: [{ from: [{ ipBlocks: ['10.1.2.3/8'] }] }] }), /host bits set; did you mean 10\.0\.0\.0\/8/],
-  ['CIDR prefix too long', ap({ rules: [{ from: [{ ipBlocks: ['10.0.0.0/33'] }] }] }), /prefix length "33" must be 0–32/],
-  ['SPIFFE pattern without scheme', ap({ rules: [{ from: [{ identities: ['cluster.local/ns/a/sa/b'] }] }] }), /identities\[0\]: .* must start with spiffe:\/\//],
-  ['partial wildcard', ap({ rules: [{ from: [{ identities: ['spiffe://cluster.local/ns/pr*d/sa/web'] }] }] }), /mixes \* with text/],
-  ['empty segment', ap({ rules: [{ from: [{ identities: ['spiffe://cluster.local/ns//sa/web'] }] }] }), /segment 3 is empty/],
-  ['unknown field (typo)', ap({ rule: [] }), /spec\.rule: is not a known field \(known: selector, targetRef, action, rules\)/],
-  ['wrong type', ap({ rules: { from: [] } }), /spec\.rules: must be a list, got a mapping/],
-  ['port out of range', ap({ rules: [{ to: [{ ports: [0] }] }] }), /ports\[0\]: must be ≥ 1/],
-  ['lowercase method', ap({ rules: [{ to: [{ methods: ['get'] }] }] }), /methods\[0\]: "get" does not match/],
-  ['path with both exact and prefix', ap({ rules: [{ to: [{ paths: [{ exact: '/a', prefix: '/b' }] }] }] }), /paths\[0\]: may set at most 1 field/],
-  ['relative path', ap({ rules: [{ to: [{ paths: [{ prefix: 'api' }] }] }] }), /paths\[0\]\.prefix: "api" does not match \^\//],
-  ['selector and targetRef', ap({ selector: { matchLabels: { a: 'b' } }, targetRef: { kind: 'Service', name: 's' } }), /spec\.targetRef: cannot be combined with spec\.selector/],
-  ['targetRef to a Deployment', ap({ targetRef: { kind: 'Deployment', name: 's' } }), /spec\.targetRef\.kind: must be one of Service/],
-  ['unauthenticated with identities', ap({ rules: [{ from: [{ unauthenticated: true, namespaces: ['x'] }] }] }), /unauthenticated: true cannot be combined/],
-  ['bad service account', ap({ rules: [{ from: [{ serviceAccounts: ['a/b/c'] }] }] }), /serviceAccounts\[0\]: "a\/b\/c" must be/],
-  ['bad namespace', ap({ rules: [{ from: [{ namespaces: ['Not_A_Namespace'] }] }] }), /namespaces\[0\]: "Not_A_Namespace" is not a namespace name/],
+  ['bad CIDR', ap({ action: 'ALLOW', rules: [{ from: [{ ipBlocks: ['10.0.0.300/8'] }] }] }), /spec\.rules\[0\]\.from\[0\]\.ipBlocks\[0\]: "10\.0\.0\.300\/8" is not a CIDR/],
+  ['CIDR with host bits', ap({ action: 'ALLOW', rules: [{ from: [{ ipBlocks: ['10.1.2.3/8'] }] }] }), /host bits set; did you mean 10\.0\.0\.0\/8/],
+  ['CIDR prefix too long', ap({ action: 'ALLOW', rules: [{ from: [{ ipBlocks: ['10.0.0.0/33'] }] }] }), /prefix length "33" must be 0–32/],
+  ['SPIFFE pattern without scheme', ap({ action: 'ALLOW', rules: [{ from: [{ identities: ['cluster.local/ns/a/sa/b'] }] }] }), /identities\[0\]: "cluster\.local\/ns\/a\/sa\/b" does not match \^spiffe/],
+  ['partial wildcard', ap({ action: 'ALLOW', rules: [{ from: [{ identities: ['spiffe://cluster.local/ns/pr*d/sa/web'] }] }] }), /mixes \* with text/],
+  ['empty segment', ap({ action: 'ALLOW', rules: [{ from: [{ identities: ['spiffe://cluster.local/ns//sa/web'] }] }] }), /identities\[0\]: .* does not match/],
+  ['unknown field (typo)', ap({ action: 'ALLOW', rule: [] }), /spec\.rule: is not a known field \(known: selector, targetRef, action, rules\)/],
+  ['missing action', ap({ rules: [] }), /spec\.action: is required/],
+  ['In without values', ap({ action: 'ALLOW', selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } }), /spec\.selector\.matchExpressions\[0\]\.values: In needs at least one value/],
+  ['header without name', ap({ action: 'ALLOW', rules: [{ to: [{ headers: [{ present: true }] }] }] }), /headers\[0\]\.name: is required/],
+  ['wrong type', ap({ action: 'ALLOW', rules: { from: [] } }), /spec\.rules: must be a list, got a mapping/],
+  ['port out of range', ap({ action: 'ALLOW', rules: [{ to: [{ ports: [0] }] }] }), /ports\[0\]: must be ≥ 1/],
+  ['lowercase method', ap({ action: 'ALLOW', rules: [{ to: [{ methods: ['get'] }] }] }), /methods\[0\]: "get" does not match/],
+  ['path with both exact and prefix', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{ exact: '/a', prefix: '/b' }] }] }] }), /paths\[0\]: a path has exactly one of exact and prefix/],
+  ['path with neither', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{}] }] }] }), /paths\[0\]: a path has exactly one of exact and prefix/],
+  ['relative path', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{ prefix: 'api' }] }] }] }), /paths\[0\]\.prefix: "api" does not match \^\//],
+  ['selector and targetRef', ap({ action: 'ALLOW', selector: { matchLabels: { a: 'b' } }, targetRef: { kind: 'Service', name: 's' } }), /spec\.targetRef: cannot be combined with spec\.selector/],
+  ['targetRef to another group', ap({ action: 'ALLOW', targetRef: { group: 'apps', kind: 'Service', name: 's' } }), /spec\.targetRef\.group: must be one of ; got "apps"/],
+  ['targetRef to a Deployment', ap({ action: 'ALLOW', targetRef: { kind: 'Deployment', name: 's' } }), /spec\.targetRef\.kind: must be one of Service/],
+  ['unauthenticated with identities', ap({ action: 'ALLOW', rules: [{ from: [{ unauthenticated: true, namespaces: ['x'] }] }] }), /unauthenticated: true cannot be combined/],
+  ['bad service account', ap({ action: 'ALLOW', rules: [{ from: [{ serviceAccounts: ['a/b/c'] }] }] }), /serviceAccounts\[0\]: "a\/b\/c" does not match/],
+  ['bare service account name', ap({ action: 'ALLOW', rules: [{ from: [{ serviceAccounts: ['web'] }] }] }), /serviceAccounts\[0\]: "web" does not match/],
+  ['bad namespace', ap({ action: 'ALLOW', rules: [{ from: [{ namespaces: ['Not_A_Namespace'] }] }] }), /namespaces\[0\]: "Not_A_Namespace" is not a namespace name/],
   ['missing spec', { ...ap({}), object: { apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'demo' } } }, /spec: is required/],
-  ['wrong version', ap({}, 'p', 'demo', 'weft.dev/v1'), /apiVersion: must be weft\.dev\/v1alpha1/],
+  ['wrong version', ap({ action: 'ALLOW' }, 'p', 'demo', 'weft.dev/v1'), /apiVersion: must be weft\.dev\/v1alpha1/],
   ['MeshPolicy unknown mode', mesh({ mtls: { mode: 'STRICTER' } }), /spec\.mtls\.mode: must be one of STRICT, PERMISSIVE/],
   ['MeshPolicy unknown default', mesh({ defaultInbound: 'maybe' }), /spec\.defaultInbound: must be one of allow, deny, authenticated-only/],
   ['MeshPolicy that sets nothing', mesh({}), /sets neither mtls\.mode nor defaultInbound/],
@@ -86,7 +94,7 @@ for (const [name, obj, why] of invalid) {
 }
 
 t.test('every problem of an object is reported at once', async (t) => {
-  t.throws(() => translatePolicyObject(ap({ rules: [{ from: [{ ipBlocks: ['nope'], identities: ['bad'] }] }] })), { message: /ipBlocks\[0\].*; spec\.rules\[0\]\.from\[0\]\.identities\[0\]|identities\[0\].*; .*ipBlocks\[0\]/ });
+  t.throws(() => translatePolicyObject(ap({ action: 'ALLOW', rules: [{ from: [{ ipBlocks: ['nope'], identities: ['spiffe://cluster.local/ns/a*/sa/b'] }] }] })), { message: /ipBlocks\[0\].*; spec\.rules\[0\]\.from\[0\]\.identities\[0\]|identities\[0\].*; .*ipBlocks\[0\]/ });
 });
 
 const base = [
@@ -101,7 +109,7 @@ t.test('the file translator accepts policy kinds next to core objects', async (t
 
 t.test('an invalid policy refuses the whole load: nothing of it is half-applied', async (t) => {
   const good = ap({ action: 'DENY', rules: [{}] }, 'good').object;
-  const bad = ap({ rules: [{ from: [{ ipBlocks: ['10.0.0.0/99'] }] }] }, 'bad').object;
+  const bad = ap({ action: 'ALLOW', rules: [{ from: [{ ipBlocks: ['10.0.0.0/99'] }] }] }, 'bad').object;
   t.throws(() => translateObjects([...base, good, bad].map((object, i) => ({ origin: `cluster.yaml#${i + 1}`, object })), { trustDomain: 'cluster.local' }), {
     code: 'WEFT_ERR_POLICY_INVALID',
     message: /cluster\.yaml#4: AuthorizationPolicy "demo\/bad" is invalid — spec\.rules\[0\]\.from\[0\]\.ipBlocks\[0\]/,
