@@ -12,14 +12,16 @@ import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.t
 import { Authorizer } from './policy/authorizer.ts';
 import { mergePolicyCounters } from './policy/counters.ts';
 import { sumStats, type StatsJson } from './proxy/stats.ts';
-import { createRedirector, type Redirector } from './redirect/index.ts';
+import { createRedirector, type EbpfRedirectorOptions, type Redirector } from './redirect/index.ts';
 import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
+import { startAgentTelemetry } from './telemetry/agent-telemetry.ts';
+import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
-  /** SIGTERM path: readiness false, redirection removed, listeners closed, connections drained. */
+  /** SIGTERM path: readiness false, listeners closed, open connections drained (up to drainMs), then redirection removed. */
   stop(): Promise<void>;
 }
 
@@ -53,13 +55,30 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   });
   const signer = new HttpsCertificateSigner({ ...control, socketPath, servername: cfg.controlServerName, caPem, token: credential, ttlSeconds: cfg.certTtlSeconds });
   const secrets = new CachingSecretManager({ signer, logger: log.child('identity') });
+  // The ebpf redirector reads its extra fields (node name, pin root, objects); iptables ignores them.
+  const redirectorOptions: EbpfRedirectorOptions = {
+    outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable,
+    nodeName: cfg.nodeName, pinRoot: cfg.ebpfPinRoot, objectDir: cfg.ebpfObjectDir || undefined,
+  };
   const redirector: Redirector | null =
     cfg.redirectMode === 'none'
       ? null
-      : createRedirector(cfg.redirectMode, { outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable });
+      : createRedirector(cfg.redirectMode, redirectorOptions);
 
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
+  const telemetryWaiters = new Map<number, { want: number; got: TelemetrySnapshot[]; done: (s: TelemetrySnapshot[]) => void }>();
+  const admin: AdminServer = createAdminServer(() => readiness(), log.child('admin'));
+  const telemetry = await startAgentTelemetry({
+    collectWorkers: () => gather(telemetryWaiters, 'telemetry-request'),
+    admin,
+    log: log.child('telemetry'),
+    env: (k) => process.env[k],
+    resource: { 'service.name': 'weft-agent', 'service.version': AGENT_VERSION, 'k8s.node.name': cfg.nodeName },
+    tapMaxBufferedBytes: cfg.tapMaxBufferedBytes,
+    windowSeconds: cfg.statsWindowSeconds,
+    sampleSeconds: Math.max(1, Math.floor(cfg.statsWindowSeconds / 6)),
+  });
   const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
   const policyWaiters = new Map<number, { want: number; got: WorkerPolicyStats[]; done: (s: WorkerPolicyStats[]) => void }>();
   let nextReq = 1;
@@ -76,7 +95,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   const listening = new Promise<void>((resolveAll, rejectAll) => {
     const n = workerCount(cfg);
     for (let i = 0; i < n; i++) {
-      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env };
+      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env, tapFlag: telemetry.tapFlag };
       const worker = new Worker(workerEntry, { workerData: init });
       const h: WorkerHandle = { worker, listening: false };
       workers.push(h);
@@ -115,6 +134,19 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             }
             break;
           }
+          case 'telemetry': {
+            const w = telemetryWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.snapshot);
+            if (w.got.length === w.want) {
+              telemetryWaiters.delete(m.reqId);
+              w.done(w.got);
+            }
+            break;
+          }
+          case 'tap-events':
+            telemetry.publishTap(m.events);
+            break;
           case 'drained':
             break;
         }
@@ -143,20 +175,22 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     });
   }
 
-  function workerPolicyStats(): Promise<WorkerPolicyStats[]> {
+  /** Asks every worker; answers with what arrived within 2 s (a stuck worker must not hang /metrics). */
+  function gather<T>(waiters: Map<number, { want: number; got: T[]; done: (s: T[]) => void }>, type: 'telemetry-request' | 'policy-stats-request'): Promise<T[]> {
     const reqId = nextReq++;
     return new Promise((resolve) => {
-      policyWaiters.set(reqId, { want: workers.length, got: [], done: resolve });
-      broadcast({ type: 'policy-stats-request', reqId });
+      waiters.set(reqId, { want: workers.length, got: [], done: resolve });
+      broadcast({ type, reqId });
       setTimeout(() => {
-        const w = policyWaiters.get(reqId);
+        const w = waiters.get(reqId);
         if (w !== undefined) {
-          policyWaiters.delete(reqId);
+          waiters.delete(reqId);
           resolve(w.got);
         }
       }, 2000).unref();
     });
   }
+  const workerPolicyStats = (): Promise<WorkerPolicyStats[]> => gather(policyWaiters, 'policy-stats-request');
   // The main thread compiles the same policies as the workers, only to show them.
   const policyView = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
   state.onChange((change) => policyView.onStateChange(change));
@@ -205,7 +239,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   secrets.on('error', (err) => log.warn('certificate rotation failed; the current certificate stays in use while valid', { code: errorCode(err), message: err.message }));
 
   // --- admin ----------------------------------------------------------------------------------
-  const admin: AdminServer = createAdminServer(() => {
+  function readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (stopping) reasons.push('draining');
     if (state.version === null) reasons.push('no config snapshot from control yet');
@@ -213,7 +247,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     if (!redirectOk) reasons.push('redirection not installed');
     if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
     return { ready: reasons.length === 0, reasons };
-  }, log.child('admin'));
+  }
   admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, workers: workers.length, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => stream.status() });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
@@ -233,6 +267,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       };
     },
   });
+  admin.register({ key: 'services', handle: () => state.records().filter((r) => r.kind === 'service') });
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
 
@@ -241,6 +276,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     await listening;
   } catch (err) {
     await Promise.all(workers.map((w) => w.worker.terminate()));
+    await telemetry.close();
     await admin.close();
     await stream.close();
     throw err;
@@ -252,12 +288,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     state,
     async stop() {
       if (stopping) return;
+      // Readiness goes false first (the kubelet and `weft check` see "draining").
       stopping = true;
       log.info('draining', { drainMs: cfg.drainMs });
       await reconciling;
-      if (redirector !== null) {
-        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
-      }
+      // Workers stop accepting and give open connections up to drainMs, then close the rest.
+      // Redirection stays installed meanwhile: the packets of already accepted connections need
+      // it to reach their sockets. New connections find no listener and TPROXY drops their SYN,
+      // so clients retry until the next agent listens rather than bypassing the mesh.
       const drained = Promise.all(workers.map((w) => new Promise<void>((r) => {
         w.worker.once('exit', () => r());
         w.worker.postMessage({ type: 'drain' } satisfies ToWorker);
@@ -265,7 +303,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       const timer = new Promise<void>((r) => setTimeout(r, cfg.drainMs + 1000).unref());
       await Promise.race([drained, timer]);
       await Promise.all(workers.map((w) => w.worker.terminate()));
+      log.info('drained; removing redirection');
+      // Last: with no proxy left, leave nothing on the node (an upgrade's next agent reinstalls).
+      if (redirector !== null) {
+        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
+      }
       secrets.close();
+      await telemetry.close();
       await stream.close();
       await admin.close();
     },

@@ -14,12 +14,16 @@ export interface WorkerPolicyStats {
   /** Inbound connections under policy watch. */
   live: number;
 }
+import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
+import type { TapEvent } from './telemetry/tap-events.ts';
 
 export interface WorkerInit {
   role: 'weft-proxy-worker';
   index: number;
   /** The agent's environment, so the worker parses the same config. */
   env: Record<string, string>;
+  /** Shared with the main thread: number of live tap consumers (workers forward events only when > 0). */
+  tapFlag: Int32Array;
 }
 
 export type ToWorker =
@@ -28,6 +32,7 @@ export type ToWorker =
   | { type: 'cert-rotated'; cert: WorkloadCertificate }
   | { type: 'stats-request'; reqId: number }
   | { type: 'policy-stats-request'; reqId: number }
+  | { type: 'telemetry-request'; reqId: number }
   | { type: 'drain' };
 
 export type FromWorker =
@@ -36,4 +41,6 @@ export type FromWorker =
   | { type: 'cert-request'; reqId: number; identity: string }
   | { type: 'stats'; reqId: number; stats: StatsJson }
   | { type: 'policy-stats'; reqId: number; stats: WorkerPolicyStats }
+  | { type: 'telemetry'; reqId: number; snapshot: TelemetrySnapshot }
+  | { type: 'tap-events'; events: TapEvent[] }
   | { type: 'drained' };

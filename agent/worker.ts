@@ -11,6 +11,9 @@ import { Authorizer } from './policy/authorizer.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
+import { TapBuffer } from './telemetry/tap-buffer.ts';
+import { TelemetryRecorder } from './telemetry/recorder.ts';
+import type { TapEvent } from './telemetry/tap-events.ts';
 import { AgentState } from './state/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
@@ -27,6 +30,8 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   // worker's live inbound connections.
   const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
   state.onChange((change) => policy.onStateChange(change));
+  const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => telemetry.tapDropped(n) });
+  const telemetry = new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined });
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
   const certs = new Map<string, WorkloadCertificate>();
@@ -72,6 +77,9 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       case 'policy-stats-request':
         post({ type: 'policy-stats', reqId: m.reqId, stats: { version: state.version, counters: policy.counters.toJSON(), live: policy.liveCount() } });
         break;
+      case 'telemetry-request':
+        post({ type: 'telemetry', reqId: m.reqId, snapshot: telemetry.aggregates.snapshot() });
+        break;
       case 'drain':
         drainResolve?.();
         break;
@@ -88,6 +96,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       localIdentities: () => state.localWorkloads(cfg.nodeName).map((w) => w.identity),
       sockets: createSocketFactory(transparent ? listenTransparent : undefined),
       stats,
+      telemetry,
       log,
       transparent,
       reusePort: true,
@@ -100,7 +109,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   post({ type: 'listening' });
   await new Promise<void>((resolve) => (drainResolve = resolve));
   await proxy.stopAccepting();
+  // Open connections may finish on their own for up to WEFT_DRAIN_MS; close() then cuts the rest.
+  const deadline = Date.now() + cfg.drainMs;
+  const open = (): number => Object.values(stats.paths).reduce((n, p) => n + p.active, 0);
+  while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await proxy.close();
+  tap.close();
   post({ type: 'drained' });
   port.close();
 }

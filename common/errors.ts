@@ -11,6 +11,8 @@ export const ErrorCodes = {
   STREAM_UNAUTHENTICATED: 'WEFT_ERR_STREAM_UNAUTHENTICATED',
   SOURCE_INVALID: 'WEFT_ERR_SOURCE_INVALID',
   REDIRECT_FAILED: 'WEFT_ERR_REDIRECT_FAILED',
+  /** eBPF redirection cannot run here: a kernel feature, a tool (bpftool, tc) or bpffs is missing. */
+  EBPF_UNSUPPORTED: 'WEFT_ERR_EBPF_UNSUPPORTED',
   NATIVE_UNAVAILABLE: 'WEFT_ERR_NATIVE_UNAVAILABLE',
   PEER_IDENTITY: 'WEFT_ERR_PEER_IDENTITY',
   NO_IDENTITY: 'WEFT_ERR_NO_IDENTITY',
@@ -27,6 +29,15 @@ export const ErrorCodes = {
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
+  /** The `weft` CLI found no agent at the socket/address (not running, wrong path). */
+  CLI_AGENT_UNREACHABLE: 'WEFT_ERR_CLI_AGENT_UNREACHABLE',
+  /** The `weft` CLI may not open the agent's admin socket (run as root or in the socket's group). */
+  CLI_PERMISSION: 'WEFT_ERR_CLI_PERMISSION',
+  CLI_USAGE: 'WEFT_ERR_CLI_USAGE',
+  /** The agent answered with an error status. */
+  CLI_AGENT_ERROR: 'WEFT_ERR_CLI_AGENT_ERROR',
+  /** A live tap request with an unknown or malformed filter. */
+  TAP_FILTER: 'WEFT_ERR_TAP_FILTER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -10,6 +10,7 @@ import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { resetSide } from './tcp.ts';
+import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface InboundHboneDeps {
   view: RoutingView;
@@ -17,6 +18,7 @@ export interface InboundHboneDeps {
   connectTimeoutMs: number;
   sockets: SocketFactory;
   stats: ProxyStats;
+  telemetry: Telemetry;
   log: Logger;
   /** Authorization policy; absent only in tests that exercise the data path alone. */
   policy?: InboundAuthorizer;
@@ -72,6 +74,14 @@ export function createInboundHboneHandler(deps: InboundHboneDeps): (req: HboneRe
       destination: `${req.target.host}:${req.target.port}`,
       destinationWorkload: decision.destination.key,
     });
-    deliverToTcp(req, connect, undefined, (r) => deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined));
+    const ctx = connectionContext({
+      direction: 'inbound', path: 'inbound_hbone', sourceIdentity: req.peerIdentity, destination: decision.destination, tls: 'mutual',
+      sourceAddress: req.stream.session?.socket?.remoteAddress ?? '', destinationAddress: `${req.target.host}:${req.target.port}`,
+    });
+    deps.telemetry.opened(ctx);
+    deliverToTcp(req, connect, undefined, (r) => {
+      deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
+      deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
+    });
   };
 }

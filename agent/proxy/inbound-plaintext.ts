@@ -10,6 +10,7 @@ import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { pipeBoth } from './tcp.ts';
+import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface InboundPlaintextDeps {
   view: RoutingView;
@@ -17,6 +18,7 @@ export interface InboundPlaintextDeps {
   connectTimeoutMs: number;
   sockets: SocketFactory;
   stats: ProxyStats;
+  telemetry: Telemetry;
   log: Logger;
   /** Authorization policy; absent only in tests that exercise the data path alone. */
   policy?: InboundAuthorizer;
@@ -59,6 +61,9 @@ export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (sock
     }
     if (admission !== undefined) client.once('close', admission.release);
     deps.stats.opened('inbound_plaintext');
+    const srcIp = unmap(client.remoteAddress);
+    const ctx = connectionContext({ direction: 'inbound', path: 'inbound_plaintext', source: deps.view.workloadByIp(srcIp), destination: decision.destination, tls: 'none', sourceAddress: `${srcIp}:${client.remotePort ?? 0}`, destinationAddress: `${targetIp}:${port}` });
+    deps.telemetry.opened(ctx);
     deps.stats.record({
       path: 'inbound_plaintext',
       at: new Date().toISOString(),
@@ -70,13 +75,17 @@ export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (sock
     const upstream = deps.sockets.connect({ ip: targetIp, port }, deps.connectTimeoutMs);
     const onError = (err: Error): void => {
       deps.stats.closed('inbound_plaintext', 0, 0, true);
+      deps.telemetry.closed(ctx, 0, 0, err);
       deps.log.warn('inbound plaintext delivery failed', { code: errorCode(err), message: err.message, workload: decision.destination.key, port });
       client.resetAndDestroy();
     };
     upstream.once('error', onError);
     upstream.once('connect', () => {
       upstream.off('error', onError);
-      pipeBoth(client, upstream, (r) => deps.stats.closed('inbound_plaintext', r.bytesIn, r.bytesOut, r.error !== undefined));
+      pipeBoth(client, upstream, (r) => {
+        deps.stats.closed('inbound_plaintext', r.bytesIn, r.bytesOut, r.error !== undefined);
+        deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
+      });
     });
   };
 }

@@ -13,6 +13,7 @@ import { createOutboundHandler } from './outbound.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
+import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
   config: AgentConfig;
@@ -22,6 +23,8 @@ export interface ProxyDeps {
   localIdentities: () => Iterable<string>;
   sockets: SocketFactory;
   stats: ProxyStats;
+  /** Metrics, tap and access log; noTelemetry when absent (tests). */
+  telemetry?: Telemetry;
   log: Logger;
   /** IP_TRANSPARENT on the capture listeners (false only where nothing is redirected: tests). */
   transparent: boolean;
@@ -49,7 +52,7 @@ function closeServer(s: net.Server): Promise<void> {
 
 export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, log } = deps;
-  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, policy: deps.policy };
+  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy };
   const tunnels = new HboneConnector({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
