@@ -9,13 +9,15 @@ import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { workerCount, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
+import { Authorizer } from './policy/authorizer.ts';
+import { mergePolicyCounters } from './policy/counters.ts';
 import { sumStats, type StatsJson } from './proxy/stats.ts';
 import { createRedirector, type EbpfRedirectorOptions, type Redirector } from './redirect/index.ts';
 import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
 import { startAgentTelemetry } from './telemetry/agent-telemetry.ts';
 import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
@@ -78,6 +80,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     sampleSeconds: Math.max(1, Math.floor(cfg.statsWindowSeconds / 6)),
   });
   const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
+  const policyWaiters = new Map<number, { want: number; got: WorkerPolicyStats[]; done: (s: WorkerPolicyStats[]) => void }>();
   let nextReq = 1;
   let ready = false;
   let stopping = false;
@@ -118,6 +121,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             if (w.got.length === w.want) {
               statsWaiters.delete(m.reqId);
               w.done(sumStats(w.got));
+            }
+            break;
+          }
+          case 'policy-stats': {
+            const w = policyWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.stats);
+            if (w.got.length === w.want) {
+              policyWaiters.delete(m.reqId);
+              w.done(w.got);
             }
             break;
           }
@@ -163,7 +176,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   }
 
   /** Asks every worker; answers with what arrived within 2 s (a stuck worker must not hang /metrics). */
-  function gather<T>(waiters: Map<number, { want: number; got: T[]; done: (s: T[]) => void }>, type: 'telemetry-request'): Promise<T[]> {
+  function gather<T>(waiters: Map<number, { want: number; got: T[]; done: (s: T[]) => void }>, type: 'telemetry-request' | 'policy-stats-request'): Promise<T[]> {
     const reqId = nextReq++;
     return new Promise((resolve) => {
       waiters.set(reqId, { want: workers.length, got: [], done: resolve });
@@ -177,6 +190,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       }, 2000).unref();
     });
   }
+  const workerPolicyStats = (): Promise<WorkerPolicyStats[]> => gather(policyWaiters, 'policy-stats-request');
+  // The main thread compiles the same policies as the workers, only to show them.
+  const policyView = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  state.onChange((change) => policyView.onStateChange(change));
 
   // --- state → workers, redirection, certificates -------------------------------------------
   const localMeshed = (): WorkloadRecord[] => state.localWorkloads(cfg.nodeName).filter((w) => w.meshed);
@@ -250,6 +267,19 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
+  admin.register({
+    key: 'policies',
+    handle: async () => {
+      const ws = await workerPolicyStats();
+      return {
+        version: state.version,
+        workerVersions: ws.map((w) => w.version),
+        live: ws.reduce((n, w) => n + w.live, 0),
+        counters: mergePolicyCounters(ws.map((w) => w.counters)),
+        workloads: policyView.dump(),
+      };
+    },
+  });
   admin.register({ key: 'services', handle: () => state.records().filter((r) => r.kind === 'service') });
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);

@@ -4,6 +4,16 @@
 import type { ResourceRecord } from '../control/api/model.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import type { StatsJson } from './proxy/stats.ts';
+import type { PolicyCountersJson } from './policy/counters.ts';
+
+/** A worker's policy view for /config_dump `policies`. */
+export interface WorkerPolicyStats {
+  /** The state version the worker enforces. */
+  version: number | null;
+  counters: PolicyCountersJson;
+  /** Inbound connections under policy watch. */
+  live: number;
+}
 import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
 import type { TapEvent } from './telemetry/tap-events.ts';
 
@@ -21,6 +31,7 @@ export type ToWorker =
   | { type: 'cert'; reqId: number; cert?: WorkloadCertificate; error?: { code: string; message: string } }
   | { type: 'cert-rotated'; cert: WorkloadCertificate }
   | { type: 'stats-request'; reqId: number }
+  | { type: 'policy-stats-request'; reqId: number }
   | { type: 'telemetry-request'; reqId: number }
   | { type: 'drain' };
 
@@ -29,6 +40,7 @@ export type FromWorker =
   | { type: 'listen-failed'; code: string; message: string }
   | { type: 'cert-request'; reqId: number; identity: string }
   | { type: 'stats'; reqId: number; stats: StatsJson }
+  | { type: 'policy-stats'; reqId: number; stats: WorkerPolicyStats }
   | { type: 'telemetry'; reqId: number; snapshot: TelemetrySnapshot }
   | { type: 'tap-events'; events: TapEvent[] }
   | { type: 'drained' };

@@ -7,6 +7,7 @@ import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
 import { loadAgentConfig } from './config.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import { listenTransparent } from './native/index.ts';
+import { Authorizer } from './policy/authorizer.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
@@ -25,6 +26,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const log = createLogger(`agent.worker${init.index}`);
   const state = new AgentState({ log });
   const stats = new ProxyStats();
+  // Policy is compiled and enforced here, next to the connections; a state change re-checks the
+  // worker's live inbound connections.
+  const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  state.onChange((change) => policy.onStateChange(change));
   const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => telemetry.tapDropped(n) });
   const telemetry = new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined });
 
@@ -69,6 +74,9 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       case 'stats-request':
         post({ type: 'stats', reqId: m.reqId, stats: stats.toJSON() });
         break;
+      case 'policy-stats-request':
+        post({ type: 'policy-stats', reqId: m.reqId, stats: { version: state.version, counters: policy.counters.toJSON(), live: policy.liveCount() } });
+        break;
       case 'telemetry-request':
         post({ type: 'telemetry', reqId: m.reqId, snapshot: telemetry.aggregates.snapshot() });
         break;
@@ -92,6 +100,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       log,
       transparent,
       reusePort: true,
+      policy,
     });
   } catch (err) {
     post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });

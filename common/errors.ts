@@ -22,6 +22,10 @@ export const ErrorCodes = {
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
+  /** An AuthorizationPolicy or MeshPolicy control refused (schema or meaning); names object and field. */
+  POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
+  /** Authorization policy (or the mTLS mode) refused a connection or request. */
+  POLICY_DENIED: 'WEFT_ERR_POLICY_DENIED',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',

@@ -4,6 +4,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { decideOutbound, type Address, type DecideOptions, type OutboundDecision } from './outbound-decide.ts';
 import type { RoutingView, ServiceEndpoint } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
@@ -30,6 +31,8 @@ export interface OutboundDeps {
   stats: ProxyStats;
   telemetry: Telemetry;
   log: Logger;
+  /** Authorization policy for same-node deliveries (this agent is also the destination's). */
+  policy?: InboundAuthorizer;
 }
 
 function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
@@ -101,9 +104,29 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
       case 'passthrough':
         direct('outbound_passthrough', ctx as ConnectionContext, client, decision, decision.target);
         return;
-      case 'local':
+      case 'local': {
+        // Same node: no tunnel, but this agent is the destination's too, and it knows the source
+        // pod (and so its identity) from the pod IP: the same policy as HBONE applies.
+        const admission = deps.policy?.admit(
+          {
+            sourceIdentity: decision.source.identity,
+            sourceAddress: source.ip,
+            destination: decision.destination.key,
+            destinationIdentity: decision.destination.identity,
+            port: decision.target.port,
+            transport: 'local',
+          },
+          () => client.resetAndDestroy(),
+        );
+        if (admission !== undefined && !admission.decision.allowed) {
+          deps.stats.rejected++;
+          client.resetAndDestroy();
+          return;
+        }
+        if (admission !== undefined) client.once('close', admission.release);
         direct('outbound_local', ctx as ConnectionContext, client, decision, decision.target);
         return;
+      }
       case 'reject':
         deps.stats.rejected++;
         log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason, source, destination: original });
