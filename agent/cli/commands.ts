@@ -1,5 +1,6 @@
 // The one-shot `weft` commands: each reads admin endpoints and returns both a JSON value (for
 // `-o json`) and a human table. Registered by name; main.ts only dispatches.
+import type { DescribedWorkloadPolicy } from '../policy/describe.ts';
 import type { GoldenRow, Edge, TopRow } from '../telemetry/golden.ts';
 import { getJson, getRaw, type AgentTarget } from './admin-client.ts';
 import { bytes, dash, pct, rate, seconds, table } from './table.ts';
@@ -91,17 +92,24 @@ const certs: Command = {
   },
 };
 
+interface PolicyView {
+  counters?: { denied: number; audited: number; closed: number };
+  workloads?: Record<string, DescribedWorkloadPolicy>;
+}
+
 const policies: Command = {
   name: 'policies',
-  summary: "authorization policies the agent enforces (what /config_dump has under 'policies')",
+  summary: 'per local workload: mTLS mode, default inbound policy, the ALLOW/DENY/AUDIT policies that select it, and denial counts',
   async run({ target }) {
-    const dump = await getJson<Record<string, unknown>>(target, '/config_dump');
-    const p = dump.policies;
-    if (p === undefined || (Array.isArray(p) && p.length === 0)) {
-      return { json: { policies: [], note: 'this agent reports no policies section yet (authorization policy is not enforced by this build)' },
-        human: 'No policies: the agent has no "policies" section in /config_dump (authorization policy is not enforced by this build).\n' };
-    }
-    return { json: { policies: p }, human: JSON.stringify(p, null, 2) + '\n' };
+    const dump = await getJson<{ policies?: PolicyView }>(target, '/config_dump/policies');
+    const view = dump.policies ?? {};
+    const rows = Object.entries(view.workloads ?? {}).map(([workload, w]) => ({ workload, ...w }));
+    const names = (ps: DescribedWorkloadPolicy['allow']): string => (ps.length === 0 ? '-' : ps.map((x) => x.policy).join(','));
+    const c = view.counters ?? { denied: 0, audited: 0, closed: 0 };
+    const human =
+      table(['WORKLOAD', 'MTLS', 'DEFAULT', 'DENY', 'ALLOW', 'AUDIT'], rows.map((r) => [r.workload, `${r.mtls} (${r.mtlsFrom})`, `${r.defaultInbound} (${r.defaultInboundFrom})`, names(r.deny), names(r.allow), names(r.audit)])) +
+      `\ndenied ${c.denied}, audited ${c.audited}, open connections closed by a policy change ${c.closed}\n`;
+    return { json: { workloads: rows, counters: c }, human };
   },
 };
 

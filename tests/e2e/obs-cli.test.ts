@@ -60,8 +60,11 @@ t.test('certs, policies, config-dump', async (t) => {
   t.match((await weft(on('certs'))).stdout, /NEXT ROTATION/);
   const p = await weft(on('policies'));
   t.equal(p.code, 0);
-  t.match(p.stdout, /No policies/, 'says so when /config_dump has no policies');
-  t.same((JSON.parse((await weft(on('policies', '-o', 'json'))).stdout) as { policies: unknown[] }).policies, []);
+  t.match(p.stdout, /WORKLOAD\s+MTLS\s+DEFAULT\s+DENY\s+ALLOW\s+AUDIT/, 'a table of local workloads');
+  t.match(p.stdout, /demo\/web\s+PERMISSIVE \(weft:default\)\s+allow \(weft:default\)/, 'with the mesh defaults when no policy selects them');
+  const pj = JSON.parse((await weft(on('policies', '-o', 'json'))).stdout) as { workloads: Array<{ workload: string; allow: unknown[] }>; counters: { denied: number } };
+  t.ok(pj.workloads.some((w) => w.workload === 'demo/web' && w.allow.length === 0));
+  t.equal(pj.counters.denied, 0);
   const d = JSON.parse((await weft(on('config-dump'))).stdout) as Record<string, unknown>;
   for (const k of ['agent', 'control', 'certs', 'proxy', 'telemetry']) t.ok(k in d, `config dump has ${k}`);
   const one = await weft(on('config-dump', 'nope'));

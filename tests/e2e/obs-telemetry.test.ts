@@ -108,8 +108,10 @@ t.test('TCP metrics after known traffic: Prometheus text on both agents', async 
 t.test('OTLP export carries the same series, with the resource from OTEL_* settings', async (t) => {
   const want = (p: ReturnType<typeof flattenMetrics>[number]): boolean =>
     p.resource['k8s.node.name'] === 'n1' && p.metric === 'weft.tcp.connections.opened' && p.attributes.destination_service === 'demo/server';
-  await mesh.waitUntil(() => otlp.some((r) => flattenMetrics(r.body).some((p) => want(p) && p.value === CONNS)), 15_000, 'an OTLP export with the connections');
-  const last = [...otlp].reverse().find((r) => r.path === '/v1/metrics' && flattenMetrics(r.body).some(want));
+  // Bytes are recorded when a connection closes: wait for an export taken after all of them closed.
+  const closedIn = (body: unknown): boolean => flattenMetrics(body).filter((x) => x.resource['k8s.node.name'] === 'n1' && x.metric === 'weft.tcp.connection.duration' && x.attributes.destination_service === 'demo/server').reduce((n, x) => n + x.value, 0) === CONNS;
+  await mesh.waitUntil(() => otlp.some((r) => r.path === '/v1/metrics' && closedIn(r.body)), 15_000, 'an OTLP export with the closed connections');
+  const last = [...otlp].reverse().find((r) => r.path === '/v1/metrics' && closedIn(r.body));
   const points = flattenMetrics(last?.body);
   const p = points.find(want);
   t.equal(p?.resource['service.name'], 'obs-agent', 'OTEL_SERVICE_NAME wins over the default');

@@ -69,7 +69,6 @@ t.test('every documented option renders valid manifests', async (t) => {
   const dep = find(objs, 'Deployment', 'weft-control');
   t.ok('requiredDuringSchedulingIgnoredDuringExecution' in (podSpec(dep).affinity?.podAntiAffinity ?? {}), 'hard anti-affinity');
   t.equal(podSpec(dep).containers[0].image, 'registry.local:5000/weft/weft/control:0.2.0-rc.1');
-  t.equal(env(podSpec(dep).containers[0], 'WEFT_DASHBOARD_ADDRESS'), '0.0.0.0:9084');
   t.equal((find(objs, 'Service', 'weft-dashboard').spec as { ports: Array<{ port: number }> }).ports[0].port, 9084);
 });
 
@@ -174,7 +173,6 @@ t.test('optional objects follow their switches', async (t) => {
   t.same(validate(off), []);
   t.notOk(off.some((o) => o.metadata.name === 'weft-dashboard'), 'no dashboard Service');
   t.notOk(off.some((o) => o.kind === 'PodDisruptionBudget'), 'no PDB');
-  t.equal(env(podSpec(find(off, 'Deployment', 'weft-control')).containers[0], 'WEFT_DASHBOARD_ADDRESS'), '', 'control serves no dashboard');
   const sm = render({ telemetry: { serviceMonitor: { enabled: true } } });
   t.same(validate(sm), []);
   const monitor = find(sm, 'ServiceMonitor', 'weft-agent').spec as { endpoints: Array<{ port: string; path: string }>; selector: { matchLabels: Record<string, string> } };
@@ -183,7 +181,9 @@ t.test('optional objects follow their switches', async (t) => {
   t.ok(Object.entries(monitor.selector.matchLabels).every(([k, v]) => metricsSvc.metadata.labels?.[k] === v), 'and selects the agents\' metrics Service');
   t.same((metricsSvc.spec as { ports: Array<{ port: number }> }).ports.map((p) => p.port), [15020]);
   const otlp = render({ telemetry: { otlp: { endpoint: 'http://collector:4318' } } });
-  t.equal((find(otlp, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_OTLP_ENDPOINT, 'http://collector:4318');
+  const meshData = (find(otlp, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data;
+  t.equal(meshData.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318', 'the standard OTel SDK variable');
+  t.equal(meshData.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
   const a1 = find(render(), 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };
   const a2 = find(otlp, 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };
   t.not(a1.template.metadata.annotations['checksum/mesh'], a2.template.metadata.annotations['checksum/mesh'], 'changing mesh settings rolls the agents');
