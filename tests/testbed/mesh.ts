@@ -156,7 +156,13 @@ export class Mesh {
     return this.#control?.log.join('') ?? '';
   }
 
-  async startAgent(node: string): Promise<void> {
+  /** The agent process of a node (its threads included), for RSS and CPU readings in /proc. */
+  agentPid(node: string): number | undefined {
+    return this.#agents.get(node)?.child.pid;
+  }
+
+  /** `extraEnv` applies to this start only (e.g. NODE_OPTIONS=--cpu-prof for one profiled run). */
+  async startAgent(node: string, extraEnv: Record<string, string> = {}): Promise<void> {
     const n = this.tb.node(node);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -169,6 +175,7 @@ export class Mesh {
       WEFT_ADMIN_HOST: n.ip,
       WEFT_WORKERS: '2',
       ...this.#opts.agentEnv,
+      ...extraEnv,
     };
     const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
