@@ -87,7 +87,7 @@ function globalSection(threads: number): string {
   return [
     'global',
     `    nbthread ${threads}`,
-    '    maxconn 20000',
+    '    maxconn 4000',
     '    ssl-server-verify required',
     // TLS 1.3 only on both sides, as HBONE; cipher suites stay at OpenSSL's defaults
     // (TLS_AES_256_GCM_SHA384 first, the suite Node also picks first).
