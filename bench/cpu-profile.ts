@@ -19,6 +19,7 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -63,8 +64,17 @@ async function locate(f: CallFrame, maps: Map<string, SourceMap | null>): Promis
   return `${short}:${f.lineNumber + 1}`;
 }
 
-/** Top `n` functions by self time over every .cpuprofile in `dir`. */
-export async function hotFunctions(dir: string, n = 5): Promise<{ files: number; totalMs: number; top: HotFunction[] }> {
+/** A time window in µs of CLOCK_MONOTONIC (process.hrtime), the clock V8 stamps samples with. */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/** Top `n` functions by self time over every .cpuprofile in `dir`, counting only samples inside
+ * `window` when given (so start-up and shutdown do not crowd out the steady state). */
+export async function hotFunctions(dir: string, n = 5, window?: Window): Promise<{ files: number; totalMs: number; top: HotFunction[] }> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   const maps = new Map<string, SourceMap | null>();
   const self = new Map<string, { name: string; location: string; us: number }>();
@@ -74,7 +84,12 @@ export async function hotFunctions(dir: string, n = 5): Promise<{ files: number;
     const byId = new Map(prof.nodes.map((node) => [node.id, node]));
     const usById = new Map<number, number>();
     // timeDeltas[i] is the gap before sample i; the time until the next sample belongs to sample i.
-    prof.samples.forEach((id, i) => usById.set(id, (usById.get(id) ?? 0) + (prof.timeDeltas[i + 1] ?? 0)));
+    let at = prof.startTime;
+    prof.samples.forEach((id, i) => {
+      at += prof.timeDeltas[i] ?? 0;
+      if (window !== undefined && (at < window.fromUs || at > window.toUs)) return;
+      usById.set(id, (usById.get(id) ?? 0) + (prof.timeDeltas[i + 1] ?? 0));
+    });
     for (const [id, us] of usById) {
       const f = byId.get(id)?.callFrame;
       if (f === undefined || f.functionName === '(idle)') continue;

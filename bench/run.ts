@@ -4,7 +4,7 @@
 // each workload runs round by round, configurations interleaved, and the README reports medians.
 // Needs root (network namespaces). Leaves nothing behind: the testbed, the mesh, HAProxy and the
 // iptables rules go away in `finally`, and the testbed's own exit hooks cover a crash.
-//   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile]
+//   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S]
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,7 +16,7 @@ import { Mesh } from '../tests/testbed/mesh.ts';
 import { Testbed } from '../tests/testbed/testbed.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
-import { hotFunctions } from './cpu-profile.ts';
+import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { rssMiB } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
@@ -34,12 +34,14 @@ const { values } = parseArgs({
     readme: { type: 'string' },
     rounds: { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
+    'profile-seconds': { type: 'string' },
   },
   strict: true,
 });
 
 const prof = pickProfile(values.smoke ? 'smoke' : values.full ? 'full' : 'short');
 if (values.rounds !== undefined) prof.rounds = Math.max(1, Number(values.rounds) || 1);
+if (values['profile-seconds'] !== undefined) prof.profileS = Math.max(0, Number(values['profile-seconds']) || 0);
 if (values['no-profile']) prof.profileS = 0;
 const outDir = values.out ?? join(ROOT, 'bench/results');
 const readmePath = values.readme ?? (values.out === undefined ? join(ROOT, 'bench/README.md') : join(outDir, 'README.md'));
@@ -160,12 +162,15 @@ async function profileAgents(ctx: BenchContext, configs: Configuration[], second
   for (const n of nodes) await ctx.mesh.waitReady(n);
   await checkPaths(ctx, [weft]);
   const w: HttpWorkload = { kind: 'http', id: 'profile', title: 'profile', rate: 0, durationS: seconds, warmupS: 1, connections: 16, newConnection: false, path: '/bytes/1024' };
+  const fromUs = monotonicUs();
   const rec = await runOnce(ctx, weft, w, 0);
+  // The load-cli process starts in ~0.3 s and warms up for 1 s: count from then to the end.
+  const window = { fromUs: fromUs + 1_500_000, toUs: monotonicUs() };
   log(`profile run: ${summary(rec)}`);
   // A clean stop is what makes V8 write the profiles.
   for (const n of nodes) await ctx.mesh.stopAgent(n);
   const out: HotSpots[] = [];
-  for (const n of nodes) out.push({ node: n, workload: `closed loop ${seconds} s, 16 connections, 1 KiB`, ...(await hotFunctions(profDir(n), 5)) });
+  for (const n of nodes) out.push({ node: n, workload: `closed loop ${seconds} s, 16 connections, 1 KiB`, ...(await hotFunctions(profDir(n), 5, window)) });
   return out;
 }
 
