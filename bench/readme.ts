@@ -160,9 +160,11 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
     md.push(`![${w.title}](${link(svg)})\n`);
   }
 
-  md.push('## Proxy memory when idle\n');
-  md.push('VmRSS after start-up and one check request per configuration, before any load.\n');
-  md.push(markdownTable(['configuration', 'process', 'RSS MiB'], r.idle.map((i) => [r.configs.find((c) => c.id === i.config)?.label ?? i.config, i.name, Math.round(i.rssMiB * 10) / 10])));
+  md.push('## Proxies when idle\n');
+  md.push('After start-up and one check request per configuration, before any load: VmRSS, and CPU over 3 s of no traffic (timers, the config stream) in % of one core.\n');
+  md.push(markdownTable(['configuration', 'process', 'RSS MiB', 'idle CPU %'], r.idle.map((i) => [
+    r.configs.find((c) => c.id === i.config)?.label ?? i.config, i.name, Math.round(i.rssMiB * 10) / 10, i.cpuPercent,
+  ])));
 
   md.push('## Where the time goes (Weft agent)\n');
   if (r.hotSpots.length === 0) md.push('Not profiled in this run (`--no-profile` or the smoke profile).\n');

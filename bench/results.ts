@@ -18,6 +18,8 @@ export interface IdleReading {
   config: string;
   name: string;
   rssMiB: number;
+  /** CPU use while idle, in % of one core (absent in results from before it was measured). */
+  cpuPercent?: number;
 }
 
 export interface HotSpots {

@@ -18,7 +18,7 @@ import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
-import { rssMiB } from './proc-stats.ts';
+import { ProcessWatch } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
 import type { BenchResults, HotSpots, IdleReading, MachineInfo } from './results.ts';
 import { runOnce, type RunRecord } from './runner.ts';
@@ -96,8 +96,14 @@ async function main(): Promise<void> {
     }
     await checkPaths(ctx, configs);
     // Idle: after the mesh has settled and carried one check request per configuration.
-    await new Promise((r) => setTimeout(r, 2000));
-    const idle: IdleReading[] = configs.flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, name: p.name, rssMiB: rssMiB(p.pid) ?? NaN })));
+    await new Promise((r) => setTimeout(r, 1000));
+    const idleProcs = configs.flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, ...p })));
+    const idleWatch = new ProcessWatch(idleProcs);
+    const idleMs = 3000;
+    await new Promise((r) => setTimeout(r, idleMs));
+    const idle: IdleReading[] = idleWatch.stop().map((u, i) => ({
+      config: idleProcs[i].config, name: u.name, rssMiB: u.rssMaxMiB, cpuPercent: Math.round((u.cpuUs / (idleMs * 1000)) * 1000) / 10,
+    }));
 
     const runs: RunRecord[] = [];
     const results: BenchResults = {
