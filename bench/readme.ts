@@ -172,6 +172,9 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
     md.push(`Agent ${h.node} under ${h.workload}, \`NODE_OPTIONS=--cpu-prof\` (${h.files} profile files: main thread and workers; ${formatNumber(h.totalMs / 1000, 1)} s of non-idle samples). Top 5 functions by self time, mapped through the bundle's source map:\n`);
     md.push(markdownTable(['function', 'where', 'self ms', 'share'], h.top.map((f) => [f.name, f.location, f.selfMs, `${formatNumber(f.percent, 1)}%`])));
   }
+  if (r.hotSpots.length > 0) {
+    md.push('How to read it: only the steady state is counted (samples from after warmup to the end of the load). `(program)` is native time with no JavaScript frame on the stack — epoll, OpenSSL decrypting records as they arrive, and nghttp2 parsing frames, which Node does in C++ before any JavaScript callback runs. `writeBuffer` is the native socket-write binding; on a TLS socket it encrypts (SSL_write) synchronously, so it is mostly encryption. Functions under `node:` are Node\'s own stream plumbing; functions under `agent/` are Weft\'s code.\n');
+  }
 
   md.push('## How it is measured\n');
   md.push([
