@@ -74,7 +74,7 @@ export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n)
 
 /** Top `n` functions by self time over every .cpuprofile in `dir`, counting only samples inside
  * `window` when given (so start-up and shutdown do not crowd out the steady state). */
-export async function hotFunctions(dir: string, n = 5, window?: Window): Promise<{ files: number; totalMs: number; top: HotFunction[] }> {
+export async function hotFunctions(dir: string, n = 5, window?: Window): Promise<{ files: number; totalMs: number; weftPercent: number; top: HotFunction[] }> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   const maps = new Map<string, SourceMap | null>();
   const self = new Map<string, { name: string; location: string; us: number }>();
@@ -108,5 +108,8 @@ export async function hotFunctions(dir: string, n = 5, window?: Window): Promise
     selfMs: Math.round(e.us / 100) / 10,
     percent: totalUs > 0 ? Math.round((e.us / totalUs) * 1000) / 10 : 0,
   }));
-  return { files: files.length, totalMs: Math.round(totalUs / 1000), top };
+  // Weft's own share: functions whose source maps back into the repository's code folders.
+  const ownUs = [...self.values()].filter((e) => /^(agent|common|control)\//.test(e.location)).reduce((a, e) => a + e.us, 0);
+  const weftPercent = totalUs > 0 ? Math.round((ownUs / totalUs) * 1000) / 10 : 0;
+  return { files: files.length, totalMs: Math.round(totalUs / 1000), weftPercent, top };
 }

@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { formatNumber, markdownTable, ratio, svgBarChart, svgLineChart, type Cell } from './lib/report.ts';
-import { cpuPerRequest, med, proxyNames, type BenchResults } from './results.ts';
+import { cpuPerRequest, med, proxyNames, runsOf, type BenchResults } from './results.ts';
 import type { HttpWorkload, Workload } from './workloads.ts';
 
 const BASE = 'no-mesh';
@@ -31,6 +31,12 @@ function proxyRss(r: BenchResults, w: string, c: string): string {
   return names.map((p) => `${p.replace(/^\S+ /, '')} ${formatNumber(med(r, w, c, (x) => x.proxies.find((q) => q.name === p)?.rssMaxMiB) ?? NaN, 1)}`).join(' / ');
 }
 
+/** The p99 range over rounds: on a shared machine one bad round moves a tail a lot; show how much. */
+function spread(r: BenchResults, w: string, c: string): string {
+  const v = runsOf(r, w, c).map((x) => x.load?.p99).filter((x): x is number => x !== undefined);
+  return v.length === 0 ? 'n/a' : `${formatNumber(Math.min(...v), 2)}–${formatNumber(Math.max(...v), 2)}`;
+}
+
 function latencyTable(r: BenchResults, w: HttpWorkload, rep: Report, chart: string): void {
   const p = (c: string, k: 'p50' | 'p90' | 'p99' | 'p999'): number | undefined => med(r, w.id, c, (x) => x.load?.[k]);
   const rows: Cell[][] = r.configs.map((c) => [
@@ -40,12 +46,13 @@ function latencyTable(r: BenchResults, w: HttpWorkload, rep: Report, chart: stri
     c.id === BASE ? '—' : signed(diff(p(c.id, 'p50'), p(BASE, 'p50'))),
     c.id === BASE ? '—' : signed(diff(p(c.id, 'p99'), p(BASE, 'p99'))),
     c.id === PEER ? '—' : ratio(p(c.id, 'p99'), p(PEER, 'p99')),
+    spread(r, w.id, c.id),
     n2(med(r, w.id, c.id, (x) => x.load?.errors)),
     proxyCpu(r, w.id, c.id),
     proxyRss(r, w.id, c.id),
   ]);
   rep.md.push(markdownTable(
-    ['configuration', 'achieved req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'added p50 ms', 'added p99 ms', 'p99 vs HAProxy', 'errors', 'proxy CPU µs/req (n1 / n2)', 'proxy max RSS MiB (n1 / n2)'],
+    ['configuration', 'achieved req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'added p50 ms', 'added p99 ms', 'p99 vs HAProxy', 'p99 per round (min–max)', 'errors', 'proxy CPU µs/req (n1 / n2)', 'proxy max RSS MiB (n1 / n2)'],
     rows,
   ));
   rep.svgs.set(chart, svgLineChart({
@@ -154,7 +161,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
       md.push(`\`bench/lib/load-cli.ts --rate 0 --connections ${w.connections}\`: ${w.durationS} s after ${w.warmupS} s warmup; latencies here are service times (closed loop).\n`);
       throughputTable(r, w, rep, svg);
     } else {
-      md.push(`\`bench/lib/load-cli.ts --rate ${w.rate}${w.newConnection ? ' --new-connection' : ''} --connections ${w.connections}\`: open loop, latency from each request's scheduled send time (corrected for coordinated omission), ${w.durationS} s measured after ${w.warmupS} s warmup. Added latency = configuration − no mesh.${w.newConnection ? ' Every request opens a TCP connection (Connection: close): through Weft that is a new HBONE stream on the pooled mTLS connection; through HAProxy a new TLS connection between the nodes (HAProxy resumes TLS sessions by default, so mostly abbreviated handshakes).' : ''}\n`);
+      md.push(`\`bench/lib/load-cli.ts --rate ${w.rate}${w.newConnection ? ' --new-connection' : ''} --connections ${w.connections}\`: open loop, latency from each request's scheduled send time (corrected for coordinated omission), ${w.durationS} s measured after ${w.warmupS} s warmup. Added latency = configuration − no mesh.${w.newConnection ? ' Every request opens a TCP connection (Connection: close): through Weft that is a new HBONE stream on the pooled mTLS connection; through HAProxy a new TLS connection between the nodes (HAProxy\'s server-side TLS session reuse is on by default, so many of those may be resumptions; the bench does not count them).' : ''}\n`);
       latencyTable(r, w, rep, svg);
     }
     md.push(`![${w.title}](${link(svg)})\n`);
@@ -169,7 +176,8 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
   md.push('## Where the time goes (Weft agent)\n');
   if (r.hotSpots.length === 0) md.push('Not profiled in this run (`--no-profile` or the smoke profile).\n');
   for (const h of r.hotSpots) {
-    md.push(`Agent ${h.node} under ${h.workload}, \`NODE_OPTIONS=--cpu-prof\` (${h.files} profile files: main thread and workers; ${formatNumber(h.totalMs / 1000, 1)} s of non-idle samples). Top 5 functions by self time, mapped through the bundle's source map:\n`);
+    const own = h.weftPercent === undefined ? '' : ` Self time in Weft's own code (\`agent/\`, \`common/\`, \`control/\`): ${formatNumber(h.weftPercent, 1)}%.`;
+    md.push(`Agent ${h.node} under ${h.workload}, \`NODE_OPTIONS=--cpu-prof\` (${h.files} profile files: main thread and workers; ${formatNumber(h.totalMs / 1000, 1)} s of non-idle samples).${own} Top 5 functions by self time, mapped through the bundle's source map:\n`);
     md.push(markdownTable(['function', 'where', 'self ms', 'share'], h.top.map((f) => [f.name, f.location, f.selfMs, `${formatNumber(f.percent, 1)}%`])));
   }
   if (r.hotSpots.length > 0) {

@@ -27,6 +27,8 @@ export interface HotSpots {
   workload: string;
   files: number;
   totalMs: number;
+  /** Share of self time in the repository's own code (absent in older results). */
+  weftPercent?: number;
   top: HotFunction[];
 }
 
