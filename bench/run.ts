@@ -82,9 +82,6 @@ async function main(): Promise<void> {
     mesh = await Mesh.start(tb, {
       cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
       agentEnv: { WEFT_WORKERS: String(workers) },
-      // The fixture's empty WEFT_LISTEN_ADDRESS falls back to the default 0.0.0.0:15012 in the root
-      // namespace, which collides with any other mesh on the machine; agents use the unix socket.
-      controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' },
     });
     const ctx: BenchContext = { tb, mesh, dir, workers };
     for (const c of configs) {

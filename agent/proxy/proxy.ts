@@ -5,6 +5,7 @@ import net from 'node:net';
 import type { Logger } from '../../common/log.ts';
 import type { AgentConfig } from '../config.ts';
 import type { CertificateProvider } from '../identity/tls-contexts.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { HboneConnector, createHboneServer } from './hbone/index.ts';
 import { createInboundHboneHandler } from './inbound-hbone.ts';
 import { createInboundPlaintextHandler } from './inbound-plaintext.ts';
@@ -12,6 +13,7 @@ import { createOutboundHandler } from './outbound.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
+import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
   config: AgentConfig;
@@ -21,10 +23,14 @@ export interface ProxyDeps {
   localIdentities: () => Iterable<string>;
   sockets: SocketFactory;
   stats: ProxyStats;
+  /** Metrics, tap and access log; noTelemetry when absent (tests). */
+  telemetry?: Telemetry;
   log: Logger;
   /** IP_TRANSPARENT on the capture listeners (false only where nothing is redirected: tests). */
   transparent: boolean;
   reusePort: boolean;
+  /** Authorization policy for every delivery to a local workload (HBONE, plaintext, same-node). */
+  policy?: InboundAuthorizer;
 }
 
 export interface Proxy {
@@ -46,7 +52,7 @@ function closeServer(s: net.Server): Promise<void> {
 
 export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, log } = deps;
-  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats };
+  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy };
   const tunnels = new HboneConnector({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,

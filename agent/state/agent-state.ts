@@ -3,7 +3,7 @@
 // (the one computed view) are cached until the next change.
 //
 // Records are replaced wholesale, never patched: a delta upsert is the record's new full value.
-import { resourceId, type NodeRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
+import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
 import { jsonEqual } from '../../control/api/record-equal.ts';
 import type { Logger } from '../../common/log.ts';
 
@@ -50,6 +50,8 @@ export class AgentState {
   readonly #byIp = new Map<string, Set<string>>();
   readonly #byAddress = new Map<string, ServiceMatch>();
   readonly #nodes = new Map<string, NodeRecord>();
+  /** Authorization and mesh policies by resource id: few, read when policies are recompiled. */
+  readonly #policies = new Map<string, PolicyRecord | MeshPolicyRecord>();
   readonly #listeners = new Set<StateListener>();
   #endpointCache = new Map<string, Endpoint[]>();
   #version: number | null = null;
@@ -130,8 +132,10 @@ export class AgentState {
       if (r.clusterIP === null) return;
       // The mesh carries TCP only; a UDP port on the same number must not shadow it.
       for (const port of r.ports) if (port.protocol === 'TCP') this.#byAddress.set(addressKey(r.clusterIP, port.port), { service: r, port });
-    } else {
+    } else if (r.kind === 'node') {
       this.#nodes.set(r.name, r);
+    } else if (r.kind === 'policy' || r.kind === 'meshpolicy') {
+      this.#policies.set(resourceId(r), r);
     }
   }
 
@@ -146,8 +150,10 @@ export class AgentState {
         const k = addressKey(r.clusterIP, port.port);
         if (this.#byAddress.get(k)?.service.key === r.key) this.#byAddress.delete(k);
       }
-    } else if (this.#nodes.get(r.name)?.key === r.key) {
-      this.#nodes.delete(r.name);
+    } else if (r.kind === 'node') {
+      if (this.#nodes.get(r.name)?.key === r.key) this.#nodes.delete(r.name);
+    } else if (r.kind === 'policy' || r.kind === 'meshpolicy') {
+      this.#policies.delete(resourceId(r));
     }
   }
 
@@ -206,6 +212,20 @@ export class AgentState {
       out.sort((a, b) => (a.workload.key < b.workload.key ? -1 : 1));
     }
     this.#endpointCache.set(cacheKey, out);
+    return out;
+  }
+
+  /** Every AuthorizationPolicy record (weft.dev), in no particular order. */
+  authorizationPolicies(): PolicyRecord[] {
+    const out: PolicyRecord[] = [];
+    for (const r of this.#policies.values()) if (r.kind === 'policy') out.push(r);
+    return out;
+  }
+
+  /** Every MeshPolicy record, in no particular order. */
+  meshPolicies(): MeshPolicyRecord[] {
+    const out: MeshPolicyRecord[] = [];
+    for (const r of this.#policies.values()) if (r.kind === 'meshpolicy') out.push(r);
     return out;
   }
 

@@ -45,7 +45,7 @@ if (process.getuid?.() !== 0) {
       }
     }
     const readme = await readFile(join(out, 'README.md'), 'utf8');
-    t.match(readme, /## Targets/);
+    t.match(readme, /### Targets/);
     t.ok(files.filter((f) => f.endsWith('.svg')).length >= r.workloads.length, 'a chart per workload');
   });
 }

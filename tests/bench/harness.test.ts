@@ -106,3 +106,14 @@ t.test('README from synthetic results: tables, ratios, targets and a chart per w
   t.equal(rep.svgs.size, p.workloads.length);
   for (const svg of rep.svgs.values()) t.match(svg, /^<svg /);
 });
+
+t.test('the generated block replaces only its own part of bench/README.md', async (t) => {
+  const { spliceReadme } = await import('../../bench/readme.ts');
+  const first = spliceReadme('# Benchmarks\n\n## Other bench\n\ntext\n', '## Suite\n\nv1\n');
+  t.match(first, /^# Benchmarks\n\n<!-- bench\/run\.ts: generated from here[^\n]*\n## Suite\n\nv1\n<!-- bench\/run\.ts: generated up to here -->\n\n## Other bench\n\ntext\n$/);
+  const second = spliceReadme(first, '## Suite\n\nv2');
+  t.match(second, /v2/);
+  t.notMatch(second, /v1/);
+  t.match(second, /## Other bench\n\ntext\n$/);
+  t.match(spliceReadme('', 'x'), /^# Benchmarks\n\n<!--[^\n]*\nx\n<!--[^\n]*-->\n$/);
+});
