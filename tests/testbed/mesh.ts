@@ -164,7 +164,13 @@ export class Mesh {
     return this.#control?.log.join('') ?? '';
   }
 
-  async startAgent(node: string): Promise<void> {
+  /** The agent process of a node (its threads included), for RSS and CPU readings in /proc. */
+  agentPid(node: string): number | undefined {
+    return this.#agents.get(node)?.child.pid;
+  }
+
+  /** `extraEnv` applies to this start only (e.g. NODE_OPTIONS=--cpu-prof for one profiled run). */
+  async startAgent(node: string, extraEnv: Record<string, string> = {}): Promise<void> {
     const n = this.tb.node(node);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -179,6 +185,7 @@ export class Mesh {
       ...(this.#opts.redirectMode === undefined ? {} : { WEFT_REDIRECT_MODE: this.#opts.redirectMode }),
       ...(this.#bpffs === undefined ? {} : { WEFT_EBPF_PIN_ROOT: this.#bpffs.path }),
       ...this.#opts.agentEnv,
+      ...extraEnv,
     };
     const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
