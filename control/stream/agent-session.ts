@@ -8,7 +8,7 @@ import { ErrorCodes, WeftError, isWeftError, type ErrorCode } from '../../common
 import type { Logger } from '../../common/log.ts';
 import type { NodeAuthenticator } from '../auth/authenticator.ts';
 import type { FrameCache } from './frame-cache.ts';
-import type { ModelStore } from '../model/model-store.ts';
+import type { ModelChange, ModelStore } from '../model/model-store.ts';
 import { STREAM_PROTOCOL_VERSION, type ControlMessage, type HelloMessage } from '../api/stream.ts';
 import { parseAgentMessage } from './agent-messages.ts';
 
@@ -187,18 +187,37 @@ export class AgentSession {
 
   #sendSnapshot(): void {
     const { version, count, frames } = this.#s.frames.snapshot();
-    for (const frame of frames) if (!this.#send(frame)) return;
-    this.#sent = version;
+    // Deltas that happen while the snapshot is on its way wait behind it, in order.
+    let pending: ModelChange[] | null = [];
     this.#unsubscribe = this.#s.store.subscribe((change) => {
-      if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
+      if (change.version <= version) return;
+      if (pending !== null) pending.push(change);
+      else if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
     });
-    this.#log.info('agent streaming', { remote: this.#remote, agentVersion: this.#hello?.agentVersion, version, records: count });
+    // One frame at a time, each once the previous reached the kernel: pushing a 25 MB snapshot
+    // into the TLS socket at once makes each connection hold that much encrypted data (and its
+    // buffers keep the high-water mark), which is what made control's memory grow per agent.
+    let i = 0;
+    const next = (err?: Error | null): void => {
+      // Node's write callbacks pass null on success.
+      if (err != null || this.#state === 'closed') return;
+      if (i < frames.length) {
+        if (this.#send(frames[i++], next)) return;
+        return;
+      }
+      this.#sent = version;
+      const queued = pending ?? [];
+      pending = null;
+      for (const change of queued) if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
+      this.#log.info('agent streaming', { remote: this.#remote, agentVersion: this.#hello?.agentVersion, version, records: count });
+    };
+    next();
   }
 
   /** Sends one encoded frame (shared with other sessions); drops the agent if it is not reading. */
-  #send(frame: Buffer): boolean {
+  #send(frame: Buffer, written?: (err?: Error | null) => void): boolean {
     if (this.#state === 'closed') return false;
-    this.#ws.send(frame, { binary: false });
+    this.#ws.send(frame, { binary: false }, written);
     if (this.#ws.bufferedAmount > this.#s.maxBufferedBytes) {
       this.#log.warn('agent is not reading its config stream; dropping it so it resyncs', { remote: this.#remote, buffered: this.#ws.bufferedAmount });
       this.#ws.close(CLOSE_TRY_AGAIN, 'too far behind; reconnect to resync');
