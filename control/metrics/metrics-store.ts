@@ -1,7 +1,7 @@
 // The mesh's recent traffic as control sees it: agents' cumulative summaries turned into
 // per-interval deltas, summed per edge into time buckets, kept for a bounded window (15 minutes
 // by default) and nothing more. Each connection is counted once: on its outbound leg (the
-// client's agent sees both ends) or, for clients outside the mesh, on its inbound leg.
+// client's agent sees both ends) or, for plaintext clients outside the mesh, on its inbound leg.
 //
 // Counter resets: an agent's summaries carry `startedAt`; a new value means a restarted agent
 // whose counters began again at zero, so its first summary counts whole. The first summary of
@@ -79,9 +79,13 @@ function legKey(e: SummaryEdge): string {
   return e.direction + '\u0001' + edgeIdKey(edgeIdOf(e));
 }
 
-/** The leg that counts: outbound, or inbound when the client is outside the mesh (no outbound leg). */
+/**
+ * The leg that counts: outbound, or inbound when the client is outside the mesh (plaintext, no
+ * verified identity: nobody proxied its outbound leg). An inbound leg with a peer identity came
+ * over HBONE from a meshed client whose agent counted the outbound leg already.
+ */
 export function countsLeg(e: SummaryEdge): boolean {
-  return e.direction === 'outbound' || e.sourceWorkload === '';
+  return e.direction === 'outbound' || (e.sourceWorkload === '' && e.sourceIdentity === '');
 }
 
 const diff = (now: number, prev: number | undefined): number => Math.max(0, now - (prev ?? 0));
