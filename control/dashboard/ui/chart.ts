@@ -51,6 +51,8 @@ export function lineChart(points: ChartPoint[], o: ChartOptions): HTMLElement {
     pen = true;
   }
   if (d !== '') svg.append(s('path', { d, class: 'series' }));
+  // Dots too: a lone bucket between gaps has no line to draw.
+  for (const p of points) if (p.v !== null) svg.append(s('circle', { cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 2.5, class: 'dot' }));
   if (values.length === 0) svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'tick' }, 'no data yet'));
   return fig;
 }
