@@ -17,6 +17,8 @@ import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
 import { startAgentTelemetry } from './telemetry/agent-telemetry.ts';
 import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
+import { SummarySender } from './telemetry/summary-sender.ts';
+import { SummaryTaps } from './telemetry/summary-taps.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
 
 export interface AgentApp {
@@ -42,7 +44,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   const socketPath = cfg.controlSocket === '' ? undefined : cfg.controlSocket;
 
   const state = new AgentState({ log: log.child('state') });
-  const stream = new StreamClient({
+  // Observability over the stream (the dashboard): summaries out, taps on control's request.
+  let summaries: SummarySender | null = null;
+  let streamTaps: SummaryTaps | null = null;
+  const stream: StreamClient = new StreamClient({
     url: `wss://${cfg.controlAddress}`,
     socketPath,
     caPem,
@@ -52,6 +57,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     credential,
     state,
     log: log.child('stream'),
+    onTap: (m) => (m.type === 'tap-start' ? streamTaps?.start(m.tapId, m.filter) : streamTaps?.stop(m.tapId)),
+    onDisconnected: () => streamTaps?.stopAll(),
+    onSynced: () => void summaries?.tick(),
   });
   const signer = new HttpsCertificateSigner({ ...control, socketPath, servername: cfg.controlServerName, caPem, token: credential, ttlSeconds: cfg.certTtlSeconds });
   const secrets = new CachingSecretManager({ signer, logger: log.child('identity') });
@@ -146,6 +154,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
           }
           case 'tap-events':
             telemetry.publishTap(m.events);
+            streamTaps?.publish(m.events);
             break;
           case 'drained':
             break;
@@ -284,11 +293,26 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
 
+  streamTaps = new SummaryTaps({ send: (m) => stream.send(m), onCount: (n) => telemetry.setStreamTaps(n) });
+  summaries = new SummarySender({
+    intervalMs: cfg.summaryIntervalMs,
+    log: log.child('summary'),
+    send: (m) => stream.send(m),
+    gather: async () => ({
+      snapshot: await telemetry.collect(),
+      policyCounters: mergePolicyCounters((await workerPolicyStats()).map((w) => w.counters)),
+      policies: policyView.dump(),
+      certs: secrets.snapshot(),
+    }),
+  });
+  summaries.start();
   stream.start();
   try {
     await listening;
   } catch (err) {
     await Promise.all(workers.map((w) => w.worker.terminate()));
+    summaries.close();
+    streamTaps.close();
     await telemetry.close();
     await admin.close();
     await stream.close();
@@ -322,6 +346,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
         await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
       }
       secrets.close();
+      summaries?.close();
+      streamTaps?.close();
       await telemetry.close();
       await stream.close();
       await admin.close();

@@ -31,6 +31,7 @@ export const agentSettings = {
   routeTable: int('WEFT_REDIRECT_TABLE', 133, 'Routing table with the local default route for marked packets.', 1, 252),
   accessLog: bool('WEFT_ACCESS_LOG', false, 'One JSON line per proxied connection (and request, with L7) on stdout; off by default because busy nodes make a lot of them.'),
   tapMaxBufferedBytes: int('WEFT_TAP_MAX_BUFFERED_BYTES', 1 << 20, 'Unsent bytes a live tap consumer may have queued before its events are dropped (and counted): a slow terminal must not grow the agent.', 1024, 64 << 20),
+  summaryIntervalMs: int('WEFT_SUMMARY_INTERVAL_MS', 5000, 'How often the agent sends control its golden-metrics summary (cumulative counters, policy denials, certificate expiry) for the dashboard; 0 disables. A few seconds keeps the dashboard live at a few kB per node per send.', 0, 600_000),
   statsWindowSeconds: int('WEFT_STATS_WINDOW_SECONDS', 60, 'Window for the rates, success rates and percentiles of /stats and /top.', 10, 3600),
   passthroughUnknownSource: bool('WEFT_PASSTHROUGH_UNKNOWN_SOURCE', true, 'A captured connection from a pod the agent does not know (state lagging) is passed through rather than dropped.'),
 };

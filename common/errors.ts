@@ -38,6 +38,12 @@ export const ErrorCodes = {
   CLI_AGENT_ERROR: 'WEFT_ERR_CLI_AGENT_ERROR',
   /** A live tap request with an unknown or malformed filter. */
   TAP_FILTER: 'WEFT_ERR_TAP_FILTER',
+  /** The dashboard would listen beyond loopback without WEFT_DASHBOARD_TOKEN. */
+  DASHBOARD_TOKEN_REQUIRED: 'WEFT_ERR_DASHBOARD_TOKEN_REQUIRED',
+  /** A dashboard request without the right token (bearer or ?token=). */
+  DASHBOARD_UNAUTHORIZED: 'WEFT_ERR_DASHBOARD_UNAUTHORIZED',
+  /** The dashboard's browser bundle is missing: run `node scripts/build.ts`. */
+  DASHBOARD_ASSETS: 'WEFT_ERR_DASHBOARD_ASSETS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -18,6 +18,8 @@ import './discovery/kubernetes-source.ts';
 import type { ResourceRecord } from './api/model.ts';
 import { ModelStore } from './model/index.ts';
 import { attachStreamServer, type StreamServer } from './stream/index.ts';
+import { MetricsStore } from './metrics/metrics-store.ts';
+import { startDashboard, type Dashboard } from './dashboard/dashboard-server.ts';
 
 export interface ControlApp {
   /** The bound TCP port (useful when configured as :0), or null without a TCP listener. */
@@ -26,6 +28,10 @@ export interface ControlApp {
   readonly ca: LocalCa;
   /** PEM of every trust anchor: what agents need to verify control and each other. */
   readonly trustAnchorsPem: string[];
+  /** Agents' traffic summaries (the dashboard's data). */
+  readonly metrics: MetricsStore;
+  /** The dashboard's URL, or null when WEFT_DASHBOARD_ADDRESS is empty. */
+  readonly dashboardUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -106,11 +112,24 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
   };
   const servers: https.Server[] = [];
   const streams: StreamServer[] = [];
+  const metrics = new MetricsStore({ windowMs: cfg.metricsWindowSeconds * 1000 });
+  let dashboard: Dashboard | null = null;
   let port: number | null = null;
 
   async function serve(listen: (s: https.Server, cb: () => void) => void): Promise<https.Server> {
     const server = https.createServer(tlsOptions, onRequest);
-    streams.push(attachStreamServer(server, { store, authenticator, log: log.child('stream') }));
+    streams.push(attachStreamServer(server, {
+      store,
+      authenticator,
+      log: log.child('stream'),
+      onObservability(session, msg) {
+        const node = session.node;
+        if (node === null) return;
+        if (msg.type === 'summary') metrics.ingest(node, msg);
+        else dashboard?.tap.deliver(node, msg);
+      },
+      onStreaming: (session) => dashboard?.tap.agentStreaming(session),
+    }));
     servers.push(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -139,8 +158,19 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       await chmod(cfg.listenSocket, 0o660);
       log.info('listening', { socket: cfg.listenSocket });
     }
+    if (cfg.dashboardAddress !== '') {
+      dashboard = await startDashboard({
+        address: cfg.dashboardAddress,
+        token: cfg.dashboardToken,
+        store,
+        metrics,
+        agents: () => streams.flatMap((s) => s.sessions()),
+        log,
+      });
+    }
   } catch (err) {
     anchors.stop();
+    await Promise.all(streams.map((s) => s.close()));
     await source.stop();
     for (const s of servers) s.close();
     throw err;
@@ -150,10 +180,13 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     port,
     store,
     ca,
+    metrics,
+    dashboardUrl: dashboard?.url ?? null,
     get trustAnchorsPem() {
       return [...ca.trustAnchors];
     },
     async close() {
+      await dashboard?.close();
       anchors.stop();
       await source.stop();
       await Promise.all(streams.map((s) => s.close()));

@@ -1,6 +1,7 @@
 // Control configuration: every WEFT_* variable with its default and why.
 import { int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
-import { ErrorCodes, WeftError } from '../common/errors.ts';
+import { ErrorCodes, WeftError, isWeftError } from '../common/errors.ts';
+import { checkDashboardBind } from './dashboard/bind-check.ts';
 
 export const controlSettings = {
   trustDomain: str('WEFT_TRUST_DOMAIN', 'cluster.local', 'SPIFFE trust domain of every workload identity.'),
@@ -18,6 +19,9 @@ export const controlSettings = {
   bootstrapTokensFile: str('WEFT_BOOTSTRAP_TOKENS_FILE', '', 'For bootstrap-token: lines of "<node> <token>".'),
   certTtlSeconds: int('WEFT_CERT_TTL_SECONDS', 86400, 'Default workload certificate lifetime (24 h): short enough that a stolen key ages out, long enough to ride out a control outage.', 60, 30 * 86400),
   certMaxTtlSeconds: int('WEFT_CERT_MAX_TTL_SECONDS', 7 * 86400, 'Longest lifetime an agent may ask for.', 60, 365 * 86400),
+  dashboardAddress: str('WEFT_DASHBOARD_ADDRESS', '127.0.0.1:8084', 'The read-only browser dashboard (golden metrics, topology, live tap, policies), host:port; empty disables. Loopback by default: reach it with kubectl port-forward. Any other address needs WEFT_DASHBOARD_TOKEN.'),
+  dashboardToken: str('WEFT_DASHBOARD_TOKEN', '', 'Bearer token the dashboard requires (header or ?token=); required when WEFT_DASHBOARD_ADDRESS is not loopback. Never logged.'),
+  metricsWindowSeconds: int('WEFT_METRICS_WINDOW_SECONDS', 900, 'How much recent traffic (agents\' summaries) control keeps in memory for the dashboard: 15 minutes of per-edge counters in 5 s buckets.', 60, 3600),
   logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
 };
 
@@ -31,6 +35,17 @@ export function loadControlConfig(env: Env): ControlConfig {
   if (cfg.authenticator === 'bootstrap-token' && cfg.bootstrapTokensFile === '') errors.push('WEFT_BOOTSTRAP_TOKENS_FILE: required with WEFT_AUTHENTICATOR=bootstrap-token');
   if (cfg.listenAddress === '' && cfg.listenSocket === '') errors.push('WEFT_LISTEN_ADDRESS / WEFT_LISTEN_SOCKET: at least one listener is needed');
   if (cfg.listenAddress !== '' && !/^[^:]*:\d+$/.test(cfg.listenAddress)) errors.push(`WEFT_LISTEN_ADDRESS: expected host:port, got ${JSON.stringify(cfg.listenAddress)}`);
+  if (cfg.dashboardAddress !== '') {
+    if (!/^(\[[0-9a-fA-F:.]+\]|[^:\[\]]*):\d+$/.test(cfg.dashboardAddress)) errors.push(`WEFT_DASHBOARD_ADDRESS: expected host:port, got ${JSON.stringify(cfg.dashboardAddress)}`);
+    else {
+      try {
+        checkDashboardBind(cfg.dashboardAddress, cfg.dashboardToken);
+      } catch (err) {
+        if (!isWeftError(err)) throw err;
+        errors.push(`${err.code}: ${err.message}`);
+      }
+    }
+  }
   if (cfg.certTtlSeconds > cfg.certMaxTtlSeconds) errors.push('WEFT_CERT_TTL_SECONDS: larger than WEFT_CERT_MAX_TTL_SECONDS');
   if (errors.length > 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${errors.join('\n  ')}`);
   return cfg;

@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   }
   const cfg = loadControlConfig(processEnv);
   setLogLevel(cfg.logLevel);
-  log.info('starting', { config: cfg });
+  // The dashboard token is a secret: say whether it is set, never what it is.
+  log.info('starting', { config: { ...cfg, dashboardToken: cfg.dashboardToken === '' ? '' : '(set)' } });
   const app = await startControl(cfg, log);
   stopOnSignals(log, () => app.close());
   log.info('ready');

@@ -1,14 +1,33 @@
 // esbuild bundles for the processes users run: agent, control and the `weft` CLI. One file each,
-// Node 24 target, ws/yaml/x509 bundled in so an image needs only `node` and the bundle.
+// Node 24 target, ws/yaml/x509 bundled in so an image needs only `node` and the bundle. The
+// dashboard's browser bundle (control/dashboard/ui) is built first and embedded in control's.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
 const entries: Record<string, string> = {
   agent: 'agent/main.ts',
   control: 'control/main.ts',
   weft: 'agent/cli/main.ts',
 };
+
+// The dashboard: one script and one stylesheet for browsers, no external resources, embedded in
+// dist/control.mjs (served from memory) and also written to dist/dashboard/ for runs from source.
+const ui = await build({
+  entryPoints: { app: 'control/dashboard/ui/main.ts', style: 'control/dashboard/ui/style.css' },
+  outdir: 'dist/dashboard',
+  bundle: true,
+  platform: 'browser',
+  target: ['chrome110', 'firefox110', 'safari16'],
+  format: 'esm',
+  minify: true,
+  write: false,
+  logLevel: 'warning',
+});
+const uiFile = (ext: string): string => ui.outputFiles.find((f) => f.path.endsWith(ext))?.text ?? '';
+const dashboardBundle = JSON.stringify({ js: uiFile('app.js'), css: uiFile('style.css') });
+mkdirSync('dist/dashboard', { recursive: true });
+for (const f of ui.outputFiles) writeFileSync(f.path, f.contents);
 
 const present = Object.entries(entries).filter(([, file]) => existsSync(file));
 await Promise.all(
@@ -25,6 +44,7 @@ await Promise.all(
       external: ['bufferutil', 'utf-8-validate'],
       banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
       logLevel: 'warning',
+      ...(name === 'control' ? { define: { __WEFT_DASHBOARD_BUNDLE__: JSON.stringify(dashboardBundle) } } : {}),
     }),
   ),
 );

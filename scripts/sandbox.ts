@@ -56,6 +56,9 @@ try {
       services: [{ name: 'web', namespace: 'demo', clusterIP: WEB_VIP, port: 80, targetPort: 8080, selector: 'web' }],
     },
     echoLogs: values.verbose,
+    // The dashboard on its usual port; WEFT_DASHBOARD_ADDRESS=127.0.0.1:0 picks a free one if 8084 is taken.
+    controlEnv: { WEFT_DASHBOARD_ADDRESS: process.env.WEFT_DASHBOARD_ADDRESS ?? '127.0.0.1:8084' },
+    agentEnv: { WEFT_SUMMARY_INTERVAL_MS: '2000' },
   });
 } catch (err) {
   console.error('sandbox: the mesh did not come up:', err instanceof Error ? err.message : err);
@@ -99,6 +102,7 @@ for (const n of tb.nodes) {
 }
 log(`  service demo/web  ${WEB_VIP}:80 → web-1, web-2 :8080`);
 log(`  control: unix socket ${m.controlSocket} (CA in ${m.caDir})`);
+log(`\n  dashboard: ${m.dashboardUrl() ?? '(not up: see control\'s log)'}   ← open it in a browser on this machine`);
 log('\n  look at it:');
 log(`    curl -s --unix-socket ${m.adminSocket('node-1')} http://agent/config_dump | less       # node-1 agent state, certs, rules, connections`);
 log(`    curl -s --unix-socket ${m.adminSocket('node-2')} http://agent/config_dump/proxy         # node-2 proxy counters`);

@@ -2,6 +2,7 @@
 // never to apply part of it.
 import type { ResourceRecord } from '../../control/api/model.ts';
 import type { ControlMessage } from '../../control/api/stream.ts';
+import type { StreamTapFilter, TapStartMessage, TapStopMessage } from '../../control/api/summary.ts';
 import { checkRecords } from './record-check.ts';
 
 export class ControlMessageError extends Error {
@@ -28,6 +29,7 @@ export function parseControlMessage(text: string): ControlMessage {
   if (o.type === 'error') {
     return { type: 'error', code: typeof o.code === 'string' ? o.code : 'UNKNOWN', message: typeof o.message === 'string' ? o.message : '' };
   }
+  if (o.type === 'tap-start' || o.type === 'tap-stop') return parseTapControl(o);
   const version = isVersion(o.version) ? o.version : null;
   if (version === null) throw new ControlMessageError(`${String(o.type)} without a valid version`, null);
   switch (o.type) {
@@ -48,4 +50,22 @@ export function parseControlMessage(text: string): ControlMessage {
     default:
       throw new ControlMessageError(`unknown message type ${JSON.stringify(o.type)}`, version);
   }
+}
+
+const TAP_FILTER_FIELDS = ['namespace', 'workload', 'service', 'method', 'pathPrefix', 'statusClass'] as const;
+
+/** tap-start / tap-stop carry no config version: a bad one is refused like any bad frame. */
+function parseTapControl(o: Record<string, unknown>): TapStartMessage | TapStopMessage {
+  if (typeof o.tapId !== 'string' || o.tapId === '' || o.tapId.length > 128) throw new ControlMessageError(`${String(o.type)} without a valid tapId`, null);
+  if (o.type === 'tap-stop') return { type: 'tap-stop', tapId: o.tapId };
+  const f = o.filter;
+  if (f === null || typeof f !== 'object' || Array.isArray(f)) throw new ControlMessageError('tap-start without a filter object', null);
+  const filter: StreamTapFilter = {};
+  for (const k of TAP_FILTER_FIELDS) {
+    const v = (f as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length > 512) throw new ControlMessageError(`tap-start: filter.${k} must be a string`, null);
+    if (v !== '') filter[k] = v;
+  }
+  return { type: 'tap-start', tapId: o.tapId, filter };
 }

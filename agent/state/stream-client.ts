@@ -9,6 +9,7 @@ import { WebSocket, type ClientOptions, type RawData } from 'ws';
 import { errorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ResourceRecord } from '../../control/api/model.ts';
+import type { TapStartMessage, TapStopMessage } from '../../control/api/summary.ts';
 import { STREAM_MAX_FRAME, STREAM_PATH, STREAM_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../control/api/stream.ts';
 import type { AgentState } from './agent-state.ts';
 import { ControlMessageError, parseControlMessage } from './control-messages.ts';
@@ -33,7 +34,16 @@ export interface StreamClientOptions {
   /** No ping or message from control for this long means the stream is dead. */
   keepaliveTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** Control opens or closes a live tap on this agent (the dashboard's tap view). */
+  onTap?(msg: TapStartMessage | TapStopMessage): void;
+  /** The stream closed: whatever control asked of this connection (taps) is void. */
+  onDisconnected?(): void;
+  /** A snapshot was applied on a new connection: a good moment to report (a first summary). */
+  onSynced?(): void;
 }
+
+/** Observability frames may queue this much before they are refused (config frames never are). */
+const MAX_OBSERVABILITY_BACKLOG = 1 << 20;
 
 export interface StreamStatus {
   connected: boolean;
@@ -172,6 +182,7 @@ export class StreamClient {
       this.#connected = this.#synced = false;
       this.#collecting = null;
       this.#clearWatchdog();
+      this.#o.onDisconnected?.();
       if (wasConnected) {
         this.#since = new Date().toISOString();
         this.#log.warn('config stream closed; serving from the last state', { code, reason: reason.toString('utf8'), version: this.#o.state.version });
@@ -218,8 +229,13 @@ export class StreamClient {
         this.#send(ws, { type: 'ack', version: msg.version });
         this.#log.info('snapshot applied', { version: msg.version, records: got.records.length, changed: change.upserts.length, dropped: change.removes.length });
         this.#readyResolve();
+        this.#o.onSynced?.();
         return;
       }
+      case 'tap-start':
+      case 'tap-stop':
+        this.#o.onTap?.(msg);
+        return;
       case 'delta':
         if (!this.#synced || this.#collecting !== null) throw new ControlMessageError('delta before the snapshot was complete', msg.version);
         if (state.version !== null && msg.version <= state.version) throw new ControlMessageError(`delta ${msg.version} is not newer than ${state.version}`, msg.version);
@@ -237,6 +253,18 @@ export class StreamClient {
     this.#synced = false;
     this.#collecting = null;
     ws.close(1002, 'config message refused; resyncing');
+  }
+
+  /**
+   * Sends an observability message (summary, tap events) on the synced stream. False when there is
+   * no synced stream or its backlog is past a bound: the caller drops and counts, never queues.
+   */
+  send(msg: AgentMessage): boolean {
+    const ws = this.#ws;
+    if (ws === null || !this.#synced || ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > MAX_OBSERVABILITY_BACKLOG) return false;
+    ws.send(JSON.stringify(msg));
+    return true;
   }
 
   #send(ws: WebSocket, msg: AgentMessage): void {

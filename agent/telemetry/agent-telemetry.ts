@@ -29,6 +29,8 @@ export interface AgentTelemetry {
   /** Shared with the workers: how many tap consumers are connected. */
   readonly tapFlag: Int32Array;
   publishTap(events: readonly TapEvent[]): void;
+  /** Taps control holds over the config stream: counted so the workers keep producing events. */
+  setStreamTaps(n: number): void;
   collect(): Promise<TelemetrySnapshot>;
   close(): Promise<void>;
 }
@@ -108,6 +110,7 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   return {
     tapFlag,
     publishTap: (events) => hub.publish(events),
+    setStreamTaps: (n) => hub.setExternalConsumers(n),
     collect,
     async close() {
       clearInterval(sampler);

@@ -33,6 +33,8 @@ export class TapHub {
   /** Events dropped for slow consumers, all time (weft_tap_dropped_events_total{stage="consumer"}). */
   dropped = 0;
   delivered = 0;
+  /** Taps held elsewhere (control's, over the config stream): they need the workers' events too. */
+  #external = 0;
 
   constructor(o: TapHubOptions) {
     this.#o = o;
@@ -70,8 +72,14 @@ export class TapHub {
     ws.send(JSON.stringify({ type: 'tap-started', filter }));
   }
 
+  /** How many taps outside this hub want events (the stream taps); keeps the workers' flag right. */
+  setExternalConsumers(n: number): void {
+    this.#external = n;
+    this.#updateFlag();
+  }
+
   #updateFlag(): void {
-    Atomics.store(this.#o.flag, TAP_FLAG_CONSUMERS, this.#consumers.size);
+    Atomics.store(this.#o.flag, TAP_FLAG_CONSUMERS, this.#consumers.size + this.#external);
   }
 
   /** A batch from a worker. Each event is serialized at most once, whatever the consumers. */

@@ -2,10 +2,13 @@
 //
 //   agent → control: hello                         control → agent: snapshot* snapshot-sent
 //   agent → control: ack | nack (per version)      control → agent: delta*   error
+//   agent → control: summary, tap-events           control → agent: tap-start, tap-stop
+//                    (observability: control/api/summary.ts)
 //
 // After `snapshot-sent` the agent replaces its state with what the snapshot carried (dropping what
 // it did not hear about) and acks that version. Every delta is acked or nacked with a reason.
 import type { ResourceRecord } from './model.ts';
+import type { SummaryMessage, TapEventsMessage, TapStartMessage, TapStopMessage } from './summary.ts';
 
 export const STREAM_PATH = '/v1/stream';
 export const STREAM_PROTOCOL_VERSION = 1;
@@ -31,7 +34,7 @@ export interface NackMessage {
   reason: string;
 }
 
-export type AgentMessage = HelloMessage | AckMessage | NackMessage;
+export type AgentMessage = HelloMessage | AckMessage | NackMessage | SummaryMessage | TapEventsMessage;
 
 export interface SnapshotMessage {
   type: 'snapshot';
@@ -59,4 +62,4 @@ export interface StreamErrorMessage {
   message: string;
 }
 
-export type ControlMessage = SnapshotMessage | SnapshotSentMessage | DeltaMessage | StreamErrorMessage;
+export type ControlMessage = SnapshotMessage | SnapshotSentMessage | DeltaMessage | StreamErrorMessage | TapStartMessage | TapStopMessage;

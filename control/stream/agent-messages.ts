@@ -2,6 +2,7 @@
 // through here: a frame that is not exactly one of the AgentMessage shapes is a protocol error.
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import type { AgentMessage } from '../api/stream.ts';
+import { checkObservabilityMessage } from '../metrics/summary-check.ts';
 
 const MAX_NODE = 253;
 const MAX_VERSION_STRING = 256;
@@ -41,6 +42,9 @@ export function parseAgentMessage(text: string): AgentMessage {
       if (!isVersion(o.version)) throw protocolError('nack.version must be a non-negative integer');
       if (typeof o.reason !== 'string') throw protocolError('nack.reason must be a string');
       return { type: 'nack', version: o.version, reason: o.reason.slice(0, MAX_NACK_REASON) };
+    case 'summary':
+    case 'tap-events':
+      return checkObservabilityMessage(o);
     default:
       throw protocolError(`unknown message type ${JSON.stringify(typeof o.type === 'string' ? o.type.slice(0, 64) : o.type)}`);
   }

@@ -10,6 +10,7 @@ import type { NodeAuthenticator } from '../auth/authenticator.ts';
 import type { FrameCache } from './frame-cache.ts';
 import type { ModelChange, ModelStore } from '../model/model-store.ts';
 import { STREAM_PROTOCOL_VERSION, type ControlMessage, type HelloMessage } from '../api/stream.ts';
+import type { SummaryMessage, TapEventsMessage, TapStartMessage, TapStopMessage } from '../api/summary.ts';
 import { parseAgentMessage } from './agent-messages.ts';
 
 /** What control knows of a connected agent; shown in config dumps. */
@@ -37,6 +38,10 @@ export interface SessionSettings {
   /** Called once the agent is authenticated (the server keeps one session per node). */
   onAuthenticated(session: AgentSession): void;
   onClosed(session: AgentSession): void;
+  /** Observability frames (summaries, tap events) from a streaming agent. */
+  onObservability?(session: AgentSession, msg: SummaryMessage | TapEventsMessage): void;
+  /** The agent's snapshot went out: it can now be asked for taps. */
+  onStreaming?(session: AgentSession): void;
 }
 
 type State = 'awaiting-hello' | 'authenticating' | 'streaming' | 'closed';
@@ -143,6 +148,10 @@ export class AgentSession {
         if (this.#acked === null || msg.version > this.#acked) this.#acked = msg.version;
         return;
       }
+      if (msg.type === 'summary' || msg.type === 'tap-events') {
+        this.#s.onObservability?.(this, msg);
+        return;
+      }
       this.#nacks++;
       this.#lastNack = { version: msg.version, reason: msg.reason, at: new Date().toISOString() };
       this.#log.warn('agent refused a config version', { node: this.#hello?.node, version: msg.version, reason: msg.reason });
@@ -209,6 +218,7 @@ export class AgentSession {
       const queued = pending ?? [];
       pending = null;
       for (const change of queued) if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
+      this.#s.onStreaming?.(this);
       this.#log.info('agent streaming', { remote: this.#remote, agentVersion: this.#hello?.agentVersion, version, records: count });
     };
     next();
@@ -228,6 +238,15 @@ export class AgentSession {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Sends a tap request. Unlike config frames these are not worth dropping the agent for: if the
+   * agent is far behind the request is skipped and the dashboard simply sees no events from it.
+   */
+  sendTap(msg: TapStartMessage | TapStopMessage): void {
+    if (this.#state !== 'streaming' || this.#ws.bufferedAmount > this.#s.maxBufferedBytes / 2) return;
+    this.#ws.send(JSON.stringify(msg));
   }
 
   #fail(code: ErrorCode, message: string, closeCode: number): void {

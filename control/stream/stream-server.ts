@@ -9,6 +9,7 @@ import type { Logger } from '../../common/log.ts';
 import type { NodeAuthenticator } from '../auth/authenticator.ts';
 import type { ModelStore } from '../model/model-store.ts';
 import { STREAM_MAX_FRAME, STREAM_PATH } from '../api/stream.ts';
+import type { SummaryMessage, TapEventsMessage } from '../api/summary.ts';
 import { AgentSession, type AgentInfo } from './agent-session.ts';
 import { FrameCache } from './frame-cache.ts';
 
@@ -24,11 +25,17 @@ export interface StreamServerOptions {
   snapshotChunk?: number;
   /** An agent whose unsent backlog grows past this is dropped and resyncs on reconnect. */
   maxBufferedBytes?: number;
+  /** Summaries and tap events from agents (control/metrics and the dashboard's tap). */
+  onObservability?(session: AgentSession, msg: SummaryMessage | TapEventsMessage): void;
+  /** An agent got its snapshot (open taps are started on it). */
+  onStreaming?(session: AgentSession): void;
 }
 
 export interface StreamServer {
   /** Authenticated agents, for config dumps. */
   agents(): AgentInfo[];
+  /** Streaming sessions, one per node (the tap fans out to them). */
+  sessions(): AgentSession[];
   /** Stops taking upgrades and closes every agent stream (agents reconnect elsewhere). */
   close(): Promise<void>;
 }
@@ -50,6 +57,8 @@ export function attachStreamServer(server: HttpServer | HttpsServer, options: St
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
     frames: new FrameCache(options.store, options.snapshotChunk ?? 1000),
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
+    onObservability: options.onObservability,
+    onStreaming: options.onStreaming,
     onAuthenticated(session: AgentSession): void {
       const node = session.node as string;
       const previous = byNode.get(node);
@@ -98,6 +107,9 @@ export function attachStreamServer(server: HttpServer | HttpsServer, options: St
         if (info !== null) out.push(info);
       }
       return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    },
+    sessions(): AgentSession[] {
+      return [...byNode.values()].filter((s) => s.info() !== null);
     },
     async close(): Promise<void> {
       if (closed) return;

@@ -135,6 +135,8 @@ export class Mesh {
       WEFT_LISTEN_SOCKET: this.controlSocket,
       WEFT_SOURCE_PATH: join(this.dir, 'cluster'),
       WEFT_BOOTSTRAP_TOKENS_FILE: join(this.dir, 'tokens'),
+      // The dashboard on an ephemeral loopback port: parallel meshes must not fight over 8084.
+      WEFT_DASHBOARD_ADDRESS: '127.0.0.1:0',
       ...this.#opts.controlEnv,
     };
     const child = spawn(process.execPath, [CONTROL_BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -170,6 +172,12 @@ export class Mesh {
   }
 
   /** `extraEnv` applies to this start only (e.g. NODE_OPTIONS=--cpu-prof for one profiled run). */
+  /** The dashboard's URL as control logged it (null when disabled or not up yet). */
+  dashboardUrl(): string | null {
+    const m = /"msg":"dashboard listening","url":"([^"]+)"/.exec(this.controlLog());
+    return m === null ? null : m[1];
+  }
+
   async startAgent(node: string, extraEnv: Record<string, string> = {}): Promise<void> {
     const n = this.tb.node(node);
     const env: NodeJS.ProcessEnv = {

@@ -1,0 +1,107 @@
+// The dashboard server in-process on 127.0.0.1:0: read-only, token checks (bearer or ?token=),
+// refusal to bind beyond loopback without a token (at config time and at start), security
+// headers, and the tap fanned out to agents and back, dropping for a viewer that left.
+import t from 'tap';
+import WebSocket from 'ws';
+import { createLogger } from '../../../common/log.ts';
+import { loadControlConfig } from '../../../control/config.ts';
+import { startDashboard } from '../../../control/dashboard/dashboard-server.ts';
+import type { TapStartMessage, TapStopMessage } from '../../../control/api/summary.ts';
+import { MetricsStore } from '../../../control/metrics/metrics-store.ts';
+import { ModelStore } from '../../../control/model/model-store.ts';
+
+const log = createLogger('test');
+log.info = log.debug; // keep the test output to tap's
+
+class FakeAgent {
+  readonly sent: Array<TapStartMessage | TapStopMessage> = [];
+  readonly node: string;
+  constructor(node: string) {
+    this.node = node;
+  }
+  sendTap(m: TapStartMessage | TapStopMessage): void {
+    this.sent.push(m);
+  }
+  info(): unknown {
+    return { node: this.node };
+  }
+}
+
+async function start(t: { teardown(fn: () => unknown): void }, token = '', agents: FakeAgent[] = []) {
+  const d = await startDashboard({ address: '127.0.0.1:0', token, store: new ModelStore(), metrics: new MetricsStore(), agents: () => agents, log });
+  t.teardown(() => d.close());
+  return d;
+}
+
+t.test('non-loopback binds need a token: config error and start refusal', async (t) => {
+  const env = (e: Record<string, string>) => (k: string) => ({ WEFT_SOURCE_PATH: '/x', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', ...e })[k];
+  t.throws(() => loadControlConfig(env({ WEFT_DASHBOARD_ADDRESS: '0.0.0.0:8084' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_ERR_DASHBOARD_TOKEN_REQUIRED: .*set WEFT_DASHBOARD_TOKEN/ });
+  t.equal(loadControlConfig(env({ WEFT_DASHBOARD_ADDRESS: '0.0.0.0:8084', WEFT_DASHBOARD_TOKEN: 's3cret' })).dashboardAddress, '0.0.0.0:8084');
+  t.equal(loadControlConfig(env({})).dashboardAddress, '127.0.0.1:8084', 'loopback 8084 by default');
+  t.equal(loadControlConfig(env({ WEFT_DASHBOARD_ADDRESS: '' })).dashboardAddress, '', 'empty disables');
+  t.throws(() => loadControlConfig(env({ WEFT_DASHBOARD_ADDRESS: 'nope' })), { message: /WEFT_DASHBOARD_ADDRESS: expected host:port/ });
+  await t.rejects(startDashboard({ address: '0.0.0.0:0', token: '', store: new ModelStore(), metrics: new MetricsStore(), agents: () => [], log }), { code: 'WEFT_ERR_DASHBOARD_TOKEN_REQUIRED' });
+});
+
+t.test('read-only, served from memory, with security headers', async (t) => {
+  const d = await start(t);
+  const page = await fetch(d.url);
+  t.equal(page.status, 200);
+  t.match(page.headers.get('content-security-policy'), /default-src 'none'.*script-src 'self'/);
+  t.match(await page.text(), /<script type="module" src="app.js">/);
+  t.equal((await fetch(`${d.url}app.js`)).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  const post = await fetch(`${d.url}api/overview`, { method: 'POST' });
+  t.equal(post.status, 405, 'POST is refused');
+  t.match(await post.json(), { code: 'WEFT_ERR_HTTP_ROUTE', message: /read-only/ });
+  const ov = await fetch(`${d.url}api/overview?window=60`);
+  t.match(await ov.json(), { workloads: [], namespaces: [], agents: [] });
+  t.equal((await fetch(`${d.url}api/workload?key=demo/none`)).status, 404);
+});
+
+t.test('a token guards pages, API and tap; bearer or ?token=', async (t) => {
+  const d = await start(t, 'let-me-in');
+  const no = await fetch(`${d.url}api/overview`);
+  t.equal(no.status, 401);
+  t.match(await no.json(), { code: 'WEFT_ERR_DASHBOARD_UNAUTHORIZED' });
+  t.equal((await fetch(`${d.url}api/overview`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+  t.equal((await fetch(`${d.url}api/overview`, { headers: { authorization: 'Bearer let-me-in' } })).status, 200);
+  t.equal((await fetch(`${d.url}?token=let-me-in`)).status, 200);
+  t.equal((await fetch(`${d.url}healthz`)).status, 200, 'healthz needs no token');
+  const refused = await new Promise<number>((resolve) => {
+    const ws = new WebSocket(`${d.url.replace('http', 'ws')}api/tap`);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => resolve(101));
+  });
+  t.equal(refused, 401, 'the tap needs the token too');
+});
+
+t.test('tap: filters to every agent, events back, stop when the viewer leaves', async (t) => {
+  const agents = [new FakeAgent('n1'), new FakeAgent('n2')];
+  const d = await start(t, '', agents);
+  const bad = await new Promise<number>((resolve) => {
+    const ws = new WebSocket(`${d.url.replace('http', 'ws')}api/tap?colour=red`);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+  });
+  t.equal(bad, 400, 'unknown filters are refused');
+  const ws = new WebSocket(`${d.url.replace('http', 'ws')}api/tap?workload=server&status_class=5xx`);
+  const got: Array<Record<string, unknown>> = [];
+  await new Promise<void>((resolve) => ws.on('message', (m) => {
+    got.push(JSON.parse(String(m)) as Record<string, unknown>);
+    resolve();
+  }));
+  t.match(got[0], { type: 'tap-started', filter: { workload: 'server', statusClass: '5xx' }, agents: ['n1', 'n2'] });
+  const start0 = agents[0].sent[0] as TapStartMessage;
+  t.match(agents.map((a) => a.sent[0]), [{ type: 'tap-start', filter: { workload: 'server' } }, { type: 'tap-start', tapId: start0.tapId }], 'one tap id, sent to both agents');
+  const late = new FakeAgent('n3');
+  d.tap.agentStreaming(late);
+  t.match(late.sent, [{ type: 'tap-start', tapId: start0.tapId }], 'an agent that connects later joins the open tap');
+  const next = new Promise<Record<string, unknown>>((resolve) => ws.once('message', (m) => resolve(JSON.parse(String(m)) as Record<string, unknown>)));
+  d.tap.deliver('n2', { type: 'tap-events', tapId: start0.tapId, events: [{ type: 'connection', at: 'x' }], dropped: 3 });
+  t.match(await next, { type: 'dropped', events: 3 }, 'drops upstream are announced first');
+  ws.close();
+  await new Promise((r) => ws.once('close', r));
+  await new Promise((r) => setTimeout(r, 50));
+  t.match(agents[1].sent.at(-1), { type: 'tap-stop', tapId: start0.tapId }, 'the viewer left: agents stop tapping');
+  d.tap.deliver('n2', { type: 'tap-events', tapId: start0.tapId, events: [{ type: 'connection' }], dropped: 0 });
+  t.equal(d.tap.viewers, 0);
+});
