@@ -27,6 +27,16 @@ export const agentSettings = {
   logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
   mark: int('WEFT_REDIRECT_MARK', 0x539, 'Firewall mark TPROXY sets; policy routing sends marked packets to the local stack.', 1, 0x7fffffff),
   routeTable: int('WEFT_REDIRECT_TABLE', 133, 'Routing table with the local default route for marked packets.', 1, 252),
+  detectTimeoutMs: int('WEFT_DETECT_TIMEOUT_MS', 300, 'How long an outbound connection may stay silent before it is carried as opaque TCP (server-first protocols on undeclared ports pay this once per connection).', 10, 60_000),
+  opaquePorts: str('WEFT_OPAQUE_PORTS', '', 'Comma-separated destination ports never sniffed for HTTP (agent-wide; Services can add `weft.dev/opaque-ports`).'),
+  httpEnabled: bool('WEFT_HTTP', true, 'Detect HTTP and apply the L7 stages (per-request balancing, retries, timeouts, breaking); false carries everything as TCP.'),
+  httpBalancer: oneOf('WEFT_HTTP_BALANCER', 'p2c-peak-ewma', ['p2c-peak-ewma', 'round-robin'] as const, 'Per-request load balancer for Service destinations.'),
+  httpTimeoutMs: int('WEFT_HTTP_TIMEOUT_MS', 0, 'Default request timeout where no HTTPRoute or weft.dev/timeout sets one; 0: none (long polls and streams stay usable).', 0, 3_600_000),
+  httpIdleTimeoutMs: int('WEFT_HTTP_IDLE_TIMEOUT_MS', 300_000, 'A request with no bytes moving either way for this long is answered 504 (weft-timeout: idle); 0: never.', 0, 3_600_000),
+  httpRetryLimit: int('WEFT_HTTP_RETRY_LIMIT', 2, 'Default retries per request on retryable outcomes (connect failure, refused stream, 502/503/504 for idempotent methods, gRPC UNAVAILABLE).', 0, 10),
+  httpRetryBackoffMs: int('WEFT_HTTP_RETRY_BACKOFF_MS', 25, 'Base retry backoff, doubled per retry, jittered.', 0, 10_000),
+  httpRetryBudgetPercent: int('WEFT_HTTP_RETRY_BUDGET_PERCENT', 20, 'Retries may add at most this percentage of recent requests per Service...', 0, 1000),
+  httpRetryBudgetMinPerSecond: int('WEFT_HTTP_RETRY_BUDGET_MIN_PER_SECOND', 10, '...plus this many retries a second, so low-traffic services can still retry.', 0, 100_000),
   passthroughUnknownSource: bool('WEFT_PASSTHROUGH_UNKNOWN_SOURCE', true, 'A captured connection from a pod the agent does not know (state lagging) is passed through rather than dropped.'),
 };
 

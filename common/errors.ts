@@ -21,6 +21,10 @@ export const ErrorCodes = {
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+  /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
+  HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
+  /** An HTTP request carried between agents without a valid weft-target. */
+  HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
 } as const;

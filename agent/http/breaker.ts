@@ -14,6 +14,8 @@ export interface BreakerOptions {
   baseEjectMs?: number;
   maxEjectMs?: number;
   maxEjectedRatio?: number;
+  /** Where to count ejections/probes/recoveries (shared with the proxy's stats); default: own. */
+  counters?: BreakerCounters;
 }
 
 type State = 'closed' | 'ejected' | 'probing';
@@ -43,7 +45,7 @@ export class Breaker {
   readonly #maxEjectMs: number;
   readonly #maxEjectedRatio: number;
   readonly #health = new Map<string, EndpointHealth>();
-  readonly counters: BreakerCounters = { ejections: 0, probes: 0, recoveries: 0, ejectionsCapped: 0 };
+  readonly counters: BreakerCounters;
 
   constructor(opts: BreakerOptions) {
     this.#now = opts.now;
@@ -52,6 +54,7 @@ export class Breaker {
     this.#baseEjectMs = opts.baseEjectMs ?? 1000;
     this.#maxEjectMs = opts.maxEjectMs ?? 60_000;
     this.#maxEjectedRatio = opts.maxEjectedRatio ?? 0.5;
+    this.counters = opts.counters ?? { ejections: 0, probes: 0, recoveries: 0, ejectionsCapped: 0 };
   }
 
   #get(id: string): EndpointHealth {

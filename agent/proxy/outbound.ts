@@ -9,6 +9,11 @@ import type { RoutingView, ServiceEndpoint } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
+import { replayHead, type Sniffed } from './detect-socket.ts';
+
+/** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
+export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local' }>;
+export type L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, tcp: (sniffed: Sniffed | undefined) => void) => void;
 
 export interface TunnelOpener {
   open(req: {
@@ -28,6 +33,8 @@ export interface OutboundDeps {
   tunnels: TunnelOpener;
   stats: ProxyStats;
   log: Logger;
+  /** Protocol detection and the HTTP path (agent/proxy/outbound-http.ts); absent: all TCP. */
+  l7?: L7Hook;
 }
 
 function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
@@ -54,13 +61,14 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     if (!client.destroyed) client.resetAndDestroy();
   }
 
-  function direct(kind: PathKind, client: net.Socket, decision: OutboundDecision, target: Address): void {
+  function direct(kind: PathKind, client: net.Socket, decision: OutboundDecision, target: Address, sniffed?: Sniffed): void {
     deps.stats.opened(kind);
     const upstream = deps.sockets.connect(target, deps.connectTimeoutMs);
     const onError = (err: Error): void => upstreamFailed(kind, client, decision, err);
     upstream.once('error', onError);
     upstream.once('connect', () => {
       upstream.off('error', onError);
+      replayHead(upstream, sniffed);
       pipeBoth(client, upstream, (r) => finish(kind, r));
     });
   }
@@ -82,16 +90,24 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
         destinationWorkload: decision.kind === 'passthrough' ? null : decision.destination.key,
       });
     }
+    if (deps.l7 !== undefined && (decision.kind === 'hbone' || decision.kind === 'local')) {
+      deps.l7(client, original, decision, (sniffed) => tcpPath(client, decision, sniffed));
+      return;
+    }
+    tcpPath(client, decision, undefined);
+  };
+
+  function tcpPath(client: net.Socket, decision: OutboundDecision, sniffed: Sniffed | undefined): void {
     switch (decision.kind) {
       case 'passthrough':
         direct('outbound_passthrough', client, decision, decision.target);
         return;
       case 'local':
-        direct('outbound_local', client, decision, decision.target);
+        direct('outbound_local', client, decision, decision.target, sniffed);
         return;
       case 'reject':
         deps.stats.rejected++;
-        log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason, source, destination: original });
+        log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason });
         client.resetAndDestroy();
         return;
       case 'hbone': {
@@ -111,6 +127,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
                 finish('outbound_hbone', { bytesIn: 0, bytesOut: 0, error: new Error('client went away') });
                 return;
               }
+              replayHead(tunnel, sniffed);
               pipeBoth(client, tunnel, (r) => finish('outbound_hbone', r));
               client.resume();
             },
@@ -119,5 +136,5 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
         return;
       }
     }
-  };
+  }
 }

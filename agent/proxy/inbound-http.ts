@@ -1,0 +1,125 @@
+// Inbound HTTP on the HBONE port: a peer agent's L7 request (a regular HTTP/2 request on the
+// mTLS session, see agent/http/headers.ts), its client certificate already verified. Like a
+// CONNECT, it is delivered only to a meshed workload on this node whose identity the peer asked
+// for by SNI; then it is restored in the protocol the app spoke (weft-proto) and sent to the pod
+// over the local pools, and the answer — 100 Continue, headers, body, trailers — goes back on
+// the stream. Failures carry weft-error so the originating agent knows whether the request was
+// delivered (UPSTREAM_CONNECT: it was not, and may be replayed).
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { ErrorCodes } from '../../common/errors.ts';
+import type { Logger } from '../../common/log.ts';
+import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
+import type { LocalUpstream } from '../http/local-upstream.ts';
+import type { AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
+import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
+import { decideInbound } from './inbound-decide.ts';
+import type { RoutingView } from './routing-view.ts';
+import type { ProxyStats } from './stats.ts';
+
+export interface InboundHttpDeps {
+  view: RoutingView;
+  localNode: string;
+  local: LocalUpstream;
+  stats: ProxyStats;
+  log: Logger;
+}
+
+export interface PeerHttpRequest {
+  stream: ServerHttp2Stream;
+  headers: IncomingHttpHeaders;
+  peerIdentity: string;
+  localIdentity: string;
+}
+
+function refuse(stream: ServerHttp2Stream, status: number, code: string): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond({ ':status': status, [WEFT_ERROR_HEADER]: code }, { endStream: true });
+}
+
+/** Relays one upstream answer onto the peer's stream. One per request. */
+class StreamSink implements AttemptSink {
+  readonly stream: ServerHttp2Stream;
+  attempt: UpstreamAttempt | undefined = undefined;
+  #trailers: IncomingHttpHeaders | undefined = undefined;
+
+  constructor(stream: ServerHttp2Stream) {
+    this.stream = stream;
+    stream.on('close', this.#onClose);
+  }
+
+  onContinue(): void {
+    if (!this.stream.destroyed && !this.stream.headersSent) this.stream.additionalHeaders({ ':status': 100 });
+  }
+
+  onResponse(status: number, headers: IncomingHttpHeaders, body: Readable): void {
+    const s = this.stream;
+    if (s.destroyed) {
+      body.destroy();
+      return;
+    }
+    // Trailers are expected from h2 servers (gRPC) and from HTTP/1.1 responses that announce them.
+    const wantTrailers = headers[':status'] !== undefined || headers.trailer !== undefined;
+    s.respond({ ...endToEnd(headers, true), ':status': status }, { waitForTrailers: wantTrailers });
+    if (wantTrailers) s.once('wantTrailers', this.#sendTrailers);
+    body.pipe(s);
+  }
+
+  onEnd(trailers: IncomingHttpHeaders | undefined): void {
+    this.#trailers = trailers;
+  }
+
+  onFailure(delivered: boolean, err: Error): void {
+    const s = this.stream;
+    if (s.headersSent) {
+      if (!s.destroyed) s.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    refuse(s, delivered ? 502 : 503, delivered ? ErrorCodes.HTTP_UPSTREAM : ErrorCodes.UPSTREAM_CONNECT);
+    void err;
+  }
+
+  readonly #sendTrailers = (): void => {
+    if (this.stream.destroyed) return;
+    this.stream.sendTrailers(this.#trailers === undefined ? {} : endToEnd(this.#trailers, true));
+  };
+
+  readonly #onClose = (): void => {
+    this.attempt?.abort();
+  };
+}
+
+export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpRequest) => void {
+  return function onPeerHttp(req: PeerHttpRequest): void {
+    const { stream, headers } = req;
+    const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
+    if (target === null) {
+      refuse(stream, 400, ErrorCodes.HTTP_TARGET);
+      return;
+    }
+    const decision = decideInbound(target.host, deps.view, deps.localNode);
+    if (decision.kind === 'refuse') {
+      deps.stats.rejected++;
+      deps.log.warn('HTTP request refused', { code: decision.code, reason: decision.reason, peer: req.peerIdentity });
+      refuse(stream, decision.status, decision.code);
+      return;
+    }
+    if (decision.destination.identity !== req.localIdentity) {
+      deps.stats.rejected++;
+      refuse(stream, 421, ErrorCodes.PEER_IDENTITY);
+      return;
+    }
+    const sink = new StreamSink(stream);
+    const attempt = deps.local.start({
+      method: headers[':method'] as string,
+      path: (headers[':path'] as string | undefined) ?? '/',
+      authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
+      headers: endToEnd(headers, true),
+      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
+      target: { ip: target.host, port: target.port },
+      source: req.peerIdentity,
+    }, sink);
+    sink.attempt = attempt;
+    stream.pipe(attempt.body);
+  };
+}
