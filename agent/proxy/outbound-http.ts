@@ -201,10 +201,10 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
         socket.destroy();
         return;
       }
-      // node:http2 reads what is already buffered on the socket before its own handle.
+      // node:http2 takes what is already buffered on the socket before reading its handle
+      // (resuming the socket here would instead flow those bytes to nobody).
       if (s.head.length > 0) socket.unshift(s.head);
       h2.emit('connection', socket);
-      socket.resume();
       return;
     }
     // node:http reads the socket's handle directly; bytes we already took are fed as a 'data'

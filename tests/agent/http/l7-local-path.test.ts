@@ -1,0 +1,122 @@
+// In-process: the outbound HTTP path with same-node endpoints on loopback (no TLS hop): detection,
+// per-request balancing, retries, the retry header, timeouts, and HTTP features passing through.
+import t from 'tap';
+import net from 'node:net';
+import type { RouteRecord, ServiceRecord, WorkloadRecord } from '../../../control/api/model.ts';
+import { createLogger } from '../../../common/log.ts';
+import { LocalUpstream } from '../../../agent/http/local-upstream.ts';
+import { PeerSessions } from '../../../agent/http/peer-sessions.ts';
+import { Router, type HttpView } from '../../../agent/http/router.ts';
+import { createOutboundHttp } from '../../../agent/proxy/outbound-http.ts';
+import { sniffProtocol } from '../../../agent/proxy/detect-socket.ts';
+import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
+import { ProxyStats } from '../../../agent/proxy/stats.ts';
+import { appPath, runApp, startApp, type RunningApp } from '../../apps/spawn-app.ts';
+
+const apps: RunningApp[] = [];
+t.teardown(async () => { await Promise.all(apps.map((a) => a.stop(1000))); });
+async function server(name: string, extra: string[] = []): Promise<{ port: number; app: RunningApp }> {
+  const app = await startApp(appPath('l7-server.ts'), ['--port', '0', '--h2-port', '0', '--host', '127.0.0.1', '--name', name, '--log', ...extra].filter((a) => a !== '--host' && a !== '127.0.0.1'));
+  apps.push(app);
+  return { port: app.ready.port as number, app };
+}
+
+const good = await server('good');
+const flaky = await server('flaky', ['--fail-rate', '0.5']);
+const h2only = apps[0].ready.h2Port as number;
+
+function workload(name: string, ip = '127.0.0.1'): WorkloadRecord {
+  return { kind: 'workload', key: `demo/${name}`, uid: name, name, namespace: 'demo', node: 'n1', ip, serviceAccount: name, identity: `spiffe://cluster.local/ns/demo/sa/${name}`, labels: { app: 'web' }, meshed: true, ready: true };
+}
+const svc = (name: string, ip: string, appProtocol?: string): ServiceRecord => ({
+  kind: 'service', key: `demo/${name}`, name, namespace: 'demo', clusterIP: ip,
+  ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', ...(appProtocol === undefined ? {} : { appProtocol }) }], selector: { app: 'web' }, defaults: { retryLimit: 3 },
+});
+const web = svc('web', '10.96.0.1');
+const h2svc = svc('h2', '10.96.0.2');
+const eps: Record<string, { workload: WorkloadRecord; port: number }[]> = {
+  'demo/web': [{ workload: workload('good'), port: good.port }, { workload: workload('flaky'), port: flaky.port }],
+  'demo/good': [{ workload: workload('good'), port: good.port }],
+  'demo/flaky': [{ workload: workload('flaky'), port: flaky.port }],
+  'demo/h2': [{ workload: workload('good'), port: h2only }],
+};
+let routes: RouteRecord[] = [];
+const view: HttpView = {
+  workloadByIp: () => undefined,
+  serviceByAddress: () => undefined,
+  endpoints: (key) => eps[key] ?? [],
+  nodeAddress: () => '127.0.0.1',
+  routesFor: (key) => (key === 'demo/web' ? routes : []),
+  serviceByKey: (key) => (key === 'demo/web' ? web : undefined),
+};
+const stats = new ProxyStats();
+const sockets = createSocketFactory();
+const local = new LocalUpstream({ sockets, connectTimeoutMs: 2000 });
+const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('no certs in this test')) }, dialTcp: (h, p) => net.connect(p, h) });
+const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults: { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 2, retryBackoffMs: 5 } });
+const http = createOutboundHttp({
+  router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats,
+  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'),
+});
+t.teardown(() => { http.close(); local.close(); void peers.close(); });
+
+/** A capture listener standing in for 15001: every connection is "to" the service `which`. */
+async function capture(which: ServiceRecord): Promise<number> {
+  const srv = net.createServer((c) => {
+    sniffProtocol(c, 300, (s) => {
+      if (s.protocol === 'tcp') {
+        c.end('opaque');
+        return;
+      }
+      http.handle(c, s, { source: workload('client'), destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80` });
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
+  return (srv.address() as net.AddressInfo).port;
+}
+const webPort = await capture(web);
+const h2Port = await capture(h2svc);
+const client = (args: string[]) => runApp(appPath('l7-client.ts'), args, 30_000).then((r) => r.stdout[0] as Record<string, unknown>);
+
+t.test('GETs are retried past a flaky endpoint, with the attempt header', async (t) => {
+  const r = await client(['load', '--urls', `http://127.0.0.1:${webPort}/`, '--requests', '200', '--concurrency', '4']);
+  t.same(r.statuses, { 200: 200 }, 'every request succeeded');
+  t.ok(stats.l7.retries > 0, `retried (${stats.l7.retries})`);
+  t.ok(flaky.app.lines.some((l) => (l.attempt as number) > 0), 'the server saw weft-retry-attempt on replays');
+});
+
+t.test('a POST the server answered is never replayed', async (t) => {
+  // Only the flaky endpoint, so there are 503s a careless proxy would replay.
+  routes = [{ kind: 'route', key: 'demo/flaky', name: 'flaky', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/flaky', port: 80, weight: 1 }] }] }];
+  t.teardown(() => { routes = []; });
+  const before = flaky.app.lines.filter((l) => l.method === 'POST').length + good.app.lines.filter((l) => l.method === 'POST').length;
+  const r = await client(['load', '--urls', `http://127.0.0.1:${webPort}/`, '--requests', '100', '--concurrency', '4', '--method', 'POST', '--body-bytes', '100']);
+  await new Promise((res) => setTimeout(res, 200));
+  const after = flaky.app.lines.filter((l) => l.method === 'POST').length + good.app.lines.filter((l) => l.method === 'POST').length;
+  t.equal(after - before, 100, 'the servers saw exactly one attempt per POST');
+  t.ok(((r.statuses as Record<string, number>)['503'] ?? 0) > 0, 'and the client saw the 503s');
+});
+
+t.test('HTTP/1.1 features pass through', async (t) => {
+  const url = `http://127.0.0.1:${webPort}/`;
+  routes = [{ kind: 'route', key: 'demo/only-good', name: 'only-good', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/good', port: 80, weight: 1 }] }] }];
+  for (const check of ['keepalive', 'upload', 'download', 'continue', 'trailers', 'ws']) {
+    const r = await client([check, '--url', url]);
+    t.ok(r.ok, `${check}: ${JSON.stringify(r)}`);
+  }
+});
+
+t.test('a route timeout answers 504 with weft-timeout', async (t) => {
+  routes = [{ kind: 'route', key: 'demo/slow', name: 'slow', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/good', port: 80, weight: 1 }], timeoutMs: 300 }] }];
+  const r = await client(['timing', '--url', `http://127.0.0.1:${webPort}/delay/5000`]);
+  t.equal(r.status, 504);
+  t.equal(r.weftTimeout, 'request');
+  t.ok((r.elapsedMs as number) < 4000, 'answered long before the server would have');
+  routes = [];
+});
+
+t.test('HTTP/2 prior knowledge passes through', async (t) => {
+  const r = await client(['h2', '--url', `http://127.0.0.1:${h2Port}`]);
+  t.ok(r.ok, JSON.stringify(r));
+});
