@@ -10,24 +10,33 @@ export interface Sniffed {
   /** The bytes read while sniffing (possibly empty); the receiver must replay them. */
   head: Buffer;
   timedOut: boolean;
-  /** The client half-closed while we sniffed: its 'end' is spent, so the receiver must end upstream. */
-  ended: boolean;
+  /**
+   * The client half-closed before the receiver took over: its 'end' is spent (Node emits it even
+   * on a paused socket once the buffer is empty), so the receiver must end upstream itself. Kept
+   * current until then, not just at the verdict.
+   */
+  readonly ended: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
 
-// One object per sniffed connection; its handlers are created once, not per chunk.
-class Sniffer {
+// One object per sniffed connection; its handlers are created once, not per chunk. It is also
+// the verdict handed on (implements Sniffed), so `ended` stays live until the receiver reads it.
+class Sniffer implements Sniffed {
   readonly socket: net.Socket;
   readonly done: (r: Sniffed) => void;
   head: Buffer = EMPTY;
   timer: NodeJS.Timeout | undefined;
   finished = false;
   ended = false;
+  protocol: Protocol = 'tcp';
+  timedOut = false;
 
   constructor(socket: net.Socket, timeoutMs: number, done: (r: Sniffed) => void) {
     this.socket = socket;
     this.done = done;
+    // Until someone splices it, a FIN must not make Node end our side of the socket too.
+    socket.allowHalfOpen = true;
     socket.on('data', this.onData);
     socket.once('end', this.onEnd);
     socket.once('close', this.onEnd);
@@ -43,7 +52,7 @@ class Sniffer {
   // A client that half-closes (or goes away) before saying enough is opaque: TCP carries it as is.
   readonly onEnd = (): void => {
     this.ended = true;
-    this.finish('tcp', false);
+    if (!this.finished) this.finish('tcp', false);
   };
   readonly onTimeout = (): void => this.finish('tcp', true);
 
@@ -53,9 +62,11 @@ class Sniffer {
     clearTimeout(this.timer);
     this.socket.pause();
     this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
-    this.done({ protocol, head: this.head, timedOut, ended: this.ended });
+    // 'end' stays observed (once): it may come before the receiver takes the socket.
+    this.protocol = protocol;
+    this.timedOut = timedOut;
+    this.done(this);
   }
 }
 

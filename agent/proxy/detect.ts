@@ -1,8 +1,10 @@
 // Protocol detection on an outbound connection's first bytes, and the rules that skip it. Pure:
 // the sniffing socket code (detect-socket.ts) feeds bytes in and acts on the verdict.
 //
-// HTTP/1.x: a method token (RFC 9110 §9: tchar+) then SP; we accept the registered methods'
-// shape (upper-case letters and '-', up to 24 chars), which is what real clients send.
+// HTTP/1.x: a whole request line (RFC 9112 §3): a method token (upper-case letters and '-', up to
+// 24 chars — the shape of every registered method), SP, a target, SP, and HTTP/1.0 or HTTP/1.1,
+// within the first MAX_LINE bytes. A method and a space alone are not enough: line-based
+// protocols ("SOURCE 100 7", "AUTH user") look like that too and must stay opaque.
 // HTTP/2 prior knowledge (h2c, gRPC without TLS): the 24-byte client preface (RFC 9113 §3.4).
 // Anything else — TLS, binary protocols — is opaque TCP and passes untouched.
 import type { ServicePort, ServiceRecord } from '../../control/api/model.ts';
@@ -12,7 +14,23 @@ export type Detection = Protocol | 'need-more';
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const MAX_METHOD = 24;
+/** Longest request line we wait for; past it (and without a newline) the stream is opaque. */
+export const MAX_LINE = 8192;
 const SP = 0x20;
+const LF = 0x0a;
+const CR = 0x0d;
+const VERSION_10 = Buffer.from(' HTTP/1.0', 'latin1');
+const VERSION_11 = Buffer.from(' HTTP/1.1', 'latin1');
+
+/** The first line (method and SP already seen at `methodEnd`) decides: HTTP/1 or not. */
+function requestLine(head: Buffer, methodEnd: number): Detection {
+  const lf = head.indexOf(LF, methodEnd);
+  if (lf < 0) return head.length >= MAX_LINE ? 'tcp' : 'need-more';
+  const end = lf > 0 && head[lf - 1] === CR ? lf - 1 : lf;
+  const vStart = end - VERSION_11.length;
+  if (vStart <= methodEnd) return 'tcp';
+  return head.compare(VERSION_11, 0, VERSION_11.length, vStart, end) === 0 || head.compare(VERSION_10, 0, VERSION_10.length, vStart, end) === 0 ? 'http1' : 'tcp';
+}
 
 function isMethodChar(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || c === 0x2d; // A–Z, '-'
@@ -27,7 +45,7 @@ export function detectProtocol(head: Buffer): Detection {
   if (head.compare(H2_PREFACE, 0, cmp, 0, cmp) === 0) return n >= H2_PREFACE.length ? 'h2' : 'need-more';
   for (let i = 0; i < n && i <= MAX_METHOD; i++) {
     const c = head[i];
-    if (c === SP) return i > 0 ? 'http1' : 'tcp';
+    if (c === SP) return i > 0 ? requestLine(head, i) : 'tcp';
     if (!isMethodChar(c)) return 'tcp';
   }
   return n > MAX_METHOD ? 'tcp' : 'need-more';

@@ -59,8 +59,16 @@ t.test('property: a PathPrefix matches exactly the paths under it, element-wise'
 t.test('protocol detection', async (t) => {
   const rows: [string | Buffer, string][] = [
     ['GET / HTTP/1.1\r\n', 'http1'],
-    ['POST ', 'http1'],
-    ['M-SEARCH * HTTP/1.1', 'http1'],
+    ['GET /a HTTP/1.0\n', 'http1'],
+    ['POST ', 'need-more'],
+    ['POST /x HTTP/1.1', 'need-more'],
+    ['M-SEARCH * HTTP/1.1\r\n', 'http1'],
+    ['SOURCE 67108864 7\n', 'tcp'],
+    ['AUTH user\r\n', 'tcp'],
+    ['GET / HTTP/2.0\r\n', 'tcp'],
+    ['GET  HTTP/1.1\r\n', 'http1'],
+    [' HTTP/1.1\r\n', 'tcp'],
+    ['GET HTTP/1.1\r\n', 'tcp'],
     ['GE', 'need-more'],
     ['', 'need-more'],
     ['get / HTTP/1.1', 'tcp'],
@@ -71,7 +79,8 @@ t.test('protocol detection', async (t) => {
     [H2_PREFACE, 'h2'],
     [Buffer.concat([H2_PREFACE, Buffer.from([0, 0, 0, 4])]), 'h2'],
     [H2_PREFACE.subarray(0, 10), 'need-more'],
-    ['PRI * HTTP/1.1', 'http1'],
+    ['PRI * HTTP/1.1\r\n', 'http1'],
+    ['GET /' + 'a'.repeat(9000), 'tcp'],
     ['ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'tcp'],
   ];
   for (const [input, want] of rows) t.equal(detectProtocol(Buffer.isBuffer(input) ? input : Buffer.from(input, 'latin1')), want, JSON.stringify(input.toString()));
