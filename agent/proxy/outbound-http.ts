@@ -204,6 +204,9 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       // node:http2 takes what is already buffered on the socket before reading its handle
       // (resuming the socket here would instead flow those bytes to nobody).
       if (s.head.length > 0) socket.unshift(s.head);
+      // The sniffer held FINs back for a TCP splice; an HTTP/2 session expects the socket to
+      // close on the client's FIN (it has no half-closed state of its own).
+      socket.allowHalfOpen = false;
       h2.emit('connection', socket);
       return;
     }

@@ -60,6 +60,7 @@ const http = createOutboundHttp({
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
 
+const servers: net.Server[] = [];
 /** A capture listener standing in for 15001: every connection is "to" the service `which`. */
 async function capture(which: ServiceRecord): Promise<number> {
   const srv = net.createServer((c) => {
@@ -72,6 +73,7 @@ async function capture(which: ServiceRecord): Promise<number> {
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  servers.push(srv);
   t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
   return (srv.address() as net.AddressInfo).port;
 }
@@ -120,3 +122,4 @@ t.test('HTTP/2 prior knowledge passes through', async (t) => {
   const r = await client(['h2', '--url', `http://127.0.0.1:${h2Port}`]);
   t.ok(r.ok, JSON.stringify(r));
 });
+
