@@ -2,6 +2,7 @@
 // per-request balancing, retries, the retry header, timeouts, and HTTP features passing through.
 import t from 'tap';
 import net from 'node:net';
+import http2 from 'node:http2';
 import type { RouteRecord, ServiceRecord, WorkloadRecord } from '../../../control/api/model.ts';
 import { createLogger } from '../../../common/log.ts';
 import { LocalUpstream } from '../../../agent/http/local-upstream.ts';
@@ -25,6 +26,25 @@ const good = await server('good');
 const flaky = await server('flaky', ['--fail-rate', '0.5']);
 const h2only = apps[0].ready.h2Port as number;
 
+// A gRPC-shaped h2c server: /Flaky answers UNAVAILABLE (trailers-only) to first attempts.
+let grpcCalls = 0;
+const grpcServer = http2.createServer();
+grpcServer.on('stream', (stream, headers) => {
+  grpcCalls++;
+  stream.on('error', () => undefined);
+  if (headers[':path'] === '/test.Svc/Flaky' && headers['weft-retry-attempt'] === undefined) {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'try again' }, { endStream: true });
+    return;
+  }
+  if (headers[':path'] === '/test.Svc/Slow') return; // never answers
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+  stream.end(Buffer.from([0, 0, 0, 0, 2, 8, 1]));
+});
+await new Promise<void>((r) => grpcServer.listen(0, '127.0.0.1', r));
+t.teardown(() => { grpcServer.close(); });
+const grpcPort = (grpcServer.address() as net.AddressInfo).port;
+
 function workload(name: string, ip = '127.0.0.1'): WorkloadRecord {
   return { kind: 'workload', key: `demo/${name}`, uid: name, name, namespace: 'demo', node: 'n1', ip, serviceAccount: name, identity: `spiffe://cluster.local/ns/demo/sa/${name}`, labels: { app: 'web' }, meshed: true, ready: true };
 }
@@ -39,6 +59,7 @@ const eps: Record<string, { workload: WorkloadRecord; port: number }[]> = {
   'demo/good': [{ workload: workload('good'), port: good.port }],
   'demo/flaky': [{ workload: workload('flaky'), port: flaky.port }],
   'demo/h2': [{ workload: workload('good'), port: h2only }],
+  'demo/grpc': [{ workload: workload('grpc'), port: grpcPort }],
 };
 let routes: RouteRecord[] = [];
 const view: HttpView = {
@@ -46,14 +67,15 @@ const view: HttpView = {
   serviceByAddress: () => undefined,
   endpoints: (key) => eps[key] ?? [],
   nodeAddress: () => '127.0.0.1',
-  routesFor: (key) => (key === 'demo/web' ? routes : []),
+  routesFor: (key) => (key === 'demo/web' || key === 'demo/grpc' ? routes : []),
   serviceByKey: (key) => (key === 'demo/web' ? web : undefined),
 };
 const stats = new ProxyStats();
 const sockets = createSocketFactory();
 const local = new LocalUpstream({ sockets, connectTimeoutMs: 2000 });
 const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('no certs in this test')) }, dialTcp: (h, p) => net.connect(p, h) });
-const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults: { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 2, retryBackoffMs: 5 } });
+const defaults = { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 2, retryBackoffMs: 5 };
+const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults });
 const http = createOutboundHttp({
   router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats,
   tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'),
@@ -79,6 +101,8 @@ async function capture(which: ServiceRecord): Promise<number> {
 }
 const webPort = await capture(web);
 const h2Port = await capture(h2svc);
+const grpcSvc = svc('grpc', '10.96.0.3');
+const grpcCapture = await capture(grpcSvc);
 const client = (args: string[]) => runApp(appPath('l7-client.ts'), args, 30_000).then((r) => r.stdout[0] as Record<string, unknown>);
 
 t.test('GETs are retried past a flaky endpoint, with the attempt header', async (t) => {
@@ -123,3 +147,57 @@ t.test('HTTP/2 prior knowledge passes through', async (t) => {
   t.ok(r.ok, JSON.stringify(r));
 });
 
+
+function grpcCall(path: string): Promise<{ status: number; headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${grpcCapture}`);
+    session.on('error', reject);
+    const s = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    let headers: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    s.on('response', (h) => { headers = h; });
+    s.on('trailers', (tr) => { trailers = tr; });
+    s.resume();
+    s.on('end', () => { session.close(); resolve({ status: Number(headers[':status']), headers, trailers }); });
+    s.on('error', reject);
+    s.end(Buffer.from([0, 0, 0, 0, 0]));
+  });
+}
+
+t.test('gRPC: UNAVAILABLE is retried (even for POST), trailers pass through', async (t) => {
+  const before = grpcCalls;
+  const r = await grpcCall('/test.Svc/Flaky');
+  t.equal(r.status, 200);
+  t.equal(r.trailers['grpc-status'], '0', 'the retry succeeded and its trailers arrived');
+  t.equal(grpcCalls - before, 2, 'one replay');
+});
+
+t.test('gRPC: a mesh timeout is DEADLINE_EXCEEDED with weft-timeout', async (t) => {
+  routes = [{ kind: 'route', key: 'demo/g', name: 'g', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/grpc' }], rules: [{ matches: [], backends: [], timeoutMs: 300 }] }];
+  t.teardown(() => { routes = []; });
+  const r = await grpcCall('/test.Svc/Slow');
+  t.equal(r.status, 200);
+  t.equal(r.headers['grpc-status'], '4', 'trailers-only DEADLINE_EXCEEDED');
+  t.equal(r.headers['weft-timeout'], 'request');
+});
+
+t.test('the idle timeout answers 504 weft-timeout: idle', async (t) => {
+  defaults.idleTimeoutMs = 300;
+  t.teardown(() => { defaults.idleTimeoutMs = 0; });
+  const r = await client(['timing', '--url', `http://127.0.0.1:${webPort}/delay/3000`]);
+  t.equal(r.status, 504);
+  t.equal(r.weftTimeout, 'idle');
+});
+
+t.test('a request in flight to an endpoint that is removed still finishes', async (t) => {
+  routes = [{ kind: 'route', key: 'demo/og', name: 'og', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/good', port: 80, weight: 1 }] }] }];
+  const saved = eps['demo/good'];
+  t.teardown(() => { routes = []; eps['demo/good'] = saved; });
+  const pending = client(['timing', '--url', `http://127.0.0.1:${webPort}/delay/800`]);
+  await new Promise((r) => setTimeout(r, 300));
+  eps['demo/good'] = [];
+  const r = await pending;
+  t.equal(r.status, 200, 'the in-flight request completed');
+  const after = await client(['timing', '--url', `http://127.0.0.1:${webPort}/`]);
+  t.equal(after.status, 503, 'new requests see no endpoints');
+});
