@@ -69,14 +69,14 @@ class StreamSink implements AttemptSink {
     this.#trailers = trailers;
   }
 
-  onFailure(delivered: boolean, err: Error): void {
+  onFailure(delivered: boolean, _err: Error): void {
     const s = this.stream;
     if (s.headersSent) {
       if (!s.destroyed) s.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
+    // The code tells the originating agent whether the app saw the request (replay rules).
     refuse(s, delivered ? 502 : 503, delivered ? ErrorCodes.HTTP_UPSTREAM : ErrorCodes.UPSTREAM_CONNECT);
-    void err;
   }
 
   readonly #sendTrailers = (): void => {

@@ -204,3 +204,32 @@ t.test('a request in flight to an endpoint that is removed still finishes', asyn
   const after = await client(['timing', '--url', `http://127.0.0.1:${webPort}/`]);
   t.equal(after.status, 503, 'new requests see no endpoints');
 });
+
+t.test('detection: silence falls back to TCP after the timeout and is counted; server-first ports skip it', async (t) => {
+  const source = workload('client');
+  const destination = workload('good');
+  const results: { port: number; sniffed: boolean; timedOut: boolean }[] = [];
+  const srv = net.createServer((c) => {
+    const port = c.localPort === hookPort ? 8080 : 3306;
+    const decision = { kind: 'local' as const, target: { ip: '127.0.0.1', port }, source, destination };
+    http.hook(c, { ip: '127.0.0.1', port }, decision, (s) => {
+      results.push({ port, sniffed: s !== undefined, timedOut: s?.timedOut ?? false });
+      c.end('tcp');
+    });
+  });
+  const srv2 = net.createServer((c) => srv.emit('connection', c));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => srv2.listen(0, '127.0.0.1', r));
+  t.teardown(() => { srv.close(); srv2.close(); });
+  const hookPort = (srv.address() as net.AddressInfo).port;
+  const before = stats.l7.detectTimeouts;
+  for (const port of [hookPort, (srv2.address() as net.AddressInfo).port]) {
+    await new Promise<void>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('data', () => undefined);
+      c.on('close', () => resolve());
+    });
+  }
+  t.same(results, [{ port: 8080, sniffed: true, timedOut: true }, { port: 3306, sniffed: false, timedOut: false }]);
+  t.equal(stats.l7.detectTimeouts - before, 1, 'the timeout is counted');
+});
