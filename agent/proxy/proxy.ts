@@ -75,6 +75,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     defaults: { timeoutMs: config.httpTimeoutMs, idleTimeoutMs: config.httpIdleTimeoutMs, retryLimit: config.httpRetryLimit, retryBackoffMs: config.httpRetryBackoffMs },
     budget: { ratio: config.httpRetryBudgetPercent / 100, minPerSecond: config.httpRetryBudgetMinPerSecond },
   });
+  deps.stats.l7Detail = () => router.snapshot();
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
     detectTimeoutMs: config.detectTimeoutMs,

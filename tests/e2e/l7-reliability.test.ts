@@ -107,6 +107,9 @@ t.test('through Weft the client sees more successes than direct, and the slow en
   t.ok(c.ejections > 0, `the resetting endpoint was ejected (${c.ejections})`);
   t.ok(c.detectedHttp1 > 0, 'connections were detected as HTTP/1.1');
   t.ok(servers.get('web2')!.lines.some((l) => (l.attempt as number) > 0), 'a server saw weft-retry-attempt on a replay');
+  const detail = ((await mesh.admin('n1', '/config_dump/proxy')).body as { proxy: { l7Workers: { balancer: string; endpoints: Record<string, unknown> }[] } }).proxy.l7Workers;
+  t.equal(detail[0]?.balancer, 'p2c-peak-ewma', 'the dump shows the balancer');
+  t.ok(`${tb.pod('web3').ip}:8080` in (detail[0]?.endpoints ?? {}), 'with per-endpoint load');
 });
 
 t.test('an ejected endpoint comes back once it is healthy', async (t) => {
