@@ -24,13 +24,21 @@ export interface PeerSessionsOptions {
   closeGraceMs?: number;
 }
 
+/** How stale the synchronous path's view of a certificate may get before it is refreshed. */
+const CONTEXT_REFRESH_MS = 1000;
 const STREAM_WINDOW = 1 << 20;
 const SESSION_WINDOW = 16 << 20;
+
+function poolKey(k: PeerKey): string {
+  return `${k.sourceIdentity}|${k.destinationIdentity}|${k.node.host}:${k.node.port}`;
+}
 
 export class PeerSessions {
   readonly #contexts: TlsContextCache;
   readonly #pool: SessionPool;
   readonly #opts: PeerSessionsOptions;
+  /** Last context per source identity and when it was fetched: the no-await fast path. */
+  readonly #recent = new Map<string, { ctx: CachedContext; at: number; refreshing: boolean }>();
 
   constructor(opts: PeerSessionsOptions) {
     this.#opts = opts;
@@ -41,8 +49,29 @@ export class PeerSessions {
   /** A session with room for one more stream; call release(entry) when that stream closes. */
   async acquire(k: PeerKey): Promise<PoolEntry> {
     const ctx = await this.#contexts.get(k.sourceIdentity);
-    const key = `${k.sourceIdentity}|${k.destinationIdentity}|${k.node.host}:${k.node.port}`;
-    return this.#pool.acquire(key, ctx.context, () => this.#dial(k, ctx));
+    this.#recent.set(k.sourceIdentity, { ctx, at: Date.now(), refreshing: false });
+    return this.#pool.acquire(poolKey(k), ctx.context, () => this.#dial(k, ctx));
+  }
+
+  /**
+   * The same without waiting, when this identity's context was fetched recently: requests then
+   * go straight onto the pooled session with no intermediate buffer. A context older than
+   * CONTEXT_REFRESH_MS is refreshed in the background, so a rotation reaches new sessions within
+   * about a second. Undefined when there is no recent context (use acquire()).
+   */
+  acquireNow(k: PeerKey): PoolEntry | undefined {
+    const r = this.#recent.get(k.sourceIdentity);
+    if (r === undefined) return undefined;
+    const now = Date.now();
+    if (now - r.at > CONTEXT_REFRESH_MS && !r.refreshing) {
+      r.refreshing = true;
+      this.#contexts.get(k.sourceIdentity).then(
+        (ctx) => this.#recent.set(k.sourceIdentity, { ctx, at: Date.now(), refreshing: false }),
+        () => this.#recent.delete(k.sourceIdentity),
+      );
+    }
+    const ctx = r.ctx;
+    return this.#pool.acquire(poolKey(k), ctx.context, () => this.#dial(k, ctx));
   }
 
   release(entry: PoolEntry): void {

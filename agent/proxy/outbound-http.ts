@@ -17,7 +17,7 @@ import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forward
 import { H2Attempt } from '../http/h2-attempt.ts';
 import { PROTO_HEADER, TARGET_HEADER } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
-import type { PeerSessions } from '../http/peer-sessions.ts';
+import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
 import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
@@ -56,19 +56,28 @@ export interface HttpConnection {
 const CONN = Symbol('weft.httpConnection');
 type Tagged = { [CONN]?: HttpConnection };
 
-/** A request to a peer agent: waits for the pooled session (async TLS context), then streams. */
+/** The request headers of the hop between agents (agent/http/headers.ts). */
+function peerHeaders(ep: HttpEndpoint, r: AttemptRequest): http2.OutgoingHttpHeaders {
+  return {
+    ...r.headers,
+    ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http',
+    [TARGET_HEADER]: ep.id, [PROTO_HEADER]: r.proto,
+  };
+}
+
+/**
+ * A request to a peer agent when the source's certificate context is not at hand: waits for it
+ * (and the pooled session), buffering the body in a PassThrough meanwhile. The first request of
+ * an identity goes this way; the rest take the synchronous path in `forward`.
+ */
 class PeerAttempt implements UpstreamAttempt {
   readonly body = new PassThrough();
   #inner: H2Attempt | undefined = undefined;
   #aborted = false;
 
-  constructor(peers: PeerSessions, source: string, ep: HttpEndpoint, nodeIp: string, hbonePort: number, r: AttemptRequest, sink: AttemptSink) {
-    const headers = {
-      ...r.headers,
-      ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http',
-      [TARGET_HEADER]: ep.id, [PROTO_HEADER]: r.proto,
-    };
-    peers.acquire({ sourceIdentity: source, destinationIdentity: ep.workload.identity, node: { host: nodeIp, port: hbonePort } }).then(
+  constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
+    const headers = peerHeaders(ep, r);
+    peers.acquire(key).then(
       (entry) => {
         if (this.#aborted) {
           peers.release(entry);
@@ -125,7 +134,17 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       queueMicrotask(() => sink.onFailure(false, new Error(`node ${ep.workload.node} of ${ep.workload.key} is unknown`)));
       return { body: a, abort: () => a.destroy() };
     }
-    return new PeerAttempt(deps.peers, r.source, ep, nodeIp, deps.hbonePort, r, sink);
+    const key = { sourceIdentity: r.source, destinationIdentity: ep.workload.identity, node: { host: nodeIp, port: deps.hbonePort } };
+    const entry = deps.peers.acquireNow(key);
+    if (entry !== undefined) {
+      // The common case: a recent certificate context, so the stream opens now.
+      try {
+        return new H2Attempt(entry.session, peerHeaders(ep, r), sink, () => deps.peers.release(entry));
+      } catch {
+        deps.peers.release(entry);
+      }
+    }
+    return new PeerAttempt(deps.peers, key, ep, r, sink);
   };
 
   function onRequest(req: ClientRequestLike & { socket: Tagged }, res: ClientResponseLike): void {
