@@ -1,5 +1,5 @@
 // HTTP test client for the L7 tests; prints one JSON result line.
-//   node tests/apps/l7-client.ts load --urls U1,U2 [--requests 200] [--concurrency 8] [--method GET] [--body-bytes 0]
+//   node tests/apps/l7-client.ts load --urls U1,U2 [--requests 200] [--concurrency 8] [--method GET] [--body-bytes 0] [--header k:v]
 //     requests spread round-robin over the URLs (keep-alive); result: statuses, byName (from
 //     x-weft-app-name), weftTimeout (answers with weft-timeout), errors.
 //   node tests/apps/l7-client.ts <check> --url U     one behaviour, result {ok, ...details}:
@@ -46,7 +46,7 @@ function request(url: string, opts: http.RequestOptions & { body?: Buffer | Buff
   });
 }
 
-async function load(urls: string[], n: number, concurrency: number, method: string, bodyBytes: number): Promise<Record<string, unknown>> {
+async function load(urls: string[], n: number, concurrency: number, method: string, bodyBytes: number, extra: Record<string, string>): Promise<Record<string, unknown>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const statuses: Record<string, number> = {};
   const byName: Record<string, number> = {};
@@ -58,7 +58,7 @@ async function load(urls: string[], n: number, concurrency: number, method: stri
       const url = urls[next % urls.length];
       next++;
       try {
-        const a = await request(url, { agent, method, body, headers: body === undefined ? {} : { 'content-length': String(body.length) } });
+        const a = await request(url, { agent, method, body, headers: body === undefined ? extra : { ...extra, 'content-length': String(body.length) } });
         statuses[a.status] = (statuses[a.status] ?? 0) + 1;
         const name = a.headers['x-weft-app-name'];
         if (typeof name === 'string') byName[name] = (byName[name] ?? 0) + 1;
@@ -170,14 +170,14 @@ if (import.meta.main) {
   runCli('l7-client', 'node tests/apps/l7-client.ts load|keepalive|upload|download|continue|ws|h2|trailers|timing --url(s) ...', async (argv) => {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { url: { type: 'string' }, urls: { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, method: { type: 'string' }, 'body-bytes': { type: 'string' } },
+      options: { url: { type: 'string' }, urls: { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, method: { type: 'string' }, 'body-bytes': { type: 'string' }, header: { type: 'string', multiple: true } },
       allowPositionals: true,
       strict: true,
     });
     const kind = positionals[0] ?? 'load';
     try {
       if (kind === 'load') {
-        emit(await load((values.urls ?? values.url ?? '').split(','), intFlag('requests', values.requests, 200, 1, 1e6), intFlag('concurrency', values.concurrency, 8, 1, 1000), values.method ?? 'GET', intFlag('body-bytes', values['body-bytes'], 0, 0, 1 << 26)));
+        emit(await load((values.urls ?? values.url ?? '').split(','), intFlag('requests', values.requests, 200, 1, 1e6), intFlag('concurrency', values.concurrency, 8, 1, 1000), values.method ?? 'GET', intFlag('body-bytes', values['body-bytes'], 0, 0, 1 << 26), Object.fromEntries((values.header ?? []).map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]))));
       } else {
         emit(await check(kind, values.url ?? ''));
       }

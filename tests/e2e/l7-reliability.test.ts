@@ -53,6 +53,18 @@ const extra = [
   service('down', '10.96.0.22', 'down'),
   service('feat', '10.96.0.23', 'feat'),
   service('slowroute', '10.96.0.24', 'feat'),
+  service('split', '10.96.0.25', 'feat'),
+  {
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute',
+    metadata: { name: 'split', namespace: 'demo', creationTimestamp: '2026-11-25T00:00:00Z' },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'split' }],
+      rules: [
+        { matches: [{ headers: [{ name: 'x-canary', value: 'yes' }] }], backendRefs: [{ name: 'feat', port: 80 }] },
+        { backendRefs: [{ name: 'feat', port: 80, weight: 1 }, { name: 'flaky', port: 80, weight: 1 }] },
+      ],
+    },
+  },
   {
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute',
     metadata: { name: 'slowroute', namespace: 'demo', creationTimestamp: '2026-11-25T00:00:00Z' },
@@ -174,4 +186,11 @@ t.test('HTTP/1.1 and HTTP/2 pass between nodes unchanged', async (t) => {
   t.ok(c.upgrades > 0, 'the WebSocket went the upgrade path');
   const local = await client('client', ['upload', '--url', 'http://10.96.0.20/'.replace('10.96.0.20', tb.pod('web1').ip + ':8080')]);
   t.ok(local.ok, 'same-node HTTP keeps working through the L7 path');
+});
+
+t.test('an HTTPRoute splits traffic by weight and routes by header', async (t) => {
+  const split = await load('client', ['--urls', 'http://10.96.0.25/', '--requests', '100', '--concurrency', '4']);
+  t.ok((split.byName.feat ?? 0) >= 20 && (split.byName.flaky ?? 0) >= 20, `both backends serve a share: ${JSON.stringify(split.byName)}`);
+  const canary = await load('client', ['--urls', 'http://10.96.0.25/', '--requests', '30', '--concurrency', '2', '--header', 'x-canary: yes']);
+  t.same(canary.byName, { feat: 30 }, 'the header match takes precedence');
 });
