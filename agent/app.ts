@@ -9,15 +9,19 @@ import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { workerCount, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
+import { Authorizer } from './policy/authorizer.ts';
+import { mergePolicyCounters } from './policy/counters.ts';
 import { sumStats, type StatsJson } from './proxy/stats.ts';
-import { createRedirector, type Redirector } from './redirect/index.ts';
+import { createRedirector, type EbpfRedirectorOptions, type Redirector } from './redirect/index.ts';
 import { AgentState, StreamClient } from './state/index.ts';
 import { AGENT_VERSION } from './version.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+import { startAgentTelemetry } from './telemetry/agent-telemetry.ts';
+import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
+import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
-  /** SIGTERM path: readiness false, redirection removed, listeners closed, connections drained. */
+  /** SIGTERM path: readiness false, listeners closed, open connections drained (up to drainMs), then redirection removed. */
   stop(): Promise<void>;
 }
 
@@ -51,14 +55,32 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   });
   const signer = new HttpsCertificateSigner({ ...control, socketPath, servername: cfg.controlServerName, caPem, token: credential, ttlSeconds: cfg.certTtlSeconds });
   const secrets = new CachingSecretManager({ signer, logger: log.child('identity') });
+  // The ebpf redirector reads its extra fields (node name, pin root, objects); iptables ignores them.
+  const redirectorOptions: EbpfRedirectorOptions = {
+    outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable,
+    nodeName: cfg.nodeName, pinRoot: cfg.ebpfPinRoot, objectDir: cfg.ebpfObjectDir || undefined,
+  };
   const redirector: Redirector | null =
     cfg.redirectMode === 'none'
       ? null
-      : createRedirector(cfg.redirectMode, { outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable });
+      : createRedirector(cfg.redirectMode, redirectorOptions);
 
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
+  const telemetryWaiters = new Map<number, { want: number; got: TelemetrySnapshot[]; done: (s: TelemetrySnapshot[]) => void }>();
+  const admin: AdminServer = createAdminServer(() => readiness(), log.child('admin'));
+  const telemetry = await startAgentTelemetry({
+    collectWorkers: () => gather(telemetryWaiters, 'telemetry-request'),
+    admin,
+    log: log.child('telemetry'),
+    env: (k) => process.env[k],
+    resource: { 'service.name': 'weft-agent', 'service.version': AGENT_VERSION, 'k8s.node.name': cfg.nodeName },
+    tapMaxBufferedBytes: cfg.tapMaxBufferedBytes,
+    windowSeconds: cfg.statsWindowSeconds,
+    sampleSeconds: Math.max(1, Math.floor(cfg.statsWindowSeconds / 6)),
+  });
   const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
+  const policyWaiters = new Map<number, { want: number; got: WorkerPolicyStats[]; done: (s: WorkerPolicyStats[]) => void }>();
   let nextReq = 1;
   let ready = false;
   let stopping = false;
@@ -73,7 +95,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   const listening = new Promise<void>((resolveAll, rejectAll) => {
     const n = workerCount(cfg);
     for (let i = 0; i < n; i++) {
-      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env };
+      const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env, tapFlag: telemetry.tapFlag };
       const worker = new Worker(workerEntry, { workerData: init });
       const h: WorkerHandle = { worker, listening: false };
       workers.push(h);
@@ -102,6 +124,29 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             }
             break;
           }
+          case 'policy-stats': {
+            const w = policyWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.stats);
+            if (w.got.length === w.want) {
+              policyWaiters.delete(m.reqId);
+              w.done(w.got);
+            }
+            break;
+          }
+          case 'telemetry': {
+            const w = telemetryWaiters.get(m.reqId);
+            if (w === undefined) break;
+            w.got.push(m.snapshot);
+            if (w.got.length === w.want) {
+              telemetryWaiters.delete(m.reqId);
+              w.done(w.got);
+            }
+            break;
+          }
+          case 'tap-events':
+            telemetry.publishTap(m.events);
+            break;
           case 'drained':
             break;
         }
@@ -129,6 +174,26 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       }, 2000).unref();
     });
   }
+
+  /** Asks every worker; answers with what arrived within 2 s (a stuck worker must not hang /metrics). */
+  function gather<T>(waiters: Map<number, { want: number; got: T[]; done: (s: T[]) => void }>, type: 'telemetry-request' | 'policy-stats-request'): Promise<T[]> {
+    const reqId = nextReq++;
+    return new Promise((resolve) => {
+      waiters.set(reqId, { want: workers.length, got: [], done: resolve });
+      broadcast({ type, reqId });
+      setTimeout(() => {
+        const w = waiters.get(reqId);
+        if (w !== undefined) {
+          waiters.delete(reqId);
+          resolve(w.got);
+        }
+      }, 2000).unref();
+    });
+  }
+  const workerPolicyStats = (): Promise<WorkerPolicyStats[]> => gather(policyWaiters, 'policy-stats-request');
+  // The main thread compiles the same policies as the workers, only to show them.
+  const policyView = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  state.onChange((change) => policyView.onStateChange(change));
 
   // --- state → workers, redirection, certificates -------------------------------------------
   const localMeshed = (): WorkloadRecord[] => state.localWorkloads(cfg.nodeName).filter((w) => w.meshed);
@@ -162,10 +227,22 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       }
     }
   };
+  // Control's trust anchors (fingerprints only). A change means a root rotation step: re-issue
+  // every certificate now, so workloads move to the new signing anchor and learn the new anchor
+  // set from the CSR answers, instead of waiting for half their lifetime.
+  let trustVersion: string | null = null;
   state.onChange((change) => {
     broadcast(change.resync ? fullState() : { type: 'state', reset: false, version: change.version, upserts: change.upserts, removes: change.removes.map(resourceId) });
     reconcileRedirect();
     syncIdentities();
+    for (const r of change.upserts) {
+      if (r.kind !== 'trust') continue;
+      if (trustVersion !== null && trustVersion !== r.version) {
+        log.info('trust anchors changed; re-issuing certificates', { version: r.version, signing: r.signing, anchors: r.anchors.length });
+        secrets.renewAll();
+      }
+      trustVersion = r.version;
+    }
   });
   secrets.on('rotated', (cert) => {
     log.info('certificate rotated', { identity: cert.identity, notAfter: cert.notAfter.toISOString() });
@@ -174,7 +251,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   secrets.on('error', (err) => log.warn('certificate rotation failed; the current certificate stays in use while valid', { code: errorCode(err), message: err.message }));
 
   // --- admin ----------------------------------------------------------------------------------
-  const admin: AdminServer = createAdminServer(() => {
+  function readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (stopping) reasons.push('draining');
     if (state.version === null) reasons.push('no config snapshot from control yet');
@@ -182,13 +259,28 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     if (!redirectOk) reasons.push('redirection not installed');
     if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
     return { ready: reasons.length === 0, reasons };
-  }, log.child('admin'));
+  }
   admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, workers: workers.length, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => stream.status() });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
+  admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
+  admin.register({
+    key: 'policies',
+    handle: async () => {
+      const ws = await workerPolicyStats();
+      return {
+        version: state.version,
+        workerVersions: ws.map((w) => w.version),
+        live: ws.reduce((n, w) => n + w.live, 0),
+        counters: mergePolicyCounters(ws.map((w) => w.counters)),
+        workloads: policyView.dump(),
+      };
+    },
+  });
+  admin.register({ key: 'services', handle: () => state.records().filter((r) => r.kind === 'service') });
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
 
@@ -197,6 +289,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     await listening;
   } catch (err) {
     await Promise.all(workers.map((w) => w.worker.terminate()));
+    await telemetry.close();
     await admin.close();
     await stream.close();
     throw err;
@@ -208,12 +301,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     state,
     async stop() {
       if (stopping) return;
+      // Readiness goes false first (the kubelet and `weft check` see "draining").
       stopping = true;
       log.info('draining', { drainMs: cfg.drainMs });
       await reconciling;
-      if (redirector !== null) {
-        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
-      }
+      // Workers stop accepting and give open connections up to drainMs, then close the rest.
+      // Redirection stays installed meanwhile: the packets of already accepted connections need
+      // it to reach their sockets. New connections find no listener and TPROXY drops their SYN,
+      // so clients retry until the next agent listens rather than bypassing the mesh.
       const drained = Promise.all(workers.map((w) => new Promise<void>((r) => {
         w.worker.once('exit', () => r());
         w.worker.postMessage({ type: 'drain' } satisfies ToWorker);
@@ -221,7 +316,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       const timer = new Promise<void>((r) => setTimeout(r, cfg.drainMs + 1000).unref());
       await Promise.race([drained, timer]);
       await Promise.all(workers.map((w) => w.worker.terminate()));
+      log.info('drained; removing redirection');
+      // Last: with no proxy left, leave nothing on the node (an upgrade's next agent reinstalls).
+      if (redirector !== null) {
+        await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
+      }
       secrets.close();
+      await telemetry.close();
       await stream.close();
       await admin.close();
     },

@@ -3,6 +3,7 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { describeSettings, processEnv } from '../common/config.ts';
 import { isWeftError } from '../common/errors.ts';
+import { stopOnSignals } from '../common/lifecycle.ts';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { startAgent } from './app.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
@@ -22,21 +23,7 @@ async function main(): Promise<void> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('WEFT_') && v !== undefined) env[k] = v;
   const app = await startAgent(cfg, log, new URL(import.meta.url), env);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal });
-    app.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('unclean stop', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(log, () => app.stop());
   log.info('ready');
 }
 

@@ -4,12 +4,26 @@
 import type { ResourceRecord } from '../control/api/model.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import type { StatsJson } from './proxy/stats.ts';
+import type { PolicyCountersJson } from './policy/counters.ts';
+
+/** A worker's policy view for /config_dump `policies`. */
+export interface WorkerPolicyStats {
+  /** The state version the worker enforces. */
+  version: number | null;
+  counters: PolicyCountersJson;
+  /** Inbound connections under policy watch. */
+  live: number;
+}
+import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
+import type { TapEvent } from './telemetry/tap-events.ts';
 
 export interface WorkerInit {
   role: 'weft-proxy-worker';
   index: number;
   /** The agent's environment, so the worker parses the same config. */
   env: Record<string, string>;
+  /** Shared with the main thread: number of live tap consumers (workers forward events only when > 0). */
+  tapFlag: Int32Array;
 }
 
 export type ToWorker =
@@ -17,6 +31,8 @@ export type ToWorker =
   | { type: 'cert'; reqId: number; cert?: WorkloadCertificate; error?: { code: string; message: string } }
   | { type: 'cert-rotated'; cert: WorkloadCertificate }
   | { type: 'stats-request'; reqId: number }
+  | { type: 'policy-stats-request'; reqId: number }
+  | { type: 'telemetry-request'; reqId: number }
   | { type: 'drain' };
 
 export type FromWorker =
@@ -24,4 +40,7 @@ export type FromWorker =
   | { type: 'listen-failed'; code: string; message: string }
   | { type: 'cert-request'; reqId: number; identity: string }
   | { type: 'stats'; reqId: number; stats: StatsJson }
+  | { type: 'policy-stats'; reqId: number; stats: WorkerPolicyStats }
+  | { type: 'telemetry'; reqId: number; snapshot: TelemetrySnapshot }
+  | { type: 'tap-events'; events: TapEvent[] }
   | { type: 'drained' };

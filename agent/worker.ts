@@ -7,9 +7,13 @@ import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
 import { loadAgentConfig } from './config.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import { listenTransparent } from './native/index.ts';
+import { Authorizer } from './policy/authorizer.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
+import { TapBuffer } from './telemetry/tap-buffer.ts';
+import { TelemetryRecorder } from './telemetry/recorder.ts';
+import type { TapEvent } from './telemetry/tap-events.ts';
 import { AgentState } from './state/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
@@ -22,6 +26,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const log = createLogger(`agent.worker${init.index}`);
   const state = new AgentState({ log });
   const stats = new ProxyStats();
+  // Policy is compiled and enforced here, next to the connections; a state change re-checks the
+  // worker's live inbound connections.
+  const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  state.onChange((change) => policy.onStateChange(change));
+  const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => telemetry.tapDropped(n) });
+  const telemetry = new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined });
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
   const certs = new Map<string, WorkloadCertificate>();
@@ -64,6 +74,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       case 'stats-request':
         post({ type: 'stats', reqId: m.reqId, stats: stats.toJSON() });
         break;
+      case 'policy-stats-request':
+        post({ type: 'policy-stats', reqId: m.reqId, stats: { version: state.version, counters: policy.counters.toJSON(), live: policy.liveCount() } });
+        break;
+      case 'telemetry-request':
+        post({ type: 'telemetry', reqId: m.reqId, snapshot: telemetry.aggregates.snapshot() });
+        break;
       case 'drain':
         drainResolve?.();
         break;
@@ -80,9 +96,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       localIdentities: () => state.localWorkloads(cfg.nodeName).map((w) => w.identity),
       sockets: createSocketFactory(transparent ? listenTransparent : undefined),
       stats,
+      telemetry,
       log,
       transparent,
       reusePort: true,
+      policy,
     });
   } catch (err) {
     post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });
@@ -91,7 +109,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   post({ type: 'listening' });
   await new Promise<void>((resolve) => (drainResolve = resolve));
   await proxy.stopAccepting();
+  // Open connections may finish on their own for up to WEFT_DRAIN_MS; close() then cuts the rest.
+  const deadline = Date.now() + cfg.drainMs;
+  const open = (): number => Object.values(stats.paths).reduce((n, p) => n + p.active, 0);
+  while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await proxy.close();
+  tap.close();
   post({ type: 'drained' });
   port.close();
 }

@@ -10,11 +10,13 @@ export interface Setting<T> {
   readonly default: T;
   /** Why the default is what it is: printed by `--help` and in the docs. */
   readonly why: string;
+  /** An explicitly empty value is a value (e.g. "" disables a listener) rather than "unset". */
+  readonly emptyIsValue?: boolean;
   parse(raw: string): T;
 }
 
 export function str(env: string, def: string, why: string): Setting<string> {
-  return { env, default: def, why, parse: (raw) => raw };
+  return { env, default: def, why, emptyIsValue: true, parse: (raw) => raw };
 }
 
 export function int(env: string, def: number, why: string, min = 0, max = Number.MAX_SAFE_INTEGER): Setting<number> {
@@ -58,7 +60,7 @@ export function parseSettings<S extends Settings>(settings: S, env: Env): Parsed
   const errors: string[] = [];
   for (const [name, s] of Object.entries(settings)) {
     const raw = env(s.env);
-    if (raw === undefined || raw === '') {
+    if (raw === undefined || (raw === '' && s.emptyIsValue !== true)) {
       out[name] = s.default;
       continue;
     }

@@ -11,6 +11,8 @@ export const ErrorCodes = {
   STREAM_UNAUTHENTICATED: 'WEFT_ERR_STREAM_UNAUTHENTICATED',
   SOURCE_INVALID: 'WEFT_ERR_SOURCE_INVALID',
   REDIRECT_FAILED: 'WEFT_ERR_REDIRECT_FAILED',
+  /** eBPF redirection cannot run here: a kernel feature, a tool (bpftool, tc) or bpffs is missing. */
+  EBPF_UNSUPPORTED: 'WEFT_ERR_EBPF_UNSUPPORTED',
   NATIVE_UNAVAILABLE: 'WEFT_ERR_NATIVE_UNAVAILABLE',
   PEER_IDENTITY: 'WEFT_ERR_PEER_IDENTITY',
   NO_IDENTITY: 'WEFT_ERR_NO_IDENTITY',
@@ -20,6 +22,10 @@ export const ErrorCodes = {
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
+  /** An AuthorizationPolicy or MeshPolicy control refused (schema or meaning); names object and field. */
+  POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
+  /** Authorization policy (or the mTLS mode) refused a connection or request. */
+  POLICY_DENIED: 'WEFT_ERR_POLICY_DENIED',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
@@ -27,6 +33,15 @@ export const ErrorCodes = {
   HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
+  /** The `weft` CLI found no agent at the socket/address (not running, wrong path). */
+  CLI_AGENT_UNREACHABLE: 'WEFT_ERR_CLI_AGENT_UNREACHABLE',
+  /** The `weft` CLI may not open the agent's admin socket (run as root or in the socket's group). */
+  CLI_PERMISSION: 'WEFT_ERR_CLI_PERMISSION',
+  CLI_USAGE: 'WEFT_ERR_CLI_USAGE',
+  /** The agent answered with an error status. */
+  CLI_AGENT_ERROR: 'WEFT_ERR_CLI_AGENT_ERROR',
+  /** A live tap request with an unknown or malformed filter. */
+  TAP_FILTER: 'WEFT_ERR_TAP_FILTER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

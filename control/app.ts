@@ -9,9 +9,13 @@ import type { Logger } from '../common/log.ts';
 import { CSR_PATH } from './api/csr.ts';
 import { createNodeAuthenticator } from './auth/authenticator.ts';
 import './auth/bootstrap-tokens.ts';
+import './auth/token-review.ts';
+import { CaDirWatcher, loadCaDir, trustRecordOf } from './ca/anchor-rotation.ts';
 import { LocalCa, createCsrHandler, loadOrCreateTrustBundle } from './ca/index.ts';
 import type { ControlConfig } from './config.ts';
 import { createDiscoverySource } from './discovery/index.ts';
+import './discovery/kubernetes-source.ts';
+import type { ResourceRecord } from './api/model.ts';
 import { ModelStore } from './model/index.ts';
 import { attachStreamServer, type StreamServer } from './stream/index.ts';
 
@@ -32,16 +36,48 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 }
 
 export async function startControl(cfg: ControlConfig, log: Logger): Promise<ControlApp> {
-  const { bundle, created } = await loadOrCreateTrustBundle(cfg.caDir);
+  const { created } = await loadOrCreateTrustBundle(cfg.caDir);
+  // Read again with trust-bundle.crt: extra anchors of a rotation in progress.
+  const bundle = await loadCaDir(cfg.caDir);
   log.info(created ? 'generated a new trust anchor' : 'loaded the trust anchor', { dir: cfg.caDir, anchors: bundle.anchorsPem.length });
   const ca = new LocalCa({ bundle, trustDomain: cfg.trustDomain, defaultTtlSeconds: cfg.certTtlSeconds, maxTtlSeconds: cfg.certMaxTtlSeconds });
   const serving = await ca.issueServerCert(cfg.serverNames.split(',').map((s) => s.trim()).filter((s) => s !== ''));
 
+  // The model is the source's records plus one `trust` record, so anchor changes ride the same
+  // stream (and the same snapshot/delta machinery) as everything else.
   const store = new ModelStore({ log: log.child('model') });
-  const source = createDiscoverySource(cfg.discovery, { trustDomain: cfg.trustDomain, log: log.child('discovery'), options: { path: cfg.sourcePath } });
-  await source.start((records) => store.replaceAll(records));
+  let sourceRecords: readonly ResourceRecord[] = [];
+  let trust = trustRecordOf(bundle);
+  const publish = (): void => void store.replaceAll([...sourceRecords, trust]);
+  const source = createDiscoverySource(cfg.discovery, { trustDomain: cfg.trustDomain, log: log.child('discovery'), options: { path: cfg.sourcePath, kubeconfig: cfg.kubeconfig } });
+  await source.start((records) => {
+    sourceRecords = records;
+    publish();
+  });
+  const anchors = new CaDirWatcher({
+    dir: cfg.caDir,
+    intervalMs: cfg.caReloadMs,
+    log: log.child('ca'),
+    onChange(next) {
+      ca.setBundle(next);
+      trust = trustRecordOf(next);
+      log.info('trust anchors changed', { signing: trust.signing, anchors: trust.anchors.length, version: trust.version });
+      publish();
+    },
+  });
+  await anchors.start();
 
-  const authenticator = await createNodeAuthenticator(cfg.authenticator, { file: cfg.bootstrapTokensFile });
+  const authenticator = await createNodeAuthenticator(cfg.authenticator, {
+    file: cfg.bootstrapTokensFile,
+    kubeconfig: cfg.kubeconfig,
+    audience: cfg.tokenAudience,
+    agentServiceAccount: cfg.agentServiceAccount,
+    // The agent pod's node, as the model knows it (hostNetwork pods are in it, unmeshed).
+    pods: (namespace: string, name: string) => {
+      const w = store.get(`workload:${namespace}/${name}`);
+      return w?.kind === 'workload' ? { uid: w.uid, node: w.node } : undefined;
+    },
+  });
   const csr = createCsrHandler({
     ca,
     authenticator: { authenticate: async (credential) => (await authenticator.authenticate(credential)).node },
@@ -104,6 +140,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       log.info('listening', { socket: cfg.listenSocket });
     }
   } catch (err) {
+    anchors.stop();
     await source.stop();
     for (const s of servers) s.close();
     throw err;
@@ -113,8 +150,11 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     port,
     store,
     ca,
-    trustAnchorsPem: [...bundle.anchorsPem],
+    get trustAnchorsPem() {
+      return [...ca.trustAnchors];
+    },
     async close() {
+      anchors.stop();
       await source.stop();
       await Promise.all(streams.map((s) => s.close()));
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));

@@ -4,13 +4,17 @@ import { ErrorCodes, WeftError } from '../common/errors.ts';
 
 export const controlSettings = {
   trustDomain: str('WEFT_TRUST_DOMAIN', 'cluster.local', 'SPIFFE trust domain of every workload identity.'),
-  caDir: str('WEFT_CA_DIR', '/var/run/weft/ca', 'Trust anchor (ca.crt, ca.key): loaded if present, generated and written there if not. In a cluster it is a mounted Secret.'),
+  caDir: str('WEFT_CA_DIR', '/var/run/weft/ca', 'Trust anchor (ca.crt, ca.key, optional trust-bundle.crt of further anchors): loaded if present, generated and written there if not. In a cluster it is a mounted Secret. Re-read on change: that is how a root is rotated.'),
+  caReloadMs: int('WEFT_CA_RELOAD_MS', 2000, 'How often the CA directory is checked for rotated anchors; a Secret update reaches the pod within a minute anyway, so a few seconds adds little.', 100, 3_600_000),
   listenAddress: str('WEFT_LISTEN_ADDRESS', '0.0.0.0:15012', 'TLS listener for CSRs and the config stream; empty disables TCP.'),
   listenSocket: str('WEFT_LISTEN_SOCKET', '', 'Also serve the same TLS API on this unix socket (the sandbox: agents in other network namespaces reach it).'),
   serverNames: str('WEFT_SERVER_NAMES', 'weft-control.weft-system.svc,localhost', 'DNS names in control\'s own serving certificate, comma-separated.'),
-  discovery: oneOf('WEFT_DISCOVERY', 'file', ['file'] as const, 'Where the cluster model comes from: `file` (Kubernetes-shaped YAML).'),
+  discovery: oneOf('WEFT_DISCOVERY', 'file', ['file', 'kubernetes'] as const, 'Where the cluster model comes from: `file` (Kubernetes-shaped YAML) or `kubernetes` (informers on the API server).'),
+  kubeconfig: str('WEFT_KUBECONFIG', '', 'For the kubernetes source and token-review: a kubeconfig file; empty means the in-cluster ServiceAccount (what a Deployment uses).'),
   sourcePath: str('WEFT_SOURCE_PATH', '', 'For the file source: a YAML file or a directory of them; reloaded on change.'),
-  authenticator: oneOf('WEFT_AUTHENTICATOR', 'bootstrap-token', ['bootstrap-token'] as const, 'How agents prove their node.'),
+  authenticator: oneOf('WEFT_AUTHENTICATOR', 'bootstrap-token', ['bootstrap-token', 'token-review'] as const, 'How agents prove their node: `bootstrap-token` (sandbox) or `token-review` (projected ServiceAccount tokens checked with the TokenReview API).'),
+  tokenAudience: str('WEFT_TOKEN_AUDIENCE', 'weft-control', 'For token-review: the audience agents\' projected tokens carry; a dedicated one so tokens meant for anything else are refused.'),
+  agentServiceAccount: str('WEFT_AGENT_SERVICE_ACCOUNT', 'weft-system/weft-agent', 'For token-review: namespace/name of the agents\' ServiceAccount; tokens of any other account are refused.'),
   bootstrapTokensFile: str('WEFT_BOOTSTRAP_TOKENS_FILE', '', 'For bootstrap-token: lines of "<node> <token>".'),
   certTtlSeconds: int('WEFT_CERT_TTL_SECONDS', 86400, 'Default workload certificate lifetime (24 h): short enough that a stolen key ages out, long enough to ride out a control outage.', 60, 30 * 86400),
   certMaxTtlSeconds: int('WEFT_CERT_MAX_TTL_SECONDS', 7 * 86400, 'Longest lifetime an agent may ask for.', 60, 365 * 86400),
@@ -23,6 +27,7 @@ export function loadControlConfig(env: Env): ControlConfig {
   const cfg = parseSettings(controlSettings, env);
   const errors: string[] = [];
   if (cfg.discovery === 'file' && cfg.sourcePath === '') errors.push('WEFT_SOURCE_PATH: required with WEFT_DISCOVERY=file');
+  if (cfg.authenticator === 'token-review' && !/^[^/]+\/[^/]+$/.test(cfg.agentServiceAccount)) errors.push(`WEFT_AGENT_SERVICE_ACCOUNT: expected namespace/name, got ${JSON.stringify(cfg.agentServiceAccount)}`);
   if (cfg.authenticator === 'bootstrap-token' && cfg.bootstrapTokensFile === '') errors.push('WEFT_BOOTSTRAP_TOKENS_FILE: required with WEFT_AUTHENTICATOR=bootstrap-token');
   if (cfg.listenAddress === '' && cfg.listenSocket === '') errors.push('WEFT_LISTEN_ADDRESS / WEFT_LISTEN_SOCKET: at least one listener is needed');
   if (cfg.listenAddress !== '' && !/^[^:]*:\d+$/.test(cfg.listenAddress)) errors.push(`WEFT_LISTEN_ADDRESS: expected host:port, got ${JSON.stringify(cfg.listenAddress)}`);

@@ -1,6 +1,7 @@
 // `node dist/control.mjs`: parse config from the environment, start, log the effective config,
 // and shut down cleanly on SIGTERM/SIGINT.
 import { processEnv, describeSettings } from '../common/config.ts';
+import { stopOnSignals } from '../common/lifecycle.ts';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { isWeftError } from '../common/errors.ts';
 import { controlSettings, loadControlConfig } from './config.ts';
@@ -17,21 +18,7 @@ async function main(): Promise<void> {
   setLogLevel(cfg.logLevel);
   log.info('starting', { config: cfg });
   const app = await startControl(cfg, log);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal });
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('unclean stop', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(log, () => app.close());
   log.info('ready');
 }
 

@@ -32,4 +32,8 @@ await Promise.all(
 execFileSync('bash', ['scripts/build-native.sh'], { stdio: 'inherit' });
 mkdirSync('dist/build', { recursive: true });
 copyFileSync('agent/native/build/weft_native.node', 'dist/build/weft_native.node');
+// The eBPF programs, where the ebpf redirector looks next to the agent bundle (dist/ebpf/).
+execFileSync('bash', ['scripts/build-ebpf.sh'], { stdio: 'inherit' });
+mkdirSync('dist/ebpf', { recursive: true });
+for (const o of ['tc-pod-ingress.o', 'tc-inbound-ingress.o']) copyFileSync(`ebpf/build/${o}`, `dist/ebpf/${o}`);
 console.log(`built ${present.map(([n]) => `dist/${n}.mjs`).join(', ') || 'nothing yet'}`);

@@ -3,6 +3,7 @@
 // so the admin server knows nothing of the subsystems.
 import http from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 
 export interface AdminHandler {
@@ -17,8 +18,15 @@ export interface Readiness {
   reasons: string[];
 }
 
+/** A whole endpoint (non-JSON bodies, query strings): /metrics, /stats, /edges. */
+export type AdminRoute = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void;
+/** A WebSocket (or other upgrade) endpoint: /tap. */
+export type AdminUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
 export interface AdminServer {
   register(handler: AdminHandler): void;
+  route(path: string, handler: AdminRoute): void;
+  upgrade(path: string, handler: AdminUpgrade): void;
   listenTcp(host: string, port: number): Promise<number>;
   listenUnix(path: string): Promise<void>;
   close(): Promise<void>;
@@ -36,6 +44,8 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 
 export function createAdminServer(readiness: () => Readiness, log: Logger): AdminServer {
   const handlers = new Map<string, AdminHandler>();
+  const routes = new Map<string, AdminRoute>();
+  const upgrades = new Map<string, AdminUpgrade>();
   const servers: http.Server[] = [];
   const sockets: string[] = [];
 
@@ -75,13 +85,24 @@ export function createAdminServer(readiness: () => Readiness, log: Logger): Admi
           send(res, 500, { code: 'WEFT_ERR_ADMIN_INTERNAL', message: (err as Error).message });
         },
       );
+    } else if (routes.has(path)) {
+      routes.get(path)?.(req, res, url);
     } else {
-      send(res, 404, { code: 'WEFT_ERR_ADMIN_NOT_FOUND', message: `no admin endpoint ${path}; try /healthz, /ready, /config_dump` });
+      send(res, 404, { code: 'WEFT_ERR_ADMIN_NOT_FOUND', message: `no admin endpoint ${path}; try /healthz, /ready, /config_dump, ${[...routes.keys()].join(', ')}` });
     }
   };
 
   function start(listen: (s: http.Server, cb: () => void) => void): Promise<http.Server> {
     const s = http.createServer(onRequest);
+    s.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      const h = upgrades.get(url.pathname);
+      if (h === undefined) {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
+      h(req, socket, head, url);
+    });
     servers.push(s);
     return new Promise((resolve, reject) => {
       s.once('error', reject);
@@ -95,6 +116,12 @@ export function createAdminServer(readiness: () => Readiness, log: Logger): Admi
   return {
     register(h) {
       handlers.set(h.key, h);
+    },
+    route(path, h) {
+      routes.set(path, h);
+    },
+    upgrade(path, h) {
+      upgrades.set(path, h);
     },
     async listenTcp(host, port) {
       const s = await start((srv, cb) => srv.listen(port, host, cb));

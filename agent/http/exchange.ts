@@ -16,6 +16,7 @@ import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
+import type { ConnectionContext } from '../telemetry/telemetry.ts';
 
 /** The app's request, as node:http or the node:http2 compatibility API presents it. */
 export interface ClientRequestLike extends Readable {
@@ -64,7 +65,13 @@ export class Exchange implements AttemptSink {
   #backoff: NodeJS.Timeout | undefined = undefined;
   #body: Readable | undefined = undefined;
 
-  constructor(router: Router, forward: Forwarder, source: string, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string) {
+  readonly #conn: ConnectionContext | undefined;
+  #responseBytes = 0;
+  #status = 0;
+  #grpcStatus: string | undefined = undefined;
+
+  constructor(router: Router, forward: Forwarder, source: string, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
+    this.#conn = conn;
     this.#router = router;
     this.#forward = forward;
     this.#req = req;
@@ -94,8 +101,8 @@ export class Exchange implements AttemptSink {
 
   readonly #onReqData = (chunk: Buffer): void => {
     this.#idle?.refresh();
+    this.#bodyBytes += chunk.length;
     if (this.#chunks !== null) {
-      this.#bodyBytes += chunk.length;
       if (this.#bodyBytes > MAX_REPLAY_BODY) this.#chunks = null;
       else this.#chunks.push(chunk);
     }
@@ -152,12 +159,41 @@ export class Exchange implements AttemptSink {
     this.#inflight = false;
     const router = this.#router;
     router.lb.finished(ep.id, router.now() - this.#attemptStart);
-    if (failed) router.breaker.failure(ep.id, this.#resolved.endpoints);
-    else router.breaker.success(ep.id);
+    if (failed) {
+      const ejections = router.counters.ejections;
+      router.breaker.failure(ep.id, this.#resolved.endpoints);
+      if (router.counters.ejections !== ejections) router.telemetry.endpointEjected(this.#resolved.backend);
+    } else {
+      router.breaker.success(ep.id);
+    }
   }
 
-  /** Replays when the outcome, the body, the retry limit and the budget all allow it. */
-  #tryRetry(outcome: AttemptOutcome): boolean {
+  /** One request event per attempt (retries are separate requests), for metrics, tap and logs. */
+  #report(timedOut: boolean): void {
+    const conn = this.#conn;
+    if (conn === undefined || this.#endpoint === undefined) return;
+    const g = this.#grpcStatus;
+    this.#router.telemetry.request({
+      connection: conn,
+      method: this.#method,
+      status: this.#status,
+      route: this.#resolved.route,
+      path: this.#request.path,
+      serverAddress: this.#request.authority,
+      durationSeconds: (this.#router.now() - this.#attemptStart) / 1000,
+      requestBytes: this.#bodyBytes,
+      responseBytes: this.#responseBytes,
+      grpcStatus: g === undefined ? null : Number(g),
+      retryAttempt: this.#retries,
+      timedOut,
+    });
+    this.#status = 0;
+    this.#grpcStatus = undefined;
+    this.#responseBytes = 0;
+  }
+
+  /** Whether to replay: the outcome, the body, the retry limit and the budget must all allow it. */
+  #mayRetry(outcome: AttemptOutcome): boolean {
     if (this.#finished || this.#retries >= this.#resolved.policy.retryLimit) return false;
     if (this.#chunks === null || !isRetryable(outcome, this.#method, this.#resolved.policy)) return false;
     const budget = this.#resolved.budget;
@@ -165,12 +201,15 @@ export class Exchange implements AttemptSink {
       this.#router.counters.retryBudgetExhausted++;
       return false;
     }
+    return true;
+  }
+
+  #retry(): void {
     this.#attempt?.abort();
     this.#attempt = undefined;
     this.#retries++;
     this.#router.counters.retries++;
     this.#backoff = setTimeout(this.#retryNow, backoffMs(this.#retries, this.#resolved.policy.backoffMs, MAX_BACKOFF_MS, this.#router.random));
-    return true;
   }
 
   readonly #retryNow = (): void => {
@@ -193,8 +232,12 @@ export class Exchange implements AttemptSink {
     const meshCode = headers[WEFT_ERROR];
     const failed = status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
     this.#observe(failed);
+    this.#status = status;
+    this.#grpcStatus = grpcStatus;
     const outcome: AttemptOutcome = meshCode === ErrorCodes.UPSTREAM_CONNECT ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
-    if (failed && this.#tryRetry(outcome)) {
+    if (failed && this.#mayRetry(outcome)) {
+      this.#report(false);
+      this.#retry();
       body.destroy();
       return;
     }
@@ -206,13 +249,19 @@ export class Exchange implements AttemptSink {
     body.pipe(this.#res, { end: false });
   }
 
-  readonly #onResData = (): void => {
+  readonly #onResData = (chunk: Buffer): void => {
+    this.#responseBytes += chunk.length;
     this.#idle?.refresh();
   };
 
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
     if (this.#finished) return;
-    if (trailers !== undefined) this.#res.addTrailers(endToEnd(trailers, true));
+    if (trailers !== undefined) {
+      const g = trailers['grpc-status'];
+      if (typeof g === 'string') this.#grpcStatus = g;
+      this.#res.addTrailers(endToEnd(trailers, true));
+    }
+    this.#report(false);
     this.#res.end();
     this.#finish();
   }
@@ -221,11 +270,16 @@ export class Exchange implements AttemptSink {
     if (this.#finished) return;
     if (this.#committed) {
       // The response had begun: the app must see it cut short, never a clean truncated end.
+      this.#report(false);
       this.#abortClient();
       return;
     }
     this.#observe(true);
-    if (this.#tryRetry(delivered ? { kind: 'response', status: 502, grpcStatus: undefined } : { kind: 'not-delivered' })) return;
+    this.#report(false);
+    if (this.#mayRetry(delivered ? { kind: 'response', status: 502, grpcStatus: undefined } : { kind: 'not-delivered' })) {
+      this.#retry();
+      return;
+    }
     if (delivered) this.#meshError(502, ErrorCodes.HTTP_UPSTREAM, `upstream ${this.#endpoint?.id ?? ''} failed: ${err.message}`);
     else this.#meshError(503, ErrorCodes.UPSTREAM_CONNECT, `could not reach ${this.#endpoint?.id ?? ''}: ${err.message}`);
   }
@@ -247,7 +301,12 @@ export class Exchange implements AttemptSink {
   #timedOut(which: 'request' | 'idle'): void {
     if (this.#finished) return;
     this.#attempt?.abort();
-    if (this.#attempt !== undefined) this.#observe(true);
+    if (this.#inflight) {
+      this.#observe(true);
+      this.#report(true);
+    } else if (this.#committed) {
+      this.#report(true);
+    }
     if (this.#committed) {
       this.#abortClient();
       return;

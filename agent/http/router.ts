@@ -11,6 +11,7 @@ import { RetryBudget } from './retry-budget.ts';
 import { compileRoutes, matchRoute, type HeaderBag, type RouteTable } from './route-table.ts';
 import { pickBackend, resolvePolicy, type AgentHttpDefaults, type RequestPolicy } from './request-policy.ts';
 import type { L7Counters } from './counters.ts';
+import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface HttpView extends RoutingView {
   routesFor(serviceKey: string): readonly RouteRecord[];
@@ -38,6 +39,8 @@ export interface Resolved {
   /** The Service whose budget and breaker scope this request uses ('' for a pod IP). */
   budget: RetryBudget | undefined;
   backend: string;
+  /** The matched HTTPRoute's key, '' when none (a bounded metric label). */
+  route: string;
 }
 
 export interface RouterOptions {
@@ -49,6 +52,8 @@ export interface RouterOptions {
   now?: () => number;
   random?: () => number;
   budget?: { ratio: number; minPerSecond: number };
+  /** Per-attempt request events, ejections (agent/telemetry); none in tests. */
+  telemetry?: Telemetry;
 }
 
 const NONE: readonly HttpEndpoint[] = Object.freeze([]);
@@ -59,6 +64,7 @@ export class Router {
   readonly lb: LoadBalancer;
   readonly breaker: Breaker;
   readonly counters: L7Counters;
+  readonly telemetry: Telemetry;
   readonly now: () => number;
   readonly random: () => number;
   readonly #defaults: AgentHttpDefaults;
@@ -72,6 +78,7 @@ export class Router {
     this.view = o.view;
     this.localNode = o.localNode;
     this.counters = o.counters;
+    this.telemetry = o.telemetry ?? noTelemetry;
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.#defaults = o.defaults;
@@ -87,7 +94,7 @@ export class Router {
 
   resolve(dst: HttpDestination, method: string, target: string, headers: HeaderBag): Resolved {
     if (dst.kind === 'workload') {
-      return { policy: resolvePolicy(undefined, undefined, this.#defaults), endpoints: [dst.endpoint], budget: undefined, backend: dst.endpoint.workload.key };
+      return { policy: resolvePolicy(undefined, undefined, this.#defaults), endpoints: [dst.endpoint], budget: undefined, backend: dst.endpoint.workload.key, route: '' };
     }
     const svc = dst.service;
     const match = matchRoute(this.#table(svc.key, dst.port), method, target, headers);
@@ -97,7 +104,7 @@ export class Router {
     let defaults: ServiceDefaults | undefined = svc.defaults;
     if (rule !== undefined && rule.backends.length > 0) {
       const b = pickBackend(rule.backends, this.random());
-      if (b === undefined) return { policy: resolvePolicy(rule, defaults, this.#defaults), endpoints: NONE, budget: undefined, backend: svc.key };
+      if (b === undefined) return { policy: resolvePolicy(rule, defaults, this.#defaults), endpoints: NONE, budget: undefined, backend: svc.key, route: match?.route.key ?? '' };
       backendKey = b.service;
       backendPort = b.port;
       if (backendKey !== svc.key) defaults = this.view.serviceByKey(backendKey)?.defaults ?? defaults;
@@ -107,6 +114,7 @@ export class Router {
       endpoints: this.#httpEndpoints(this.view.endpoints(backendKey, backendPort)),
       budget: this.#budget(backendKey),
       backend: backendKey,
+      route: match?.route.key ?? '',
     };
   }
 

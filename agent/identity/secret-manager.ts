@@ -43,6 +43,11 @@ export interface SecretManager {
   forget(spiffeId: string): void;
   /** Returns a function that removes the listener. */
   on<E extends keyof SecretManagerEvents>(event: E, listener: SecretManagerEvents[E]): () => void;
+  /**
+   * Re-issues every held certificate now (control rotated its trust anchors). Old certificates
+   * keep serving until their replacements arrive; failures retry like any rotation.
+   */
+  renewAll(): void;
   /** For config dumps: dates and state, never the key. */
   snapshot(): CertificateSnapshot[];
   close(): void;
@@ -144,6 +149,17 @@ export class CachingSecretManager implements SecretManager {
     const set = this.#listeners[event] as Set<SecretManagerEvents[E]>;
     set.add(listener);
     return () => set.delete(listener);
+  }
+
+  renewAll(): void {
+    if (this.#closed) return;
+    for (const entry of this.#entries.values()) {
+      if (entry.current === undefined) continue; // a first issue is under way or will be asked for
+      this.#clearTimer(entry);
+      // A CSR already out may be signed under the old anchors: ask again once it is back.
+      if (entry.inflight !== undefined) void entry.inflight.then(() => this.#rotate(entry), () => this.#rotate(entry));
+      else this.#rotate(entry);
+    }
   }
 
   snapshot(): CertificateSnapshot[] {

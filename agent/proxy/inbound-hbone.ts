@@ -3,11 +3,14 @@
 // asked for by SNI, so a tunnel can never be steered to a pod the client did not authenticate.
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { deliverToTcp, type HboneRequest } from './hbone/index.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
+import { resetSide } from './tcp.ts';
+import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface InboundHboneDeps {
   view: RoutingView;
@@ -15,7 +18,10 @@ export interface InboundHboneDeps {
   connectTimeoutMs: number;
   sockets: SocketFactory;
   stats: ProxyStats;
+  telemetry: Telemetry;
   log: Logger;
+  /** Authorization policy; absent only in tests that exercise the data path alone. */
+  policy?: InboundAuthorizer;
 }
 
 export function createInboundHboneHandler(deps: InboundHboneDeps): (req: HboneRequest) => void {
@@ -38,15 +44,44 @@ export function createInboundHboneHandler(deps: InboundHboneDeps): (req: HboneRe
       req.respond(421, ErrorCodes.PEER_IDENTITY);
       return;
     }
+    // Policy, with the peer's verified identity. A denial answers 403 + WEFT_ERR_POLICY_DENIED, so
+    // the source agent resets the app's connection; an allowed tunnel stays watched, and a later
+    // policy that denies it resets the stream (the source app sees a reset too).
+    const sourceAddress = req.stream.session?.socket?.remoteAddress ?? '';
+    const admission = deps.policy?.admit(
+      {
+        sourceIdentity: req.peerIdentity,
+        sourceAddress,
+        destination: decision.destination.key,
+        destinationIdentity: decision.destination.identity,
+        port: req.target.port,
+        transport: 'hbone',
+      },
+      () => resetSide(req.stream),
+    );
+    if (admission !== undefined && !admission.decision.allowed) {
+      deps.stats.rejected++;
+      req.respond(403, ErrorCodes.POLICY_DENIED);
+      return;
+    }
+    if (admission !== undefined) req.stream.once('close', admission.release);
     deps.stats.opened('inbound_hbone');
     deps.stats.record({
       path: 'inbound_hbone',
       at: new Date().toISOString(),
       sourceIdentity: req.peerIdentity,
-      sourceAddress: req.stream.session?.socket?.remoteAddress ?? '',
+      sourceAddress,
       destination: `${req.target.host}:${req.target.port}`,
       destinationWorkload: decision.destination.key,
     });
-    deliverToTcp(req, connect, undefined, (r) => deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined));
+    const ctx = connectionContext({
+      direction: 'inbound', path: 'inbound_hbone', sourceIdentity: req.peerIdentity, destination: decision.destination, tls: 'mutual',
+      sourceAddress: req.stream.session?.socket?.remoteAddress ?? '', destinationAddress: `${req.target.host}:${req.target.port}`,
+    });
+    deps.telemetry.opened(ctx);
+    deliverToTcp(req, connect, undefined, (r) => {
+      deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
+      deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
+    });
   };
 }

@@ -16,6 +16,7 @@ import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
+import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
 
 export interface InboundHttpDeps {
   view: RoutingView;
@@ -23,6 +24,8 @@ export interface InboundHttpDeps {
   local: LocalUpstream;
   stats: ProxyStats;
   log: Logger;
+  /** Authorization policy, per request, with the peer's verified identity. */
+  policy?: InboundAuthorizer;
 }
 
 export interface PeerHttpRequest {
@@ -108,6 +111,25 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       deps.stats.rejected++;
       refuse(stream, 421, ErrorCodes.PEER_IDENTITY);
       return;
+    }
+    if (deps.policy !== undefined) {
+      const d = deps.policy.authorizeRequest(
+        {
+          sourceIdentity: req.peerIdentity,
+          sourceAddress: stream.session?.socket?.remoteAddress ?? '',
+          destination: decision.destination.key,
+          destinationIdentity: decision.destination.identity,
+          port: target.port,
+          transport: 'hbone',
+        },
+        { method: headers[':method'] as string, path: (headers[':path'] as string | undefined) ?? '/', headers },
+      );
+      if (!d.allowed) {
+        deps.stats.rejected++;
+        // 403 is final for the originating agent (never retried); the app sees it with the policy.
+        if (!stream.destroyed) stream.respond({ ':status': 403, [WEFT_ERROR_HEADER]: ErrorCodes.POLICY_DENIED, [DENIED_BY_HEADER]: d.policy }, { endStream: true });
+        return;
+      }
     }
     const sink = new StreamSink(stream);
     const attempt = deps.local.start({

@@ -1,14 +1,16 @@
 // Inbound plaintext capture (15006): TCP sent to a meshed pod by something outside the mesh
 // (an unmeshed pod, a node, another cluster). Permissive mode delivers it to the pod as an
-// unauthenticated peer; policy and strict mode come with the authorization work.
+// unauthenticated peer, subject to policy; STRICT mTLS mode refuses it (agent/policy).
 import type net from 'node:net';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { pipeBoth } from './tcp.ts';
+import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface InboundPlaintextDeps {
   view: RoutingView;
@@ -16,7 +18,10 @@ export interface InboundPlaintextDeps {
   connectTimeoutMs: number;
   sockets: SocketFactory;
   stats: ProxyStats;
+  telemetry: Telemetry;
   log: Logger;
+  /** Authorization policy; absent only in tests that exercise the data path alone. */
+  policy?: InboundAuthorizer;
 }
 
 function unmap(ip: string | undefined): string {
@@ -36,7 +41,29 @@ export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (sock
       client.resetAndDestroy();
       return;
     }
+    // Plaintext never carries an identity, whatever its source address claims: policy sees it as
+    // unauthenticated (STRICT refuses it outright).
+    const admission = deps.policy?.admit(
+      {
+        sourceIdentity: null,
+        sourceAddress: unmap(client.remoteAddress),
+        destination: decision.destination.key,
+        destinationIdentity: decision.destination.identity,
+        port,
+        transport: 'plaintext',
+      },
+      () => client.resetAndDestroy(),
+    );
+    if (admission !== undefined && !admission.decision.allowed) {
+      deps.stats.rejected++;
+      client.resetAndDestroy();
+      return;
+    }
+    if (admission !== undefined) client.once('close', admission.release);
     deps.stats.opened('inbound_plaintext');
+    const srcIp = unmap(client.remoteAddress);
+    const ctx = connectionContext({ direction: 'inbound', path: 'inbound_plaintext', source: deps.view.workloadByIp(srcIp), destination: decision.destination, tls: 'none', sourceAddress: `${srcIp}:${client.remotePort ?? 0}`, destinationAddress: `${targetIp}:${port}` });
+    deps.telemetry.opened(ctx);
     deps.stats.record({
       path: 'inbound_plaintext',
       at: new Date().toISOString(),
@@ -48,13 +75,17 @@ export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (sock
     const upstream = deps.sockets.connect({ ip: targetIp, port }, deps.connectTimeoutMs);
     const onError = (err: Error): void => {
       deps.stats.closed('inbound_plaintext', 0, 0, true);
+      deps.telemetry.closed(ctx, 0, 0, err);
       deps.log.warn('inbound plaintext delivery failed', { code: errorCode(err), message: err.message, workload: decision.destination.key, port });
       client.resetAndDestroy();
     };
     upstream.once('error', onError);
     upstream.once('connect', () => {
       upstream.off('error', onError);
-      pipeBoth(client, upstream, (r) => deps.stats.closed('inbound_plaintext', r.bytesIn, r.bytesOut, r.error !== undefined));
+      pipeBoth(client, upstream, (r) => {
+        deps.stats.closed('inbound_plaintext', r.bytesIn, r.bytesOut, r.error !== undefined);
+        deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
+      });
     });
   };
 }

@@ -26,6 +26,10 @@ import { planDetection } from './detect.ts';
 import type { Address } from './outbound-decide.ts';
 import type { L7Hook, MeshedDecision, TunnelOpener } from './outbound.ts';
 import type { ProxyStats } from './stats.ts';
+import { Readable } from 'node:stream';
+import { ErrorCodes } from '../../common/errors.ts';
+import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
+import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import { pipeBoth } from './tcp.ts';
 
@@ -41,6 +45,9 @@ export interface OutboundHttpDeps {
   /** Agent-wide opaque destination ports. */
   opaquePorts: ReadonlySet<number>;
   stats: ProxyStats;
+  telemetry: Telemetry;
+  /** Authorization of same-node requests (this agent is the destination's too). */
+  policy?: InboundAuthorizer;
   log: Logger;
 }
 
@@ -51,6 +58,8 @@ export interface HttpConnection {
   proto: AppProtocol;
   /** `ip:port` the app dialled: the authority when a request carries no Host. */
   original: string;
+  /** Telemetry's view of the connection (labels for request events). */
+  ctx?: ConnectionContext;
 }
 
 const CONN = Symbol('weft.httpConnection');
@@ -126,8 +135,31 @@ const NOTHING = Buffer.alloc(0);
 export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const { router, log } = deps;
 
+  /** A same-node request the destination's policy denies: answered here, 403, never delivered. */
+  function denied(policyKey: string, sink: AttemptSink): UpstreamAttempt {
+    const body = Readable.from([]);
+    queueMicrotask(() => {
+      sink.onResponse(403, { [DENIED_BY_HEADER]: policyKey, 'weft-error': ErrorCodes.POLICY_DENIED, 'content-length': '0' }, body);
+      body.resume();
+      body.once('end', () => sink.onEnd(undefined));
+    });
+    const sinkBody = new PassThrough();
+    sinkBody.resume();
+    return { body: sinkBody, abort: () => body.destroy() };
+  }
+
   const forward: Forwarder = (ep, r, sink) => {
-    if (ep.local) return deps.local.start(r, sink);
+    if (ep.local) {
+      const policy = deps.policy;
+      if (policy !== undefined) {
+        const d = policy.authorizeRequest(
+          { sourceIdentity: r.source, sourceAddress: '', destination: ep.workload.key, destinationIdentity: ep.workload.identity, port: ep.port, transport: 'local' },
+          { method: r.method, path: r.path, headers: r.headers },
+        );
+        if (!d.allowed) return denied(d.policy, sink);
+      }
+      return deps.local.start(r, sink);
+    }
     const nodeIp = router.view.nodeAddress(ep.workload.node);
     if (nodeIp === undefined) {
       const a = new PassThrough();
@@ -153,7 +185,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       res.destroy();
       return;
     }
-    new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original).start();
+    new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
   }
 
   /** WebSocket and other upgrades, and CONNECT: replay the head on an opaque connection. */
@@ -237,7 +269,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     socket.resume();
   }
 
-  const hook: L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, tcp: (s: Sniffed | undefined) => void): void => {
+  const hook: L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, ctx: ConnectionContext, tcp: (s: Sniffed | undefined) => void): void => {
     const match = router.view.serviceByAddress(original.ip, original.port);
     const plan = planDetection(original.port, match === undefined ? undefined : { record: match.service, port: match.port }, deps.opaquePorts);
     if (plan.kind === 'fixed' && plan.protocol === 'tcp') {
@@ -247,7 +279,10 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     const go = (s: Sniffed): void => {
       if (s.protocol === 'tcp') {
         counters.detectedTcp++;
-        if (s.timedOut) counters.detectTimeouts++;
+        if (s.timedOut) {
+          counters.detectTimeouts++;
+          deps.telemetry.detectionTimedOut(ctx);
+        }
         tcp(s);
         return;
       }
@@ -255,11 +290,15 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       else counters.detectedHttp1++;
       const kind = decision.kind === 'hbone' ? 'outbound_hbone' : 'outbound_local';
       deps.stats.opened(kind);
-      client.once('close', () => deps.stats.closed(kind, client.bytesRead, client.bytesWritten, false));
+      deps.telemetry.opened(ctx);
+      client.once('close', () => {
+        deps.stats.closed(kind, client.bytesRead, client.bytesWritten, false);
+        deps.telemetry.closed(ctx, client.bytesRead, client.bytesWritten, undefined);
+      });
       const destination: HttpDestination = match !== undefined
         ? { kind: 'service', service: match.service, port: match.port.port }
         : { kind: 'workload', endpoint: router.endpointFor(decision.destination, decision.target.port) };
-      handle(client, s, { source: decision.source, destination, proto: s.protocol, original: `${original.ip}:${original.port}` });
+      handle(client, s, { source: decision.source, destination, proto: s.protocol, original: `${original.ip}:${original.port}`, ctx });
     };
     if (plan.kind === 'fixed') go({ protocol: plan.protocol, head: NOTHING, timedOut: false, ended: false });
     else sniffProtocol(client, deps.detectTimeoutMs, go);

@@ -4,16 +4,18 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { decideOutbound, type Address, type DecideOptions, type OutboundDecision } from './outbound-decide.ts';
 import type { RoutingView, ServiceEndpoint } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
+import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { replayHead, type Sniffed } from './detect-socket.ts';
 
 /** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
 export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local' }>;
-export type L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, tcp: (sniffed: Sniffed | undefined) => void) => void;
+export type L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, ctx: ConnectionContext, tcp: (sniffed: Sniffed | undefined) => void) => void;
 
 export interface TunnelOpener {
   open(req: {
@@ -32,7 +34,10 @@ export interface OutboundDeps {
   sockets: SocketFactory;
   tunnels: TunnelOpener;
   stats: ProxyStats;
+  telemetry: Telemetry;
   log: Logger;
+  /** Authorization policy for same-node deliveries (this agent is also the destination's). */
+  policy?: InboundAuthorizer;
   /** Protocol detection and the HTTP path (agent/proxy/outbound-http.ts); absent: all TCP. */
   l7?: L7Hook;
 }
@@ -50,26 +55,29 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
   const opts: DecideOptions = { localNode: deps.localNode, hbonePort: deps.hbonePort, pick: randomPick };
   const log = deps.log;
 
-  function finish(kind: PathKind, r: SpliceResult): void {
+  function finish(kind: PathKind, ctx: ConnectionContext, r: SpliceResult): void {
     deps.stats.closed(kind, r.bytesIn, r.bytesOut, r.error !== undefined);
+    deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
   }
 
-  function upstreamFailed(kind: PathKind, client: net.Socket, decision: OutboundDecision, err: unknown): void {
+  function upstreamFailed(kind: PathKind, ctx: ConnectionContext, client: net.Socket, decision: OutboundDecision, err: unknown): void {
     deps.stats.closed(kind, 0, 0, true);
+    deps.telemetry.closed(ctx, 0, 0, err as Error);
     log.warn('outbound connection failed', { path: kind, code: errorCode(err), message: (err as Error).message, target: 'target' in decision ? decision.target : undefined });
     // The app already holds an accepted connection: a reset is how it learns the upstream failed.
     if (!client.destroyed) client.resetAndDestroy();
   }
 
-  function direct(kind: PathKind, client: net.Socket, decision: OutboundDecision, target: Address, sniffed?: Sniffed): void {
+  function direct(kind: PathKind, ctx: ConnectionContext, client: net.Socket, decision: OutboundDecision, target: Address, sniffed?: Sniffed): void {
     deps.stats.opened(kind);
+    deps.telemetry.opened(ctx);
     const upstream = deps.sockets.connect(target, deps.connectTimeoutMs);
-    const onError = (err: Error): void => upstreamFailed(kind, client, decision, err);
+    const onError = (err: Error): void => upstreamFailed(kind, ctx, client, decision, err);
     upstream.once('error', onError);
     upstream.once('connect', () => {
       upstream.off('error', onError);
       replayHead(upstream, sniffed);
-      pipeBoth(client, upstream, (r) => finish(kind, r));
+      pipeBoth(client, upstream, (r) => finish(kind, ctx, r));
     });
   }
 
@@ -90,28 +98,60 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
         destinationWorkload: decision.kind === 'passthrough' ? null : decision.destination.key,
       });
     }
+    const ctx = decision.kind === 'reject' ? undefined : connectionContext({
+      direction: 'outbound',
+      path: decision.kind === 'hbone' ? 'outbound_hbone' : decision.kind === 'local' ? 'outbound_local' : 'outbound_passthrough',
+      source: decision.kind === 'passthrough' ? deps.view.workloadByIp(source.ip) : decision.source,
+      destination: decision.kind === 'passthrough' ? deps.view.workloadByIp(decision.target.ip) : decision.destination,
+      service: decision.kind === 'passthrough' ? undefined : decision.service,
+      tls: decision.kind === 'hbone' ? 'mutual' : 'none',
+      sourceAddress: `${source.ip}:${source.port}`,
+      destinationAddress: `${decision.target.ip}:${decision.target.port}`,
+    });
     if (deps.l7 !== undefined && (decision.kind === 'hbone' || decision.kind === 'local')) {
-      deps.l7(client, original, decision, (sniffed) => tcpPath(client, decision, sniffed));
+      deps.l7(client, original, decision, ctx as ConnectionContext, (sniffed) => tcpPath(client, source, original, decision, ctx, sniffed));
       return;
     }
-    tcpPath(client, decision, undefined);
+    tcpPath(client, source, original, decision, ctx, undefined);
   };
 
-  function tcpPath(client: net.Socket, decision: OutboundDecision, sniffed: Sniffed | undefined): void {
+  function tcpPath(client: net.Socket, source: Address, original: Address, decision: OutboundDecision, ctx: ConnectionContext | undefined, sniffed: Sniffed | undefined): void {
     switch (decision.kind) {
       case 'passthrough':
-        direct('outbound_passthrough', client, decision, decision.target);
+        direct('outbound_passthrough', ctx as ConnectionContext, client, decision, decision.target);
         return;
-      case 'local':
-        direct('outbound_local', client, decision, decision.target, sniffed);
+      case 'local': {
+        // Same node: no tunnel, but this agent is the destination's too, and it knows the source
+        // pod (and so its identity) from the pod IP: the same policy as HBONE applies.
+        const admission = deps.policy?.admit(
+          {
+            sourceIdentity: decision.source.identity,
+            sourceAddress: source.ip,
+            destination: decision.destination.key,
+            destinationIdentity: decision.destination.identity,
+            port: decision.target.port,
+            transport: 'local',
+          },
+          () => client.resetAndDestroy(),
+        );
+        if (admission !== undefined && !admission.decision.allowed) {
+          deps.stats.rejected++;
+          client.resetAndDestroy();
+          return;
+        }
+        if (admission !== undefined) client.once('close', admission.release);
+        direct('outbound_local', ctx as ConnectionContext, client, decision, decision.target, sniffed);
         return;
+      }
       case 'reject':
         deps.stats.rejected++;
-        log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason });
+        log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason, source, destination: original });
         client.resetAndDestroy();
         return;
       case 'hbone': {
+        const hctx = ctx as ConnectionContext;
         deps.stats.opened('outbound_hbone');
+        deps.telemetry.opened(hctx);
         client.pause();
         deps.tunnels
           .open({
@@ -124,14 +164,14 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
             (tunnel) => {
               if (client.destroyed) {
                 tunnel.destroy();
-                finish('outbound_hbone', { bytesIn: 0, bytesOut: 0, error: new Error('client went away') });
+                finish('outbound_hbone', hctx, { bytesIn: 0, bytesOut: 0, error: new Error('client went away') });
                 return;
               }
               replayHead(tunnel, sniffed);
-              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', r));
+              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', hctx, r));
               client.resume();
             },
-            (err: unknown) => upstreamFailed('outbound_hbone', client, decision, err),
+            (err: unknown) => upstreamFailed('outbound_hbone', hctx, client, decision, err),
           );
         return;
       }

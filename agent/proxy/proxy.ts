@@ -5,6 +5,7 @@ import net from 'node:net';
 import type { Logger } from '../../common/log.ts';
 import type { AgentConfig } from '../config.ts';
 import type { CertificateProvider } from '../identity/tls-contexts.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { HboneConnector, createHboneServer } from './hbone/index.ts';
 import { createInboundHboneHandler } from './inbound-hbone.ts';
 import { createInboundPlaintextHandler } from './inbound-plaintext.ts';
@@ -16,6 +17,7 @@ import { createInboundHttpHandler } from './inbound-http.ts';
 import { createOutboundHttp } from './outbound-http.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
+import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
   config: AgentConfig;
@@ -26,10 +28,14 @@ export interface ProxyDeps {
   localIdentities: () => Iterable<string>;
   sockets: SocketFactory;
   stats: ProxyStats;
+  /** Metrics, tap and access log; noTelemetry when absent (tests). */
+  telemetry?: Telemetry;
   log: Logger;
   /** IP_TRANSPARENT on the capture listeners (false only where nothing is redirected: tests). */
   transparent: boolean;
   reusePort: boolean;
+  /** Authorization policy for every delivery to a local workload (HBONE, plaintext, same-node). */
+  policy?: InboundAuthorizer;
 }
 
 export interface Proxy {
@@ -51,7 +57,7 @@ function closeServer(s: net.Server): Promise<void> {
 
 export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, log } = deps;
-  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats };
+  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy };
   const tunnels = new HboneConnector({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
@@ -74,13 +80,14 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     counters: deps.stats.l7,
     defaults: { timeoutMs: config.httpTimeoutMs, idleTimeoutMs: config.httpIdleTimeoutMs, retryLimit: config.httpRetryLimit, retryBackoffMs: config.httpRetryBackoffMs },
     budget: { ratio: config.httpRetryBudgetPercent / 100, minPerSecond: config.httpRetryBudgetMinPerSecond },
+    telemetry: common.telemetry,
   });
   deps.stats.l7Detail = () => router.snapshot();
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
     detectTimeoutMs: config.detectTimeoutMs,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
-    stats: deps.stats, log: log.child('http'),
+    stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'),
   });
   const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, createOutboundHandler({
     ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound'), l7: config.httpEnabled ? outboundHttp.hook : undefined,
@@ -91,7 +98,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
     onStream: createInboundHboneHandler({ ...common, log: log.child('hbone') }),
-    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, log: log.child('http-in') }),
+    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, log: log.child('http-in') }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
   });

@@ -6,3 +6,4 @@ export {
 } from './redirector.ts';
 export { runCommand, type CommandRunner, type CommandResult } from './command-runner.ts';
 export { IptablesRedirector } from './iptables-redirector.ts';
+export { EbpfRedirector, defaultObjectDir, type EbpfRedirectorOptions } from './ebpf-redirector.ts';

@@ -3,7 +3,7 @@
 // (the one computed view) are cached until the next change.
 //
 // Records are replaced wholesale, never patched: a delta upsert is the record's new full value.
-import { resourceId, type NodeRecord, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
+import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
 import { jsonEqual } from '../../control/api/record-equal.ts';
 import type { Logger } from '../../common/log.ts';
 
@@ -54,6 +54,8 @@ export class AgentState {
   readonly #nodes = new Map<string, NodeRecord>();
   /** Parent Service key → HTTPRoutes attached to it (L7 routing reads this per request). */
   readonly #routesByParent = new Map<string, RouteRecord[]>();
+  /** Authorization and mesh policies by resource id: few, read when policies are recompiled. */
+  readonly #policies = new Map<string, PolicyRecord | MeshPolicyRecord>();
   readonly #listeners = new Set<StateListener>();
   #endpointCache = new Map<string, Endpoint[]>();
   #version: number | null = null;
@@ -140,8 +142,10 @@ export class AgentState {
         const list = this.#routesByParent.get(p.service) ?? [];
         if (!list.includes(r)) this.#routesByParent.set(p.service, [...list, r]);
       }
-    } else {
+    } else if (r.kind === 'node') {
       this.#nodes.set(r.name, r);
+    } else if (r.kind === 'policy' || r.kind === 'meshpolicy') {
+      this.#policies.set(resourceId(r), r);
     }
   }
 
@@ -162,8 +166,10 @@ export class AgentState {
         if (list === undefined || list.length === 0) this.#routesByParent.delete(p.service);
         else this.#routesByParent.set(p.service, list);
       }
-    } else if (this.#nodes.get(r.name)?.key === r.key) {
-      this.#nodes.delete(r.name);
+    } else if (r.kind === 'node') {
+      if (this.#nodes.get(r.name)?.key === r.key) this.#nodes.delete(r.name);
+    } else if (r.kind === 'policy' || r.kind === 'meshpolicy') {
+      this.#policies.delete(resourceId(r));
     }
   }
 
@@ -227,6 +233,20 @@ export class AgentState {
       out.sort((a, b) => (a.workload.key < b.workload.key ? -1 : 1));
     }
     this.#endpointCache.set(cacheKey, out);
+    return out;
+  }
+
+  /** Every AuthorizationPolicy record (weft.dev), in no particular order. */
+  authorizationPolicies(): PolicyRecord[] {
+    const out: PolicyRecord[] = [];
+    for (const r of this.#policies.values()) if (r.kind === 'policy') out.push(r);
+    return out;
+  }
+
+  /** Every MeshPolicy record, in no particular order. */
+  meshPolicies(): MeshPolicyRecord[] {
+    const out: MeshPolicyRecord[] = [];
+    for (const r of this.#policies.values()) if (r.kind === 'meshpolicy') out.push(r);
     return out;
   }
 

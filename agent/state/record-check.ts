@@ -1,6 +1,7 @@
 // The agent checks every record it is sent before any of a message is applied: a record it
 // cannot route by is a reason to nack the whole message and keep the state it has.
 import type { ResourceRecord } from '../../control/api/model.ts';
+import { checkMeshPolicyRecord, checkPolicyRecord } from '../policy/record-check.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -49,6 +50,14 @@ export function checkRecord(r: unknown): string | null {
     case 'node':
       if (!isStr(r.name) || !isStr(r.address)) return `${where}: name and address are required`;
       return null;
+    case 'trust':
+      if (!isStr(r.version) || !isStr(r.signing)) return `${where}: version and signing are required`;
+      if (!Array.isArray(r.anchors) || r.anchors.length === 0 || !r.anchors.every(isStr)) return `${where}: anchors must be a non-empty list of fingerprints`;
+      return null;
+    case 'policy':
+      return checkPolicyRecord(r, where);
+    case 'meshpolicy':
+      return checkMeshPolicyRecord(r, where);
     default:
       return `unknown record kind ${JSON.stringify(r.kind)}`;
   }

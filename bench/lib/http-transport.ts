@@ -3,8 +3,10 @@ import http from 'node:http';
 import { codedError, type RequestSpec, type Transport } from './transport.ts';
 
 export function httpTransport(spec: RequestSpec): Transport {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections, maxFreeSockets: spec.connections });
+  const reuse = spec.newConnection !== true;
+  const agent = new http.Agent({ keepAlive: reuse, maxSockets: spec.connections, maxFreeSockets: spec.connections });
   const headers: http.OutgoingHttpHeaders = { 'user-agent': 'weft-load' };
+  if (!reuse) headers.connection = 'close';
   if (spec.body !== undefined) {
     headers['content-length'] = spec.body.length;
     headers['content-type'] = 'application/octet-stream';

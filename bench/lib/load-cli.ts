@@ -1,16 +1,18 @@
 // CLI for the load generator (bench/lib/load.ts).
 //   node bench/lib/load-cli.ts --url http://H:P/path [--rate 100] [--duration 10] [--connections 8]
-//     [--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--histogram]
+//     [--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--new-connection]
+//     [--histogram]
 // --rate 0 is closed loop (max throughput). stdout: one JSON line
 //   {rate, achievedRps, count, errors, errorCodes, p50, p90, p99, p999, max, mean (ms), durationS,
-//    cpuPerRequestUs, transport, connections}
+//    cpuPerRequestUs, transport, connections, totalSent, newConnection}
+// --new-connection sends `Connection: close` and opens a connection per request (set-up cost).
 // (--histogram adds the histogram's sparse buckets, for merging runs). Exit 0; 2 on bad flags.
 import { parseArgs } from 'node:util';
 import { choiceFlag, emit, intFlag, numberFlag, onShutdown, runCli, UsageError } from '../../tests/apps/app-cli.ts';
 import { TRANSPORTS, runLoad } from './load.ts';
 
 const usage = 'node bench/lib/load-cli.ts --url http://H:P/path [--rate 100] [--duration 10] [--connections 8] ' +
-  '[--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--histogram]';
+  '[--warmup 0] [--timeout 5000] [--transport raw|http] [--method GET] [--body-bytes N] [--new-connection] [--histogram]';
 
 runCli('load', usage, async (argv) => {
   const { values } = parseArgs({
@@ -26,6 +28,7 @@ runCli('load', usage, async (argv) => {
       method: { type: 'string' },
       'body-bytes': { type: 'string' },
       histogram: { type: 'boolean', default: false },
+      'new-connection': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -50,6 +53,7 @@ runCli('load', usage, async (argv) => {
     transport: choiceFlag('transport', values.transport, 'raw', TRANSPORTS),
     method: values.method,
     body: bodyBytes >= 0 ? Buffer.alloc(bodyBytes, 0x61) : undefined,
+    newConnection: values['new-connection'],
   });
   const { histogram, ...summary } = result;
   emit(values.histogram ? { ...summary, histogram } : summary);

@@ -31,6 +31,8 @@ export interface LoadOptions {
   transport: TransportName;
   method?: string;
   body?: Buffer;
+  /** One fresh connection per request (`Connection: close`): measures connection set-up cost. */
+  newConnection?: boolean;
 }
 
 export interface LoadResult {
@@ -45,6 +47,9 @@ export interface LoadResult {
   /** Failed requests: transport errors and statuses >= 400. */
   errors: number;
   errorCodes: Record<string, number>;
+  /** Every request sent, warmup included: what divides a server's CPU time measured around the run. */
+  totalSent: number;
+  newConnection: boolean;
   /** Latency in milliseconds. */
   p50: number;
   p90: number;
@@ -70,6 +75,8 @@ class Recorder {
   readonly histogram = new Histogram();
   errors = 0;
   readonly errorCodes: Record<string, number> = {};
+  /** Requests sent, warmup included. */
+  sent = 0;
   firstStart = Infinity;
   lastEnd = 0;
 
@@ -91,7 +98,8 @@ class Recorder {
 }
 
 /** Sends one request and records it (when `record`) against `startedAt`. Never rejects. */
-async function timed(t: Transport, rec: Recorder | undefined, startedAt: number): Promise<void> {
+async function timed(t: Transport, all: Recorder, rec: Recorder | undefined, startedAt: number): Promise<void> {
+  all.sent++;
   try {
     const status = await t.send();
     const end = performance.now();
@@ -114,7 +122,7 @@ async function openLoop(t: Transport, o: LoadOptions, rec: Recorder): Promise<vo
       const now = performance.now();
       // Everything already due goes out now, each stamped with its own scheduled time.
       while (i < total && t0 + i * intervalMs <= now) {
-        const p = timed(t, i >= warmN ? rec : undefined, t0 + i * intervalMs);
+        const p = timed(t, rec, i >= warmN ? rec : undefined, t0 + i * intervalMs);
         inFlight.add(p);
         void p.then(() => inFlight.delete(p));
         i++;
@@ -133,7 +141,7 @@ async function closedLoop(t: Transport, o: LoadOptions, rec: Recorder): Promise<
   const deadline = measureFrom + o.durationS * 1000;
   const worker = async (): Promise<void> => {
     for (let start = performance.now(); start < deadline; start = performance.now()) {
-      await timed(t, start >= measureFrom ? rec : undefined, start);
+      await timed(t, rec, start >= measureFrom ? rec : undefined, start);
     }
   };
   await Promise.all(Array.from({ length: o.connections }, worker));
@@ -144,6 +152,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   if (url.protocol !== 'http:') throw new RangeError(`only http:// URLs are supported, got ${o.url}`);
   const t = makeTransport(o.transport, {
     url, method: o.method ?? (o.body === undefined ? 'GET' : 'POST'), body: o.body, connections: o.connections, timeoutMs: o.timeoutMs,
+    newConnection: o.newConnection,
   });
   const rec = new Recorder();
   const cpu0 = process.cpuUsage();
@@ -165,6 +174,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     count: h.count,
     errors: rec.errors,
     errorCodes: rec.errorCodes,
+    totalSent: rec.sent,
+    newConnection: o.newConnection === true,
     p50: ms(h.percentile(50)),
     p90: ms(h.percentile(90)),
     p99: ms(h.percentile(99)),

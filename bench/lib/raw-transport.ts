@@ -76,6 +76,7 @@ class Connection {
 export function rawTransport(spec: RequestSpec): Transport {
   const host = spec.url.port === '' ? spec.url.hostname : `${spec.url.hostname}:${spec.url.port}`;
   let head = `${spec.method} ${spec.url.pathname}${spec.url.search} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: weft-load\r\n`;
+  if (spec.newConnection === true) head += 'Connection: close\r\n';
   if (spec.body !== undefined) head += `Content-Type: application/octet-stream\r\nContent-Length: ${spec.body.length}\r\n`;
   const request = Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), spec.body ?? Buffer.alloc(0)]);
 

@@ -11,6 +11,9 @@ export interface RequestSpec {
   connections: number;
   /** A request not answered this long after it was written is failed as ETIMEDOUT. */
   timeoutMs: number;
+  /** Ask for `Connection: close` and open a fresh connection for every request, so each request
+   * pays the connection set-up (and, through a mesh, whatever handshake that costs). */
+  newConnection?: boolean;
 }
 
 export interface Transport {

@@ -107,7 +107,103 @@ export interface NodeRecord {
   address: string;
 }
 
-export type ResourceRecord = WorkloadRecord | ServiceRecord | NodeRecord | RouteRecord;
+/**
+ * The mesh's trust anchors as control currently has them (one record, key `anchors`). Only
+ * fingerprints travel here — the PEMs come with every CSR answer. An agent that sees `version`
+ * change re-issues its certificates early, which is how a root rotation reaches every workload.
+ */
+export interface TrustRecord {
+  kind: 'trust';
+  key: string;
+  /** Changes whenever the anchor set or the signing anchor changes. */
+  version: string;
+  /** SHA-256 fingerprint of the anchor that signs new certificates. */
+  signing: string;
+  /** SHA-256 fingerprints of every anchor to accept, signing anchor first. */
+  anchors: string[];
+}
+
+
+export type PolicyAction = 'ALLOW' | 'DENY' | 'AUDIT';
+
+/** Who a rule admits. Fields AND together; an absent field does not constrain. */
+export interface PolicySource {
+  /** SPIFFE ID patterns: `*` as a whole segment matches one segment, a trailing `/*` the rest. */
+  identities?: string[];
+  namespaces?: string[];
+  /** `ns/name`, already qualified by control (a bare name means the policy's namespace). */
+  serviceAccounts?: string[];
+  /** CIDRs, canonical (`10.0.0.0/8`, `fd00::/8`). */
+  ipBlocks?: string[];
+  /** true: only peers without a verified identity; false: only authenticated ones. */
+  unauthenticated?: boolean;
+}
+
+export type PolicyPathMatch = { type: 'exact' | 'prefix'; value: string };
+export type PolicyHeaderMatch = { name: string; present: boolean };
+
+/** A Kubernetes label selector requirement. */
+export interface LabelRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values: string[];
+}
+
+/** What a rule admits on the destination. Fields AND together. */
+export interface PolicyOperation {
+  ports?: number[];
+  /** HTTP only (uppercase). */
+  methods?: string[];
+  paths?: PolicyPathMatch[];
+  /** HTTP only: header names (lowercase) that must be present (or, present: false, absent). */
+  headers?: PolicyHeaderMatch[];
+}
+
+export interface PolicyRule {
+  /** Empty: any source. */
+  from: PolicySource[];
+  /** Empty: any operation. */
+  to: PolicyOperation[];
+}
+
+export type PolicyTarget =
+  /** Every workload of the policy's namespace (mesh-wide when that is the root namespace). */
+  | { kind: 'namespace' }
+  | { kind: 'selector'; matchLabels: Record<string, string>; matchExpressions?: LabelRequirement[] }
+  /** The pods a Service of the policy's namespace selects. */
+  | { kind: 'service'; name: string };
+
+/** A weft.dev/v1alpha1 AuthorizationPolicy, validated and normalized by control. */
+export interface PolicyRecord {
+  kind: 'policy';
+  /** `namespace/name`. */
+  key: string;
+  name: string;
+  namespace: string;
+  /** True for policies in the root namespace (weft-system) without a target: they select every workload. */
+  meshWide: boolean;
+  action: PolicyAction;
+  target: PolicyTarget;
+  rules: PolicyRule[];
+}
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+export type DefaultInbound = 'allow' | 'deny' | 'authenticated-only';
+
+/** A weft.dev/v1alpha1 MeshPolicy: mTLS mode and default inbound policy at one scope. */
+export interface MeshPolicyRecord {
+  kind: 'meshpolicy';
+  key: string;
+  name: string;
+  namespace: string;
+  /** mesh: the root namespace without selector; namespace: no selector; workload: with a selector. */
+  scope: 'mesh' | 'namespace' | 'workload';
+  matchLabels: Record<string, string>;
+  mtls?: MtlsMode;
+  defaultInbound?: DefaultInbound;
+}
+
+export type ResourceRecord = RouteRecord | WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord;
 export type ResourceKind = ResourceRecord['kind'];
 
 /** Key used on the stream and in maps: `kind:key`, unique across kinds. */

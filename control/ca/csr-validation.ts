@@ -2,17 +2,16 @@
 // the public key and the SPIFFE ID, yet a request that asks for more (a CA certificate, a DNS
 // name, a second identity) is refused outright rather than silently trimmed: it is either a bug
 // in an agent or someone probing, and both deserve a clear answer.
-import { createPublicKey } from 'node:crypto';
-import { x509 } from '../../common/x509.ts';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { parseSpiffeId, type WorkloadIdentity } from '../api/identity.ts';
+import { isCaConstraint, parseCsr, parseGeneralNames, pemToDer, verifyCsrSignature, type GeneralName, type ParsedCsr } from './csr-der.ts';
 
 export interface ValidCsr {
   /** The one SPIFFE ID the request is for. */
   spiffeId: string;
   identity: WorkloadIdentity;
-  /** The requester's P-256 public key (SPKI), to put in the certificate. */
-  publicKey: x509.PublicKey;
+  /** The requester's P-256 public key (subjectPublicKeyInfo DER), to put in the certificate. */
+  spki: Buffer;
 }
 
 function invalid(message: string, cause?: unknown): WeftError {
@@ -27,48 +26,38 @@ export async function validateCsr(csrPem: string, trustDomain: string): Promise<
   if (typeof csrPem !== 'string' || !csrPem.includes('-----BEGIN CERTIFICATE REQUEST-----')) {
     throw invalid('csr is not a PEM PKCS#10 request (expected "-----BEGIN CERTIFICATE REQUEST-----")');
   }
-  let csr: x509.Pkcs10CertificateRequest;
+  let csr: ParsedCsr;
   try {
-    csr = new x509.Pkcs10CertificateRequest(csrPem);
+    csr = parseCsr(pemToDer(csrPem, 'CERTIFICATE REQUEST'));
   } catch (err) {
     throw invalid(`csr does not parse as PKCS#10: ${(err as Error).message}`, err);
   }
 
   // The key type first: an RSA request is refused for its key even if its signature is fine.
-  let keyType: string | undefined;
-  let curve: string | undefined;
-  try {
-    const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
-    keyType = key.asymmetricKeyType;
-    curve = key.asymmetricKeyDetails?.namedCurve;
-  } catch (err) {
-    throw invalid(`csr public key does not parse: ${(err as Error).message}`, err);
-  }
+  const keyType = csr.publicKey.asymmetricKeyType;
+  const curve = csr.publicKey.asymmetricKeyDetails?.namedCurve;
   if (keyType !== 'ec' || curve !== 'prime256v1') {
     throw invalid(`csr key must be EC P-256, got ${keyType === 'ec' ? `EC ${curve ?? 'unknown curve'}` : (keyType ?? 'unknown').toUpperCase()}`);
   }
+  if (!verifyCsrSignature(csr)) throw invalid('csr signature does not verify: the request was altered or not signed by its own key');
 
-  let signed = false;
-  try {
-    signed = await csr.verify();
-  } catch {
-    signed = false;
-  }
-  if (!signed) throw invalid('csr signature does not verify: the request was altered or not signed by its own key');
-
-  const extensions = csr.extensions;
-  for (const ext of extensions) {
-    if (ext.type === BASIC_CONSTRAINTS_OID) {
-      const bc = new x509.BasicConstraintsExtension(ext.rawData);
-      if (bc.ca) throw invalid('csr asks for a CA certificate (basicConstraints CA:true); workloads get leaf certificates only');
+  for (const ext of csr.extensions) {
+    if (ext.oid === BASIC_CONSTRAINTS_OID) {
+      let ca: boolean;
+      try {
+        ca = isCaConstraint(ext.value);
+      } catch (err) {
+        throw invalid(`csr basicConstraints does not parse: ${(err as Error).message}`, err);
+      }
+      if (ca) throw invalid('csr asks for a CA certificate (basicConstraints CA:true); workloads get leaf certificates only');
     }
   }
-  const sans = extensions.filter((e) => e.type === SAN_OID);
+  const sans = csr.extensions.filter((e) => e.oid === SAN_OID);
   if (sans.length === 0) throw invalid('csr has no subjectAltName; it must carry exactly one URI SAN, the SPIFFE ID');
   if (sans.length > 1) throw invalid(`csr has ${sans.length} subjectAltName extensions; it must have exactly one`);
-  let names: readonly x509.GeneralName[];
+  let names: GeneralName[];
   try {
-    names = new x509.SubjectAlternativeNameExtension(sans[0].rawData).names.items;
+    names = parseGeneralNames(sans[0].value);
   } catch (err) {
     throw invalid(`csr subjectAltName does not parse: ${(err as Error).message}`, err);
   }
@@ -87,5 +76,5 @@ export async function validateCsr(csrPem: string, trustDomain: string): Promise<
   if (identity.trustDomain !== trustDomain) {
     throw invalid(`csr is for trust domain ${identity.trustDomain} but this CA signs for ${trustDomain}`);
   }
-  return { spiffeId, identity, publicKey: csr.publicKey };
+  return { spiffeId, identity, spki: csr.spki };
 }

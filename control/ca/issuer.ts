@@ -1,11 +1,12 @@
 // The CA that signs workload certificates (X.509-SVIDs) from validated CSRs, and control's own
 // TLS serving certificate from the same anchor so agents need only the trust bundle to trust it.
-import { createHash, webcrypto } from 'node:crypto';
-import { x509, EC_P256, ECDSA_SHA256 } from '../../common/x509.ts';
+import { createHash, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import type { CsrResponse } from '../api/csr.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../api/identity.ts';
-import { randomSerial, type TrustBundle } from './trust-anchor.ts';
+import type { TrustAnchor, TrustBundle } from './trust-anchor.ts';
+import { derToPem, leafTbs, signTbs, subjectNameDer, type SubjectAltName } from './leaf-der.ts';
 import { validateCsr } from './csr-validation.ts';
 
 export interface SignOptions {
@@ -49,7 +50,7 @@ const SERVER_TTL_SECONDS = 365 * 24 * 3600;
 
 export class LocalCa implements CertificateAuthority {
   readonly trustDomain: string;
-  readonly #bundle: TrustBundle;
+  #bundle: TrustBundle;
   readonly #defaultTtl: number;
   readonly #maxTtl: number;
   readonly #backdateMs: number;
@@ -71,6 +72,18 @@ export class LocalCa implements CertificateAuthority {
     return this.#bundle.anchorsPem;
   }
 
+  get bundle(): TrustBundle {
+    return this.#bundle;
+  }
+
+  /**
+   * Swaps the anchors (a rotation step read from the CA directory). Signing reads the bundle once
+   * per certificate, so a certificate is wholly under the old or wholly under the new anchors.
+   */
+  setBundle(bundle: TrustBundle): void {
+    this.#bundle = bundle;
+  }
+
   async sign(csrPem: string, opts: SignOptions = {}): Promise<CsrResponse> {
     const ttl = this.#ttl(opts.ttlSeconds);
     const csr = await validateCsr(csrPem, this.trustDomain);
@@ -81,13 +94,11 @@ export class LocalCa implements CertificateAuthority {
         `${who} may not get certificates for ${csr.spiffeId}: no pod with that service account is scheduled on it`,
       );
     }
-    const cert = await this.#issue(csr.publicKey, [{ type: 'url', value: csr.spiffeId }], ttl, [
-      x509.ExtendedKeyUsage.serverAuth,
-      x509.ExtendedKeyUsage.clientAuth,
-    ]);
+    const bundle = this.#bundle;
+    const cert = this.#issue(csr.spki, [{ type: 'url', value: csr.spiffeId }], ttl, ['serverAuth', 'clientAuth'], bundle);
     return {
-      certChain: [cert.toString('pem')],
-      trustAnchors: [...this.#bundle.anchorsPem],
+      certChain: [cert.pem],
+      trustAnchors: [...bundle.anchorsPem],
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
     };
@@ -95,19 +106,18 @@ export class LocalCa implements CertificateAuthority {
 
   /** A serving certificate for control itself (DNS and IP SANs), with a fresh key. */
   async issueServerCert(dnsNames: string[], opts: { ipAddresses?: string[]; ttlSeconds?: number } = {}): Promise<ServerCertificate> {
-    const names: x509.JsonGeneralName[] = [
+    const names: SubjectAltName[] = [
       ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
       ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
     ];
     if (names.length === 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, 'a server certificate needs at least one DNS name or IP address');
-    const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-    const publicKey = await x509.PublicKey.create(keys.publicKey);
+    const { publicKey, privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
     // Not capped by the workload maximum: control rotates it with its own restarts and the anchor.
-    const cert = await this.#issue(publicKey, names, opts.ttlSeconds ?? SERVER_TTL_SECONDS, [x509.ExtendedKeyUsage.serverAuth]);
-    const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+    const cert = this.#issue(spki, names, opts.ttlSeconds ?? SERVER_TTL_SECONDS, ['serverAuth']);
     return {
-      keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'),
-      certChain: [cert.toString('pem')],
+      keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      certChain: [cert.pem],
       trustAnchors: [...this.#bundle.anchorsPem],
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
@@ -122,42 +132,66 @@ export class LocalCa implements CertificateAuthority {
     return Math.min(requested, this.#maxTtl);
   }
 
-  async #issue(publicKey: x509.PublicKey, names: x509.JsonGeneralName[], ttlSeconds: number, usages: x509.ExtendedKeyUsageType[]): Promise<x509.X509Certificate> {
-    const anchor = this.#bundle.signing;
+  #issue(spki: Buffer, sans: SubjectAltName[], ttlSeconds: number, usages: ('serverAuth' | 'clientAuth')[], bundle = this.#bundle): { pem: string; notBefore: Date; notAfter: Date } {
+    const anchor = bundle.signing;
     const now = this.#now();
     // A leaf never outlives its issuer: peers would reject the chain after the anchor expires.
-    const notAfter = Math.min(now + ttlSeconds * 1000, anchor.notAfter.getTime());
-    if (notAfter <= now) {
+    // Whole seconds: what the certificate can encode, so the response states exactly what it holds.
+    const notAfter = new Date(Math.floor(Math.min(now + ttlSeconds * 1000, anchor.notAfter.getTime()) / 1000) * 1000);
+    if (notAfter.getTime() <= now) {
       throw new WeftError(ErrorCodes.CA_UNAVAILABLE, `the signing trust anchor expired at ${anchor.notAfter.toISOString()}; install a new root`, { expected: false });
     }
-    return x509.X509CertificateGenerator.create({
-      serialNumber: randomSerial(),
-      // Empty subject: the identity lives in the SAN alone (X.509-SVID), hence the SAN is critical.
-      subject: '',
-      issuer: anchor.cert.subjectName,
-      notBefore: new Date(now - this.#backdateMs),
-      notAfter: new Date(notAfter),
-      publicKey,
-      signingKey: anchor.privateKey,
-      signingAlgorithm: ECDSA_SHA256,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension(usages),
-        new x509.SubjectAlternativeNameExtension(names, true),
-        new x509.SubjectKeyIdentifierExtension(keyIdentifier(publicKey)),
-        new x509.AuthorityKeyIdentifierExtension(anchor.keyId),
-      ],
+    const notBefore = new Date(Math.floor((now - this.#backdateMs) / 1000) * 1000);
+    const signer = signerOf(anchor);
+    const tbs = leafTbs({
+      serial: serial(),
+      issuer: signer.issuerName,
+      notBefore,
+      notAfter,
+      spki,
+      sans,
+      extKeyUsages: usages,
+      ski: keyIdentifier(spki),
+      aki: signer.keyId,
     });
+    return { pem: derToPem(signTbs(tbs, signer.key), 'CERTIFICATE'), notBefore, notAfter };
   }
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+interface Signer {
+  key: KeyObject;
+  issuerName: Buffer;
+  keyId: Buffer;
+}
+
+// Derived once per anchor: the signing KeyObject and the issuer fields every leaf repeats.
+const signers = new WeakMap<TrustAnchor, Signer>();
+function signerOf(anchor: TrustAnchor): Signer {
+  let s = signers.get(anchor);
+  if (s === undefined) {
+    s = {
+      key: anchor.privateKey,
+      issuerName: subjectNameDer(Buffer.from(anchor.cert.rawData)),
+      keyId: Buffer.from(anchor.keyId, 'hex'),
+    };
+    signers.set(anchor, s);
+  }
+  return s;
+}
+
+/** A 128-bit positive serial with its top byte non-zero, so the DER INTEGER is always 16 bytes. */
+function serial(): Buffer {
+  const b = randomBytes(16);
+  b[0] = (b[0] & 0x7f) | 0x40;
+  return b;
 }
 
 /**
  * RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. For a P-256 SPKI (91 bytes) that
- * is the 65-byte uncompressed point at its end. Hashing it here skips a WebCrypto key import and
- * export per certificate, a visible share of signing time.
+ * is the 65-byte uncompressed point at its end.
  */
-function keyIdentifier(publicKey: x509.PublicKey): string {
-  const spki = Buffer.from(publicKey.rawData);
-  return createHash('sha1').update(spki.subarray(spki.length - 65)).digest('hex');
+function keyIdentifier(spki: Buffer): Buffer {
+  return createHash('sha1').update(spki.subarray(spki.length - 65)).digest();
 }

@@ -5,7 +5,7 @@
 //
 // Certificates are built with @peculiar/x509 (via common/x509.ts) over Node's WebCrypto. node-forge
 // is not used because it has no ECDSA, and the mesh's certificates are all ECDSA P-256.
-import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile, rename, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { x509, EC_P256, ECDSA_SHA256 } from '../../common/x509.ts';
@@ -19,8 +19,8 @@ export const CA_KEY_FILE = 'ca.key';
 export interface TrustAnchor {
   readonly certPem: string;
   readonly cert: x509.X509Certificate;
-  /** Non-extractable once loaded: the key is used to sign, never exported again. */
-  readonly privateKey: webcrypto.CryptoKey;
+  /** The signing key; it signs and is never exported again. */
+  readonly privateKey: KeyObject;
   /** Hex key id of the anchor (its SKI), used as the AKI of what it issues. */
   readonly keyId: string;
   readonly notAfter: Date;
@@ -107,23 +107,21 @@ export async function trustAnchorFromPem(certPem: string, keyPem: string, now = 
   if (new Date(node.validTo).getTime() <= now.getTime()) {
     throw invalid(`trust anchor ${node.subject} expired at ${node.validTo}; generate or install a new root`);
   }
-  let der: Buffer;
+  let key: KeyObject;
   try {
-    const key = createPrivateKey(keyPem);
+    key = createPrivateKey(keyPem);
     const pub = createPublicKey(key).export({ type: 'spki', format: 'der' });
     if (!pub.equals(node.publicKey.export({ type: 'spki', format: 'der' }))) {
       throw invalid(`trust anchor key does not belong to certificate ${node.subject}`);
     }
-    der = key.export({ type: 'pkcs8', format: 'der' });
   } catch (err) {
     if (err instanceof WeftError) throw err;
     throw invalid(`trust anchor key is not a PEM PKCS#8 private key: ${(err as Error).message}`, err);
   }
-  const privateKey = await webcrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign']);
   return {
     certPem: cert.toString('pem'),
     cert,
-    privateKey,
+    privateKey: key,
     keyId: await keyIdOf(cert),
     notAfter: cert.notAfter,
   };

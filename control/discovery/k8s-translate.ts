@@ -8,6 +8,7 @@
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { spiffeId } from '../api/identity.ts';
 import { HTTPROUTE_API_VERSIONS, httpRouteRecord, serviceDefaults } from './httproute.ts';
+import { isPolicyObject, translatePolicyObject } from '../policy/translate-policy.ts';
 import { resourceId, type NodeRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../api/model.ts';
 
 export const MESH_LABEL = 'weft.dev/mesh';
@@ -107,8 +108,10 @@ function flatten(input: readonly SourceObject[]): Flat[] {
       r.arr(o, 'items', 'items').forEach((item, i) => visit(`${origin} items[${i}]`, item));
       return;
     }
-    if (!KINDS.has(kind)) return r.fail(`unknown kind ${JSON.stringify(kind)}; the file source understands ${[...KINDS].join(', ')} and List`);
-    if (kind === 'HTTPRoute' ? !HTTPROUTE_API_VERSIONS.has(apiVersion) : apiVersion !== 'v1') {
+    // weft.dev kinds (AuthorizationPolicy, MeshPolicy) are checked by the policy translator.
+    const policy = isPolicyObject(apiVersion, kind);
+    if (!policy && !KINDS.has(kind)) return r.fail(`unknown kind ${JSON.stringify(kind)}; the file source understands ${[...KINDS].join(', ')}, weft.dev/v1alpha1 AuthorizationPolicy and MeshPolicy, and List`);
+    if (kind === 'HTTPRoute' ? !HTTPROUTE_API_VERSIONS.has(apiVersion) : !policy && apiVersion !== 'v1') {
       return r.fail(`apiVersion must be ${kind === 'HTTPRoute' ? [...HTTPROUTE_API_VERSIONS].join(' or ') : 'v1'} for ${kind}, got ${JSON.stringify(apiVersion)}`);
     }
     const metadata = r.obj(o, 'metadata', 'metadata', true) as Obj;
@@ -226,7 +229,10 @@ function nodeRecord(f: Flat): NodeRecord | null {
   return { kind: 'node', key: f.name, name: f.name, address };
 }
 
-/** Translates every object; throws WEFT_ERR_SOURCE_INVALID naming the first bad object. */
+/**
+ * Translates every object; throws WEFT_ERR_SOURCE_INVALID (WEFT_ERR_POLICY_INVALID for weft.dev
+ * policy objects) naming the first bad object: the whole load is refused, never half-applied.
+ */
 export function translateObjects(input: readonly SourceObject[], options: TranslateOptions): ResourceRecord[] {
   const flat = flatten(input);
   const seen = new Map<string, string>();
@@ -253,6 +259,7 @@ export function translateObjects(input: readonly SourceObject[], options: Transl
     } else if (f.kind === 'Service') rec = serviceRecord(f);
     else if (f.kind === 'Node') rec = nodeRecord(f);
     else if (f.kind === 'HTTPRoute') rec = httpRouteRecord(describe(f.origin, f.kind, f.namespace, f.name), f.object, f.namespace, f.name);
+    else if (isPolicyObject(f.object.apiVersion as string, f.kind)) rec = translatePolicyObject({ origin: f.origin, kind: f.kind, namespace: f.namespace, name: f.name, object: f.object });
     else if (f.kind === 'Namespace') isMeshedNamespace(f); // validates labels
     // ServiceAccount: accepted (manifests carry them) but the identity comes from the pod's spec.
     if (rec !== null) out.push(rec);

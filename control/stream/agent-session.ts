@@ -7,6 +7,7 @@ import type { WebSocket, RawData } from 'ws';
 import { ErrorCodes, WeftError, isWeftError, type ErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { NodeAuthenticator } from '../auth/authenticator.ts';
+import type { FrameCache } from './frame-cache.ts';
 import type { ModelStore } from '../model/model-store.ts';
 import { STREAM_PROTOCOL_VERSION, type ControlMessage, type HelloMessage } from '../api/stream.ts';
 import { parseAgentMessage } from './agent-messages.ts';
@@ -27,10 +28,11 @@ export interface AgentInfo {
 
 export interface SessionSettings {
   store: ModelStore;
+  /** Snapshot and delta frames, encoded once for every session. */
+  frames: FrameCache;
   authenticator: NodeAuthenticator;
   log: Logger;
   helloTimeoutMs: number;
-  snapshotChunk: number;
   maxBufferedBytes: number;
   /** Called once the agent is authenticated (the server keeps one session per node). */
   onAuthenticated(session: AgentSession): void;
@@ -184,24 +186,19 @@ export class AgentSession {
   }
 
   #sendSnapshot(): void {
-    const { version, records } = this.#s.store.snapshot();
-    const chunk = this.#s.snapshotChunk;
-    // At least one snapshot frame, even when empty, so the agent always sees the version first.
-    for (let i = 0; i === 0 || i < records.length; i += chunk) {
-      if (!this.#send({ type: 'snapshot', version, resources: records.slice(i, i + chunk) })) return;
-    }
-    if (!this.#send({ type: 'snapshot-sent', version, count: records.length })) return;
+    const { version, count, frames } = this.#s.frames.snapshot();
+    for (const frame of frames) if (!this.#send(frame)) return;
     this.#sent = version;
     this.#unsubscribe = this.#s.store.subscribe((change) => {
-      if (this.#send({ type: 'delta', version: change.version, upserts: [...change.upserts], removes: [...change.removes] })) this.#sent = change.version;
+      if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
     });
-    this.#log.info('agent streaming', { remote: this.#remote, agentVersion: this.#hello?.agentVersion, version, records: records.length });
+    this.#log.info('agent streaming', { remote: this.#remote, agentVersion: this.#hello?.agentVersion, version, records: count });
   }
 
-  /** Sends one frame; drops the agent if it is not reading (it resyncs on reconnect). */
-  #send(msg: ControlMessage): boolean {
+  /** Sends one encoded frame (shared with other sessions); drops the agent if it is not reading. */
+  #send(frame: Buffer): boolean {
     if (this.#state === 'closed') return false;
-    this.#ws.send(JSON.stringify(msg));
+    this.#ws.send(frame, { binary: false });
     if (this.#ws.bufferedAmount > this.#s.maxBufferedBytes) {
       this.#log.warn('agent is not reading its config stream; dropping it so it resyncs', { remote: this.#remote, buffered: this.#ws.bufferedAmount });
       this.#ws.close(CLOSE_TRY_AGAIN, 'too far behind; reconnect to resync');

@@ -10,6 +10,7 @@ import type { NodeAuthenticator } from '../auth/authenticator.ts';
 import type { ModelStore } from '../model/model-store.ts';
 import { STREAM_MAX_FRAME, STREAM_PATH } from '../api/stream.ts';
 import { AgentSession, type AgentInfo } from './agent-session.ts';
+import { FrameCache } from './frame-cache.ts';
 
 export interface StreamServerOptions {
   store: ModelStore;
@@ -47,7 +48,7 @@ export function attachStreamServer(server: HttpServer | HttpsServer, options: St
     authenticator: options.authenticator,
     log,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
-    snapshotChunk: options.snapshotChunk ?? 1000,
+    frames: new FrameCache(options.store, options.snapshotChunk ?? 1000),
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
     onAuthenticated(session: AgentSession): void {
       const node = session.node as string;

@@ -28,3 +28,10 @@ t.test('control config: required settings per mode', async (t) => {
   t.equal(cfg.trustDomain, 'cluster.local');
   t.throws(() => loadControlConfig(env({ WEFT_SOURCE_PATH: '/x', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', WEFT_LISTEN_ADDRESS: 'nope' })), { message: /expected host:port/ });
 });
+
+t.test('an explicitly empty string setting is a value, not "unset"', async (t) => {
+  const cfg = loadControlConfig(env({ WEFT_SOURCE_PATH: '/x', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', WEFT_LISTEN_ADDRESS: '', WEFT_LISTEN_SOCKET: '/run/c.sock' }));
+  t.equal(cfg.listenAddress, '', 'TCP listener disabled');
+  t.throws(() => loadControlConfig(env({ WEFT_SOURCE_PATH: '/x', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', WEFT_LISTEN_ADDRESS: '' })), { message: /at least one listener/ });
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '' })).hbonePort, 15008, 'an empty number is unset');
+});

@@ -91,7 +91,10 @@ export function runTcpConnection(o: TcpRunOptions, expectedSha: string): Promise
             if (!socket.write(chunk)) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
           }
           if (!socket.destroyed) socket.end();
-        })();
+        })().catch(() => {
+          // events.once rejects when the socket errors while we wait for 'drain'; the 'error'
+          // handler below has already recorded it (a reset racing our first writes).
+        });
       } else if (o.mode === 'hold') {
         setTimeout(() => socket.end(), o.holdMs).unref();
       }

@@ -58,9 +58,22 @@ runCli('trickle-client', usage, async (argv) => {
     }, interval);
   });
   socket.end();
+  // A peer that vanished without a FIN or RST (its proxy gone, its rules removed) would leave us
+  // waiting forever: bound the wait and report the hang as an error.
   await new Promise<void>((resolve) => {
-    if (socket.closed) resolve();
-    else socket.once('close', () => resolve());
+    if (socket.closed) {
+      resolve();
+      return;
+    }
+    const t = setTimeout(() => {
+      errors.push('ECLOSE_TIMEOUT');
+      socket.destroy();
+      resolve();
+    }, 5000);
+    socket.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
   });
   const ok = errors.length === 0 && !mismatch && received === sent;
   emit({ ok, sent, received, chunks, mismatch, errors, durationMs: Date.now() - started });

@@ -78,3 +78,22 @@ t.test('the CLI prints one JSON result and rejects bad flags', async (t) => {
     t.equal(b.code, 2, bad.join(' '));
   }
 });
+
+t.test('new-connection mode opens one connection per request and counts warmup in totalSent', async (t) => {
+  for (const transport of ['raw', 'http'] as const) {
+    const r = await runLoad(opts({ url: `${base}/bytes/1024`, rate: 40, durationS: 0.5, warmupS: 0.25, newConnection: true, transport }));
+    t.equal(r.count, 20, `${transport}: every measured request answered`);
+    t.equal(r.errors, 0);
+    t.equal(r.totalSent, 30, 'warmup included');
+    t.equal(r.newConnection, true);
+  }
+  // The server sees a different client port per request when connections are not reused.
+  const seen = await startApp(appPath('http-server.ts'), ['--port', '0', '--host', '127.0.0.1', '--log']);
+  try {
+    await runLoad(opts({ url: `http://127.0.0.1:${seen.ready.port as number}/`, rate: 20, durationS: 0.5, newConnection: true }));
+    const lines = await seen.waitForLines(10);
+    t.equal(new Set(lines.map((l) => l.remote)).size, 10, 'ten requests, ten client ports');
+  } finally {
+    await seen.stop();
+  }
+});

@@ -5,54 +5,43 @@ import t from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import { proxyStats, tcpClient } from './helpers.ts';
+import { redirectInspector, testbedName, testRedirectMode } from '../ebpf/mode.ts';
 
 const tb = await withTestbed(t, {
-  name: 'e2e-life',
+  name: testbedName('e2e-life'),
   nodes: [
     { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'other', namespace: 'demo' }] },
     { name: 'n2', pods: [{ name: 'server', namespace: 'demo' }] },
   ],
 });
 const cluster = { meshedNamespaces: ['demo'] };
-const mesh = await Mesh.start(tb, { cluster });
+const mesh = await Mesh.start(tb, { cluster, redirectMode: testRedirectMode() });
 t.teardown(() => mesh.stop());
-const n1 = tb.node('n1').netns;
 const server = tb.pod('server').ip;
 await mesh.startApp('server', 'tcp-server.ts', ['--port', '8080']);
 
-async function weftRules(netns: string): Promise<string[]> {
-  const r = await tb.exec(netns, 'iptables-save', ['-t', 'mangle']);
-  return r.stdout.split('\n').filter((l) => /weft/i.test(l));
-}
-
-async function nodeLeftovers(netns: string): Promise<string[]> {
-  const left = await weftRules(netns);
-  const rules = await tb.exec(netns, 'ip', ['rule', 'show']);
-  left.push(...rules.stdout.split('\n').filter((l) => l.includes('0x539')));
-  const table = await tb.exec(netns, 'ip', ['route', 'show', 'table', '133']);
-  left.push(...table.stdout.split('\n').filter((l) => l.trim() !== ''));
-  return left;
-}
+// What the redirector installed in the kernel, read for iptables or eBPF (tests/ebpf/mode.ts).
+const redirect = redirectInspector(mesh);
 
 t.test('rules follow workloads: a removed pod loses its rules, a returning one gets them back', async (t) => {
-  t.ok((await weftRules(n1)).some((l) => l.includes('weft:demo/client')), 'client is redirected');
+  t.ok(await redirect.captures('client'), 'client is redirected');
   await mesh.writeCluster({ ...cluster, absentPods: ['client'] });
-  await mesh.waitUntil(async () => !(await weftRules(n1)).some((l) => l.includes('weft:demo/client')), 20_000, 'client rules to go');
-  t.ok((await weftRules(n1)).some((l) => l.includes('weft:demo/other')), 'the other pod keeps its rules');
+  await mesh.waitUntil(async () => !(await redirect.captures('client')), 20_000, 'client rules to go');
+  t.ok(await redirect.captures('other'), 'the other pod keeps its rules');
   await mesh.writeCluster(cluster);
-  await mesh.waitUntil(async () => (await weftRules(n1)).some((l) => l.includes('weft:demo/client')), 20_000, 'client rules to return');
+  await mesh.waitUntil(() => redirect.captures('client'), 20_000, 'client rules to return');
   const r = await tcpClient(mesh, 'client', server, 8080, 'echo', ['--bytes', '10000']);
   t.ok(r.ok, 'and traffic flows through the mesh again');
 });
 
 t.test('stopping the agent leaves nothing on the node; restarting restores the mesh', async (t) => {
   t.equal(await mesh.stopAgent('n1'), 0, 'the agent exits cleanly on SIGTERM');
-  t.same(await nodeLeftovers(n1), [], 'no iptables rule, ip rule or route left');
+  t.same(await redirect.leftovers('n1'), [], 'no iptables rule / tc filter or pin, ip rule or route left');
   const direct = await tcpClient(mesh, 'client', server, 8080, 'echo', ['--bytes', '10000']);
   t.ok(direct.ok, 'without the agent the pod still reaches the server (captured as plaintext on n2)');
   await mesh.startAgent('n1');
   await mesh.waitReady('n1');
-  t.ok((await weftRules(n1)).some((l) => l.includes('weft:demo/client')), 'rules are back');
+  t.ok(await redirect.captures('client'), 'rules are back');
   const before = (await proxyStats(mesh, 'n1')).paths.outbound_hbone.opened;
   const r = await tcpClient(mesh, 'client', server, 8080, 'echo', ['--bytes', '10000']);
   t.ok(r.ok);
@@ -61,11 +50,10 @@ t.test('stopping the agent leaves nothing on the node; restarting restores the m
 
 t.test('a crashed agent (SIGKILL) is cleaned up by its successor', async (t) => {
   await mesh.stopAgent('n1', 'SIGKILL');
-  t.ok((await weftRules(n1)).length > 0, 'a killed agent could not clean up');
+  t.ok((await redirect.leftovers('n1')).length > 0, 'a killed agent could not clean up');
   await mesh.startAgent('n1');
   await mesh.waitReady('n1');
-  const rules = await weftRules(n1);
-  const perWorkload = rules.filter((l) => l.includes('weft:demo/client') && l.startsWith('-A'));
+  const perWorkload = await redirect.workloadLines('client');
   t.ok(perWorkload.length > 0 && perWorkload.length === new Set(perWorkload).size, 'rules adopted, not duplicated');
   const r = await tcpClient(mesh, 'client', server, 8080, 'echo', ['--bytes', '10000']);
   t.ok(r.ok);

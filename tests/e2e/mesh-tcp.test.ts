@@ -10,18 +10,20 @@ import { parsePcap, selectsTls13, tlsRecordTypes } from '../common/pcap.ts';
 import { patternBytes } from '../apps/tcp-modes.ts';
 import { HttpsCertificateSigner, generateCsr } from '../../agent/identity/index.ts';
 import { proxyStats, tcpClient } from './helpers.ts';
+import { testbedName, testRedirectMode } from '../ebpf/mode.ts';
 
 const MiB = 1024 * 1024;
 
 // One mesh for the whole file: each subtest below is one behaviour.
 const tb = await withTestbed(t, {
-  name: 'e2e-tcp',
+  name: testbedName('e2e-tcp'),
   nodes: [
     { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'local', namespace: 'demo' }, { name: 'legacy', namespace: 'legacy' }] },
     { name: 'n2', pods: [{ name: 'server', namespace: 'demo' }, { name: 'legacy-server', namespace: 'legacy' }] },
   ],
 });
 const mesh = await Mesh.start(tb, {
+  redirectMode: testRedirectMode(),
   cluster: {
     meshedNamespaces: ['demo'],
     services: [{ name: 'server', namespace: 'demo', clusterIP: '10.96.0.10', port: 80, targetPort: 8080, selector: 'server' }],

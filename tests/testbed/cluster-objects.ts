@@ -20,6 +20,8 @@ export interface ClusterSpec {
   optOutPods?: string[];
   /** Pods left out of the model (as if deleted). */
   absentPods?: string[];
+  /** Further objects appended as they are (e.g. weft.dev AuthorizationPolicy / MeshPolicy). */
+  extraObjects?: Record<string, unknown>[];
 }
 
 type KubeObject = Record<string, unknown>;
@@ -82,5 +84,6 @@ export function clusterObjects(model: TestbedModel, spec: ClusterSpec): KubeObje
       status: { loadBalancer: {} },
     });
   }
+  objects.push(...(spec.extraObjects ?? []));
   return objects;
 }

@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { appPath, runApp, startApp, type ExitedApp, type RunningApp } from '../apps/spawn-app.ts';
 import { clusterObjects, type ClusterSpec } from './cluster-objects.ts';
 import type { Testbed } from './testbed.ts';
+import { mountBpffs } from '../ebpf/bpffs.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_BUNDLE = join(ROOT, 'dist/agent.mjs');
@@ -23,6 +24,10 @@ export interface MeshOptions {
   /** Extra WEFT_* settings for every agent (e.g. WEFT_CERT_TTL_SECONDS, WEFT_WORKERS). */
   agentEnv?: Record<string, string>;
   controlEnv?: Record<string, string>;
+  /** How agents redirect pod traffic (WEFT_REDIRECT_MODE); ebpf gets a private bpffs for its pins. */
+  redirectMode?: 'iptables' | 'ebpf';
+  /** Node → agent credential; random bootstrap tokens when absent (a Kubernetes test mints its own). */
+  tokens?: Record<string, string>;
   /** Print agent/control logs to this process's stderr (the sandbox); tests keep them in memory. */
   echoLogs?: boolean;
 }
@@ -75,6 +80,7 @@ export class Mesh {
   readonly #agents = new Map<string, Proc>();
   readonly #apps = new Set<RunningApp>();
   #controlOrphan: (() => void) | undefined;
+  #bpffs: { path: string; unmount: () => Promise<void> } | undefined;
 
   private constructor(tb: Testbed, dir: string, opts: MeshOptions) {
     this.tb = tb;
@@ -90,10 +96,11 @@ export class Mesh {
     const dir = await mkdtemp(join(tmpdir(), `weft-${tb.name}-`));
     const mesh = new Mesh(tb, dir, opts);
     try {
-      for (const n of tb.nodes) mesh.tokens.set(n.name, randomBytes(24).toString('hex'));
+      for (const n of tb.nodes) mesh.tokens.set(n.name, opts.tokens?.[n.name] ?? randomBytes(24).toString('hex'));
       await writeFile(join(dir, 'tokens'), [...mesh.tokens].map(([n, t]) => `${n} ${t}`).join('\n') + '\n', { mode: 0o600 });
       for (const [n, t] of mesh.tokens) await writeFile(join(dir, `token-${n}`), t + '\n', { mode: 0o600 });
       await mkdir(join(dir, 'cluster'), { recursive: true });
+      if (opts.redirectMode === 'ebpf') mesh.#bpffs = await mountBpffs(tb.name);
       await mesh.writeCluster(opts.cluster);
       await mesh.startControl();
       await Promise.all(tb.nodes.map((n) => mesh.startAgent(n.name)));
@@ -123,7 +130,8 @@ export class Mesh {
     const env = {
       ...process.env,
       WEFT_CA_DIR: this.caDir,
-      WEFT_LISTEN_ADDRESS: '',
+      // An empty value reads as unset (0.0.0.0:15012), which collides with other tests' controls.
+      WEFT_LISTEN_ADDRESS: '127.0.0.1:0',
       WEFT_LISTEN_SOCKET: this.controlSocket,
       WEFT_SOURCE_PATH: join(this.dir, 'cluster'),
       WEFT_BOOTSTRAP_TOKENS_FILE: join(this.dir, 'tokens'),
@@ -156,7 +164,13 @@ export class Mesh {
     return this.#control?.log.join('') ?? '';
   }
 
-  async startAgent(node: string): Promise<void> {
+  /** The agent process of a node (its threads included), for RSS and CPU readings in /proc. */
+  agentPid(node: string): number | undefined {
+    return this.#agents.get(node)?.child.pid;
+  }
+
+  /** `extraEnv` applies to this start only (e.g. NODE_OPTIONS=--cpu-prof for one profiled run). */
+  async startAgent(node: string, extraEnv: Record<string, string> = {}): Promise<void> {
     const n = this.tb.node(node);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -168,7 +182,10 @@ export class Mesh {
       WEFT_ADMIN_SOCKET: this.adminSocket(node),
       WEFT_ADMIN_HOST: n.ip,
       WEFT_WORKERS: '2',
+      ...(this.#opts.redirectMode === undefined ? {} : { WEFT_REDIRECT_MODE: this.#opts.redirectMode }),
+      ...(this.#bpffs === undefined ? {} : { WEFT_EBPF_PIN_ROOT: this.#bpffs.path }),
       ...this.#opts.agentEnv,
+      ...extraEnv,
     };
     const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
@@ -250,10 +267,16 @@ export class Mesh {
     this.#apps.clear();
     await Promise.all([...this.#agents.keys()].map((n) => this.stopAgent(n)));
     await this.stopControl();
+    await this.#bpffs?.unmount();
     await rm(this.dir, { recursive: true, force: true });
   }
 
   /** The CA certificate agents trust (for tests that check what was issued). */
+  /** The bpffs agents pin under in ebpf mode. */
+  get pinRoot(): string | undefined {
+    return this.#bpffs?.path;
+  }
+
   caPem(): Promise<string> {
     return readFile(join(this.caDir, 'ca.crt'), 'utf8');
   }

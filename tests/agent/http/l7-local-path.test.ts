@@ -13,6 +13,7 @@ import { sniffProtocol } from '../../../agent/proxy/detect-socket.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { appPath, runApp, startApp, type RunningApp } from '../../apps/spawn-app.ts';
+import { connectionContext, noTelemetry, type HttpRequestEvent, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
 
 const apps: RunningApp[] = [];
 t.teardown(async () => { await Promise.all(apps.map((a) => a.stop(1000))); });
@@ -75,9 +76,12 @@ const sockets = createSocketFactory();
 const local = new LocalUpstream({ sockets, connectTimeoutMs: 2000 });
 const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('no certs in this test')) }, dialTcp: (h, p) => net.connect(p, h) });
 const defaults = { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 2, retryBackoffMs: 5 };
-const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults });
+const events: HttpRequestEvent[] = [];
+const telemetry: Telemetry = { ...noTelemetry, request: (e) => { events.push(e); } };
+const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults, telemetry });
+const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
 const http = createOutboundHttp({
-  router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats,
+  router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
   tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'),
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
@@ -91,7 +95,7 @@ async function capture(which: ServiceRecord): Promise<number> {
         c.end('opaque');
         return;
       }
-      http.handle(c, s, { source: workload('client'), destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80` });
+      http.handle(c, s, { source: workload('client'), destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80`, ctx });
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -113,6 +117,9 @@ t.test('GETs are retried past a flaky endpoint, with the attempt header', async 
   t.ok(ok >= 190, `${ok} of 200 succeeded (${JSON.stringify(r.statuses)})`);
   t.ok(stats.l7.retries > 0, `retried (${stats.l7.retries})`);
   t.ok(flaky.app.lines.some((l) => (l.attempt as number) > 0), 'the server saw weft-retry-attempt on replays');
+  t.ok(events.length > 200, `one telemetry event per attempt (${events.length})`);
+  t.ok(events.some((e) => e.retryAttempt > 0 && e.status === 200), 'retries are reported with their attempt number');
+  t.ok(events.some((e) => e.status === 503 && e.retryAttempt === 0), 'and failed first attempts too');
 });
 
 t.test('a POST the server answered is never replayed', async (t) => {
@@ -212,7 +219,7 @@ t.test('detection: silence falls back to TCP after the timeout and is counted; s
   const srv = net.createServer((c) => {
     const port = c.localPort === hookPort ? 8080 : 3306;
     const decision = { kind: 'local' as const, target: { ip: '127.0.0.1', port }, source, destination };
-    http.hook(c, { ip: '127.0.0.1', port }, decision, (s) => {
+    http.hook(c, { ip: '127.0.0.1', port }, decision, ctx, (s) => {
       results.push({ port, sniffed: s !== undefined, timedOut: s?.timedOut ?? false });
       c.end('tcp');
     });

@@ -66,14 +66,20 @@ t.test('directory: multi-document files, reload on change, last good kept on inv
   await writeFile(join(dir, 'notes.txt'), 'not a manifest');
   await writeFile(join(dir, '.hidden.yaml'), ': broken');
   const s = startSource(t, dir);
+  // Rewrites are atomic (write + rename): a poll must never see half a file, which would make the
+  // steps below race with the reader rather than test it.
+  const rewrite = async (text: string): Promise<void> => {
+    await writeFile(join(dir, '.next'), text);
+    await rename(join(dir, '.next'), join(dir, 'pods.yml'));
+  };
   await s.start();
   t.same(keys(s.emitted[0]), ['workload:shop/a', 'workload:shop/b'], 'first set emitted before start resolves');
 
-  await writeFile(join(dir, 'pods.yml'), pod('c', '10.1.0.3'));
+  await rewrite(pod('c', '10.1.0.3'));
   await until('reload', () => s.emitted.length === 2);
   t.same(keys(s.emitted[1]), ['workload:shop/c']);
 
-  await writeFile(join(dir, 'pods.yml'), 'apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
+  await rewrite('apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
   await until('error report', () => s.errors.length === 1);
   t.equal(s.errors[0].code, 'WEFT_ERR_SOURCE_INVALID');
   t.match(s.errors[0].message, /pods\.yml.*invalid YAML/);
@@ -83,7 +89,7 @@ t.test('directory: multi-document files, reload on change, last good kept on inv
   t.equal(s.emitted.length, 2, 'the last good model stays');
 
   // A valid YAML file whose object misses a required field: the whole load is refused.
-  await writeFile(join(dir, 'pods.yml'), `${pod('d', '10.1.0.4')}---\napiVersion: v1\nkind: Pod\nmetadata: { name: nouid, namespace: shop }\nspec: {}\n`);
+  await rewrite(`${pod('d', '10.1.0.4')}---\napiVersion: v1\nkind: Pod\nmetadata: { name: nouid, namespace: shop }\nspec: {}\n`);
   await until('second error', () => s.errors.length === 2);
   t.match(s.errors[1].message, /pods\.yml#2: Pod "shop\/nouid": metadata\.uid is required/);
   t.equal(s.emitted.length, 2, 'not half-applied');

@@ -1,0 +1,105 @@
+// `weft check`: pre-flight (can this node run the agent?) and health (is it doing its job?).
+// Each check reports ok / warn / fail / skip with a detail that says what to do; any fail makes
+// the exit code 1.
+import { execFile } from 'node:child_process';
+import { access, readFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { WeftError, ErrorCodes } from '../../common/errors.ts';
+import { getJson, getRaw, type AgentTarget } from './admin-client.ts';
+import { table } from './table.ts';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+export interface CheckResult { group: string; name: string; status: CheckStatus; detail: string }
+
+/** Certificates closer than this to expiry are a warning: rotation should have happened by now. */
+const EXPIRY_WARN_MS = 60 * 60 * 1000;
+
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+
+function run(cmd: string, args: string[]): Promise<string | null> {
+  return new Promise((resolve) => execFile(cmd, args, { timeout: 5000 }, (err, out) => resolve(err === null ? out.trim() : null)));
+}
+
+async function moduleState(name: string): Promise<'loaded' | 'builtin' | 'absent'> {
+  const loaded = await readFile('/proc/modules', 'utf8').catch(() => '');
+  if (loaded.split('\n').some((l) => l.startsWith(`${name} `))) return 'loaded';
+  const builtin = await readFile(`/lib/modules/${release()}/modules.builtin`, 'utf8').catch(() => '');
+  if (builtin.includes(`/${name}.ko`)) return 'builtin';
+  return 'absent';
+}
+
+export async function kernelChecks(): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  out.push((await exists('/proc/self/ns/net'))
+    ? { group: 'kernel', name: 'network namespaces', status: 'ok', detail: '/proc/self/ns/net present' }
+    : { group: 'kernel', name: 'network namespaces', status: 'fail', detail: 'no /proc/self/ns/net: the kernel lacks CONFIG_NET_NS' });
+  for (const m of ['xt_TPROXY', 'xt_socket', 'nf_tproxy_ipv4']) {
+    const st = await moduleState(m);
+    out.push(st === 'absent'
+      ? { group: 'kernel', name: m, status: 'warn', detail: 'not loaded; iptables loads it on first use if the module exists (modprobe it to be sure)' }
+      : { group: 'kernel', name: m, status: 'ok', detail: st });
+  }
+  const ipt = await run('iptables', ['--version']);
+  out.push(ipt === null
+    ? { group: 'kernel', name: 'iptables', status: 'fail', detail: 'iptables not found on PATH: iptables redirect mode cannot install its rules' }
+    : { group: 'kernel', name: 'iptables', status: 'ok', detail: ipt });
+  out.push((await exists('/sys/kernel/btf/vmlinux'))
+    ? { group: 'kernel', name: 'BTF (eBPF mode)', status: 'ok', detail: '/sys/kernel/btf/vmlinux present' }
+    : { group: 'kernel', name: 'BTF (eBPF mode)', status: 'warn', detail: 'no /sys/kernel/btf/vmlinux: eBPF redirect mode needs a BTF-enabled kernel; iptables mode is unaffected' });
+  return out;
+}
+
+interface CertRow { identity: string; state: string; notAfter: string | null; failures: number }
+
+export async function agentChecks(t: AgentTarget, now = Date.now()): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const ready = await getRaw(t, '/ready');
+  const r = JSON.parse(ready.text) as { ready: boolean; reasons: string[] };
+  out.push(r.ready ? { group: 'agent', name: 'ready', status: 'ok', detail: 'the agent reports ready' } : { group: 'agent', name: 'ready', status: 'fail', detail: r.reasons.join('; ') });
+  const dump = await getJson<{ redirect?: { mode: string; installed?: unknown }; control?: { connected: boolean; synced: boolean; lastError: string | null; serverTime?: string }; certs?: CertRow[] }>(t, '/config_dump');
+  const red = dump.redirect;
+  if (red === undefined) out.push({ group: 'agent', name: 'redirection', status: 'skip', detail: 'no redirect section' });
+  else if (red.mode === 'none') out.push({ group: 'agent', name: 'redirection', status: 'warn', detail: 'redirect mode is none: pod traffic is not captured (test setups only)' });
+  else out.push({ group: 'agent', name: 'redirection', status: 'ok', detail: `${red.mode} installed` });
+  const c = dump.control;
+  if (c === undefined) out.push({ group: 'control', name: 'reachable', status: 'skip', detail: 'no control section' });
+  else if (c.connected && c.synced) out.push({ group: 'control', name: 'reachable', status: 'ok', detail: 'config stream connected and synced' });
+  else out.push({ group: 'control', name: 'reachable', status: 'fail', detail: `config stream ${c.connected ? 'connected but not synced' : 'disconnected'}${c.lastError === null ? '' : `: ${c.lastError}`} — is control running and reachable on 15012?` });
+  out.push(c?.serverTime === undefined
+    ? { group: 'control', name: 'clock skew', status: 'skip', detail: 'unknown: control does not report its time on the stream yet' }
+    : skew(now, c.serverTime));
+  const certs = dump.certs ?? [];
+  if (certs.length === 0) out.push({ group: 'identity', name: 'certificates', status: 'skip', detail: 'no workload certificates (no meshed workloads on this node yet)' });
+  for (const x of certs) {
+    const left = x.notAfter === null ? -1 : Date.parse(x.notAfter) - now;
+    if (x.state !== 'valid' || left <= 0) out.push({ group: 'identity', name: x.identity, status: 'fail', detail: `certificate ${x.state}${x.failures > 0 ? `, ${x.failures} failed renewals` : ''}: check the agent log and control's CA` });
+    else if (left < EXPIRY_WARN_MS) out.push({ group: 'identity', name: x.identity, status: 'warn', detail: `expires in ${Math.round(left / 60000)} min (${x.notAfter}); rotation is overdue` });
+    else out.push({ group: 'identity', name: x.identity, status: 'ok', detail: `valid until ${x.notAfter}` });
+  }
+  return out;
+}
+
+function skew(now: number, serverTime: string): CheckResult {
+  const d = Math.abs(now - Date.parse(serverTime));
+  return d > 30_000
+    ? { group: 'control', name: 'clock skew', status: 'warn', detail: `agent and control clocks differ by ${Math.round(d / 1000)} s: certificates may look not-yet-valid` }
+    : { group: 'control', name: 'clock skew', status: 'ok', detail: `${d} ms` };
+}
+
+export async function runCheck(t: AgentTarget, preOnly: boolean): Promise<{ json: unknown; human: string; exitCode: number }> {
+  const results = await kernelChecks();
+  if (!preOnly) {
+    try {
+      results.push(...(await agentChecks(t)));
+    } catch (err) {
+      if (!(err instanceof WeftError)) throw err;
+      results.push({ group: 'agent', name: 'reachable', status: 'fail', detail: err.message });
+    }
+  }
+  const failed = results.filter((r) => r.status === 'fail').length;
+  const human = table(['GROUP', 'CHECK', 'STATUS', 'DETAIL'], results.map((r) => [r.group, r.name, r.status.toUpperCase(), r.detail]))
+    + (failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
+  return { json: { ok: failed === 0, checks: results }, human, exitCode: failed === 0 ? 0 : 1 };
+}
+
+export { ErrorCodes };

@@ -1,0 +1,148 @@
+// Deciding one connection (L4) or one HTTP request (L7) against a workload's compiled policy.
+// Pure and O(rules): no allocation beyond parsing the source once per call.
+//
+// Order (docs/policy.md): mTLS STRICT refuses unauthenticated peers → DENY policies → ALLOW
+// policies (if any select the workload, it is default-deny for everything they do not allow) →
+// the MeshPolicy default (allow / deny / authenticated-only). AUDIT policies never change the
+// outcome; the ones that match are listed so the caller logs and counts them.
+//
+// L4 and HTTP conditions: at connection level (opaque TCP) a rule's methods/paths/headers cannot
+// be known. An ALLOW (or AUDIT) rule that needs them does not match — it cannot prove the traffic
+// is what it allows — while a DENY rule that has them matches on its other conditions alone: both
+// err towards refusing. HTTP traffic is decided per request instead, with every condition known.
+import { parseSpiffeId } from '../../control/api/identity.ts';
+import { cidrContains, matchIdentity, parseAddress, type ParsedAddress } from '../../control/api/policy-patterns.ts';
+import type { CompiledOperation, CompiledPolicy, CompiledSource, WorkloadPolicy } from './compile.ts';
+
+/** How the connection reached the destination's agent. */
+export type Transport = 'hbone' | 'local' | 'plaintext';
+
+export interface ConnectionContext {
+  /** Verified SPIFFE ID of the source (HBONE peer certificate, or the local source pod), or null for plaintext. */
+  sourceIdentity: string | null;
+  /** The source address this agent sees (the peer node's for HBONE; see docs/policy.md). */
+  sourceAddress: string;
+  /** Destination workload key (`namespace/name`). */
+  destination: string;
+  destinationIdentity: string;
+  /** Destination (pod) port. */
+  port: number;
+  transport: Transport;
+}
+
+/** What an HTTP request adds for L7 rules. Header names lowercase, as Node delivers them. */
+export interface HttpRequestAttributes {
+  method: string;
+  path: string;
+  headers: Readonly<Record<string, unknown>>;
+}
+
+export interface PolicyDecision {
+  allowed: boolean;
+  /** What decided: an AuthorizationPolicy or MeshPolicy key (`ns/name`), a comma list of the ALLOW policies none of which matched, or `weft:default`. */
+  policy: string;
+  reason: string;
+  /** AUDIT policies that matched (logged and counted, never deciding). */
+  audits: string[];
+}
+
+interface Source {
+  identity: string | null;
+  namespace: string | null;
+  serviceAccount: string | null;
+  address: ParsedAddress | null;
+}
+
+function sourceOf(ctx: ConnectionContext): Source {
+  const id = ctx.sourceIdentity === null ? null : parseSpiffeId(ctx.sourceIdentity);
+  return {
+    identity: ctx.sourceIdentity,
+    namespace: id?.namespace ?? null,
+    serviceAccount: id === null ? null : `${id.namespace}/${id.serviceAccount}`,
+    address: parseAddress(ctx.sourceAddress),
+  };
+}
+
+function sourceMatches(s: CompiledSource, src: Source): boolean {
+  if (s.unauthenticated !== null && s.unauthenticated !== (src.identity === null)) return false;
+  if (s.identities !== null) {
+    if (src.identity === null) return false;
+    let hit = false;
+    for (const p of s.identities) if (matchIdentity(p, src.identity)) { hit = true; break; }
+    if (!hit) return false;
+  }
+  if (s.namespaces !== null && (src.namespace === null || !s.namespaces.has(src.namespace))) return false;
+  if (s.serviceAccounts !== null && (src.serviceAccount === null || !s.serviceAccounts.has(src.serviceAccount))) return false;
+  if (s.ipBlocks !== null) {
+    if (src.address === null) return false;
+    let hit = false;
+    for (const c of s.ipBlocks) if (cidrContains(c, src.address)) { hit = true; break; }
+    if (!hit) return false;
+  }
+  return true;
+}
+
+function pathMatches(o: CompiledOperation, path: string): boolean {
+  // The query string is not part of the path a rule names.
+  const q = path.indexOf('?');
+  const p = q < 0 ? path : path.slice(0, q);
+  for (const m of o.paths ?? []) if (m.type === 'exact' ? p === m.value : p.startsWith(m.value)) return true;
+  return false;
+}
+
+/** `l4Lenient`: what an HTTP condition counts as when there is no request (see the file comment). */
+function operationMatches(o: CompiledOperation, port: number, req: HttpRequestAttributes | undefined, l4Lenient: boolean): boolean {
+  if (o.ports !== null && !o.ports.has(port)) return false;
+  if (!o.http) return true;
+  if (req === undefined) return l4Lenient;
+  if (o.methods !== null && !o.methods.has(req.method.toUpperCase())) return false;
+  if (o.paths !== null && !pathMatches(o, req.path)) return false;
+  if (o.headers !== null) for (const h of o.headers) if ((req.headers[h.name] !== undefined) !== h.present) return false;
+  return true;
+}
+
+/** The index of the first matching rule, or -1. */
+function firstMatch(p: CompiledPolicy, src: Source, port: number, req: HttpRequestAttributes | undefined): number {
+  const lenient = p.action === 'DENY';
+  for (let i = 0; i < p.rules.length; i++) {
+    const r = p.rules[i];
+    let from = r.from.length === 0;
+    for (const s of r.from) if (sourceMatches(s, src)) { from = true; break; }
+    if (!from) continue;
+    let to = r.to.length === 0;
+    for (const o of r.to) if (operationMatches(o, port, req, lenient)) { to = true; break; }
+    if (to) return i;
+  }
+  return -1;
+}
+
+/** Decides a connection (req undefined) or one HTTP request on it. */
+export function evaluate(wp: WorkloadPolicy, ctx: ConnectionContext, req?: HttpRequestAttributes): PolicyDecision {
+  const src = sourceOf(ctx);
+  const audits: string[] = [];
+  for (const p of wp.audit) if (firstMatch(p, src, ctx.port, req) >= 0) audits.push(p.key);
+  if (src.identity === null && wp.mtls === 'STRICT') {
+    return { allowed: false, policy: wp.mtlsFrom, reason: 'mTLS mode STRICT refuses plaintext from outside the mesh', audits };
+  }
+  for (const p of wp.deny) {
+    const i = firstMatch(p, src, ctx.port, req);
+    if (i >= 0) return { allowed: false, policy: p.key, reason: `DENY rule ${i} matched`, audits };
+  }
+  if (wp.allow.length > 0) {
+    for (const p of wp.allow) {
+      const i = firstMatch(p, src, ctx.port, req);
+      if (i >= 0) return { allowed: true, policy: p.key, reason: `ALLOW rule ${i} matched`, audits };
+    }
+    return { allowed: false, policy: wp.allow.map((p) => p.key).join(','), reason: 'no ALLOW rule matched (ALLOW policies make the workload default-deny)', audits };
+  }
+  switch (wp.defaultInbound) {
+    case 'allow':
+      return { allowed: true, policy: wp.defaultInboundFrom, reason: 'default inbound policy allow', audits };
+    case 'deny':
+      return { allowed: false, policy: wp.defaultInboundFrom, reason: 'default inbound policy deny', audits };
+    case 'authenticated-only':
+      return src.identity === null
+        ? { allowed: false, policy: wp.defaultInboundFrom, reason: 'default inbound policy authenticated-only refuses an unauthenticated peer', audits }
+        : { allowed: true, policy: wp.defaultInboundFrom, reason: 'default inbound policy authenticated-only', audits };
+  }
+}

@@ -1,0 +1,214 @@
+// Per-worker aggregates: counters and histograms per bounded label set. A connection finds its
+// series once, on open, and keeps a reference (ctx.slot), so close is a few additions. The main
+// thread asks each worker for a snapshot and merges them (mergeSnapshots); nothing here is shared.
+import { addHistogram, newHistogram, recordHistogram, type HistogramJson } from './histogram.ts';
+import { overflowLabels, seriesKey, type ConnectionLabels } from './labels.ts';
+import type { ConnectionContext, HttpRequestEvent } from './telemetry.ts';
+
+export interface TcpSeries {
+  labels: ConnectionLabels;
+  opened: number;
+  closed: number;
+  failed: number;
+  sentBytes: number;
+  receivedBytes: number;
+  /** Connection lifetimes, seconds. */
+  duration: HistogramJson;
+  /** ms since the epoch of the last open or close. */
+  lastSeen: number;
+}
+
+export interface HttpLabels extends ConnectionLabels {
+  http_request_method: string;
+  http_response_status_code: string;
+  http_route: string;
+  server_address: string;
+  rpc_grpc_status_code: string;
+}
+
+export interface HttpSeries {
+  labels: HttpLabels;
+  requests: number;
+  duration: HistogramJson;
+  requestBytes: number;
+  responseBytes: number;
+  lastSeen: number;
+}
+
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events';
+
+export interface CounterSeries {
+  name: CounterName;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export interface TelemetrySnapshot {
+  tcp: TcpSeries[];
+  http: HttpSeries[];
+  counters: CounterSeries[];
+}
+
+/** Series per kind per worker; beyond it new label sets fold into one `overflow` series. */
+export const MAX_SERIES = 4096;
+
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/** OTel HTTP semconv: methods outside the known set are `_OTHER`, keeping the label bounded. */
+export function normalizeMethod(m: string): string {
+  return HTTP_METHODS.has(m) ? m : '_OTHER';
+}
+
+function newTcp(labels: ConnectionLabels): TcpSeries {
+  return { labels, opened: 0, closed: 0, failed: 0, sentBytes: 0, receivedBytes: 0, duration: newHistogram(), lastSeen: 0 };
+}
+
+function counterKey(name: string, labels: Record<string, string>): string {
+  let k = name;
+  for (const v of Object.values(labels)) k += '\u0001' + v;
+  return k;
+}
+
+export class Aggregates {
+  readonly tcp = new Map<string, TcpSeries>();
+  readonly http = new Map<string, HttpSeries>();
+  readonly counters = new Map<string, CounterSeries>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  openConnection(ctx: ConnectionContext): void {
+    const key = seriesKey(ctx.labels);
+    let s = this.tcp.get(key);
+    if (s === undefined) {
+      if (this.tcp.size >= MAX_SERIES) {
+        const o = overflowLabels(ctx.labels.direction);
+        const ok = seriesKey(o);
+        s = this.tcp.get(ok) ?? newTcp(o);
+        this.tcp.set(ok, s);
+      } else {
+        s = newTcp(ctx.labels);
+        this.tcp.set(key, s);
+      }
+    }
+    const now = this.#now();
+    ctx.startedAt = now;
+    ctx.slot = s;
+    s.opened++;
+    s.lastSeen = now;
+  }
+
+  closeConnection(ctx: ConnectionContext, sent: number, received: number, failed: boolean): void {
+    const s = ctx.slot as TcpSeries | undefined;
+    if (s === undefined) return;
+    ctx.slot = undefined; // a second close must not count twice
+    const now = this.#now();
+    s.closed++;
+    if (failed) s.failed++;
+    s.sentBytes += sent;
+    s.receivedBytes += received;
+    recordHistogram(s.duration, (now - ctx.startedAt) / 1000);
+    s.lastSeen = now;
+  }
+
+  request(e: HttpRequestEvent): void {
+    const method = normalizeMethod(e.method);
+    const status = e.status === 0 ? '' : String(e.status);
+    const grpc = e.grpcStatus === null ? '' : String(e.grpcStatus);
+    const key = seriesKey(e.connection.labels) + '\u0002' + method + '\u0001' + status + '\u0001' + e.route + '\u0001' + e.serverAddress + '\u0001' + grpc;
+    let s = this.http.get(key);
+    if (s === undefined) {
+      const over = this.http.size >= MAX_SERIES;
+      const labels: HttpLabels = over
+        ? { ...overflowLabels(e.connection.labels.direction), http_request_method: '_OTHER', http_response_status_code: '', http_route: 'overflow', server_address: 'overflow', rpc_grpc_status_code: '' }
+        : { ...e.connection.labels, http_request_method: method, http_response_status_code: status, http_route: e.route, server_address: e.serverAddress, rpc_grpc_status_code: grpc };
+      const k = over ? 'overflow' : key;
+      s = this.http.get(k) ?? { labels, requests: 0, duration: newHistogram(), requestBytes: 0, responseBytes: 0, lastSeen: 0 };
+      this.http.set(k, s);
+    }
+    s.requests++;
+    recordHistogram(s.duration, e.durationSeconds);
+    s.requestBytes += e.requestBytes;
+    s.responseBytes += e.responseBytes;
+    s.lastSeen = this.#now();
+    if (e.retryAttempt > 0) this.count('retries', e.connection.labels.destination_service);
+    if (e.timedOut) this.count('timeouts', e.connection.labels.destination_service);
+  }
+
+  /**
+   * Rare events (denials, retries, ejections…) keyed by one bounded value. The label object is
+   * only built the first time a series appears.
+   */
+  count(name: CounterName, value: string, by = 1): void {
+    const key = name + '\u0001' + value;
+    let s = this.counters.get(key);
+    if (s === undefined) {
+      if (this.counters.size >= MAX_SERIES) return;
+      s = { name, labels: counterLabels(name, value), value: 0 };
+      this.counters.set(key, s);
+    }
+    s.value += by;
+  }
+
+  snapshot(): TelemetrySnapshot {
+    return { tcp: [...this.tcp.values()], http: [...this.http.values()], counters: [...this.counters.values()] };
+  }
+}
+
+/** Which single label each mesh counter carries. */
+export const COUNTER_LABEL: Record<CounterName, string> = {
+  policy_denials: 'destination_workload',
+  retries: 'destination_service',
+  timeouts: 'destination_service',
+  ejections: 'destination_service',
+  detection_timeouts: 'direction',
+  tap_dropped_events: 'stage',
+};
+
+function counterLabels(name: CounterName, value: string): Record<string, string> {
+  return { [COUNTER_LABEL[name]]: value };
+}
+
+/** Sums worker snapshots series by series (same labels → one series). */
+export function mergeSnapshots(all: readonly TelemetrySnapshot[]): TelemetrySnapshot {
+  const tcp = new Map<string, TcpSeries>();
+  const http = new Map<string, HttpSeries>();
+  const counters = new Map<string, CounterSeries>();
+  for (const snap of all) {
+    for (const s of snap.tcp) {
+      const k = seriesKey(s.labels);
+      const t = tcp.get(k);
+      if (t === undefined) {
+        tcp.set(k, { ...s, duration: { ...s.duration, counts: [...s.duration.counts] } });
+        continue;
+      }
+      t.opened += s.opened; t.closed += s.closed; t.failed += s.failed;
+      t.sentBytes += s.sentBytes; t.receivedBytes += s.receivedBytes;
+      addHistogram(t.duration, s.duration);
+      t.lastSeen = Math.max(t.lastSeen, s.lastSeen);
+    }
+    for (const s of snap.http) {
+      const l = s.labels;
+      const k = seriesKey(l) + '\u0002' + l.http_request_method + '\u0001' + l.http_response_status_code + '\u0001' + l.http_route + '\u0001' + l.server_address + '\u0001' + l.rpc_grpc_status_code;
+      const t = http.get(k);
+      if (t === undefined) {
+        http.set(k, { ...s, duration: { ...s.duration, counts: [...s.duration.counts] } });
+        continue;
+      }
+      t.requests += s.requests; t.requestBytes += s.requestBytes; t.responseBytes += s.responseBytes;
+      addHistogram(t.duration, s.duration);
+      t.lastSeen = Math.max(t.lastSeen, s.lastSeen);
+    }
+    for (const s of snap.counters) {
+      const k = counterKey(s.name, s.labels);
+      const t = counters.get(k);
+      if (t === undefined) counters.set(k, { ...s, labels: { ...s.labels } });
+      else t.value += s.value;
+    }
+  }
+  return { tcp: [...tcp.values()], http: [...http.values()], counters: [...counters.values()] };
+}
+
+export { counterKey };

@@ -1,0 +1,83 @@
+// Every metric the agent exports, once: its Prometheus name, its OpenTelemetry name and unit, and
+// how to read its points from a merged snapshot. Prometheus text and the OTLP producer both walk
+// this list, so the two exports cannot drift apart.
+import type { CounterName, TelemetrySnapshot } from './aggregates.ts';
+import type { HistogramJson } from './histogram.ts';
+
+export type Attrs = Record<string, string>;
+
+export interface SumPoint { attrs: Attrs; value: number }
+export interface HistogramPoint { attrs: Attrs; value: HistogramJson }
+
+export type MetricFamily =
+  | { kind: 'counter'; prom: string; otel: string; unit: string; help: string; points(s: TelemetrySnapshot): SumPoint[] }
+  | { kind: 'histogram'; prom: string; otel: string; unit: string; help: string; points(s: TelemetrySnapshot): HistogramPoint[] };
+
+/** A copy of the labels (OTel attributes must not alias the aggregates). */
+function attrs(l: object): Attrs {
+  return { ...(l as Attrs) };
+}
+
+function counter(name: CounterName, prom: string, otel: string, help: string): MetricFamily {
+  return {
+    kind: 'counter', prom, otel, unit: '{event}', help,
+    points: (s) => s.counters.filter((c) => c.name === name).map((c) => ({ attrs: attrs(c.labels), value: c.value })),
+  };
+}
+
+export const METRICS: readonly MetricFamily[] = [
+  {
+    kind: 'counter', prom: 'weft_tcp_connections_opened_total', otel: 'weft.tcp.connections.opened', unit: '{connection}',
+    help: 'TCP connections the agent proxied, counted when opened.',
+    points: (s) => s.tcp.map((t) => ({ attrs: attrs(t.labels), value: t.opened })),
+  },
+  {
+    kind: 'counter', prom: 'weft_tcp_connections_closed_total', otel: 'weft.tcp.connections.closed', unit: '{connection}',
+    help: 'TCP connections closed; failed="true" when reset, refused or cut short.',
+    points: (s) => s.tcp.flatMap((t) => [
+      { attrs: { ...attrs(t.labels), failed: 'false' }, value: t.closed - t.failed },
+      { attrs: { ...attrs(t.labels), failed: 'true' }, value: t.failed },
+    ]),
+  },
+  {
+    kind: 'counter', prom: 'weft_tcp_sent_bytes_total', otel: 'weft.tcp.sent', unit: 'By',
+    help: 'Bytes sent towards the destination (client to server), counted when the connection closes.',
+    points: (s) => s.tcp.map((t) => ({ attrs: attrs(t.labels), value: t.sentBytes })),
+  },
+  {
+    kind: 'counter', prom: 'weft_tcp_received_bytes_total', otel: 'weft.tcp.received', unit: 'By',
+    help: 'Bytes received from the destination (server to client), counted when the connection closes.',
+    points: (s) => s.tcp.map((t) => ({ attrs: attrs(t.labels), value: t.receivedBytes })),
+  },
+  {
+    kind: 'histogram', prom: 'weft_tcp_connection_duration_seconds', otel: 'weft.tcp.connection.duration', unit: 's',
+    help: 'Lifetime of closed TCP connections.',
+    points: (s) => s.tcp.map((t) => ({ attrs: attrs(t.labels), value: t.duration })),
+  },
+  {
+    kind: 'counter', prom: 'weft_http_requests_total', otel: 'weft.http.requests', unit: '{request}',
+    help: 'HTTP requests (each retry attempt counts), by OTel HTTP semconv attributes.',
+    points: (s) => s.http.map((h) => ({ attrs: attrs(h.labels), value: h.requests })),
+  },
+  {
+    kind: 'histogram', prom: 'weft_http_request_duration_seconds', otel: 'http.client.request.duration', unit: 's',
+    help: 'HTTP request duration from the proxy\'s view (OTel http.*.request.duration).',
+    points: (s) => s.http.map((h) => ({ attrs: attrs(h.labels), value: h.duration })),
+  },
+  {
+    kind: 'counter', prom: 'weft_http_request_body_size_bytes_total', otel: 'weft.http.request.body.size', unit: 'By',
+    help: 'HTTP request body bytes.',
+    points: (s) => s.http.map((h) => ({ attrs: attrs(h.labels), value: h.requestBytes })),
+  },
+  {
+    kind: 'counter', prom: 'weft_http_response_body_size_bytes_total', otel: 'weft.http.response.body.size', unit: 'By',
+    help: 'HTTP response body bytes.',
+    points: (s) => s.http.map((h) => ({ attrs: attrs(h.labels), value: h.responseBytes })),
+  },
+  counter('policy_denials', 'weft_policy_denials_total', 'weft.policy.denials', 'Connections or requests refused by authorization policy.'),
+  counter('retries', 'weft_http_retries_total', 'weft.http.retries', 'HTTP retry attempts made.'),
+  counter('timeouts', 'weft_http_timeouts_total', 'weft.http.timeouts', 'HTTP requests that hit their timeout.'),
+  counter('ejections', 'weft_outlier_ejections_total', 'weft.outlier.ejections', 'Endpoints ejected by the circuit breaker.'),
+  counter('detection_timeouts', 'weft_protocol_detection_timeouts_total', 'weft.protocol.detection.timeouts', 'Connections whose first bytes did not arrive in time to detect the protocol.'),
+  counter('tap_dropped_events', 'weft_tap_dropped_events_total', 'weft.tap.dropped_events', 'Tap events dropped because a consumer (or the main thread) was slow.'),
+];

@@ -1,0 +1,141 @@
+// OTLP metrics push. The proxy's numbers live in worker aggregates, so instead of feeding SDK
+// instruments event by event (which would need the SDK in every worker, or a message per event)
+// the main thread plugs a MetricProducer into the SDK's PeriodicExportingMetricReader: at each
+// export interval it merges the workers' aggregates and hands them over as cumulative Sum and
+// Histogram points. The SDK supplies the resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES),
+// the exporter (OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, headers, timeout) and retries.
+import { ValueType } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import {
+  AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader,
+  type CollectionResult, type MetricData, type MetricProducer,
+} from '@opentelemetry/sdk-metrics';
+import type { Logger } from '../../common/log.ts';
+import type { TelemetrySnapshot } from './aggregates.ts';
+import { METRICS, type Attrs } from './catalog.ts';
+import { DURATION_BOUNDARIES } from './histogram.ts';
+
+export type OtelEnv = (key: string) => string | undefined;
+
+/** Prometheus label → OTel attribute, where semconv has a name for it. */
+const SEMCONV: Record<string, string> = {
+  http_request_method: 'http.request.method',
+  http_response_status_code: 'http.response.status_code',
+  http_route: 'http.route',
+  server_address: 'server.address',
+  rpc_grpc_status_code: 'rpc.grpc.status_code',
+};
+
+function otelAttrs(a: Attrs): Attrs {
+  const out: Attrs = {};
+  for (const [k, v] of Object.entries(a)) if (v !== '') out[SEMCONV[k] ?? k] = v;
+  return out;
+}
+
+function hr(ms: number): [number, number] {
+  return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+}
+
+/** The merged snapshot as OTLP metric data (cumulative since the agent started). */
+export function toMetricData(s: TelemetrySnapshot, startMs: number, nowMs: number): MetricData[] {
+  const startTime = hr(startMs);
+  const endTime = hr(nowMs);
+  const out: MetricData[] = [];
+  for (const m of METRICS) {
+    const descriptor = { name: m.otel, description: m.help, unit: m.unit, valueType: m.kind === 'counter' ? ValueType.INT : ValueType.DOUBLE };
+    if (m.kind === 'counter') {
+      const points = m.points(s);
+      if (points.length === 0) continue;
+      out.push({
+        descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.SUM, isMonotonic: true,
+        dataPoints: points.map((p) => ({ startTime, endTime, attributes: otelAttrs(p.attrs), value: p.value })),
+      });
+    } else {
+      const points = m.points(s);
+      if (points.length === 0) continue;
+      out.push({
+        descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.HISTOGRAM,
+        dataPoints: points.map((p) => ({
+          startTime, endTime, attributes: otelAttrs(p.attrs),
+          value: {
+            buckets: { boundaries: [...DURATION_BOUNDARIES], counts: [...p.value.counts] },
+            sum: p.value.sum, count: p.value.count,
+            ...(p.value.count > 0 ? { min: p.value.min, max: p.value.max } : {}),
+          },
+        })),
+      });
+    }
+  }
+  return out;
+}
+
+export interface OtlpMetricsOptions {
+  env: OtelEnv;
+  collect(): Promise<TelemetrySnapshot>;
+  log: Logger;
+  /** Defaults for the resource; OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES override them. */
+  resource: Record<string, string>;
+  startedAt: number;
+}
+
+export interface OtlpMetrics {
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function otlpMetricsEnabled(env: OtelEnv): boolean {
+  if (env('OTEL_SDK_DISABLED') === 'true' || env('OTEL_METRICS_EXPORTER') === 'none') return false;
+  return (env('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT') ?? env('OTEL_EXPORTER_OTLP_ENDPOINT') ?? '') !== '';
+}
+
+function positiveMs(env: OtelEnv, key: string, dflt: number, log: Logger): number {
+  const raw = env(key);
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    log.warn(`${key} must be a positive integer of milliseconds; using the default`, { value: raw, default: dflt });
+    return dflt;
+  }
+  return n;
+}
+
+export async function buildResource(env: OtelEnv, defaults: Record<string, string>): Promise<Resource> {
+  void env; // envDetector reads process.env itself; the parameter documents the dependency.
+  const detected = detectResources({ detectors: [envDetector] });
+  await detected.waitForAsyncAttributes?.();
+  // merge(): the argument's attributes win, so operator settings override our defaults.
+  return resourceFromAttributes(defaults).merge(detected);
+}
+
+export async function startOtlpMetrics(o: OtlpMetricsOptions): Promise<OtlpMetrics | null> {
+  if (!otlpMetricsEnabled(o.env)) return null;
+  const protocol = o.env('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? o.env('OTEL_EXPORTER_OTLP_PROTOCOL');
+  if (protocol !== undefined && protocol !== 'http/json') {
+    o.log.warn('this agent exports OTLP metrics as http/json only; OTLP/HTTP collectors accept it', { requested: protocol });
+  }
+  const interval = positiveMs(o.env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, o.log);
+  const timeout = Math.min(interval, positiveMs(o.env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, o.log));
+  const producer: MetricProducer = {
+    async collect(): Promise<CollectionResult> {
+      const snap = await o.collect();
+      return {
+        // The reader keeps the SDK's own resource; this one is only here to satisfy the type.
+        resourceMetrics: { resource: resourceFromAttributes({}), scopeMetrics: [{ scope: { name: 'weft-agent' }, metrics: toMetricData(snap, o.startedAt, Date.now()) }] },
+        errors: [],
+      };
+    },
+  };
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new OTLPMetricExporter(),
+    exportIntervalMillis: interval,
+    exportTimeoutMillis: timeout,
+    metricProducers: [producer],
+  });
+  const provider = new MeterProvider({ resource: await buildResource(o.env, o.resource), readers: [reader] });
+  o.log.info('OTLP metrics export on', { intervalMs: interval });
+  return {
+    forceFlush: () => provider.forceFlush(),
+    shutdown: () => provider.shutdown(),
+  };
+}

@@ -1,0 +1,113 @@
+// The Telemetry a proxy worker hands its handlers: counts into the worker's aggregates, and only
+// when switched on, builds a tap event (someone is tapping) or an access log line.
+import { Aggregates } from './aggregates.ts';
+import type { TapBuffer } from './tap-buffer.ts';
+import type { TapConnectionEvent, TapRequestEvent } from './tap-events.ts';
+import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry.ts';
+
+export interface RecorderOptions {
+  tap?: TapBuffer | undefined;
+  /** One JSON line per connection/request when set (WEFT_ACCESS_LOG=true). */
+  accessLog?: ((line: string) => void) | undefined;
+  now?: () => number;
+}
+
+function namespaceOf(identity: string): string {
+  // spiffe://<td>/ns/<ns>/sa/<sa>: the peer's namespace is known even when its workload is not.
+  const i = identity.indexOf('/ns/');
+  if (i < 0) return '';
+  const rest = identity.slice(i + 4);
+  const j = rest.indexOf('/');
+  return j < 0 ? rest : rest.slice(0, j);
+}
+
+export function connectionEvent(ctx: ConnectionContext, sent: number, received: number, error: Error | undefined, now: number): TapConnectionEvent {
+  const l = ctx.labels;
+  const e: TapConnectionEvent = {
+    type: 'connection',
+    at: new Date(now).toISOString(),
+    direction: l.direction,
+    path: ctx.path,
+    source: { workload: l.source_workload, namespace: l.source_namespace || namespaceOf(l.source_identity), identity: l.source_identity, address: ctx.sourceAddress },
+    destination: { workload: l.destination_workload, namespace: l.destination_namespace, identity: l.destination_identity, address: ctx.destinationAddress, service: l.destination_service },
+    tls: l.tls,
+    bytesSent: sent,
+    bytesReceived: received,
+    durationMs: ctx.startedAt === 0 ? 0 : now - ctx.startedAt,
+    outcome: error === undefined ? 'ok' : 'failed',
+  };
+  if (error !== undefined) e.error = (error as Error & { code?: string }).code ?? error.message;
+  return e;
+}
+
+export function requestEvent(r: HttpRequestEvent, now: number): TapRequestEvent {
+  const c = connectionEvent(r.connection, 0, 0, undefined, now);
+  return {
+    ...c,
+    type: 'request',
+    path: r.path,
+    method: r.method,
+    authority: r.serverAddress,
+    status: r.status,
+    grpcStatus: r.grpcStatus,
+    durationMs: r.durationSeconds * 1000,
+    requestBytes: r.requestBytes,
+    responseBytes: r.responseBytes,
+    retryAttempt: r.retryAttempt,
+    timedOut: r.timedOut,
+    outcome: r.status === 0 || r.status >= 500 || r.timedOut ? 'failed' : 'ok',
+  };
+}
+
+export class TelemetryRecorder implements Telemetry {
+  readonly aggregates: Aggregates;
+  readonly #tap: TapBuffer | undefined;
+  readonly #log: ((line: string) => void) | undefined;
+  readonly #now: () => number;
+
+  constructor(o: RecorderOptions = {}) {
+    this.#now = o.now ?? Date.now;
+    this.aggregates = new Aggregates(this.#now);
+    this.#tap = o.tap;
+    this.#log = o.accessLog;
+  }
+
+  opened(ctx: ConnectionContext): void {
+    this.aggregates.openConnection(ctx);
+  }
+
+  closed(ctx: ConnectionContext, sent: number, received: number, error: Error | undefined): void {
+    if (ctx.slot === undefined) return;
+    this.aggregates.closeConnection(ctx, sent, received, error !== undefined);
+    const tap = this.#tap !== undefined && this.#tap.active;
+    if (!tap && this.#log === undefined) return;
+    const e = connectionEvent(ctx, sent, received, error, this.#now());
+    if (tap) this.#tap?.offer(e);
+    this.#log?.(JSON.stringify({ accessLog: true, ...e }) + '\n');
+  }
+
+  request(r: HttpRequestEvent): void {
+    this.aggregates.request(r);
+    const tap = this.#tap !== undefined && this.#tap.active;
+    if (!tap && this.#log === undefined) return;
+    const e = requestEvent(r, this.#now());
+    if (tap) this.#tap?.offer(e);
+    this.#log?.(JSON.stringify({ accessLog: true, ...e }) + '\n');
+  }
+
+  policyDenied(ctx: ConnectionContext, _reason: string): void {
+    this.aggregates.count('policy_denials', ctx.labels.destination_workload);
+  }
+
+  endpointEjected(destinationService: string): void {
+    this.aggregates.count('ejections', destinationService);
+  }
+
+  detectionTimedOut(ctx: ConnectionContext): void {
+    this.aggregates.count('detection_timeouts', ctx.labels.direction);
+  }
+
+  tapDropped(n: number): void {
+    this.aggregates.count('tap_dropped_events', 'worker', n);
+  }
+}

@@ -1,0 +1,183 @@
+// The benchmark: `npm run bench` (short profile, ~10 minutes), `npm run bench -- --full`, or
+// `--smoke` (~1 minute, what tests/bench/bench-smoke.test.ts runs). One testbed with two nodes;
+// every configuration (bench/configurations.ts) gets a client pod on n1 and a server pod on n2;
+// each workload runs round by round, configurations interleaved, and the README reports medians.
+// Needs root (network namespaces). Leaves nothing behind: the testbed, the mesh, HAProxy and the
+// iptables rules go away in `finally`, and the testbed's own exit hooks cover a crash.
+//   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S]
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
+import { Mesh } from '../tests/testbed/mesh.ts';
+import { Testbed } from '../tests/testbed/testbed.ts';
+import { ensureBundles } from './bundles.ts';
+import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
+import { hotFunctions, monotonicUs } from './cpu-profile.ts';
+import { ensureHaproxy, findHaproxy } from './haproxy.ts';
+import { ProcessWatch } from './proc-stats.ts';
+import { writeReport } from './readme.ts';
+import type { BenchResults, HotSpots, IdleReading, MachineInfo } from './results.ts';
+import { runOnce, type RunRecord } from './runner.ts';
+import { profile as pickProfile, type HttpWorkload } from './workloads.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    readme: { type: 'string' },
+    rounds: { type: 'string' },
+    'no-profile': { type: 'boolean', default: false },
+    'profile-seconds': { type: 'string' },
+  },
+  strict: true,
+});
+
+const prof = pickProfile(values.smoke ? 'smoke' : values.full ? 'full' : 'short');
+if (values.rounds !== undefined) prof.rounds = Math.max(1, Number(values.rounds) || 1);
+if (values['profile-seconds'] !== undefined) prof.profileS = Math.max(0, Number(values['profile-seconds']) || 0);
+if (values['no-profile']) prof.profileS = 0;
+const outDir = values.out ?? join(ROOT, 'bench/results');
+const readmePath = values.readme ?? (values.out === undefined ? join(ROOT, 'bench/README.md') : join(outDir, 'README.md'));
+
+const log = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`); };
+
+function machine(): MachineInfo {
+  const ha = spawnSync(findHaproxy() ?? 'haproxy', ['-v'], { encoding: 'utf8' }).stdout ?? '';
+  return {
+    cores: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    haproxy: /HAProxy version (\S+)/.exec(ha)?.[1] ?? 'unknown',
+    shared: true,
+  };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the bench builds network namespaces: run it as root');
+  const started = Date.now();
+  ensureBundles(log);
+  ensureHaproxy();
+  const workers = os.cpus().length;
+  const configs = configurations();
+  const tb = await Testbed.create({
+    name: prof.name === 'smoke' ? 'bench-smoke' : 'bench-run',
+    nodes: [
+      { name: CLIENT_NODE, pods: configs.map((c) => ({ name: clientPod(c), namespace: c.namespace })) },
+      { name: SERVER_NODE, pods: configs.map((c) => ({ name: serverPod(c), namespace: c.namespace })) },
+    ],
+  });
+  const dir = await mkdtemp(join(os.tmpdir(), 'weft-bench-'));
+  const apps: RunningApp[] = [];
+  let mesh: Mesh | undefined;
+  try {
+    mesh = await Mesh.start(tb, {
+      cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
+      agentEnv: { WEFT_WORKERS: String(workers) },
+    });
+    const ctx: BenchContext = { tb, mesh, dir, workers };
+    for (const c of configs) {
+      const netns = tb.pod(serverPod(c)).netns;
+      const launch = (cmd: string, a: string[]) => tb.spawn(netns, cmd, a);
+      apps.push(await startApp(appPath('http-server.ts'), ['--port', String(HTTP_PORT), '--name', c.id], 15_000, launch));
+      apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
+      await c.setup?.(ctx);
+    }
+    await checkPaths(ctx, configs);
+    // Idle: after the mesh has settled and carried one check request per configuration.
+    await new Promise((r) => setTimeout(r, 1000));
+    const idleProcs = configs.flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, ...p })));
+    const idleWatch = new ProcessWatch(idleProcs);
+    const idleMs = 3000;
+    await new Promise((r) => setTimeout(r, idleMs));
+    const idle: IdleReading[] = idleWatch.stop().map((u, i) => ({
+      config: idleProcs[i].config, name: u.name, rssMiB: u.rssMaxMiB, cpuPercent: Math.round((u.cpuUs / (idleMs * 1000)) * 1000) / 10,
+    }));
+
+    const runs: RunRecord[] = [];
+    const results: BenchResults = {
+      date: new Date().toISOString(), profile: prof.name, rounds: prof.rounds, workers, machine: machine(),
+      configs: configs.map((c) => ({ id: c.id, label: c.label, path: c.path })), workloads: prof.workloads, idle, runs, hotSpots: [], durationS: 0,
+    };
+    for (const w of prof.workloads) {
+      for (let round = 1; round <= prof.rounds; round++) {
+        for (const c of configs) {
+          const rec = await runOnce(ctx, c, w, round);
+          runs.push(rec);
+          log(`${w.id} round ${round} ${c.id}: ${summary(rec)}`);
+        }
+      }
+    }
+    if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS);
+    results.durationS = Math.round((Date.now() - started) / 1000);
+    await mkdir(outDir, { recursive: true });
+    const stamp = results.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+    await writeFile(join(outDir, `${stamp}.json`), JSON.stringify(results, null, 1) + '\n');
+    await writeReport(results, readmePath, outDir, `${stamp}.json`);
+    log(`wrote ${join(outDir, `${stamp}.json`)} and ${readmePath} in ${results.durationS} s`);
+  } finally {
+    for (const c of configs) await c.teardown?.().catch(() => {});
+    await Promise.all(apps.map((a) => a.stop(1000)));
+    await mesh?.stop().catch(() => {});
+    await tb.teardown();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function summary(r: RunRecord): string {
+  if (r.error !== undefined) return `FAILED ${r.error.slice(0, 300)}`;
+  if (r.bulk !== undefined) return `${r.bulk.gbps} Gb/s${r.bulk.ok ? '' : ' (not ok)'}`;
+  const l = r.load!;
+  const cpu = r.proxies.map((p) => `${p.name} ${(p.cpuUs / Math.max(1, r.requests)).toFixed(1)} µs/req`).join(', ');
+  return `${l.achievedRps} req/s p50 ${l.p50} p99 ${l.p99} ms errors ${l.errors}${cpu === '' ? '' : `; ${cpu}`}`;
+}
+
+/** One short request burst per configuration: a broken path fails the run now, not after minutes. */
+async function checkPaths(ctx: BenchContext, configs: Configuration[]): Promise<void> {
+  const probe: HttpWorkload = { kind: 'http', id: 'check', title: 'check', rate: 20, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, path: '/' };
+  for (const c of configs) {
+    const r = await runOnce(ctx, c, probe, 0);
+    if (r.error !== undefined || r.load === undefined || r.load.errors > 0 || r.load.count === 0) {
+      throw new Error(`configuration ${c.id} does not carry traffic: ${r.error ?? JSON.stringify(r.load?.errorCodes)}`);
+    }
+  }
+}
+
+/** Restarts both agents under --cpu-prof, drives the Weft path at full speed, and ranks self time. */
+async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number): Promise<HotSpots[]> {
+  const weft = configs.find((c) => c.id === 'weft-opaque');
+  if (weft === undefined) return [];
+  const nodes = [CLIENT_NODE, SERVER_NODE];
+  const profDir = (n: string): string => join(ctx.dir, 'cpu-prof', n);
+  for (const n of nodes) {
+    await mkdir(profDir(n), { recursive: true });
+    await ctx.mesh.stopAgent(n);
+    await ctx.mesh.startAgent(n, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` });
+  }
+  for (const n of nodes) await ctx.mesh.waitReady(n);
+  await checkPaths(ctx, [weft]);
+  const w: HttpWorkload = { kind: 'http', id: 'profile', title: 'profile', rate: 0, durationS: seconds, warmupS: 1, connections: 16, newConnection: false, path: '/bytes/1024' };
+  const fromUs = monotonicUs();
+  const rec = await runOnce(ctx, weft, w, 0);
+  // The load-cli process starts in ~0.3 s and warms up for 1 s: count from then to the end.
+  const window = { fromUs: fromUs + 1_500_000, toUs: monotonicUs() };
+  log(`profile run: ${summary(rec)}`);
+  // A clean stop is what makes V8 write the profiles.
+  for (const n of nodes) await ctx.mesh.stopAgent(n);
+  const out: HotSpots[] = [];
+  for (const n of nodes) out.push({ node: n, workload: `closed loop ${seconds} s, 16 connections, 1 KiB`, ...(await hotFunctions(profDir(n), 5, window)) });
+  return out;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,168 @@
+// The informers behind the `kubernetes` discovery source: one @kubernetes/client-node ListWatch
+// per collection, with what the library leaves to its caller:
+//   - watches ask for bookmarks (allowWatchBookmarks) and a server-side timeout, so a quiet
+//     collection still advances its resourceVersion and a reconnect resumes instead of relisting;
+//   - lists page through `limit`/`continue` (one 50k-pod answer would stall the API server);
+//   - list items carry no kind/apiVersion in the API; every cached object gets them back, so the
+//     translation sees the same JSON whether an object arrived by list or by watch;
+//   - on an error the library stops the informer; we restart it with capped, jittered backoff.
+//     Restarting resumes from the last resourceVersion; a 410 (resourceVersion too old, either
+//     as HTTP status or as an ERROR event) makes the library relist and diff, so nothing is lost
+//     or duplicated.
+// A watch that goes silent longer than the idle timeout (no events, no bookmarks) is aborted and
+// resumed: a slow or wedged connection cannot freeze the model.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../../common/log.ts';
+
+export type KubeObject = k8s.KubernetesObject & Record<string, unknown>;
+
+export interface CollectionSpec {
+  kind: string;
+  apiVersion: string;
+  path: string;
+  /** One page of the list; `cont` is the continue token of the previous page. */
+  listPage(limit: number, cont: string | undefined): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+}
+
+/** The five collections the mesh reads. Read-only: list and watch, nothing else. */
+export function meshCollections(kc: k8s.KubeConfig): CollectionSpec[] {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+  const p = (limit: number, cont: string | undefined): { limit: number; _continue?: string } => (cont === undefined ? { limit } : { limit, _continue: cont });
+  return [
+    { kind: 'Namespace', apiVersion: 'v1', path: '/api/v1/namespaces', listPage: (l, c) => core.listNamespace(p(l, c)) },
+    { kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', listPage: (l, c) => core.listNode(p(l, c)) },
+    { kind: 'Pod', apiVersion: 'v1', path: '/api/v1/pods', listPage: (l, c) => core.listPodForAllNamespaces(p(l, c)) },
+    { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', listPage: (l, c) => core.listServiceForAllNamespaces(p(l, c)) },
+    { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', listPage: (l, c) => discovery.listEndpointSliceForAllNamespaces(p(l, c)) },
+  ];
+}
+
+export interface InformerOptions {
+  /** Objects per list page. */
+  pageSize: number;
+  /** Server-side watch timeout; jittered ±20% so informers do not reconnect in step. */
+  watchTimeoutSeconds: number;
+  /** Abort and resume a watch that sent nothing (not even a bookmark) for this long. */
+  watchIdleTimeoutMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+/** Watch that always asks for bookmarks and a server-side timeout. */
+class BookmarkWatch extends k8s.Watch {
+  readonly #timeoutSeconds: number;
+  constructor(kc: k8s.KubeConfig, timeoutSeconds: number, idleMs: number) {
+    super(kc);
+    this.#timeoutSeconds = timeoutSeconds;
+    // Declared private in the typings but a plain field at runtime: the inactivity timeout.
+    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = idleMs;
+  }
+
+  override watch(...[path, queryParams, callback, done]: Parameters<k8s.Watch['watch']>): Promise<AbortController> {
+    const timeout = Math.max(1, Math.round(this.#timeoutSeconds * (0.8 + 0.4 * Math.random())));
+    return super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: timeout }, callback, done);
+  }
+}
+
+/**
+ * One collection, cached. `onChange` fires after any add/update/delete (including those a relist
+ * produces); `synced` resolves after the first complete list.
+ */
+export class CollectionInformer {
+  readonly spec: CollectionSpec;
+  readonly synced: Promise<void>;
+  #markSynced: () => void = () => undefined;
+  readonly #informer: k8s.ListWatch<KubeObject>;
+  readonly #opts: InformerOptions;
+  readonly #log: Logger;
+  #failures = 0;
+  #retry: NodeJS.Timeout | null = null;
+  #stopped = false;
+  /** Lists completed (1 = the initial one); a relist after 410 adds one. */
+  lists = 0;
+  lastError: string | null = null;
+
+  constructor(kc: k8s.KubeConfig, spec: CollectionSpec, opts: InformerOptions, log: Logger, onChange: () => void) {
+    this.spec = spec;
+    this.#opts = opts;
+    this.#log = log;
+    this.synced = new Promise((resolve) => (this.#markSynced = resolve));
+    const watch = new BookmarkWatch(kc, opts.watchTimeoutSeconds, opts.watchIdleTimeoutMs);
+    this.#informer = new k8s.ListWatch<KubeObject>(spec.path, watch, () => this.#listAll(), false);
+    const changed = (obj: KubeObject): void => {
+      // Watch events carry kind/apiVersion already; list items do not. Same shape either way.
+      if (obj.kind === undefined) obj.kind = spec.kind;
+      if (obj.apiVersion === undefined) obj.apiVersion = spec.apiVersion;
+      this.#failures = 0;
+      onChange();
+    };
+    this.#informer.on(k8s.ADD, changed);
+    this.#informer.on(k8s.UPDATE, changed);
+    this.#informer.on(k8s.DELETE, changed);
+    this.#informer.on(k8s.ERROR, (err: unknown) => this.#onError(err));
+  }
+
+  start(): void {
+    this.#stopped = false;
+    void this.#informer.start().catch((err: unknown) => this.#onError(err));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = null;
+    await this.#informer.stop();
+  }
+
+  list(): readonly KubeObject[] {
+    return this.#informer.list();
+  }
+
+  get resourceVersion(): string {
+    return this.#informer.latestResourceVersion();
+  }
+
+  async #listAll(): Promise<k8s.KubernetesListObject<KubeObject>> {
+    const items: KubeObject[] = [];
+    let cont: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.spec.listPage(this.#opts.pageSize, cont);
+      // The typed client hands back class instances with Date fields; a JSON round trip gives the
+      // wire shape again, identical to what the watch delivers.
+      for (const item of page.items) {
+        const o = JSON.parse(JSON.stringify(item)) as KubeObject;
+        o.kind = this.spec.kind;
+        o.apiVersion = this.spec.apiVersion;
+        items.push(o);
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? '';
+      cont = page.metadata?._continue || undefined;
+    } while (cont !== undefined);
+    this.lists += 1;
+    this.#failures = 0;
+    this.lastError = null;
+    // The library fills its cache right after this promise settles; mark synced after that.
+    setImmediate(() => this.#markSynced());
+    return { apiVersion: this.spec.apiVersion, kind: `${this.spec.kind}List`, metadata: { resourceVersion }, items };
+  }
+
+  #onError(err: unknown): void {
+    if (this.#stopped) return;
+    this.#failures += 1;
+    const message = err instanceof Error ? err.message : typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
+    this.lastError = message;
+    const base = Math.min(this.#opts.retryMaxMs, this.#opts.retryInitialMs * 2 ** Math.min(this.#failures - 1, 16));
+    const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+    // Quiet for the first failure (an API server rolling restart is routine), loud after.
+    const level = this.#failures > 2 ? 'warn' : 'info';
+    this.#log[level]('kubernetes watch interrupted; resuming', { kind: this.spec.kind, failures: this.#failures, retryInMs: delay, resourceVersion: this.resourceVersion, reason: message });
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      if (!this.#stopped) this.start();
+    }, delay);
+    this.#retry.unref();
+  }
+}

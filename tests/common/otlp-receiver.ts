@@ -1,0 +1,100 @@
+// A minimal OTLP/HTTP receiver for tests: accepts POST /v1/metrics and /v1/traces with a JSON body
+// (what @opentelemetry/exporter-*-otlp-http send) and keeps the decoded bodies. Protobuf bodies
+// are refused with 415 so a test notices a protocol change instead of reading garbage.
+// As a module: startOtlpReceiver(). As a script (to run inside a testbed netns):
+//   node tests/common/otlp-receiver.ts --host H --port P   → one JSON line per request on stdout
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface OtlpRequest {
+  path: string;
+  body: unknown;
+}
+
+export interface OtlpReceiver {
+  readonly port: number;
+  readonly requests: OtlpRequest[];
+  close(): Promise<void>;
+}
+
+export function startOtlpReceiver(host = '127.0.0.1', port = 0, onRequest?: (r: OtlpRequest) => void): Promise<OtlpReceiver> {
+  const requests: OtlpRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method !== 'POST' || !(req.url === '/v1/metrics' || req.url === '/v1/traces')) {
+        res.writeHead(404).end();
+        return;
+      }
+      if (!String(req.headers['content-type']).startsWith('application/json')) {
+        res.writeHead(415).end();
+        return;
+      }
+      const r = { path: req.url, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
+      requests.push(r);
+      onRequest?.(r);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        requests,
+        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+// --- reading OTLP JSON metrics -----------------------------------------------------------------
+
+interface AnyValue { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean }
+interface KeyValue { key: string; value: AnyValue }
+interface NumberPoint { attributes?: KeyValue[]; asInt?: string | number; asDouble?: number }
+interface HistPoint { attributes?: KeyValue[]; count: string | number; sum?: number; bucketCounts?: Array<string | number>; explicitBounds?: number[] }
+interface OtlpMetric { name: string; unit?: string; sum?: { dataPoints: NumberPoint[]; isMonotonic?: boolean }; histogram?: { dataPoints: HistPoint[] } }
+interface MetricsBody { resourceMetrics: Array<{ resource?: { attributes?: KeyValue[] }; scopeMetrics: Array<{ metrics: OtlpMetric[] }> }> }
+
+export function attrsOf(kvs: KeyValue[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of kvs ?? []) {
+    const v = kv.value;
+    out[kv.key] = String(v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue ?? '');
+  }
+  return out;
+}
+
+export interface FlatPoint {
+  resource: Record<string, string>;
+  metric: string;
+  attributes: Record<string, string>;
+  /** Sum value, or histogram count. */
+  value: number;
+  sum?: number;
+}
+
+/** Every data point of a metrics export, flattened. */
+export function flattenMetrics(body: unknown): FlatPoint[] {
+  const out: FlatPoint[] = [];
+  for (const rm of (body as MetricsBody).resourceMetrics ?? []) {
+    const resource = attrsOf(rm.resource?.attributes);
+    for (const sm of rm.scopeMetrics) {
+      for (const m of sm.metrics) {
+        for (const p of m.sum?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.asInt ?? p.asDouble ?? 0) });
+        for (const p of m.histogram?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.count), ...(p.sum === undefined ? {} : { sum: p.sum }) });
+      }
+    }
+  }
+  return out;
+}
+
+if (process.argv[1]?.endsWith('otlp-receiver.ts')) {
+  const { parseArgs } = await import('node:util');
+  const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '4318' } } });
+  const r = await startOtlpReceiver(values.host, Number(values.port), (req) => process.stdout.write(JSON.stringify(req) + '\n'));
+  process.stdout.write(JSON.stringify({ ready: true, port: r.port }) + '\n');
+  process.on('SIGTERM', () => void r.close().then(() => process.exit(0)));
+}
