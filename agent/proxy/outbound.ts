@@ -11,7 +11,7 @@ import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
-import { replayHead, type Sniffed } from './detect-socket.ts';
+import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
 
 /** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
 export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local' }>;
@@ -77,7 +77,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     upstream.once('connect', () => {
       upstream.off('error', onError);
       replayHead(upstream, sniffed);
-      pipeBoth(client, upstream, (r) => finish(kind, ctx, r));
+      pipeBoth(client, upstream, (r) => finish(kind, ctx, countHead(r, sniffed)));
     });
   }
 
@@ -168,7 +168,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
                 return;
               }
               replayHead(tunnel, sniffed);
-              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', hctx, r));
+              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', hctx, countHead(r, sniffed)));
               client.resume();
             },
             (err: unknown) => upstreamFailed('outbound_hbone', hctx, client, decision, err),
