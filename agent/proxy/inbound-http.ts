@@ -17,6 +17,8 @@ import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
 import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
+import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import type { WorkloadRecord } from '../../control/api/model.ts';
 
 export interface InboundHttpDeps {
   view: RoutingView;
@@ -26,6 +28,8 @@ export interface InboundHttpDeps {
   log: Logger;
   /** Authorization policy, per request, with the peer's verified identity. */
   policy?: InboundAuthorizer;
+  /** Inbound request events (the destination side of the golden metrics). */
+  telemetry?: Telemetry;
 }
 
 export interface PeerHttpRequest {
@@ -40,16 +44,41 @@ function refuse(stream: ServerHttp2Stream, status: number, code: string): void {
   stream.respond({ ':status': status, [WEFT_ERROR_HEADER]: code }, { endStream: true });
 }
 
+/** What the sink reports when the request is over (one event per request, inbound side). */
+interface RequestReport {
+  telemetry: Telemetry;
+  conn: ConnectionContext;
+  method: string;
+  path: string;
+  authority: string;
+  retryAttempt: number;
+}
+
 /** Relays one upstream answer onto the peer's stream. One per request. */
 class StreamSink implements AttemptSink {
   readonly stream: ServerHttp2Stream;
   attempt: UpstreamAttempt | undefined = undefined;
   #trailers: IncomingHttpHeaders | undefined = undefined;
+  readonly #report: RequestReport;
+  readonly #start = Date.now();
+  #status = 0;
+  #requestBytes = 0;
+  #responseBytes = 0;
 
-  constructor(stream: ServerHttp2Stream) {
+  constructor(stream: ServerHttp2Stream, report: RequestReport) {
     this.stream = stream;
+    this.#report = report;
+    stream.on('data', this.#countIn);
     stream.on('close', this.#onClose);
   }
+
+  readonly #countIn = (c: Buffer): void => {
+    this.#requestBytes += c.length;
+  };
+
+  readonly #countOut = (c: Buffer): void => {
+    this.#responseBytes += c.length;
+  };
 
   onContinue(): void {
     if (!this.stream.destroyed && !this.stream.headersSent) this.stream.additionalHeaders({ ':status': 100 });
@@ -63,8 +92,10 @@ class StreamSink implements AttemptSink {
     }
     // Trailers are expected from h2 servers (gRPC) and from HTTP/1.1 responses that announce them.
     const wantTrailers = headers[':status'] !== undefined || headers.trailer !== undefined;
+    this.#status = status;
     s.respond({ ...endToEnd(headers, true), ':status': status }, { waitForTrailers: wantTrailers });
     if (wantTrailers) s.once('wantTrailers', this.#sendTrailers);
+    body.on('data', this.#countOut);
     body.pipe(s);
   }
 
@@ -89,10 +120,39 @@ class StreamSink implements AttemptSink {
 
   readonly #onClose = (): void => {
     this.attempt?.abort();
+    const r = this.#report;
+    const g = this.#trailers?.['grpc-status'];
+    r.telemetry.request({
+      connection: r.conn,
+      method: r.method,
+      status: this.#status,
+      route: '',
+      path: r.path,
+      serverAddress: r.authority,
+      durationSeconds: (Date.now() - this.#start) / 1000,
+      requestBytes: this.#requestBytes,
+      responseBytes: this.#responseBytes,
+      grpcStatus: typeof g === 'string' ? Number(g) : null,
+      retryAttempt: r.retryAttempt,
+      timedOut: false,
+    });
   };
 }
 
 export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpRequest) => void {
+  const telemetry = deps.telemetry ?? noTelemetry;
+  // One telemetry context per (peer identity, workload): the labels of inbound request events.
+  const contexts = new Map<string, ConnectionContext>();
+  const contextFor = (peer: string, dst: WorkloadRecord, address: string): ConnectionContext => {
+    const key = `${peer}|${dst.key}`;
+    let c = contexts.get(key);
+    if (c === undefined) {
+      if (contexts.size > 10_000) contexts.clear();
+      c = connectionContext({ direction: 'inbound', path: 'inbound_hbone', sourceIdentity: peer, destination: dst, tls: 'mutual', sourceAddress: address, destinationAddress: `${dst.ip}` });
+      contexts.set(key, c);
+    }
+    return c;
+  };
   return function onPeerHttp(req: PeerHttpRequest): void {
     const { stream, headers } = req;
     const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
@@ -131,7 +191,16 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
         return;
       }
     }
-    const sink = new StreamSink(stream);
+    const method = headers[':method'] as string;
+    const path = (headers[':path'] as string | undefined) ?? '/';
+    const sink = new StreamSink(stream, {
+      telemetry,
+      conn: contextFor(req.peerIdentity, decision.destination, stream.session?.socket?.remoteAddress ?? ''),
+      method,
+      path,
+      authority: (headers[':authority'] as string | undefined) ?? '',
+      retryAttempt: Number(headers['weft-retry-attempt'] ?? 0) || 0,
+    });
     const attempt = deps.local.start({
       method: headers[':method'] as string,
       path: (headers[':path'] as string | undefined) ?? '/',

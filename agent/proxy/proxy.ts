@@ -98,7 +98,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
     onStream: createInboundHboneHandler({ ...common, log: log.child('hbone') }),
-    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, log: log.child('http-in') }),
+    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in') }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
   });

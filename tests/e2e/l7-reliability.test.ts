@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import type { RunningApp } from '../apps/spawn-app.ts';
+import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
 
 interface Load {
   ok: boolean;
@@ -193,4 +194,15 @@ t.test('an HTTPRoute splits traffic by weight and routes by header', async (t) =
   t.ok((split.byName.feat ?? 0) >= 20 && (split.byName.flaky ?? 0) >= 20, `both backends serve a share: ${JSON.stringify(split.byName)}`);
   const canary = await load('client', ['--urls', 'http://10.96.0.25/', '--requests', '30', '--concurrency', '2', '--header', 'x-canary: yes']);
   t.same(canary.byName, { feat: 30 }, 'the header match takes precedence');
+});
+
+t.test('HTTP requests reach the golden metrics on both sides', async (t) => {
+  const prom = async (node: string) => parseProm((await mesh.admin(node, '/metrics')).body as string);
+  const n1 = await prom('n1');
+  const n2 = await prom('n2');
+  const out = sumOf(n1, 'weft_http_requests_total', { direction: 'outbound', destination_service: 'demo/web' });
+  t.ok(out >= 300, `n1 counted outbound requests to demo/web (${out})`);
+  t.ok(sumOf(n1, 'weft_http_requests_total', { direction: 'outbound', http_response_status_code: '503' }) > 0, 'failed attempts are counted with their status');
+  t.ok(sumOf(n1, 'weft_outlier_ejections_total', {}) > 0, 'ejections reached the metrics');
+  t.ok(sumOf(n2, 'weft_http_requests_total', { direction: 'inbound', source_identity: 'spiffe://cluster.local/ns/demo/sa/client' }) > 0, 'n2 counted inbound requests with the verified peer identity');
 });
