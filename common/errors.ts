@@ -27,6 +27,10 @@ export const ErrorCodes = {
   /** Authorization policy (or the mTLS mode) refused a connection or request. */
   POLICY_DENIED: 'WEFT_ERR_POLICY_DENIED',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+  /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
+  HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
+  /** An HTTP request carried between agents without a valid weft-target. */
+  HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
   /** The `weft` CLI found no agent at the socket/address (not running, wrong path). */

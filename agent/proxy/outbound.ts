@@ -11,6 +11,11 @@ import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
+
+/** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
+export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local' }>;
+export type L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, ctx: ConnectionContext, tcp: (sniffed: Sniffed | undefined) => void) => void;
 
 export interface TunnelOpener {
   open(req: {
@@ -33,6 +38,8 @@ export interface OutboundDeps {
   log: Logger;
   /** Authorization policy for same-node deliveries (this agent is also the destination's). */
   policy?: InboundAuthorizer;
+  /** Protocol detection and the HTTP path (agent/proxy/outbound-http.ts); absent: all TCP. */
+  l7?: L7Hook;
 }
 
 function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
@@ -61,7 +68,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     if (!client.destroyed) client.resetAndDestroy();
   }
 
-  function direct(kind: PathKind, ctx: ConnectionContext, client: net.Socket, decision: OutboundDecision, target: Address): void {
+  function direct(kind: PathKind, ctx: ConnectionContext, client: net.Socket, decision: OutboundDecision, target: Address, sniffed?: Sniffed): void {
     deps.stats.opened(kind);
     deps.telemetry.opened(ctx);
     const upstream = deps.sockets.connect(target, deps.connectTimeoutMs);
@@ -69,7 +76,8 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     upstream.once('error', onError);
     upstream.once('connect', () => {
       upstream.off('error', onError);
-      pipeBoth(client, upstream, (r) => finish(kind, ctx, r));
+      replayHead(upstream, sniffed);
+      pipeBoth(client, upstream, (r) => finish(kind, ctx, countHead(r, sniffed)));
     });
   }
 
@@ -100,6 +108,14 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
       sourceAddress: `${source.ip}:${source.port}`,
       destinationAddress: `${decision.target.ip}:${decision.target.port}`,
     });
+    if (deps.l7 !== undefined && (decision.kind === 'hbone' || decision.kind === 'local')) {
+      deps.l7(client, original, decision, ctx as ConnectionContext, (sniffed) => tcpPath(client, source, original, decision, ctx, sniffed));
+      return;
+    }
+    tcpPath(client, source, original, decision, ctx, undefined);
+  };
+
+  function tcpPath(client: net.Socket, source: Address, original: Address, decision: OutboundDecision, ctx: ConnectionContext | undefined, sniffed: Sniffed | undefined): void {
     switch (decision.kind) {
       case 'passthrough':
         direct('outbound_passthrough', ctx as ConnectionContext, client, decision, decision.target);
@@ -124,7 +140,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
           return;
         }
         if (admission !== undefined) client.once('close', admission.release);
-        direct('outbound_local', ctx as ConnectionContext, client, decision, decision.target);
+        direct('outbound_local', ctx as ConnectionContext, client, decision, decision.target, sniffed);
         return;
       }
       case 'reject':
@@ -151,7 +167,8 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
                 finish('outbound_hbone', hctx, { bytesIn: 0, bytesOut: 0, error: new Error('client went away') });
                 return;
               }
-              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', hctx, r));
+              replayHead(tunnel, sniffed);
+              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', hctx, countHead(r, sniffed)));
               client.resume();
             },
             (err: unknown) => upstreamFailed('outbound_hbone', hctx, client, decision, err),
@@ -159,5 +176,5 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
         return;
       }
     }
-  };
+  }
 }

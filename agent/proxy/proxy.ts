@@ -10,14 +10,19 @@ import { HboneConnector, createHboneServer } from './hbone/index.ts';
 import { createInboundHboneHandler } from './inbound-hbone.ts';
 import { createInboundPlaintextHandler } from './inbound-plaintext.ts';
 import { createOutboundHandler } from './outbound.ts';
-import type { RoutingView } from './routing-view.ts';
+import { LocalUpstream } from '../http/local-upstream.ts';
+import { PeerSessions } from '../http/peer-sessions.ts';
+import { Router, type HttpView } from '../http/router.ts';
+import { createInboundHttpHandler } from './inbound-http.ts';
+import { createOutboundHttp } from './outbound-http.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
   config: AgentConfig;
-  view: RoutingView;
+  /** Routing state (AgentState): services, endpoints, nodes and HTTPRoutes. */
+  view: HttpView;
   certificates: CertificateProvider;
   /** SPIFFE IDs of this node's meshed workloads: the only certificates HBONE presents. */
   localIdentities: () => Iterable<string>;
@@ -60,13 +65,40 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     closeGraceMs: config.drainMs,
     dialTcp: (host, port) => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs),
   });
-  const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, createOutboundHandler({ ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound') }));
+  // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.
+  const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs });
+  const peers = new PeerSessions({
+    trustDomain: config.trustDomain,
+    certificates: deps.certificates,
+    closeGraceMs: config.drainMs,
+    dialTcp: (host, port) => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs),
+  });
+  const router = new Router({
+    view: deps.view,
+    localNode: config.nodeName,
+    balancer: config.httpBalancer,
+    counters: deps.stats.l7,
+    defaults: { timeoutMs: config.httpTimeoutMs, idleTimeoutMs: config.httpIdleTimeoutMs, retryLimit: config.httpRetryLimit, retryBackoffMs: config.httpRetryBackoffMs },
+    budget: { ratio: config.httpRetryBudgetPercent / 100, minPerSecond: config.httpRetryBudgetMinPerSecond },
+    telemetry: common.telemetry,
+  });
+  deps.stats.l7Detail = () => router.snapshot();
+  const outboundHttp = createOutboundHttp({
+    router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
+    detectTimeoutMs: config.detectTimeoutMs,
+    opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
+    stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'),
+  });
+  const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, createOutboundHandler({
+    ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound'), l7: config.httpEnabled ? outboundHttp.hook : undefined,
+  }));
   const inbound = net.createServer({ noDelay: true }, createInboundPlaintextHandler({ ...common, log: log.child('inbound') }));
   const hbone = createHboneServer({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
     onStream: createInboundHboneHandler({ ...common, log: log.child('hbone') }),
+    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in') }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
   });
@@ -84,6 +116,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   } catch (err) {
     await Promise.all(listeners.map(closeServer));
     await tunnels.close();
+    local.close();
     throw err;
   }
 
@@ -97,7 +130,9 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     async close() {
       outbound.close();
       inbound.close();
-      await Promise.all([hbone.close(), tunnels.close()]);
+      outboundHttp.close();
+      await Promise.all([hbone.close(), tunnels.close(), peers.close()]);
+      local.close();
     },
   };
 }

@@ -1,5 +1,7 @@
 // Plain counters for /config_dump and tests: connections per path and bytes each way. The
 // OpenTelemetry metrics are built on the same events; these are the cheap always-on totals.
+import { newL7Counters, type L7Counters } from '../http/counters.ts';
+
 export type PathKind = 'outbound_hbone' | 'outbound_local' | 'outbound_passthrough' | 'inbound_hbone' | 'inbound_plaintext';
 
 export interface PathCounters {
@@ -27,6 +29,10 @@ const RECENT = 64;
 export class ProxyStats {
   readonly paths: Record<PathKind, PathCounters>;
   rejected = 0;
+  /** L7: detection verdicts, requests, retries, timeouts, ejections (agent/http/counters.ts). */
+  readonly l7: L7Counters = newL7Counters();
+  /** Per-worker L7 detail for the dump (balancer costs, breaker states, budgets); set by the proxy. */
+  l7Detail: (() => Record<string, unknown>) | undefined = undefined;
   /** The last RECENT connections, newest last: a bounded ring, never a growing log. */
   readonly recent: ConnectionRecord[] = [];
 
@@ -62,7 +68,7 @@ export class ProxyStats {
   }
 
   toJSON(): StatsJson {
-    return { paths: this.paths, rejected: this.rejected, recent: this.recent };
+    return { paths: this.paths, rejected: this.rejected, recent: this.recent, l7: this.l7, l7Workers: this.l7Detail === undefined ? [] : [this.l7Detail()] };
   }
 }
 
@@ -70,6 +76,8 @@ export interface StatsJson {
   paths: Record<PathKind, PathCounters>;
   rejected: number;
   recent: ConnectionRecord[];
+  l7: L7Counters;
+  l7Workers: Record<string, unknown>[];
 }
 
 /** Sums the stats of several workers; recent connections merged by time, newest last. */
@@ -77,6 +85,8 @@ export function sumStats(all: StatsJson[]): StatsJson {
   const total = new ProxyStats().toJSON();
   for (const s of all) {
     total.rejected += s.rejected;
+    if (s.l7Workers !== undefined) total.l7Workers.push(...s.l7Workers);
+    if (s.l7 !== undefined) for (const k of Object.keys(total.l7) as (keyof L7Counters)[]) total.l7[k] += s.l7[k] ?? 0;
     total.recent.push(...s.recent);
     for (const k of Object.keys(total.paths) as PathKind[]) {
       const t = total.paths[k];

@@ -3,7 +3,7 @@
 // (the one computed view) are cached until the next change.
 //
 // Records are replaced wholesale, never patched: a delta upsert is the record's new full value.
-import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
+import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
 import { jsonEqual } from '../../control/api/record-equal.ts';
 import type { Logger } from '../../common/log.ts';
 
@@ -34,6 +34,8 @@ export interface Endpoint {
   nodeAddress: string | undefined;
 }
 
+const NO_ROUTES: readonly RouteRecord[] = Object.freeze([]);
+
 function addressKey(ip: string, port: number): string {
   return `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
@@ -50,6 +52,8 @@ export class AgentState {
   readonly #byIp = new Map<string, Set<string>>();
   readonly #byAddress = new Map<string, ServiceMatch>();
   readonly #nodes = new Map<string, NodeRecord>();
+  /** Parent Service key → HTTPRoutes attached to it (L7 routing reads this per request). */
+  readonly #routesByParent = new Map<string, RouteRecord[]>();
   /** Authorization and mesh policies by resource id: few, read when policies are recompiled. */
   readonly #policies = new Map<string, PolicyRecord | MeshPolicyRecord>();
   readonly #listeners = new Set<StateListener>();
@@ -132,6 +136,12 @@ export class AgentState {
       if (r.clusterIP === null) return;
       // The mesh carries TCP only; a UDP port on the same number must not shadow it.
       for (const port of r.ports) if (port.protocol === 'TCP') this.#byAddress.set(addressKey(r.clusterIP, port.port), { service: r, port });
+    } else if (r.kind === 'route') {
+      for (const p of r.parents) {
+        // A new array on every change: readers cache compiled tables by the array's identity.
+        const list = this.#routesByParent.get(p.service) ?? [];
+        if (!list.includes(r)) this.#routesByParent.set(p.service, [...list, r]);
+      }
     } else if (r.kind === 'node') {
       this.#nodes.set(r.name, r);
     } else if (r.kind === 'policy' || r.kind === 'meshpolicy') {
@@ -149,6 +159,12 @@ export class AgentState {
       for (const port of r.ports) {
         const k = addressKey(r.clusterIP, port.port);
         if (this.#byAddress.get(k)?.service.key === r.key) this.#byAddress.delete(k);
+      }
+    } else if (r.kind === 'route') {
+      for (const p of r.parents) {
+        const list = this.#routesByParent.get(p.service)?.filter((x) => x.key !== r.key);
+        if (list === undefined || list.length === 0) this.#routesByParent.delete(p.service);
+        else this.#routesByParent.set(p.service, list);
       }
     } else if (r.kind === 'node') {
       if (this.#nodes.get(r.name)?.key === r.key) this.#nodes.delete(r.name);
@@ -187,6 +203,11 @@ export class AgentState {
   /** The Service (and port) whose cluster IP and TCP port this is. */
   serviceByAddress(ip: string, port: number): ServiceMatch | undefined {
     return this.#byAddress.get(addressKey(ip, port));
+  }
+
+  /** HTTPRoutes whose parentRefs name this Service (any port); empty when none. */
+  routesFor(serviceKey: string): readonly RouteRecord[] {
+    return this.#routesByParent.get(serviceKey) ?? NO_ROUTES;
   }
 
   nodeAddress(name: string): string | undefined {

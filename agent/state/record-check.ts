@@ -35,6 +35,18 @@ export function checkRecord(r: unknown): string | null {
       }
       return null;
     }
+    case 'route': {
+      if (!isStr(r.name) || !isStr(r.namespace) || typeof r.createdAt !== 'string') return `${where}: name, namespace and createdAt are required`;
+      if (!Array.isArray(r.parents) || !(r.parents as unknown[]).every((p) => isObj(p) && isStr(p.service))) return `${where}: parents must name services`;
+      if (!Array.isArray(r.rules)) return `${where}: rules must be a list`;
+      for (const rule of r.rules as unknown[]) {
+        if (!isObj(rule) || !Array.isArray(rule.matches) || !Array.isArray(rule.backends)) return `${where}: every rule needs matches and backends lists`;
+        for (const b of rule.backends as unknown[]) {
+          if (!isObj(b) || !isStr(b.service) || !isPort(b.port) || typeof b.weight !== 'number' || b.weight < 0) return `${where}: every backend needs a service, a port and a weight >= 0`;
+        }
+      }
+      return null;
+    }
     case 'node':
       if (!isStr(r.name) || !isStr(r.address)) return `${where}: name and address are required`;
       return null;

@@ -37,6 +37,65 @@ export interface ServiceRecord {
   clusterIP: string | null;
   ports: ServicePort[];
   selector: Record<string, string>;
+  /** L7 defaults from `weft.dev/*` annotations, used where no HTTPRoute says otherwise. */
+  defaults?: ServiceDefaults;
+}
+
+/** From Service annotations: `weft.dev/timeout`, `weft.dev/retry-limit`, `weft.dev/opaque-ports`. */
+export interface ServiceDefaults {
+  /** Request timeout in ms; 0 means none. */
+  timeoutMs?: number;
+  /** Retries per request (on top of the first attempt). */
+  retryLimit?: number;
+  /** Service ports (by number) carried as opaque TCP: no protocol detection. */
+  opaquePorts?: number[];
+}
+
+/** One HTTPRoute match (Gateway API v1): every given part must hold. */
+export interface RouteMatch {
+  path?: { type: 'Exact' | 'PathPrefix'; value: string };
+  /** Exact header matches; names lower-case. */
+  headers?: { name: string; value: string }[];
+  method?: string;
+}
+
+export interface RouteBackend {
+  /** The backend Service's key (`namespace/name`). */
+  service: string;
+  port: number;
+  weight: number;
+}
+
+export interface RouteRetry {
+  /** Total retries allowed after the first attempt. */
+  attempts: number;
+  /** Response statuses that may be retried (connect failures and refused streams always may). */
+  codes: number[];
+  /** Base backoff in ms (jittered, doubled per attempt). */
+  backoffMs: number;
+}
+
+export interface RouteRule {
+  /** Any one must match; empty means every request (PathPrefix "/"). */
+  matches: RouteMatch[];
+  /** Weighted traffic split; empty means the parent Service itself. */
+  backends: RouteBackend[];
+  /** `timeouts.request` in ms; 0 means none, absent means the Service/agent default. */
+  timeoutMs?: number;
+  retry?: RouteRetry;
+}
+
+/** An HTTPRoute attached to Services (GAMMA: parentRefs of kind Service). */
+export interface RouteRecord {
+  kind: 'route';
+  key: string;
+  name: string;
+  namespace: string;
+  /** ISO time; the older route wins ties (Gateway API precedence). */
+  createdAt: string;
+  /** Parent Service keys, with the port when the parentRef names one. */
+  parents: { service: string; port?: number }[];
+  rules: RouteRule[];
 }
 
 /** A node's agent, as peers reach it for HBONE. */
@@ -144,7 +203,7 @@ export interface MeshPolicyRecord {
   defaultInbound?: DefaultInbound;
 }
 
-export type ResourceRecord = WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord;
+export type ResourceRecord = RouteRecord | WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord;
 export type ResourceKind = ResourceRecord['kind'];
 
 /** Key used on the stream and in maps: `kind:key`, unique across kinds. */

@@ -7,6 +7,7 @@
 // good one: a missing Service would silently black-hole its traffic.
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { spiffeId } from '../api/identity.ts';
+import { HTTPROUTE_API_VERSIONS, httpRouteRecord, serviceDefaults } from './httproute.ts';
 import { isPolicyObject, translatePolicyObject } from '../policy/translate-policy.ts';
 import { resourceId, type NodeRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../api/model.ts';
 
@@ -27,7 +28,7 @@ export interface TranslateOptions {
 
 type Obj = Record<string, unknown>;
 
-const KINDS = new Set(['Namespace', 'Pod', 'Service', 'ServiceAccount', 'Node']);
+const KINDS = new Set(['Namespace', 'Pod', 'Service', 'ServiceAccount', 'Node', 'HTTPRoute']);
 const TERMINAL_PHASES = new Set(['Succeeded', 'Failed']);
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
 
@@ -110,7 +111,9 @@ function flatten(input: readonly SourceObject[]): Flat[] {
     // weft.dev kinds (AuthorizationPolicy, MeshPolicy) are checked by the policy translator.
     const policy = isPolicyObject(apiVersion, kind);
     if (!policy && !KINDS.has(kind)) return r.fail(`unknown kind ${JSON.stringify(kind)}; the file source understands ${[...KINDS].join(', ')}, weft.dev/v1alpha1 AuthorizationPolicy and MeshPolicy, and List`);
-    if (!policy && apiVersion !== 'v1') return r.fail(`apiVersion must be v1 for ${kind}, got ${JSON.stringify(apiVersion)}`);
+    if (kind === 'HTTPRoute' ? !HTTPROUTE_API_VERSIONS.has(apiVersion) : !policy && apiVersion !== 'v1') {
+      return r.fail(`apiVersion must be ${kind === 'HTTPRoute' ? [...HTTPROUTE_API_VERSIONS].join(' or ') : 'v1'} for ${kind}, got ${JSON.stringify(apiVersion)}`);
+    }
     const metadata = r.obj(o, 'metadata', 'metadata', true) as Obj;
     const name = r.str(metadata, 'name', 'metadata.name', true) as string;
     const clusterScoped = kind === 'Namespace' || kind === 'Node';
@@ -198,7 +201,8 @@ function serviceRecord(f: Flat): ServiceRecord {
   const { r, object: o } = f;
   const spec = r.obj(o, 'spec', 'spec', true) as Obj;
   const ip = r.str(spec, 'clusterIP', 'spec.clusterIP', false);
-  return {
+  const defaults = serviceDefaults(describe(f.origin, f.kind, f.namespace, f.name), r.strMap(o.metadata as Obj, 'annotations', 'metadata.annotations'));
+  const rec: ServiceRecord = {
     kind: 'service',
     key: `${f.namespace}/${f.name}`,
     name: f.name,
@@ -208,6 +212,8 @@ function serviceRecord(f: Flat): ServiceRecord {
     ports: r.arr(spec, 'ports', 'spec.ports').map((p, i) => servicePort(f, p, i)),
     selector: r.strMap(spec, 'selector', 'spec.selector'),
   };
+  if (defaults !== undefined) rec.defaults = defaults;
+  return rec;
 }
 
 function nodeRecord(f: Flat): NodeRecord | null {
@@ -252,6 +258,7 @@ export function translateObjects(input: readonly SourceObject[], options: Transl
       rec = w;
     } else if (f.kind === 'Service') rec = serviceRecord(f);
     else if (f.kind === 'Node') rec = nodeRecord(f);
+    else if (f.kind === 'HTTPRoute') rec = httpRouteRecord(describe(f.origin, f.kind, f.namespace, f.name), f.object, f.namespace, f.name);
     else if (isPolicyObject(f.object.apiVersion as string, f.kind)) rec = translatePolicyObject({ origin: f.origin, kind: f.kind, namespace: f.namespace, name: f.name, object: f.object });
     else if (f.kind === 'Namespace') isMeshedNamespace(f); // validates labels
     // ServiceAccount: accepted (manifests carry them) but the identity comes from the pod's spec.

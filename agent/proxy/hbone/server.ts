@@ -37,6 +37,8 @@ export interface HboneServerOptions {
   /** Overrides the certificates' own trust anchors for verifying clients. */
   trustAnchors?: () => string[];
   onStream: (req: HboneRequest) => void;
+  /** Non-CONNECT requests (L7 requests between agents, agent/proxy/inbound-http.ts); 405 without it. */
+  onHttp?: (req: { stream: ServerHttp2Stream; headers: IncomingHttpHeaders; peerIdentity: string; localIdentity: string }) => void;
   log?: Logger;
   /** Advertised SETTINGS_MAX_CONCURRENT_STREAMS; clients open another session past it. */
   maxConcurrentStreams?: number;
@@ -129,6 +131,10 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       return;
     }
     if (headers[':method'] !== 'CONNECT') {
+      if (opts.onHttp !== undefined) {
+        opts.onHttp({ stream, headers, peerIdentity: info.peer, localIdentity: info.local });
+        return;
+      }
       respondOn(stream, 405, ErrorCodes.TUNNEL_TARGET);
       return;
     }

@@ -101,7 +101,8 @@ t.test('record checks', async (t) => {
   t.equal(checkRecord(api), null);
   t.equal(checkRecord(nodeA), null);
   t.match(checkRecord({ ...pod('a', '1.1.1.1'), ip: '' }), /ip must be/);
-  t.match(checkRecord({ kind: 'route', key: 'x' }), /unknown record kind/);
+  t.match(checkRecord({ kind: 'gateway', key: 'x' }), /unknown record kind/);
+  t.match(checkRecord({ kind: 'route', key: 'x' }), /name, namespace and createdAt are required/);
   t.match(checkRecord({ ...api, ports: [{ port: 80, targetPort: 8080, protocol: 'ICMP' }] }), /protocol/);
   t.match(checkRecord(null), /not an object/);
 });

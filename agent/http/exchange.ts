@@ -1,0 +1,373 @@
+// One HTTP request through the L7 stages, on the originating agent:
+//   route (router.resolve) → balance (breaker filter, then p2c) → forward (local pod or peer agent)
+//   → observe (latency to the balancer, outcome to the breaker) → retry? (replay rules, budget,
+//   jittered backoff) → respond; with the request timeout and the idle timeout around it all.
+// One object per request holds all of its state; its handlers are fields, made once per request.
+//
+// Replay: the request body is kept while it streams, up to MAX_REPLAY_BODY; past that the request
+// can no longer be replayed and its outcome is final. Nothing is buffered before it is forwarded:
+// the first attempt sees the body as it arrives.
+import http2 from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
+import { ErrorCodes } from '../../common/errors.ts';
+import { backoffMs } from './backoff.ts';
+import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
+import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
+import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
+import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
+import type { ConnectionContext } from '../telemetry/telemetry.ts';
+
+/** The app's request, as node:http or the node:http2 compatibility API presents it. */
+export interface ClientRequestLike extends Readable {
+  method?: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** The app's response: node:http ServerResponse or node:http2 Http2ServerResponse. */
+export interface ClientResponseLike extends Writable {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
+  writeContinue(): void;
+  addTrailers(headers: OutgoingHttpHeaders): void;
+}
+
+/** Starts an attempt towards an endpoint (chooses local delivery or the peer hop). */
+export type Forwarder = (ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) => UpstreamAttempt;
+
+const WEFT_ERROR = 'weft-error';
+const MAX_BACKOFF_MS = 1000;
+
+export class Exchange implements AttemptSink {
+  readonly #router: Router;
+  readonly #forward: Forwarder;
+  readonly #req: ClientRequestLike;
+  readonly #res: ClientResponseLike;
+  readonly #method: string;
+  readonly #grpc: boolean;
+  readonly #resolved: Resolved;
+  readonly #request: AttemptRequest;
+  #chunks: Buffer[] | null = [];
+  #bodyBytes = 0;
+  #bodyEnded = false;
+  #attempt: UpstreamAttempt | undefined = undefined;
+  #endpoint: HttpEndpoint | undefined = undefined;
+  #attemptStart = 0;
+  /** The balancer counts the current attempt as pending until it is observed. */
+  #inflight = false;
+  #retries = 0;
+  #continued = false;
+  #committed = false;
+  #finished = false;
+  #timer: NodeJS.Timeout | undefined = undefined;
+  #idle: NodeJS.Timeout | undefined = undefined;
+  #backoff: NodeJS.Timeout | undefined = undefined;
+  #body: Readable | undefined = undefined;
+
+  readonly #conn: ConnectionContext | undefined;
+  #responseBytes = 0;
+  #status = 0;
+  #grpcStatus: string | undefined = undefined;
+
+  constructor(router: Router, forward: Forwarder, source: string, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
+    this.#conn = conn;
+    this.#router = router;
+    this.#forward = forward;
+    this.#req = req;
+    this.#res = res;
+    this.#method = req.method ?? 'GET';
+    const h = req.headers;
+    this.#grpc = isGrpc(h);
+    const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
+    this.#resolved = router.resolve(dst, this.#method, req.url, h);
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source };
+  }
+
+  start(): void {
+    const c = this.#router.counters;
+    c.requests++;
+    this.#resolved.budget?.deposit();
+    const { policy } = this.#resolved;
+    if (policy.timeoutMs > 0) this.#timer = setTimeout(this.#onRequestTimeout, policy.timeoutMs);
+    if (policy.idleTimeoutMs > 0) this.#idle = setTimeout(this.#onIdleTimeout, policy.idleTimeoutMs);
+    this.#req.on('data', this.#onReqData);
+    this.#req.on('end', this.#onReqEnd);
+    this.#res.on('close', this.#onClientClose);
+    this.#startAttempt();
+  }
+
+  // ---- body ----
+
+  readonly #onReqData = (chunk: Buffer): void => {
+    this.#idle?.refresh();
+    this.#bodyBytes += chunk.length;
+    if (this.#chunks !== null) {
+      if (this.#bodyBytes > MAX_REPLAY_BODY) this.#chunks = null;
+      else this.#chunks.push(chunk);
+    }
+    const a = this.#attempt;
+    if (a === undefined) {
+      // Between attempts: hold the client until the next attempt can take the bytes.
+      if (this.#chunks === null) this.#req.pause();
+      return;
+    }
+    if (!a.body.write(chunk)) {
+      this.#req.pause();
+      a.body.once('drain', this.#resumeReq);
+    }
+  };
+
+  readonly #resumeReq = (): void => {
+    if (!this.#finished) this.#req.resume();
+  };
+
+  readonly #onReqEnd = (): void => {
+    this.#bodyEnded = true;
+    this.#attempt?.body.end();
+  };
+
+  // ---- attempts ----
+
+  #startAttempt(): void {
+    if (this.#finished) return;
+    const { endpoints } = this.#resolved;
+    const router = this.#router;
+    const ep = router.lb.pick(router.breaker.available(endpoints));
+    if (ep === undefined) {
+      this.#meshError(503, ErrorCodes.NO_ROUTE, `no ready endpoints for ${this.#resolved.backend}`);
+      return;
+    }
+    this.#endpoint = ep;
+    router.lb.started(ep.id);
+    router.breaker.dispatched(ep.id);
+    this.#inflight = true;
+    this.#attemptStart = router.now();
+    const r = this.#request;
+    r.target = { ip: ep.ip, port: ep.port };
+    if (this.#retries > 0) r.headers = { ...r.headers, [RETRY_HEADER]: String(this.#retries) };
+    const a = this.#forward(ep, r, this);
+    this.#attempt = a;
+    if (this.#chunks !== null) for (const c of this.#chunks) a.body.write(c);
+    if (this.#bodyEnded) a.body.end();
+    else this.#req.resume();
+  }
+
+  #observe(failed: boolean): void {
+    const ep = this.#endpoint;
+    if (ep === undefined || !this.#inflight) return;
+    this.#inflight = false;
+    const router = this.#router;
+    router.lb.finished(ep.id, router.now() - this.#attemptStart);
+    if (failed) {
+      const ejections = router.counters.ejections;
+      router.breaker.failure(ep.id, this.#resolved.endpoints);
+      if (router.counters.ejections !== ejections) router.telemetry.endpointEjected(this.#resolved.backend);
+    } else {
+      router.breaker.success(ep.id);
+    }
+  }
+
+  /** One request event per attempt (retries are separate requests), for metrics, tap and logs. */
+  #report(timedOut: boolean): void {
+    const conn = this.#conn;
+    if (conn === undefined || this.#endpoint === undefined) return;
+    const g = this.#grpcStatus;
+    this.#router.telemetry.request({
+      connection: conn,
+      method: this.#method,
+      status: this.#status,
+      route: this.#resolved.route,
+      path: this.#request.path,
+      serverAddress: this.#request.authority,
+      durationSeconds: (this.#router.now() - this.#attemptStart) / 1000,
+      requestBytes: this.#bodyBytes,
+      responseBytes: this.#responseBytes,
+      grpcStatus: g === undefined ? null : Number(g),
+      retryAttempt: this.#retries,
+      timedOut,
+    });
+    this.#status = 0;
+    this.#grpcStatus = undefined;
+    this.#responseBytes = 0;
+  }
+
+  /** Whether to replay: the outcome, the body, the retry limit and the budget must all allow it. */
+  #mayRetry(outcome: AttemptOutcome): boolean {
+    if (this.#finished || this.#retries >= this.#resolved.policy.retryLimit) return false;
+    if (this.#chunks === null || !isRetryable(outcome, this.#method, this.#resolved.policy)) return false;
+    const budget = this.#resolved.budget;
+    if (budget !== undefined && !budget.tryWithdraw()) {
+      this.#router.counters.retryBudgetExhausted++;
+      return false;
+    }
+    return true;
+  }
+
+  #retry(): void {
+    this.#attempt?.abort();
+    this.#attempt = undefined;
+    this.#retries++;
+    this.#router.counters.retries++;
+    this.#backoff = setTimeout(this.#retryNow, backoffMs(this.#retries, this.#resolved.policy.backoffMs, MAX_BACKOFF_MS, this.#router.random));
+  }
+
+  readonly #retryNow = (): void => {
+    this.#backoff = undefined;
+    this.#startAttempt();
+  };
+
+  onContinue(): void {
+    if (this.#continued || this.#finished) return;
+    this.#continued = true;
+    this.#res.writeContinue();
+  }
+
+  onResponse(status: number, headers: IncomingHttpHeaders, body: Readable): void {
+    if (this.#finished) {
+      body.destroy();
+      return;
+    }
+    const grpcStatus = headers['grpc-status'] as string | undefined;
+    const meshCode = headers[WEFT_ERROR];
+    const failed = status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
+    this.#observe(failed);
+    this.#status = status;
+    this.#grpcStatus = grpcStatus;
+    const outcome: AttemptOutcome = meshCode === ErrorCodes.UPSTREAM_CONNECT ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    if (failed && this.#mayRetry(outcome)) {
+      this.#report(false);
+      this.#retry();
+      body.destroy();
+      return;
+    }
+    this.#committed = true;
+    if (status >= 500) this.#router.counters.responses5xx++;
+    this.#body = body;
+    this.#res.writeHead(status, endToEnd(headers, true));
+    body.on('data', this.#onResData);
+    body.pipe(this.#res, { end: false });
+  }
+
+  readonly #onResData = (chunk: Buffer): void => {
+    this.#responseBytes += chunk.length;
+    this.#idle?.refresh();
+  };
+
+  onEnd(trailers: IncomingHttpHeaders | undefined): void {
+    if (this.#finished) return;
+    if (trailers !== undefined) {
+      const g = trailers['grpc-status'];
+      if (typeof g === 'string') this.#grpcStatus = g;
+      this.#res.addTrailers(endToEnd(trailers, true));
+    }
+    this.#report(false);
+    this.#res.end();
+    this.#finish();
+  }
+
+  onFailure(delivered: boolean, err: Error): void {
+    if (this.#finished) return;
+    if (this.#committed) {
+      // The response had begun: the app must see it cut short, never a clean truncated end.
+      this.#report(false);
+      this.#abortClient();
+      return;
+    }
+    this.#observe(true);
+    this.#report(false);
+    if (this.#mayRetry(delivered ? { kind: 'response', status: 502, grpcStatus: undefined } : { kind: 'not-delivered' })) {
+      this.#retry();
+      return;
+    }
+    if (delivered) this.#meshError(502, ErrorCodes.HTTP_UPSTREAM, `upstream ${this.#endpoint?.id ?? ''} failed: ${err.message}`);
+    else this.#meshError(503, ErrorCodes.UPSTREAM_CONNECT, `could not reach ${this.#endpoint?.id ?? ''}: ${err.message}`);
+  }
+
+  // ---- timeouts and the end ----
+
+  readonly #onRequestTimeout = (): void => {
+    this.#timer = undefined;
+    this.#router.counters.timeouts++;
+    this.#timedOut('request');
+  };
+
+  readonly #onIdleTimeout = (): void => {
+    this.#idle = undefined;
+    this.#router.counters.idleTimeouts++;
+    this.#timedOut('idle');
+  };
+
+  #timedOut(which: 'request' | 'idle'): void {
+    if (this.#finished) return;
+    this.#attempt?.abort();
+    if (this.#inflight) {
+      this.#observe(true);
+      this.#report(true);
+    } else if (this.#committed) {
+      this.#report(true);
+    }
+    if (this.#committed) {
+      this.#abortClient();
+      return;
+    }
+    const headers: OutgoingHttpHeaders = { [TIMEOUT_HEADER]: which };
+    if (this.#grpc) {
+      // gRPC: a trailers-only response, DEADLINE_EXCEEDED (4).
+      this.#respond(200, { ...headers, 'content-type': 'application/grpc', 'grpc-status': '4', 'grpc-message': `weft: ${which} timeout` }, '');
+    } else {
+      this.#respond(504, { ...headers, 'content-type': 'text/plain' }, `weft: ${which} timeout after ${which === 'request' ? this.#resolved.policy.timeoutMs : this.#resolved.policy.idleTimeoutMs} ms\n`);
+    }
+  }
+
+  #meshError(status: number, code: string, message: string): void {
+    this.#router.counters.responses5xx++;
+    const headers: OutgoingHttpHeaders = { [WEFT_ERROR]: code };
+    if (this.#grpc) this.#respond(200, { ...headers, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': message }, '');
+    else this.#respond(status, { ...headers, 'content-type': 'text/plain' }, `${message}\n`);
+  }
+
+  #respond(status: number, headers: OutgoingHttpHeaders, text: string): void {
+    this.#committed = true;
+    const res = this.#res;
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    }
+    this.#finish();
+  }
+
+  #abortClient(): void {
+    this.#attempt?.abort();
+    const res = this.#res as Writable & { stream?: { close(code: number): void } };
+    // HTTP/2: RST_STREAM; HTTP/1.1: the connection is the only way to say "incomplete".
+    if (res.stream !== undefined) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    else res.destroy();
+    this.#finish();
+  }
+
+  readonly #onClientClose = (): void => {
+    if (this.#finished) return;
+    // The app went away (or the response finished writing before our own bookkeeping).
+    this.#attempt?.abort();
+    this.#finish();
+  };
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#idle);
+    clearTimeout(this.#backoff);
+    if (this.#inflight && this.#endpoint !== undefined) {
+      // Abandoned (the app left): release the pending count without judging the endpoint.
+      this.#inflight = false;
+      this.#router.lb.finished(this.#endpoint.id, this.#router.now() - this.#attemptStart);
+    }
+    this.#req.off('data', this.#onReqData);
+    this.#body?.off('data', this.#onResData);
+    this.#chunks = null;
+    // An unread request body must not hold the connection (node:http drains it on response end).
+    this.#req.resume();
+  }
+}

@@ -1,0 +1,77 @@
+// An attempt carried as one HTTP/2 stream: to a peer agent over the pooled mTLS session, or h2c
+// to a local pod. A stream the server never saw (no stream id yet: the session failed to connect)
+// or refused (REFUSED_STREAM, RFC 9113 §8.7) was not delivered and may be replayed.
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Writable } from 'node:stream';
+import type { AttemptSink, UpstreamAttempt } from './upstream.ts';
+
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
+
+export class H2Attempt implements UpstreamAttempt {
+  readonly stream: ClientHttp2Stream;
+  readonly #sink: AttemptSink;
+  #done = false;
+  #responded = false;
+  #trailers: IncomingHttpHeaders | undefined = undefined;
+  #error: Error | undefined = undefined;
+
+  constructor(session: ClientHttp2Session, headers: OutgoingHttpHeaders, sink: AttemptSink, onClose?: () => void) {
+    this.#sink = sink;
+    this.stream = session.request(headers, { endStream: false });
+    const s = this.stream;
+    s.on('continue', this.#onContinue);
+    s.on('response', this.#onResponse);
+    s.on('trailers', this.#onTrailers);
+    s.on('end', this.#onEnd);
+    s.on('error', this.#onError);
+    s.on('close', this.#onClose);
+    if (onClose !== undefined) s.once('close', onClose);
+  }
+
+  get body(): Writable {
+    return this.stream;
+  }
+
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  readonly #onContinue = (): void => {
+    if (!this.#done) this.#sink.onContinue();
+  };
+
+  readonly #onResponse = (h: IncomingHttpHeaders): void => {
+    if (this.#done) return;
+    this.#responded = true;
+    this.#sink.onResponse(Number(h[':status']), h, this.stream);
+  };
+
+  readonly #onTrailers = (t: IncomingHttpHeaders): void => {
+    for (const _ in t) {
+      this.#trailers = t;
+      return;
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#done || !this.#responded) return;
+    this.#done = true;
+    this.#sink.onEnd(this.#trailers);
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#error ??= err;
+  };
+
+  readonly #onClose = (): void => {
+    if (this.#done) return;
+    // A clean end is reported by 'end'; any other close before it is a failure.
+    if (this.#responded && this.stream.readableEnded && this.stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
+    this.#done = true;
+    const s = this.stream;
+    const delivered = !(s.id === undefined || s.rstCode === NGHTTP2_REFUSED_STREAM) || this.#responded;
+    this.#sink.onFailure(delivered, this.#error ?? Object.assign(new Error(`HTTP/2 stream closed (code ${s.rstCode ?? 'none'})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+  };
+}

@@ -1,0 +1,42 @@
+// Header handling between hops. Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and
+// never cross a proxy; HTTP/2 forbids them outright (RFC 9113 §8.2.2). Everything else passes
+// unchanged, in both directions, so apps see what they would see without the mesh.
+//
+// The hop between agents is a plain HTTP/2 request on the pooled mTLS session, with:
+//   :method, :path, :authority (the app's Host), :scheme http — the app's request line;
+//   weft-target: ip:port — the endpoint the originating agent chose (checked against the SNI
+//     identity at the destination, like an HBONE CONNECT target);
+//   weft-proto: http1 | h2 — what the app spoke, so the destination speaks the same to the pod;
+//   weft-retry-attempt: n — on retries only; passed on to the server so it can tell replays.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+export const TARGET_HEADER = 'weft-target';
+export const PROTO_HEADER = 'weft-proto';
+export const RETRY_HEADER = 'weft-retry-attempt';
+export const TIMEOUT_HEADER = 'weft-timeout';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings', TARGET_HEADER, PROTO_HEADER]);
+
+/**
+ * End-to-end headers of a request or response (pseudo-headers, hop-by-hop and anything the
+ * Connection header names removed; `te: trailers` kept — gRPC needs it). One copy per message.
+ */
+export function endToEnd(h: IncomingHttpHeaders, keepRetryHeader: boolean): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const conn = h.connection;
+  const named = typeof conn === 'string' && conn !== '' ? conn.toLowerCase().split(/\s*,\s*/) : undefined;
+  for (const k in h) {
+    if (k.charCodeAt(0) === 0x3a || HOP_BY_HOP.has(k)) continue; // ':'
+    if (!keepRetryHeader && k === RETRY_HEADER) continue;
+    if (named !== undefined && named.includes(k)) continue;
+    const v = h[k];
+    if (v !== undefined) out[k] = v;
+  }
+  if (h.te !== undefined && /(^|,)\s*trailers\s*(,|$)/i.test(String(h.te))) out.te = 'trailers';
+  return out;
+}
+
+export function isGrpc(h: IncomingHttpHeaders): boolean {
+  const ct = h['content-type'];
+  return typeof ct === 'string' && ct.startsWith('application/grpc');
+}

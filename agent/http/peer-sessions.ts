@@ -1,0 +1,103 @@
+// Pooled HTTP/2 sessions to peer agents for L7 requests: the same mTLS as HBONE (the source
+// workload's certificate, SNI naming the destination workload, TLS 1.3, ALPN h2, the server's
+// SPIFFE ID checked) and the same SessionPool, but their own pool, so long-lived tunnels and
+// short requests do not share a stream budget.
+import http2, { type ClientHttp2Session } from 'node:http2';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { Socket } from 'node:net';
+import { TlsContextCache, type CachedContext, type CertificateProvider } from '../identity/tls-contexts.ts';
+import { expectServerIdentity, sniForIdentity } from '../proxy/hbone/index.ts';
+import { SessionPool, type PoolEntry } from '../proxy/hbone/pool.ts';
+
+export interface PeerKey {
+  sourceIdentity: string;
+  destinationIdentity: string;
+  node: { host: string; port: number };
+}
+
+export interface PeerSessionsOptions {
+  trustDomain: string;
+  certificates: CertificateProvider;
+  dialTcp: (host: string, port: number) => Socket;
+  maxStreamsPerSession?: number;
+  idleTimeoutMs?: number;
+  closeGraceMs?: number;
+}
+
+/** How stale the synchronous path's view of a certificate may get before it is refreshed. */
+const CONTEXT_REFRESH_MS = 1000;
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
+function poolKey(k: PeerKey): string {
+  return `${k.sourceIdentity}|${k.destinationIdentity}|${k.node.host}:${k.node.port}`;
+}
+
+export class PeerSessions {
+  readonly #contexts: TlsContextCache;
+  readonly #pool: SessionPool;
+  readonly #opts: PeerSessionsOptions;
+  /** Last context per source identity and when it was fetched: the no-await fast path. */
+  readonly #recent = new Map<string, { ctx: CachedContext; at: number; refreshing: boolean }>();
+
+  constructor(opts: PeerSessionsOptions) {
+    this.#opts = opts;
+    this.#contexts = new TlsContextCache({ certificates: opts.certificates });
+    this.#pool = new SessionPool({ maxStreamsPerSession: opts.maxStreamsPerSession ?? 1000, idleTimeoutMs: opts.idleTimeoutMs ?? 60_000 });
+  }
+
+  /** A session with room for one more stream; call release(entry) when that stream closes. */
+  async acquire(k: PeerKey): Promise<PoolEntry> {
+    const ctx = await this.#contexts.get(k.sourceIdentity);
+    this.#recent.set(k.sourceIdentity, { ctx, at: Date.now(), refreshing: false });
+    return this.#pool.acquire(poolKey(k), ctx.context, () => this.#dial(k, ctx));
+  }
+
+  /**
+   * The same without waiting, when this identity's context was fetched recently: requests then
+   * go straight onto the pooled session with no intermediate buffer. A context older than
+   * CONTEXT_REFRESH_MS is refreshed in the background, so a rotation reaches new sessions within
+   * about a second. Undefined when there is no recent context (use acquire()).
+   */
+  acquireNow(k: PeerKey): PoolEntry | undefined {
+    const r = this.#recent.get(k.sourceIdentity);
+    if (r === undefined) return undefined;
+    const now = Date.now();
+    if (now - r.at > CONTEXT_REFRESH_MS && !r.refreshing) {
+      r.refreshing = true;
+      this.#contexts.get(k.sourceIdentity).then(
+        (ctx) => this.#recent.set(k.sourceIdentity, { ctx, at: Date.now(), refreshing: false }),
+        () => this.#recent.delete(k.sourceIdentity),
+      );
+    }
+    const ctx = r.ctx;
+    return this.#pool.acquire(poolKey(k), ctx.context, () => this.#dial(k, ctx));
+  }
+
+  release(entry: PoolEntry): void {
+    this.#pool.release(entry);
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close(this.#opts.closeGraceMs ?? 5000);
+  }
+
+  #dial(k: PeerKey, ctx: CachedContext): ClientHttp2Session {
+    const tlsOpts: ConnectionOptions = {
+      secureContext: ctx.context,
+      servername: sniForIdentity(k.destinationIdentity),
+      ALPNProtocols: ['h2'],
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      checkServerIdentity: expectServerIdentity(k.destinationIdentity, this.#opts.trustDomain),
+      socket: this.#opts.dialTcp(k.node.host, k.node.port),
+    };
+    const session = http2.connect(`https://${k.node.host}:${k.node.port}`, {
+      createConnection: () => tlsConnect(tlsOpts),
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+    });
+    session.on('error', () => undefined);
+    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+    return session;
+  }
+}

@@ -1,0 +1,315 @@
+// Outbound HTTP: a captured connection that detection found to be HTTP/1.x or HTTP/2 (prior
+// knowledge) is handed to an in-process, never-listening node:http / node:http2 server, which does
+// the framing (keep-alive, chunked, 100-continue, trailers); each request then runs through the
+// L7 stages (agent/http/exchange.ts) and is balanced on its own. Requests to another node travel
+// as HTTP/2 streams on pooled mTLS sessions to that node's agent (agent/http/headers.ts describes
+// the hop); same-node requests go straight to the pod with the same stages.
+//
+// Upgrades (WebSocket, h2c-upgrade, CONNECT) leave HTTP: the request head is replayed on an opaque
+// connection to the chosen endpoint (an HBONE tunnel, or a direct socket on this node) and the two
+// connections are spliced, exactly as for TCP.
+import http from 'node:http';
+import http2 from 'node:http2';
+import type net from 'node:net';
+import { PassThrough, type Duplex } from 'node:stream';
+import type { Logger } from '../../common/log.ts';
+import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forwarder } from '../http/exchange.ts';
+import { H2Attempt } from '../http/h2-attempt.ts';
+import { PROTO_HEADER, TARGET_HEADER } from '../http/headers.ts';
+import type { LocalUpstream } from '../http/local-upstream.ts';
+import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
+import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
+import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
+import type { WorkloadRecord } from '../../control/api/model.ts';
+import { sniffProtocol, type Sniffed } from './detect-socket.ts';
+import { planDetection } from './detect.ts';
+import type { Address } from './outbound-decide.ts';
+import type { L7Hook, MeshedDecision, TunnelOpener } from './outbound.ts';
+import type { ProxyStats } from './stats.ts';
+import { Readable } from 'node:stream';
+import { ErrorCodes } from '../../common/errors.ts';
+import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
+import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
+import type { SocketFactory } from './socket-factory.ts';
+import { pipeBoth } from './tcp.ts';
+
+export interface OutboundHttpDeps {
+  router: Router;
+  local: LocalUpstream;
+  peers: PeerSessions;
+  tunnels: TunnelOpener;
+  sockets: SocketFactory;
+  hbonePort: number;
+  connectTimeoutMs: number;
+  detectTimeoutMs: number;
+  /** Agent-wide opaque destination ports. */
+  opaquePorts: ReadonlySet<number>;
+  stats: ProxyStats;
+  telemetry: Telemetry;
+  /** Authorization of same-node requests (this agent is the destination's too). */
+  policy?: InboundAuthorizer;
+  log: Logger;
+}
+
+/** What the connection-level decision knew; set on the socket before the HTTP server sees it. */
+export interface HttpConnection {
+  source: WorkloadRecord;
+  destination: HttpDestination;
+  proto: AppProtocol;
+  /** `ip:port` the app dialled: the authority when a request carries no Host. */
+  original: string;
+  /** Telemetry's view of the connection (labels for request events). */
+  ctx?: ConnectionContext;
+}
+
+const CONN = Symbol('weft.httpConnection');
+type Tagged = { [CONN]?: HttpConnection };
+
+/** The request headers of the hop between agents (agent/http/headers.ts). */
+function peerHeaders(ep: HttpEndpoint, r: AttemptRequest): http2.OutgoingHttpHeaders {
+  return {
+    ...r.headers,
+    ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http',
+    [TARGET_HEADER]: ep.id, [PROTO_HEADER]: r.proto,
+  };
+}
+
+/**
+ * A request to a peer agent when the source's certificate context is not at hand: waits for it
+ * (and the pooled session), buffering the body in a PassThrough meanwhile. The first request of
+ * an identity goes this way; the rest take the synchronous path in `forward`.
+ */
+class PeerAttempt implements UpstreamAttempt {
+  readonly body = new PassThrough();
+  #inner: H2Attempt | undefined = undefined;
+  #aborted = false;
+
+  constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
+    const headers = peerHeaders(ep, r);
+    peers.acquire(key).then(
+      (entry) => {
+        if (this.#aborted) {
+          peers.release(entry);
+          return;
+        }
+        try {
+          this.#inner = new H2Attempt(entry.session, headers, sink, () => peers.release(entry));
+        } catch (err) {
+          peers.release(entry);
+          sink.onFailure(false, err as Error);
+          return;
+        }
+        this.body.pipe(this.#inner.stream);
+      },
+      (err: unknown) => {
+        if (!this.#aborted) sink.onFailure(false, err as Error);
+      },
+    );
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#inner?.abort();
+    this.body.destroy();
+  }
+}
+
+/** The request head as it was on the wire, for replay on an opaque connection. */
+function rawHead(req: http.IncomingMessage): string {
+  let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return s + '\r\n';
+}
+
+export interface OutboundHttp {
+  /** Detection, then HTTP or back to TCP: the hook outbound.ts offers meshed connections to. */
+  readonly hook: L7Hook;
+  /** Takes over a sniffed HTTP connection (the socket is paused, `s.head` unread). */
+  handle(socket: net.Socket, s: Sniffed, conn: HttpConnection): void;
+  close(): void;
+}
+
+const NOTHING = Buffer.alloc(0);
+
+export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
+  const { router, log } = deps;
+
+  /** A same-node request the destination's policy denies: answered here, 403, never delivered. */
+  function denied(policyKey: string, sink: AttemptSink): UpstreamAttempt {
+    const body = Readable.from([]);
+    queueMicrotask(() => {
+      sink.onResponse(403, { [DENIED_BY_HEADER]: policyKey, 'weft-error': ErrorCodes.POLICY_DENIED, 'content-length': '0' }, body);
+      body.resume();
+      body.once('end', () => sink.onEnd(undefined));
+    });
+    const sinkBody = new PassThrough();
+    sinkBody.resume();
+    return { body: sinkBody, abort: () => body.destroy() };
+  }
+
+  const forward: Forwarder = (ep, r, sink) => {
+    if (ep.local) {
+      const policy = deps.policy;
+      if (policy !== undefined) {
+        const d = policy.authorizeRequest(
+          { sourceIdentity: r.source, sourceAddress: '', destination: ep.workload.key, destinationIdentity: ep.workload.identity, port: ep.port, transport: 'local' },
+          { method: r.method, path: r.path, headers: r.headers },
+        );
+        if (!d.allowed) return denied(d.policy, sink);
+      }
+      return deps.local.start(r, sink);
+    }
+    const nodeIp = router.view.nodeAddress(ep.workload.node);
+    if (nodeIp === undefined) {
+      const a = new PassThrough();
+      queueMicrotask(() => sink.onFailure(false, new Error(`node ${ep.workload.node} of ${ep.workload.key} is unknown`)));
+      return { body: a, abort: () => a.destroy() };
+    }
+    const key = { sourceIdentity: r.source, destinationIdentity: ep.workload.identity, node: { host: nodeIp, port: deps.hbonePort } };
+    const entry = deps.peers.acquireNow(key);
+    if (entry !== undefined) {
+      // The common case: a recent certificate context, so the stream opens now.
+      try {
+        return new H2Attempt(entry.session, peerHeaders(ep, r), sink, () => deps.peers.release(entry));
+      } catch {
+        deps.peers.release(entry);
+      }
+    }
+    return new PeerAttempt(deps.peers, key, ep, r, sink);
+  };
+
+  function onRequest(req: ClientRequestLike & { socket: Tagged }, res: ClientResponseLike): void {
+    const conn = req.socket[CONN];
+    if (conn === undefined) {
+      res.destroy();
+      return;
+    }
+    new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
+  }
+
+  /** WebSocket and other upgrades, and CONNECT: replay the head on an opaque connection. */
+  function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const conn = (socket as Tagged)[CONN];
+    router.counters.upgrades++;
+    socket.on('error', () => undefined);
+    if (conn === undefined) {
+      socket.destroy();
+      return;
+    }
+    const resolved = router.resolve(conn.destination, req.method ?? 'GET', req.url ?? '/', req.headers);
+    const ep = router.lb.pick(router.breaker.available(resolved.endpoints));
+    if (ep === undefined) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nweft-error: WEFT_ERR_NO_ROUTE\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    const start = (upstream: Duplex): void => {
+      upstream.write(rawHead(req));
+      if (head.length > 0) upstream.write(head);
+      pipeBoth(socket, upstream);
+    };
+    const fail = (err: unknown): void => {
+      log.warn('upgrade connection failed', { target: ep.id, message: (err as Error).message });
+      if (!socket.destroyed) socket.end('HTTP/1.1 502 Bad Gateway\r\nweft-error: WEFT_ERR_UPSTREAM_CONNECT\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    };
+    if (ep.local) {
+      const up = deps.sockets.connect({ ip: ep.ip, port: ep.port }, deps.connectTimeoutMs);
+      up.once('error', fail);
+      up.once('connect', () => {
+        up.off('error', fail);
+        start(up);
+      });
+      return;
+    }
+    const nodeIp = router.view.nodeAddress(ep.workload.node);
+    if (nodeIp === undefined) {
+      fail(new Error(`node ${ep.workload.node} unknown`));
+      return;
+    }
+    deps.tunnels
+      .open({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: deps.hbonePort }, target: { host: ep.ip, port: ep.port } })
+      .then(start, fail);
+  }
+
+  const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 });
+  h1.on('request', onRequest);
+  h1.on('checkContinue', onRequest);
+  h1.on('upgrade', onUpgrade);
+  h1.on('connect', onUpgrade);
+  h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
+
+  const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
+  h2.on('request', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  h2.on('checkContinue', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  h2.on('sessionError', () => undefined);
+
+  const counters = router.counters;
+
+  function handle(socket: net.Socket, s: Sniffed, conn: HttpConnection): void {
+    (socket as net.Socket & Tagged)[CONN] = conn;
+    if (conn.proto === 'h2') {
+      if (s.ended) {
+        socket.destroy();
+        return;
+      }
+      // node:http2 takes what is already buffered on the socket before reading its handle
+      // (resuming the socket here would instead flow those bytes to nobody).
+      if (s.head.length > 0) socket.unshift(s.head);
+      // The sniffer held FINs back for a TCP splice; an HTTP/2 session expects the socket to
+      // close on the client's FIN (it has no half-closed state of its own).
+      socket.allowHalfOpen = false;
+      h2.emit('connection', socket);
+      return;
+    }
+    // node:http reads the socket's handle directly; bytes we already took are fed as a 'data'
+    // event, which its parser accepts like any other chunk.
+    h1.emit('connection', socket);
+    if (s.head.length > 0) socket.emit('data', s.head);
+    if (s.ended) socket.emit('end');
+    socket.resume();
+  }
+
+  const hook: L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, ctx: ConnectionContext, tcp: (s: Sniffed | undefined) => void): void => {
+    const match = router.view.serviceByAddress(original.ip, original.port);
+    const plan = planDetection(original.port, match === undefined ? undefined : { record: match.service, port: match.port }, deps.opaquePorts);
+    if (plan.kind === 'fixed' && plan.protocol === 'tcp') {
+      tcp(undefined);
+      return;
+    }
+    const go = (s: Sniffed): void => {
+      if (s.protocol === 'tcp') {
+        counters.detectedTcp++;
+        if (s.timedOut) {
+          counters.detectTimeouts++;
+          deps.telemetry.detectionTimedOut(ctx);
+        }
+        tcp(s);
+        return;
+      }
+      if (s.protocol === 'h2') counters.detectedH2++;
+      else counters.detectedHttp1++;
+      const kind = decision.kind === 'hbone' ? 'outbound_hbone' : 'outbound_local';
+      deps.stats.opened(kind);
+      deps.telemetry.opened(ctx);
+      client.once('close', () => {
+        deps.stats.closed(kind, client.bytesRead, client.bytesWritten, false);
+        deps.telemetry.closed(ctx, client.bytesRead, client.bytesWritten, undefined);
+      });
+      const destination: HttpDestination = match !== undefined
+        ? { kind: 'service', service: match.service, port: match.port.port }
+        : { kind: 'workload', endpoint: router.endpointFor(decision.destination, decision.target.port) };
+      handle(client, s, { source: decision.source, destination, proto: s.protocol, original: `${original.ip}:${original.port}`, ctx });
+    };
+    if (plan.kind === 'fixed') go({ protocol: plan.protocol, head: NOTHING, timedOut: false, ended: false });
+    else sniffProtocol(client, deps.detectTimeoutMs, go);
+  };
+
+  return {
+    hook,
+    handle,
+    close() {
+      h1.close();
+      h2.close();
+    },
+  };
+}
