@@ -11,6 +11,9 @@ import type { WatchedProcess } from './proc-stats.ts';
 export const CLIENT_NODE = 'n1';
 export const SERVER_NODE = 'n2';
 export const HTTP_PORT = 8080;
+/** The opaque row serves HTTP on its own port, declared opaque to the agents (WEFT_OPAQUE_PORTS),
+ * so the same agents carry it as TCP while the L7 row's port 8080 is detected as HTTP. */
+export const OPAQUE_HTTP_PORT = 8081;
 export const TCP_PORT = 9000;
 
 export interface BenchContext {
@@ -31,6 +34,8 @@ export interface Configuration {
   namespace: string;
   /** Whether the namespace carries weft.dev/mesh=enabled. */
   meshed: boolean;
+  /** Port its HTTP server listens on (default HTTP_PORT). */
+  httpPort?: number;
   /** One line for the README: how a request travels in this configuration. */
   path: string;
   /** Starts anything beyond the pods and servers; called once, after the mesh is up. */
@@ -91,11 +96,20 @@ export function configurations(): Configuration[] {
       proxies: () => [],
     },
     {
+      id: 'weft-l7',
+      label: 'Weft L7 (HTTP)',
+      namespace: 'weftl7',
+      meshed: true,
+      path: 'client pod → TPROXY → agent n1 (15001, HTTP detected: route, balance, retry, telemetry) → HTTP/2 request on a pooled mTLS session → agent n2 (15008) → server pod',
+      proxies: weftAgents,
+    },
+    {
       id: 'weft-opaque',
       label: 'Weft opaque TCP',
       namespace: 'weft',
       meshed: true,
-      path: 'client pod → TPROXY → agent n1 (15001) → HBONE mTLS HTTP/2 CONNECT → agent n2 (15008) → server pod',
+      httpPort: OPAQUE_HTTP_PORT,
+      path: 'client pod → TPROXY → agent n1 (15001) → HBONE mTLS HTTP/2 CONNECT → agent n2 (15008) → server pod (port declared opaque)',
       proxies: weftAgents,
     },
     haproxy(),

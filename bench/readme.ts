@@ -9,6 +9,7 @@ import type { HttpWorkload, Workload } from './workloads.ts';
 const BASE = 'no-mesh';
 const PEER = 'haproxy';
 const WEFT = 'weft-opaque';
+const L7 = 'weft-l7';
 
 const n2 = (v: number | undefined): Cell => (v === undefined ? undefined : Math.round(v * 1000) / 1000);
 const signed = (v: number | undefined): string => (v === undefined ? 'n/a' : `${v >= 0 ? '+' : ''}${formatNumber(v, 3)}`);
@@ -106,14 +107,21 @@ function targets(r: BenchResults): Target[] {
   const at1000 = r.workloads.find((w) => w.kind === 'http' && w.rate === 1000 && !w.newConnection);
   const max = r.workloads.find((w) => w.kind === 'http' && w.rate === 0);
   const bulk = r.workloads.find((w) => w.kind === 'bulk');
-  const agents = proxyNames(r, WEFT);
+  const agents = proxyNames(r, L7);
   if (at1000 !== undefined) {
-    const added = diff(med(r, at1000.id, WEFT, (x) => x.load?.p99), med(r, at1000.id, BASE, (x) => x.load?.p99));
-    out.push({ text: 'added p99 at 1000 req/s, HTTP 1 KiB ≤ +0.3 ms', measured: `${signed(added)} ms`, met: added === undefined ? undefined : added <= 0.3 });
-    const cpus = agents.map((a) => [a, med(r, at1000.id, WEFT, (x) => cpuPerRequest(x, a))] as const);
+    // HTTP requests take the L7 path: that is the row the latency, CPU and memory targets are about.
+    const added = diff(med(r, at1000.id, L7, (x) => x.load?.p99), med(r, at1000.id, BASE, (x) => x.load?.p99));
+    out.push({ text: 'added p99 at 1000 req/s, HTTP 1 KiB ≤ +0.3 ms (L7 path)', measured: `${signed(added)} ms`, met: added === undefined ? undefined : added <= 0.3 });
+    const peerAdded = diff(med(r, at1000.id, PEER, (x) => x.load?.p99), med(r, at1000.id, BASE, (x) => x.load?.p99));
+    out.push({
+      text: 'L7 added p99 at 1000 req/s ≤ 2× HAProxy\'s added p99 (issue 4)',
+      measured: `${signed(added)} ms vs ${signed(peerAdded)} ms`,
+      met: added === undefined || peerAdded === undefined ? undefined : added <= 2 * Math.max(peerAdded, 0),
+    });
+    const cpus = agents.map((a) => [a, med(r, at1000.id, L7, (x) => cpuPerRequest(x, a))] as const);
     const worst = Math.max(...cpus.map(([, v]) => v ?? NaN));
     out.push({ text: 'CPU per request per agent ≤ 50 µs (at 1000 req/s)', measured: cpus.map(([a, v]) => `${a} ${formatNumber(v ?? NaN, 1)} µs`).join(', '), met: Number.isFinite(worst) ? worst <= 50 : undefined });
-    const rss = agents.map((a) => [a, med(r, at1000.id, WEFT, (x) => x.proxies.find((q) => q.name === a)?.rssMaxMiB)] as const);
+    const rss = agents.map((a) => [a, med(r, at1000.id, L7, (x) => x.proxies.find((q) => q.name === a)?.rssMaxMiB)] as const);
     const top = Math.max(...rss.map(([, v]) => v ?? NaN));
     out.push({ text: 'agent RSS ≤ 64 MB at 1000 req/s', measured: rss.map(([a, v]) => `${a} ${formatNumber(v ?? NaN, 1)} MiB`).join(', '), met: Number.isFinite(top) ? top * 1.048576 <= 64 : undefined });
   }
@@ -121,6 +129,8 @@ function targets(r: BenchResults): Target[] {
     const w = med(r, max.id, WEFT, (x) => x.load?.achievedRps);
     const h = med(r, max.id, PEER, (x) => x.load?.achievedRps);
     out.push({ text: 'opaque ≥ 75% of HAProxy throughput (HTTP req/s, closed loop)', measured: w && h ? `${formatNumber((w / h) * 100, 0)}%` : 'n/a', met: w && h ? w / h >= 0.75 : undefined });
+    const l = med(r, max.id, L7, (x) => x.load?.achievedRps);
+    out.push({ text: 'L7 ≥ 50% of HAProxy throughput (HTTP req/s, closed loop)', measured: l && h ? `${formatNumber((l / h) * 100, 0)}%` : 'n/a', met: l && h ? l / h >= 0.5 : undefined });
   }
   if (bulk !== undefined) {
     const g = (c: string): number | undefined => med(r, bulk.id, c, (x) => (x.bulk?.ok ? x.bulk.gbps : undefined));

@@ -15,7 +15,7 @@ import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
 import { Mesh } from '../tests/testbed/mesh.ts';
 import { Testbed } from '../tests/testbed/testbed.ts';
 import { ensureBundles } from './bundles.ts';
-import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
+import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, OPAQUE_HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { ProcessWatch } from './proc-stats.ts';
@@ -81,13 +81,13 @@ async function main(): Promise<void> {
   try {
     mesh = await Mesh.start(tb, {
       cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
-      agentEnv: { WEFT_WORKERS: String(workers) },
+      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: String(OPAQUE_HTTP_PORT) },
     });
     const ctx: BenchContext = { tb, mesh, dir, workers };
     for (const c of configs) {
       const netns = tb.pod(serverPod(c)).netns;
       const launch = (cmd: string, a: string[]) => tb.spawn(netns, cmd, a);
-      apps.push(await startApp(appPath('http-server.ts'), ['--port', String(HTTP_PORT), '--name', c.id], 15_000, launch));
+      apps.push(await startApp(appPath('http-server.ts'), ['--port', String(c.httpPort ?? HTTP_PORT), '--name', c.id], 15_000, launch));
       apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
       await c.setup?.(ctx);
     }
@@ -153,7 +153,7 @@ async function checkPaths(ctx: BenchContext, configs: Configuration[]): Promise<
 
 /** Restarts both agents under --cpu-prof, drives the Weft path at full speed, and ranks self time. */
 async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number): Promise<HotSpots[]> {
-  const weft = configs.find((c) => c.id === 'weft-opaque');
+  const weft = configs.find((c) => c.id === 'weft-l7');
   if (weft === undefined) return [];
   const nodes = [CLIENT_NODE, SERVER_NODE];
   const profDir = (n: string): string => join(ctx.dir, 'cpu-prof', n);

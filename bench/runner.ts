@@ -44,7 +44,7 @@ function lastLine(r: ExitedApp, what: string): Record<string, unknown> {
 }
 
 async function runHttp(ctx: BenchContext, c: Configuration, w: HttpWorkload): Promise<{ load: LoadSummary; requests: number }> {
-  const url = `http://${ctx.tb.pod(serverPod(c)).ip}:${HTTP_PORT}${w.path}`;
+  const url = `http://${ctx.tb.pod(serverPod(c)).ip}:${c.httpPort ?? HTTP_PORT}${w.path}`;
   const args = [
     '--url', url, '--rate', String(w.rate), '--duration', String(w.durationS), '--warmup', String(w.warmupS),
     '--connections', String(w.connections), '--timeout', '5000',

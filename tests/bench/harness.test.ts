@@ -67,10 +67,11 @@ t.test('README from synthetic results: tables, ratios, targets and a chart per w
   const p = profile('short');
   const configs = [
     { id: 'no-mesh', label: 'no mesh', path: 'direct' },
+    { id: 'weft-l7', label: 'Weft L7 (HTTP)', path: 'l7' },
     { id: 'weft-opaque', label: 'Weft opaque TCP', path: 'hbone' },
     { id: 'haproxy', label: 'HAProxy mTLS pair', path: 'haproxy' },
   ];
-  const p99 = { 'no-mesh': 1, 'weft-opaque': 1.2, haproxy: 1.5 } as Record<string, number>;
+  const p99 = { 'no-mesh': 1, 'weft-l7': 1.2, 'weft-opaque': 1.2, haproxy: 1.5 } as Record<string, number>;
   const runs: RunRecord[] = [];
   for (const w of p.workloads) {
     for (const c of configs) {
@@ -98,7 +99,9 @@ t.test('README from synthetic results: tables, ratios, targets and a chart per w
   const rep = renderReport(r, '/repo/bench', '/repo/bench/results', 'r.json');
   const md = rep.md.join('\n');
   t.match(md, /\(results\/r\.json\)/, 'links relative to the README');
-  t.match(md, /added p99 at 1000 req\/s, HTTP 1 KiB ≤ \+0\.3 ms\s+\| \+0\.2 ms\s+\| met/);
+  t.match(md, /added p99 at 1000 req\/s, HTTP 1 KiB ≤ \+0\.3 ms \(L7 path\)\s+\| \+0\.2 ms\s+\| met/);
+  t.match(md, /L7 added p99 at 1000 req\/s ≤ 2× HAProxy's added p99 \(issue 4\)\s+\| \+0\.2 ms vs \+0\.5 ms\s+\| met/);
+  t.match(md, /L7 ≥ 50% of HAProxy throughput \(HTTP req\/s, closed loop\)\s+\| 80%\s+\| met/);
   t.match(md, /CPU per request per agent ≤ 50 µs \(at 1000 req\/s\)\s+\| agent n1 40 µs, agent n2 40 µs\s+\| met/);
   t.match(md, /opaque ≥ 75% of HAProxy throughput \(HTTP req\/s, closed loop\)\s+\| 80%\s+\| met/);
   t.match(md, /opaque ≥ 75% of HAProxy throughput \(one bulk TCP stream\)\s+\| 75%\s+\| met/);
