@@ -244,7 +244,12 @@ export class Exchange implements AttemptSink {
     this.#committed = true;
     if (status >= 500) this.#router.counters.responses5xx++;
     this.#body = body;
-    this.#res.writeHead(status, endToEnd(headers, true));
+    const head = endToEnd(headers, true);
+    // A gRPC trailers-only answer carries its status in the headers; relayed as headers plus a
+    // body end, a gRPC client would see a stream without a status (INTERNAL). Move the status to
+    // the trailers, which is valid framing for every gRPC client.
+    if (this.#grpc && grpcStatus !== undefined) this.#res.addTrailers(takeGrpcStatus(head));
+    this.#res.writeHead(status, head);
     body.on('data', this.#onResData);
     body.pipe(this.#res, { end: false });
   }
@@ -331,8 +336,20 @@ export class Exchange implements AttemptSink {
     this.#committed = true;
     const res = this.#res;
     if (!res.headersSent && !res.destroyed) {
-      res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(text) });
-      res.end(text);
+      const h2 = (res as { stream?: { respond(h: OutgoingHttpHeaders, o: { endStream: boolean }): void; headersSent: boolean } }).stream;
+      if (this.#grpc && h2 !== undefined && !h2.headersSent) {
+        // The mesh's own gRPC answers (timeouts, unavailable) are trailers-only: one HEADERS frame
+        // with the status and END_STREAM, as gRPC servers send an immediate error.
+        h2.respond({ ...headers, ':status': status }, { endStream: true });
+      } else if (this.#grpc) {
+        const head = { ...headers };
+        res.addTrailers(takeGrpcStatus(head));
+        res.writeHead(status, head);
+        res.end();
+      } else {
+        res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      }
     }
     this.#finish();
   }
@@ -370,4 +387,18 @@ export class Exchange implements AttemptSink {
     // An unread request body must not hold the connection (node:http drains it on response end).
     this.#req.resume();
   }
+}
+
+const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;
+
+/** Removes the gRPC status fields from `head` and returns them (for the trailers). */
+function takeGrpcStatus(head: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const trailers: OutgoingHttpHeaders = {};
+  for (const f of GRPC_STATUS_FIELDS) {
+    if (head[f] !== undefined) {
+      trailers[f] = head[f];
+      delete head[f];
+    }
+  }
+  return trailers;
 }
