@@ -11,6 +11,7 @@
 // <version> is a hash of the object files: an upgraded agent loads next to the old programs,
 // switches the filters over and then deletes the old pins. The netns inode keeps several nodes
 // on one machine (the testbed) from sharing pins.
+import { PolicyRouting } from './policy-routing.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,6 +62,7 @@ export class EbpfRedirector implements Redirector {
   readonly objectDir: string;
   readonly filterPref: number;
   readonly #exec: CommandRunner;
+  readonly #routing: PolicyRouting;
   #queue: Promise<unknown> = Promise.resolve();
   #layout: Layout | undefined;
   /** Keys we were told about, for describe() and for remove() by key; the maps hold only IPs. */
@@ -73,6 +75,7 @@ export class EbpfRedirector implements Redirector {
     this.objectDir = opts.objectDir ?? defaultObjectDir();
     this.filterPref = opts.filterPref ?? 1337;
     this.#exec = opts.exec ?? runCommand;
+    this.#routing = new PolicyRouting((cmd, args, input, tolerate) => this.#run(cmd, args, input, tolerate), this.options.mark, this.options.routeTable, (what, stderr) => failed(`${what} failed: ${stderr.trim()}`));
   }
 
   install(w: RedirectWorkload): Promise<void> {
@@ -119,7 +122,7 @@ export class EbpfRedirector implements Redirector {
       await this.#run('rm', ['-rf', dir]);
       this.#layout = undefined;
       this.#keys.clear();
-      await this.#removeRouting();
+      await this.#routing.remove();
     });
   }
 
@@ -141,7 +144,7 @@ export class EbpfRedirector implements Redirector {
         workloads: meshed.map((ip) => ({ key: byIp.get(ip) ?? null, ip })),
         excludedPorts: loaded ? await this.#excludedNow() : [],
         stats: layout === undefined ? {} : statsFromDump(parseMapDump((await this.#run('bpftool', ['-j', 'map', 'dump', 'pinned', `${layout.mapDir}/weft_stats`])).stdout)),
-        ipRule: await this.#hasRule(),
+        ipRule: await this.#routing.hasRule(),
         localRoute: (await this.#run('ip', ['-4', 'route', 'show', 'table', String(this.options.routeTable)], undefined, true)).stdout.includes('local default'),
       };
     });
@@ -165,7 +168,7 @@ export class EbpfRedirector implements Redirector {
       config: { outboundPort: this.options.outboundPort, inboundPort: this.options.inboundPort, mark: this.options.mark },
     });
     await this.#run('bpftool', ['batch', 'file', '-'], lines.join('\n') + '\n');
-    await this.#ensureRouting();
+    await this.#routing.ensure();
     // Interfaces are read afresh each time: a pod's veth may appear after the pod was reported.
     const podDevs = new Set<string>();
     for (const ip of meshed) {
@@ -296,30 +299,6 @@ export class EbpfRedirector implements Redirector {
   async #dropOtherVersions(layout: Layout): Promise<void> {
     const entries = (await this.#run('ls', ['-1', layout.dir], undefined, true)).stdout.split('\n').filter((e) => e !== '' && e !== layout.version);
     for (const e of entries) await this.#run('rm', ['-rf', join(layout.dir, e)]);
-  }
-
-  // --- policy routing (as the iptables mode: marked packets go to the local stack) -------------
-
-  get #ruleArgs(): string[] {
-    const m = `0x${this.options.mark.toString(16)}`;
-    return ['fwmark', `${m}/${m}`, 'lookup', String(this.options.routeTable)];
-  }
-
-  async #hasRule(): Promise<boolean> {
-    const out = (await this.#run('ip', ['-4', 'rule', 'show'])).stdout;
-    const want = this.#ruleArgs.join(' ');
-    return out.split('\n').some((l) => l.includes(want));
-  }
-
-  async #ensureRouting(): Promise<void> {
-    if (!(await this.#hasRule())) await this.#run('ip', ['-4', 'rule', 'add', ...this.#ruleArgs]);
-    await this.#run('ip', ['-4', 'route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', String(this.options.routeTable)]);
-  }
-
-  async #removeRouting(): Promise<void> {
-    for (let i = 0; i < 16 && (await this.#hasRule()); i++) await this.#run('ip', ['-4', 'rule', 'del', ...this.#ruleArgs]);
-    const r = await this.#run('ip', ['-4', 'route', 'flush', 'table', String(this.options.routeTable)], undefined, true);
-    if (r.code !== 0 && !/does not exist/i.test(r.stderr)) throw failed(`ip route flush failed: ${r.stderr.trim()}`);
   }
 
   async #run(cmd: string, args: string[], input?: string, tolerate = false): Promise<CommandResult> {

@@ -2,6 +2,7 @@
 // of its own: every operation reads the mangle table back, plans the difference (see
 // iptables-rules.ts) and applies it as one `iptables-restore --noflush` batch, so a change is
 // never half-applied and a restarted agent adopts what its predecessor installed.
+import { PolicyRouting } from './policy-routing.ts';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { runCommand, type CommandRunner } from './command-runner.ts';
 import { ALL_CHAINS, parseMangle, planChange, planUninstall, validIpv4, validKey, type Change } from './iptables-rules.ts';
@@ -14,12 +15,14 @@ export class IptablesRedirector implements Redirector {
   readonly name = 'iptables';
   readonly options: ResolvedRedirectorOptions;
   readonly #exec: CommandRunner;
+  readonly #routing: PolicyRouting;
   // Operations are serialised: each one plans from what the previous one left.
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: RedirectorOptions = {}) {
     this.options = resolveRedirectorOptions(opts);
     this.#exec = opts.exec ?? runCommand;
+    this.#routing = new PolicyRouting((cmd, args, input, tolerate) => this.#run(cmd, args, input, tolerate), this.options.mark, this.options.routeTable, commandFailed);
   }
 
   install(w: RedirectWorkload): Promise<void> {
@@ -49,7 +52,7 @@ export class IptablesRedirector implements Redirector {
     return this.#serial(async () => {
       const doc = planUninstall(parseMangle(await this.#save()));
       if (doc !== undefined) await this.#restore(doc);
-      await this.#removeRouting();
+      await this.#routing.remove();
     });
   }
 
@@ -67,7 +70,7 @@ export class IptablesRedirector implements Redirector {
           outbound: rules.some((r) => r.chain === 'WEFT-OUT'),
           inbound: rules.some((r) => r.chain === 'WEFT-IN'),
         })),
-        ipRule: await this.#hasRule(),
+        ipRule: await this.#routing.hasRule(),
         localRoute: (await this.#run('ip', ['-4', 'route', 'show', 'table', String(this.options.routeTable)], undefined, true)).stdout.includes('local default'),
       };
     });
@@ -83,7 +86,7 @@ export class IptablesRedirector implements Redirector {
     const doc = planChange(parseMangle(await this.#save()), this.options, change);
     if (doc !== undefined) await this.#restore(doc);
     // Routing is only needed once something is captured (or reconcile set the base up).
-    if (change.set.length > 0 || change.refreshBase) await this.#ensureRouting();
+    if (change.set.length > 0 || change.refreshBase) await this.#routing.ensure();
   }
 
   async #save(): Promise<string> {
@@ -92,32 +95,6 @@ export class IptablesRedirector implements Redirector {
 
   async #restore(doc: string): Promise<void> {
     await this.#run('iptables-restore', ['--noflush', '--wait'], doc);
-  }
-
-  get #ruleArgs(): string[] {
-    const m = `0x${this.options.mark.toString(16)}`;
-    return ['fwmark', `${m}/${m}`, 'lookup', String(this.options.routeTable)];
-  }
-
-  async #hasRule(): Promise<boolean> {
-    const out = (await this.#run('ip', ['-4', 'rule', 'show'])).stdout;
-    const want = this.#ruleArgs.join(' ');
-    return out.split('\n').some((l) => l.includes(want));
-  }
-
-  async #ensureRouting(): Promise<void> {
-    if (!(await this.#hasRule())) await this.#run('ip', ['-4', 'rule', 'add', ...this.#ruleArgs]);
-    // TPROXY marks packets for sockets on this host: route them all to the local stack.
-    await this.#run('ip', ['-4', 'route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', String(this.options.routeTable)]);
-  }
-
-  async #removeRouting(): Promise<void> {
-    // A rule added twice (by hand, or a racing agent) is listed twice: remove until none is left.
-    for (let i = 0; i < 16 && (await this.#hasRule()); i++) {
-      await this.#run('ip', ['-4', 'rule', 'del', ...this.#ruleArgs]);
-    }
-    const r = await this.#run('ip', ['-4', 'route', 'flush', 'table', String(this.options.routeTable)], undefined, true);
-    if (r.code !== 0 && !/does not exist/i.test(r.stderr)) throw commandFailed('ip route flush', r.stderr);
   }
 
   async #run(cmd: string, args: string[], input?: string, tolerate = false) {
