@@ -11,20 +11,10 @@ import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { resetSide } from './tcp.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import type { InboundDeps } from './inbound-plaintext.ts';
 
-export interface InboundHboneDeps {
-  view: RoutingView;
-  localNode: string;
-  connectTimeoutMs: number;
-  sockets: SocketFactory;
-  stats: ProxyStats;
-  telemetry: Telemetry;
-  log: Logger;
-  /** Authorization policy; absent only in tests that exercise the data path alone. */
-  policy?: InboundAuthorizer;
-}
 
-export function createInboundHboneHandler(deps: InboundHboneDeps): (req: HboneRequest) => void {
+export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest) => void {
   const connect = (host: string, port: number) => deps.sockets.connect({ ip: host, port }, deps.connectTimeoutMs);
   return function onHboneStream(req: HboneRequest): void {
     const decision = decideInbound(req.target.host, deps.view, deps.localNode);

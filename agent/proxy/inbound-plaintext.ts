@@ -11,8 +11,10 @@ import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { pipeBoth } from './tcp.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import { admitSocket, unmapIpv4 } from './socket-admission.ts';
 
-export interface InboundPlaintextDeps {
+/** What both inbound handlers (plaintext on 15006, HBONE on 15008) need. */
+export interface InboundDeps {
   view: RoutingView;
   localNode: string;
   connectTimeoutMs: number;
@@ -24,51 +26,40 @@ export interface InboundPlaintextDeps {
   policy?: InboundAuthorizer;
 }
 
-function unmap(ip: string | undefined): string {
-  return ip === undefined ? '' : ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
 
-export function createInboundPlaintextHandler(deps: InboundPlaintextDeps): (socket: net.Socket) => void {
+export function createInboundPlaintextHandler(deps: InboundDeps): (socket: net.Socket) => void {
   return function onInboundPlaintext(client: net.Socket): void {
     client.setNoDelay(true);
     client.on('error', () => undefined);
-    const targetIp = unmap(client.localAddress);
+    const targetIp = unmapIpv4(client.localAddress);
     const port = client.localPort ?? 0;
     const decision = decideInbound(targetIp, deps.view, deps.localNode);
     if (decision.kind === 'refuse') {
       deps.stats.rejected++;
-      deps.log.warn('inbound plaintext refused', { code: decision.code, reason: decision.reason, source: unmap(client.remoteAddress) });
+      deps.log.warn('inbound plaintext refused', { code: decision.code, reason: decision.reason, source: unmapIpv4(client.remoteAddress) });
       client.resetAndDestroy();
       return;
     }
     // Plaintext never carries an identity, whatever its source address claims: policy sees it as
     // unauthenticated (STRICT refuses it outright).
-    const admission = deps.policy?.admit(
-      {
-        sourceIdentity: null,
-        sourceAddress: unmap(client.remoteAddress),
-        destination: decision.destination.key,
-        destinationIdentity: decision.destination.identity,
-        port,
-        transport: 'plaintext',
-      },
-      () => client.resetAndDestroy(),
-    );
-    if (admission !== undefined && !admission.decision.allowed) {
-      deps.stats.rejected++;
-      client.resetAndDestroy();
-      return;
-    }
-    if (admission !== undefined) client.once('close', admission.release);
+    const srcIp = unmapIpv4(client.remoteAddress);
+    const policyCtx = {
+      sourceIdentity: null,
+      sourceAddress: srcIp,
+      destination: decision.destination.key,
+      destinationIdentity: decision.destination.identity,
+      port,
+      transport: 'plaintext' as const,
+    };
+    if (!admitSocket(deps.policy, client, policyCtx, deps.stats)) return;
     deps.stats.opened('inbound_plaintext');
-    const srcIp = unmap(client.remoteAddress);
     const ctx = connectionContext({ direction: 'inbound', path: 'inbound_plaintext', source: deps.view.workloadByIp(srcIp), destination: decision.destination, tls: 'none', sourceAddress: `${srcIp}:${client.remotePort ?? 0}`, destinationAddress: `${targetIp}:${port}` });
     deps.telemetry.opened(ctx);
     deps.stats.record({
       path: 'inbound_plaintext',
       at: new Date().toISOString(),
       sourceIdentity: null,
-      sourceAddress: `${unmap(client.remoteAddress)}:${client.remotePort ?? 0}`,
+      sourceAddress: `${unmapIpv4(client.remoteAddress)}:${client.remotePort ?? 0}`,
       destination: `${targetIp}:${port}`,
       destinationWorkload: decision.destination.key,
     });

@@ -12,6 +12,7 @@ import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
+import { admitSocket, unmapIpv4 } from './socket-admission.ts';
 
 /** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
 export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local' }>;
@@ -46,10 +47,6 @@ function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
   return eps[Math.floor(Math.random() * eps.length)];
 }
 
-function unmap(ip: string | undefined): string {
-  // Dual-stack sockets report IPv4 as ::ffff:a.b.c.d.
-  return ip === undefined ? '' : ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
 
 export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) => void {
   const opts: DecideOptions = { localNode: deps.localNode, hbonePort: deps.hbonePort, pick: randomPick };
@@ -85,8 +82,8 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     client.setNoDelay(true);
     // Errors before the pipe is set up (a reset while deciding) must not crash the worker.
     client.on('error', () => undefined);
-    const source = { ip: unmap(client.remoteAddress), port: client.remotePort ?? 0 };
-    const original = { ip: unmap(client.localAddress), port: client.localPort ?? 0 };
+    const source = { ip: unmapIpv4(client.remoteAddress), port: client.remotePort ?? 0 };
+    const original = { ip: unmapIpv4(client.localAddress), port: client.localPort ?? 0 };
     const decision = decideOutbound(source, original, deps.view, opts);
     if (decision.kind !== 'reject') {
       deps.stats.record({
@@ -123,23 +120,15 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
       case 'local': {
         // Same node: no tunnel, but this agent is the destination's too, and it knows the source
         // pod (and so its identity) from the pod IP: the same policy as HBONE applies.
-        const admission = deps.policy?.admit(
-          {
-            sourceIdentity: decision.source.identity,
-            sourceAddress: source.ip,
-            destination: decision.destination.key,
-            destinationIdentity: decision.destination.identity,
-            port: decision.target.port,
-            transport: 'local',
-          },
-          () => client.resetAndDestroy(),
-        );
-        if (admission !== undefined && !admission.decision.allowed) {
-          deps.stats.rejected++;
-          client.resetAndDestroy();
-          return;
-        }
-        if (admission !== undefined) client.once('close', admission.release);
+        const policyCtx = {
+          sourceIdentity: decision.source.identity,
+          sourceAddress: source.ip,
+          destination: decision.destination.key,
+          destinationIdentity: decision.destination.identity,
+          port: decision.target.port,
+          transport: 'local' as const,
+        };
+        if (!admitSocket(deps.policy, client, policyCtx, deps.stats)) return;
         direct('outbound_local', ctx as ConnectionContext, client, decision, decision.target, sniffed);
         return;
       }

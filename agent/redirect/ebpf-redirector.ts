@@ -144,8 +144,7 @@ export class EbpfRedirector implements Redirector {
         workloads: meshed.map((ip) => ({ key: byIp.get(ip) ?? null, ip })),
         excludedPorts: loaded ? await this.#excludedNow() : [],
         stats: layout === undefined ? {} : statsFromDump(parseMapDump((await this.#run('bpftool', ['-j', 'map', 'dump', 'pinned', `${layout.mapDir}/weft_stats`])).stdout)),
-        ipRule: await this.#routing.hasRule(),
-        localRoute: (await this.#run('ip', ['-4', 'route', 'show', 'table', String(this.options.routeTable)], undefined, true)).stdout.includes('local default'),
+        ...(await this.#routing.describe()),
       };
     });
   }

@@ -70,8 +70,7 @@ export class IptablesRedirector implements Redirector {
           outbound: rules.some((r) => r.chain === 'WEFT-OUT'),
           inbound: rules.some((r) => r.chain === 'WEFT-IN'),
         })),
-        ipRule: await this.#routing.hasRule(),
-        localRoute: (await this.#run('ip', ['-4', 'route', 'show', 'table', String(this.options.routeTable)], undefined, true)).stdout.includes('local default'),
+        ...(await this.#routing.describe()),
       };
     });
   }

@@ -26,6 +26,12 @@ export class PolicyRouting {
     return out.split('\n').some((l) => l.includes(want));
   }
 
+  /** For config dumps: is the rule there, and the local route in its table. */
+  async describe(): Promise<{ ipRule: boolean; localRoute: boolean }> {
+    const routes = await this.#run('ip', ['-4', 'route', 'show', 'table', this.#table], undefined, true);
+    return { ipRule: await this.hasRule(), localRoute: routes.stdout.includes('local default') };
+  }
+
   async ensure(): Promise<void> {
     if (!(await this.hasRule())) await this.#run('ip', ['-4', 'rule', 'add', ...this.#ruleArgs]);
     await this.#run('ip', ['-4', 'route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', this.#table]);

@@ -1,5 +1,6 @@
 // Live tap events and their server-side filters. Events are built only while someone is tapping
 // (a flag shared with the workers), so an idle tap costs the proxy one integer read per event.
+import type { StreamTapFilter } from '../../control/api/summary.ts';
 
 export interface TapPeer {
   workload: string;
@@ -38,15 +39,8 @@ export interface TapRequestEvent extends Omit<TapConnectionEvent, 'type' | 'byte
 
 export type TapEvent = TapConnectionEvent | TapRequestEvent;
 
-export interface TapFilter {
-  namespace?: string;
-  workload?: string;
-  service?: string;
-  method?: string;
-  pathPrefix?: string;
-  /** '2xx'…'5xx'. */
-  statusClass?: string;
-}
+/** The tap filter: the contract's shape, so /tap queries and stream taps mean the same. */
+export type TapFilter = StreamTapFilter;
 
 export const TAP_FILTER_PARAMS = ['namespace', 'workload', 'service', 'method', 'path_prefix', 'status_class'] as const;
 

@@ -4,6 +4,10 @@
 // for TCP; latency is the HTTP request latency or the TCP connection lifetime. So a mesh with
 // only opaque TCP today shows the same columns that fill with request numbers once L7 lands.
 
+import type { Golden } from '../dashboard/wire.ts';
+
+export type { Golden };
+
 export interface TcpCounts {
   opened: number;
   closed: number;
@@ -58,24 +62,6 @@ export function addEdgeCounts(into: EdgeCounts, d: EdgeCounts): void {
   }
 }
 
-export interface Golden {
-  /** http when any edge in the group carried requests, tcp when only connections, none when idle. */
-  protocol: 'http' | 'tcp' | 'mixed' | 'none';
-  requests: number;
-  /** Requests (or connections) per second over the window. */
-  rate: number;
-  failures: number;
-  /** 0..1, null when nothing completed in the window. */
-  successRate: number | null;
-  /** Seconds. */
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  connections: number;
-  connectionRate: number;
-  failedConnections: number;
-  bytesPerSecond: number;
-}
 
 /**
  * Histogram quantile by linear interpolation inside the bucket (histogram_quantile's way); the

@@ -3,7 +3,10 @@
 // the policy view. Workloads are named the way agents label metrics — the
 // `app.kubernetes.io/name` label, then `app`, then the pod name — so model and metrics meet.
 import type { PolicyRecord, ResourceRecord, ServiceRecord, WorkloadRecord } from '../api/model.ts';
-import { golden, newEdgeCounts, addEdgeCounts, type EdgeCounts, type Golden } from './golden.ts';
+import { golden, newEdgeCounts, addEdgeCounts, type EdgeCounts } from './golden.ts';
+import type { EdgeRow, Golden, WorkloadRow } from '../dashboard/wire.ts';
+
+export type { EdgeRow, WorkloadRow };
 import type { EdgeId, MetricsStore } from './metrics-store.ts';
 
 export const OUTSIDE = '';
@@ -50,18 +53,6 @@ function sum(list: Iterable<EdgeCounts>, n: number): EdgeCounts {
   return acc;
 }
 
-export interface WorkloadRow {
-  key: string;
-  namespace: string;
-  name: string;
-  meshed: boolean;
-  pods: number;
-  ready: number;
-  nodes: string[];
-  identities: string[];
-  inbound: Golden;
-  outbound: Golden;
-}
 
 export function overview(ctx: ViewContext, windowMs: number): { windowSeconds: number; namespaces: Array<{ name: string; workloads: number; meshed: number }>; workloads: WorkloadRow[] } {
   const { seconds, edges } = ctx.metrics.window(windowMs);
@@ -103,15 +94,6 @@ export function overview(ctx: ViewContext, windowMs: number): { windowSeconds: n
   return { windowSeconds: seconds, namespaces: [...ns.values()], workloads: rows };
 }
 
-export interface EdgeRow {
-  source: string;
-  sourceIdentity: string;
-  destination: string;
-  destinationIdentity: string;
-  service: string;
-  tls: string;
-  golden: Golden;
-}
 
 function edgeRow(id: EdgeId, counts: EdgeCounts, seconds: number, b: readonly number[]): EdgeRow {
   return { ...id, golden: golden([counts], seconds, b) };

@@ -1,20 +1,9 @@
 // How numbers read on screen. Unknown is an en dash, never 0: "no traffic" and "0 %" differ.
 export const NONE = '–';
 
-export interface Golden {
-  protocol: 'http' | 'tcp' | 'mixed' | 'none';
-  requests: number;
-  rate: number;
-  failures: number;
-  successRate: number | null;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  connections: number;
-  connectionRate: number;
-  failedConnections: number;
-  bytesPerSecond: number;
-}
+import type { Golden } from '../wire.ts';
+
+export type { Golden };
 
 export function pct(v: number | null): string {
   if (v === null) return NONE;

@@ -7,18 +7,7 @@ import { latency, pct, rate, unitOf, type Golden } from './format.ts';
 import { goldenColumns } from './golden-cells.ts';
 import { SortableTable } from './table.ts';
 import type { View } from './view.ts';
-
-interface WorkloadRow {
-  key: string;
-  namespace: string;
-  name: string;
-  meshed: boolean;
-  pods: number;
-  ready: number;
-  nodes: string[];
-  inbound: Golden;
-  outbound: Golden;
-}
+import type { WorkloadRow } from '../wire.ts';
 
 interface Overview {
   windowSeconds: number;

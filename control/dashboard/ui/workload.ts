@@ -7,16 +7,7 @@ import { goldenColumns } from './golden-cells.ts';
 import { charts, type SeriesPoint } from './overview.ts';
 import { SortableTable } from './table.ts';
 import type { View } from './view.ts';
-
-interface EdgeRow {
-  source: string;
-  sourceIdentity: string;
-  destination: string;
-  destinationIdentity: string;
-  service: string;
-  tls: string;
-  golden: Golden;
-}
+import type { EdgeRow } from '../wire.ts';
 
 interface Detail {
   key: string;
