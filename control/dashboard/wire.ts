@@ -43,3 +43,12 @@ export interface EdgeRow {
   tls: string;
   golden: Golden;
 }
+
+export interface SeriesPoint {
+  t: number;
+  rate: number;
+  successRate: number | null;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}

@@ -5,23 +5,15 @@
 // only opaque TCP today shows the same columns that fill with request numbers once L7 lands.
 
 import type { Golden } from '../dashboard/wire.ts';
+import type { SummaryHttp, SummaryTcp } from '../api/summary.ts';
 
 export type { Golden };
 
-export interface TcpCounts {
-  opened: number;
-  closed: number;
-  failed: number;
-  sentBytes: number;
-  receivedBytes: number;
-  duration: number[];
-}
+/** An edge's TCP counters as agents report them (the summary's, without the edge). */
+export type TcpCounts = Omit<SummaryTcp, 'edge'>;
 
-export interface HttpCounts {
-  requests: number;
-  failures: number;
-  latency: number[];
-}
+/** An edge's (or route's) HTTP counters as agents report them. */
+export type HttpCounts = Omit<SummaryHttp, 'edge' | 'route'>;
 
 export interface EdgeCounts {
   tcp: TcpCounts;

@@ -4,9 +4,9 @@
 // `app.kubernetes.io/name` label, then `app`, then the pod name — so model and metrics meet.
 import type { PolicyRecord, ResourceRecord, ServiceRecord, WorkloadRecord } from '../api/model.ts';
 import { golden, newEdgeCounts, addEdgeCounts, type EdgeCounts } from './golden.ts';
-import type { EdgeRow, Golden, WorkloadRow } from '../dashboard/wire.ts';
+import type { EdgeRow, Golden, SeriesPoint, WorkloadRow } from '../dashboard/wire.ts';
 
-export type { EdgeRow, WorkloadRow };
+export type { EdgeRow, SeriesPoint, WorkloadRow };
 import type { EdgeId, MetricsStore } from './metrics-store.ts';
 
 export const OUTSIDE = '';
@@ -184,14 +184,6 @@ export function topology(ctx: ViewContext, windowMs: number): { windowSeconds: n
   };
 }
 
-export interface SeriesPoint {
-  t: number;
-  rate: number;
-  successRate: number | null;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-}
 
 /** One point per bucket: the mesh, or one workload's inbound (what it served) or outbound traffic. */
 export function series(ctx: ViewContext, windowMs: number, workload: string | null, direction: 'inbound' | 'outbound'): { bucketSeconds: number; points: SeriesPoint[] } {

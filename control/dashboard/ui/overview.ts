@@ -7,7 +7,9 @@ import { latency, pct, rate, unitOf, type Golden } from './format.ts';
 import { goldenColumns } from './golden-cells.ts';
 import { SortableTable } from './table.ts';
 import type { View } from './view.ts';
-import type { WorkloadRow } from '../wire.ts';
+import type { SeriesPoint, WorkloadRow } from '../wire.ts';
+
+export type { SeriesPoint };
 
 interface Overview {
   windowSeconds: number;
@@ -15,15 +17,6 @@ interface Overview {
   workloads: WorkloadRow[];
   agents: Array<{ node: string }>;
   summaries: Array<{ node: string; receivedAt: string }>;
-}
-
-export interface SeriesPoint {
-  t: number;
-  rate: number;
-  successRate: number | null;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
 }
 
 export function charts(points: SeriesPoint[]): HTMLElement {
