@@ -1,8 +1,11 @@
 // The configurations every workload runs against, in table order. Each owns a client pod on the
 // client node and a server pod on the server node, in its own Kubernetes namespace, so they all
-// live in one testbed and one run and can be interleaved (A B C A B C …) to spread the noise of a
-// shared machine evenly. To add one (e.g. Weft L7 once it lands), append an entry: a namespace,
-// whether Weft meshes it, and any setup it needs.
+// live in one run and can be interleaved (A B C A B C …) to spread the noise of a shared machine
+// evenly. The redirect mode is per agent, so the eBPF rows live on a second testbed with its own
+// mesh (a "site"); both sites run throughout. To add one, append an entry: a namespace, a site,
+// whether Weft meshes it, its ports, and any setup it needs.
+import { spawnSync } from 'node:child_process';
+import type { RedirectMode } from '../tests/ebpf/mode.ts';
 import type { Mesh } from '../tests/testbed/mesh.ts';
 import type { Testbed } from '../tests/testbed/testbed.ts';
 import { startHaproxyPair, type HaproxyPair } from './haproxy.ts';
@@ -11,14 +14,45 @@ import type { WatchedProcess } from './proc-stats.ts';
 export const CLIENT_NODE = 'n1';
 export const SERVER_NODE = 'n2';
 export const HTTP_PORT = 8080;
-/** The opaque row serves HTTP on its own port, declared opaque to the agents (WEFT_OPAQUE_PORTS),
- * so the same agents carry it as TCP while the L7 row's port 8080 is detected as HTTP. */
-export const OPAQUE_HTTP_PORT = 8081;
 export const TCP_PORT = 9000;
 
-export interface BenchContext {
+/** Where each configuration's server pod serves each protocol. */
+export interface Ports {
+  /** HTTP/1.1 (tests/apps/http-server.ts). */
+  h1: number;
+  /** HTTP/2 prior knowledge (tests/apps/l7-server.ts --h2-port). */
+  h2: number;
+  /** gRPC (tests/apps/grpc-server.ts). */
+  grpc: number;
+}
+
+export const DETECTED_PORTS: Ports = { h1: HTTP_PORT, h2: 8082, grpc: 9090 };
+/** The opaque rows serve on their own ports, declared opaque to the agents (WEFT_OPAQUE_PORTS), so
+ * the same agents carry them as TCP while the L7 rows' ports are detected as HTTP. */
+export const OPAQUE_PORTS: Ports = { h1: 8081, h2: 8083, grpc: 9091 };
+
+let hardNofile: number | undefined;
+
+/** The descriptor limit given to servers, the idle-connection client and the agents: this
+ * process's hard RLIMIT_NOFILE (raising a hard limit needs CAP_SYS_RESOURCE). 10 000 held
+ * connections need about that many descriptors in each process along the path, twice that in a
+ * proxy that holds both sides, like HAProxy n1. */
+export function nofile(): number {
+  if (hardNofile === undefined) {
+    const out = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim();
+    hardNofile = out === 'unlimited' ? 1_048_576 : Number(out) || 1024;
+  }
+  return hardNofile;
+}
+
+export interface Site {
   tb: Testbed;
   mesh: Mesh;
+}
+
+export interface BenchContext {
+  /** One testbed + mesh per redirect mode in this run. */
+  sites: Map<RedirectMode, Site>;
   /** Scratch directory of this run (certificates, configs, profiles). */
   dir: string;
   /** The core budget each proxy gets: WEFT_WORKERS for the agent, nbthread for HAProxy. */
@@ -34,8 +68,9 @@ export interface Configuration {
   namespace: string;
   /** Whether the namespace carries weft.dev/mesh=enabled. */
   meshed: boolean;
-  /** Port its HTTP server listens on (default HTTP_PORT). */
-  httpPort?: number;
+  /** The testbed (and mesh) its pods live on. */
+  site: RedirectMode;
+  ports: Ports;
   /** One line for the README: how a request travels in this configuration. */
   path: string;
   /** Starts anything beyond the pods and servers; called once, after the mesh is up. */
@@ -48,8 +83,16 @@ export interface Configuration {
 export const clientPod = (c: Configuration): string => `${c.namespace}-client`;
 export const serverPod = (c: Configuration): string => `${c.namespace}-server`;
 
-function weftAgents(ctx: BenchContext): WatchedProcess[] {
-  return [CLIENT_NODE, SERVER_NODE].map((n) => ({ name: `agent ${n}`, pid: ctx.mesh.agentPid(n) ?? -1 }));
+export function siteOf(ctx: BenchContext, c: Configuration): Site {
+  const s = ctx.sites.get(c.site);
+  if (s === undefined) throw new Error(`configuration ${c.id} needs the ${c.site} site, which this run did not start`);
+  return s;
+}
+
+function weftAgents(ctx: BenchContext, site: RedirectMode): WatchedProcess[] {
+  const mesh = ctx.sites.get(site)?.mesh;
+  if (mesh === undefined) return [];
+  return [CLIENT_NODE, SERVER_NODE].map((n) => ({ name: `agent ${n}`, pid: mesh.agentPid(n) ?? -1 }));
 }
 
 function haproxy(): Configuration {
@@ -59,20 +102,22 @@ function haproxy(): Configuration {
     label: 'HAProxy mTLS pair',
     namespace: 'haproxy',
     meshed: false,
+    site: 'iptables',
+    ports: DETECTED_PORTS,
     path: 'client pod → iptables REDIRECT → HAProxy n1 (TCP) → TLS 1.3 + client cert → HAProxy n2 → server pod',
     async setup(ctx) {
+      const { tb } = siteOf(ctx, c);
       pair = await startHaproxyPair({
-        tb: ctx.tb,
+        tb,
         dir: ctx.dir,
         clientNode: CLIENT_NODE,
         serverNode: SERVER_NODE,
-        clientPodIp: ctx.tb.pod(clientPod(c)).ip,
-        serverPodIp: ctx.tb.pod(serverPod(c)).ip,
-        ports: [
-          { port: HTTP_PORT, outbound: 15101, inbound: 15102 },
-          { port: TCP_PORT, outbound: 15103, inbound: 15104 },
-        ],
+        clientPodIp: tb.pod(clientPod(c)).ip,
+        serverPodIp: tb.pod(serverPod(c)).ip,
+        ports: [HTTP_PORT, TCP_PORT, DETECTED_PORTS.h2, DETECTED_PORTS.grpc].map((port, i) => ({ port, outbound: 15101 + 2 * i, inbound: 15102 + 2 * i })),
         threads: ctx.workers,
+        // Two descriptors per connection, and a margin for listeners and the log.
+        maxconn: Math.floor((nofile() - 64) / 2),
       });
     },
     async teardown() {
@@ -84,6 +129,18 @@ function haproxy(): Configuration {
   return c;
 }
 
+function weft(id: string, label: string, namespace: string, site: RedirectMode, opaque: boolean): Configuration {
+  const hop = site === 'ebpf' ? 'tc eBPF (bpf_sk_assign)' : 'TPROXY';
+  return {
+    id, label, namespace, site, meshed: true,
+    ports: opaque ? OPAQUE_PORTS : DETECTED_PORTS,
+    path: opaque
+      ? `client pod → ${hop} → agent n1 (15001) → HBONE mTLS HTTP/2 CONNECT → agent n2 (15008) → server pod (ports declared opaque)`
+      : `client pod → ${hop} → agent n1 (15001, HTTP detected: route, balance, retry, telemetry) → HTTP/2 request on a pooled mTLS session → agent n2 (15008) → server pod`,
+    proxies: (ctx) => weftAgents(ctx, site),
+  };
+}
+
 /** Fresh objects per run (the HAProxy entry keeps its processes). */
 export function configurations(): Configuration[] {
   return [
@@ -92,26 +149,15 @@ export function configurations(): Configuration[] {
       label: 'no mesh',
       namespace: 'plain',
       meshed: false,
+      site: 'iptables',
+      ports: DETECTED_PORTS,
       path: 'client pod → server pod, routed by the nodes; the agents run but do not touch it',
       proxies: () => [],
     },
-    {
-      id: 'weft-l7',
-      label: 'Weft L7 (HTTP)',
-      namespace: 'weftl7',
-      meshed: true,
-      path: 'client pod → TPROXY → agent n1 (15001, HTTP detected: route, balance, retry, telemetry) → HTTP/2 request on a pooled mTLS session → agent n2 (15008) → server pod',
-      proxies: weftAgents,
-    },
-    {
-      id: 'weft-opaque',
-      label: 'Weft opaque TCP',
-      namespace: 'weft',
-      meshed: true,
-      httpPort: OPAQUE_HTTP_PORT,
-      path: 'client pod → TPROXY → agent n1 (15001) → HBONE mTLS HTTP/2 CONNECT → agent n2 (15008) → server pod (port declared opaque)',
-      proxies: weftAgents,
-    },
+    weft('weft-l7', 'Weft L7 · iptables', 'weftl7', 'iptables', false),
+    weft('weft-opaque', 'Weft opaque · iptables', 'weft', 'iptables', true),
+    weft('weft-l7-ebpf', 'Weft L7 · eBPF', 'ebl7', 'ebpf', false),
+    weft('weft-opaque-ebpf', 'Weft opaque · eBPF', 'ebop', 'ebpf', true),
     haproxy(),
   ];
 }

@@ -7,7 +7,8 @@
 //
 // Prints one JSON line: propagation p50/p99/max (ms, over all agents × changes), control RSS after
 // the agents synced and after the changes, this process's memory per simulated agent, and how long
-// the initial sync took. Not a test: it asserts nothing.
+// the initial sync took; saved as bench/results/control-scale-<date>.json too (the suite's targets
+// table reads the newest). Not a test: it asserts nothing.
 //   node bench/control-scale.ts [--pods 50000] [--nodes 1000] [--agents 1000] [--changes 20] [--concurrency 4]
 // Needs dist/ (node scripts/build.ts).
 import { spawn } from 'node:child_process';
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket, type ClientOptions, type RawData } from 'ws';
 import { ApiServerFixture, type KubeObject } from '../tests/k8s-fixture/api-server.ts';
 import { endpointSlice, namespace, node, pod, service, type PodSpec } from '../tests/k8s-fixture/objects.ts';
+import { saveSideResult } from './lib/side-results.ts';
 
 const { values } = parseArgs({
   options: { pods: { type: 'string' }, nodes: { type: 'string' }, agents: { type: 'string' }, changes: { type: 'string' }, concurrency: { type: 'string' } },
@@ -196,7 +198,7 @@ for (let c = 0; c < CHANGES; c++) {
 }
 const controlRssAfter = await rssOf(control.pid as number);
 latencies.sort((a, b) => a - b);
-console.log(JSON.stringify({
+const result = {
   pods: PODS, nodes: NODES, agents: AGENTS, changes: CHANGES,
   propagationMs: { p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1], samples: latencies.length },
   controlRssMiB: { synced: mib(controlRssSynced), afterChanges: mib(controlRssAfter) },
@@ -204,7 +206,9 @@ console.log(JSON.stringify({
   agentSideHeapKiBPerAgent: Math.round((memAfter.heapUsed - memBefore.heapUsed) / AGENTS / 1024),
   controlFirstListMs: controlReadyMs, allAgentsSyncedMs: syncMs, connectRetries: retries,
   node: process.version,
-}));
+};
+console.log(JSON.stringify(result));
+await saveSideResult('control-scale', result);
 for (const a of agents) a.ws.terminate();
 await cleanup();
 process.exit(0);

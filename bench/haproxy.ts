@@ -36,6 +36,9 @@ export interface HaproxyPairOptions {
   ports: ForwardedPort[];
   /** nbthread: the same core budget as the Weft agent's WEFT_WORKERS. */
   threads: number;
+  /** Global and per-frontend maxconn (default 4000). HAProxy needs two descriptors per connection
+   * and refuses to start when it cannot raise RLIMIT_NOFILE to fit, so size it to the hard limit. */
+  maxconn?: number;
 }
 
 export interface HaproxyPair {
@@ -83,11 +86,11 @@ async function writePki(dir: string, clientNode: string, serverNode: string): Pr
   return { ...files, serverName };
 }
 
-function globalSection(threads: number): string {
+function globalSection(threads: number, maxconn: number): string {
   return [
     'global',
     `    nbthread ${threads}`,
-    '    maxconn 4000',
+    `    maxconn ${maxconn}`,
     '    ssl-server-verify required',
     // TLS 1.3 only on both sides, as HBONE; cipher suites stay at OpenSSL's defaults
     // (TLS_AES_256_GCM_SHA384 first, the suite Node also picks first).
@@ -96,6 +99,7 @@ function globalSection(threads: number): string {
     '',
     'defaults',
     '    mode tcp',
+    `    maxconn ${maxconn}`,
     '    timeout connect 5s',
     '    timeout client 300s',
     '    timeout server 300s',
@@ -104,8 +108,8 @@ function globalSection(threads: number): string {
 }
 
 /** Client-node config: plain frontends, TLS with a client certificate to the server node. */
-export function clientConfig(o: { threads: number; serverNodeIp: string; ports: ForwardedPort[]; ca: string; cert: string; serverName: string }): string {
-  const parts = [globalSection(o.threads)];
+export function clientConfig(o: { threads: number; maxconn?: number; serverNodeIp: string; ports: ForwardedPort[]; ca: string; cert: string; serverName: string }): string {
+  const parts = [globalSection(o.threads, o.maxconn ?? 4000)];
   for (const p of o.ports) {
     parts.push([
       `frontend out-${p.port}`,
@@ -120,8 +124,8 @@ export function clientConfig(o: { threads: number; serverNodeIp: string; ports: 
 }
 
 /** Server-node config: TLS frontends that require and verify a client certificate. */
-export function serverConfig(o: { threads: number; bindIp: string; serverPodIp: string; ports: ForwardedPort[]; ca: string; cert: string }): string {
-  const parts = [globalSection(o.threads)];
+export function serverConfig(o: { threads: number; maxconn?: number; bindIp: string; serverPodIp: string; ports: ForwardedPort[]; ca: string; cert: string }): string {
+  const parts = [globalSection(o.threads, o.maxconn ?? 4000)];
   for (const p of o.ports) {
     parts.push([
       `frontend in-${p.port}`,
@@ -157,8 +161,8 @@ export async function startHaproxyPair(o: HaproxyPairOptions): Promise<HaproxyPa
   const sn = o.tb.node(o.serverNode);
   const clientCfg = join(o.dir, `haproxy-${o.clientNode}.cfg`);
   const serverCfg = join(o.dir, `haproxy-${o.serverNode}.cfg`);
-  await writeFile(clientCfg, clientConfig({ threads: o.threads, serverNodeIp: sn.ip, ports: o.ports, ca: pki.ca, cert: pki.client, serverName: pki.serverName }));
-  await writeFile(serverCfg, serverConfig({ threads: o.threads, bindIp: sn.ip, serverPodIp: o.serverPodIp, ports: o.ports, ca: pki.ca, cert: pki.server }));
+  await writeFile(clientCfg, clientConfig({ threads: o.threads, maxconn: o.maxconn, serverNodeIp: sn.ip, ports: o.ports, ca: pki.ca, cert: pki.client, serverName: pki.serverName }));
+  await writeFile(serverCfg, serverConfig({ threads: o.threads, maxconn: o.maxconn, bindIp: sn.ip, serverPodIp: o.serverPodIp, ports: o.ports, ca: pki.ca, cert: pki.server }));
   const server = startHaproxy(o.tb, sn.netns, serverCfg, o.serverNode);
   const client = startHaproxy(o.tb, cn.netns, clientCfg, o.clientNode);
   const rules = o.ports.map((p) => ['-s', `${o.clientPodIp}/32`, '-p', 'tcp', '--dport', String(p.port), '-j', 'REDIRECT', '--to-ports', String(p.outbound)]);

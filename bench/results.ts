@@ -1,5 +1,6 @@
 // The raw results file (bench/results/<date>.json) and the medians the README is made from.
 import type { HotFunction } from './cpu-profile.ts';
+import type { SideResult } from './lib/side-results.ts';
 import type { RunRecord } from './runner.ts';
 import type { Workload } from './workloads.ts';
 
@@ -32,6 +33,22 @@ export interface HotSpots {
   top: HotFunction[];
 }
 
+/** bench/ca-signing.ts's line. */
+export interface CaSigningResult {
+  signingsPerSecond: number;
+  n: number;
+}
+
+/** bench/control-scale.ts's line (the fields the README uses). */
+export interface ControlScaleResult {
+  pods: number;
+  nodes: number;
+  agents: number;
+  propagationMs: { p50: number; p99: number; max: number; samples: number };
+  controlRssMiB: { synced: number; afterChanges: number };
+  agentSideKiBPerAgent: number;
+}
+
 export interface BenchResults {
   date: string;
   profile: string;
@@ -44,6 +61,9 @@ export interface BenchResults {
   runs: RunRecord[];
   hotSpots: HotSpots[];
   durationS: number;
+  /** Newest saved results of the control scripts when this run was written (absent in older files). */
+  caSigning?: SideResult<CaSigningResult>;
+  controlScale?: SideResult<ControlScaleResult>;
 }
 
 export function median(xs: number[]): number | undefined {
@@ -67,6 +87,19 @@ export function med(r: BenchResults, workload: string, config: string, pick: (x:
 export function cpuPerRequest(x: RunRecord, proxy: string): number | undefined {
   const p = x.proxies.find((q) => q.name === proxy);
   return p === undefined || x.requests === 0 ? undefined : p.cpuUs / x.requests;
+}
+
+/** The configurations a workload ran against, in table order. */
+export function configsOf(r: BenchResults, workload: string): BenchResults['configs'] {
+  return r.configs.filter((c) => r.runs.some((x) => x.workload === workload && x.config === c.id));
+}
+
+/** A proxy's RSS growth per 1000 held connections in an idle-connection run. */
+export function rssPerThousand(x: RunRecord, proxy: string): number | undefined {
+  const m = x.idle?.memory.find((q) => q.name === proxy);
+  if (m === undefined || x.idle === undefined || x.idle.open <= 0) return undefined;
+  const v = ((m.heldMiB - m.beforeMiB) / x.idle.open) * 1000;
+  return Number.isFinite(v) ? v : undefined;
 }
 
 /** The proxy process names that appear in a configuration's runs, in order. */

@@ -4,7 +4,11 @@
 // each workload runs round by round, configurations interleaved, and the README reports medians.
 // Needs root (network namespaces). Leaves nothing behind: the testbed, the mesh, HAProxy and the
 // iptables rules go away in `finally`, and the testbed's own exit hooks cover a crash.
-//   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S]
+// The eBPF rows run on a second testbed whose agents redirect with tc eBPF (`--no-ebpf` leaves
+// them out). The control figures come from bench/ca-signing.ts and bench/control-scale.ts: run by
+// the profiles that say so, otherwise read from their newest saved results.
+//   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S] [--no-ebpf]
+//     [--name TESTBED] (default bench-run / bench-smoke; the eBPF testbed's is ebpf-<name>)
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,17 +16,22 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
+import { testbedName, type RedirectMode } from '../tests/ebpf/mode.ts';
 import { Mesh } from '../tests/testbed/mesh.ts';
 import { Testbed } from '../tests/testbed/testbed.ts';
 import { ensureBundles } from './bundles.ts';
-import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, OPAQUE_HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
+import {
+  CLIENT_NODE, SERVER_NODE, OPAQUE_PORTS, nofile, TCP_PORT, clientPod, configurations, serverPod, siteOf,
+  type BenchContext, type Configuration, type Site,
+} from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
+import { latestSideResult } from './lib/side-results.ts';
 import { ProcessWatch } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
-import type { BenchResults, HotSpots, IdleReading, MachineInfo } from './results.ts';
+import type { BenchResults, CaSigningResult, ControlScaleResult, HotSpots, IdleReading, MachineInfo } from './results.ts';
 import { runOnce, type RunRecord } from './runner.ts';
-import { profile as pickProfile, type HttpWorkload } from './workloads.ts';
+import { appliesTo, profile as pickProfile, type HttpWorkload, type Protocol } from './workloads.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -35,6 +44,8 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
     'profile-seconds': { type: 'string' },
+    'no-ebpf': { type: 'boolean', default: false },
+    name: { type: 'string' },
   },
   strict: true,
 });
@@ -61,34 +72,90 @@ function machine(): MachineInfo {
   };
 }
 
+/** One testbed and mesh per redirect mode, holding the pods of that mode's configurations. */
+async function startSite(mode: RedirectMode, configs: Configuration[], workers: number): Promise<Site> {
+  const base = values.name ?? (prof.name === 'smoke' ? 'bench-smoke' : 'bench-run');
+  const tb = await Testbed.create({
+    // The eBPF testbed's bpffs pins live under a name that says so (tests/ebpf/bpffs.ts).
+    name: testbedName(base, mode),
+    nodes: [
+      { name: CLIENT_NODE, pods: configs.map((c) => ({ name: clientPod(c), namespace: c.namespace })) },
+      { name: SERVER_NODE, pods: configs.map((c) => ({ name: serverPod(c), namespace: c.namespace })) },
+    ],
+  });
+  let mesh: Mesh | undefined;
+  try {
+    mesh = await Mesh.start(tb, {
+      cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
+      redirectMode: mode,
+      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(',') },
+    });
+    await raiseAgentLimits(mesh);
+    return { tb, mesh };
+  } catch (err) {
+    await mesh?.stop().catch(() => {});
+    await tb.teardown();
+    throw err;
+  }
+}
+
+/** The agents hold a descriptor per proxied connection on each side: give them the soft limit up
+ * to the hard one (raising the hard limit needs CAP_SYS_RESOURCE, which a container may lack). */
+async function raiseAgentLimits(mesh: Mesh): Promise<void> {
+  const n = nofile();
+  for (const node of [CLIENT_NODE, SERVER_NODE]) {
+    const pid = mesh.agentPid(node);
+    if (pid === undefined) continue;
+    const r = spawnSync('prlimit', ['--pid', String(pid), `--nofile=${n}:${n}`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`prlimit on agent ${node} failed: ${r.stderr}`);
+  }
+}
+
+/** The figures of the separate control scripts: run now when the profile says so, else the newest saved. */
+async function controlFigures(): Promise<Pick<BenchResults, 'caSigning' | 'controlScale'>> {
+  const script = async (file: string, args: string[], timeoutMs: number): Promise<void> => {
+    log(`running bench/${file} ${args.join(' ')}`);
+    const r = spawnSync(process.execPath, [...(file === 'control-scale.ts' ? ['--expose-gc'] : []), join(ROOT, 'bench', file), ...args], {
+      encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (r.status !== 0) log(`bench/${file} failed (${r.status ?? r.signal}): ${(r.stderr ?? '').slice(-1000)}; using its newest saved result`);
+  };
+  if (prof.runCaSigning) await script('ca-signing.ts', ['3000'], 120_000);
+  if (prof.runControlScale) await script('control-scale.ts', ['--pods', '50000', '--nodes', '1000', '--agents', '1000', '--changes', '10'], 900_000);
+  return {
+    caSigning: await latestSideResult<CaSigningResult>('ca-signing'),
+    controlScale: await latestSideResult<ControlScaleResult>('control-scale'),
+  };
+}
+
+async function startServers(ctx: BenchContext, c: Configuration, apps: RunningApp[]): Promise<void> {
+  const { tb } = siteOf(ctx, c);
+  const netns = tb.pod(serverPod(c)).netns;
+  const launch = (cmd: string, a: string[]) => tb.spawn(netns, 'prlimit', [`--nofile=${nofile()}:${nofile()}`, cmd, ...a]);
+  const start = async (app: string, args: string[]): Promise<void> => { apps.push(await startApp(appPath(app), args, 15_000, launch)); };
+  await start('http-server.ts', ['--port', String(c.ports.h1), '--name', c.id, '--keep-alive', '600000']);
+  // l7-server's HTTP/1.1 listener is unused here; it serves the h2c port.
+  await start('l7-server.ts', ['--port', String(c.ports.h2 + 100), '--h2-port', String(c.ports.h2), '--name', c.id]);
+  await start('grpc-server.ts', ['--port', String(c.ports.grpc)]);
+  await start('tcp-server.ts', ['--port', String(TCP_PORT)]);
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the bench builds network namespaces: run it as root');
   const started = Date.now();
   ensureBundles(log);
   ensureHaproxy();
   const workers = os.cpus().length;
-  const configs = configurations();
-  const tb = await Testbed.create({
-    name: prof.name === 'smoke' ? 'bench-smoke' : 'bench-run',
-    nodes: [
-      { name: CLIENT_NODE, pods: configs.map((c) => ({ name: clientPod(c), namespace: c.namespace })) },
-      { name: SERVER_NODE, pods: configs.map((c) => ({ name: serverPod(c), namespace: c.namespace })) },
-    ],
-  });
+  const configs = configurations().filter((c) => !(values['no-ebpf'] && c.site === 'ebpf'));
+  const modes = [...new Set(configs.map((c) => c.site))];
   const dir = await mkdtemp(join(os.tmpdir(), 'weft-bench-'));
   const apps: RunningApp[] = [];
-  let mesh: Mesh | undefined;
+  const sites = new Map<RedirectMode, Site>();
   try {
-    mesh = await Mesh.start(tb, {
-      cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
-      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: String(OPAQUE_HTTP_PORT) },
-    });
-    const ctx: BenchContext = { tb, mesh, dir, workers };
+    for (const m of modes) sites.set(m, await startSite(m, configs.filter((c) => c.site === m), workers));
+    const ctx: BenchContext = { sites, dir, workers };
     for (const c of configs) {
-      const netns = tb.pod(serverPod(c)).netns;
-      const launch = (cmd: string, a: string[]) => tb.spawn(netns, cmd, a);
-      apps.push(await startApp(appPath('http-server.ts'), ['--port', String(c.httpPort ?? HTTP_PORT), '--name', c.id], 15_000, launch));
-      apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
+      await startServers(ctx, c, apps);
       await c.setup?.(ctx);
     }
     await checkPaths(ctx, configs);
@@ -108,8 +175,10 @@ async function main(): Promise<void> {
       configs: configs.map((c) => ({ id: c.id, label: c.label, path: c.path })), workloads: prof.workloads, idle, runs, hotSpots: [], durationS: 0,
     };
     for (const w of prof.workloads) {
-      for (let round = 1; round <= prof.rounds; round++) {
+      const rounds = w.kind === 'idle' ? (w.rounds ?? prof.rounds) : prof.rounds;
+      for (let round = 1; round <= rounds; round++) {
         for (const c of configs) {
+          if (!appliesTo(w, c.id)) continue;
           const rec = await runOnce(ctx, c, w, round);
           runs.push(rec);
           log(`${w.id} round ${round} ${c.id}: ${summary(rec)}`);
@@ -117,6 +186,8 @@ async function main(): Promise<void> {
       }
     }
     if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS);
+    // After the data-plane runs, so the control scripts' CPU does not disturb them.
+    Object.assign(results, await controlFigures());
     results.durationS = Math.round((Date.now() - started) / 1000);
     await mkdir(outDir, { recursive: true });
     const stamp = results.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
@@ -126,8 +197,10 @@ async function main(): Promise<void> {
   } finally {
     for (const c of configs) await c.teardown?.().catch(() => {});
     await Promise.all(apps.map((a) => a.stop(1000)));
-    await mesh?.stop().catch(() => {});
-    await tb.teardown();
+    for (const s of sites.values()) {
+      await s.mesh.stop().catch(() => {});
+      await s.tb.teardown();
+    }
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -135,18 +208,24 @@ async function main(): Promise<void> {
 function summary(r: RunRecord): string {
   if (r.error !== undefined) return `FAILED ${r.error.slice(0, 300)}`;
   if (r.bulk !== undefined) return `${r.bulk.gbps} Gb/s${r.bulk.ok ? '' : ' (not ok)'}`;
+  if (r.idle !== undefined) {
+    const mem = r.idle.memory.map((m) => `${m.name} ${m.beforeMiB.toFixed(1)} → ${m.heldMiB.toFixed(1)} MiB`).join(', ');
+    return `${r.idle.open}/${r.idle.target} held in ${r.idle.openMs} ms, failed ${JSON.stringify(r.idle.failed)}; ${mem}`;
+  }
   const l = r.load!;
   const cpu = r.proxies.map((p) => `${p.name} ${(p.cpuUs / Math.max(1, r.requests)).toFixed(1)} µs/req`).join(', ');
   return `${l.achievedRps} req/s p50 ${l.p50} p99 ${l.p99} ms errors ${l.errors}${cpu === '' ? '' : `; ${cpu}`}`;
 }
 
-/** One short request burst per configuration: a broken path fails the run now, not after minutes. */
-async function checkPaths(ctx: BenchContext, configs: Configuration[]): Promise<void> {
-  const probe: HttpWorkload = { kind: 'http', id: 'check', title: 'check', rate: 20, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, path: '/' };
+/** One short request burst per configuration and protocol: a broken path fails the run now, not after minutes. */
+async function checkPaths(ctx: BenchContext, configs: Configuration[], protocols: Protocol[] = ['h1', 'h2', 'grpc']): Promise<void> {
   for (const c of configs) {
-    const r = await runOnce(ctx, c, probe, 0);
-    if (r.error !== undefined || r.load === undefined || r.load.errors > 0 || r.load.count === 0) {
-      throw new Error(`configuration ${c.id} does not carry traffic: ${r.error ?? JSON.stringify(r.load?.errorCodes)}`);
+    for (const protocol of protocols) {
+      const probe: HttpWorkload = { kind: 'http', id: 'check', title: 'check', protocol, rate: 20, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, bytes: 16 };
+      const r = await runOnce(ctx, c, probe, 0);
+      if (r.error !== undefined || r.load === undefined || r.load.errors > 0 || r.load.count === 0) {
+        throw new Error(`configuration ${c.id} does not carry ${protocol} traffic: ${r.error ?? JSON.stringify(r.load?.errorCodes)}`);
+      }
     }
   }
 }
@@ -155,23 +234,24 @@ async function checkPaths(ctx: BenchContext, configs: Configuration[]): Promise<
 async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number): Promise<HotSpots[]> {
   const weft = configs.find((c) => c.id === 'weft-l7');
   if (weft === undefined) return [];
+  const { mesh } = siteOf(ctx, weft);
   const nodes = [CLIENT_NODE, SERVER_NODE];
   const profDir = (n: string): string => join(ctx.dir, 'cpu-prof', n);
   for (const n of nodes) {
     await mkdir(profDir(n), { recursive: true });
-    await ctx.mesh.stopAgent(n);
-    await ctx.mesh.startAgent(n, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` });
+    await mesh.stopAgent(n);
+    await mesh.startAgent(n, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` });
   }
-  for (const n of nodes) await ctx.mesh.waitReady(n);
-  await checkPaths(ctx, [weft]);
-  const w: HttpWorkload = { kind: 'http', id: 'profile', title: 'profile', rate: 0, durationS: seconds, warmupS: 1, connections: 16, newConnection: false, path: '/bytes/1024' };
+  for (const n of nodes) await mesh.waitReady(n);
+  await checkPaths(ctx, [weft], ['h1']);
+  const w: HttpWorkload = { kind: 'http', id: 'profile', title: 'profile', protocol: 'h1', rate: 0, durationS: seconds, warmupS: 1, connections: 16, newConnection: false, bytes: 1024 };
   const fromUs = monotonicUs();
   const rec = await runOnce(ctx, weft, w, 0);
   // The load-cli process starts in ~0.3 s and warms up for 1 s: count from then to the end.
   const window = { fromUs: fromUs + 1_500_000, toUs: monotonicUs() };
   log(`profile run: ${summary(rec)}`);
   // A clean stop is what makes V8 write the profiles.
-  for (const n of nodes) await ctx.mesh.stopAgent(n);
+  for (const n of nodes) await mesh.stopAgent(n);
   const out: HotSpots[] = [];
   for (const n of nodes) out.push({ node: n, workload: `closed loop ${seconds} s, 16 connections, 1 KiB`, ...(await hotFunctions(profDir(n), 5, window)) });
   return out;

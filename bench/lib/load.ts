@@ -9,14 +9,16 @@
 //
 // Transport: 'raw' (node:net, see raw-transport.ts) is the default because it costs the generator
 // less CPU than node:http's Agent; run both with --rate 0 against tests/apps/http-server.ts to see
-// the gap on a given machine (bench/README records the numbers).
+// the gap on a given machine (bench/README records the numbers). 'h2' and 'grpc' (h2-transport.ts)
+// speak HTTP/2 prior knowledge: `connections` HTTP/2 connections carrying concurrent streams.
 import { errorCode } from '../../common/errors.ts';
 import { Histogram, type HistogramJson } from './histogram.ts';
+import { h2Transport } from './h2-transport.ts';
 import { httpTransport } from './http-transport.ts';
 import { rawTransport } from './raw-transport.ts';
 import type { RequestSpec, Transport } from './transport.ts';
 
-export const TRANSPORTS = ['raw', 'http'] as const;
+export const TRANSPORTS = ['raw', 'http', 'h2', 'grpc'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 
 export interface LoadOptions {
@@ -33,6 +35,8 @@ export interface LoadOptions {
   body?: Buffer;
   /** One fresh connection per request (`Connection: close`): measures connection set-up cost. */
   newConnection?: boolean;
+  /** Closed loop: requests in flight at once (default `connections`); HTTP/2 multiplexes them. */
+  concurrency?: number;
 }
 
 export interface LoadResult {
@@ -68,7 +72,11 @@ export interface LoadResult {
 const ms = (us: number): number => Math.round(us) / 1000;
 
 export function makeTransport(name: TransportName, spec: RequestSpec): Transport {
-  return name === 'raw' ? rawTransport(spec) : httpTransport(spec);
+  switch (name) {
+    case 'raw': return rawTransport(spec);
+    case 'http': return httpTransport(spec);
+    default: return h2Transport(spec, name);
+  }
 }
 
 class Recorder {
@@ -144,7 +152,7 @@ async function closedLoop(t: Transport, o: LoadOptions, rec: Recorder): Promise<
       await timed(t, rec, start >= measureFrom ? rec : undefined, start);
     }
   };
-  await Promise.all(Array.from({ length: o.connections }, worker));
+  await Promise.all(Array.from({ length: o.concurrency ?? o.connections }, worker));
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {

@@ -89,10 +89,15 @@ interface Frame {
   w: number; h: number; left: number; right: number; top: number; bottom: number; yMax: number; parts: string[];
 }
 
+/** Legend entries are laid out in columns this wide, wrapping to more rows when they do not fit. */
+const LEGEND_COLUMN = 160;
+
 function frame(o: ChartOptions): Frame {
   const w = o.width ?? 640;
-  const h = o.height ?? 320;
-  const f: Frame = { w, h, left: 56, right: w - 16, top: 40, bottom: h - 48, yMax: 1, parts: [] };
+  const perRow = Math.max(1, Math.floor((w - 56) / LEGEND_COLUMN));
+  const legendRows = Math.max(1, Math.ceil(o.series.length / perRow));
+  const h = (o.height ?? 320) + 16 * (legendRows - 1);
+  const f: Frame = { w, h, left: 56, right: w - 16, top: 40, bottom: h - 32 - 16 * legendRows, yMax: 1, parts: [] };
   const all = o.series.flatMap((s) => s.values.filter(Number.isFinite));
   f.yMax = niceMax(Math.max(0, ...all));
   f.parts.push(`<rect width="${w}" height="${h}" fill="#fff"/>`);
@@ -107,9 +112,10 @@ function frame(o: ChartOptions): Frame {
     f.parts.push(`<text transform="translate(14 ${(f.top + f.bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escapeXml(o.yLabel)}</text>`);
   }
   o.series.forEach((s, i) => {
-    const x = f.left + i * 120;
-    f.parts.push(`<rect x="${x}" y="${h - 18}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/>`);
-    f.parts.push(`<text x="${x + 14}" y="${h - 9}" font-size="11">${escapeXml(s.name)}</text>`);
+    const x = f.left + (i % perRow) * LEGEND_COLUMN;
+    const y = h - 18 - 16 * (legendRows - 1 - Math.floor(i / perRow));
+    f.parts.push(`<rect x="${x}" y="${y}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/>`);
+    f.parts.push(`<text x="${x + 14}" y="${y + 9}" font-size="11">${escapeXml(s.name)}</text>`);
   });
   return f;
 }

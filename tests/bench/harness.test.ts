@@ -1,5 +1,6 @@
 // The bench harness's pure parts, without a testbed: HAProxy configs, /proc readings, CPU profile
-// ranking and the README renderer (fed a small synthetic results file).
+// ranking, workload profiles, load-cli flags, the targets and the README renderer (fed a synthetic
+// results file).
 import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,9 +9,10 @@ import { clientConfig, serverConfig } from '../../bench/haproxy.ts';
 import { cpuMicros, ProcessWatch, rssMiB } from '../../bench/proc-stats.ts';
 import { hotFunctions } from '../../bench/cpu-profile.ts';
 import { renderReport } from '../../bench/readme.ts';
-import { median, type BenchResults } from '../../bench/results.ts';
-import { profile } from '../../bench/workloads.ts';
-import type { RunRecord } from '../../bench/runner.ts';
+import { configsOf, median, rssPerThousand, type BenchResults } from '../../bench/results.ts';
+import { statusOf, targets } from '../../bench/targets.ts';
+import { appliesTo, profile, requestPath } from '../../bench/workloads.ts';
+import { loadArgs, type RunRecord } from '../../bench/runner.ts';
 
 const ports = [{ port: 8080, outbound: 15101, inbound: 15102 }];
 
@@ -60,26 +62,35 @@ t.test('CPU profiles: self time summed across files, idle left out, window respe
   t.same(windowed.top.map((f) => f.name), ['cold']);
 });
 
-t.test('README from synthetic results: tables, ratios, targets and a chart per workload', async (t) => {
-  t.equal(median([3, 1, 2]), 2);
-  t.equal(median([4, 1, 2, 3]), 2.5);
-  t.equal(median([]), undefined);
+/** A synthetic short-profile results file: every workload × configuration × 3 rounds, with the
+ * same numbers per configuration so every ratio and target is known in advance. */
+function syntheticResults(): BenchResults {
   const p = profile('short');
   const configs = [
     { id: 'no-mesh', label: 'no mesh', path: 'direct' },
-    { id: 'weft-l7', label: 'Weft L7 (HTTP)', path: 'l7' },
-    { id: 'weft-opaque', label: 'Weft opaque TCP', path: 'hbone' },
+    { id: 'weft-l7', label: 'Weft L7 · iptables', path: 'l7' },
+    { id: 'weft-opaque', label: 'Weft opaque · iptables', path: 'hbone' },
+    { id: 'weft-l7-ebpf', label: 'Weft L7 · eBPF', path: 'l7 ebpf' },
+    { id: 'weft-opaque-ebpf', label: 'Weft opaque · eBPF', path: 'hbone ebpf' },
     { id: 'haproxy', label: 'HAProxy mTLS pair', path: 'haproxy' },
   ];
-  const p99 = { 'no-mesh': 1, 'weft-l7': 1.2, 'weft-opaque': 1.2, haproxy: 1.5 } as Record<string, number>;
+  const p99: Record<string, number> = { 'no-mesh': 1, 'weft-l7': 1.2, 'weft-opaque': 1.2, 'weft-l7-ebpf': 1.5, 'weft-opaque-ebpf': 1.1, haproxy: 1.5 };
   const runs: RunRecord[] = [];
   for (const w of p.workloads) {
     for (const c of configs) {
+      if (!appliesTo(w, c.id)) continue;
       for (const round of [1, 2, 3]) {
         const proxies = c.id === 'no-mesh' ? [] : ['n1', 'n2'].map((n) => ({ name: `${c.id === 'haproxy' ? 'haproxy' : 'agent'} ${n}`, cpuUs: 40 * 12_000, rssStartMiB: 50, rssMaxMiB: 60 }));
         const base = { workload: w.id, config: c.id, round, startedAt: '', requests: 12_000, proxies };
         if (w.kind === 'bulk') runs.push({ ...base, bulk: { ok: true, bytes: w.bytes, durationMs: 1000, gbps: c.id === 'haproxy' ? 4 : 3, errors: [] } });
-        else {
+        else if (w.kind === 'idle') {
+          // 10 000 held: agents grow 40 → 80 MiB (4 MiB per 1000), HAProxy 15 → 35 MiB.
+          const grow = c.id === 'haproxy' ? [15, 35] : [40, 80];
+          runs.push({
+            ...base,
+            idle: { target: w.connections, open: w.connections, failed: {}, closedEarly: 0, openMs: 5000, memory: proxies.map((q) => ({ name: q.name, beforeMiB: grow[0], heldMiB: grow[1] })) },
+          });
+        } else {
           runs.push({
             ...base,
             load: {
@@ -91,23 +102,114 @@ t.test('README from synthetic results: tables, ratios, targets and a chart per w
       }
     }
   }
-  const r: BenchResults = {
+  return {
     date: '2026-11-25T00:00:00.000Z', profile: 'short', rounds: 3, workers: 2,
     machine: { cores: 2, cpuModel: 'x', memoryGiB: 4, kernel: '6', node: 'v24', haproxy: '2.6', shared: true },
     configs, workloads: p.workloads, idle: [{ config: 'weft-opaque', name: 'agent n1', rssMiB: 40 }], runs, hotSpots: [], durationS: 600,
+    caSigning: { date: '2026-11-24T10:00:00.000Z', file: 'ca-signing-x.json', data: { signingsPerSecond: 2500, n: 3000 } },
+    controlScale: {
+      date: '2026-11-23T09:30:00.000Z', file: 'control-scale-x.json',
+      data: { pods: 50_000, nodes: 1000, agents: 1000, propagationMs: { p50: 300, p99: 1200, max: 1300, samples: 10_000 }, controlRssMiB: { synced: 800, afterChanges: 850 }, agentSideKiBPerAgent: 200 },
+    },
   };
+}
+
+t.test('README from synthetic results: tables, ratios, targets and a chart per workload', async (t) => {
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 2, 3]), 2.5);
+  t.equal(median([]), undefined);
+  const r = syntheticResults();
   const rep = renderReport(r, '/repo/bench', '/repo/bench/results', 'r.json');
   const md = rep.md.join('\n');
+  const row = (text: string, measured: string, status: string, date = '2026-11-25 00:00 UTC'): RegExp =>
+    new RegExp(`\\| ${text.replace(/[()|.+*?[\]\\]/g, '\\$&')}\\s+\\| ${measured.replace(/[()|.+*?[\]\\]/g, '\\$&')}\\s+\\| ${status}\\s+\\| ${date}`);
   t.match(md, /\(results\/r\.json\)/, 'links relative to the README');
-  t.match(md, /added p99 at 1000 req\/s, HTTP 1 KiB ≤ \+0\.3 ms \(L7 path\)\s+\| \+0\.2 ms\s+\| met/);
-  t.match(md, /L7 added p99 at 1000 req\/s ≤ 2× HAProxy's added p99 \(issue 4\)\s+\| \+0\.2 ms vs \+0\.5 ms\s+\| met/);
-  t.match(md, /L7 ≥ 50% of HAProxy throughput \(HTTP req\/s, closed loop\)\s+\| 80%\s+\| met/);
-  t.match(md, /CPU per request per agent ≤ 50 µs \(at 1000 req\/s\)\s+\| agent n1 40 µs, agent n2 40 µs\s+\| met/);
-  t.match(md, /opaque ≥ 75% of HAProxy throughput \(HTTP req\/s, closed loop\)\s+\| 80%\s+\| met/);
-  t.match(md, /opaque ≥ 75% of HAProxy throughput \(one bulk TCP stream\)\s+\| 75%\s+\| met/);
+  t.match(md, row('added p99 at 1000 req/s, HTTP/1.1 1 KiB ≤ +0.3 ms (Weft L7 · iptables)', '+0.2 ms (HAProxy +0.5 ms)', 'met'));
+  t.match(md, row('added p99 at 1000 req/s, HTTP/1.1 1 KiB ≤ +0.3 ms (Weft L7 · eBPF)', '+0.5 ms (HAProxy +0.5 ms)', 'not met'));
+  t.match(md, row("L7 added p99 at 1000 req/s ≤ 2× HAProxy's added p99 (issue 4; Weft L7 · iptables)", '+0.2 ms vs +0.5 ms', 'met'));
+  t.match(md, row('L7 ≥ 50% of HAProxy throughput, HTTP/1.1 closed loop (Weft L7 · eBPF)', '80%', 'met'));
+  t.match(md, row('CPU per request per agent ≤ 50 µs at 1000 req/s (Weft L7 · iptables)', 'agent n1 40 µs, agent n2 40 µs', 'met'));
+  t.match(md, row('opaque ≥ 75% of HAProxy throughput, HTTP/1.1 closed loop (Weft opaque · iptables)', '80%', 'met'));
+  t.match(md, row('opaque ≥ 75% of HAProxy throughput, one bulk TCP stream (Weft opaque · eBPF)', '75%', 'met'));
+  t.match(md, row('agent RSS ≤ 150 MB with 10,000 open connections (Weft L7 · iptables)', 'agent n1 80 MiB, agent n2 80 MiB', 'met'));
+  t.match(md, row('control: ≥ 2000 certificate signings/s per core (`bench/ca-signing.ts`)', '2,500/s on one core (3000 CSRs)', 'met', '2026-11-24 10:00 UTC'));
+  t.match(md, row('control: a change reaches 1000 agents in < 1 s p99 (`bench/control-scale.ts`)', 'p99 1,200 ms, p50 300 ms (1000 agents, 50,000 pods, 10000 samples)', 'not met', '2026-11-23 09:30 UTC'));
+  t.match(md, /control memory at 50,000 pods \/ 1000 agents \(no target; measured\)[^\n]*\| —\s+\|/);
+  // The idle-connection table: 40 MiB over 10 000 connections is 4 MiB per 1000.
+  t.match(md, /\| Weft opaque · eBPF\s+\| 10,000 \|\s+0 \|\s+0 \|\s+5 \| n1 40 \/ n2 40\s+\| n1 80 \/ n2 80\s+\| n1 4 \/ n2 4\s+\|/);
+  t.match(md, /\| HAProxy mTLS pair\s+\| 10,000 \|[^\n]*\| n1 2 \/ n2 2\s+\|/);
+  // Workloads that leave out the eBPF rows leave them out of their tables, not as empty rows.
+  const h2 = md.slice(md.indexOf('### HTTP/2 (h2c)'), md.indexOf('### gRPC unary'));
+  t.notMatch(h2, /eBPF/);
+  t.match(h2, /\| Weft L7 · iptables/);
+  t.match(md, /### p99 by offered rate/);
+  t.match(md, /### Memory and CPU per proxy process/);
   t.match(md, /machine was shared/);
-  t.equal(rep.svgs.size, p.workloads.length);
+  t.equal(rep.svgs.size, r.workloads.length + 1, 'a chart per workload and the p99-by-rate chart');
   for (const svg of rep.svgs.values()) t.match(svg, /^<svg /);
+});
+
+t.test('targets: missing control results and partial idle runs are "not measured", not met', async (t) => {
+  const r = syntheticResults();
+  delete r.caSigning;
+  delete r.controlScale;
+  for (const x of r.runs) if (x.idle !== undefined && x.config === 'weft-l7') x.idle.open = 9000;
+  const ts = targets(r);
+  const ca = ts.find((x) => x.text.startsWith('control: ≥ 2000'));
+  t.equal(ca?.met, undefined);
+  t.match(ca?.measured ?? '', /no saved/);
+  const held = ts.find((x) => x.text.includes('10,000 open connections (Weft L7 · iptables)'));
+  t.equal(held?.met, undefined, 'not every connection was held');
+  t.match(held?.measured ?? '', /only 9000 held/);
+  t.equal(statusOf(held!), 'not measured');
+});
+
+t.test('RSS per 1000 connections and the configurations a workload ran against', async (t) => {
+  const r = syntheticResults();
+  const idle = r.runs.find((x) => x.idle !== undefined && x.config === 'haproxy')!;
+  t.equal(rssPerThousand(idle, 'haproxy n1'), 2);
+  t.equal(rssPerThousand(idle, 'nobody'), undefined);
+  t.equal(rssPerThousand({ ...idle, idle: { ...idle.idle!, open: 0 } }, 'haproxy n1'), undefined, 'nothing held: no figure');
+  t.same(configsOf(r, 'idle-10000').map((c) => c.id), ['weft-l7', 'weft-opaque', 'weft-l7-ebpf', 'weft-opaque-ebpf', 'haproxy']);
+  t.same(configsOf(r, 'h2-1000rps').map((c) => c.id), ['no-mesh', 'weft-l7', 'weft-opaque', 'haproxy']);
+});
+
+t.test('workload profiles: the issue\'s rates, sizes and protocols in --full, a subset in short', async (t) => {
+  const full = profile('full').workloads;
+  const rates = full.filter((w) => w.kind === 'http' && w.protocol === 'h1' && w.bytes === 1024 && !w.newConnection && w.rate > 0).map((w) => (w.kind === 'http' ? w.rate : 0));
+  t.same(rates, [500, 1000, 2000, 5000]);
+  t.ok(full.some((w) => w.kind === 'http' && w.bytes === 64 * 1024), '64 KiB bodies');
+  t.ok(full.some((w) => w.kind === 'http' && w.newConnection), 'a new connection per request');
+  for (const proto of ['h2', 'grpc'] as const) {
+    t.ok(full.some((w) => w.kind === 'http' && w.protocol === proto && w.rate > 0), `${proto} at a fixed rate`);
+    t.ok(full.some((w) => w.kind === 'http' && w.protocol === proto && w.rate === 0), `${proto} closed loop`);
+  }
+  t.ok(full.some((w) => w.kind === 'idle' && w.connections === 10_000), '10 000 idle connections');
+  t.ok(full.every((w) => w.configs === undefined || w.kind === 'idle'), 'every request workload against every configuration in --full');
+  const short = profile('short');
+  const ids = new Set(short.workloads.map((w) => w.id));
+  for (const id of ['http-1000rps', 'http-max', 'tcp-bulk', 'idle-10000']) {
+    const w = short.workloads.find((x) => x.id === id)!;
+    t.ok(appliesTo(w, 'weft-l7-ebpf') && appliesTo(w, 'weft-opaque-ebpf'), `${id}: eBPF rows in the short profile`);
+  }
+  t.ok(ids.size === short.workloads.length, 'workload ids are unique');
+  t.ok(new Set(full.map((w) => w.id)).size === full.length, 'full workload ids are unique');
+  t.equal(short.workloads[0].kind, 'idle', 'memory per connection is measured first, on fresh proxies');
+  t.throws(() => profile('huge'), RangeError);
+});
+
+t.test('load-cli flags per protocol', async (t) => {
+  const short = profile('full').workloads.filter((w) => w.kind === 'http');
+  const grpc = short.find((w) => w.kind === 'http' && w.protocol === 'grpc' && w.rate === 0)!;
+  const h2 = short.find((w) => w.kind === 'http' && w.protocol === 'h2' && w.rate > 0)!;
+  const big = short.find((w) => w.kind === 'http' && w.bytes === 64 * 1024)!;
+  if (grpc.kind !== 'http' || h2.kind !== 'http' || big.kind !== 'http') throw new Error('unreachable');
+  const g = loadArgs(grpc, '10.0.0.2', 9090);
+  t.equal(g[1], 'http://10.0.0.2:9090/weft.test.Echo/Unary');
+  t.match(g.join(' '), /--transport grpc --concurrency 16 --grpc-bytes 1024/);
+  t.match(loadArgs(h2, '10.0.0.2', 8082).join(' '), /http:\/\/10\.0\.0\.2:8082\/chunked\/1024 .*--transport h2/);
+  t.match(loadArgs(big, '10.0.0.2', 8080).join(' '), /\/bytes\/65536 .*--transport raw/);
+  t.equal(requestPath(big), '/bytes/65536');
 });
 
 t.test('the generated block replaces only its own part of bench/README.md', async (t) => {
