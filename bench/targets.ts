@@ -68,6 +68,11 @@ function dataPlane(r: BenchResults): Target[] {
       });
     }
   }
+  else {
+    out.push({ text: 'added p99 at 1000 req/s, HTTP/1.1 1 KiB ≤ +0.3 ms', measured: 'no 1000 req/s HTTP/1.1 workload in this profile', met: undefined });
+    out.push({ text: 'CPU per request per agent ≤ 50 µs at 1000 req/s', measured: 'no 1000 req/s HTTP/1.1 workload in this profile', met: undefined });
+    out.push({ text: 'agent RSS ≤ 64 MB at 1000 req/s', measured: 'no 1000 req/s HTTP/1.1 workload in this profile', met: undefined });
+  }
   if (max !== undefined) {
     const rps = (c: string): number | undefined => med(r, max.id, c, (x) => x.load?.achievedRps);
     for (const [kind, goal] of [['l7', 0.5], ['opaque', 0.75]] as const) {
