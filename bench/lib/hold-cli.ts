@@ -4,7 +4,8 @@
 // connection is held or failed; on SIGTERM {"final":true,open,failed,closedEarly} and exit 0.
 // The caller raises RLIMIT_NOFILE (prlimit) when N is near the soft limit. Exit 2 on bad flags.
 import { parseArgs } from 'node:util';
-import { emit, intFlag, onShutdown, runCli, UsageError } from '../../tests/apps/app-cli.ts';
+import { httpUrlFlag } from './url-flag.ts';
+import { emit, intFlag, onShutdown, runCli } from '../../tests/apps/app-cli.ts';
 import { holdConnections } from './hold.ts';
 
 const usage = 'node bench/lib/hold-cli.ts --url http://H:P/path --connections N [--parallel 200] [--timeout 20000]';
@@ -16,14 +17,7 @@ runCli('hold', usage, async (argv) => {
     strict: true,
     allowPositionals: false,
   });
-  if (values.url === undefined) throw new UsageError('--url is required');
-  let url: URL;
-  try {
-    url = new URL(values.url);
-  } catch {
-    throw new UsageError(`--url ${JSON.stringify(values.url)} is not a URL`);
-  }
-  if (url.protocol !== 'http:') throw new UsageError('--url must be http://');
+  const url = httpUrlFlag(values.url);
   const holder = holdConnections({
     url,
     connections: intFlag('connections', values.connections, 1000, 1, 1_000_000),

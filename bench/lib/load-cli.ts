@@ -11,6 +11,7 @@
 // --new-connection sends `Connection: close` and opens a connection per request (set-up cost).
 // (--histogram adds the histogram's sparse buckets, for merging runs). Exit 0; 2 on bad flags.
 import { parseArgs } from 'node:util';
+import { httpUrlFlag } from './url-flag.ts';
 import { choiceFlag, emit, intFlag, numberFlag, onShutdown, runCli, UsageError } from '../../tests/apps/app-cli.ts';
 import { echoRequest } from './h2-transport.ts';
 import { TRANSPORTS, runLoad } from './load.ts';
@@ -40,14 +41,7 @@ runCli('load', usage, async (argv) => {
     strict: true,
     allowPositionals: false,
   });
-  if (values.url === undefined) throw new UsageError('--url is required');
-  let url: URL;
-  try {
-    url = new URL(values.url);
-  } catch {
-    throw new UsageError(`--url ${JSON.stringify(values.url)} is not a URL`);
-  }
-  if (url.protocol !== 'http:') throw new UsageError('--url must be http://');
+  const url = httpUrlFlag(values.url);
   const bodyBytes = intFlag('body-bytes', values['body-bytes'], -1, 0, 64 * 1024 * 1024);
   const transport = choiceFlag('transport', values.transport, 'raw', TRANSPORTS);
   const connections = intFlag('connections', values.connections, 8, 1, 10_000);
