@@ -37,6 +37,8 @@ export interface HotSpots {
 export interface CaSigningResult {
   signingsPerSecond: number;
   n: number;
+  /** 1-minute load average when it was measured (absent in older files). */
+  loadAverage?: number;
 }
 
 /** bench/control-scale.ts's line (the fields the README uses). */
@@ -47,6 +49,7 @@ export interface ControlScaleResult {
   propagationMs: { p50: number; p99: number; max: number; samples: number };
   controlRssMiB: { synced: number; afterChanges: number };
   agentSideKiBPerAgent: number;
+  loadAverage?: number;
 }
 
 export interface BenchResults {

@@ -16,6 +16,7 @@ export interface Target {
 }
 
 const MB_PER_MIB = 1.048576;
+const load = (l: number | undefined): string => (l === undefined ? '' : `; machine load average ${l}`);
 const day = (iso: string): string => iso.slice(0, 16).replace('T', ' ') + ' UTC';
 
 /** The L7 and opaque rows per redirect mode that this run has. */
@@ -112,7 +113,7 @@ function control(r: BenchResults): Target[] {
     ? { text: 'control: ≥ 2000 certificate signings/s per core', measured: 'no saved bench/ca-signing.ts result', met: undefined }
     : {
       text: 'control: ≥ 2000 certificate signings/s per core (`bench/ca-signing.ts`)',
-      measured: `${formatNumber(ca.data.signingsPerSecond, 0)}/s on one core (${ca.data.n} CSRs)`,
+      measured: `${formatNumber(ca.data.signingsPerSecond, 0)}/s on one core (${ca.data.n} CSRs${load(ca.data.loadAverage)})`,
       met: ca.data.signingsPerSecond >= 2000, date: ca.date,
     });
   const cs = r.controlScale;
@@ -124,7 +125,7 @@ function control(r: BenchResults): Target[] {
   const atScale = d.agents >= 1000;
   out.push({
     text: 'control: a change reaches 1000 agents in < 1 s p99 (`bench/control-scale.ts`)',
-    measured: `p99 ${formatNumber(d.propagationMs.p99, 0)} ms, p50 ${formatNumber(d.propagationMs.p50, 0)} ms (${d.agents} agents, ${d.pods.toLocaleString('en-US')} pods, ${d.propagationMs.samples} samples)`,
+    measured: `p99 ${formatNumber(d.propagationMs.p99, 0)} ms, p50 ${formatNumber(d.propagationMs.p50, 0)} ms (${d.agents} agents, ${d.pods.toLocaleString('en-US')} pods, ${d.propagationMs.samples} samples${load(d.loadAverage)})`,
     met: atScale ? d.propagationMs.p99 < 1000 : undefined, date: cs.date,
   });
   out.push({

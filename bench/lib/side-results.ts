@@ -2,6 +2,7 @@
 // bench/results/<script>-<date>.json, and the suite's README reads the newest one for its targets
 // table, with that file's own date, so a slow script need not run on every `npm run bench`.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,7 +25,9 @@ export async function saveSideResult(script: string, data: object, dir = RESULTS
   await mkdir(dir, { recursive: true });
   const iso = date.toISOString();
   const file = join(dir, `${script}-${fileStamp(iso)}.json`);
-  await writeFile(file, JSON.stringify({ date: iso, script, ...data }, null, 1) + '\n');
+  // The 1-minute load average says how busy the (shared) machine was: a figure taken at load 20 on
+  // two cores is not the code's capacity.
+  await writeFile(file, JSON.stringify({ date: iso, script, loadAverage: Math.round(loadavg()[0] * 10) / 10, ...data }, null, 1) + '\n');
   return file;
 }
 

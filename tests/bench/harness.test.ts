@@ -106,7 +106,7 @@ function syntheticResults(): BenchResults {
     date: '2026-11-25T00:00:00.000Z', profile: 'short', rounds: 3, workers: 2,
     machine: { cores: 2, cpuModel: 'x', memoryGiB: 4, kernel: '6', node: 'v24', haproxy: '2.6', shared: true },
     configs, workloads: p.workloads, idle: [{ config: 'weft-opaque', name: 'agent n1', rssMiB: 40 }], runs, hotSpots: [], durationS: 600,
-    caSigning: { date: '2026-11-24T10:00:00.000Z', file: 'ca-signing-x.json', data: { signingsPerSecond: 2500, n: 3000 } },
+    caSigning: { date: '2026-11-24T10:00:00.000Z', file: 'ca-signing-x.json', data: { signingsPerSecond: 2500, n: 3000, loadAverage: 2.5 } },
     controlScale: {
       date: '2026-11-23T09:30:00.000Z', file: 'control-scale-x.json',
       data: { pods: 50_000, nodes: 1000, agents: 1000, propagationMs: { p50: 300, p99: 1200, max: 1300, samples: 10_000 }, controlRssMiB: { synced: 800, afterChanges: 850 }, agentSideKiBPerAgent: 200 },
@@ -132,7 +132,7 @@ t.test('README from synthetic results: tables, ratios, targets and a chart per w
   t.match(md, row('opaque ≥ 75% of HAProxy throughput, HTTP/1.1 closed loop (Weft opaque · iptables)', '80%', 'met'));
   t.match(md, row('opaque ≥ 75% of HAProxy throughput, one bulk TCP stream (Weft opaque · eBPF)', '75%', 'met'));
   t.match(md, row('agent RSS ≤ 150 MB with 10,000 open connections (Weft L7 · iptables)', 'agent n1 80 MiB, agent n2 80 MiB', 'met'));
-  t.match(md, row('control: ≥ 2000 certificate signings/s per core (`bench/ca-signing.ts`)', '2,500/s on one core (3000 CSRs)', 'met', '2026-11-24 10:00 UTC'));
+  t.match(md, row('control: ≥ 2000 certificate signings/s per core (`bench/ca-signing.ts`)', '2,500/s on one core (3000 CSRs; machine load average 2.5)', 'met', '2026-11-24 10:00 UTC'));
   t.match(md, row('control: a change reaches 1000 agents in < 1 s p99 (`bench/control-scale.ts`)', 'p99 1,200 ms, p50 300 ms (1000 agents, 50,000 pods, 10000 samples)', 'not met', '2026-11-23 09:30 UTC'));
   t.match(md, /control memory at 50,000 pods \/ 1000 agents \(no target; measured\)[^\n]*\| —\s+\|/);
   // The idle-connection table: 40 MiB over 10 000 connections is 4 MiB per 1000.
@@ -221,4 +221,20 @@ t.test('the generated block replaces only its own part of bench/README.md', asyn
   t.notMatch(second, /v1/);
   t.match(second, /## Other bench\n\ntext\n$/);
   t.match(spliceReadme('', 'x'), /^# Benchmarks\n\n<!--[^\n]*\nx\n<!--[^\n]*-->\n$/);
+});
+
+t.test('side results: saved with date and load, the newest read back, broken files skipped', async (t) => {
+  const { saveSideResult, latestSideResult } = await import('../../bench/lib/side-results.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'weft-side-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  t.equal(await latestSideResult('ca-signing', dir), undefined, 'none yet');
+  await saveSideResult('ca-signing', { signingsPerSecond: 1 }, dir, new Date('2026-11-24T10:00:00.000Z'));
+  await saveSideResult('ca-signing', { signingsPerSecond: 2 }, dir, new Date('2026-11-25T10:00:00.000Z'));
+  await saveSideResult('control-scale', { pods: 5 }, dir, new Date('2026-11-26T10:00:00.000Z'));
+  await writeFile(join(dir, 'ca-signing-2026-11-27T10-00-00Z.json'), '{"date": "2026-11-27T1');
+  const newest = await latestSideResult<{ signingsPerSecond: number; loadAverage: number }>('ca-signing', dir);
+  t.equal(newest?.date, '2026-11-25T10:00:00.000Z', 'the truncated newer file is skipped');
+  t.equal(newest?.file, 'ca-signing-2026-11-25T10-00-00Z.json');
+  t.equal(newest?.data.signingsPerSecond, 2);
+  t.ok(typeof newest?.data.loadAverage === 'number', 'the machine load is recorded');
 });
