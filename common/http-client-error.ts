@@ -20,6 +20,8 @@ interface Answer {
   code: ErrorCode;
 }
 
+const ANSWERED = Symbol('weft.clientErrorAnswered');
+
 // llhttp codes that mean the body's framing was ambiguous or invalid: the smuggling family.
 const FRAMING = new Set(['HPE_UNEXPECTED_CONTENT_LENGTH', 'HPE_INVALID_CONTENT_LENGTH', 'HPE_INVALID_TRANSFER_ENCODING', 'HPE_INVALID_CHUNK_SIZE']);
 
@@ -38,10 +40,17 @@ export function classifyClientError(err: unknown): Answer | null {
  * returns the kind for the caller's counter (null: not bad input, just closed).
  */
 export function answerClientError(err: unknown, socket: Duplex): ClientErrorKind | null {
+  const s = socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null; [ANSWERED]?: true };
+  // Bytes a client keeps sending after our answer make the parser complain again: one refusal,
+  // one count (found by tests/e2e/sec-control-input.test.ts: slow clients were counted twice).
+  if (s[ANSWERED] === true) {
+    s.destroy();
+    return null;
+  }
   const a = classifyClientError(err);
-  const s = socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null };
   // Mid-response (a pipelined request after a good one) there is no clean place for an answer.
   if (a !== null && s.writable && s._httpMessage?.headersSent !== true) {
+    s[ANSWERED] = true;
     s.end(`HTTP/1.1 ${a.status}\r\nweft-error: ${a.code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     // A client that never reads must not hold the socket: the answer is best effort.
     setTimeout(() => s.destroy(), 1000).unref();

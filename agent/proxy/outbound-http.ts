@@ -273,7 +273,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
   h2.on('request', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   h2.on('checkContinue', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-  h2.on('sessionError', () => undefined);
+  // Invalid frames from an app that spoke h2 prior knowledge: nghttp2 sends GOAWAY; counted here.
+  h2.on('sessionError', () => deps.telemetry.inputRejected('h2_protocol'));
 
   const counters = router.counters;
 
