@@ -1,7 +1,7 @@
 // An HTTP/1 backend written on raw sockets, so a test sees exactly what reached the pod — how many
 // requests, with which heads — rather than what a forgiving parser made of it. It frames requests
 // itself (Content-Length or chunked, nothing else), answers each with 200 and the body
-// `seen <n>`, and reports every request; bytes it cannot frame are reported as such and the
+// `seen <n>` (closing after it when the request asked), and reports every request; bytes it cannot frame are reported as such and the
 // connection is closed. Used to prove a proxy never turns one request into two.
 //   node tests/apps/raw-backend.ts [--port 8080]
 // stdout: {"ready":true,...}, then per connection {"event":"accept","conn":n} and
@@ -104,7 +104,12 @@ runCli('raw-backend', usage, async (argv) => {
         emit({ event: 'request', conn, method: p.method, target: p.target, version: p.version, headers: p.headers, bodyBytes: bodyLen });
         buf = buf.subarray(p.headEnd + bodyLen);
         const body = `seen ${seen}`;
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        const close = p.headers.some(([n, v]) => n === 'connection' && v.toLowerCase() === 'close');
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`);
+        if (close) {
+          socket.end();
+          return;
+        }
       }
     });
   });

@@ -42,6 +42,8 @@ const backendRequests = (): Array<{ target: string; method: string; headers: [st
 
 const to = (name: string, send: string): Scenario => ({ kind: 'raw', name, host: server, port: 8080, send, waitMs: 4000 });
 const H = 'Host: server\r\n';
+// Answers to requests that end the connection come back at once (no keep-alive wait).
+const C = 'Connection: close\r\n';
 
 // Refused by the L7 path: [name, bytes, status, reason label].
 const REFUSED: Array<[string, string, number, string]> = [
@@ -91,10 +93,10 @@ t.test('shapes that are legal but easy to get wrong are normalized: one request 
   const seenBefore = backendRequests().length;
   const cases: Array<[string, string, (r: { target: string; headers: [string, string][]; bodyBytes: number }) => boolean]> = [
     ['Transfer-Encoding in HTTP/1.0', `POST /te10 HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n`, (r) => r.target === '/te10' && r.bodyBytes > 0],
-    ['a duplicate Host', `GET /twohost HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n`, (r) => r.target === '/twohost' && r.headers.filter(([n]) => n === 'host').length === 1],
-    ['chunk extensions', `POST /ext HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n4;a=b\r\nabcd\r\n0\r\n\r\n`, (r) => r.target === '/ext' && r.bodyBytes > 0],
-    ['an absolute-form target', `GET http://evil.example/abs?q=1 HTTP/1.1\r\n${H}\r\n`, (r) => r.target === '/abs?q=1' && r.headers.some(([n, v]) => n === 'host' && v === 'evil.example')],
-    ['a request line past the 8 KiB detection window (carried as opaque TCP)', `GET /${'l'.repeat(9000)} HTTP/1.1\r\n${H}\r\n`, (r) => r.target.length === 9001],
+    ['a duplicate Host', `GET /twohost HTTP/1.1\r\nHost: a\r\nHost: b\r\n${C}\r\n`, (r) => r.target === '/twohost' && r.headers.filter(([n]) => n === 'host').length === 1],
+    ['chunk extensions', `POST /ext HTTP/1.1\r\n${H}${C}Transfer-Encoding: chunked\r\n\r\n4;a=b\r\nabcd\r\n0\r\n\r\n`, (r) => r.target === '/ext' && r.bodyBytes > 0],
+    ['an absolute-form target', `GET http://evil.example/abs?q=1 HTTP/1.1\r\n${H}${C}\r\n`, (r) => r.target === '/abs?q=1' && r.headers.some(([n, v]) => n === 'host' && v === 'evil.example')],
+    ['a request line past the 8 KiB detection window (carried as opaque TCP)', `GET /${'l'.repeat(9000)} HTTP/1.1\r\n${H}${C}\r\n`, (r) => r.target.length === 9001],
   ];
   const results = await run(tb.pod('client'), cases.map(([name, bytes]) => to(name, bytes)));
   for (const [name] of cases) t.match(results.get(name)?.response ?? '', /^HTTP\/1\.1 200 /, `${name}: answered by the pod`);
@@ -102,7 +104,7 @@ t.test('shapes that are legal but easy to get wrong are normalized: one request 
   t.equal(got.length, cases.length, `the backend received exactly ${cases.length} requests for ${cases.length} sent`);
   for (const [name, , ok] of cases) t.ok(got.some(ok), `${name}: the backend saw it once, normalized`);
   // Two pipelined requests in one write: the proxy saw two, the pod gets two.
-  const pipelined = await run(tb.pod('client'), [to('pipelined', `GET /p1 HTTP/1.1\r\n${H}\r\nGET /p2 HTTP/1.1\r\n${H}\r\n`)]);
+  const pipelined = await run(tb.pod('client'), [to('pipelined', `GET /p1 HTTP/1.1\r\n${H}\r\nGET /p2 HTTP/1.1\r\n${H}${C}\r\n`)]);
   t.match(pipelined.get('pipelined')?.response ?? '', /seen \d+[\s\S]*seen \d+/, 'both pipelined requests answered');
   const last = backendRequests().slice(-2).map((r) => r.target);
   t.same(last, ['/p1', '/p2'], 'and the backend saw exactly those two, in order');
