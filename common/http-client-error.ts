@@ -59,3 +59,12 @@ export function answerClientError(err: unknown, socket: Duplex): ClientErrorKind
   }
   return a?.kind ?? null;
 }
+
+/**
+ * node:http server options that bound how long a client may take over its request line and
+ * headers. node checks on a timer (connectionsCheckingInterval, 30 s by default), so a short bound
+ * needs a shorter period or it would only be enforced at the next tick.
+ */
+export function headerTimeoutOptions(headersTimeoutMs: number): { headersTimeout: number; connectionsCheckingInterval: number } {
+  return { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(headersTimeoutMs / 4))) };
+}

@@ -21,7 +21,7 @@ import { attachStreamServer, type StreamServer } from './stream/index.ts';
 import { MetricsStore } from './metrics/metrics-store.ts';
 import { startDashboard, type Dashboard } from './dashboard/dashboard-server.ts';
 import { Rejections } from './metrics/rejections.ts';
-import { answerClientError } from '../common/http-client-error.ts';
+import { answerClientError, headerTimeoutOptions } from '../common/http-client-error.ts';
 import { errorCode } from '../common/errors.ts';
 
 export interface ControlApp {
@@ -124,9 +124,8 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     minVersion: 'TLSv1.3',
     // Slowloris bounds: the handshake, then the request line and headers (a CSR body is small).
     handshakeTimeout: timeout,
-    headersTimeout: timeout,
     requestTimeout: timeout * 2,
-    connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(timeout / 4))),
+    ...headerTimeoutOptions(timeout),
   };
   const servers: https.Server[] = [];
   const streams: StreamServer[] = [];

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
-import { answerClientError } from '../../common/http-client-error.ts';
+import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 
 export interface AdminHandler {
   /** Section name in /config_dump, and the path /config_dump/<key>. */
@@ -106,10 +106,7 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
   };
 
   function start(listen: (s: http.Server, cb: () => void) => void): Promise<http.Server> {
-    const s = http.createServer({
-      headersTimeout, requestTimeout: headersTimeout * 2,
-      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(headersTimeout / 4))),
-    }, onRequest);
+    const s = http.createServer({ requestTimeout: headersTimeout * 2, ...headerTimeoutOptions(headersTimeout) }, onRequest);
     s.on('clientError', (err: Error, socket: Duplex) => {
       const kind = answerClientError(err, socket);
       if (kind !== null) reject(`admin_${kind}`);

@@ -32,7 +32,7 @@ import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.t
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import { pipeBoth } from './tcp.ts';
-import { answerClientError } from '../../common/http-client-error.ts';
+import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
 
 export interface OutboundHttpDeps {
@@ -252,10 +252,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   }
 
   const headersTimeout = deps.headersTimeoutMs ?? 30_000;
-  const h1 = http.createServer({
-    keepAlive: true, requestTimeout: 0, headersTimeout, keepAliveTimeout: 65_000,
-    connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(headersTimeout / 4))),
-  });
+  const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, keepAliveTimeout: 65_000, ...headerTimeoutOptions(headersTimeout) });
   h1.on('request', onRequest);
   h1.on('checkContinue', onRequest);
   h1.on('upgrade', onUpgrade);

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { answerClientError } from '../../common/http-client-error.ts';
+import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import type { ModelStore } from '../model/model-store.ts';
 import type { MetricsStore } from '../metrics/metrics-store.ts';
 import { overview, policiesView, series, topology, workloadDetail, type ViewContext } from '../metrics/views.ts';
@@ -100,10 +100,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
 
   const rejected = o.onRejected ?? ((): void => undefined);
   const timeout = o.headersTimeoutMs ?? 30_000;
-  const server = http.createServer({
-    headersTimeout: timeout, requestTimeout: timeout * 2,
-    connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(timeout / 4))),
-  }, (req, res) => {
+  const server = http.createServer({ requestTimeout: timeout * 2, ...headerTimeoutOptions(timeout) }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       rejected('dashboard_method');
