@@ -195,7 +195,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       const t = originForm(req.url);
       if (t === null) {
         deps.telemetry.inputRejected('http_target');
-        res.writeHead(400, { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0', connection: 'close' });
+        // HTTP/2 forbids connection headers (setting one throws): only HTTP/1 is told to close.
+        res.writeHead(400, conn.proto === 'h2' ? { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0' } : { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0', connection: 'close' });
         res.end();
         return;
       }
