@@ -66,7 +66,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
   md.push(markdownTable(['configuration', 'path of a request'], r.configs.map((c) => [c.label, c.path])));
 
   md.push('### Memory and CPU per proxy process\n');
-  md.push('VmRSS idle (before any load), the highest sample during the 1000 req/s HTTP/1.1 runs, the highest during any request workload, with the idle-connection workload\'s connections held, and the growth per 1000 of them; CPU (utime+stime) per 1000 requests at 1000 req/s (ms of CPU per 1000 requests = µs per request).\n');
+  md.push('VmRSS idle (before any load), the highest sample during the 1000 req/s HTTP/1.1 runs, the highest during any request workload, with the idle-connection workload\'s connections held, and the growth per 1000 of them; CPU (utime+stime) per 1000 requests at 1000 req/s (ms of CPU per 1000 requests = µs per request). The idle-connection workload runs first, so the later columns start from what it left: neither V8 nor HAProxy\'s pools hand memory back to the system promptly.\n');
   memoryTable(r, rep);
 
   const byRate = rateChart(r);
