@@ -10,6 +10,8 @@ import { dateOf, statusOf, targets } from './targets.ts';
 import { bulkTable, idleTable, latencyTable, memoryTable, rateChart, throughputTable, type Report } from './workload-tables.ts';
 import type { HttpWorkload, Workload } from './workloads.ts';
 
+const la1 = (v: number): string => formatNumber(v, 1);
+
 /** The command line a request workload ran, for the paragraph above its table. */
 function loadCommand(w: HttpWorkload): string {
   const t = w.protocol === 'h1' ? '' : ` --transport ${w.protocol}`;
@@ -54,7 +56,8 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
   md.push('### This run\n');
   md.push(`- Date: ${r.date} (profile **${r.profile}**, ${r.rounds} rounds per workload and configuration unless a section says otherwise, ${r.durationS} s in all). Raw data: [${jsonName}](${link(jsonName)}).`);
   md.push(`- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, HAProxy ${m.haproxy}.`);
-  md.push(`- **The machine was shared**${m.shared ? '' : ' (not on this run)'}: four other engineers ran test suites on the same ${m.cores} cores while this ran, so absolute figures are noisy. Configurations run interleaved (A B C A B C …) and every figure is the **median over rounds**; compare rows within a table rather than across runs.`);
+  const la = m.loadAverage === undefined ? '' : ` The 1-minute load average during the runs was ${la1(m.loadAverage.min)}–${la1(m.loadAverage.max)} (median ${la1(m.loadAverage.median)}, ${m.loadAverage.samples} samples) on ${m.cores} cores: anything above ${m.cores} means processes waited for a core, and that waiting lands in the latency tails.`;
+  md.push(`- **The machine was shared**${m.shared ? '' : ' (not on this run)'}: other engineers ran test suites on the same ${m.cores} cores while this ran, so absolute figures are noisy.${la} Configurations run interleaved (A B C A B C …) and every figure is the **median over rounds**; compare rows within a table rather than across runs.`);
   md.push(`- Core budget: the Weft agent runs \`WEFT_WORKERS=${r.workers}\` proxy workers and HAProxy \`nbthread ${r.workers}\` (one per core of this machine), one of each per node.`);
   md.push('- Load generator, servers, both proxies and the kernel\'s forwarding all share those cores: the maximum-throughput figures are the throughput of the whole system, not of a proxy alone.\n');
 

@@ -13,6 +13,8 @@ export interface MachineInfo {
   haproxy: string;
   /** Always true on the development machine: other engineers' tests ran at the same time. */
   shared: boolean;
+  /** The 1-minute load average over the measured runs, sampled every few seconds (absent in older files). */
+  loadAverage?: { min: number; median: number; max: number; samples: number };
 }
 
 export interface IdleReading {
@@ -67,6 +69,14 @@ export interface BenchResults {
   /** Newest saved results of the control scripts when this run was written (absent in older files). */
   caSigning?: SideResult<CaSigningResult>;
   controlScale?: SideResult<ControlScaleResult>;
+}
+
+/** min / median / max of load-average samples, rounded to a tenth. */
+export function loadSummary(samples: number[]): MachineInfo['loadAverage'] {
+  const m = median(samples);
+  if (m === undefined) return undefined;
+  const r = (v: number): number => Math.round(v * 10) / 10;
+  return { min: r(Math.min(...samples)), median: r(m), max: r(Math.max(...samples)), samples: samples.length };
 }
 
 export function median(xs: number[]): number | undefined {

@@ -29,7 +29,7 @@ import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { latestSideResult } from './lib/side-results.ts';
 import { ProcessWatch } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
-import type { BenchResults, CaSigningResult, ControlScaleResult, HotSpots, IdleReading, MachineInfo } from './results.ts';
+import { loadSummary, type BenchResults, type CaSigningResult, type ControlScaleResult, type HotSpots, type IdleReading, type MachineInfo } from './results.ts';
 import { runOnce, type RunRecord } from './runner.ts';
 import { appliesTo, profile as pickProfile, type HttpWorkload, type Protocol } from './workloads.ts';
 
@@ -174,6 +174,9 @@ async function main(): Promise<void> {
       date: new Date().toISOString(), profile: prof.name, rounds: prof.rounds, workers, machine: machine(),
       configs: configs.map((c) => ({ id: c.id, label: c.label, path: c.path })), workloads: prof.workloads, idle, runs, hotSpots: [], durationS: 0,
     };
+    // How busy the machine was: on a shared machine this is what tells a noisy run from a slow path.
+    const load: number[] = [];
+    const loadTimer = setInterval(() => load.push(os.loadavg()[0]), 5000);
     for (const w of prof.workloads) {
       const rounds = w.kind === 'idle' ? (w.rounds ?? prof.rounds) : prof.rounds;
       for (let round = 1; round <= rounds; round++) {
@@ -185,6 +188,8 @@ async function main(): Promise<void> {
         }
       }
     }
+    clearInterval(loadTimer);
+    results.machine.loadAverage = loadSummary(load);
     if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS);
     // After the data-plane runs, so the control scripts' CPU does not disturb them.
     Object.assign(results, await controlFigures());

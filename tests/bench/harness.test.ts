@@ -9,7 +9,7 @@ import { clientConfig, serverConfig } from '../../bench/haproxy.ts';
 import { cpuMicros, ProcessWatch, rssMiB } from '../../bench/proc-stats.ts';
 import { hotFunctions } from '../../bench/cpu-profile.ts';
 import { renderReport } from '../../bench/readme.ts';
-import { configsOf, median, rssPerThousand, type BenchResults } from '../../bench/results.ts';
+import { configsOf, loadSummary, median, rssPerThousand, type BenchResults } from '../../bench/results.ts';
 import { statusOf, targets } from '../../bench/targets.ts';
 import { appliesTo, profile, requestPath } from '../../bench/workloads.ts';
 import { loadArgs, type RunRecord } from '../../bench/runner.ts';
@@ -104,7 +104,7 @@ function syntheticResults(): BenchResults {
   }
   return {
     date: '2026-11-25T00:00:00.000Z', profile: 'short', rounds: 3, workers: 2,
-    machine: { cores: 2, cpuModel: 'x', memoryGiB: 4, kernel: '6', node: 'v24', haproxy: '2.6', shared: true },
+    machine: { cores: 2, cpuModel: 'x', memoryGiB: 4, kernel: '6', node: 'v24', haproxy: '2.6', shared: true, loadAverage: loadSummary([3, 9.96, 5]) },
     configs, workloads: p.workloads, idle: [{ config: 'weft-opaque', name: 'agent n1', rssMiB: 40 }], runs, hotSpots: [], durationS: 600,
     caSigning: { date: '2026-11-24T10:00:00.000Z', file: 'ca-signing-x.json', data: { signingsPerSecond: 2500, n: 3000, loadAverage: 2.5 } },
     controlScale: {
@@ -145,6 +145,7 @@ t.test('README from synthetic results: tables, ratios, targets and a chart per w
   t.match(md, /### p99 by offered rate/);
   t.match(md, /### Memory and CPU per proxy process/);
   t.match(md, /machine was shared/);
+  t.match(md, /load average during the runs was 3–10 \(median 5, 3 samples\) on 2 cores/);
   t.equal(rep.svgs.size, r.workloads.length + 1, 'a chart per workload and the p99-by-rate chart');
   for (const svg of rep.svgs.values()) t.match(svg, /^<svg /);
 });
