@@ -91,6 +91,45 @@ export function flattenMetrics(body: unknown): FlatPoint[] {
   return out;
 }
 
+// --- reading OTLP JSON traces ------------------------------------------------------------------
+
+interface OtlpSpan {
+  traceId: string; spanId: string; parentSpanId?: string; name: string; kind?: number;
+  attributes?: KeyValue[]; status?: { code?: number; message?: string };
+}
+interface TracesBody { resourceSpans?: Array<{ resource?: { attributes?: KeyValue[] }; scopeSpans?: Array<{ spans?: OtlpSpan[] }> }> }
+
+export interface FlatSpan {
+  resource: Record<string, string>;
+  traceId: string;
+  spanId: string;
+  /** '' for a root span. */
+  parentSpanId: string;
+  name: string;
+  /** OTLP SpanKind: 2 server, 3 client. */
+  kind: number;
+  attributes: Record<string, string>;
+  /** OTLP StatusCode: 0 unset, 1 ok, 2 error. */
+  status: number;
+}
+
+/** Every span of a traces export, flattened (ids as the JSON encoding sends them: hex). */
+export function flattenSpans(body: unknown): FlatSpan[] {
+  const out: FlatSpan[] = [];
+  for (const rs of (body as TracesBody).resourceSpans ?? []) {
+    const resource = attrsOf(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const s of ss.spans ?? []) {
+        out.push({
+          resource, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name,
+          kind: s.kind ?? 0, attributes: attrsOf(s.attributes), status: s.status?.code ?? 0,
+        });
+      }
+    }
+  }
+  return out;
+}
+
 if (process.argv[1]?.endsWith('otlp-receiver.ts')) {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '4318' } } });
