@@ -61,13 +61,8 @@ function baseAttributes(conn: ConnectionContext | undefined, r: SpannedRequest, 
   return a;
 }
 
-function start(spans: SpanRecorder, kind: 'client' | 'server', incoming: string | string[] | undefined, r: SpannedRequest, route: string, attributes: Attributes): RequestSpan {
-  const span = spans.startRequest({
-    kind,
-    traceparent: typeof incoming === 'string' ? incoming : undefined,
-    name: route === '' ? r.method : `${r.method} ${route}`,
-    attributes,
-  });
+function start(spans: SpanRecorder, kind: 'client' | 'server', incoming: string | string[] | undefined, r: SpannedRequest, route: string): RequestSpan {
+  const span = spans.startRequest({ kind, traceparent: typeof incoming === 'string' ? incoming : undefined, name: route === '' ? r.method : `${r.method} ${route}` });
   r.headers[TRACEPARENT] = span.traceparent;
   // W3C Trace Context §3.3: tracestate belongs to the traceparent it came with.
   if (!span.continued) delete r.headers[TRACESTATE];
@@ -76,7 +71,10 @@ function start(spans: SpanRecorder, kind: 'client' | 'server', incoming: string 
 
 /** Source agent, request start: a client span, its context forwarded upstream in `r.headers`. */
 export function startClientSpan(spans: SpanRecorder, conn: ConnectionContext | undefined, r: SpannedRequest, route: string): RequestSpan {
-  return start(spans, 'client', r.headers[TRACEPARENT] as string | string[] | undefined, r, route, baseAttributes(conn, r, route));
+  const span = start(spans, 'client', r.headers[TRACEPARENT] as string | string[] | undefined, r, route);
+  // Unsampled requests (most, at a low ratio) only propagate: no attributes to build.
+  if (span.recording) span.setAttributes(baseAttributes(conn, r, route));
+  return span;
 }
 
 export interface ClientSpanEnd {
@@ -89,6 +87,7 @@ export interface ClientSpanEnd {
 }
 
 export function endClientSpan(span: RequestSpan, e: ClientSpanEnd): void {
+  if (!span.recording) return;
   const a: Attributes = { 'http.request.resend_count': e.retries };
   const ep = e.endpoint;
   if (ep !== undefined) {
@@ -106,8 +105,12 @@ export function endClientSpan(span: RequestSpan, e: ClientSpanEnd): void {
  * context goes to the pod in `forwarded` (the headers the pod will get).
  */
 export function startServerSpan(spans: SpanRecorder, incoming: IncomingHttpHeaders, conn: ConnectionContext, r: SpannedRequest, attempt: number): RequestSpan {
-  const a = baseAttributes(conn, r, '');
-  // The source agent's retry ordinal (weft-retry-attempt): this delivery's place in the exchange.
-  a['http.request.resend_count'] = attempt;
-  return start(spans, 'server', incoming[TRACEPARENT], r, '', a);
+  const span = start(spans, 'server', incoming[TRACEPARENT], r, '');
+  if (span.recording) {
+    const a = baseAttributes(conn, r, '');
+    // The source agent's retry ordinal (weft-retry-attempt): this delivery's place in the exchange.
+    a['http.request.resend_count'] = attempt;
+    span.setAttributes(a);
+  }
+  return span;
 }

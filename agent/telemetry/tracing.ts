@@ -45,7 +45,8 @@ export interface RequestSpanStart {
   /** The traceparent the request arrived with, if any. */
   traceparent: string | undefined;
   name: string;
-  attributes: Attributes;
+  /** Given to the sampler; attributes only a recorded span needs are better set afterwards. */
+  attributes?: Attributes;
 }
 
 export interface RequestSpan {
@@ -53,6 +54,9 @@ export interface RequestSpan {
   readonly traceparent: string;
   /** Whether the incoming traceparent was valid and continued (else this span roots a new trace). */
   readonly continued: boolean;
+  /** False for a request the sampler left out: it has a context to propagate, nothing to record. */
+  readonly recording: boolean;
+  setAttributes(attributes: Attributes): void;
   /**
    * Ends the span. `status` is the HTTP status the caller got (0: none); 5xx, no status, or an
    * `error` (a short type: a WEFT_ERR_* code, `timeout`…) mark the span as failed.
@@ -76,7 +80,7 @@ export const noSpans: SpanRecorder = {
   startRequest(i) {
     // Not called on the proxy path (it checks `exporting`); answers sensibly for anyone else.
     const tp = parseTraceparent(i.traceparent);
-    return { traceparent: tp === null ? '' : formatTraceparent(tp), continued: tp !== null, end() {} };
+    return { traceparent: tp === null ? '' : formatTraceparent(tp), continued: tp !== null, recording: false, setAttributes() {}, end() {} };
   },
   forceFlush: async () => {},
   shutdown: async () => {},
@@ -124,6 +128,14 @@ class Recorded implements RequestSpan {
     this.traceparent = formatTraceparent({ traceId: sc.traceId, spanId: sc.spanId, flags: sc.traceFlags });
   }
 
+  get recording(): boolean {
+    return this.#span.isRecording();
+  }
+
+  setAttributes(attributes: Attributes): void {
+    this.#span.setAttributes(attributes);
+  }
+
   end(status: number, attributes?: Attributes, error?: string): void {
     const s = this.#span;
     if (!s.isRecording()) return;
@@ -161,7 +173,8 @@ export function createSpanRecorder(o: SpanRecorderOptions): SpanRecorder {
       if (parent !== null) {
         ctx = trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.flags & TraceFlags.SAMPLED, isRemote: true });
       }
-      const span = tracer.startSpan(i.name, { kind: i.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER, attributes: i.attributes }, ctx);
+      const kind = i.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER;
+      const span = tracer.startSpan(i.name, i.attributes === undefined ? { kind } : { kind, attributes: i.attributes }, ctx);
       return new Recorded(span, parent !== null);
     },
     forceFlush: () => provider.forceFlush(),
