@@ -120,8 +120,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await proxy.close();
   tap.close();
-  // The last spans go out before the worker says it is done.
-  await spans?.shutdown().catch((err: unknown) => log.warn('span export shutdown failed', { err }));
+  // The last spans go out before the worker says it is done, within the second the main thread
+  // allows past the drain (a collector that does not answer must not hold the shutdown).
+  if (spans !== undefined) {
+    const flushed = spans.shutdown().catch((err: unknown) => log.warn('span export shutdown failed', { err }));
+    await Promise.race([flushed, new Promise((r) => setTimeout(r, 800).unref())]);
+  }
   post({ type: 'drained' });
   port.close();
 }
