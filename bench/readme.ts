@@ -205,7 +205,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
     '- Proxy CPU: utime+stime of each proxy process (all threads) from `/proc/<pid>/stat` before and after a run, divided by every request the generator sent (warmup included, since the proxies served those too). µs per request equals CPU ms per 1000 requests. Memory: VmRSS from `/proc/<pid>/status`, sampled every 250 ms; the table shows the highest sample.',
     '- Rows that need the agents set differently (telemetry off, every request traced) share the mesh: before such a row runs, both agents restart with its settings, and before the next meshed row with the default ones again (`bench/agent-env.ts`). Restarts happen outside the measured windows; the warmup covers the new agents\' first connections and certificates.',
     '- Medians over rounds; a failed run is kept in the JSON with its error and left out of the medians.',
-    '- Run it: `npm run bench` (short profile, about 10 minutes), `npm run bench -- --full` (longer runs, more rounds, 2000 req/s and 500 new connections/s), `node bench/run.ts --smoke --out /tmp/x` (two to three minutes, what `tests/bench/bench-smoke.test.ts` runs). Root is required.',
+    '- Run it: `npm run bench` (short profile, about 10 minutes), `npm run bench -- --full` (longer runs, more rounds, 2000 req/s and 500 new connections/s), `node bench/run.ts --smoke --out /tmp/x` (one minute, what `tests/bench/bench-smoke.test.ts` runs). Root is required.',
   ].join('\n') + '\n');
   return rep;
 }

@@ -5,7 +5,8 @@
 // Needs root (network namespaces). Leaves nothing behind: the testbed, the mesh, HAProxy and the
 // iptables rules go away in `finally`, and the testbed's own exit hooks cover a crash.
 //   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S]
-//                     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline)
+//                     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline;
+//                     the smoke profile leaves the telemetry-cost rows out unless they are named)
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, OPAQUE_HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
+import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
 import { ProcessWatch } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
 import type { BenchResults, HotSpots, IdleReading, MachineInfo } from './results.ts';
@@ -71,7 +73,8 @@ async function main(): Promise<void> {
   ensureHaproxy();
   const workers = os.cpus().length;
   const only = values.configs?.split(',').map((x) => x.trim());
-  const configs = configurations().filter((c) => only === undefined || c.id === 'no-mesh' || only.includes(c.id));
+  const wanted = (c: Configuration): boolean => (only === undefined ? prof.name !== 'smoke' || !TELEMETRY_ROWS.includes(c.id) : c.id === 'no-mesh' || only.includes(c.id));
+  const configs = configurations().filter(wanted);
   const agentEnvs = new AgentEnvironments();
   const tb = await Testbed.create({
     name: prof.name === 'smoke' ? 'bench-smoke' : 'bench-run',

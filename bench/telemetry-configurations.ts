@@ -8,6 +8,10 @@ import { startSpanSink, type SpanSink } from './span-sink.ts';
 
 type Proxies = (ctx: BenchContext) => WatchedProcess[];
 
+/** Left out of the smoke profile: every switch between them restarts both agents, which would
+ * double the smoke's time; tests/e2e/obs-l7.test.ts covers what they switch. */
+export const TELEMETRY_ROWS: readonly string[] = ['weft-l7-notel', 'weft-l7-traced'];
+
 const SINK_PORT = 4318;
 
 export function telemetryOff(proxies: Proxies): Configuration {

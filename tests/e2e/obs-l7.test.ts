@@ -4,7 +4,8 @@
 //   /metrics on both agents and the same success rate in /stats and in `weft stat`;
 // - a request is one trace across two agents: a client span at n1, its child server span at n2,
 //   the app sees a traceparent that is the server span's; a caller's trace id is kept;
-// - with the sampling ratio at 0 no span is exported, and the traceparent still reaches the app.
+// - with the sampling ratio at 0 no span is exported, and the traceparent still reaches the app;
+//   an agent with WEFT_TELEMETRY=false records nothing and passes the traceparent on.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -154,11 +155,14 @@ t.test("a caller's traceparent: its trace continues through both agents; 5xx mar
   }
 });
 
-t.test('sampling ratio 0: nothing exported, the traceparent still reaches the app', async (t) => {
-  for (const n of ['n1', 'n2']) await mesh.stopAgent(n);
+t.test('ratio 0 at the source, telemetry off at the destination: nothing exported, the traceparent still reaches the app', async (t) => {
+  await Promise.all(['n1', 'n2'].map((n) => mesh.stopAgent(n)));
   const before = spans().length;
-  for (const n of ['n1', 'n2']) await mesh.startAgent(n, { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
-  for (const n of ['n1', 'n2']) await mesh.waitReady(n);
+  // One restart for both cases: ratio 0 (unsampled parents stay unsampled downstream too: the
+  // unit tests cover the destination side) and WEFT_TELEMETRY=false, which passes headers on.
+  await mesh.startAgent('n1', { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
+  await mesh.startAgent('n2', { WEFT_TELEMETRY: 'false' });
+  await Promise.all(['n1', 'n2'].map((n) => mesh.waitReady(n)));
   const fresh = await get('http://10.96.0.10/headers');
   const seen = parseTraceparent(fresh.body.headers?.traceparent);
   t.ok(seen !== null, 'a traceparent was started');
@@ -171,4 +175,7 @@ t.test('sampling ratio 0: nothing exported, the traceparent still reaches the ap
   // Several export intervals (OTEL_BSP_SCHEDULE_DELAY=200): anything recorded would be out by now.
   await new Promise((r) => setTimeout(r, 2000));
   t.equal(spans().length, before, 'no spans exported');
+  const requests = async (node: string): Promise<number> => sumOf(parseProm((await mesh.admin(node, '/metrics')).body as string), 'weft_http_requests_total', {});
+  t.equal(await requests('n1'), 2, 'the source agent still counts its requests');
+  t.equal(await requests('n2'), 0, 'the destination agent with telemetry off records nothing');
 });
