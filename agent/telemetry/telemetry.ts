@@ -57,6 +57,11 @@ export interface MeshEventTelemetry {
   policyDenied(ctx: ConnectionContext, reason: string): void;
   endpointEjected(destinationService: string): void;
   detectionTimedOut(ctx: ConnectionContext): void;
+  /**
+   * Bad input refused before it reached anyone (malformed HTTP, a header timeout, a failed
+   * handshake, a bad CONNECT target). `reason` is one of a small fixed set (bounded label).
+   */
+  inputRejected(reason: string): void;
 }
 
 /** Request spans (agent/telemetry/request-spans.ts builds them from the L7 path's state). */
@@ -76,6 +81,7 @@ export const noTelemetry: Telemetry = {
   policyDenied() {},
   endpointEjected() {},
   detectionTimedOut() {},
+  inputRejected() {},
   tracing: false,
   spans: noSpans,
 };
