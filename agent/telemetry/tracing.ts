@@ -11,6 +11,8 @@
 // id with the sampled flag clear — so the trace id reaches the app either way.
 import { DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, diag, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPTraceProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { otlpProtocol } from './otlp-protocol.ts';
 import type { Resource } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../../common/log.ts';
@@ -153,16 +155,12 @@ class Recorded implements RequestSpan {
 export function createSpanRecorder(o: SpanRecorderOptions): SpanRecorder {
   if (o.exporter === undefined && !tracesEnabled(o.env)) return noSpans;
   for (const p of samplerProblems(o.env)) o.log.warn(p);
-  const protocol = o.env('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? o.env('OTEL_EXPORTER_OTLP_PROTOCOL');
-  if (o.exporter === undefined && protocol !== undefined && protocol !== 'http/json') {
-    o.log.warn('this agent exports OTLP traces as http/json only; OTLP/HTTP collectors accept it', { requested: protocol });
-  }
   if (o.exporter === undefined) {
     // Export failures reach only the SDK's diag channel: send its warnings to our log.
     const warn = (msg: string, ...args: unknown[]): void => o.log.warn(`opentelemetry: ${msg}`, args.length === 0 ? undefined : { details: args.map(String) });
     diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   }
-  const processor = o.exporter !== undefined ? new SimpleSpanProcessor(o.exporter) : new BatchSpanProcessor(new OTLPTraceExporter());
+  const processor = o.exporter !== undefined ? new SimpleSpanProcessor(o.exporter) : new BatchSpanProcessor(otlpProtocol(o.env, 'TRACES', o.log) === 'http/protobuf' ? new OTLPTraceProtoExporter() : new OTLPTraceExporter());
   const provider = new BasicTracerProvider({ ...(o.resource === undefined ? {} : { resource: o.resource }), spanProcessors: [processor] });
   const tracer = provider.getTracer('weft-agent');
   return {

@@ -163,10 +163,10 @@ t.test('sampling from OTEL_TRACES_SAMPLER: ratio 0 exports nothing, the context 
   t.equal(exporter.getFinishedSpans().length, 1);
 });
 
-t.test('OTLP/HTTP export to a receiver, with the resource', async (t) => {
+for (const protocol of ['http/json', 'http/protobuf'] as const) t.test(`OTLP/HTTP export (${protocol}) to a receiver, with the resource`, async (t) => {
   const rx = await startOtlpReceiver();
   t.teardown(() => rx.close());
-  withEnv(t, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${rx.port}/v1/traces`, OTEL_BSP_SCHEDULE_DELAY: '50' });
+  withEnv(t, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${rx.port}/v1/traces`, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: protocol });
   const { resourceFromAttributes } = await import('@opentelemetry/resources');
   const rec = createSpanRecorder({ env: (k) => process.env[k], log, resource: resourceFromAttributes({ 'service.name': 'weft-agent', 'k8s.node.name': 'n7' }) });
   t.equal(rec.exporting, true);
@@ -174,7 +174,9 @@ t.test('OTLP/HTTP export to a receiver, with the resource', async (t) => {
   endClientSpan(startClientSpan(rec, outboundConn, r, ''), { status: 500, endpoint: { workload: workload('server'), local: false }, retries: 0, error: undefined });
   await rec.forceFlush();
   await rec.shutdown();
-  const spans = rx.requests.filter((q) => q.path === '/v1/traces').flatMap((q) => flattenSpans(q.body));
+  const traces = rx.requests.filter((q) => q.path === '/v1/traces');
+  t.same(traces.map((q) => q.protocol), [protocol], 'sent in the encoding asked for');
+  const spans = traces.flatMap((q) => flattenSpans(q.body));
   t.equal(spans.length, 1);
   t.equal(spans[0].traceId, TRACE);
   t.equal(spans[0].parentSpanId, '00f067aa0ba902b7');
