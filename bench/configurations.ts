@@ -9,6 +9,7 @@ import type { RedirectMode } from '../tests/ebpf/mode.ts';
 import type { Mesh } from '../tests/testbed/mesh.ts';
 import type { Testbed } from '../tests/testbed/testbed.ts';
 import { startHaproxyPair, type HaproxyPair } from './haproxy.ts';
+import { telemetryOff, tracingOn } from './telemetry-configurations.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 
 export const CLIENT_NODE = 'n1';
@@ -73,6 +74,9 @@ export interface Configuration {
   ports: Ports;
   /** One line for the README: how a request travels in this configuration. */
   path: string;
+  /** Agent settings it needs beyond the default: the agents are restarted with them while it runs
+   * (bench/agent-env.ts). Called after setup. */
+  agentEnv?(ctx: BenchContext): Record<string, string>;
   /** Starts anything beyond the pods and servers; called once, after the mesh is up. */
   setup?(ctx: BenchContext): Promise<void>;
   teardown?(): Promise<void>;
@@ -159,5 +163,7 @@ export function configurations(): Configuration[] {
     weft('weft-l7-ebpf', 'Weft L7 · eBPF', 'ebl7', 'ebpf', false),
     weft('weft-opaque-ebpf', 'Weft opaque · eBPF', 'ebop', 'ebpf', true),
     haproxy(),
+    telemetryOff((ctx) => weftAgents(ctx, 'iptables'), DETECTED_PORTS),
+    tracingOn((ctx) => weftAgents(ctx, 'iptables'), DETECTED_PORTS, CLIENT_NODE),
   ];
 }

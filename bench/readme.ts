@@ -7,6 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import { formatNumber, markdownTable } from './lib/report.ts';
 import type { BenchResults } from './results.ts';
 import { dateOf, statusOf, targets } from './targets.ts';
+import { telemetryCostSection } from './telemetry-cost.ts';
 import { bulkTable, idleTable, latencyTable, memoryTable, rateChart, throughputTable, type Report } from './workload-tables.ts';
 import type { HttpWorkload, Workload } from './workloads.ts';
 
@@ -67,6 +68,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
 
   md.push('### Configurations\n');
   md.push(markdownTable(['configuration', 'path of a request'], r.configs.map((c) => [c.label, c.path])));
+  md.push(...telemetryCostSection(r));
 
   md.push('### Memory and CPU per proxy process\n');
   md.push('VmRSS idle (before any load), the highest sample during the 1000 req/s HTTP/1.1 runs, the highest during any request workload, with the idle-connection workload\'s connections held, and the growth per 1000 of them; CPU (utime+stime) per 1000 requests at 1000 req/s (ms of CPU per 1000 requests = µs per request). The idle-connection workload runs first, so the later columns start from what it left: neither V8 nor HAProxy\'s pools hand memory back to the system promptly.\n');
@@ -107,6 +109,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
     '- **Redirection for HAProxy**: the client dials the server pod\'s IP and port exactly as in the other rows; an iptables `nat PREROUTING -s <client pod> --dport … -j REDIRECT` rule in n1\'s namespace hands the connection to the local HAProxy. That is the same class of kernel work as Weft\'s TPROXY rule (a netfilter match and local delivery; REDIRECT adds conntrack NAT), and the client process is identical in every row. HAProxy keeps one advantage: a fixed backend per port, where Weft looks up the original destination per connection.',
     '- Proxy CPU: utime+stime of each proxy process (all threads) from `/proc/<pid>/stat` before and after a run, divided by every request the generator sent (warmup included, since the proxies served those too): CPU ms per 1000 requests, which is also µs per request. Memory: VmRSS from `/proc/<pid>/status`, sampled every 250 ms; the tables show the highest sample.',
     '- Control figures (targets table): `bench/ca-signing.ts` and `bench/control-scale.ts` save their results as `bench/results/<script>-<date>.json`; the short profile runs ca-signing (seconds) and reads the newest control-scale result, `--full` runs both.',
+    '- Rows that need the agents set differently (telemetry off, every request traced) share the iptables mesh: before such a row runs, both of its agents restart with its settings, and before the next meshed row there with the default ones again (`bench/agent-env.ts`). Restarts happen outside the measured windows; the warmup covers the new agents\' first connections and certificates.',
     '- Medians over rounds; a failed run is kept in the JSON with its error and left out of the medians.',
     '- Run it: `npm run bench` (short profile: a subset of rates and workloads, 2 rounds, eBPF rows on the fixed-rate, throughput, bulk and memory workloads; about 12 minutes), `npm run bench -- --full` (every workload against every configuration: 500/1000/2000/5000 req/s, 64 KiB at two rates, HTTP/2 and gRPC at two rates and closed loop, 3 rounds of 15 s, plus control-scale; a couple of hours), `node bench/run.ts --smoke --out /tmp/x` (every workload once, briefly: what `tests/bench/bench-smoke.test.ts` runs). `--no-ebpf` leaves the eBPF testbed out. Root is required.',
   ].join('\n') + '\n');

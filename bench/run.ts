@@ -9,6 +9,8 @@
 // the profiles that say so, otherwise read from their newest saved results.
 //   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S] [--no-ebpf]
 //     [--name TESTBED] (default bench-run / bench-smoke; the eBPF testbed's is ebpf-<name>)
+//     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline; the smoke
+//     profile leaves the telemetry-cost rows out unless they are named)
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,7 +27,9 @@ import {
   type BenchContext, type Configuration, type Site,
 } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
+import { AgentEnvironments } from './agent-env.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
+import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
 import { latestSideResult } from './lib/side-results.ts';
 import { ProcessWatch } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     'profile-seconds': { type: 'string' },
     'no-ebpf': { type: 'boolean', default: false },
     name: { type: 'string' },
+    configs: { type: 'string' },
   },
   strict: true,
 });
@@ -146,7 +151,13 @@ async function main(): Promise<void> {
   ensureBundles(log);
   ensureHaproxy();
   const workers = os.cpus().length;
-  const configs = configurations().filter((c) => !(values['no-ebpf'] && c.site === 'ebpf'));
+  const only = values.configs?.split(',').map((x) => x.trim());
+  const wanted = (c: Configuration): boolean => {
+    if (values['no-ebpf'] && c.site === 'ebpf') return false;
+    return only === undefined ? prof.name !== 'smoke' || !TELEMETRY_ROWS.includes(c.id) : c.id === 'no-mesh' || only.includes(c.id);
+  };
+  const configs = configurations().filter(wanted);
+  const agentEnvs = new AgentEnvironments();
   const modes = [...new Set(configs.map((c) => c.site))];
   const dir = await mkdtemp(join(os.tmpdir(), 'weft-bench-'));
   const apps: RunningApp[] = [];
@@ -158,7 +169,7 @@ async function main(): Promise<void> {
       await startServers(ctx, c, apps);
       await c.setup?.(ctx);
     }
-    await checkPaths(ctx, configs);
+    await checkPaths(ctx, configs, ['h1', 'h2', 'grpc'], agentEnvs);
     // Idle: after the mesh has settled and carried one check request per configuration.
     await new Promise((r) => setTimeout(r, 1000));
     const idleProcs = configs.flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, ...p })));
@@ -182,6 +193,7 @@ async function main(): Promise<void> {
       for (let round = 1; round <= rounds; round++) {
         for (const c of configs) {
           if (!appliesTo(w, c.id)) continue;
+          await agentEnvs.use(ctx, c);
           const rec = await runOnce(ctx, c, w, round);
           runs.push(rec);
           log(`${w.id} round ${round} ${c.id}: ${summary(rec)}`);
@@ -190,7 +202,8 @@ async function main(): Promise<void> {
     }
     clearInterval(loadTimer);
     results.machine.loadAverage = loadSummary(load);
-    if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS);
+    log(`agents restarted ${agentEnvs.restarts} times to switch settings between rows`);
+    if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS, agentEnvs);
     // After the data-plane runs, so the control scripts' CPU does not disturb them.
     Object.assign(results, await controlFigures());
     results.durationS = Math.round((Date.now() - started) / 1000);
@@ -223,8 +236,9 @@ function summary(r: RunRecord): string {
 }
 
 /** One short request burst per configuration and protocol: a broken path fails the run now, not after minutes. */
-async function checkPaths(ctx: BenchContext, configs: Configuration[], protocols: Protocol[] = ['h1', 'h2', 'grpc']): Promise<void> {
+async function checkPaths(ctx: BenchContext, configs: Configuration[], protocols: Protocol[], agentEnvs?: AgentEnvironments): Promise<void> {
   for (const c of configs) {
+    await agentEnvs?.use(ctx, c);
     for (const protocol of protocols) {
       const probe: HttpWorkload = { kind: 'http', id: 'check', title: 'check', protocol, rate: 20, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, bytes: 16 };
       const r = await runOnce(ctx, c, probe, 0);
@@ -236,9 +250,11 @@ async function checkPaths(ctx: BenchContext, configs: Configuration[], protocols
 }
 
 /** Restarts both agents under --cpu-prof, drives the Weft path at full speed, and ranks self time. */
-async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number): Promise<HotSpots[]> {
+async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number, agentEnvs: AgentEnvironments): Promise<HotSpots[]> {
   const weft = configs.find((c) => c.id === 'weft-l7');
   if (weft === undefined) return [];
+  // Restarted below with the default settings (weft-l7's), whatever row ran last.
+  agentEnvs.forget(weft.site);
   const { mesh } = siteOf(ctx, weft);
   const nodes = [CLIENT_NODE, SERVER_NODE];
   const profDir = (n: string): string => join(ctx.dir, 'cpu-prof', n);
