@@ -18,6 +18,12 @@ import { mountBpffs } from '../ebpf/bpffs.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_BUNDLE = join(ROOT, 'dist/agent.mjs');
 export const CONTROL_BUNDLE = join(ROOT, 'dist/control.mjs');
+/**
+ * Agents' RLIMIT_NOFILE: what containerd gives a container by default (LimitNOFILE=1048576). An
+ * agent holds two sockets per proxied connection, so an inherited limit (often 1024 or 20 000)
+ * would fail connections long before the agent does.
+ */
+export const AGENT_NOFILE = 1 << 20;
 
 export interface MeshOptions {
   cluster: ClusterSpec;
@@ -195,7 +201,7 @@ export class Mesh {
       ...this.#opts.agentEnv,
       ...extraEnv,
     };
-    const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env });
+    const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env, nofile: AGENT_NOFILE });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
   }
 
@@ -256,10 +262,10 @@ export class Mesh {
     }
   }
 
-  /** Starts a sample app (tests/apps/<name>) inside a pod; stopped by stop(). */
-  async startApp(pod: string, app: string, args: string[]): Promise<RunningApp> {
+  /** Starts a sample app (tests/apps/<name>) inside a pod; stopped by stop(). `nofile`: its RLIMIT_NOFILE. */
+  async startApp(pod: string, app: string, args: string[], opts: { nofile?: number } = {}): Promise<RunningApp> {
     const p = this.tb.pod(pod);
-    const running = await startApp(appPath(app), args, 15_000, (cmd, a) => this.tb.spawn(p.netns, cmd, a));
+    const running = await startApp(appPath(app), args, 15_000, (cmd, a) => this.tb.spawn(p.netns, cmd, a, opts));
     this.#apps.add(running);
     return running;
   }
