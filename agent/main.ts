@@ -7,6 +7,7 @@ import { stopOnSignals } from '../common/lifecycle.ts';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { startAgent } from './app.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
+import { reportFileLimit } from './file-limit.ts';
 import { runWorker } from './worker.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   const cfg = loadAgentConfig(processEnv);
   setLogLevel(cfg.logLevel);
   log.info('starting', { config: cfg });
+  await reportFileLimit(log);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('WEFT_') && v !== undefined) env[k] = v;
   const app = await startAgent(cfg, log, new URL(import.meta.url), env);

@@ -4,7 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
-import { loadAgentConfig } from './config.ts';
+import { loadAgentConfig, workerCount } from './config.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import { listenTransparent } from './native/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
@@ -101,6 +101,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       transparent,
       reusePort: true,
       policy,
+      limitShares: workerCount(cfg),
     });
   } catch (err) {
     post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });

@@ -26,6 +26,8 @@ export const ErrorCodes = {
   POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
   /** Authorization policy (or the mTLS mode) refused a connection or request. */
   POLICY_DENIED: 'WEFT_ERR_POLICY_DENIED',
+  /** A source pod was over its per-workload connection or pending-request limit on its node's agent. */
+  WORKLOAD_LIMIT: 'WEFT_ERR_WORKLOAD_LIMIT',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',

@@ -32,6 +32,7 @@ import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.t
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import { pipeBoth } from './tcp.ts';
+import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 
 export interface OutboundHttpDeps {
   router: Router;
@@ -49,6 +50,8 @@ export interface OutboundHttpDeps {
   /** Authorization of same-node requests (this agent is the destination's too). */
   policy?: InboundAuthorizer;
   log: Logger;
+  /** Requests in flight per source pod (workload-limits.ts); absent: unlimited. */
+  requestLimit?: WorkloadLimiter;
 }
 
 /** What the connection-level decision knew; set on the socket before the HTTP server sees it. */
@@ -184,6 +187,15 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (conn === undefined) {
       res.destroy();
       return;
+    }
+    const limit = deps.requestLimit;
+    if (limit !== undefined) {
+      if (!limit.tryAcquire(conn.source)) {
+        refuseRequest(req, res);
+        return;
+      }
+      // 'close' comes once the response is done or the client left, whichever is first.
+      res.once('close', () => limit.release(conn.source));
     }
     new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
   }

@@ -35,7 +35,7 @@ export interface HttpSeries {
   lastSeen: number;
 }
 
-export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events';
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'workload_limited';
 
 export interface CounterSeries {
   name: CounterName;
@@ -141,12 +141,13 @@ export class Aggregates {
    * Rare events (denials, retries, ejections…) keyed by one bounded value. The label object is
    * only built the first time a series appears.
    */
-  count(name: CounterName, value: string, by = 1): void {
+  count(name: CounterName, value: string, by = 1, labels?: () => Record<string, string>): void {
     const key = name + '\u0001' + value;
     let s = this.counters.get(key);
     if (s === undefined) {
       if (this.counters.size >= MAX_SERIES) return;
-      s = { name, labels: counterLabels(name, value), value: 0 };
+      // `labels`: a counter with several labels; `value` is then the caller's unique key for them.
+      s = { name, labels: labels?.() ?? counterLabels(name, value), value: 0 };
       this.counters.set(key, s);
     }
     s.value += by;
@@ -165,6 +166,7 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   ejections: 'destination_service',
   detection_timeouts: 'direction',
   tap_dropped_events: 'stage',
+  workload_limited: 'source_workload',
 };
 
 function counterLabels(name: CounterName, value: string): Record<string, string> {

@@ -56,6 +56,8 @@ export interface MeshEventTelemetry {
   policyDenied(ctx: ConnectionContext, reason: string): void;
   endpointEjected(destinationService: string): void;
   detectionTimedOut(ctx: ConnectionContext): void;
+  /** A source pod over its per-workload limit was refused a connection or a request. */
+  workloadLimited(source: WorkloadRecord, limit: 'connections' | 'pending_requests'): void;
 }
 
 export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry {}
@@ -68,6 +70,7 @@ export const noTelemetry: Telemetry = {
   policyDenied() {},
   endpointEjected() {},
   detectionTimedOut() {},
+  workloadLimited() {},
 };
 
 export interface ContextInput {
