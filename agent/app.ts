@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { errorCode } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
+import { memoryDump } from './admin/memory.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { workerCount, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
@@ -276,6 +277,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
+  admin.register({ key: 'memory', handle: () => memoryDump(workers.map((w) => w.worker)) });
   admin.register({
     key: 'policies',
     handle: async () => {

@@ -9,6 +9,7 @@ import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import type { RunningApp } from '../apps/spawn-app.ts';
 import { AgentSampler, MiB, mib, readProc, sized, type ProcReading } from './load-helpers.ts';
+import type { MemoryDump } from '../../agent/admin/memory.ts';
 
 const SECONDS = sized('WEFT_SOAK_SECONDS', 45, 600);
 /** Readings before this are the warm-up: pools fill, V8 sizes its heaps, JIT settles. */
@@ -46,7 +47,9 @@ function slopeMiBPerMin(s: readonly ProcReading[]): number {
 
 t.test(`${SECONDS} s of steady HTTP and TCP: no failures, memory flat`, async (t) => {
   const idle = { a: await readProc(mesh.agentPid('a') ?? -1), b: await readProc(mesh.agentPid('b') ?? -1) };
-  const samplers = { a: new AgentSampler(mesh, 'a', 1000), b: new AgentSampler(mesh, 'b', 1000) };
+  // Every V8 heap of the agent (main thread and workers), from its /config_dump/memory.
+  const heap = (node: string) => async (): Promise<number> => ((await mesh.admin(node, '/config_dump/memory')).body as { memory: MemoryDump }).memory.heapUsedBytes;
+  const samplers = { a: new AgentSampler(mesh, 'a', 1000, heap('a')), b: new AgentSampler(mesh, 'b', 1000, heap('b')) };
   const ms = String(SECONDS * 1000);
   const report = String(Math.max(5000, Math.floor(SECONDS * 1000 / 10)));
   // Paced (not flat out): a soak is about time, and the machine is shared.
@@ -82,10 +85,15 @@ t.test(`${SECONDS} s of steady HTTP and TCP: no failures, memory flat`, async (t
     // Generous: GC timing alone moves RSS by tens of MiB; a leak keeps climbing past any margin.
     const margin = Math.max(48 * MiB, firstMax * 0.15);
     t.ok(secondMax <= firstMax + margin, `${node}: RSS after warm-up, first half max ${mib(firstMax)} MiB, second half max ${mib(secondMax)} MiB (margin ${mib(margin)})`);
+    const heaps = steady.filter((x) => x.extra !== undefined);
+    const heapFirst = Math.max(...heaps.filter((x) => x.at < mid).map((x) => x.extra ?? 0));
+    const heapSecond = Math.max(...heaps.filter((x) => x.at >= mid).map((x) => x.extra ?? 0));
+    t.ok(heapSecond <= heapFirst + Math.max(32 * MiB, heapFirst * 0.25), `${node}: V8 heaps after warm-up, first half max ${mib(heapFirst)} MiB, second half max ${mib(heapSecond)} MiB`);
     const fds = steady.map((x) => x.fds);
     t.ok(Math.max(...fds.slice(Math.floor(fds.length / 2))) <= Math.max(...fds.slice(0, Math.floor(fds.length / 2))) + 32, `${node}: open descriptors flat (${Math.min(...fds)}–${Math.max(...fds)})`);
     summary[node] = {
       idleRssMiB: mib((node === 'a' ? idle.a : idle.b)?.rssBytes ?? 0), firstHalfMaxMiB: mib(firstMax), secondHalfMaxMiB: mib(secondMax),
+      heapFirstHalfMaxMiB: mib(heapFirst), heapSecondHalfMaxMiB: mib(heapSecond), heapSlopeMiBPerMin: Math.round(slopeMiBPerMin(heaps.map((x) => ({ ...x, rssBytes: x.extra ?? 0 }))) * 100) / 100,
       peakMiB: mib(s.maxRss), slopeMiBPerMin: Math.round(slope * 100) / 100, fds: [Math.min(...fds), Math.max(...fds)],
     };
     // The slope is only meaningful over a long soak; over 45 s GC noise dominates it.
