@@ -3,6 +3,7 @@
 // name so leftovers are traceable, and torn down on teardown(), on process exit and on signals.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { parseFileLimit } from '../../agent/file-limit.ts';
 import { claimName, releaseName, releaseNameSync } from './owner-lock.ts';
 import { run, runOk, runSync, type ExecResult, type RunOptions } from './run.ts';
 import { ownsNetns, planTopology, type TestbedModel, type TestbedNode, type TestbedPod, type TestbedSpec } from './topology.ts';
@@ -21,10 +22,7 @@ export interface SpawnOptions {
 let hardNofile: number | undefined;
 /** This process's hard RLIMIT_NOFILE (read once; Infinity when unlimited or unreadable). */
 export function hardNofileLimit(): number {
-  if (hardNofile === undefined) {
-    const m = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    hardNofile = m === null || m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
-  }
+  hardNofile ??= parseFileLimit(readFileSync('/proc/self/limits', 'utf8'))?.hard ?? Number.POSITIVE_INFINITY;
   return hardNofile;
 }
 
