@@ -52,7 +52,8 @@ t.test('a noisy pod is held to its limits while its neighbour loses nothing', as
   const connDone = flood.stdout.find((l) => l.done === true) as { ok: number; failed: number };
   t.ok(held.held > 0 && held.held <= CONN_LIMIT, `the noisy pod held ${held.held} connections (limit ${CONN_LIMIT})`);
   t.equal(held.held + held.failed, FLOOD_CONNECTIONS);
-  t.same(Object.keys(held.errors), ['ECONNRESET'], 'the rest were reset, not left hanging');
+  // A reset seen on read is ECONNRESET, on a write racing it EPIPE; never a timeout.
+  t.ok(Object.keys(held.errors).every((e) => e === 'ECONNRESET' || e === 'EPIPE'), `the rest were reset, not left hanging (${JSON.stringify(held.errors)})`);
   t.equal(connDone.ok, held.held, 'every admitted connection still carried its bytes exactly');
 
   // 2. Requests in flight: slow requests, many more at once than the limit, on one HTTP/2
