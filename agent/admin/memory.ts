@@ -6,13 +6,14 @@ import type { Worker } from 'node:worker_threads';
 export interface HeapReading {
   usedBytes: number;
   totalBytes: number;
+  /** Memory outside the heap that its objects keep alive (Buffers, ArrayBuffers). */
+  externalBytes: number;
 }
 
 export interface MemoryDump {
   rssBytes: number;
-  /** Buffers and other memory outside the V8 heaps, as the main thread's isolate sees it. */
+  /** Sum of every isolate's external memory: what Buffers held by JavaScript keep. */
   externalBytes: number;
-  arrayBuffersBytes: number;
   main: HeapReading;
   workers: (HeapReading | null)[];
   /** Sum of every heap's used bytes. */
@@ -22,13 +23,14 @@ export interface MemoryDump {
 export async function memoryDump(workers: readonly Worker[]): Promise<MemoryDump> {
   const m = process.memoryUsage();
   const heaps = await Promise.all(workers.map((w) => w.getHeapStatistics().then(
-    (h) => ({ usedBytes: h.used_heap_size, totalBytes: h.total_heap_size }),
+    (h) => ({ usedBytes: h.used_heap_size, totalBytes: h.total_heap_size, externalBytes: h.external_memory }),
     // A worker that exited (or is exiting) has no heap to report.
     () => null,
   )));
-  const main = { usedBytes: m.heapUsed, totalBytes: m.heapTotal };
+  const main = { usedBytes: m.heapUsed, totalBytes: m.heapTotal, externalBytes: m.external };
   return {
-    rssBytes: m.rss, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, main, workers: heaps,
+    rssBytes: m.rss, main, workers: heaps,
     heapUsedBytes: heaps.reduce((n, h) => n + (h?.usedBytes ?? 0), main.usedBytes),
+    externalBytes: heaps.reduce((n, h) => n + (h?.externalBytes ?? 0), main.externalBytes),
   };
 }

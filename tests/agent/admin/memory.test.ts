@@ -16,4 +16,5 @@ t.test('reports the main heap and each live worker\'s; an exited worker is null'
   t.ok(d.workers[0] !== null && d.workers[0].usedBytes > 0, 'the live worker has a heap');
   t.equal(d.workers[1], null, 'the exited one has none');
   t.equal(d.heapUsedBytes, d.main.usedBytes + (d.workers[0]?.usedBytes ?? 0), 'the total is the sum');
+  t.equal(d.externalBytes, d.main.externalBytes + (d.workers[0]?.externalBytes ?? 0), 'external memory too');
 });
