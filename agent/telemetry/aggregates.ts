@@ -35,7 +35,7 @@ export interface HttpSeries {
   lastSeen: number;
 }
 
-export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'workload_limited';
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input' | 'workload_limited';
 
 export interface CounterSeries {
   name: CounterName;
@@ -166,6 +166,7 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   ejections: 'destination_service',
   detection_timeouts: 'direction',
   tap_dropped_events: 'stage',
+  rejected_input: 'reason',
   workload_limited: 'source_workload',
 };
 

@@ -80,5 +80,6 @@ export const METRICS: readonly MetricFamily[] = [
   counter('ejections', 'weft_outlier_ejections_total', 'weft.outlier.ejections', 'Endpoints ejected by the circuit breaker.'),
   counter('detection_timeouts', 'weft_protocol_detection_timeouts_total', 'weft.protocol.detection.timeouts', 'Connections whose first bytes did not arrive in time to detect the protocol.'),
   counter('workload_limited', 'weft_workload_limited_total', 'weft.workload.limited', 'Connections reset (limit="connections") and requests answered 503 (limit="pending_requests") because their source workload was over its per-workload limit on this node.'),
+  counter('rejected_input', 'weft_rejected_input_total', 'weft.rejected_input', 'Bad input refused by a listener (malformed or oversized HTTP, header timeouts, failed handshakes, bad CONNECT targets), by reason.'),
   counter('tap_dropped_events', 'weft_tap_dropped_events_total', 'weft.tap.dropped_events', 'Tap events dropped because a consumer (or the main thread) was slow.'),
 ];

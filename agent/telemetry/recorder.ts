@@ -6,15 +6,18 @@ import type { TapConnectionEvent, TapRequestEvent } from './tap-events.ts';
 import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { workloadName } from './labels.ts';
+import { noSpans, type SpanRecorder } from './tracing.ts';
 
 export interface RecorderOptions {
   tap?: TapBuffer | undefined;
   /** One JSON line per connection/request when set (WEFT_ACCESS_LOG=true). */
   accessLog?: ((line: string) => void) | undefined;
+  /** Request spans (agent/telemetry/tracing.ts); none when absent. */
+  spans?: SpanRecorder | undefined;
   now?: () => number;
 }
 
-function namespaceOf(identity: string): string {
+export function namespaceOf(identity: string): string {
   // spiffe://<td>/ns/<ns>/sa/<sa>: the peer's namespace is known even when its workload is not.
   const i = identity.indexOf('/ns/');
   if (i < 0) return '';
@@ -63,6 +66,8 @@ export function requestEvent(r: HttpRequestEvent, now: number): TapRequestEvent 
 
 export class TelemetryRecorder implements Telemetry {
   readonly aggregates: Aggregates;
+  readonly tracing: boolean;
+  readonly spans: SpanRecorder;
   readonly #tap: TapBuffer | undefined;
   readonly #log: ((line: string) => void) | undefined;
   readonly #now: () => number;
@@ -72,6 +77,8 @@ export class TelemetryRecorder implements Telemetry {
     this.aggregates = new Aggregates(this.#now);
     this.#tap = o.tap;
     this.#log = o.accessLog;
+    this.spans = o.spans ?? noSpans;
+    this.tracing = this.spans.exporting;
   }
 
   opened(ctx: ConnectionContext): void {
@@ -113,6 +120,10 @@ export class TelemetryRecorder implements Telemetry {
     // By workload (the app label), not the pod: series stay few as pods come and go.
     const workload = workloadName(source);
     this.aggregates.count('workload_limited', source.namespace + '\u0001' + workload + '\u0001' + limit, 1, () => ({ source_workload: workload, source_namespace: source.namespace, limit }));
+  }
+
+  inputRejected(reason: string): void {
+    this.aggregates.count('rejected_input', reason);
   }
 
   tapDropped(n: number): void {

@@ -3,6 +3,7 @@
 // offered to the live tap and the access log only when those are switched on.
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { UNKNOWN, workloadName, type ConnectionLabels, type Direction, type TlsMode } from './labels.ts';
+import { noSpans, type SpanRecorder } from './tracing.ts';
 
 /** One proxied connection, built once when the handler has decided where it goes. */
 export interface ConnectionContext {
@@ -58,11 +59,23 @@ export interface MeshEventTelemetry {
   detectionTimedOut(ctx: ConnectionContext): void;
   /** A source pod over its per-workload limit was refused a connection or a request. */
   workloadLimited(source: WorkloadRecord, limit: 'connections' | 'pending_requests'): void;
+  /**
+   * Bad input refused before it reached anyone (malformed HTTP, a header timeout, a failed
+   * handshake, a bad CONNECT target). `reason` is one of a small fixed set (bounded label).
+   */
+  inputRejected(reason: string): void;
 }
 
-export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry {}
+/** Request spans (agent/telemetry/request-spans.ts builds them from the L7 path's state). */
+export interface TracingTelemetry {
+  /** Read first, per request: false means no span work at all (traceparent passes through). */
+  readonly tracing: boolean;
+  readonly spans: SpanRecorder;
+}
 
-/** Does nothing: for tests of the proxy that do not look at metrics. */
+export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry, TracingTelemetry {}
+
+/** Does nothing: for tests of the proxy that do not look at metrics, and WEFT_TELEMETRY=false. */
 export const noTelemetry: Telemetry = {
   opened() {},
   closed() {},
@@ -71,6 +84,9 @@ export const noTelemetry: Telemetry = {
   endpointEjected() {},
   detectionTimedOut() {},
   workloadLimited() {},
+  inputRejected() {},
+  tracing: false,
+  spans: noSpans,
 };
 
 export interface ContextInput {
