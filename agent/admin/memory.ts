@@ -20,13 +20,26 @@ export interface MemoryDump {
   heapUsedBytes: number;
 }
 
+/** How long a worker may take to answer; a busy one is reported as null rather than hold the dump. */
+const WORKER_TIMEOUT_MS = 2000;
+
+function workerHeap(w: Worker): Promise<HeapReading | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), WORKER_TIMEOUT_MS);
+    timer.unref();
+  });
+  const asked = w.getHeapStatistics().then(
+    (h) => ({ usedBytes: h.used_heap_size, totalBytes: h.total_heap_size, externalBytes: h.external_memory }),
+    // A worker that exited has no heap to report (and one exiting may never answer: the timeout).
+    () => null,
+  );
+  return Promise.race([asked, late]).finally(() => clearTimeout(timer));
+}
+
 export async function memoryDump(workers: readonly Worker[]): Promise<MemoryDump> {
   const m = process.memoryUsage();
-  const heaps = await Promise.all(workers.map((w) => w.getHeapStatistics().then(
-    (h) => ({ usedBytes: h.used_heap_size, totalBytes: h.total_heap_size, externalBytes: h.external_memory }),
-    // A worker that exited (or is exiting) has no heap to report.
-    () => null,
-  )));
+  const heaps = await Promise.all(workers.map(workerHeap));
   const main = { usedBytes: m.heapUsed, totalBytes: m.heapTotal, externalBytes: m.external };
   return {
     rssBytes: m.rss, main, workers: heaps,

@@ -7,8 +7,8 @@ import { memoryDump } from '../../../agent/admin/memory.ts';
 t.test('reports the main heap and each live worker\'s; an exited worker is null', async (t) => {
   const live = new Worker('setInterval(() => {}, 1000)', { eval: true });
   const gone = new Worker('', { eval: true });
-  await once(live, 'online');
-  await once(gone, 'exit');
+  // Both listeners now: the empty worker may exit while we wait for the other to come online.
+  await Promise.all([once(live, 'online'), once(gone, 'exit')]);
   t.teardown(() => live.terminate());
   const d = await memoryDump([live, gone]);
   t.ok(d.rssBytes > 0);
