@@ -23,6 +23,9 @@ export const agentSettings = {
   adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
   listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
+  workerYoungGenMb: int('WEFT_WORKER_YOUNG_GEN_MB', 8, 'V8 young generation cap per proxy worker (MiB). Per-request garbage dies young; a small young generation keeps each worker\'s resident memory low at the cost of more (cheap) scavenges. 0: V8\'s default (up to 48 MiB per worker).', 0, 1024),
+  workerOldGenMb: int('WEFT_WORKER_OLD_GEN_MB', 0, 'V8 old generation cap per proxy worker (MiB); 0: V8\'s default. A worker that exceeds it exits and the agent fails, so set it only with headroom.', 0, 16_384),
+  workerStackTraceLimit: int('WEFT_WORKER_STACK_TRACE_LIMIT', 10, 'Stack frames captured per Error in proxy workers (Error.stackTraceLimit). Node builds an error object on some normal request paths (an HTTP/2 stream that closes before its last write completes); capturing frames is most of its cost (~1 µs a frame).', 0, 100),
   certTtlSeconds: int('WEFT_CERT_TTL_SECONDS', 86400, 'Requested workload certificate lifetime; rotated at half of it with jitter.', 60, 30 * 86400),
   connectTimeoutMs: int('WEFT_CONNECT_TIMEOUT_MS', 10_000, 'Upper bound on connecting to a pod or a peer agent; fail fast rather than hold the app.', 100, 120_000),
   drainMs: int('WEFT_DRAIN_MS', 5_000, 'On SIGTERM: readiness goes false, listeners stop, open connections get this long to finish, then the rest are closed and redirection is removed. The chart sets terminationGracePeriodSeconds to this plus a margin.', 0, 600_000),
@@ -62,4 +65,12 @@ export function loadAgentConfig(env: Env): AgentConfig {
 
 export function workerCount(cfg: AgentConfig): number {
   return cfg.workers === 0 ? availableParallelism() : cfg.workers;
+}
+
+/** V8 heap limits for a proxy worker (worker_threads resourceLimits); unset fields keep V8's. */
+export function workerHeapLimits(cfg: AgentConfig): { maxYoungGenerationSizeMb?: number; maxOldGenerationSizeMb?: number } {
+  return {
+    ...(cfg.workerYoungGenMb > 0 ? { maxYoungGenerationSizeMb: cfg.workerYoungGenMb } : {}),
+    ...(cfg.workerOldGenMb > 0 ? { maxOldGenerationSizeMb: cfg.workerOldGenMb } : {}),
+  };
 }
