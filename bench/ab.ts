@@ -31,6 +31,7 @@ const { values } = parseArgs({
     'env-a': { type: 'string', multiple: true, default: [] },
     'env-b': { type: 'string', multiple: true, default: [] },
     top: { type: 'string', default: '25' },
+    only: { type: 'string' },
   },
   strict: true,
 });
@@ -116,8 +117,10 @@ async function main(): Promise<void> {
       apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
       await c.setup?.(ctx);
     }
-    const weft = configs.filter((c) => c.meshed);
-    const refs = configs.filter((c) => !c.meshed);
+    const only = values.only?.split(',');
+    const picked = configs.filter((c) => only === undefined || only.includes(c.id));
+    const weft = picked.filter((c) => c.meshed);
+    const refs = picked.filter((c) => !c.meshed);
     const rows: { variant: string; rec: RunRecord }[] = [];
     for (let round = 1; round <= rounds; round++) {
       const order = round % 2 === 1 ? variants : [...variants].reverse();
@@ -142,10 +145,9 @@ async function main(): Promise<void> {
     }
     rows.sort((x, y) => `${x.rec.workload}${x.rec.config}${x.variant}`.localeCompare(`${y.rec.workload}${y.rec.config}${y.variant}`));
     process.stdout.write(`${table(rows)}\n`);
-    const pv = variants.find((v) => v.id === values.profile);
-    if (pv !== undefined) {
+    for (const pv of variants.filter((v) => (values.profile ?? '').split(',').includes(v.id))) {
       const l7 = configs.find((c) => c.id === 'weft-l7')!;
-      const profDir = (n: string): string => join(dir, 'cpu-prof', n);
+      const profDir = (n: string): string => join(dir, `cpu-prof-${pv.id}`, n);
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mkdir(profDir(n), { recursive: true });
       for (const n of [CLIENT_NODE, SERVER_NODE]) {
         await mesh.stopAgent(n);
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.stopAgent(n);
       for (const n of [CLIENT_NODE, SERVER_NODE]) {
         const h = await hotFunctions(profDir(n), Number(values.top), window);
-        process.stdout.write(`\n${n}: ${h.files} files, ${h.totalMs} ms non-idle, weft ${h.weftPercent}%\n`);
+        process.stdout.write(`\n${pv.id} ${n}: ${h.files} files, ${h.totalMs} ms non-idle, weft ${h.weftPercent}%\n`);
         for (const f of h.top) process.stdout.write(`  ${f.percent}%\t${f.selfMs} ms\t${f.name}\t${f.location}\n`);
       }
       const keep = join(os.tmpdir(), `weft-ab-prof-${Date.now()}`);
