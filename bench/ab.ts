@@ -1,21 +1,21 @@
 // A/B comparison of two agent builds on one testbed, rounds interleaved (A B, B A, …), so a
 // change to the data path is judged against its baseline under the same machine noise. Each
 // variant's turn restarts both agents from its bundle; no mesh and HAProxy run once per round as
-// the references. Optionally CPU-profiles one variant at the end (closed loop on the L7 path).
+// the references. Optionally CPU-profiles variants at the end (closed loop on the L7 path).
 // Needs root. Typical use, from the repository root after `node scripts/build.ts`:
 //   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit)
-//   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--profile b] [--top 30]
+//   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--duration 8] [--only weft-l7]
+//     [--profile a,b] [--top 30]
 // or one build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
-import { AGENT_BUNDLE, Mesh } from '../tests/testbed/mesh.ts';
-import { Testbed } from '../tests/testbed/testbed.ts';
+import { AGENT_BUNDLE, type Mesh } from '../tests/testbed/mesh.ts';
+import { openBed } from './bed.ts';
 import { ensureBundles } from './bundles.ts';
-import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, OPAQUE_HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
+import { CLIENT_NODE, SERVER_NODE, configurations, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy } from './haproxy.ts';
 import { runOnce, type RunRecord } from './runner.ts';
@@ -93,30 +93,11 @@ function table(rows: { variant: string; rec: RunRecord }[]): string {
 async function main(): Promise<void> {
   ensureBundles(log);
   ensureHaproxy();
-  const workers = os.cpus().length;
   const configs = configurations();
-  const tb = await Testbed.create({
-    name: 'bench-ab',
-    nodes: [
-      { name: CLIENT_NODE, pods: configs.map((c) => ({ name: clientPod(c), namespace: c.namespace })) },
-      { name: SERVER_NODE, pods: configs.map((c) => ({ name: serverPod(c), namespace: c.namespace })) },
-    ],
-  });
-  const dir = await mkdtemp(join(os.tmpdir(), 'weft-ab-'));
-  const apps: RunningApp[] = [];
-  let mesh: Mesh | undefined;
+  const bed = await openBed('bench-ab', configs);
+  const { ctx } = bed;
+  const { mesh, dir } = ctx;
   try {
-    mesh = await Mesh.start(tb, {
-      cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
-      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: String(OPAQUE_HTTP_PORT) },
-    });
-    const ctx: BenchContext = { tb, mesh, dir, workers };
-    for (const c of configs) {
-      const launch = (cmd: string, a: string[]) => tb.spawn(tb.pod(serverPod(c)).netns, cmd, a);
-      apps.push(await startApp(appPath('http-server.ts'), ['--port', String(c.httpPort ?? HTTP_PORT), '--name', c.id], 15_000, launch));
-      apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
-      await c.setup?.(ctx);
-    }
     const only = values.only?.split(',');
     const picked = configs.filter((c) => only === undefined || only.includes(c.id));
     const weft = picked.filter((c) => c.meshed);
@@ -167,15 +148,11 @@ async function main(): Promise<void> {
       }
       const keep = join(os.tmpdir(), `weft-ab-prof-${Date.now()}`);
       await mkdir(keep, { recursive: true });
-      for (const n of [CLIENT_NODE, SERVER_NODE]) await import('node:fs/promises').then((fs) => fs.cp(profDir(n), join(keep, n), { recursive: true }));
+      for (const n of [CLIENT_NODE, SERVER_NODE]) await cp(profDir(n), join(keep, n), { recursive: true });
       process.stdout.write(`profiles kept in ${keep}\n`);
     }
   } finally {
-    for (const c of configs) await c.teardown?.().catch(() => {});
-    await Promise.all(apps.map((a) => a.stop(1000)));
-    await mesh?.stop().catch(() => {});
-    await tb.teardown();
-    await rm(dir, { recursive: true, force: true });
+    await bed.close();
   }
 }
 
