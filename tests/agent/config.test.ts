@@ -38,7 +38,7 @@ t.test('an explicitly empty string setting is a value, not "unset"', async (t) =
 
 t.test('agent config: proxy worker heap limits and stack frames', async (t) => {
   const d = loadAgentConfig(env({ WEFT_NODE_NAME: 'n1' }));
-  t.same(workerHeapLimits(d), { maxYoungGenerationSizeMb: 8 }, 'young generation capped, old generation V8\'s');
+  t.same(workerHeapLimits(d), { maxYoungGenerationSizeMb: 16 }, 'young generation capped, old generation V8\'s');
   t.equal(d.workerStackTraceLimit, 0);
   t.equal(d.httpPeerSessions, 1);
   t.same(workerHeapLimits(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_WORKER_YOUNG_GEN_MB: '0', WEFT_WORKER_OLD_GEN_MB: '256' }))), { maxOldGenerationSizeMb: 256 }, '0 leaves V8\'s default');
