@@ -13,11 +13,14 @@ import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
+import { isOriginForm } from '../http/request-target.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
 import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
 import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import { startServerSpan } from '../telemetry/request-spans.ts';
+import type { RequestSpan } from '../telemetry/tracing.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 
 export interface InboundHttpDeps {
@@ -52,6 +55,8 @@ interface RequestReport {
   path: string;
   authority: string;
   retryAttempt: number;
+  /** The server span when tracing is on. */
+  span: RequestSpan | undefined;
 }
 
 /** Relays one upstream answer onto the peer's stream. One per request. */
@@ -64,6 +69,7 @@ class StreamSink implements AttemptSink {
   #status = 0;
   #requestBytes = 0;
   #responseBytes = 0;
+  #error: string | undefined = undefined;
 
   constructor(stream: ServerHttp2Stream, report: RequestReport) {
     this.stream = stream;
@@ -122,8 +128,9 @@ class StreamSink implements AttemptSink {
     this.#trailers = trailers;
   }
 
-  onFailure(delivered: boolean, _err: Error): void {
+  onFailure(delivered: boolean, err: Error): void {
     const s = this.stream;
+    this.#error = (err as Error & { code?: string }).code ?? (delivered ? ErrorCodes.HTTP_UPSTREAM : ErrorCodes.UPSTREAM_CONNECT);
     if (s.headersSent) {
       if (!s.destroyed) s.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       return;
@@ -155,6 +162,7 @@ class StreamSink implements AttemptSink {
       retryAttempt: r.retryAttempt,
       timedOut: false,
     });
+    r.span?.end(this.#status, undefined, this.#error ?? (this.stream.rstCode !== 0 ? 'stream_reset' : undefined));
   };
 }
 
@@ -175,19 +183,23 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
   return function onPeerHttp(req: PeerHttpRequest): void {
     const { stream, headers } = req;
     const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
-    if (target === null) {
+    const path = headers[':path'];
+    if (target === null || typeof path !== 'string' || (path !== '*' && !isOriginForm(path))) {
+      telemetry.inputRejected('hbone_http_target');
       refuse(stream, 400, ErrorCodes.HTTP_TARGET);
       return;
     }
     const decision = decideInbound(target.host, deps.view, deps.localNode);
     if (decision.kind === 'refuse') {
       deps.stats.rejected++;
+      telemetry.inputRejected('hbone_target_refused');
       deps.log.warn('HTTP request refused', { code: decision.code, reason: decision.reason, peer: req.peerIdentity });
       refuse(stream, decision.status, decision.code);
       return;
     }
     if (decision.destination.identity !== req.localIdentity) {
       deps.stats.rejected++;
+      telemetry.inputRejected('hbone_identity_mismatch');
       refuse(stream, 421, ErrorCodes.PEER_IDENTITY);
       return;
     }
@@ -201,7 +213,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
           port: target.port,
           transport: 'hbone',
         },
-        { method: headers[':method'] as string, path: (headers[':path'] as string | undefined) ?? '/', headers },
+        { method: headers[':method'] as string, path, headers },
       );
       if (!d.allowed) {
         deps.stats.rejected++;
@@ -211,25 +223,29 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       }
     }
     const method = headers[':method'] as string;
-    const path = (headers[':path'] as string | undefined) ?? '/';
-    const sink = new StreamSink(stream, {
-      telemetry,
-      conn: contextFor(req.peerIdentity, decision.destination, stream.session?.socket?.remoteAddress ?? ''),
+    const conn = contextFor(req.peerIdentity, decision.destination, stream.session?.socket?.remoteAddress ?? '');
+    const retryAttempt = Number(headers['weft-retry-attempt'] ?? 0) || 0;
+    const forward = {
       method,
       path,
-      authority: (headers[':authority'] as string | undefined) ?? '',
-      retryAttempt: Number(headers['weft-retry-attempt'] ?? 0) || 0,
-    });
-    const attempt = deps.local.start({
-      method: headers[':method'] as string,
-      path: (headers[':path'] as string | undefined) ?? '/',
       authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
       headers: endToEnd(headers, true),
-      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
+      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' as const : 'http1' as const,
       target: { ip: target.host, port: target.port },
       source: req.peerIdentity,
       bodyless: stream.endAfterHeaders,
-    }, sink);
+    };
+    const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;
+    const sink = new StreamSink(stream, {
+      telemetry,
+      conn,
+      method,
+      path,
+      authority: (headers[':authority'] as string | undefined) ?? '',
+      retryAttempt,
+      span,
+    });
+    const attempt = deps.local.start(forward, sink);
     sink.attempt = attempt;
     // A bodyless request went out whole (its attempt's body is already ended); piping would end it twice.
     if (stream.endAfterHeaders) stream.resume();

@@ -35,7 +35,7 @@ export interface HttpSeries {
   lastSeen: number;
 }
 
-export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events';
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input';
 
 export interface CounterSeries {
   name: CounterName;
@@ -165,6 +165,7 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   ejections: 'destination_service',
   detection_timeouts: 'direction',
   tap_dropped_events: 'stage',
+  rejected_input: 'reason',
 };
 
 function counterLabels(name: CounterName, value: string): Record<string, string> {

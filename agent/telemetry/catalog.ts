@@ -79,5 +79,6 @@ export const METRICS: readonly MetricFamily[] = [
   counter('timeouts', 'weft_http_timeouts_total', 'weft.http.timeouts', 'HTTP requests that hit their timeout.'),
   counter('ejections', 'weft_outlier_ejections_total', 'weft.outlier.ejections', 'Endpoints ejected by the circuit breaker.'),
   counter('detection_timeouts', 'weft_protocol_detection_timeouts_total', 'weft.protocol.detection.timeouts', 'Connections whose first bytes did not arrive in time to detect the protocol.'),
+  counter('rejected_input', 'weft_rejected_input_total', 'weft.rejected_input', 'Bad input refused by a listener (malformed or oversized HTTP, header timeouts, failed handshakes, bad CONNECT targets), by reason.'),
   counter('tap_dropped_events', 'weft_tap_dropped_events_total', 'weft.tap.dropped_events', 'Tap events dropped because a consumer (or the main thread) was slow.'),
 ];

@@ -3,6 +3,7 @@
 // offered to the live tap and the access log only when those are switched on.
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { UNKNOWN, workloadName, type ConnectionLabels, type Direction, type TlsMode } from './labels.ts';
+import { noSpans, type SpanRecorder } from './tracing.ts';
 
 /** One proxied connection, built once when the handler has decided where it goes. */
 export interface ConnectionContext {
@@ -56,11 +57,23 @@ export interface MeshEventTelemetry {
   policyDenied(ctx: ConnectionContext, reason: string): void;
   endpointEjected(destinationService: string): void;
   detectionTimedOut(ctx: ConnectionContext): void;
+  /**
+   * Bad input refused before it reached anyone (malformed HTTP, a header timeout, a failed
+   * handshake, a bad CONNECT target). `reason` is one of a small fixed set (bounded label).
+   */
+  inputRejected(reason: string): void;
 }
 
-export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry {}
+/** Request spans (agent/telemetry/request-spans.ts builds them from the L7 path's state). */
+export interface TracingTelemetry {
+  /** Read first, per request: false means no span work at all (traceparent passes through). */
+  readonly tracing: boolean;
+  readonly spans: SpanRecorder;
+}
 
-/** Does nothing: for tests of the proxy that do not look at metrics. */
+export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry, TracingTelemetry {}
+
+/** Does nothing: for tests of the proxy that do not look at metrics, and WEFT_TELEMETRY=false. */
 export const noTelemetry: Telemetry = {
   opened() {},
   closed() {},
@@ -68,6 +81,9 @@ export const noTelemetry: Telemetry = {
   policyDenied() {},
   endpointEjected() {},
   detectionTimedOut() {},
+  inputRejected() {},
+  tracing: false,
+  spans: noSpans,
 };
 
 export interface ContextInput {
