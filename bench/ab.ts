@@ -93,15 +93,16 @@ function table(rows: { variant: string; rec: RunRecord }[]): string {
 async function main(): Promise<void> {
   ensureBundles(log);
   ensureHaproxy();
-  const configs = configurations();
+  // Rows that need their own agent settings (the telemetry-cost rows) are left out: each variant's
+  // turn restarts the agents with that variant's settings.
+  const only = values.only?.split(',');
+  const configs = configurations().filter((c) => c.agentEnv === undefined && (only === undefined || only.includes(c.id)));
   const bed = await openBed('bench-ab', configs);
   const { ctx } = bed;
   const { mesh, dir } = ctx;
   try {
-    const only = values.only?.split(',');
-    const picked = configs.filter((c) => only === undefined || only.includes(c.id));
-    const weft = picked.filter((c) => c.meshed);
-    const refs = picked.filter((c) => !c.meshed);
+    const weft = configs.filter((c) => c.meshed);
+    const refs = configs.filter((c) => !c.meshed);
     const rows: { variant: string; rec: RunRecord }[] = [];
     for (let round = 1; round <= rounds; round++) {
       const order = round % 2 === 1 ? variants : [...variants].reverse();
@@ -126,8 +127,10 @@ async function main(): Promise<void> {
     }
     rows.sort((x, y) => `${x.rec.workload}${x.rec.config}${x.variant}`.localeCompare(`${y.rec.workload}${y.rec.config}${y.variant}`));
     process.stdout.write(`${table(rows)}\n`);
-    for (const pv of variants.filter((v) => (values.profile ?? '').split(',').includes(v.id))) {
-      const l7 = configs.find((c) => c.id === 'weft-l7')!;
+    const l7 = configs.find((c) => c.id === 'weft-l7');
+    const profiled = l7 === undefined ? [] : variants.filter((v) => (values.profile ?? '').split(',').includes(v.id));
+    for (const pv of profiled) {
+      if (l7 === undefined) break;
       const profDir = (n: string): string => join(dir, `cpu-prof-${pv.id}`, n);
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mkdir(profDir(n), { recursive: true });
       for (const n of [CLIENT_NODE, SERVER_NODE]) {
