@@ -8,7 +8,7 @@ import type { Logger } from '../common/log.ts';
 import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
 import { memoryDump } from './admin/memory.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
-import { workerCount, type AgentConfig } from './config.ts';
+import { workerCount, workerHeapLimits, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { mergePolicyCounters } from './policy/counters.ts';
@@ -105,7 +105,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     const n = workerCount(cfg);
     for (let i = 0; i < n; i++) {
       const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env, tapFlag: telemetry.tapFlag };
-      const worker = new Worker(workerEntry, { workerData: init });
+      const worker = new Worker(workerEntry, { workerData: init, resourceLimits: workerHeapLimits(cfg) });
       const h: WorkerHandle = { worker, listening: false };
       workers.push(h);
       worker.on('message', (m: FromWorker) => {

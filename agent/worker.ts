@@ -25,6 +25,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const post = (m: FromWorker): void => port.postMessage(m);
   const cfg = loadAgentConfig((k) => init.env[k]);
   setLogLevel(cfg.logLevel);
+  Error.stackTraceLimit = cfg.workerStackTraceLimit;
   const log = createLogger(`agent.worker${init.index}`);
   const state = new AgentState({ log });
   const stats = new ProxyStats();

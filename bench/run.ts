@@ -8,17 +8,15 @@
 //                     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline;
 //                     the smoke profile leaves the telemetry-cost rows out unless they are named)
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
-import { Mesh } from '../tests/testbed/mesh.ts';
-import { Testbed } from '../tests/testbed/testbed.ts';
 import { AgentEnvironments } from './agent-env.ts';
+import { openBed } from './bed.ts';
 import { ensureBundles } from './bundles.ts';
-import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, OPAQUE_HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
+import { CLIENT_NODE, SERVER_NODE, configurations, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
@@ -71,34 +69,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   ensureBundles(log);
   ensureHaproxy();
-  const workers = os.cpus().length;
   const only = values.configs?.split(',').map((x) => x.trim());
   const wanted = (c: Configuration): boolean => (only === undefined ? prof.name !== 'smoke' || !TELEMETRY_ROWS.includes(c.id) : c.id === 'no-mesh' || only.includes(c.id));
   const configs = configurations().filter(wanted);
   const agentEnvs = new AgentEnvironments();
-  const tb = await Testbed.create({
-    name: prof.name === 'smoke' ? 'bench-smoke' : 'bench-run',
-    nodes: [
-      { name: CLIENT_NODE, pods: configs.map((c) => ({ name: clientPod(c), namespace: c.namespace })) },
-      { name: SERVER_NODE, pods: configs.map((c) => ({ name: serverPod(c), namespace: c.namespace })) },
-    ],
-  });
-  const dir = await mkdtemp(join(os.tmpdir(), 'weft-bench-'));
-  const apps: RunningApp[] = [];
-  let mesh: Mesh | undefined;
+  const bed = await openBed(prof.name === 'smoke' ? 'bench-smoke' : 'bench-run', configs);
+  const { ctx } = bed;
+  const { workers } = ctx;
   try {
-    mesh = await Mesh.start(tb, {
-      cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
-      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: String(OPAQUE_HTTP_PORT) },
-    });
-    const ctx: BenchContext = { tb, mesh, dir, workers };
-    for (const c of configs) {
-      const netns = tb.pod(serverPod(c)).netns;
-      const launch = (cmd: string, a: string[]) => tb.spawn(netns, cmd, a);
-      apps.push(await startApp(appPath('http-server.ts'), ['--port', String(c.httpPort ?? HTTP_PORT), '--name', c.id], 15_000, launch));
-      apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
-      await c.setup?.(ctx);
-    }
     await checkPaths(ctx, configs, agentEnvs);
     // Idle: after the mesh has settled and carried one check request per configuration.
     await new Promise((r) => setTimeout(r, 1000));
@@ -134,11 +112,7 @@ async function main(): Promise<void> {
     await writeReport(results, readmePath, outDir, `${stamp}.json`);
     log(`wrote ${join(outDir, `${stamp}.json`)} and ${readmePath} in ${results.durationS} s`);
   } finally {
-    for (const c of configs) await c.teardown?.().catch(() => {});
-    await Promise.all(apps.map((a) => a.stop(1000)));
-    await mesh?.stop().catch(() => {});
-    await tb.teardown();
-    await rm(dir, { recursive: true, force: true });
+    await bed.close();
   }
 }
 

@@ -15,7 +15,7 @@ import { backoffMs } from './backoff.ts';
 import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
-import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
+import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/tracing.ts';
@@ -87,7 +87,7 @@ export class Exchange implements AttemptSink {
     this.#grpc = isGrpc(h);
     const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source };
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source, bodyless: hasNoBody(req, proto) };
   }
 
   start(): void {
@@ -132,7 +132,7 @@ export class Exchange implements AttemptSink {
 
   readonly #onReqEnd = (): void => {
     this.#bodyEnded = true;
-    this.#attempt?.body.end();
+    if (this.#attempt !== undefined) endBody(this.#attempt.body);
   };
 
   // ---- attempts ----
@@ -157,7 +157,7 @@ export class Exchange implements AttemptSink {
     const a = this.#forward(ep, r, this);
     this.#attempt = a;
     if (this.#chunks !== null) for (const c of this.#chunks) a.body.write(c);
-    if (this.#bodyEnded) a.body.end();
+    if (this.#bodyEnded) endBody(a.body);
     else this.#req.resume();
   }
 
@@ -258,13 +258,24 @@ export class Exchange implements AttemptSink {
     // the trailers, which is valid framing for every gRPC client.
     if (this.#grpc && grpcStatus !== undefined) this.#res.addTrailers(takeGrpcStatus(head));
     this.#res.writeHead(status, head);
+    // One 'data' handler copies, counts and applies backpressure: pipe() would add and later
+    // remove half a dozen listeners on both streams for every request.
     body.on('data', this.#onResData);
-    body.pipe(this.#res, { end: false });
   }
 
   readonly #onResData = (chunk: Buffer): void => {
     this.#responseBytes += chunk.length;
     this.#idle?.refresh();
+    const res = this.#res;
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.write(chunk)) {
+      this.#body?.pause();
+      res.once('drain', this.#resumeBody);
+    }
+  };
+
+  readonly #resumeBody = (): void => {
+    if (!this.#finished) this.#body?.resume();
   };
 
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
@@ -400,6 +411,14 @@ export class Exchange implements AttemptSink {
     // An unread request body must not hold the connection (node:http drains it on response end).
     this.#req.resume();
   }
+}
+
+/** RFC 9112 §6.3: an HTTP/1.1 request without Content-Length or Transfer-Encoding has no body;
+ * an HTTP/2 request has none when END_STREAM came with its HEADERS. */
+function hasNoBody(req: ClientRequestLike, proto: AppProtocol): boolean {
+  if (proto === 'h2') return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true;
+  const h = req.headers;
+  return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
 }
 
 const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;

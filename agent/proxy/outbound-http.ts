@@ -100,13 +100,15 @@ class PeerAttempt implements UpstreamAttempt {
           return;
         }
         try {
-          this.#inner = new H2Attempt(entry.session, headers, sink, () => peers.release(entry));
+          this.#inner = new H2Attempt(entry.session, headers, r.bodyless, sink, () => peers.release(entry));
         } catch (err) {
           peers.release(entry);
           sink.onFailure(false, err as Error);
           return;
         }
-        this.body.pipe(this.#inner.stream);
+        // A bodyless request's stream ended with its HEADERS; the buffer has nothing to give it.
+        if (r.bodyless) this.body.resume();
+        else this.body.pipe(this.#inner.stream);
       },
       (err: unknown) => {
         if (!this.#aborted) sink.onFailure(false, err as Error);
@@ -178,7 +180,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return new H2Attempt(entry.session, peerHeaders(ep, r), sink, () => deps.peers.release(entry));
+        return new H2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, () => deps.peers.release(entry));
       } catch {
         deps.peers.release(entry);
       }

@@ -74,6 +74,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     closeGraceMs: config.drainMs,
+    sessionsPerPeer: config.httpPeerSessions,
     dialTcp: (host, port) => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs),
   });
   const router = new Router({

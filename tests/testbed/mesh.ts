@@ -184,7 +184,8 @@ export class Mesh {
     return m === null ? null : m[1];
   }
 
-  async startAgent(node: string, extraEnv: Record<string, string> = {}): Promise<void> {
+  /** `bundle`: another agent build (the bench's A/B comparison); dist/agent.mjs by default. */
+  async startAgent(node: string, extraEnv: Record<string, string> = {}, bundle = AGENT_BUNDLE): Promise<void> {
     const n = this.tb.node(node);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -201,7 +202,7 @@ export class Mesh {
       ...this.#opts.agentEnv,
       ...extraEnv,
     };
-    const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env, nofile: AGENT_NOFILE });
+    const child = this.tb.spawn(n.netns, process.execPath, [bundle], { env, nofile: AGENT_NOFILE });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
   }
 
