@@ -121,8 +121,10 @@ t.test(`${SECONDS} s of steady HTTP and TCP: no failures, memory flat`, async (t
     t.ok(s.maxRss <= idleRss + 512 * MiB, `${node}: RSS peaked at ${mib(s.maxRss)} MiB (idle ${mib(idleRss)}, bound +512 MiB)`);
     const rssMargin = Math.max(64 * MiB, max(rss1) * 0.15);
     if (SECONDS >= 300) t.ok(max(rss2) <= max(rss1) + rssMargin, `${node}: RSS after warm-up, first half max ${mib(max(rss1))} MiB, second half max ${mib(max(rss2))} MiB (margin ${mib(rssMargin)})`);
-    // The heaps' floor is the sharp test: live JavaScript objects must not grow with traffic.
-    const heapMargin = Math.max(8 * MiB, mean(heap1) * 0.2);
+    // The heaps' floor is the sharp test: live JavaScript objects must not grow with traffic. Over
+    // a short soak a window holds one or two full GCs of a worker's 16 MiB young generation, so
+    // its floor still carries garbage: a wide margin there, a tight one over a long soak.
+    const heapMargin = SECONDS >= 300 ? Math.max(8 * MiB, mean(heap1) * 0.2) : Math.max(64 * MiB, mean(heap1) * 0.4);
     t.ok(mean(heap2) <= mean(heap1) + heapMargin, `${node}: V8 heap floor, first half ${mib(mean(heap1))} MiB, second half ${mib(mean(heap2))} MiB (margin ${mib(heapMargin)})`);
     t.ok(max(fds2) <= max(fds1) + 32, `${node}: open descriptors flat (first half max ${max(fds1)}, second ${max(fds2)})`);
     const heapSlope = slopeMiBPerMin(heap);
