@@ -39,6 +39,7 @@ export class HttpsCertificateSigner implements CertificateSigner {
   readonly #opts: HttpsSignerOptions;
   readonly #agent: Agent;
   readonly #where: string;
+  #clockOffsetMs: number | null = null;
 
   constructor(opts: HttpsSignerOptions) {
     if (opts.socketPath === undefined && (opts.host === undefined || opts.port === undefined)) {
@@ -74,6 +75,14 @@ export class HttpsCertificateSigner implements CertificateSigner {
     throw new WeftError(ErrorCodes.CA_UNAVAILABLE, `control at ${this.#where} answered ${status} with an unexpected body`);
   }
 
+  /**
+   * Control's clock minus ours, from the Date header of its last answer (HTTP dates have whole
+   * seconds, so ±1 s); null before the first answer.
+   */
+  clockOffsetMs(): number | null {
+    return this.#clockOffsetMs;
+  }
+
   close(): void {
     this.#agent.destroy();
   }
@@ -83,9 +92,11 @@ export class HttpsCertificateSigner implements CertificateSigner {
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => {
         const code = errorCode(err);
-        const hint = code.startsWith('ERR_TLS') || /certificate|altname|self.signed/i.test(err.message)
-          ? 'control\'s certificate did not verify against the trust bundle; is the CA bundle current?'
-          : 'is control running and reachable?';
+        const hint = code === 'CERT_NOT_YET_VALID' || code === 'CERT_HAS_EXPIRED'
+          ? 'control\'s certificate is outside its validity by this node\'s clock: are the clocks of this node and control in sync (NTP)?'
+          : code.startsWith('ERR_TLS') || /certificate|altname|self.signed/i.test(err.message)
+            ? 'control\'s certificate did not verify against the trust bundle; is the CA bundle current?'
+            : 'is control running and reachable?';
         reject(new WeftError(ErrorCodes.CA_UNAVAILABLE, `CSR to control at ${this.#where} failed: ${code} ${err.message}; ${hint}`, { cause: err }));
       };
       const req = request(
@@ -105,6 +116,9 @@ export class HttpsCertificateSigner implements CertificateSigner {
           },
         },
         (res) => {
+          // The middle of the second the Date names is the best guess at control's time now.
+          const date = Date.parse(res.headers.date ?? '');
+          if (Number.isFinite(date)) this.#clockOffsetMs = date + 500 - Date.now();
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (c: Buffer) => {

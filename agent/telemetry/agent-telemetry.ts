@@ -23,6 +23,8 @@ export interface AgentTelemetryOptions {
   /** Golden metrics window. */
   windowSeconds: number;
   sampleSeconds: number;
+  /** The main thread's own series (certificates, control, log sinks), read at each collect. */
+  mainSeries?: () => { counters: TelemetrySnapshot['counters']; gauges: NonNullable<TelemetrySnapshot['gauges']> };
 }
 
 export interface AgentTelemetry {
@@ -49,7 +51,8 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   async function collect(): Promise<TelemetrySnapshot> {
     const workers = await o.collectWorkers();
     // The main thread's own counters: tap events lost to slow consumers.
-    const own: TelemetrySnapshot = { tcp: [], http: [], counters: [{ name: 'tap_dropped_events', labels: { stage: 'consumer' }, value: hub.dropped }] };
+    const main = o.mainSeries?.() ?? { counters: [], gauges: [] };
+    const own: TelemetrySnapshot = { tcp: [], http: [], counters: [{ name: 'tap_dropped_events', labels: { stage: 'consumer' }, value: hub.dropped }, ...main.counters], gauges: main.gauges };
     return mergeSnapshots([...workers, own]);
   }
 
