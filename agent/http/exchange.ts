@@ -230,11 +230,15 @@ export class Exchange implements AttemptSink {
     }
     const grpcStatus = headers['grpc-status'] as string | undefined;
     const meshCode = headers[WEFT_ERROR];
-    const failed = status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
+    // The peer agent refused before any app saw the request: the endpoint left its node's view
+    // first (churn: the two agents apply a change moments apart) or is not who we thought.
+    // Nothing happened, so another endpoint may take it, whatever the method.
+    const refused = meshCode === ErrorCodes.UPSTREAM_CONNECT || meshCode === ErrorCodes.TUNNEL_REFUSED || meshCode === ErrorCodes.PEER_IDENTITY;
+    const failed = refused || status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
     this.#observe(failed);
     this.#status = status;
     this.#grpcStatus = grpcStatus;
-    const outcome: AttemptOutcome = meshCode === ErrorCodes.UPSTREAM_CONNECT ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    const outcome: AttemptOutcome = refused ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
     if (failed && this.#mayRetry(outcome)) {
       this.#report(false);
       this.#retry();
