@@ -6,6 +6,9 @@
 // dials afresh for the next stream.
 import type { ClientHttp2Session } from 'node:http2';
 import { ErrorCodes, WeftError } from '../../../common/errors.ts';
+import { createLogger, type Logger } from '../../../common/log.ts';
+
+const defaultLog = createLogger('agent.hbone.liveness');
 
 export interface LivenessOptions {
   intervalMs: number;
@@ -17,7 +20,7 @@ export interface LivenessOptions {
 export const DEFAULT_LIVENESS: LivenessOptions = { intervalMs: 5000, timeoutMs: 10_000 };
 
 /** Watches `session` until it closes; `where` names the peer in the error. */
-export function watchLiveness(session: ClientHttp2Session, where: string, o: LivenessOptions = DEFAULT_LIVENESS): void {
+export function watchLiveness(session: ClientHttp2Session, where: string, o: LivenessOptions = DEFAULT_LIVENESS, log: Logger = defaultLog): void {
   let deadline: NodeJS.Timeout | undefined;
   const stop = (): void => {
     clearInterval(timer);
@@ -29,7 +32,9 @@ export function watchLiveness(session: ClientHttp2Session, where: string, o: Liv
     if (session.connecting || deadline !== undefined) return;
     deadline = setTimeout(() => {
       stop();
-      session.destroy(new WeftError(ErrorCodes.PEER_UNRESPONSIVE, `peer agent ${where} did not answer an HTTP/2 PING within ${o.timeoutMs} ms; its node is likely gone — closing the session and its streams`));
+      const err = new WeftError(ErrorCodes.PEER_UNRESPONSIVE, `peer agent ${where} did not answer an HTTP/2 PING within ${o.timeoutMs} ms; its node is likely gone — closing the session and its streams`);
+      log.warn(err.message, { code: err.code, peer: where });
+      session.destroy(err);
     }, o.timeoutMs);
     deadline.unref();
     const answered = (): void => {
