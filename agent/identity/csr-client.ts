@@ -59,6 +59,7 @@ export class HttpsCertificateSigner implements CertificateSigner {
       throw new WeftError(ErrorCodes.CSR_UNAUTHENTICATED, `cannot read the node credential: ${(err as Error).message}`, { cause: err });
     }
     const body: CsrRequest = this.#opts.ttlSeconds === undefined ? { csr: csrPem } : { csr: csrPem, ttlSeconds: this.#opts.ttlSeconds };
+    const sentAt = Date.now();
     const { status, text } = await this.#post(JSON.stringify(body), token);
     let parsed: unknown;
     try {
@@ -66,7 +67,12 @@ export class HttpsCertificateSigner implements CertificateSigner {
     } catch {
       throw new WeftError(ErrorCodes.CA_UNAVAILABLE, `control at ${this.#where} answered ${status} with a body that is not JSON; is something else listening there?`);
     }
-    if (status === 200 && isCsrResponse(parsed)) return parsed;
+    if (status === 200 && isCsrResponse(parsed)) {
+      // Control's signing time against the middle of our round trip: skew to within half of it.
+      const issued = Date.parse(parsed.issuedAt ?? '');
+      if (Number.isFinite(issued)) this.#clockOffsetMs = Math.round(issued - (sentAt + Date.now()) / 2);
+      return parsed;
+    }
     if (status !== 200 && parsed !== null && typeof parsed === 'object' && typeof (parsed as ApiError).code === 'string') {
       const api = parsed as ApiError;
       const code = (KNOWN_CODES.has(api.code) ? api.code : ErrorCodes.CA_UNAVAILABLE) as ErrorCode;
@@ -76,8 +82,8 @@ export class HttpsCertificateSigner implements CertificateSigner {
   }
 
   /**
-   * Control's clock minus ours, from the Date header of its last answer (HTTP dates have whole
-   * seconds, so ±1 s); null before the first answer.
+   * Control's clock minus ours, from its last answer: its signing time when it sends one, else
+   * the Date header (whole seconds, so ±1 s); null before the first answer.
    */
   clockOffsetMs(): number | null {
     return this.#clockOffsetMs;
