@@ -15,23 +15,34 @@ export interface LogSinkStatus {
   lastError: string | null;
 }
 
+/** The one system call the sink makes for files; injectable so tests can fail it at will. */
+export type WriteSync = (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
+
 export class GuardedSink implements LogSink {
   readonly #name: string;
   readonly #fd: number;
   readonly #stream: NodeJS.WritableStream;
-  /** Regular files are written with writeSync (what Node does for them anyway), so errors are ours to catch. */
+  /**
+   * Files and character devices are written with writeSync (what Node does for them anyway), so
+   * errors are ours to catch; pipes and sockets stay streams.
+   */
   readonly #file: boolean;
+  readonly #writeSync: WriteSync;
   #failures = 0;
   #pending = 0;
+  /** A write that failed halfway left a fragment: the next line starts on a fresh one. */
+  #fragment = false;
   #lastError: string | null = null;
 
-  constructor(name: string, stream: NodeJS.WritableStream & { fd?: number }) {
+  constructor(name: string, stream: NodeJS.WritableStream & { fd?: number }, io: { writeSync?: WriteSync } = {}) {
     this.#name = name;
+    this.#writeSync = io.writeSync ?? writeSync;
     this.#stream = stream;
     this.#fd = stream.fd ?? -1;
     let file = false;
     try {
-      file = this.#fd >= 0 && fstatSync(this.#fd).isFile();
+      const st = this.#fd >= 0 ? fstatSync(this.#fd) : undefined;
+      file = st !== undefined && (st.isFile() || st.isCharacterDevice());
     } catch {
       // not a descriptor we can inspect: treat it as a stream
     }
@@ -50,8 +61,9 @@ export class GuardedSink implements LogSink {
     }
     try {
       if (this.#pending > 0) {
-        this.#writeAll(Buffer.from(this.#notice()));
+        this.#writeAll(Buffer.from((this.#fragment ? '\n' : '') + this.#notice()));
         this.#pending = 0;
+        this.#fragment = false;
       }
       this.#writeAll(typeof line === 'string' ? Buffer.from(line) : line);
     } catch (err) {
@@ -65,7 +77,12 @@ export class GuardedSink implements LogSink {
 
   #writeAll(buf: Uint8Array): void {
     let off = 0;
-    while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
+    try {
+      while (off < buf.length) off += this.#writeSync(this.#fd, buf, off, buf.length - off);
+    } catch (err) {
+      if (off > 0) this.#fragment = true;
+      throw err;
+    }
   }
 
   #fail(err: unknown): void {
