@@ -12,7 +12,7 @@ import t from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import { proxyStats, tcpClient } from './helpers.ts';
-import { assertNothingLost, figures, metric, metrics, sleep, startSteady } from './fault-load.ts';
+import { assertNothingLost, finishLossless, figures, LONG, metric, metrics, sleep, startSteady } from './fault-load.ts';
 
 const VIP = '10.96.0.20';
 const DRAIN_MS = 2000;
@@ -60,12 +60,20 @@ t.test('a destination agent restarted under load: no idempotent request fails; i
     return get.app.lines.length > before;
   }, 10_000, 'load to keep flowing');
   await sleep(2000);
-  const g = await get.finish();
-  const p = await put.finish();
-  assertNothingLost(t, g, 'GET');
-  assertNothingLost(t, p, 'PUT');
+  const [g, p] = await finishLossless(t, [get, put]);
   t.ok((g.byName['web-2'] ?? 0) > 0 && (g.byName['web-3'] ?? 0) > 0, `both endpoints served (${JSON.stringify(g.byName)})`);
   t.comment(`n2 restart (drain took ${drainTook} ms); ${figures(g)}; ${figures(p)}; tunnel cut after ${String(cut.sent)} bytes with ${JSON.stringify(cut.errors)}`);
+});
+
+t.test('long form: the destination agents restarted in turn, ten times, under load', { skip: LONG ? false : 'set WEFT_LONG_TESTS=1' }, async (t) => {
+  const [get, put] = await load();
+  for (let i = 0; i < 10; i++) {
+    const node = i % 2 === 0 ? 'n2' : 'n3';
+    await mesh.restartAgent(node);
+    await sleep(3000);
+  }
+  const [g, p] = await finishLossless(t, [get, put]);
+  t.comment(`10 destination restarts; ${figures(g)}; ${figures(p)}`);
 });
 
 t.test('the client\'s own agent restarted under load: what the client sees', async (t) => {
@@ -123,10 +131,7 @@ t.test('a node lost mid-stream: its connections fail in bounded time, new reques
   const mark = get.answered();
   await sleep(3000);
   t.ok(get.answered() > mark, 'requests keep being answered');
-  const g = await get.finish();
-  const p = await put.finish();
-  assertNothingLost(t, g, 'GET');
-  assertNothingLost(t, p, 'PUT');
+  const [g, p] = await finishLossless(t, [get, put]);
   t.ok(g.maxMs < 30_000, `the slowest request took ${g.maxMs} ms (bounded, retried after the peer was found dead)`);
   const after = await startSteady(mesh, 'client', ['--urls', `http://${VIP}/`, '--method', 'GET', '--bytes', '1024', '--concurrency', '2', '--duration', '3000', '--timeout', '30000']);
   await after.app.exited;

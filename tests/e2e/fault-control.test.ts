@@ -7,7 +7,7 @@ import t from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import { tcpClient } from './helpers.ts';
-import { assertNothingLost, figures, LONG, metric, metrics, sleep, startSteady, weftCheck } from './fault-load.ts';
+import { finishLossless, figures, LONG, metric, metrics, sleep, startSteady, weftCheck } from './fault-load.ts';
 
 const VIP = '10.96.0.20';
 const tb = await withTestbed(t, {
@@ -69,12 +69,26 @@ t.test('control SIGKILLed under load, down across a renewal, restarted: nothing 
   t.equal(metric(await metrics(mesh, 'n1'), 'weft_control_connected'), 1, 'control_connected back to 1');
 
   await sleep(2000);
-  const g = await get.finish();
-  const p = await put.finish();
-  assertNothingLost(t, g, 'GET');
-  assertNothingLost(t, p, 'PUT');
+  const [g, p] = await finishLossless(t, [get, put]);
   const [tr] = await trickle.waitForLines(1, trickleMs + 30_000);
   t.match(tr, { ok: true, mismatch: false, errors: [] }, 'the opaque connection open across it never broke');
   t.ok((tr.sent as number) > 0 && tr.sent === tr.received, `every trickled byte came back (${String(tr.received)})`);
   t.comment(`control down ${downMs} ms; ${figures(g)}; ${figures(p)}; trickle ${String(tr.sent)} bytes`);
+});
+
+t.test('long form: control SIGKILLed and restarted every few seconds for two minutes under load', { skip: LONG ? false : 'set WEFT_LONG_TESTS=1' }, async (t) => {
+  const get = await startSteady(mesh, 'client', ['--urls', `http://${VIP}/`, '--method', 'GET', '--bytes', '4096', '--concurrency', '3', '--pause', '10']);
+  const put = await startSteady(mesh, 'client', ['--urls', `http://${VIP}/`, '--method', 'PUT', '--bytes', '8192', '--concurrency', '2', '--pause', '10']);
+  const until = Date.now() + 120_000;
+  let cycles = 0;
+  while (Date.now() < until) {
+    await mesh.stopControl('SIGKILL');
+    await sleep(3000 + Math.random() * 4000);
+    await mesh.startControl();
+    await mesh.waitUntil(async () => ((await mesh.admin('n1', '/config_dump/control')).body as { control: { synced: boolean } }).control.synced, 30_000, 'n1 to resync');
+    cycles++;
+    await sleep(2000);
+  }
+  const [g, p] = await finishLossless(t, [get, put]);
+  t.comment(`${cycles} control kills; ${figures(g)}; ${figures(p)}`);
 });

@@ -67,6 +67,17 @@ export function assertNothingLost(t: Assert, r: SteadyResult, what: string): voi
   t.equal(r.sha256Received, r.sha256Sent, `${what}: every body checked out (${r.bytesReceived} bytes received${r.method === 'PUT' ? `, ${r.bytesSent} sent` : ''})`);
 }
 
+/** Stops each load and asserts it lost nothing; the accounts in the same order. */
+export async function finishLossless(t: Assert, loads: readonly Steady[]): Promise<SteadyResult[]> {
+  const out: SteadyResult[] = [];
+  for (const l of loads) {
+    const r = await l.finish();
+    assertNothingLost(t, r, r.method);
+    out.push(r);
+  }
+  return out;
+}
+
 /** One line for the README table. */
 export function figures(r: SteadyResult): string {
   return `${r.method}: sent ${r.sent}, answered ${r.answered}, failed ${r.failed}, bytes out ${r.bytesSent} in ${r.bytesReceived}, sha ${r.sha256Received === r.sha256Sent ? 'equal' : 'DIFFERENT'}, max ${r.maxMs} ms, ${(r.durationMs / 1000).toFixed(1)} s`;

@@ -248,7 +248,10 @@ t.test('clock skew: within the backdate it goes unnoticed; beyond it the log nam
   t.teardown(() => ahead10.close());
   const cert = await ahead10.get(CART);
   t.ok(cert.notBefore.getTime() > clock.now(), 'not yet valid here');
-  t.match(log10.lines.find((l) => l.code === 'WEFT_ERR_CLOCK_SKEW'), { level: 'error', identity: CART, aheadSeconds: 300, msg: /not valid yet by this node's clock.*NTP/ });
+  const skewLine = log10.lines.find((l) => l.code === 'WEFT_ERR_CLOCK_SKEW');
+  t.match(skewLine, { level: 'error', identity: CART, msg: /not valid yet by this node's clock.*NTP/ });
+  // 10 min ahead less the 5 min backdate; notBefore is whole seconds, so 299 or 300.
+  t.ok(Math.abs((skewLine?.aheadSeconds as number) - 300) <= 1, `by how much (${String(skewLine?.aheadSeconds)} s)`);
   // Control so far behind that the certificate is already over when it arrives.
   const logPast = memoryLogger();
   const behind = new CachingSecretManager({ signer: signerFor(() => clock.now() - 7_200_000, 3600), clock, logger: logPast });
