@@ -15,7 +15,7 @@ import { proxyStats, tcpClient } from './helpers.ts';
 import { assertNothingLost, finishLossless, figures, LONG, metric, metrics, sleep, startSteady } from './fault-load.ts';
 
 const VIP = '10.96.0.20';
-const DRAIN_MS = 2000;
+const DRAIN_MS = 1500;
 const tb = await withTestbed(t, {
   name: 'fault-agent',
   nodes: [
@@ -92,7 +92,7 @@ t.test('the client\'s own agent restarted under load: what the client sees', asy
   const fresh = await tcpClient(mesh, 'client', tb.pod('web-3').ip, 9000, 'echo', ['--bytes', '100000']);
   t.ok(fresh.ok, 'a new opaque connection works after the restart');
   t.ok((await proxyStats(mesh, 'n1')).paths.outbound_hbone.opened >= 1, 'through the new agent');
-  await sleep(3000);
+  await sleep(1000);
   const answeredBefore = get.answered();
   await sleep(2000);
   t.ok(get.answered() > answeredBefore, 'the load flows again through the new agent');
@@ -127,13 +127,13 @@ t.test('a node lost mid-stream: its connections fail in bounded time, new reques
   t.ok(cutAfter < 30_000, `in bounded time: ${cutAfter} ms (PING every 5 s, 10 s to answer)`);
   t.match(mesh.agentLog('n1'), /WEFT_ERR_PEER_UNRESPONSIVE/, 'n1 says why');
   // Requests in flight on the dead session were retried elsewhere; later ones avoid the node.
-  await sleep(3000);
+  await sleep(2000);
   const mark = get.answered();
-  await sleep(3000);
+  await sleep(2000);
   t.ok(get.answered() > mark, 'requests keep being answered');
   const [g, p] = await finishLossless(t, [get, put]);
   t.ok(g.maxMs < 30_000, `the slowest request took ${g.maxMs} ms (bounded, retried after the peer was found dead)`);
-  const after = await startSteady(mesh, 'client', ['--urls', `http://${VIP}/`, '--method', 'GET', '--bytes', '1024', '--concurrency', '2', '--duration', '3000', '--timeout', '30000']);
+  const after = await startSteady(mesh, 'client', ['--urls', `http://${VIP}/`, '--method', 'GET', '--bytes', '1024', '--concurrency', '2', '--duration', '2000', '--timeout', '30000']);
   await after.app.exited;
   const a = await after.finish();
   // The lost endpoint cannot answer, so "avoided" shows as speed: no request waits on it again

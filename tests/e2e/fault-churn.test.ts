@@ -17,7 +17,7 @@ const tb = await withTestbed(t, {
   ],
 });
 const cluster = { meshedNamespaces: ['demo'], services: [{ name: 'web', namespace: 'demo', clusterIP: VIP, port: 80, targetPort: 8080, selector: 'web' }] };
-const mesh = await Mesh.start(tb, { cluster, agentEnv: { WEFT_WORKERS: '1' } });
+const mesh = await Mesh.start(tb, { cluster, agentEnv: { WEFT_WORKERS: '1', WEFT_DRAIN_MS: '1000' } });
 t.teardown(() => mesh.stop());
 for (const p of WEBS) await mesh.startApp(p, 'l7-server.ts', ['--port', '8080', '--name', p]);
 

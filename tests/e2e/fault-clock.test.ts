@@ -24,7 +24,7 @@ const tb = await withTestbed(t, {
     { name: 'n2', pods: [{ name: 'web', namespace: 'demo' }] },
   ],
 });
-const mesh = await Mesh.start(tb, { cluster: { meshedNamespaces: ['demo'] }, agentEnv: { WEFT_WORKERS: '1' }, controlEnv: shifted(120_000) });
+const mesh = await Mesh.start(tb, { cluster: { meshedNamespaces: ['demo'] }, agentEnv: { WEFT_WORKERS: '1', WEFT_DRAIN_MS: '1000' }, controlEnv: shifted(120_000) });
 t.teardown(() => mesh.stop());
 await mesh.startApp('web', 'l7-server.ts', ['--port', '8080', '--name', 'web']);
 const url = `http://${tb.pod('web').ip}:8080/`;

@@ -20,7 +20,7 @@ const tb = await withTestbed(t, {
 const cluster = { meshedNamespaces: ['demo'], services: [{ name: 'web', namespace: 'demo', clusterIP: VIP, port: 80, targetPort: 8080, selector: 'web' }] };
 // The shortest lifetime control issues (60 s): renewal is due ~30 s after issue, so "control down
 // when a renewal is due" fits in a CI run.
-const mesh = await Mesh.start(tb, { cluster, agentEnv: { WEFT_CERT_TTL_SECONDS: '60', WEFT_WORKERS: '1' } });
+const mesh = await Mesh.start(tb, { cluster, agentEnv: { WEFT_CERT_TTL_SECONDS: '60', WEFT_WORKERS: '1', WEFT_DRAIN_MS: '1000' } });
 t.teardown(() => mesh.stop());
 for (const p of ['web-1', 'web-2']) await mesh.startApp(p, 'l7-server.ts', ['--port', '8080', '--name', p]);
 await mesh.startApp('web-1', 'tcp-server.ts', ['--port', '9000']);

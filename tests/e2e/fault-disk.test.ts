@@ -22,7 +22,7 @@ const tb = await withTestbed(t, {
     { name: 'n2', pods: [{ name: 'web', namespace: 'demo' }] },
   ],
 });
-const mesh = await Mesh.start(tb, { cluster: { meshedNamespaces: ['demo'] }, agentEnv: { WEFT_WORKERS: '1' } });
+const mesh = await Mesh.start(tb, { cluster: { meshedNamespaces: ['demo'] }, agentEnv: { WEFT_WORKERS: '1', WEFT_DRAIN_MS: '1000' } });
 t.teardown(() => mesh.stop());
 await mesh.startApp('web', 'l7-server.ts', ['--port', '8080', '--name', 'web']);
 await mesh.startApp('web', 'tcp-server.ts', ['--port', '9000']);
