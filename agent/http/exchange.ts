@@ -57,6 +57,8 @@ export class Exchange implements AttemptSink {
   /** The balancer counts the current attempt as pending until it is observed. */
   #inflight = false;
   #retries = 0;
+  /** Endpoints that failed this request before any app saw it: its retries go elsewhere. */
+  #avoid: Set<string> | undefined = undefined;
   #continued = false;
   #committed = false;
   #finished = false;
@@ -133,7 +135,11 @@ export class Exchange implements AttemptSink {
     if (this.#finished) return;
     const { endpoints } = this.#resolved;
     const router = this.#router;
-    const ep = router.lb.pick(router.breaker.available(endpoints));
+    const available = router.breaker.available(endpoints);
+    const avoid = this.#avoid;
+    // Only when another endpoint remains: with none, the same one is better than no attempt.
+    const others = avoid === undefined ? available : available.filter((e) => !avoid.has(e.id));
+    const ep = router.lb.pick(others.length > 0 ? others : available);
     if (ep === undefined) {
       this.#meshError(503, ErrorCodes.NO_ROUTE, `no ready endpoints for ${this.#resolved.backend}`);
       return;
@@ -204,6 +210,10 @@ export class Exchange implements AttemptSink {
     return true;
   }
 
+  #avoidEndpoint(): void {
+    if (this.#endpoint !== undefined) (this.#avoid ??= new Set()).add(this.#endpoint.id);
+  }
+
   #retry(): void {
     this.#attempt?.abort();
     this.#attempt = undefined;
@@ -239,6 +249,7 @@ export class Exchange implements AttemptSink {
     this.#status = status;
     this.#grpcStatus = grpcStatus;
     const outcome: AttemptOutcome = refused ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    if (refused) this.#avoidEndpoint();
     if (failed && this.#mayRetry(outcome)) {
       this.#report(false);
       this.#retry();
@@ -285,6 +296,7 @@ export class Exchange implements AttemptSink {
     }
     this.#observe(true);
     this.#report(false);
+    if (!delivered) this.#avoidEndpoint();
     if (this.#mayRetry(delivered ? { kind: 'response', status: 502, grpcStatus: undefined } : { kind: 'not-delivered' })) {
       this.#retry();
       return;
