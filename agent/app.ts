@@ -83,7 +83,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
   const telemetryWaiters = new Map<number, { want: number; got: TelemetrySnapshot[]; done: (s: TelemetrySnapshot[]) => void }>();
-  const admin: AdminServer = createAdminServer(() => readiness(), log.child('admin'));
+  const admin: AdminServer = createAdminServer(() => readiness(), log.child('admin'), { headersTimeoutMs: cfg.httpHeadersTimeoutMs });
   const telemetry = await startAgentTelemetry({
     collectWorkers: () => gather(telemetryWaiters, 'telemetry-request'),
     admin,

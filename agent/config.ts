@@ -31,6 +31,8 @@ export const agentSettings = {
   routeTable: int('WEFT_REDIRECT_TABLE', 133, 'Routing table with the local default route for marked packets.', 1, 252),
   detectTimeoutMs: int('WEFT_DETECT_TIMEOUT_MS', 300, 'How long an outbound connection may stay silent before it is carried as opaque TCP (server-first protocols on undeclared ports pay this once per connection).', 10, 60_000),
   opaquePorts: str('WEFT_OPAQUE_PORTS', '', 'Comma-separated destination ports never sniffed for HTTP (agent-wide; Services can add `weft.dev/opaque-ports`).'),
+  httpHeadersTimeoutMs: int('WEFT_HTTP_HEADERS_TIMEOUT_MS', 30_000, 'A client must send an HTTP/1 request line and headers within this long (outbound L7 path and the admin server), or it is answered 408 and closed: slowloris cannot hold connections open.', 100, 600_000),
+  handshakeTimeoutMs: int('WEFT_HANDSHAKE_TIMEOUT_MS', 10_000, 'An HBONE (15008) peer must finish the TLS handshake within this long, or it is cut off and counted.', 100, 120_000),
   httpEnabled: bool('WEFT_HTTP', true, 'Detect HTTP and apply the L7 stages (per-request balancing, retries, timeouts, breaking); false carries everything as TCP.'),
   httpBalancer: oneOf('WEFT_HTTP_BALANCER', 'p2c-peak-ewma', ['p2c-peak-ewma', 'round-robin'] as const, 'Per-request load balancer for Service destinations.'),
   httpTimeoutMs: int('WEFT_HTTP_TIMEOUT_MS', 0, 'Default request timeout where no HTTPRoute or weft.dev/timeout sets one; 0: none (long polls and streams stay usable).', 0, 3_600_000),

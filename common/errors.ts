@@ -39,6 +39,14 @@ export const ErrorCodes = {
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
   /** An HTTP request carried between agents without a valid weft-target. */
   HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
+  /** A malformed HTTP/1 request (bad request line, header, framing or a smuggling attempt): 400, connection closed. */
+  HTTP_MALFORMED: 'WEFT_ERR_HTTP_MALFORMED',
+  /** An HTTP/1 request line plus headers larger than the limit: 431, connection closed. */
+  HTTP_HEADERS_TOO_LARGE: 'WEFT_ERR_HTTP_HEADERS_TOO_LARGE',
+  /** A client that did not finish its request headers within the header timeout (slowloris): 408, closed. */
+  HTTP_HEADER_TIMEOUT: 'WEFT_ERR_HTTP_HEADER_TIMEOUT',
+  /** A peer that did not complete (or failed) the TLS handshake on an mTLS listener. */
+  TLS_HANDSHAKE: 'WEFT_ERR_TLS_HANDSHAKE',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
   /** The `weft` CLI found no agent at the socket/address (not running, wrong path). */

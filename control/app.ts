@@ -20,6 +20,9 @@ import { ModelStore } from './model/index.ts';
 import { attachStreamServer, type StreamServer } from './stream/index.ts';
 import { MetricsStore } from './metrics/metrics-store.ts';
 import { startDashboard, type Dashboard } from './dashboard/dashboard-server.ts';
+import { Rejections } from './metrics/rejections.ts';
+import { answerClientError, headerTimeoutOptions } from '../common/http-client-error.ts';
+import { errorCode } from '../common/errors.ts';
 
 export interface ControlApp {
   /** The bound TCP port (useful when configured as :0), or null without a TCP listener. */
@@ -32,6 +35,8 @@ export interface ControlApp {
   readonly metrics: MetricsStore;
   /** The dashboard's URL, or null when WEFT_DASHBOARD_ADDRESS is empty. */
   readonly dashboardUrl: string | null;
+  /** Bad input refused so far (GET /metrics on the API port). */
+  readonly rejections: Rejections;
   close(): Promise<void>;
 }
 
@@ -84,7 +89,9 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       return w?.kind === 'workload' ? { uid: w.uid, node: w.node } : undefined;
     },
   });
+  const rejections = new Rejections();
   const csr = createCsrHandler({
+    onRejected: (reason) => rejections.count(reason),
     ca,
     authenticator: { authenticate: async (credential) => (await authenticator.authenticate(credential)).node },
     identitiesOnNode: (node) => store.identitiesOnNode(node),
@@ -100,15 +107,25 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       });
     } else if (path === '/healthz' && req.method === 'GET') {
       sendJson(res, 200, { status: 'ok', version: store.snapshot().version });
+    } else if (path === '/metrics' && req.method === 'GET') {
+      const text = rejections.render();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
     } else {
+      rejections.count('api_route');
       sendJson(res, 404, { code: 'WEFT_ERR_HTTP_ROUTE', message: `no route ${req.method ?? ''} ${path}` });
     }
   };
 
+  const timeout = cfg.headersTimeoutMs;
   const tlsOptions: https.ServerOptions = {
     key: serving.keyPem,
     cert: serving.certChain.join('\n'),
     minVersion: 'TLSv1.3',
+    // Slowloris bounds: the handshake, then the request line and headers (a CSR body is small).
+    handshakeTimeout: timeout,
+    requestTimeout: timeout * 2,
+    ...headerTimeoutOptions(timeout),
   };
   const servers: https.Server[] = [];
   const streams: StreamServer[] = [];
@@ -118,7 +135,15 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
 
   async function serve(listen: (s: https.Server, cb: () => void) => void): Promise<https.Server> {
     const server = https.createServer(tlsOptions, onRequest);
+    server.on('clientError', (err: Error, socket) => {
+      const kind = answerClientError(err, socket);
+      if (kind !== null) rejections.count(`api_${kind}`);
+    });
+    server.on('tlsClientError', (err: Error) => {
+      rejections.count(errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'api_handshake_timeout' : 'api_tls_handshake');
+    });
     streams.push(attachStreamServer(server, {
+      onRejected: (reason) => rejections.count(reason),
       store,
       authenticator,
       log: log.child('stream'),
@@ -166,6 +191,8 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
         metrics,
         agents: () => streams.flatMap((s) => s.sessions()),
         log,
+        headersTimeoutMs: timeout,
+        onRejected: (reason) => rejections.count(reason),
       });
     }
   } catch (err) {
@@ -181,6 +208,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     store,
     ca,
     metrics,
+    rejections,
     dashboardUrl: dashboard?.url ?? null,
     get trustAnchorsPem() {
       return [...ca.trustAnchors];

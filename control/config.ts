@@ -21,6 +21,7 @@ export const controlSettings = {
   certMaxTtlSeconds: int('WEFT_CERT_MAX_TTL_SECONDS', 7 * 86400, 'Longest lifetime an agent may ask for.', 60, 365 * 86400),
   dashboardAddress: str('WEFT_DASHBOARD_ADDRESS', '127.0.0.1:8084', 'The read-only browser dashboard (golden metrics, topology, live tap, policies), host:port; empty disables. Loopback by default: reach it with kubectl port-forward. Any other address needs WEFT_DASHBOARD_TOKEN.'),
   dashboardToken: str('WEFT_DASHBOARD_TOKEN', '', 'Bearer token the dashboard requires (header or ?token=); required when WEFT_DASHBOARD_ADDRESS is not loopback. Never logged.'),
+  headersTimeoutMs: int('WEFT_HEADERS_TIMEOUT_MS', 30_000, 'A client of the API port or the dashboard must send its request line and headers within this long (and finish a TLS handshake on the API port), or it is cut off and counted: slowloris cannot hold control\'s sockets.', 100, 600_000),
   metricsWindowSeconds: int('WEFT_METRICS_WINDOW_SECONDS', 900, 'How much recent traffic (agents\' summaries) control keeps in memory for the dashboard: 15 minutes of per-edge counters in 5 s buckets.', 60, 3600),
   logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
 };

@@ -5,6 +5,7 @@ import http from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
+import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 
 export interface AdminHandler {
   /** Section name in /config_dump, and the path /config_dump/<key>. */
@@ -29,7 +30,14 @@ export interface AdminServer {
   upgrade(path: string, handler: AdminUpgrade): void;
   listenTcp(host: string, port: number): Promise<number>;
   listenUnix(path: string): Promise<void>;
+  /** Bad requests refused so far, by reason (weft_rejected_input_total on /metrics). */
+  rejections(): ReadonlyMap<string, number>;
   close(): Promise<void>;
+}
+
+export interface AdminServerOptions {
+  /** How long a client may take over a request's line and headers (slowloris bound). */
+  headersTimeoutMs?: number;
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
@@ -42,7 +50,10 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function createAdminServer(readiness: () => Readiness, log: Logger): AdminServer {
+export function createAdminServer(readiness: () => Readiness, log: Logger, opts: AdminServerOptions = {}): AdminServer {
+  const rejected = new Map<string, number>();
+  const reject = (reason: string): void => void rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
+  const headersTimeout = opts.headersTimeoutMs ?? 30_000;
   const handlers = new Map<string, AdminHandler>();
   const routes = new Map<string, AdminRoute>();
   const upgrades = new Map<string, AdminUpgrade>();
@@ -61,6 +72,8 @@ export function createAdminServer(readiness: () => Readiness, log: Logger): Admi
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     // Read-only: nothing here lets a caller change the mesh.
     if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reject('admin_method');
+      res.setHeader('allow', 'GET, HEAD');
       send(res, 405, { code: 'WEFT_ERR_ADMIN_METHOD', message: 'the admin API is read-only' });
       return;
     }
@@ -93,7 +106,11 @@ export function createAdminServer(readiness: () => Readiness, log: Logger): Admi
   };
 
   function start(listen: (s: http.Server, cb: () => void) => void): Promise<http.Server> {
-    const s = http.createServer(onRequest);
+    const s = http.createServer({ requestTimeout: headersTimeout * 2, ...headerTimeoutOptions(headersTimeout) }, onRequest);
+    s.on('clientError', (err: Error, socket: Duplex) => {
+      const kind = answerClientError(err, socket);
+      if (kind !== null) reject(`admin_${kind}`);
+    });
     s.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://admin');
       const h = upgrades.get(url.pathname);
@@ -135,6 +152,7 @@ export function createAdminServer(readiness: () => Readiness, log: Logger): Admi
       await chmod(path, 0o660);
       sockets.push(path);
     },
+    rejections: () => rejected,
     async close() {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
       await Promise.all(sockets.map((p) => unlink(p).catch(() => undefined)));

@@ -25,7 +25,9 @@ const VERSION_11 = Buffer.from(' HTTP/1.1', 'latin1');
 /** The first line (method and SP already seen at `methodEnd`) decides: HTTP/1 or not. */
 function requestLine(head: Buffer, methodEnd: number): Detection {
   const lf = head.indexOf(LF, methodEnd);
-  if (lf < 0) return head.length >= MAX_LINE ? 'tcp' : 'need-more';
+  // A line longer than MAX_LINE is opaque whether or not its newline arrived in the same read:
+  // otherwise the verdict would depend on how TCP split the bytes (found by tests/fuzz).
+  if (lf < 0 || lf >= MAX_LINE) return lf < 0 && head.length < MAX_LINE ? 'need-more' : 'tcp';
   const end = lf > 0 && head[lf - 1] === CR ? lf - 1 : lf;
   const vStart = end - VERSION_11.length;
   if (vStart <= methodEnd) return 'tcp';

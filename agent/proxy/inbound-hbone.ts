@@ -20,12 +20,15 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
     const decision = decideInbound(req.target.host, deps.view, deps.localNode);
     if (decision.kind === 'refuse') {
       deps.stats.rejected++;
+      // Never an open relay: a target that is not a meshed workload on this node is counted.
+      deps.telemetry.inputRejected('hbone_target_refused');
       deps.log.warn('HBONE stream refused', { code: decision.code, reason: decision.reason, peer: req.peerIdentity });
       req.respond(decision.status, decision.code);
       return;
     }
     if (decision.destination.identity !== req.localIdentity) {
       deps.stats.rejected++;
+      deps.telemetry.inputRejected('hbone_identity_mismatch');
       deps.log.warn('HBONE stream refused', {
         code: ErrorCodes.PEER_IDENTITY,
         reason: `target ${decision.destination.key} is ${decision.destination.identity}, but the peer authenticated ${req.localIdentity}`,

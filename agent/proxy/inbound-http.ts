@@ -13,6 +13,7 @@ import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
+import { isOriginForm } from '../http/request-target.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
@@ -156,19 +157,23 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
   return function onPeerHttp(req: PeerHttpRequest): void {
     const { stream, headers } = req;
     const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
-    if (target === null) {
+    const path = headers[':path'];
+    if (target === null || typeof path !== 'string' || (path !== '*' && !isOriginForm(path))) {
+      telemetry.inputRejected('hbone_http_target');
       refuse(stream, 400, ErrorCodes.HTTP_TARGET);
       return;
     }
     const decision = decideInbound(target.host, deps.view, deps.localNode);
     if (decision.kind === 'refuse') {
       deps.stats.rejected++;
+      telemetry.inputRejected('hbone_target_refused');
       deps.log.warn('HTTP request refused', { code: decision.code, reason: decision.reason, peer: req.peerIdentity });
       refuse(stream, decision.status, decision.code);
       return;
     }
     if (decision.destination.identity !== req.localIdentity) {
       deps.stats.rejected++;
+      telemetry.inputRejected('hbone_identity_mismatch');
       refuse(stream, 421, ErrorCodes.PEER_IDENTITY);
       return;
     }
@@ -182,7 +187,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
           port: target.port,
           transport: 'hbone',
         },
-        { method: headers[':method'] as string, path: (headers[':path'] as string | undefined) ?? '/', headers },
+        { method: headers[':method'] as string, path, headers },
       );
       if (!d.allowed) {
         deps.stats.rejected++;
@@ -192,7 +197,6 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       }
     }
     const method = headers[':method'] as string;
-    const path = (headers[':path'] as string | undefined) ?? '/';
     const sink = new StreamSink(stream, {
       telemetry,
       conn: contextFor(req.peerIdentity, decision.destination, stream.session?.socket?.remoteAddress ?? ''),
@@ -203,7 +207,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
     });
     const attempt = deps.local.start({
       method: headers[':method'] as string,
-      path: (headers[':path'] as string | undefined) ?? '/',
+      path,
       authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
       headers: endToEnd(headers, true),
       proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',

@@ -32,6 +32,8 @@ import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.t
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import { pipeBoth } from './tcp.ts';
+import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
+import { isOriginForm, originForm } from '../http/request-target.ts';
 
 export interface OutboundHttpDeps {
   router: Router;
@@ -49,6 +51,8 @@ export interface OutboundHttpDeps {
   /** Authorization of same-node requests (this agent is the destination's too). */
   policy?: InboundAuthorizer;
   log: Logger;
+  /** How long a client may take to send a request's line and headers (slowloris bound). */
+  headersTimeoutMs?: number;
 }
 
 /** What the connection-level decision knew; set on the socket before the HTTP server sees it. */
@@ -185,6 +189,23 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       res.destroy();
       return;
     }
+    // Origin-form is the common case and costs one character test (llhttp already refused spaces
+    // and controls in an HTTP/1 target; an h2 :path is only a header value, so it is checked whole).
+    if (req.url.charCodeAt(0) !== 0x2f || (conn.proto === 'h2' && !isOriginForm(req.url))) {
+      const t = originForm(req.url);
+      if (t === null) {
+        deps.telemetry.inputRejected('http_target');
+        // HTTP/2 forbids connection headers (setting one throws): only HTTP/1 is told to close.
+        res.writeHead(400, conn.proto === 'h2' ? { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0' } : { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0', connection: 'close' });
+        res.end();
+        return;
+      }
+      req.url = t.path;
+      if (t.authority !== undefined) {
+        if (conn.proto === 'h2') req.headers[':authority'] = t.authority;
+        else req.headers.host = t.authority;
+      }
+    }
     new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
   }
 
@@ -231,17 +252,27 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       .then(start, fail);
   }
 
-  const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 });
+  const headersTimeout = deps.headersTimeoutMs ?? 30_000;
+  const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, keepAliveTimeout: 65_000, ...headerTimeoutOptions(headersTimeout) });
   h1.on('request', onRequest);
   h1.on('checkContinue', onRequest);
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
-  h1.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
+  // Malformed, oversized and smuggling-shaped requests, and header timeouts: 400/431/408, closed, counted.
+  h1.on('clientError', (err: Error, socket: Duplex) => {
+    const kind = answerClientError(err, socket);
+    if (kind !== null) deps.telemetry.inputRejected(`http1_${kind}`);
+  });
+  // This server never listens (sockets come from the sniffer), and node:http only tracks
+  // connections for headersTimeout once its 'listening' has fired: without this a client could
+  // trickle headers forever (slowloris). tests/e2e/sec-bad-input.test.ts holds it to that.
+  h1.emit('listening');
 
   const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
   h2.on('request', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   h2.on('checkContinue', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-  h2.on('sessionError', () => undefined);
+  // Invalid frames from an app that spoke h2 prior knowledge: nghttp2 sends GOAWAY; counted here.
+  h2.on('sessionError', () => deps.telemetry.inputRejected('h2_protocol'));
 
   const counters = router.counters;
 

@@ -85,7 +85,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   deps.stats.l7Detail = () => router.snapshot();
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
-    detectTimeoutMs: config.detectTimeoutMs,
+    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'),
   });
@@ -101,6 +101,8 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in') }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    onRejected: (reason) => common.telemetry.inputRejected(reason),
   });
   const host = config.listenHost;
   const listeners: net.Server[] = [];

@@ -51,8 +51,11 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   async function collect(): Promise<TelemetrySnapshot> {
     const workers = await o.collectWorkers();
     // The main thread's own counters: tap events lost to slow consumers.
+    // Certificates, control and log sinks (mainSeries) live here too.
     const main = o.mainSeries?.() ?? { counters: [], gauges: [] };
     const own: TelemetrySnapshot = { tcp: [], http: [], counters: [{ name: 'tap_dropped_events', labels: { stage: 'consumer' }, value: hub.dropped }, ...main.counters], gauges: main.gauges };
+    // The admin server's refusals (it runs here, not in a worker) join the workers' rejected_input.
+    for (const [reason, value] of o.admin.rejections()) own.counters.push({ name: 'rejected_input', labels: { reason }, value });
     return mergeSnapshots([...workers, own]);
   }
 

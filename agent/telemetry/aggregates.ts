@@ -35,7 +35,7 @@ export interface HttpSeries {
   lastSeen: number;
 }
 
-export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events'
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input'
   | 'cert_renewal_failures' | 'log_write_failures';
 
 /** Levels the main thread reads when asked (never summed across workers). */
@@ -177,6 +177,7 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   ejections: 'destination_service',
   detection_timeouts: 'direction',
   tap_dropped_events: 'stage',
+  rejected_input: 'reason',
   cert_renewal_failures: 'identity',
   log_write_failures: 'stream',
 };

@@ -89,7 +89,8 @@ export const METRICS: readonly MetricFamily[] = [
   counter('cert_renewal_failures', 'weft_certificate_renewal_failures_total', 'weft.certificate.renewal_failures', 'Failed attempts to issue or renew a workload certificate (control unreachable or refusing), by identity.'),
   gauge('cert_expiry_seconds', 'weft_certificate_expiry_seconds', 'weft.certificate.expiry', 's', 'Seconds until the workload certificate in use expires (negative once expired); alert when it nears zero.'),
   gauge('control_connected', 'weft_control_connected', 'weft.control.connected', '1', '1 while the config stream to control is connected and synced, else 0 (the agent serves from its last state).'),
-  gauge('control_clock_offset_seconds', 'weft_control_clock_offset_seconds', 'weft.control.clock_offset', 's', 'Control\'s clock minus this node\'s, from the Date of control\'s last CSR answer (±1 s); large values make certificates look not yet valid or expired.'),
-  counter('log_write_failures', 'weft_log_write_failures_total', 'weft.log.write_failures', 'Log lines that could not be written (disk full, closed pipe), by stream and error code; the agent keeps serving.'),
+  gauge('control_clock_offset_seconds', 'weft_control_clock_offset_seconds', 'weft.control.clock_offset', 's', 'Control\'s clock minus this node\'s, from the signing time in control\'s last CSR answer (to within half a round trip); beyond 5 min certificates look not yet valid or expired.'),
+  counter('log_write_failures', 'weft_log_write_failures_total', 'weft.log.write_failures', 'Log lines that could not be written (disk full, closed pipe), by stream; the agent keeps serving.'),
+  counter('rejected_input', 'weft_rejected_input_total', 'weft.rejected_input', 'Bad input refused by a listener (malformed or oversized HTTP, header timeouts, failed handshakes, bad CONNECT targets), by reason.'),
   counter('tap_dropped_events', 'weft_tap_dropped_events_total', 'weft.tap.dropped_events', 'Tap events dropped because a consumer (or the main thread) was slow.'),
 ];

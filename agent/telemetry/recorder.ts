@@ -107,6 +107,10 @@ export class TelemetryRecorder implements Telemetry {
     this.aggregates.count('detection_timeouts', ctx.labels.direction);
   }
 
+  inputRejected(reason: string): void {
+    this.aggregates.count('rejected_input', reason);
+  }
+
   tapDropped(n: number): void {
     this.aggregates.count('tap_dropped_events', 'worker', n);
   }

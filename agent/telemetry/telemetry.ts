@@ -56,6 +56,11 @@ export interface MeshEventTelemetry {
   policyDenied(ctx: ConnectionContext, reason: string): void;
   endpointEjected(destinationService: string): void;
   detectionTimedOut(ctx: ConnectionContext): void;
+  /**
+   * Bad input refused before it reached anyone (malformed HTTP, a header timeout, a failed
+   * handshake, a bad CONNECT target). `reason` is one of a small fixed set (bounded label).
+   */
+  inputRejected(reason: string): void;
 }
 
 export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry {}
@@ -68,6 +73,7 @@ export const noTelemetry: Telemetry = {
   policyDenied() {},
   endpointEjected() {},
   detectionTimedOut() {},
+  inputRejected() {},
 };
 
 export interface ContextInput {

@@ -6,6 +6,7 @@ import { ErrorCodes, isWeftError } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { CSR_MAX_BODY, CSR_PATH, type ApiError, type CsrRequest } from '../api/csr.ts';
 import type { CertificateAuthority } from './issuer.ts';
+import { reasonOf } from '../metrics/rejections.ts';
 
 /**
  * Turns an agent's credential into the node it runs on, rejecting when the credential is not valid.
@@ -22,6 +23,8 @@ export interface CsrHandlerOptions {
   identitiesOnNode(node: string): ReadonlySet<string>;
   logger?: Logger;
   maxBodyBytes?: number;
+  /** A refused request, by reason (`csr_<code>`, `csr_too_large`): control's rejected-input metric. */
+  onRejected?: (reason: string) => void;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -145,6 +148,8 @@ export function createCsrHandler(opts: CsrHandlerOptions): RequestHandler {
       log.info('certificate issued', { node, notAfter: response.notAfter });
       send(res, 200, response);
     } catch (err) {
+      const refused = err instanceof HttpError ? err.code : isWeftError(err) ? err.code : ErrorCodes.CA_UNAVAILABLE;
+      opts.onRejected?.(err instanceof HttpError && err.status === 413 ? 'csr_too_large' : `csr_${reasonOf(refused).replace(/^csr_/, '')}`);
       if (err instanceof HttpError) {
         if (err.status >= 400 && err.status !== 404) log.warn('csr refused', { node, status: err.status, code: err.code, reason: err.message });
         send(res, err.status, { code: err.code, message: err.message } satisfies ApiError, err.status === 413);

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
+import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import type { ModelStore } from '../model/model-store.ts';
 import type { MetricsStore } from '../metrics/metrics-store.ts';
 import { overview, policiesView, series, topology, workloadDetail, type ViewContext } from '../metrics/views.ts';
@@ -24,6 +25,10 @@ export interface DashboardOptions {
   /** Connected agents, for the tap and the agents list. */
   agents(): Array<TapAgent & { info(): unknown }>;
   log: Logger;
+  /** How long a client may take over a request's line and headers (slowloris bound). */
+  headersTimeoutMs?: number;
+  /** Refused requests (wrong method, missing token, malformed or slow HTTP), by reason. */
+  onRejected?: (reason: string) => void;
 }
 
 export interface Dashboard {
@@ -93,9 +98,12 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     '/api/policies': (url) => [200, policiesView(ctx(), windowMs(url, WINDOW_MAX_S))],
   };
 
-  const server = http.createServer((req, res) => {
+  const rejected = o.onRejected ?? ((): void => undefined);
+  const timeout = o.headersTimeoutMs ?? 30_000;
+  const server = http.createServer({ requestTimeout: timeout * 2, ...headerTimeoutOptions(timeout) }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
+      rejected('dashboard_method');
       res.setHeader('allow', 'GET, HEAD');
       json(res, 405, { code: ErrorCodes.HTTP_ROUTE, message: 'the dashboard is read-only: GET only' });
       return;
@@ -105,6 +113,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       return;
     }
     if (!authorized(req, url)) {
+      rejected('dashboard_unauthorized');
       res.setHeader('www-authenticate', 'Bearer realm="weft-dashboard"');
       json(res, 401, { code: ErrorCodes.DASHBOARD_UNAUTHORIZED, message: 'this dashboard needs its token: open it with ?token=<WEFT_DASHBOARD_TOKEN> or send Authorization: Bearer <token>' });
       return;
@@ -135,6 +144,11 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
   });
 
+  server.on('clientError', (err: Error, socket: Duplex) => {
+    const kind = answerClientError(err, socket);
+    if (kind !== null) rejected(`dashboard_${kind}`);
+  });
+
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
@@ -143,7 +157,10 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     };
     if (url.pathname !== '/api/tap') return refuse('404 Not Found', ErrorCodes.HTTP_ROUTE, `no WebSocket at ${url.pathname}`);
-    if (!authorized(req, url)) return refuse('401 Unauthorized', ErrorCodes.DASHBOARD_UNAUTHORIZED, 'this dashboard needs its token');
+    if (!authorized(req, url)) {
+      rejected('dashboard_unauthorized');
+      return refuse('401 Unauthorized', ErrorCodes.DASHBOARD_UNAUTHORIZED, 'this dashboard needs its token');
+    }
     let filter;
     try {
       filter = tapFilterFromQuery(url.searchParams);

@@ -84,7 +84,15 @@ export async function readManifests(path: string): Promise<Manifests> {
         const where = err.linePos?.[0] ? `:${err.linePos[0].line}:${err.linePos[0].col}` : '';
         throw invalid(`${file}${where}: invalid YAML in document ${n}: ${err.message.split('\n')[0]}`);
       }
-      const value: unknown = doc.toJS();
+      // toJS resolves aliases: an alias to no anchor, or one that expands past the library's
+      // alias budget (a "billion laughs" file), throws here rather than in doc.errors (found by
+      // tests/fuzz/config-parse.test.ts; it escaped as a bare ReferenceError).
+      let value: unknown;
+      try {
+        value = doc.toJS();
+      } catch (err) {
+        throw invalid(`${file}: invalid YAML in document ${n}: ${(err as Error).message.split('\n')[0]}`, err);
+      }
       if (value === null || value === undefined) continue; // an empty document (`---` at the end)
       objects.push({ origin: docs.length > 1 ? `${file}#${n}` : file, object: value });
     }

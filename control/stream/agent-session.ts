@@ -12,6 +12,7 @@ import type { ModelChange, ModelStore } from '../model/model-store.ts';
 import { STREAM_PROTOCOL_VERSION, type ControlMessage, type HelloMessage } from '../api/stream.ts';
 import type { SummaryMessage, TapEventsMessage, TapStartMessage, TapStopMessage } from '../api/summary.ts';
 import { parseAgentMessage } from './agent-messages.ts';
+import { reasonOf } from '../metrics/rejections.ts';
 
 /** What control knows of a connected agent; shown in config dumps. */
 export interface AgentInfo {
@@ -42,6 +43,8 @@ export interface SessionSettings {
   onObservability?(session: AgentSession, msg: SummaryMessage | TapEventsMessage): void;
   /** The agent's snapshot went out: it can now be asked for taps. */
   onStreaming?(session: AgentSession): void;
+  /** Bad input that cost the agent its stream, by reason (control's rejected-input metric). */
+  onRejected?(reason: string): void;
 }
 
 type State = 'awaiting-hello' | 'authenticating' | 'streaming' | 'closed';
@@ -89,6 +92,8 @@ export class AgentSession {
     });
     ws.on('error', (err) => {
       // Oversized frames, bad UTF-8, resets: ws closes the socket itself; we only record why.
+      const code = (err as Error & { code?: string }).code ?? '';
+      settings.onRejected?.(code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'stream_frame_too_large' : 'stream_frame_invalid');
       this.#log.warn('agent stream error', { node: this.#hello?.node, remote: this.#remote, err });
     });
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString('utf8')));
@@ -251,6 +256,7 @@ export class AgentSession {
 
   #fail(code: ErrorCode, message: string, closeCode: number): void {
     if (this.#state === 'closed') return;
+    this.#s.onRejected?.(reasonOf(code));
     this.#log.warn('closing agent stream', { remote: this.#remote, node: this.#hello?.node, code, message });
     const frame: ControlMessage = { type: 'error', code, message };
     this.#ws.send(JSON.stringify(frame));

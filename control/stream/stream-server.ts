@@ -29,6 +29,8 @@ export interface StreamServerOptions {
   onObservability?(session: AgentSession, msg: SummaryMessage | TapEventsMessage): void;
   /** An agent got its snapshot (open taps are started on it). */
   onStreaming?(session: AgentSession): void;
+  /** A stream closed for bad input (protocol errors, refused credentials, oversized frames), by reason. */
+  onRejected?(reason: string): void;
 }
 
 export interface StreamServer {
@@ -59,6 +61,7 @@ export function attachStreamServer(server: HttpServer | HttpsServer, options: St
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
     onObservability: options.onObservability,
     onStreaming: options.onStreaming,
+    onRejected: options.onRejected,
     onAuthenticated(session: AgentSession): void {
       const node = session.node as string;
       const previous = byNode.get(node);

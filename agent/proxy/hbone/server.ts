@@ -44,6 +44,10 @@ export interface HboneServerOptions {
   maxConcurrentStreams?: number;
   /** How long close() lets open tunnels drain before cutting them. */
   closeGraceMs?: number;
+  /** A peer that has not finished the TLS handshake by then is cut off (slowloris bound). */
+  handshakeTimeoutMs?: number;
+  /** Bad input refused here (failed handshakes, bad targets, protocol errors), by reason. */
+  onRejected?: (reason: string) => void;
 }
 
 export interface HboneServer {
@@ -89,7 +93,9 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     contexts.get(identity).then((c) => cb(null, c.context), (err: Error) => cb(err));
   };
 
+  const rejected = opts.onRejected ?? ignore;
   const server = http2.createSecureServer({
+    handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
     SNICallback: sniCallback,
     requestCert: true,
     rejectUnauthorized: true,
@@ -100,7 +106,9 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
   });
 
   server.on('tlsClientError', (err: Error) => {
-    // Refused peers (foreign CA, expired, TLS 1.2) are expected in a mesh: no stack.
+    // Refused peers (foreign CA, expired, TLS 1.2, no certificate, garbage) are expected in a
+    // mesh: no stack, but counted; a client that stalls the handshake is told apart.
+    rejected(errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'hbone_handshake_timeout' : 'hbone_tls_handshake');
     log.debug('HBONE handshake refused', { code: errorCode(err), reason: err.message });
   });
 
@@ -111,7 +119,9 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     const local = identityForSni(servername, opts.trustDomain, opts.localIdentities()) ?? '';
     sessions.set(session, { peer, local });
     session.once('close', () => sessions.delete(session));
-    session.on('error', ignore);
+    // Invalid frames end the session (nghttp2 answers GOAWAY); the agent only counts them.
+    session.on('error', () => rejected('hbone_h2_protocol'));
+    session.on('frameError', () => rejected('hbone_h2_frame'));
     session.setLocalWindowSize(SESSION_WINDOW);
     if (peer instanceof WeftError) log.warn('HBONE peer refused', { err: peer, remote: socket.remoteAddress });
   });
@@ -125,6 +135,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       return;
     }
     if (info.peer instanceof WeftError) {
+      rejected('hbone_peer_identity');
       respondOn(stream, 403, info.peer.code);
       // One answer says why; the session has no business staying open.
       stream.session?.close();
@@ -135,11 +146,13 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
         opts.onHttp({ stream, headers, peerIdentity: info.peer, localIdentity: info.local });
         return;
       }
+      rejected('hbone_method');
       respondOn(stream, 405, ErrorCodes.TUNNEL_TARGET);
       return;
     }
     const target = parseConnectTarget(headers[':authority']);
     if (target === null) {
+      rejected('hbone_connect_target');
       respondOn(stream, 400, ErrorCodes.TUNNEL_TARGET);
       return;
     }

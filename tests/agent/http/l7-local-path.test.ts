@@ -202,10 +202,16 @@ t.test('the idle timeout answers 504 weft-timeout: idle', async (t) => {
 t.test('a request in flight to an endpoint that is removed still finishes', async (t) => {
   routes = [{ kind: 'route', key: 'demo/og', name: 'og', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/good', port: 80, weight: 1 }] }] }];
   const saved = eps['demo/good'];
-  t.teardown(() => { routes = []; eps['demo/good'] = saved; });
+  t.teardown(() => { routes = []; Object.defineProperty(eps, 'demo/good', { configurable: true, enumerable: true, writable: true, value: saved }); });
+  // Remove the endpoint only once the proxy has read it for this request: a fixed sleep raced
+  // the client process's start-up on a loaded machine.
+  let picked!: () => void;
+  const read = new Promise<void>((r) => { picked = r; });
+  Object.defineProperty(eps, 'demo/good', { configurable: true, enumerable: true, get: () => { picked(); return saved; } });
   const pending = client(['timing', '--url', `http://127.0.0.1:${webPort}/delay/800`]);
-  await new Promise((r) => setTimeout(r, 300));
-  eps['demo/good'] = [];
+  await read;
+  await new Promise((r) => setTimeout(r, 100));
+  Object.defineProperty(eps, 'demo/good', { configurable: true, enumerable: true, writable: true, value: [] });
   const r = await pending;
   t.equal(r.status, 200, 'the in-flight request completed');
   const after = await client(['timing', '--url', `http://127.0.0.1:${webPort}/`]);
