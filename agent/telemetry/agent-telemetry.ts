@@ -73,7 +73,10 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   async function window(): Promise<Window> {
     const now = await collect();
     const t = Date.now();
-    const base = samples.find((s) => s.at >= t - o.windowSeconds * 1000);
+    const since = t - o.windowSeconds * 1000;
+    // An agent younger than the window: the window begins at its start (all counters zero), not
+    // at its first sample, or whatever happened before that sample would vanish from the view.
+    const base = startedAt >= since ? undefined : samples.find((s) => s.at >= since);
     return base === undefined ? { now, base: undefined, seconds: (t - startedAt) / 1000 } : { now, base: base.snap, seconds: (t - base.at) / 1000 };
   }
 
