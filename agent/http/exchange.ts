@@ -137,9 +137,16 @@ export class Exchange implements AttemptSink {
     const router = this.#router;
     const available = router.breaker.available(endpoints);
     const avoid = this.#avoid;
-    // Only when another endpoint remains: with none, the same one is better than no attempt.
-    const others = avoid === undefined ? available : available.filter((e) => !avoid.has(e.id));
-    const ep = router.lb.pick(others.length > 0 ? others : available);
+    let pool = available;
+    if (avoid !== undefined) {
+      // A retry goes elsewhere: first among the endpoints the breaker allows, then among those it
+      // ejected (one may be back — a restarted agent — and is a better bet than the endpoint that
+      // just failed this request); only with no other endpoint at all, the same one again.
+      const others = available.filter((e) => !avoid.has(e.id));
+      const elsewhere = others.length > 0 ? others : endpoints.filter((e) => !avoid.has(e.id));
+      if (elsewhere.length > 0) pool = elsewhere;
+    }
+    const ep = router.lb.pick(pool);
     if (ep === undefined) {
       this.#meshError(503, ErrorCodes.NO_ROUTE, `no ready endpoints for ${this.#resolved.backend}`);
       return;
