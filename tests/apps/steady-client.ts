@@ -18,6 +18,8 @@ import { patternBytes } from './tcp-modes.ts';
 
 interface Outcome {
   status?: number;
+  /** The mesh's weft-error code when it answered for the app (a refusal, no route…). */
+  meshError?: string;
   error?: string;
   name?: string;
   sentBytes: number;
@@ -55,7 +57,8 @@ function one(agent: http.Agent, url: URL, method: 'GET' | 'PUT', id: number, byt
         const status = res.statusCode ?? 0;
         const ok = status >= 200 && status < 300 && received === bytes && digest.equals(createHash('sha256').update(expected).digest());
         const name = res.headers['x-weft-app-name'];
-        finish({ status, sentBytes, receivedBytes: received, digest, ok, ...(typeof name === 'string' ? { name } : {}) });
+        const meshError = res.headers['weft-error'];
+        finish({ status, sentBytes, receivedBytes: received, digest, ok, ...(typeof name === 'string' ? { name } : {}), ...(typeof meshError === 'string' ? { meshError } : {}) });
       });
       res.on('error', (err: NodeJS.ErrnoException) => finish({ error: err.code ?? err.message, sentBytes, receivedBytes: received, digest: Buffer.alloc(0), ok: false }));
     });
@@ -123,7 +126,7 @@ if (import.meta.main) {
           failed++;
           maxFailedMs = Math.max(maxFailedMs, o.ms);
           if (o.status !== undefined && o.status >= 200 && o.status < 300) mismatches++;
-          if (failures.length < 50) failures.push({ at: Date.now() - started - o.ms, ms: o.ms, error: o.error ?? `HTTP ${o.status}` });
+          if (failures.length < 50) failures.push({ at: Date.now() - started - o.ms, ms: o.ms, error: o.error ?? `HTTP ${o.status}${o.meshError === undefined ? '' : ` ${o.meshError}`}` });
         }
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       }
