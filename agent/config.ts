@@ -41,6 +41,7 @@ export const agentSettings = {
   httpRetryBackoffMs: int('WEFT_HTTP_RETRY_BACKOFF_MS', 25, 'Base retry backoff, doubled per retry, jittered.', 0, 10_000),
   httpRetryBudgetPercent: int('WEFT_HTTP_RETRY_BUDGET_PERCENT', 20, 'Retries may add at most this percentage of recent requests per Service...', 0, 1000),
   httpRetryBudgetMinPerSecond: int('WEFT_HTTP_RETRY_BUDGET_MIN_PER_SECOND', 10, '...plus this many retries a second, so low-traffic services can still retry.', 0, 100_000),
+  telemetry: bool('WEFT_TELEMETRY', true, 'Record proxy telemetry: metrics, live tap, access log and request spans. false records none of it (the proxy still passes traceparent headers through unchanged); meant for measuring what telemetry costs, not for production.'),
   accessLog: bool('WEFT_ACCESS_LOG', false, 'One JSON line per proxied connection (and request, with L7) on stdout; off by default because busy nodes make a lot of them.'),
   tapMaxBufferedBytes: int('WEFT_TAP_MAX_BUFFERED_BYTES', 1 << 20, 'Unsent bytes a live tap consumer may have queued before its events are dropped (and counted): a slow terminal must not grow the agent.', 1024, 64 << 20),
   summaryIntervalMs: int('WEFT_SUMMARY_INTERVAL_MS', 5000, 'How often the agent sends control its golden-metrics summary (cumulative counters, policy denials, certificate expiry) for the dashboard; 0 disables. A few seconds keeps the dashboard live at a few kB per node per send.', 0, 600_000),

@@ -13,6 +13,8 @@ import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
 import { TapBuffer } from './telemetry/tap-buffer.ts';
 import { TelemetryRecorder } from './telemetry/recorder.ts';
+import { startWorkerSpans } from './telemetry/worker-spans.ts';
+import { noTelemetry } from './telemetry/telemetry.ts';
 import type { TapEvent } from './telemetry/tap-events.ts';
 import { AgentState } from './state/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
@@ -30,8 +32,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   // worker's live inbound connections.
   const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
   state.onChange((change) => policy.onStateChange(change));
-  const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => telemetry.tapDropped(n) });
-  const telemetry = new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined });
+  const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => recorder?.tapDropped(n) });
+  // Spans are recorded here, next to the requests, and exported by each worker on its own.
+  const spans = cfg.telemetry ? await startWorkerSpans({ env: (k) => process.env[k], nodeName: cfg.nodeName, log: log.child('tracing'), announce: init.index === 0 }) : undefined;
+  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined, spans }) : undefined;
+  const telemetry = recorder ?? noTelemetry;
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
   const certs = new Map<string, WorkloadCertificate>();
@@ -78,7 +83,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
         post({ type: 'policy-stats', reqId: m.reqId, stats: { version: state.version, counters: policy.counters.toJSON(), live: policy.liveCount() } });
         break;
       case 'telemetry-request':
-        post({ type: 'telemetry', reqId: m.reqId, snapshot: telemetry.aggregates.snapshot() });
+        post({ type: 'telemetry', reqId: m.reqId, snapshot: recorder?.aggregates.snapshot() ?? { tcp: [], http: [], counters: [] } });
         break;
       case 'drain':
         drainResolve?.();
@@ -115,6 +120,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await proxy.close();
   tap.close();
+  // The last spans go out before the worker says it is done, within the second the main thread
+  // allows past the drain (a collector that does not answer must not hold the shutdown).
+  if (spans !== undefined) {
+    const flushed = spans.shutdown().catch((err: unknown) => log.warn('span export shutdown failed', { err }));
+    await Promise.race([flushed, new Promise((r) => setTimeout(r, 800).unref())]);
+  }
   post({ type: 'drained' });
   port.close();
 }

@@ -6,6 +6,7 @@
 import type { Mesh } from '../tests/testbed/mesh.ts';
 import type { Testbed } from '../tests/testbed/testbed.ts';
 import { startHaproxyPair, type HaproxyPair } from './haproxy.ts';
+import { telemetryOff, tracingOn } from './telemetry-configurations.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 
 export const CLIENT_NODE = 'n1';
@@ -38,6 +39,9 @@ export interface Configuration {
   httpPort?: number;
   /** One line for the README: how a request travels in this configuration. */
   path: string;
+  /** Agent settings it needs beyond the default: the agents are restarted with them while it runs
+   * (bench/agent-env.ts). Called after setup. */
+  agentEnv?(ctx: BenchContext): Record<string, string>;
   /** Starts anything beyond the pods and servers; called once, after the mesh is up. */
   setup?(ctx: BenchContext): Promise<void>;
   teardown?(): Promise<void>;
@@ -113,5 +117,7 @@ export function configurations(): Configuration[] {
       proxies: weftAgents,
     },
     haproxy(),
+    telemetryOff(weftAgents),
+    tracingOn(weftAgents, CLIENT_NODE),
   ];
 }

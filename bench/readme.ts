@@ -5,6 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { formatNumber, markdownTable, ratio, svgBarChart, svgLineChart, type Cell } from './lib/report.ts';
 import { cpuPerRequest, med, proxyNames, runsOf, type BenchResults } from './results.ts';
 import type { HttpWorkload, Workload } from './workloads.ts';
+import { telemetryCostSection } from './telemetry-cost.ts';
 
 const BASE = 'no-mesh';
 const PEER = 'haproxy';
@@ -160,6 +161,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
 
   md.push('### Configurations\n');
   md.push(markdownTable(['configuration', 'path of a request'], r.configs.map((c) => [c.label, c.path])));
+  md.push(...telemetryCostSection(r));
 
   for (const w of r.workloads) {
     md.push(`### ${w.title}\n`);
@@ -201,6 +203,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
     '- HAProxy (Debian package, installed by the bench when missing): one per node, `mode tcp`. n1: a plain frontend; the backend connects to n2 with `ssl crt … ca-file … verify required verifyhost …`, TLS 1.3 only. n2: `bind … ssl crt … ca-file … verify required` and forwards to the server pod. Certificates are ECDSA P-256 with a SPIFFE URI SAN, like Weft\'s workload certificates (made with `tests/common/test-pki.ts`).',
     '- **Redirection for HAProxy**: the client dials the server pod\'s IP and port exactly as in the other rows; an iptables `nat PREROUTING -s <client pod> --dport … -j REDIRECT` rule in n1\'s namespace hands the connection to the local HAProxy. That is the same class of kernel work as Weft\'s TPROXY rule (a netfilter match and local delivery; REDIRECT adds conntrack NAT), and the client process is identical in every row. HAProxy keeps one advantage: a fixed backend per port, where Weft looks up the original destination per connection.',
     '- Proxy CPU: utime+stime of each proxy process (all threads) from `/proc/<pid>/stat` before and after a run, divided by every request the generator sent (warmup included, since the proxies served those too). µs per request equals CPU ms per 1000 requests. Memory: VmRSS from `/proc/<pid>/status`, sampled every 250 ms; the table shows the highest sample.',
+    '- Rows that need the agents set differently (telemetry off, every request traced) share the mesh: before such a row runs, both agents restart with its settings, and before the next meshed row with the default ones again (`bench/agent-env.ts`). Restarts happen outside the measured windows; the warmup covers the new agents\' first connections and certificates.',
     '- Medians over rounds; a failed run is kept in the JSON with its error and left out of the medians.',
     '- Run it: `npm run bench` (short profile, about 10 minutes), `npm run bench -- --full` (longer runs, more rounds, 2000 req/s and 500 new connections/s), `node bench/run.ts --smoke --out /tmp/x` (one minute, what `tests/bench/bench-smoke.test.ts` runs). Root is required.',
   ].join('\n') + '\n');

@@ -5,6 +5,8 @@
 // Needs root (network namespaces). Leaves nothing behind: the testbed, the mesh, HAProxy and the
 // iptables rules go away in `finally`, and the testbed's own exit hooks cover a crash.
 //   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S]
+//                     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline;
+//                     the smoke profile leaves the telemetry-cost rows out unless they are named)
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,10 +16,12 @@ import { parseArgs } from 'node:util';
 import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
 import { Mesh } from '../tests/testbed/mesh.ts';
 import { Testbed } from '../tests/testbed/testbed.ts';
+import { AgentEnvironments } from './agent-env.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, HTTP_PORT, OPAQUE_HTTP_PORT, TCP_PORT, clientPod, configurations, serverPod, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
+import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
 import { ProcessWatch } from './proc-stats.ts';
 import { writeReport } from './readme.ts';
 import type { BenchResults, HotSpots, IdleReading, MachineInfo } from './results.ts';
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
     'profile-seconds': { type: 'string' },
+    configs: { type: 'string' },
   },
   strict: true,
 });
@@ -67,7 +72,10 @@ async function main(): Promise<void> {
   ensureBundles(log);
   ensureHaproxy();
   const workers = os.cpus().length;
-  const configs = configurations();
+  const only = values.configs?.split(',').map((x) => x.trim());
+  const wanted = (c: Configuration): boolean => (only === undefined ? prof.name !== 'smoke' || !TELEMETRY_ROWS.includes(c.id) : c.id === 'no-mesh' || only.includes(c.id));
+  const configs = configurations().filter(wanted);
+  const agentEnvs = new AgentEnvironments();
   const tb = await Testbed.create({
     name: prof.name === 'smoke' ? 'bench-smoke' : 'bench-run',
     nodes: [
@@ -91,7 +99,7 @@ async function main(): Promise<void> {
       apps.push(await startApp(appPath('tcp-server.ts'), ['--port', String(TCP_PORT)], 15_000, launch));
       await c.setup?.(ctx);
     }
-    await checkPaths(ctx, configs);
+    await checkPaths(ctx, configs, agentEnvs);
     // Idle: after the mesh has settled and carried one check request per configuration.
     await new Promise((r) => setTimeout(r, 1000));
     const idleProcs = configs.flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, ...p })));
@@ -110,13 +118,15 @@ async function main(): Promise<void> {
     for (const w of prof.workloads) {
       for (let round = 1; round <= prof.rounds; round++) {
         for (const c of configs) {
+          await agentEnvs.use(ctx, c);
           const rec = await runOnce(ctx, c, w, round);
           runs.push(rec);
           log(`${w.id} round ${round} ${c.id}: ${summary(rec)}`);
         }
       }
     }
-    if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS);
+    log(`agents restarted ${agentEnvs.restarts} times to switch settings between rows`);
+    if (prof.profileS > 0) results.hotSpots = await profileAgents(ctx, configs, prof.profileS, agentEnvs);
     results.durationS = Math.round((Date.now() - started) / 1000);
     await mkdir(outDir, { recursive: true });
     const stamp = results.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
@@ -141,9 +151,10 @@ function summary(r: RunRecord): string {
 }
 
 /** One short request burst per configuration: a broken path fails the run now, not after minutes. */
-async function checkPaths(ctx: BenchContext, configs: Configuration[]): Promise<void> {
+async function checkPaths(ctx: BenchContext, configs: Configuration[], agentEnvs?: AgentEnvironments): Promise<void> {
   const probe: HttpWorkload = { kind: 'http', id: 'check', title: 'check', rate: 20, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, path: '/' };
   for (const c of configs) {
+    await agentEnvs?.use(ctx, c);
     const r = await runOnce(ctx, c, probe, 0);
     if (r.error !== undefined || r.load === undefined || r.load.errors > 0 || r.load.count === 0) {
       throw new Error(`configuration ${c.id} does not carry traffic: ${r.error ?? JSON.stringify(r.load?.errorCodes)}`);
@@ -152,9 +163,11 @@ async function checkPaths(ctx: BenchContext, configs: Configuration[]): Promise<
 }
 
 /** Restarts both agents under --cpu-prof, drives the Weft path at full speed, and ranks self time. */
-async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number): Promise<HotSpots[]> {
+async function profileAgents(ctx: BenchContext, configs: Configuration[], seconds: number, agentEnvs: AgentEnvironments): Promise<HotSpots[]> {
   const weft = configs.find((c) => c.id === 'weft-l7');
   if (weft === undefined) return [];
+  // Restarted below with the default settings (weft-l7's), whatever row ran last.
+  agentEnvs.forget();
   const nodes = [CLIENT_NODE, SERVER_NODE];
   const profDir = (n: string): string => join(ctx.dir, 'cpu-prof', n);
   for (const n of nodes) {

@@ -17,6 +17,8 @@ import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } f
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
+import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
+import type { RequestSpan } from '../telemetry/tracing.ts';
 
 /** The app's request, as node:http or the node:http2 compatibility API presents it. */
 export interface ClientRequestLike extends Readable {
@@ -28,6 +30,7 @@ export interface ClientRequestLike extends Readable {
 /** The app's response: node:http ServerResponse or node:http2 Http2ServerResponse. */
 export interface ClientResponseLike extends Writable {
   readonly headersSent: boolean;
+  readonly statusCode: number;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
   writeContinue(): void;
   addTrailers(headers: OutgoingHttpHeaders): void;
@@ -71,6 +74,9 @@ export class Exchange implements AttemptSink {
   #responseBytes = 0;
   #status = 0;
   #grpcStatus: string | undefined = undefined;
+  /** Tracing only: the client span, and why the exchange failed when the status does not say. */
+  #span: RequestSpan | undefined = undefined;
+  #error: string | undefined = undefined;
 
   constructor(router: Router, forward: Forwarder, source: string, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
     this.#conn = conn;
@@ -96,6 +102,8 @@ export class Exchange implements AttemptSink {
     this.#req.on('data', this.#onReqData);
     this.#req.on('end', this.#onReqEnd);
     this.#res.on('close', this.#onClientClose);
+    const t = this.#router.telemetry;
+    if (t.tracing) this.#span = startClientSpan(t.spans, this.#conn, this.#request, this.#resolved.route);
     this.#startAttempt();
   }
 
@@ -328,6 +336,7 @@ export class Exchange implements AttemptSink {
 
   #timedOut(which: 'request' | 'idle'): void {
     if (this.#finished) return;
+    this.#error = 'timeout';
     this.#attempt?.abort();
     if (this.#inflight) {
       this.#observe(true);
@@ -350,6 +359,7 @@ export class Exchange implements AttemptSink {
 
   #meshError(status: number, code: string, message: string): void {
     this.#router.counters.responses5xx++;
+    this.#error = code;
     const headers: OutgoingHttpHeaders = { [WEFT_ERROR]: code };
     if (this.#grpc) this.#respond(200, { ...headers, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': message }, '');
     else this.#respond(status, { ...headers, 'content-type': 'text/plain' }, `${message}\n`);
@@ -378,6 +388,7 @@ export class Exchange implements AttemptSink {
   }
 
   #abortClient(): void {
+    this.#error ??= 'response_aborted';
     this.#attempt?.abort();
     const res = this.#res as Writable & { stream?: { close(code: number): void } };
     // HTTP/2: RST_STREAM; HTTP/1.1: the connection is the only way to say "incomplete".
@@ -389,6 +400,7 @@ export class Exchange implements AttemptSink {
   readonly #onClientClose = (): void => {
     if (this.#finished) return;
     // The app went away (or the response finished writing before our own bookkeeping).
+    if (!this.#res.writableEnded) this.#error ??= 'client_closed';
     this.#attempt?.abort();
     this.#finish();
   };
@@ -396,6 +408,7 @@ export class Exchange implements AttemptSink {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#span !== undefined) endClientSpan(this.#span, { status: this.#res.headersSent ? this.#res.statusCode : 0, endpoint: this.#endpoint, retries: this.#retries, error: this.#error });
     clearTimeout(this.#timer);
     clearTimeout(this.#idle);
     clearTimeout(this.#backoff);

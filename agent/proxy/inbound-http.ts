@@ -19,6 +19,8 @@ import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
 import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
 import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import { startServerSpan } from '../telemetry/request-spans.ts';
+import type { RequestSpan } from '../telemetry/tracing.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 
 export interface InboundHttpDeps {
@@ -53,6 +55,8 @@ interface RequestReport {
   path: string;
   authority: string;
   retryAttempt: number;
+  /** The server span when tracing is on. */
+  span: RequestSpan | undefined;
 }
 
 /** Relays one upstream answer onto the peer's stream. One per request. */
@@ -65,6 +69,7 @@ class StreamSink implements AttemptSink {
   #status = 0;
   #requestBytes = 0;
   #responseBytes = 0;
+  #error: string | undefined = undefined;
 
   constructor(stream: ServerHttp2Stream, report: RequestReport) {
     this.stream = stream;
@@ -104,8 +109,9 @@ class StreamSink implements AttemptSink {
     this.#trailers = trailers;
   }
 
-  onFailure(delivered: boolean, _err: Error): void {
+  onFailure(delivered: boolean, err: Error): void {
     const s = this.stream;
+    this.#error = (err as Error & { code?: string }).code ?? (delivered ? ErrorCodes.HTTP_UPSTREAM : ErrorCodes.UPSTREAM_CONNECT);
     if (s.headersSent) {
       if (!s.destroyed) s.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       return;
@@ -137,6 +143,7 @@ class StreamSink implements AttemptSink {
       retryAttempt: r.retryAttempt,
       timedOut: false,
     });
+    r.span?.end(this.#status, undefined, this.#error ?? (this.stream.rstCode !== 0 ? 'stream_reset' : undefined));
   };
 }
 
@@ -197,23 +204,28 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       }
     }
     const method = headers[':method'] as string;
-    const sink = new StreamSink(stream, {
-      telemetry,
-      conn: contextFor(req.peerIdentity, decision.destination, stream.session?.socket?.remoteAddress ?? ''),
+    const conn = contextFor(req.peerIdentity, decision.destination, stream.session?.socket?.remoteAddress ?? '');
+    const retryAttempt = Number(headers['weft-retry-attempt'] ?? 0) || 0;
+    const forward = {
       method,
-      path,
-      authority: (headers[':authority'] as string | undefined) ?? '',
-      retryAttempt: Number(headers['weft-retry-attempt'] ?? 0) || 0,
-    });
-    const attempt = deps.local.start({
-      method: headers[':method'] as string,
       path,
       authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
       headers: endToEnd(headers, true),
-      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
+      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' as const : 'http1' as const,
       target: { ip: target.host, port: target.port },
       source: req.peerIdentity,
-    }, sink);
+    };
+    const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;
+    const sink = new StreamSink(stream, {
+      telemetry,
+      conn,
+      method,
+      path,
+      authority: (headers[':authority'] as string | undefined) ?? '',
+      retryAttempt,
+      span,
+    });
+    const attempt = deps.local.start(forward, sink);
     sink.attempt = attempt;
     stream.pipe(attempt.body);
   };

@@ -6,6 +6,8 @@
 // the exporter (OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, headers, timeout) and retries.
 import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OTLPMetricProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { otlpProtocol } from './otlp-protocol.ts';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import {
   AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader,
@@ -114,10 +116,7 @@ export async function buildResource(env: OtelEnv, defaults: Record<string, strin
 
 export async function startOtlpMetrics(o: OtlpMetricsOptions): Promise<OtlpMetrics | null> {
   if (!otlpMetricsEnabled(o.env)) return null;
-  const protocol = o.env('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? o.env('OTEL_EXPORTER_OTLP_PROTOCOL');
-  if (protocol !== undefined && protocol !== 'http/json') {
-    o.log.warn('this agent exports OTLP metrics as http/json only; OTLP/HTTP collectors accept it', { requested: protocol });
-  }
+  const protocol = otlpProtocol(o.env, 'METRICS', o.log);
   const interval = positiveMs(o.env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, o.log);
   const timeout = Math.min(interval, positiveMs(o.env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, o.log));
   const producer: MetricProducer = {
@@ -131,13 +130,13 @@ export async function startOtlpMetrics(o: OtlpMetricsOptions): Promise<OtlpMetri
     },
   };
   const reader = new PeriodicExportingMetricReader({
-    exporter: new OTLPMetricExporter(),
+    exporter: protocol === 'http/protobuf' ? new OTLPMetricProtoExporter() : new OTLPMetricExporter(),
     exportIntervalMillis: interval,
     exportTimeoutMillis: timeout,
     metricProducers: [producer],
   });
   const provider = new MeterProvider({ resource: await buildResource(o.env, o.resource), readers: [reader] });
-  o.log.info('OTLP metrics export on', { intervalMs: interval });
+  o.log.info('OTLP metrics export on', { intervalMs: interval, protocol });
   return {
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),

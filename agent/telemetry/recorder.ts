@@ -4,15 +4,18 @@ import { Aggregates } from './aggregates.ts';
 import type { TapBuffer } from './tap-buffer.ts';
 import type { TapConnectionEvent, TapRequestEvent } from './tap-events.ts';
 import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry.ts';
+import { noSpans, type SpanRecorder } from './tracing.ts';
 
 export interface RecorderOptions {
   tap?: TapBuffer | undefined;
   /** One JSON line per connection/request when set (WEFT_ACCESS_LOG=true). */
   accessLog?: ((line: string) => void) | undefined;
+  /** Request spans (agent/telemetry/tracing.ts); none when absent. */
+  spans?: SpanRecorder | undefined;
   now?: () => number;
 }
 
-function namespaceOf(identity: string): string {
+export function namespaceOf(identity: string): string {
   // spiffe://<td>/ns/<ns>/sa/<sa>: the peer's namespace is known even when its workload is not.
   const i = identity.indexOf('/ns/');
   if (i < 0) return '';
@@ -61,6 +64,8 @@ export function requestEvent(r: HttpRequestEvent, now: number): TapRequestEvent 
 
 export class TelemetryRecorder implements Telemetry {
   readonly aggregates: Aggregates;
+  readonly tracing: boolean;
+  readonly spans: SpanRecorder;
   readonly #tap: TapBuffer | undefined;
   readonly #log: ((line: string) => void) | undefined;
   readonly #now: () => number;
@@ -70,6 +75,8 @@ export class TelemetryRecorder implements Telemetry {
     this.aggregates = new Aggregates(this.#now);
     this.#tap = o.tap;
     this.#log = o.accessLog;
+    this.spans = o.spans ?? noSpans;
+    this.tracing = this.spans.exporting;
   }
 
   opened(ctx: ConnectionContext): void {

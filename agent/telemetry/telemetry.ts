@@ -3,6 +3,7 @@
 // offered to the live tap and the access log only when those are switched on.
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { UNKNOWN, workloadName, type ConnectionLabels, type Direction, type TlsMode } from './labels.ts';
+import { noSpans, type SpanRecorder } from './tracing.ts';
 
 /** One proxied connection, built once when the handler has decided where it goes. */
 export interface ConnectionContext {
@@ -63,9 +64,16 @@ export interface MeshEventTelemetry {
   inputRejected(reason: string): void;
 }
 
-export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry {}
+/** Request spans (agent/telemetry/request-spans.ts builds them from the L7 path's state). */
+export interface TracingTelemetry {
+  /** Read first, per request: false means no span work at all (traceparent passes through). */
+  readonly tracing: boolean;
+  readonly spans: SpanRecorder;
+}
 
-/** Does nothing: for tests of the proxy that do not look at metrics. */
+export interface Telemetry extends ConnectionTelemetry, HttpTelemetry, MeshEventTelemetry, TracingTelemetry {}
+
+/** Does nothing: for tests of the proxy that do not look at metrics, and WEFT_TELEMETRY=false. */
 export const noTelemetry: Telemetry = {
   opened() {},
   closed() {},
@@ -74,6 +82,8 @@ export const noTelemetry: Telemetry = {
   endpointEjected() {},
   detectionTimedOut() {},
   inputRejected() {},
+  tracing: false,
+  spans: noSpans,
 };
 
 export interface ContextInput {

@@ -11,6 +11,8 @@
 //     h2         HTTP/2 prior knowledge: GET /, POST /echo, GET /trailers (trailer seen)
 //     trailers   HTTP/1.1 GET /trailers, trailer seen
 //     timing     GET, reporting status, weft-timeout and elapsed ms
+//   node tests/apps/l7-client.ts get --url U [--header k:v]...   one GET: {ok, status, headers, body}
+//     (body parsed as JSON when it is JSON)
 import http from 'node:http';
 import http2 from 'node:http2';
 import { createHash } from 'node:crypto';
@@ -167,7 +169,7 @@ async function check(kind: string, url: string): Promise<Record<string, unknown>
 }
 
 if (import.meta.main) {
-  runCli('l7-client', 'node tests/apps/l7-client.ts load|keepalive|upload|download|continue|ws|h2|trailers|timing --url(s) ...', async (argv) => {
+  runCli('l7-client', 'node tests/apps/l7-client.ts load|get|keepalive|upload|download|continue|ws|h2|trailers|timing --url(s) ...', async (argv) => {
     const { values, positionals } = parseArgs({
       args: argv,
       options: { url: { type: 'string' }, urls: { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, method: { type: 'string' }, 'body-bytes': { type: 'string' }, header: { type: 'string', multiple: true } },
@@ -175,9 +177,16 @@ if (import.meta.main) {
       strict: true,
     });
     const kind = positionals[0] ?? 'load';
+    const extra = Object.fromEntries((values.header ?? []).map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]));
     try {
       if (kind === 'load') {
-        emit(await load((values.urls ?? values.url ?? '').split(','), intFlag('requests', values.requests, 200, 1, 1e6), intFlag('concurrency', values.concurrency, 8, 1, 1000), values.method ?? 'GET', intFlag('body-bytes', values['body-bytes'], 0, 0, 1 << 26), Object.fromEntries((values.header ?? []).map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]))));
+        emit(await load((values.urls ?? values.url ?? '').split(','), intFlag('requests', values.requests, 200, 1, 1e6), intFlag('concurrency', values.concurrency, 8, 1, 1000), values.method ?? 'GET', intFlag('body-bytes', values['body-bytes'], 0, 0, 1 << 26), extra));
+      } else if (kind === 'get') {
+        const a = await request(values.url ?? '', { headers: extra });
+        const text = a.body.toString('utf8');
+        let body: unknown = text;
+        if (String(a.headers['content-type']).startsWith('application/json')) body = JSON.parse(text) as unknown;
+        emit({ ok: true, status: a.status, headers: a.headers, body });
       } else {
         emit(await check(kind, values.url ?? ''));
       }

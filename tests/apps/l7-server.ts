@@ -6,8 +6,9 @@
 // --delay-ms delays every answer, --reset resets the connection instead of answering.
 // Routes: GET / → {name,method,path,attempt}; POST /echo → the body back (chunked if it came
 // chunked); /status/<code>; /delay/<ms>; /chunked/<n> → n bytes in 1 KiB chunks, no length;
-// /trailers → a body then trailers (x-checksum); /pattern/<seed>/<n> → n bytes of the seeded test
-// pattern (tcp-modes.ts), so a client can check every byte. Every answer carries x-weft-app-name.
+// /trailers → a body then trailers (x-checksum); /headers → {name, headers} (what the mesh delivered,
+// e.g. traceparent); /pattern/<seed>/<n> → n bytes of the seeded test pattern (tcp-modes.ts), so a
+// client can check every byte. Every answer carries x-weft-app-name.
 // With --log one JSON line per request: {method, path, attempt, status, bodyBytes}.
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -115,6 +116,10 @@ function route(o: Opts, req: Req, res: Res, path: string, method: string, attemp
       res.end();
     };
     pump();
+    return;
+  }
+  if (path === '/headers') {
+    json(res, 200, { name: o.name, headers: req.headers });
     return;
   }
   if (path === '/trailers') {

@@ -1,14 +1,16 @@
-// A minimal OTLP/HTTP receiver for tests: accepts POST /v1/metrics and /v1/traces with a JSON body
-// (what @opentelemetry/exporter-*-otlp-http send) and keeps the decoded bodies. Protobuf bodies
-// are refused with 415 so a test notices a protocol change instead of reading garbage.
+// A minimal OTLP/HTTP receiver for tests: accepts POST /v1/metrics and /v1/traces with a JSON or a
+// protobuf body and keeps the decoded bodies (protobuf in its JSON shape, see otlp-protobuf.ts),
+// with the protocol each came in. Other content types are refused with 415.
 // As a module: startOtlpReceiver(). As a script (to run inside a testbed netns):
 //   node tests/common/otlp-receiver.ts --host H --port P   → one JSON line per request on stdout
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { decodeOtlpProtobuf } from './otlp-protobuf.ts';
 
 export interface OtlpRequest {
   path: string;
   body: unknown;
+  protocol: 'http/json' | 'http/protobuf';
 }
 
 export interface OtlpReceiver {
@@ -27,14 +29,20 @@ export function startOtlpReceiver(host = '127.0.0.1', port = 0, onRequest?: (r: 
         res.writeHead(404).end();
         return;
       }
-      if (!String(req.headers['content-type']).startsWith('application/json')) {
+      const type = String(req.headers['content-type']);
+      const raw = Buffer.concat(chunks);
+      let r: OtlpRequest;
+      if (type.startsWith('application/json')) r = { path: req.url, body: JSON.parse(raw.toString('utf8')) as unknown, protocol: 'http/json' };
+      else if (type.startsWith('application/x-protobuf')) r = { path: req.url, body: decodeOtlpProtobuf(req.url, raw), protocol: 'http/protobuf' };
+      else {
         res.writeHead(415).end();
         return;
       }
-      const r = { path: req.url, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
       requests.push(r);
       onRequest?.(r);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // An empty Export*ServiceResponse: '{}' in JSON, zero bytes in protobuf.
+      if (r.protocol === 'http/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   });
   return new Promise((resolve, reject) => {
@@ -85,6 +93,45 @@ export function flattenMetrics(body: unknown): FlatPoint[] {
       for (const m of sm.metrics) {
         for (const p of m.sum?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.asInt ?? p.asDouble ?? 0) });
         for (const p of m.histogram?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.count), ...(p.sum === undefined ? {} : { sum: p.sum }) });
+      }
+    }
+  }
+  return out;
+}
+
+// --- reading OTLP JSON traces ------------------------------------------------------------------
+
+interface OtlpSpan {
+  traceId: string; spanId: string; parentSpanId?: string; name: string; kind?: number;
+  attributes?: KeyValue[]; status?: { code?: number; message?: string };
+}
+interface TracesBody { resourceSpans?: Array<{ resource?: { attributes?: KeyValue[] }; scopeSpans?: Array<{ spans?: OtlpSpan[] }> }> }
+
+export interface FlatSpan {
+  resource: Record<string, string>;
+  traceId: string;
+  spanId: string;
+  /** '' for a root span. */
+  parentSpanId: string;
+  name: string;
+  /** OTLP SpanKind: 2 server, 3 client. */
+  kind: number;
+  attributes: Record<string, string>;
+  /** OTLP StatusCode: 0 unset, 1 ok, 2 error. */
+  status: number;
+}
+
+/** Every span of a traces export, flattened (ids as the JSON encoding sends them: hex). */
+export function flattenSpans(body: unknown): FlatSpan[] {
+  const out: FlatSpan[] = [];
+  for (const rs of (body as TracesBody).resourceSpans ?? []) {
+    const resource = attrsOf(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const s of ss.spans ?? []) {
+        out.push({
+          resource, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name,
+          kind: s.kind ?? 0, attributes: attrsOf(s.attributes), status: s.status?.code ?? 0,
+        });
       }
     }
   }

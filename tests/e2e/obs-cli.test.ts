@@ -28,6 +28,10 @@ const tb = await withTestbed(t, {
 });
 const mesh = await Mesh.start(tb, {
   cluster: { meshedNamespaces: ['demo'], services: [{ name: 'web', namespace: 'demo', clusterIP: '10.96.0.20', port: 80, targetPort: 8080, selector: 'web' }] },
+  // Windowed views (top, rates) count from the oldest rate sample inside the window; with the
+  // default (60 s, a sample every 10 s) a slow run could take its first sample after the traffic
+  // below and show nothing. A long window keeps every sample out of this file's lifetime.
+  agentEnv: { WEFT_STATS_WINDOW_SECONDS: '600' },
 });
 t.teardown(() => mesh.stop());
 await mesh.startApp('web', 'tcp-server.ts', ['--port', '8080']);

@@ -2,15 +2,12 @@
 // the expected series and values on both agents; the live tap delivers filtered events; a tap
 // consumer that stops reading costs dropped (and counted) events, never stalled traffic.
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
-import { flattenMetrics, type OtlpRequest } from '../common/otlp-receiver.ts';
+import { flattenMetrics } from '../common/otlp-receiver.ts';
 import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
-import { tcpClient } from './helpers.ts';
-
-const RECEIVER = fileURLToPath(new URL('../common/otlp-receiver.ts', import.meta.url));
+import { otlpReceiverOnNode, tcpClient } from './helpers.ts';
 
 const tb = await withTestbed(t, {
   name: 'obs-tel',
@@ -19,27 +16,11 @@ const tb = await withTestbed(t, {
     { name: 'n2', pods: [{ name: 'server', namespace: 'demo' }] },
   ],
 });
-const n1ip = tb.node('n1').ip;
 
 // The OTLP receiver runs inside n1's namespace: the testbed has no route to the root namespace.
-const otlp: OtlpRequest[] = [];
-const receiver = tb.spawn(tb.node('n1').netns, process.execPath, [RECEIVER, '--host', n1ip, '--port', '4318']);
-t.teardown(() => { receiver.kill('SIGTERM'); });
-await new Promise<void>((resolve, reject) => {
-  let buf = '';
-  receiver.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const m = JSON.parse(line) as { ready?: boolean } & OtlpRequest;
-      if (m.ready === true) resolve();
-      else otlp.push(m);
-    }
-  });
-  receiver.once('exit', (code) => reject(new Error(`otlp receiver exited ${code}`)));
-});
+const receiver = await otlpReceiverOnNode(tb, 'n1');
+t.teardown(() => receiver.stop());
+const otlp = receiver.requests;
 
 const mesh = await Mesh.start(tb, {
   cluster: {
@@ -47,7 +28,7 @@ const mesh = await Mesh.start(tb, {
     services: [{ name: 'server', namespace: 'demo', clusterIP: '10.96.0.10', port: 80, targetPort: 8080, selector: 'server' }],
   },
   agentEnv: {
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://${n1ip}:4318`,
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     OTEL_METRIC_EXPORT_INTERVAL: '1000',
     OTEL_SERVICE_NAME: 'obs-agent',
     OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=testbed',

@@ -1,18 +1,16 @@
-// Unit/in-process: the OTLP producer against a real OTLP/HTTP receiver on loopback, and the span
-// recorder's W3C trace context handling with an in-memory exporter.
+// In-process: the OTLP metrics producer against a real OTLP/HTTP receiver on loopback (spans:
+// tracing.test.ts).
 import t from 'tap';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Aggregates } from '../../../agent/telemetry/aggregates.ts';
 import { startOtlpMetrics, otlpMetricsEnabled } from '../../../agent/telemetry/otlp-metrics.ts';
 import { connectionContext } from '../../../agent/telemetry/telemetry.ts';
-import { createSpanRecorder, formatTraceparent, parseTraceparent } from '../../../agent/telemetry/tracing.ts';
 import { createLogger } from '../../../common/log.ts';
 import { flattenMetrics, startOtlpReceiver } from '../../common/otlp-receiver.ts';
 
-t.test('OTLP metrics: exported on force flush with resource and values', async (t) => {
+for (const protocol of ['http/json', 'http/protobuf'] as const) t.test(`OTLP metrics (${protocol}): exported on force flush with resource and values`, async (t) => {
   const rx = await startOtlpReceiver();
   t.teardown(() => rx.close());
-  const env: Record<string, string> = { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `http://127.0.0.1:${rx.port}/v1/metrics`, OTEL_METRIC_EXPORT_INTERVAL: '600000' };
+  const env: Record<string, string> = { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `http://127.0.0.1:${rx.port}/v1/metrics`, OTEL_METRIC_EXPORT_INTERVAL: '600000', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: protocol };
   t.ok(otlpMetricsEnabled((k) => env[k]));
   t.notOk(otlpMetricsEnabled(() => undefined), 'off without an endpoint');
   const a = new Aggregates();
@@ -27,6 +25,7 @@ t.test('OTLP metrics: exported on force flush with resource and values', async (
   t.ok(m !== null);
   await m?.forceFlush();
   await m?.shutdown();
+  t.same([...new Set(rx.requests.map((r) => r.protocol))], [protocol], 'sent in the encoding asked for');
   const points = rx.requests.flatMap((r) => flattenMetrics(r.body));
   const sent = points.find((p) => p.metric === 'weft.tcp.sent');
   t.equal(sent?.value, 7);
@@ -36,31 +35,14 @@ t.test('OTLP metrics: exported on force flush with resource and values', async (
   t.equal(points.find((p) => p.metric === 'weft.tcp.connection.duration')?.value, 1, 'histogram count');
 });
 
-t.test('traceparent parsing follows W3C', async (t) => {
-  const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-  t.same(parseTraceparent(tp), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', flags: 1 });
-  t.equal(formatTraceparent(parseTraceparent(tp)!), tp);
-  t.equal(parseTraceparent('00-00000000000000000000000000000000-00f067aa0ba902b7-01'), null, 'zero trace id');
-  t.equal(parseTraceparent('ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), null, 'version ff');
-  t.equal(parseTraceparent('garbage'), null);
-});
-
-t.test('span recorder: child of the incoming context; pass-through when export is off', async (t) => {
-  const off = createSpanRecorder({ env: () => undefined });
-  t.equal(off.exporting, false);
-  const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-  t.equal(off.startRequest({ traceparent: tp, kind: 'client', method: 'GET', route: '', path: '/', serverAddress: 's', sourceWorkload: 'a', destinationWorkload: 'b' }).traceparent, tp);
-  const exporter = new InMemorySpanExporter();
-  const rec = createSpanRecorder({ env: () => undefined, exporter });
-  const span = rec.startRequest({ traceparent: tp, kind: 'server', method: 'GET', route: 'items', path: '/items/3', serverAddress: 'svc', sourceWorkload: 'a', destinationWorkload: 'b' });
-  const out = parseTraceparent(span.traceparent);
-  t.equal(out?.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'same trace');
-  t.not(out?.spanId, '00f067aa0ba902b7', 'a new span id');
-  span.end(503);
-  const [s] = exporter.getFinishedSpans();
-  t.equal(s.name, 'GET items');
-  t.equal(s.parentSpanContext?.spanId, '00f067aa0ba902b7');
-  t.equal(s.attributes['http.response.status_code'], 503);
-  t.equal(s.status.code, 2, 'error status for 5xx');
-  await rec.shutdown();
+t.test('OTLP protocol setting: per signal wins, grpc is refused aloud', async (t) => {
+  const { otlpProtocol } = await import('../../../agent/telemetry/otlp-protocol.ts');
+  const warned: string[] = [];
+  const log = { ...createLogger('test'), warn: (m: string) => { warned.push(m); } };
+  t.equal(otlpProtocol(() => undefined, 'METRICS', log), 'http/json', 'json when nothing is set');
+  const env: Record<string, string> = { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' };
+  t.equal(otlpProtocol((k) => env[k], 'TRACES', log), 'http/json', 'the signal setting wins');
+  t.equal(otlpProtocol((k) => env[k], 'METRICS', log), 'http/protobuf', 'the general setting otherwise');
+  t.equal(otlpProtocol((k) => (k === 'OTEL_EXPORTER_OTLP_PROTOCOL' ? 'grpc' : undefined), 'METRICS', log), 'http/protobuf');
+  t.match(warned, [/grpc.*not supported/]);
 });
