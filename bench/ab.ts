@@ -52,7 +52,7 @@ const log = (m: string): void => { process.stderr.write(`ab: ${m}\n`); };
 async function useVariant(mesh: Mesh, bundle: string, env: Record<string, string> = {}): Promise<void> {
   for (const n of [CLIENT_NODE, SERVER_NODE]) {
     await mesh.stopAgent(n);
-    await mesh.startAgent(n, env, bundle);
+    await mesh.startAgent(n, env, { bundle });
   }
   for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.waitReady(n);
   await new Promise((r) => setTimeout(r, 500));
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mkdir(profDir(n), { recursive: true });
       for (const n of [CLIENT_NODE, SERVER_NODE]) {
         await mesh.stopAgent(n);
-        await mesh.startAgent(n, { ...pv.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` }, pv.bundle);
+        await mesh.startAgent(n, { ...pv.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` }, { bundle: pv.bundle });
       }
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.waitReady(n);
       await check(ctx, l7);

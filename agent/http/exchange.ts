@@ -60,6 +60,8 @@ export class Exchange implements AttemptSink {
   /** The balancer counts the current attempt as pending until it is observed. */
   #inflight = false;
   #retries = 0;
+  /** Endpoints that failed this request before any app saw it: its retries go elsewhere. */
+  #avoid: Set<string> | undefined = undefined;
   #continued = false;
   #committed = false;
   #finished = false;
@@ -141,7 +143,18 @@ export class Exchange implements AttemptSink {
     if (this.#finished) return;
     const { endpoints } = this.#resolved;
     const router = this.#router;
-    const ep = router.lb.pick(router.breaker.available(endpoints));
+    const available = router.breaker.available(endpoints);
+    const avoid = this.#avoid;
+    let pool = available;
+    if (avoid !== undefined) {
+      // A retry goes elsewhere: first among the endpoints the breaker allows, then among those it
+      // ejected (one may be back — a restarted agent — and is a better bet than the endpoint that
+      // just failed this request); only with no other endpoint at all, the same one again.
+      const others = available.filter((e) => !avoid.has(e.id));
+      const elsewhere = others.length > 0 ? others : endpoints.filter((e) => !avoid.has(e.id));
+      if (elsewhere.length > 0) pool = elsewhere;
+    }
+    const ep = router.lb.pick(pool);
     if (ep === undefined) {
       this.#meshError(503, ErrorCodes.NO_ROUTE, `no ready endpoints for ${this.#resolved.backend}`);
       return;
@@ -212,6 +225,10 @@ export class Exchange implements AttemptSink {
     return true;
   }
 
+  #avoidEndpoint(): void {
+    if (this.#endpoint !== undefined) (this.#avoid ??= new Set()).add(this.#endpoint.id);
+  }
+
   #retry(): void {
     this.#attempt?.abort();
     this.#attempt = undefined;
@@ -238,11 +255,16 @@ export class Exchange implements AttemptSink {
     }
     const grpcStatus = headers['grpc-status'] as string | undefined;
     const meshCode = headers[WEFT_ERROR];
-    const failed = status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
+    // The peer agent refused before any app saw the request: the endpoint left its node's view
+    // first (churn: the two agents apply a change moments apart) or is not who we thought.
+    // Nothing happened, so another endpoint may take it, whatever the method.
+    const refused = meshCode === ErrorCodes.UPSTREAM_CONNECT || meshCode === ErrorCodes.TUNNEL_REFUSED || meshCode === ErrorCodes.PEER_IDENTITY;
+    const failed = refused || status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
     this.#observe(failed);
     this.#status = status;
     this.#grpcStatus = grpcStatus;
-    const outcome: AttemptOutcome = meshCode === ErrorCodes.UPSTREAM_CONNECT ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    const outcome: AttemptOutcome = refused ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    if (refused) this.#avoidEndpoint();
     if (failed && this.#mayRetry(outcome)) {
       this.#report(false);
       this.#retry();
@@ -300,6 +322,7 @@ export class Exchange implements AttemptSink {
     }
     this.#observe(true);
     this.#report(false);
+    if (!delivered) this.#avoidEndpoint();
     if (this.#mayRetry(delivered ? { kind: 'response', status: 502, grpcStatus: undefined } : { kind: 'not-delivered' })) {
       this.#retry();
       return;

@@ -35,7 +35,17 @@ export interface HttpSeries {
   lastSeen: number;
 }
 
-export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input' | 'workload_limited';
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input'
+  | 'cert_renewal_failures' | 'log_write_failures' | 'workload_limited';
+
+/** Levels the main thread reads when asked (never summed across workers). */
+export type GaugeName = 'cert_expiry_seconds' | 'control_connected' | 'control_clock_offset_seconds';
+
+export interface GaugeSeries {
+  name: GaugeName;
+  labels: Record<string, string>;
+  value: number;
+}
 
 export interface CounterSeries {
   name: CounterName;
@@ -47,6 +57,8 @@ export interface TelemetrySnapshot {
   tcp: TcpSeries[];
   http: HttpSeries[];
   counters: CounterSeries[];
+  /** Only the main thread has gauges (certificates, control); workers leave this out. */
+  gauges?: GaugeSeries[];
 }
 
 /** Series per kind per worker; beyond it new label sets fold into one `overflow` series. */
@@ -167,6 +179,8 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   detection_timeouts: 'direction',
   tap_dropped_events: 'stage',
   rejected_input: 'reason',
+  cert_renewal_failures: 'identity',
+  log_write_failures: 'stream',
   workload_limited: 'source_workload',
 };
 
@@ -211,7 +225,8 @@ export function mergeSnapshots(all: readonly TelemetrySnapshot[]): TelemetrySnap
       else t.value += s.value;
     }
   }
-  return { tcp: [...tcp.values()], http: [...http.values()], counters: [...counters.values()] };
+  const gauges = all.flatMap((snap) => snap.gauges ?? []);
+  return { tcp: [...tcp.values()], http: [...http.values()], counters: [...counters.values()], gauges };
 }
 
 export { counterKey };

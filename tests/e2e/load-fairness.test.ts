@@ -40,8 +40,8 @@ async function limitedMetric(node: string): Promise<Map<string, number>> {
 
 t.test('a noisy pod is held to its limits while its neighbour loses nothing', async (t) => {
   // The quiet pod's steady traffic spans the whole flood (and a little before and after).
-  const quietHttp = await mesh.startApp('quiet', 'steady-client.ts', ['--url', `http://${server}:8080/echo`, '--concurrency', '2', '--pause-ms', '20', '--duration-ms', '20000', '--bytes', '4096']);
-  const quietTcp = await mesh.startApp('quiet', 'steady-client.ts', ['--tcp', `${server}:9000`, '--concurrency', '1', '--pause-ms', '50', '--duration-ms', '20000', '--bytes', '16384']);
+  const quietHttp = await mesh.startApp('quiet', 'load-client.ts', ['--url', `http://${server}:8080/echo`, '--concurrency', '2', '--pause-ms', '20', '--duration-ms', '20000', '--bytes', '4096']);
+  const quietTcp = await mesh.startApp('quiet', 'load-client.ts', ['--tcp', `${server}:9000`, '--concurrency', '1', '--pause-ms', '50', '--duration-ms', '20000', '--bytes', '16384']);
   await new Promise((r) => setTimeout(r, 1000));
 
   // 1. Connections: far more than the limit at once, held for a few seconds.
@@ -58,9 +58,9 @@ t.test('a noisy pod is held to its limits while its neighbour loses nothing', as
 
   // 2. Requests in flight: slow requests, many more at once than the limit, on one HTTP/2
   //    connection and then on HTTP/1.1 keep-alive connections (under the connection limit).
-  const h2 = await mesh.runApp('noisy', 'steady-client.ts', ['--url', `http://${server}:8081/delay/300`, '--h2', '--concurrency', '200', '--requests', '1500'], 120_000);
+  const h2 = await mesh.runApp('noisy', 'load-client.ts', ['--url', `http://${server}:8081/delay/300`, '--h2', '--concurrency', '200', '--requests', '1500'], 120_000);
   const h2Done = h2.stdout.find((l) => l.done === true) as Done;
-  const h1 = await mesh.runApp('noisy', 'steady-client.ts', ['--url', `http://${server}:8080/delay/300`, '--concurrency', '100', '--requests', '800'], 120_000);
+  const h1 = await mesh.runApp('noisy', 'load-client.ts', ['--url', `http://${server}:8080/delay/300`, '--concurrency', '100', '--requests', '800'], 120_000);
   const h1Done = h1.stdout.find((l) => l.done === true) as Done;
   for (const [name, d] of [['HTTP/2', h2Done], ['HTTP/1.1', h1Done]] as const) {
     t.ok(d.limited > 0, `${name}: ${d.limited} of ${d.sent} requests were refused`);

@@ -80,9 +80,9 @@ t.test(`${SECONDS} s of steady HTTP and TCP: no failures, memory flat`, async (t
   const report = String(Math.max(5000, Math.floor(SECONDS * 1000 / 10)));
   // Paced (not flat out): a soak is about time, and the machine is shared.
   const clients: [string, RunningApp][] = [
-    ['HTTP/1.1', await mesh.startApp('web', 'steady-client.ts', ['--url', `http://${server}:8080/echo`, '--concurrency', '4', '--pause-ms', '5', '--bytes', '8192', '--duration-ms', ms, '--report-ms', report])],
-    ['HTTP/2', await mesh.startApp('grpcish', 'steady-client.ts', ['--url', `http://${server}:8081/echo`, '--h2', '--concurrency', '8', '--pause-ms', '5', '--bytes', '2048', '--duration-ms', ms, '--report-ms', report])],
-    ['TCP', await mesh.startApp('tcp', 'steady-client.ts', ['--tcp', `${server}:9000`, '--concurrency', '2', '--pause-ms', '10', '--bytes', '32768', '--duration-ms', ms, '--report-ms', report])],
+    ['HTTP/1.1', await mesh.startApp('web', 'load-client.ts', ['--url', `http://${server}:8080/echo`, '--concurrency', '4', '--pause-ms', '5', '--bytes', '8192', '--duration-ms', ms, '--report-ms', report])],
+    ['HTTP/2', await mesh.startApp('grpcish', 'load-client.ts', ['--url', `http://${server}:8081/echo`, '--h2', '--concurrency', '8', '--pause-ms', '5', '--bytes', '2048', '--duration-ms', ms, '--report-ms', report])],
+    ['TCP', await mesh.startApp('tcp', 'load-client.ts', ['--tcp', `${server}:9000`, '--concurrency', '2', '--pause-ms', '10', '--bytes', '32768', '--duration-ms', ms, '--report-ms', report])],
   ];
   const results: Record<string, Done> = {};
   for (const [name, app] of clients) {

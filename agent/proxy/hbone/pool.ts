@@ -5,6 +5,7 @@
 // once its last stream ends — so a rotation reaches the wire without cutting live connections.
 import type { ClientHttp2Session } from 'node:http2';
 import type { SecureContext } from 'node:tls';
+import { DEFAULT_LIVENESS, watchLiveness, type LivenessOptions } from './liveness.ts';
 
 export interface PoolEntry {
   readonly key: string;
@@ -34,6 +35,8 @@ export interface SessionPoolOptions {
    * workers, and often every worker's do. More sessions make an idle peer core less likely.
    */
   spread?: number;
+  /** PINGs that find a vanished peer in bounded time (default: every 5 s, 10 s to answer). */
+  liveness?: LivenessOptions;
 }
 
 function remoteStreamLimit(session: ClientHttp2Session): number {
@@ -141,6 +144,7 @@ export class SessionPool {
     }
     list.push(entry);
     this.#live.add(entry);
+    watchLiveness(session, key.slice(key.lastIndexOf('|') + 1), this.#opts.liveness ?? DEFAULT_LIVENESS);
     session.on('goaway', (errorCode: number, _last: number, data?: Buffer) => {
       entry.goaway = { errorCode, detail: data === undefined ? '' : data.toString('utf8') };
       this.#unlist(entry);
