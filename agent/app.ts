@@ -5,9 +5,11 @@ import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { errorCode } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
+import type { GuardedSink } from '../common/log-sink.ts';
 import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
+import { memoryDump } from './admin/memory.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
-import { workerCount, type AgentConfig } from './config.ts';
+import { workerCount, workerHeapLimits, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { mergePolicyCounters } from './policy/counters.ts';
@@ -37,7 +39,13 @@ function splitHostPort(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
 }
 
-export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL, env: Record<string, string>): Promise<AgentApp> {
+/** Where the agent's own log lines and its workers' output go: guarded against a full disk. */
+export interface AgentSinks {
+  stdout: GuardedSink;
+  stderr: GuardedSink;
+}
+
+export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL, env: Record<string, string>, sinks: AgentSinks): Promise<AgentApp> {
   const caPem = await readFile(cfg.controlCaFile, 'utf8');
   const credential = async (): Promise<string> => (await readFile(cfg.credentialFile, 'utf8')).trim();
   const control = splitHostPort(cfg.controlAddress);
@@ -86,6 +94,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     tapMaxBufferedBytes: cfg.tapMaxBufferedBytes,
     windowSeconds: cfg.statsWindowSeconds,
     sampleSeconds: Math.max(1, Math.floor(cfg.statsWindowSeconds / 6)),
+    mainSeries: () => mainSeries(),
   });
   const statsWaiters = new Map<number, { want: number; got: StatsJson[]; done: (s: StatsJson) => void }>();
   const policyWaiters = new Map<number, { want: number; got: WorkerPolicyStats[]; done: (s: WorkerPolicyStats[]) => void }>();
@@ -104,7 +113,11 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     const n = workerCount(cfg);
     for (let i = 0; i < n; i++) {
       const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env, tapFlag: telemetry.tapFlag };
-      const worker = new Worker(workerEntry, { workerData: init });
+      // The workers' output (logs, access log) goes through the main thread's guarded sinks: a
+      // full log disk must cost lines, not the process.
+      const worker = new Worker(workerEntry, { workerData: init, resourceLimits: workerHeapLimits(cfg), stdout: true, stderr: true });
+      worker.stdout.on('data', (d: Buffer) => sinks.stdout.write(d));
+      worker.stderr.on('data', (d: Buffer) => sinks.stderr.write(d));
       const h: WorkerHandle = { worker, listening: false };
       workers.push(h);
       worker.on('message', (m: FromWorker) => {
@@ -257,7 +270,25 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     log.info('certificate rotated', { identity: cert.identity, notAfter: cert.notAfter.toISOString() });
     broadcast({ type: 'cert-rotated', cert });
   });
-  secrets.on('error', (err) => log.warn('certificate rotation failed; the current certificate stays in use while valid', { code: errorCode(err), message: err.message }));
+
+  /** Alerts on /metrics: what the certificates have left, renewal failures, control, lost log lines. */
+  function mainSeries(): { counters: TelemetrySnapshot['counters']; gauges: NonNullable<TelemetrySnapshot['gauges']> } {
+    const now = Date.now();
+    const certs = secrets.snapshot();
+    const offset = signer.clockOffsetMs();
+    const st = stream.status();
+    return {
+      counters: [
+        ...certs.map((c) => ({ name: 'cert_renewal_failures' as const, labels: { identity: c.identity }, value: c.failuresTotal })),
+        ...[sinks.stdout, sinks.stderr].map((k) => ({ name: 'log_write_failures' as const, labels: { stream: k.status().stream }, value: k.status().failures })),
+      ],
+      gauges: [
+        ...certs.filter((c) => c.notAfter !== null).map((c) => ({ name: 'cert_expiry_seconds' as const, labels: { identity: c.identity }, value: Math.round((Date.parse(c.notAfter ?? '') - now) / 1000) })),
+        { name: 'control_connected', labels: {}, value: st.connected && st.synced ? 1 : 0 },
+        ...(offset === null ? [] : [{ name: 'control_clock_offset_seconds' as const, labels: {}, value: Math.round(offset / 100) / 10 }]),
+      ],
+    };
+  }
 
   // --- admin ----------------------------------------------------------------------------------
   function readiness(): { ready: boolean; reasons: string[] } {
@@ -270,12 +301,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     return { ready: reasons.length === 0, reasons };
   }
   admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, workers: workers.length, trustDomain: cfg.trustDomain }) });
-  admin.register({ key: 'control', handle: () => stream.status() });
+  admin.register({ key: 'control', handle: () => ({ ...stream.status(), clockOffsetMs: signer.clockOffsetMs() }) });
+  admin.register({ key: 'logs', handle: () => [sinks.stdout.status(), sinks.stderr.status()] });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
+  admin.register({ key: 'memory', handle: () => memoryDump(workers.map((w) => w.worker)) });
   admin.register({
     key: 'policies',
     handle: async () => {

@@ -23,6 +23,9 @@ export const agentSettings = {
   adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
   listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
+  workerYoungGenMb: int('WEFT_WORKER_YOUNG_GEN_MB', 16, 'V8 young generation cap per proxy worker (MiB). Per-request garbage dies young; a capped young generation keeps each worker\'s resident memory low at the cost of more scavenges (8 cost ~35 % more GC time than 16 for about the same RSS). 0: V8\'s default (it grows to its maximum under load).', 0, 1024),
+  workerOldGenMb: int('WEFT_WORKER_OLD_GEN_MB', 0, 'V8 old generation cap per proxy worker (MiB); 0: V8\'s default. A worker that exceeds it exits and the agent fails, so set it only with headroom.', 0, 16_384),
+  workerStackTraceLimit: int('WEFT_WORKER_STACK_TRACE_LIMIT', 0, 'Stack frames captured per Error in proxy workers (Error.stackTraceLimit; the main thread keeps V8\'s 10). Node builds an error object on a normal request path (an HTTP/2 stream that closes before its last write completes: once per L7 response at the destination agent), and capturing frames is most of its cost (~1 µs a frame, ~9 µs at 10). Errors keep their code and message; raise this when a stack is needed to debug.', 0, 100),
   certTtlSeconds: int('WEFT_CERT_TTL_SECONDS', 86400, 'Requested workload certificate lifetime; rotated at half of it with jitter.', 60, 30 * 86400),
   connectTimeoutMs: int('WEFT_CONNECT_TIMEOUT_MS', 10_000, 'Upper bound on connecting to a pod or a peer agent; fail fast rather than hold the app.', 100, 120_000),
   drainMs: int('WEFT_DRAIN_MS', 5_000, 'On SIGTERM: readiness goes false, listeners stop, open connections get this long to finish, then the rest are closed and redirection is removed. The chart sets terminationGracePeriodSeconds to this plus a margin.', 0, 600_000),
@@ -41,11 +44,14 @@ export const agentSettings = {
   httpRetryBackoffMs: int('WEFT_HTTP_RETRY_BACKOFF_MS', 25, 'Base retry backoff, doubled per retry, jittered.', 0, 10_000),
   httpRetryBudgetPercent: int('WEFT_HTTP_RETRY_BUDGET_PERCENT', 20, 'Retries may add at most this percentage of recent requests per Service...', 0, 1000),
   httpRetryBudgetMinPerSecond: int('WEFT_HTTP_RETRY_BUDGET_MIN_PER_SECOND', 10, '...plus this many retries a second, so low-traffic services can still retry.', 0, 100_000),
+  httpPeerSessions: int('WEFT_HTTP_PEER_SESSIONS', 1, 'HTTP/2 sessions per peer agent (and source identity) that each worker spreads L7 requests over, round-robin. The peer\'s workers share its port by SO_REUSEPORT, which pins each session to one of them, so with 1 a peer often serves all of this node\'s requests on one core; 2 or more spread them, at the cost of smaller write batches per session (more CPU per request: on the shared 2-core bench machine 1 did better, see bench/README.md).', 1, 64),
   telemetry: bool('WEFT_TELEMETRY', true, 'Record proxy telemetry: metrics, live tap, access log and request spans. false records none of it (the proxy still passes traceparent headers through unchanged); meant for measuring what telemetry costs, not for production.'),
   accessLog: bool('WEFT_ACCESS_LOG', false, 'One JSON line per proxied connection (and request, with L7) on stdout; off by default because busy nodes make a lot of them.'),
   tapMaxBufferedBytes: int('WEFT_TAP_MAX_BUFFERED_BYTES', 1 << 20, 'Unsent bytes a live tap consumer may have queued before its events are dropped (and counted): a slow terminal must not grow the agent.', 1024, 64 << 20),
   summaryIntervalMs: int('WEFT_SUMMARY_INTERVAL_MS', 5000, 'How often the agent sends control its golden-metrics summary (cumulative counters, policy denials, certificate expiry) for the dashboard; 0 disables. A few seconds keeps the dashboard live at a few kB per node per send.', 0, 600_000),
   statsWindowSeconds: int('WEFT_STATS_WINDOW_SECONDS', 60, 'Window for the rates, success rates and percentiles of /stats and /top.', 10, 3600),
+  maxConnectionsPerWorkload: int('WEFT_MAX_CONNECTIONS_PER_WORKLOAD', 4096, 'Connections one source pod on this node may hold open through the agent at once (all destinations); past it a new connection is reset at once and counted in weft_workload_limited_total{limit="connections"}, so one noisy pod cannot take the node\'s sockets and workers from the others. Each proxy worker enforces its share (the limit divided by WEFT_WORKERS). 0: no limit.', 0, 10_000_000),
+  maxPendingRequestsPerWorkload: int('WEFT_MAX_PENDING_REQUESTS_PER_WORKLOAD', 1024, 'HTTP requests one source pod may have in flight through the agent at once; past it a request is answered 503 with weft-error: WEFT_ERR_WORKLOAD_LIMIT (gRPC: UNAVAILABLE) without being forwarded, and counted in weft_workload_limited_total{limit="pending_requests"}. Shared over the workers like the connection limit. 0: no limit.', 0, 10_000_000),
   passthroughUnknownSource: bool('WEFT_PASSTHROUGH_UNKNOWN_SOURCE', true, 'A captured connection from a pod the agent does not know (state lagging) is passed through rather than dropped.'),
 };
 
@@ -65,4 +71,12 @@ export function loadAgentConfig(env: Env): AgentConfig {
 
 export function workerCount(cfg: AgentConfig): number {
   return cfg.workers === 0 ? availableParallelism() : cfg.workers;
+}
+
+/** V8 heap limits for a proxy worker (worker_threads resourceLimits); unset fields keep V8's. */
+export function workerHeapLimits(cfg: AgentConfig): { maxYoungGenerationSizeMb?: number; maxOldGenerationSizeMb?: number } {
+  return {
+    ...(cfg.workerYoungGenMb > 0 ? { maxYoungGenerationSizeMb: cfg.workerYoungGenMb } : {}),
+    ...(cfg.workerOldGenMb > 0 ? { maxOldGenerationSizeMb: cfg.workerOldGenMb } : {}),
+  };
 }

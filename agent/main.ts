@@ -5,12 +5,17 @@ import { describeSettings, processEnv } from '../common/config.ts';
 import { isWeftError } from '../common/errors.ts';
 import { stopOnSignals } from '../common/lifecycle.ts';
 import { createLogger, setLogLevel } from '../common/log.ts';
+import { GuardedSink } from '../common/log-sink.ts';
 import { startAgent } from './app.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
+import { reportFileLimit } from './file-limit.ts';
 import { runWorker } from './worker.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
-const log = createLogger('agent');
+// The main thread writes stdout and stderr through guarded sinks (a full log disk must not kill
+// the agent); workers' output reaches them through the main thread.
+const sinks = isMainThread ? { stdout: new GuardedSink('stdout', process.stdout), stderr: new GuardedSink('stderr', process.stderr) } : undefined;
+const log = createLogger('agent', sinks?.stderr ?? process.stderr);
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
@@ -20,9 +25,11 @@ async function main(): Promise<void> {
   const cfg = loadAgentConfig(processEnv);
   setLogLevel(cfg.logLevel);
   log.info('starting', { config: cfg });
+  await reportFileLimit(log);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('WEFT_') && v !== undefined) env[k] = v;
-  const app = await startAgent(cfg, log, new URL(import.meta.url), env);
+  if (sinks === undefined) throw new Error('the agent main runs on the main thread');
+  const app = await startAgent(cfg, log, new URL(import.meta.url), env, sinks);
   stopOnSignals(log, () => app.stop());
   log.info('ready');
 }

@@ -4,7 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
-import { loadAgentConfig } from './config.ts';
+import { loadAgentConfig, workerCount } from './config.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import { listenTransparent } from './native/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
@@ -25,6 +25,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const post = (m: FromWorker): void => port.postMessage(m);
   const cfg = loadAgentConfig((k) => init.env[k]);
   setLogLevel(cfg.logLevel);
+  Error.stackTraceLimit = cfg.workerStackTraceLimit;
   const log = createLogger(`agent.worker${init.index}`);
   const state = new AgentState({ log });
   const stats = new ProxyStats();
@@ -106,6 +107,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       transparent,
       reusePort: true,
       policy,
+      limitShares: workerCount(cfg),
     });
   } catch (err) {
     post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });

@@ -12,22 +12,16 @@
 //     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline; the smoke
 //     profile leaves the telemetry-cost rows out unless they are named)
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
-import { testbedName, type RedirectMode } from '../tests/ebpf/mode.ts';
-import { Mesh } from '../tests/testbed/mesh.ts';
-import { Testbed } from '../tests/testbed/testbed.ts';
 import { ensureBundles } from './bundles.ts';
-import {
-  CLIENT_NODE, SERVER_NODE, OPAQUE_PORTS, nofile, TCP_PORT, clientPod, configurations, serverPod, siteOf,
-  type BenchContext, type Configuration, type Site,
-} from './configurations.ts';
+import { CLIENT_NODE, SERVER_NODE, configurations, siteOf, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { AgentEnvironments } from './agent-env.ts';
+import { openBed } from './bed.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
 import { latestSideResult } from './lib/side-results.ts';
@@ -77,45 +71,6 @@ function machine(): MachineInfo {
   };
 }
 
-/** One testbed and mesh per redirect mode, holding the pods of that mode's configurations. */
-async function startSite(mode: RedirectMode, configs: Configuration[], workers: number): Promise<Site> {
-  const base = values.name ?? (prof.name === 'smoke' ? 'bench-smoke' : 'bench-run');
-  const tb = await Testbed.create({
-    // The eBPF testbed's bpffs pins live under a name that says so (tests/ebpf/bpffs.ts).
-    name: testbedName(base, mode),
-    nodes: [
-      { name: CLIENT_NODE, pods: configs.map((c) => ({ name: clientPod(c), namespace: c.namespace })) },
-      { name: SERVER_NODE, pods: configs.map((c) => ({ name: serverPod(c), namespace: c.namespace })) },
-    ],
-  });
-  let mesh: Mesh | undefined;
-  try {
-    mesh = await Mesh.start(tb, {
-      cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
-      redirectMode: mode,
-      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(',') },
-    });
-    await raiseAgentLimits(mesh);
-    return { tb, mesh };
-  } catch (err) {
-    await mesh?.stop().catch(() => {});
-    await tb.teardown();
-    throw err;
-  }
-}
-
-/** The agents hold a descriptor per proxied connection on each side: give them the soft limit up
- * to the hard one (raising the hard limit needs CAP_SYS_RESOURCE, which a container may lack). */
-async function raiseAgentLimits(mesh: Mesh): Promise<void> {
-  const n = nofile();
-  for (const node of [CLIENT_NODE, SERVER_NODE]) {
-    const pid = mesh.agentPid(node);
-    if (pid === undefined) continue;
-    const r = spawnSync('prlimit', ['--pid', String(pid), `--nofile=${n}:${n}`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`prlimit on agent ${node} failed: ${r.stderr}`);
-  }
-}
-
 /** The figures of the separate control scripts: run now when the profile says so, else the newest saved. */
 async function controlFigures(): Promise<Pick<BenchResults, 'caSigning' | 'controlScale'>> {
   const script = async (file: string, args: string[], timeoutMs: number): Promise<void> => {
@@ -133,24 +88,11 @@ async function controlFigures(): Promise<Pick<BenchResults, 'caSigning' | 'contr
   };
 }
 
-async function startServers(ctx: BenchContext, c: Configuration, apps: RunningApp[]): Promise<void> {
-  const { tb } = siteOf(ctx, c);
-  const netns = tb.pod(serverPod(c)).netns;
-  const launch = (cmd: string, a: string[]) => tb.spawn(netns, 'prlimit', [`--nofile=${nofile()}:${nofile()}`, cmd, ...a]);
-  const start = async (app: string, args: string[]): Promise<void> => { apps.push(await startApp(appPath(app), args, 15_000, launch)); };
-  await start('http-server.ts', ['--port', String(c.ports.h1), '--name', c.id, '--keep-alive', '600000']);
-  // l7-server's HTTP/1.1 listener is unused here; it serves the h2c port.
-  await start('l7-server.ts', ['--port', String(c.ports.h2 + 100), '--h2-port', String(c.ports.h2), '--name', c.id]);
-  await start('grpc-server.ts', ['--port', String(c.ports.grpc)]);
-  await start('tcp-server.ts', ['--port', String(TCP_PORT)]);
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the bench builds network namespaces: run it as root');
   const started = Date.now();
   ensureBundles(log);
   ensureHaproxy();
-  const workers = os.cpus().length;
   const only = values.configs?.split(',').map((x) => x.trim());
   const wanted = (c: Configuration): boolean => {
     if (values['no-ebpf'] && c.site === 'ebpf') return false;
@@ -158,17 +100,10 @@ async function main(): Promise<void> {
   };
   const configs = configurations().filter(wanted);
   const agentEnvs = new AgentEnvironments();
-  const modes = [...new Set(configs.map((c) => c.site))];
-  const dir = await mkdtemp(join(os.tmpdir(), 'weft-bench-'));
-  const apps: RunningApp[] = [];
-  const sites = new Map<RedirectMode, Site>();
+  const bed = await openBed(values.name ?? (prof.name === 'smoke' ? 'bench-smoke' : 'bench-run'), configs);
+  const { ctx } = bed;
+  const { workers } = ctx;
   try {
-    for (const m of modes) sites.set(m, await startSite(m, configs.filter((c) => c.site === m), workers));
-    const ctx: BenchContext = { sites, dir, workers };
-    for (const c of configs) {
-      await startServers(ctx, c, apps);
-      await c.setup?.(ctx);
-    }
     await checkPaths(ctx, configs, ['h1', 'h2', 'grpc'], agentEnvs);
     // Idle: after the mesh has settled and carried one check request per configuration.
     await new Promise((r) => setTimeout(r, 1000));
@@ -213,13 +148,7 @@ async function main(): Promise<void> {
     await writeReport(results, readmePath, outDir, `${stamp}.json`);
     log(`wrote ${join(outDir, `${stamp}.json`)} and ${readmePath} in ${results.durationS} s`);
   } finally {
-    for (const c of configs) await c.teardown?.().catch(() => {});
-    await Promise.all(apps.map((a) => a.stop(1000)));
-    for (const s of sites.values()) {
-      await s.mesh.stop().catch(() => {});
-      await s.tb.teardown();
-    }
-    await rm(dir, { recursive: true, force: true });
+    await bed.close();
   }
 }
 

@@ -19,6 +19,8 @@ export const ErrorCodes = {
   NO_ROUTE: 'WEFT_ERR_NO_ROUTE',
   UPSTREAM_CONNECT: 'WEFT_ERR_UPSTREAM_CONNECT',
   TUNNEL_CONNECT: 'WEFT_ERR_TUNNEL_CONNECT',
+  /** A peer agent stopped answering HTTP/2 PINGs: its node is gone or black-holed; its session was closed. */
+  PEER_UNRESPONSIVE: 'WEFT_ERR_PEER_UNRESPONSIVE',
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
@@ -26,6 +28,14 @@ export const ErrorCodes = {
   POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
   /** Authorization policy (or the mTLS mode) refused a connection or request. */
   POLICY_DENIED: 'WEFT_ERR_POLICY_DENIED',
+  /** A source pod was over its per-workload connection or pending-request limit on its node's agent. */
+  WORKLOAD_LIMIT: 'WEFT_ERR_WORKLOAD_LIMIT',
+  /** A workload certificate could not be renewed; the one in use keeps serving until it expires. */
+  CERT_RENEWAL_FAILED: 'WEFT_ERR_CERT_RENEWAL_FAILED',
+  /** This node's clock and control's disagree enough to make certificates look not yet valid or expired. */
+  CLOCK_SKEW: 'WEFT_ERR_CLOCK_SKEW',
+  /** A log line could not be written (disk full, closed pipe); counted, and reported once writes work again. */
+  LOG_WRITE: 'WEFT_ERR_LOG_WRITE',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',

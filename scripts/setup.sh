@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_debs=()
-for pair in iptables:iptables nft:nftables tcpdump:tcpdump ip:iproute2 cc:gcc clang:clang bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev unzip:unzip openssl:openssl haproxy:haproxy chromium:chromium; do
+for pair in iptables:iptables nft:nftables tcpdump:tcpdump ip:iproute2 prlimit:util-linux cc:gcc clang:clang bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev unzip:unzip openssl:openssl haproxy:haproxy chromium:chromium; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if [ "${cmd#/}" != "$cmd" ]; then [ -e "$cmd" ] || need_debs+=("$pkg"); continue; fi  # a file, not a command
   command -v "$cmd" >/dev/null 2>&1 || need_debs+=("$pkg")

@@ -49,41 +49,66 @@ export async function kernelChecks(): Promise<CheckResult[]> {
   return out;
 }
 
-interface CertRow { identity: string; state: string; notAfter: string | null; failures: number }
+interface CertRow { identity: string; state: string; notBefore: string | null; notAfter: string | null; rotateAt: string | null; failures: number; lastError: string | null }
+interface ControlSection { connected: boolean; synced: boolean; lastError: { code: string; message: string } | null; clockOffsetMs?: number | null }
+interface LogSection { stream: string; failures: number; pending: number; lastError: string | null }
+
+/** Clocks further apart than this are a warning: control backdates certificates by 5 min. */
+const SKEW_WARN_MS = 30_000;
 
 export async function agentChecks(t: AgentTarget, now = Date.now()): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const ready = await getRaw(t, '/ready');
   const r = JSON.parse(ready.text) as { ready: boolean; reasons: string[] };
   out.push(r.ready ? { group: 'agent', name: 'ready', status: 'ok', detail: 'the agent reports ready' } : { group: 'agent', name: 'ready', status: 'fail', detail: r.reasons.join('; ') });
-  const dump = await getJson<{ redirect?: { mode: string; installed?: unknown }; control?: { connected: boolean; synced: boolean; lastError: string | null; serverTime?: string }; certs?: CertRow[] }>(t, '/config_dump');
+  const dump = await getJson<{ redirect?: { mode: string; installed?: unknown }; control?: ControlSection; certs?: CertRow[]; logs?: LogSection[] }>(t, '/config_dump');
   const red = dump.redirect;
   if (red === undefined) out.push({ group: 'agent', name: 'redirection', status: 'skip', detail: 'no redirect section' });
   else if (red.mode === 'none') out.push({ group: 'agent', name: 'redirection', status: 'warn', detail: 'redirect mode is none: pod traffic is not captured (test setups only)' });
   else out.push({ group: 'agent', name: 'redirection', status: 'ok', detail: `${red.mode} installed` });
+  for (const l of dump.logs ?? []) {
+    out.push(l.failures === 0
+      ? { group: 'agent', name: `log ${l.stream}`, status: 'ok', detail: 'every line written' }
+      : { group: 'agent', name: `log ${l.stream}`, status: 'warn', detail: `${l.failures} line(s) could not be written (${l.lastError ?? 'unknown'}${l.pending > 0 ? ', still failing' : ''}): is the log disk full? The agent keeps serving.` });
+  }
   const c = dump.control;
   if (c === undefined) out.push({ group: 'control', name: 'reachable', status: 'skip', detail: 'no control section' });
   else if (c.connected && c.synced) out.push({ group: 'control', name: 'reachable', status: 'ok', detail: 'config stream connected and synced' });
-  else out.push({ group: 'control', name: 'reachable', status: 'fail', detail: `config stream ${c.connected ? 'connected but not synced' : 'disconnected'}${c.lastError === null ? '' : `: ${c.lastError}`} — is control running and reachable on 15012?` });
-  out.push(c?.serverTime === undefined
-    ? { group: 'control', name: 'clock skew', status: 'skip', detail: 'unknown: control does not report its time on the stream yet' }
-    : skew(now, c.serverTime));
+  else {
+    const why = c.lastError === null ? '' : `: ${c.lastError.code} ${c.lastError.message}`;
+    out.push({ group: 'control', name: 'reachable', status: 'fail', detail: `config stream ${c.connected ? 'connected but not synced' : 'disconnected'}${why} — serving from the last state; is control running and reachable on 15012?` });
+  }
+  out.push(c?.clockOffsetMs === undefined || c.clockOffsetMs === null
+    ? { group: 'control', name: 'clock skew', status: 'skip', detail: 'unknown until control answers a CSR' }
+    : skew(c.clockOffsetMs));
   const certs = dump.certs ?? [];
   if (certs.length === 0) out.push({ group: 'identity', name: 'certificates', status: 'skip', detail: 'no workload certificates (no meshed workloads on this node yet)' });
-  for (const x of certs) {
-    const left = x.notAfter === null ? -1 : Date.parse(x.notAfter) - now;
-    if (x.state !== 'valid' || left <= 0) out.push({ group: 'identity', name: x.identity, status: 'fail', detail: `certificate ${x.state}${x.failures > 0 ? `, ${x.failures} failed renewals` : ''}: check the agent log and control's CA` });
-    else if (left < EXPIRY_WARN_MS) out.push({ group: 'identity', name: x.identity, status: 'warn', detail: `expires in ${Math.round(left / 60000)} min (${x.notAfter}); rotation is overdue` });
-    else out.push({ group: 'identity', name: x.identity, status: 'ok', detail: `valid until ${x.notAfter}` });
-  }
+  for (const x of certs) out.push(certCheck(x, now));
   return out;
 }
 
-function skew(now: number, serverTime: string): CheckResult {
-  const d = Math.abs(now - Date.parse(serverTime));
-  return d > 30_000
-    ? { group: 'control', name: 'clock skew', status: 'warn', detail: `agent and control clocks differ by ${Math.round(d / 1000)} s: certificates may look not-yet-valid` }
-    : { group: 'control', name: 'clock skew', status: 'ok', detail: `${d} ms` };
+function certCheck(x: CertRow, now: number): CheckResult {
+  const base = { group: 'identity', name: x.identity };
+  const left = x.notAfter === null ? -1 : Date.parse(x.notAfter) - now;
+  const failing = x.failures > 0 ? `${x.failures} failed renewal(s)${x.lastError === null ? '' : ` (${x.lastError})`}` : '';
+  if (x.state !== 'valid' || left <= 0) {
+    return { ...base, status: 'fail', detail: `certificate ${x.state}${failing === '' ? '' : `, ${failing}`}: connections for this workload fail — check the agent log and that control is reachable` };
+  }
+  const expires = `expires in ${Math.round(left / 1000)} s (${x.notAfter})`;
+  if (failing !== '') return { ...base, status: 'warn', detail: `${failing}; the current certificate ${expires} — is control reachable?` };
+  // Rotation runs at about half the lifetime: a certificate well past that point is overdue.
+  const overdue = x.rotateAt !== null && now - Date.parse(x.rotateAt) > 60_000;
+  if (left < EXPIRY_WARN_MS && overdue) return { ...base, status: 'warn', detail: `${expires}; rotation is overdue` };
+  if (x.notBefore !== null && Date.parse(x.notBefore) > now) return { ...base, status: 'warn', detail: `not valid until ${x.notBefore} by this node's clock: peers refuse it until then — check NTP` };
+  return { ...base, status: 'ok', detail: `valid until ${x.notAfter}` };
+}
+
+function skew(offsetMs: number): CheckResult {
+  const d = Math.abs(offsetMs);
+  const side = offsetMs > 0 ? 'ahead of' : 'behind';
+  return d > SKEW_WARN_MS
+    ? { group: 'control', name: 'clock skew', status: 'warn', detail: `control's clock is ${Math.round(d / 1000)} s ${side} this node's: certificates may look not yet valid or expire early — check NTP` }
+    : { group: 'control', name: 'clock skew', status: 'ok', detail: `${Math.round(d / 1000)} s (±1 s)` };
 }
 
 export async function runCheck(t: AgentTarget, preOnly: boolean): Promise<{ json: unknown; human: string; exitCode: number }> {

@@ -15,7 +15,7 @@ import { backoffMs } from './backoff.ts';
 import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
-import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
+import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/tracing.ts';
@@ -60,6 +60,8 @@ export class Exchange implements AttemptSink {
   /** The balancer counts the current attempt as pending until it is observed. */
   #inflight = false;
   #retries = 0;
+  /** Endpoints that failed this request before any app saw it: its retries go elsewhere. */
+  #avoid: Set<string> | undefined = undefined;
   #continued = false;
   #committed = false;
   #finished = false;
@@ -87,7 +89,7 @@ export class Exchange implements AttemptSink {
     this.#grpc = isGrpc(h);
     const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source };
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source, bodyless: hasNoBody(req, proto) };
   }
 
   start(): void {
@@ -132,7 +134,7 @@ export class Exchange implements AttemptSink {
 
   readonly #onReqEnd = (): void => {
     this.#bodyEnded = true;
-    this.#attempt?.body.end();
+    if (this.#attempt !== undefined) endBody(this.#attempt.body);
   };
 
   // ---- attempts ----
@@ -141,7 +143,18 @@ export class Exchange implements AttemptSink {
     if (this.#finished) return;
     const { endpoints } = this.#resolved;
     const router = this.#router;
-    const ep = router.lb.pick(router.breaker.available(endpoints));
+    const available = router.breaker.available(endpoints);
+    const avoid = this.#avoid;
+    let pool = available;
+    if (avoid !== undefined) {
+      // A retry goes elsewhere: first among the endpoints the breaker allows, then among those it
+      // ejected (one may be back — a restarted agent — and is a better bet than the endpoint that
+      // just failed this request); only with no other endpoint at all, the same one again.
+      const others = available.filter((e) => !avoid.has(e.id));
+      const elsewhere = others.length > 0 ? others : endpoints.filter((e) => !avoid.has(e.id));
+      if (elsewhere.length > 0) pool = elsewhere;
+    }
+    const ep = router.lb.pick(pool);
     if (ep === undefined) {
       this.#meshError(503, ErrorCodes.NO_ROUTE, `no ready endpoints for ${this.#resolved.backend}`);
       return;
@@ -157,7 +170,7 @@ export class Exchange implements AttemptSink {
     const a = this.#forward(ep, r, this);
     this.#attempt = a;
     if (this.#chunks !== null) for (const c of this.#chunks) a.body.write(c);
-    if (this.#bodyEnded) a.body.end();
+    if (this.#bodyEnded) endBody(a.body);
     else this.#req.resume();
   }
 
@@ -212,6 +225,10 @@ export class Exchange implements AttemptSink {
     return true;
   }
 
+  #avoidEndpoint(): void {
+    if (this.#endpoint !== undefined) (this.#avoid ??= new Set()).add(this.#endpoint.id);
+  }
+
   #retry(): void {
     this.#attempt?.abort();
     this.#attempt = undefined;
@@ -238,11 +255,16 @@ export class Exchange implements AttemptSink {
     }
     const grpcStatus = headers['grpc-status'] as string | undefined;
     const meshCode = headers[WEFT_ERROR];
-    const failed = status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
+    // The peer agent refused before any app saw the request: the endpoint left its node's view
+    // first (churn: the two agents apply a change moments apart) or is not who we thought.
+    // Nothing happened, so another endpoint may take it, whatever the method.
+    const refused = meshCode === ErrorCodes.UPSTREAM_CONNECT || meshCode === ErrorCodes.TUNNEL_REFUSED || meshCode === ErrorCodes.PEER_IDENTITY;
+    const failed = refused || status === 502 || status === 503 || status === 504 || grpcStatus === GRPC_UNAVAILABLE;
     this.#observe(failed);
     this.#status = status;
     this.#grpcStatus = grpcStatus;
-    const outcome: AttemptOutcome = meshCode === ErrorCodes.UPSTREAM_CONNECT ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    const outcome: AttemptOutcome = refused ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
+    if (refused) this.#avoidEndpoint();
     if (failed && this.#mayRetry(outcome)) {
       this.#report(false);
       this.#retry();
@@ -258,13 +280,24 @@ export class Exchange implements AttemptSink {
     // the trailers, which is valid framing for every gRPC client.
     if (this.#grpc && grpcStatus !== undefined) this.#res.addTrailers(takeGrpcStatus(head));
     this.#res.writeHead(status, head);
+    // One 'data' handler copies, counts and applies backpressure: pipe() would add and later
+    // remove half a dozen listeners on both streams for every request.
     body.on('data', this.#onResData);
-    body.pipe(this.#res, { end: false });
   }
 
   readonly #onResData = (chunk: Buffer): void => {
     this.#responseBytes += chunk.length;
     this.#idle?.refresh();
+    const res = this.#res;
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.write(chunk)) {
+      this.#body?.pause();
+      res.once('drain', this.#resumeBody);
+    }
+  };
+
+  readonly #resumeBody = (): void => {
+    if (!this.#finished) this.#body?.resume();
   };
 
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
@@ -289,6 +322,7 @@ export class Exchange implements AttemptSink {
     }
     this.#observe(true);
     this.#report(false);
+    if (!delivered) this.#avoidEndpoint();
     if (this.#mayRetry(delivered ? { kind: 'response', status: 502, grpcStatus: undefined } : { kind: 'not-delivered' })) {
       this.#retry();
       return;
@@ -400,6 +434,14 @@ export class Exchange implements AttemptSink {
     // An unread request body must not hold the connection (node:http drains it on response end).
     this.#req.resume();
   }
+}
+
+/** RFC 9112 §6.3: an HTTP/1.1 request without Content-Length or Transfer-Encoding has no body;
+ * an HTTP/2 request has none when END_STREAM came with its HEADERS. */
+function hasNoBody(req: ClientRequestLike, proto: AppProtocol): boolean {
+  if (proto === 'h2') return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true;
+  const h = req.headers;
+  return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
 }
 
 const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;

@@ -15,9 +15,10 @@ export class H2Attempt implements UpstreamAttempt {
   #trailers: IncomingHttpHeaders | undefined = undefined;
   #error: Error | undefined = undefined;
 
-  constructor(session: ClientHttp2Session, headers: OutgoingHttpHeaders, sink: AttemptSink, onClose?: () => void) {
+  /** `endStream`: the request has no body; its HEADERS frame ends the stream (see AttemptRequest). */
+  constructor(session: ClientHttp2Session, headers: OutgoingHttpHeaders, endStream: boolean, sink: AttemptSink, onClose?: () => void) {
     this.#sink = sink;
-    this.stream = session.request(headers, { endStream: false });
+    this.stream = session.request(headers, { endStream });
     const s = this.stream;
     s.on('continue', this.#onContinue);
     s.on('response', this.#onResponse);

@@ -25,6 +25,7 @@ class H1Attempt implements UpstreamAttempt {
     this.req.on('continue', this.#onContinue);
     this.req.on('response', this.#onResponse);
     this.req.on('error', this.#onError);
+    if (r.bodyless) this.req.end();
   }
 
   get body(): Writable {
@@ -104,7 +105,7 @@ export class LocalUpstream {
   start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
     if (r.proto === 'http1') return new H1Attempt(this.#agent, r, sink);
     const headers = { ...r.headers, ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http' };
-    return new H2Attempt(this.#session(r.target), headers, sink);
+    return new H2Attempt(this.#session(r.target), headers, r.bodyless, sink);
   }
 
   #session(target: { ip: string; port: number }): ClientHttp2Session {

@@ -22,6 +22,8 @@ export interface PeerSessionsOptions {
   maxStreamsPerSession?: number;
   idleTimeoutMs?: number;
   closeGraceMs?: number;
+  /** Sessions per key that requests are spread over (SessionPoolOptions.spread). */
+  sessionsPerPeer?: number;
 }
 
 /** How stale the synchronous path's view of a certificate may get before it is refreshed. */
@@ -43,7 +45,7 @@ export class PeerSessions {
   constructor(opts: PeerSessionsOptions) {
     this.#opts = opts;
     this.#contexts = new TlsContextCache({ certificates: opts.certificates });
-    this.#pool = new SessionPool({ maxStreamsPerSession: opts.maxStreamsPerSession ?? 1000, idleTimeoutMs: opts.idleTimeoutMs ?? 60_000 });
+    this.#pool = new SessionPool({ maxStreamsPerSession: opts.maxStreamsPerSession ?? 1000, idleTimeoutMs: opts.idleTimeoutMs ?? 60_000, spread: opts.sessionsPerPeer ?? 1 });
   }
 
   /** A session with room for one more stream; call release(entry) when that stream closes. */

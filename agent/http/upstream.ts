@@ -36,4 +36,16 @@ export interface AttemptRequest {
   target: { ip: string; port: number };
   /** The app's SPIFFE ID: the certificate a peer hop presents. */
   source: string;
+  /**
+   * The request has no body (HTTP/1.1 without Content-Length or Transfer-Encoding, RFC 9112 §6.3;
+   * HTTP/2 with END_STREAM on its HEADERS). An HTTP/2 hop then ends the stream with its HEADERS
+   * frame instead of sending an empty DATA frame after it: one frame, one write, one read fewer
+   * per request. The attempt's `body` is already ended then; end it only if `writableEnded` is false.
+   */
+  bodyless: boolean;
+}
+
+/** Ends an attempt's body once: end() on a finished or destroyed stream builds an error object. */
+export function endBody(body: Writable): void {
+  if (!body.writableEnded && !body.destroyed) body.end();
 }

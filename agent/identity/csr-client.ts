@@ -39,6 +39,7 @@ export class HttpsCertificateSigner implements CertificateSigner {
   readonly #opts: HttpsSignerOptions;
   readonly #agent: Agent;
   readonly #where: string;
+  #clockOffsetMs: number | null = null;
 
   constructor(opts: HttpsSignerOptions) {
     if (opts.socketPath === undefined && (opts.host === undefined || opts.port === undefined)) {
@@ -58,6 +59,7 @@ export class HttpsCertificateSigner implements CertificateSigner {
       throw new WeftError(ErrorCodes.CSR_UNAUTHENTICATED, `cannot read the node credential: ${(err as Error).message}`, { cause: err });
     }
     const body: CsrRequest = this.#opts.ttlSeconds === undefined ? { csr: csrPem } : { csr: csrPem, ttlSeconds: this.#opts.ttlSeconds };
+    const sentAt = Date.now();
     const { status, text } = await this.#post(JSON.stringify(body), token);
     let parsed: unknown;
     try {
@@ -65,13 +67,26 @@ export class HttpsCertificateSigner implements CertificateSigner {
     } catch {
       throw new WeftError(ErrorCodes.CA_UNAVAILABLE, `control at ${this.#where} answered ${status} with a body that is not JSON; is something else listening there?`);
     }
-    if (status === 200 && isCsrResponse(parsed)) return parsed;
+    if (status === 200 && isCsrResponse(parsed)) {
+      // Control's signing time against the middle of our round trip: skew to within half of it.
+      const issued = Date.parse(parsed.issuedAt ?? '');
+      if (Number.isFinite(issued)) this.#clockOffsetMs = Math.round(issued - (sentAt + Date.now()) / 2);
+      return parsed;
+    }
     if (status !== 200 && parsed !== null && typeof parsed === 'object' && typeof (parsed as ApiError).code === 'string') {
       const api = parsed as ApiError;
       const code = (KNOWN_CODES.has(api.code) ? api.code : ErrorCodes.CA_UNAVAILABLE) as ErrorCode;
       throw new WeftError(code, `control refused the CSR (${status}): ${String(api.message)}`);
     }
     throw new WeftError(ErrorCodes.CA_UNAVAILABLE, `control at ${this.#where} answered ${status} with an unexpected body`);
+  }
+
+  /**
+   * Control's clock minus ours, from its last answer: its signing time when it sends one, else
+   * the Date header (whole seconds, so ±1 s); null before the first answer.
+   */
+  clockOffsetMs(): number | null {
+    return this.#clockOffsetMs;
   }
 
   close(): void {
@@ -83,9 +98,11 @@ export class HttpsCertificateSigner implements CertificateSigner {
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => {
         const code = errorCode(err);
-        const hint = code.startsWith('ERR_TLS') || /certificate|altname|self.signed/i.test(err.message)
-          ? 'control\'s certificate did not verify against the trust bundle; is the CA bundle current?'
-          : 'is control running and reachable?';
+        const hint = code === 'CERT_NOT_YET_VALID' || code === 'CERT_HAS_EXPIRED'
+          ? 'control\'s certificate is outside its validity by this node\'s clock: are the clocks of this node and control in sync (NTP)?'
+          : code.startsWith('ERR_TLS') || /certificate|altname|self.signed/i.test(err.message)
+            ? 'control\'s certificate did not verify against the trust bundle; is the CA bundle current?'
+            : 'is control running and reachable?';
         reject(new WeftError(ErrorCodes.CA_UNAVAILABLE, `CSR to control at ${this.#where} failed: ${code} ${err.message}; ${hint}`, { cause: err }));
       };
       const req = request(
@@ -105,6 +122,9 @@ export class HttpsCertificateSigner implements CertificateSigner {
           },
         },
         (res) => {
+          // The middle of the second the Date names is the best guess at control's time now.
+          const date = Date.parse(res.headers.date ?? '');
+          if (Number.isFinite(date)) this.#clockOffsetMs = date + 500 - Date.now();
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (c: Buffer) => {

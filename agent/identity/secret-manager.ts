@@ -2,7 +2,7 @@
 // one CSR among concurrent callers, rotates it at about half its lifetime, and when control cannot
 // be reached keeps serving the old certificate (while it is valid) and retries with backoff.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { ErrorCodes, WeftError } from '../../common/errors.ts';
+import { ErrorCodes, WeftError, errorCode } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import type { CsrResponse } from '../../control/api/csr.ts';
 import type { CertificateSigner } from './csr-client.ts';
@@ -26,7 +26,10 @@ export interface CertificateSnapshot {
   notBefore: string | null;
   notAfter: string | null;
   rotateAt: string | null;
+  /** Consecutive failed attempts (0 once one succeeds). */
   failures: number;
+  /** Failed attempts since this identity appeared: the renewal-failures counter. */
+  failuresTotal: number;
   lastError: string | null;
 }
 
@@ -91,6 +94,7 @@ interface Entry {
   inflight?: Promise<WorkloadCertificate>;
   timer?: TimerHandle;
   failures: number;
+  failuresTotal: number;
   lastError?: string;
 }
 
@@ -130,7 +134,7 @@ export class CachingSecretManager implements SecretManager {
     if (this.#closed) return Promise.reject(new WeftError(ErrorCodes.NO_IDENTITY, 'the secret manager is closed'));
     let entry = this.#entries.get(spiffeId);
     if (entry === undefined) {
-      entry = { id: spiffeId, failures: 0 };
+      entry = { id: spiffeId, failures: 0, failuresTotal: 0 };
       this.#entries.set(spiffeId, entry);
     }
     const cur = entry.current;
@@ -173,6 +177,7 @@ export class CachingSecretManager implements SecretManager {
       notAfter: iso(e.current?.notAfter),
       rotateAt: iso(e.rotateAt),
       failures: e.failures,
+      failuresTotal: e.failuresTotal,
       lastError: e.lastError ?? null,
     }));
   }
@@ -198,6 +203,7 @@ export class CachingSecretManager implements SecretManager {
     const response = await this.#signer.sign(csrPem);
     const receivedAt = this.#clock.now();
     const { leaf, chain, notBefore, notAfter } = checkResponse(entry.id, keyPem, response);
+    this.#checkClock(entry.id, notBefore, notAfter, receivedAt);
     if (this.#bundle.update(response.trustAnchors, notBefore)) this.#anchorsChanged(entry.id);
     const cert: WorkloadCertificate = Object.freeze({
       identity: entry.id,
@@ -241,17 +247,57 @@ export class CachingSecretManager implements SecretManager {
       if (this.#entries.get(entry.id) !== entry) return;
       const error = err instanceof Error ? err : new Error(String(err));
       entry.failures += 1;
+      entry.failuresTotal += 1;
       entry.lastError = error.message;
       const base = Math.min(this.#retryMax, this.#retryInitial * 2 ** (entry.failures - 1));
       const delay = base * (1 + JITTER * (2 * this.#random() - 1));
-      const valid = entry.current !== undefined && this.#clock.now() < entry.current.notAfter.getTime();
-      this.#log.warn('certificate rotation failed; retrying', {
-        identity: entry.id, err: error, failures: entry.failures, retryInMs: Math.round(delay),
-        keepingOldUntil: valid ? entry.current?.notAfter.toISOString() : null,
-      });
+      this.#reportFailure(entry, error, delay);
       this.#schedule(entry, this.#clock.now() + delay);
       this.#emit('error', error, entry.id);
     });
+  }
+
+  /**
+   * One line an operator can act on: what failed, how long the certificate in use has left, and
+   * what happens then. Louder (error) once less than a quarter of the lifetime is left.
+   */
+  #reportFailure(entry: Entry, error: Error, retryInMs: number): void {
+    const now = this.#clock.now();
+    const cur = entry.current;
+    const left = cur === undefined ? 0 : cur.notAfter.getTime() - now;
+    const lifetime = cur === undefined ? 1 : cur.notAfter.getTime() - cur.notBefore.getTime();
+    const fields = {
+      code: ErrorCodes.CERT_RENEWAL_FAILED, identity: entry.id, cause: errorCode(error), reason: error.message,
+      failures: entry.failures, retryInMs: Math.round(retryInMs),
+      expiresAt: cur?.notAfter.toISOString() ?? null, expiresInSeconds: cur === undefined ? null : Math.round(left / 1000),
+    };
+    if (cur === undefined) {
+      this.#log.error('workload certificate could not be issued; connections for this workload fail until it is — is control reachable?', fields);
+    } else if (left <= 0) {
+      this.#log.error('workload certificate expired and could not be renewed; connections for this workload fail — is control reachable?', fields);
+    } else if (left < lifetime / 4) {
+      this.#log.error('workload certificate expires soon and could not be renewed; the current one serves until then — is control reachable?', fields);
+    } else {
+      this.#log.warn('workload certificate renewal failed; the current one serves until it expires, retrying', fields);
+    }
+  }
+
+  /**
+   * Control backdates notBefore, so a certificate that is not yet valid (or already expired) by
+   * this node's clock means the clocks disagree by more than that margin. Peers judge by their
+   * own clocks, so say so plainly rather than leave a TLS error to be decoded later.
+   */
+  #checkClock(id: string, notBefore: Date, notAfter: Date, receivedAt: number): void {
+    const ahead = notBefore.getTime() - receivedAt;
+    if (ahead > 1000) {
+      this.#log.error('control issued a certificate that is not valid yet by this node\'s clock; peers refuse it until then — check NTP on this node and on control', {
+        code: ErrorCodes.CLOCK_SKEW, identity: id, notBefore: notBefore.toISOString(), aheadSeconds: Math.round(ahead / 1000),
+      });
+    } else if (notAfter.getTime() <= receivedAt) {
+      this.#log.error('control issued a certificate that has already expired by this node\'s clock — check NTP on this node and on control', {
+        code: ErrorCodes.CLOCK_SKEW, identity: id, notAfter: notAfter.toISOString(),
+      });
+    }
   }
 
   /** New anchors apply to every cached certificate, so peers signed by a new root verify. */

@@ -82,8 +82,25 @@ class StreamSink implements AttemptSink {
     this.#requestBytes += c.length;
   };
 
-  readonly #countOut = (c: Buffer): void => {
+  #body: Readable | undefined = undefined;
+
+  readonly #onBodyData = (c: Buffer): void => {
     this.#responseBytes += c.length;
+    const s = this.stream;
+    if (s.destroyed || s.writableEnded) return;
+    if (!s.write(c)) {
+      this.#body?.pause();
+      s.once('drain', this.#resumeBody);
+    }
+  };
+
+  readonly #resumeBody = (): void => {
+    if (!this.stream.destroyed) this.#body?.resume();
+  };
+
+  readonly #onBodyEnd = (): void => {
+    const s = this.stream;
+    if (!s.destroyed && !s.writableEnded) s.end();
   };
 
   onContinue(): void {
@@ -101,8 +118,10 @@ class StreamSink implements AttemptSink {
     this.#status = status;
     s.respond({ ...endToEnd(headers, true), ':status': status }, { waitForTrailers: wantTrailers });
     if (wantTrailers) s.once('wantTrailers', this.#sendTrailers);
-    body.on('data', this.#countOut);
-    body.pipe(s);
+    // One 'data' handler copies, counts and applies backpressure (cheaper per request than pipe()).
+    this.#body = body;
+    body.on('data', this.#onBodyData);
+    body.once('end', this.#onBodyEnd);
   }
 
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
@@ -214,6 +233,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       proto: headers[PROTO_HEADER] === 'h2' ? 'h2' as const : 'http1' as const,
       target: { ip: target.host, port: target.port },
       source: req.peerIdentity,
+      bodyless: stream.endAfterHeaders,
     };
     const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;
     const sink = new StreamSink(stream, {
@@ -227,6 +247,8 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
     });
     const attempt = deps.local.start(forward, sink);
     sink.attempt = attempt;
-    stream.pipe(attempt.body);
+    // A bodyless request went out whole (its attempt's body is already ended); piping would end it twice.
+    if (stream.endAfterHeaders) stream.resume();
+    else stream.pipe(attempt.body);
   };
 }

@@ -32,6 +32,7 @@ import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.t
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import { pipeBoth } from './tcp.ts';
+import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
 
@@ -51,6 +52,8 @@ export interface OutboundHttpDeps {
   /** Authorization of same-node requests (this agent is the destination's too). */
   policy?: InboundAuthorizer;
   log: Logger;
+  /** Requests in flight per source pod (workload-limits.ts); absent: unlimited. */
+  requestLimit?: WorkloadLimiter;
   /** How long a client may take to send a request's line and headers (slowloris bound). */
   headersTimeoutMs?: number;
 }
@@ -97,13 +100,15 @@ class PeerAttempt implements UpstreamAttempt {
           return;
         }
         try {
-          this.#inner = new H2Attempt(entry.session, headers, sink, () => peers.release(entry));
+          this.#inner = new H2Attempt(entry.session, headers, r.bodyless, sink, () => peers.release(entry));
         } catch (err) {
           peers.release(entry);
           sink.onFailure(false, err as Error);
           return;
         }
-        this.body.pipe(this.#inner.stream);
+        // A bodyless request's stream ended with its HEADERS; the buffer has nothing to give it.
+        if (r.bodyless) this.body.resume();
+        else this.body.pipe(this.#inner.stream);
       },
       (err: unknown) => {
         if (!this.#aborted) sink.onFailure(false, err as Error);
@@ -175,7 +180,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return new H2Attempt(entry.session, peerHeaders(ep, r), sink, () => deps.peers.release(entry));
+        return new H2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, () => deps.peers.release(entry));
       } catch {
         deps.peers.release(entry);
       }
@@ -205,6 +210,15 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
         if (conn.proto === 'h2') req.headers[':authority'] = t.authority;
         else req.headers.host = t.authority;
       }
+    }
+    const limit = deps.requestLimit;
+    if (limit !== undefined) {
+      if (!limit.tryAcquire(conn.source)) {
+        refuseRequest(req, res);
+        return;
+      }
+      // 'close' comes once the response is done or the client left, whichever is first.
+      res.once('close', () => limit.release(conn.source));
     }
     new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
   }

@@ -13,6 +13,7 @@ import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
+import { admitConnection, type WorkloadLimiter } from './workload-limits.ts';
 
 /** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
 export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local' }>;
@@ -41,6 +42,8 @@ export interface OutboundDeps {
   policy?: InboundAuthorizer;
   /** Protocol detection and the HTTP path (agent/proxy/outbound-http.ts); absent: all TCP. */
   l7?: L7Hook;
+  /** Connections per source pod (workload-limits.ts); absent: unlimited. */
+  connectionLimit?: WorkloadLimiter;
 }
 
 function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
@@ -85,6 +88,9 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     const source = { ip: unmapIpv4(client.remoteAddress), port: client.remotePort ?? 0 };
     const original = { ip: unmapIpv4(client.localAddress), port: client.localPort ?? 0 };
     const decision = decideOutbound(source, original, deps.view, opts);
+    // Fairness first, before any work is spent on a connection its pod may not have.
+    const from = decision.kind === 'hbone' || decision.kind === 'local' ? decision.source : decision.kind === 'passthrough' ? deps.view.workloadByIp(source.ip) : undefined;
+    if (!admitConnection(deps.connectionLimit, client, from)) return;
     if (decision.kind !== 'reject') {
       deps.stats.record({
         path: decision.kind === 'hbone' ? 'outbound_hbone' : decision.kind === 'local' ? 'outbound_local' : 'outbound_passthrough',

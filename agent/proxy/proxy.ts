@@ -17,6 +17,7 @@ import { createInboundHttpHandler } from './inbound-http.ts';
 import { createOutboundHttp } from './outbound-http.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
+import { WorkloadLimiter } from './workload-limits.ts';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
@@ -36,6 +37,8 @@ export interface ProxyDeps {
   reusePort: boolean;
   /** Authorization policy for every delivery to a local workload (HBONE, plaintext, same-node). */
   policy?: InboundAuthorizer;
+  /** Proxy instances (worker threads) the per-workload limits are split over; default 1. */
+  limitShares?: number;
 }
 
 export interface Proxy {
@@ -71,6 +74,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     closeGraceMs: config.drainMs,
+    sessionsPerPeer: config.httpPeerSessions,
     dialTcp: (host, port) => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs),
   });
   const router = new Router({
@@ -83,14 +87,18 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     telemetry: common.telemetry,
   });
   deps.stats.l7Detail = () => router.snapshot();
+  const limit = (kind: 'connections' | 'pending_requests', n: number): WorkloadLimiter =>
+    new WorkloadLimiter({ kind, limit: n, shares: deps.limitShares ?? 1, telemetry: common.telemetry, stats: deps.stats, log: log.child('limits') });
+  const connectionLimit = limit('connections', config.maxConnectionsPerWorkload);
+  const requestLimit = limit('pending_requests', config.maxPendingRequestsPerWorkload);
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
     detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
-    stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'),
+    stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,
   });
   const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, createOutboundHandler({
-    ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound'), l7: config.httpEnabled ? outboundHttp.hook : undefined,
+    ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound'), l7: config.httpEnabled ? outboundHttp.hook : undefined, connectionLimit,
   }));
   const inbound = net.createServer({ noDelay: true }, createInboundPlaintextHandler({ ...common, log: log.child('inbound') }));
   const hbone = createHboneServer({

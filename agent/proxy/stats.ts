@@ -29,6 +29,8 @@ const RECENT = 64;
 export class ProxyStats {
   readonly paths: Record<PathKind, PathCounters>;
   rejected = 0;
+  /** Connections reset and requests refused by the per-workload limits (workload-limits.ts). */
+  readonly limited = { connections: 0, pending_requests: 0 };
   /** L7: detection verdicts, requests, retries, timeouts, ejections (agent/http/counters.ts). */
   readonly l7: L7Counters = newL7Counters();
   /** Per-worker L7 detail for the dump (balancer costs, breaker states, budgets); set by the proxy. */
@@ -68,13 +70,14 @@ export class ProxyStats {
   }
 
   toJSON(): StatsJson {
-    return { paths: this.paths, rejected: this.rejected, recent: this.recent, l7: this.l7, l7Workers: this.l7Detail === undefined ? [] : [this.l7Detail()] };
+    return { paths: this.paths, rejected: this.rejected, limited: this.limited, recent: this.recent, l7: this.l7, l7Workers: this.l7Detail === undefined ? [] : [this.l7Detail()] };
   }
 }
 
 export interface StatsJson {
   paths: Record<PathKind, PathCounters>;
   rejected: number;
+  limited: { connections: number; pending_requests: number };
   recent: ConnectionRecord[];
   l7: L7Counters;
   l7Workers: Record<string, unknown>[];
@@ -85,6 +88,10 @@ export function sumStats(all: StatsJson[]): StatsJson {
   const total = new ProxyStats().toJSON();
   for (const s of all) {
     total.rejected += s.rejected;
+    if (s.limited !== undefined) {
+      total.limited.connections += s.limited.connections;
+      total.limited.pending_requests += s.limited.pending_requests;
+    }
     if (s.l7Workers !== undefined) total.l7Workers.push(...s.l7Workers);
     if (s.l7 !== undefined) for (const k of Object.keys(total.l7) as (keyof L7Counters)[]) total.l7[k] += s.l7[k] ?? 0;
     total.recent.push(...s.recent);

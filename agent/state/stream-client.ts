@@ -6,7 +6,7 @@
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
 import { WebSocket, type ClientOptions, type RawData } from 'ws';
-import { errorCode } from '../../common/errors.ts';
+import { ErrorCodes, errorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ResourceRecord } from '../../control/api/model.ts';
 import type { TapStartMessage, TapStopMessage } from '../../control/api/summary.ts';
@@ -273,7 +273,12 @@ export class StreamClient {
 
   #noteError(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    this.#lastError = { code: errorCode(err), message, at: new Date().toISOString() };
+    const code = errorCode(err);
+    // A clock problem looks like any TLS failure at debug level; say what it is, once per spell.
+    if ((code === 'CERT_NOT_YET_VALID' || code === 'CERT_HAS_EXPIRED') && this.#lastError?.code !== code) {
+      this.#log.error('control\'s certificate is outside its validity by this node\'s clock: are the clocks of this node and control in sync (NTP)?', { code: ErrorCodes.CLOCK_SKEW, cause: code, message });
+    }
+    this.#lastError = { code, message, at: new Date().toISOString() };
     this.#log.debug('config stream error', { err });
   }
 

@@ -23,6 +23,8 @@ export interface AgentTelemetryOptions {
   /** Golden metrics window. */
   windowSeconds: number;
   sampleSeconds: number;
+  /** The main thread's own series (certificates, control, log sinks), read at each collect. */
+  mainSeries?: () => { counters: TelemetrySnapshot['counters']; gauges: NonNullable<TelemetrySnapshot['gauges']> };
 }
 
 export interface AgentTelemetry {
@@ -49,8 +51,10 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   async function collect(): Promise<TelemetrySnapshot> {
     const workers = await o.collectWorkers();
     // The main thread's own counters: tap events lost to slow consumers.
+    // Certificates, control and log sinks (mainSeries) live here too.
+    const main = o.mainSeries?.() ?? { counters: [], gauges: [] };
+    const own: TelemetrySnapshot = { tcp: [], http: [], counters: [{ name: 'tap_dropped_events', labels: { stage: 'consumer' }, value: hub.dropped }, ...main.counters], gauges: main.gauges };
     // The admin server's refusals (it runs here, not in a worker) join the workers' rejected_input.
-    const own: TelemetrySnapshot = { tcp: [], http: [], counters: [{ name: 'tap_dropped_events', labels: { stage: 'consumer' }, value: hub.dropped }] };
     for (const [reason, value] of o.admin.rejections()) own.counters.push({ name: 'rejected_input', labels: { reason }, value });
     return mergeSnapshots([...workers, own]);
   }
@@ -69,7 +73,10 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   async function window(): Promise<Window> {
     const now = await collect();
     const t = Date.now();
-    const base = samples.find((s) => s.at >= t - o.windowSeconds * 1000);
+    const since = t - o.windowSeconds * 1000;
+    // An agent younger than the window: the window begins at its start (all counters zero), not
+    // at its first sample, or whatever happened before that sample would vanish from the view.
+    const base = startedAt >= since ? undefined : samples.find((s) => s.at >= since);
     return base === undefined ? { now, base: undefined, seconds: (t - startedAt) / 1000 } : { now, base: base.snap, seconds: (t - base.at) / 1000 };
   }
 

@@ -35,7 +35,17 @@ export interface HttpSeries {
   lastSeen: number;
 }
 
-export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input';
+export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input'
+  | 'cert_renewal_failures' | 'log_write_failures' | 'workload_limited';
+
+/** Levels the main thread reads when asked (never summed across workers). */
+export type GaugeName = 'cert_expiry_seconds' | 'control_connected' | 'control_clock_offset_seconds';
+
+export interface GaugeSeries {
+  name: GaugeName;
+  labels: Record<string, string>;
+  value: number;
+}
 
 export interface CounterSeries {
   name: CounterName;
@@ -47,6 +57,8 @@ export interface TelemetrySnapshot {
   tcp: TcpSeries[];
   http: HttpSeries[];
   counters: CounterSeries[];
+  /** Only the main thread has gauges (certificates, control); workers leave this out. */
+  gauges?: GaugeSeries[];
 }
 
 /** Series per kind per worker; beyond it new label sets fold into one `overflow` series. */
@@ -141,12 +153,13 @@ export class Aggregates {
    * Rare events (denials, retries, ejections…) keyed by one bounded value. The label object is
    * only built the first time a series appears.
    */
-  count(name: CounterName, value: string, by = 1): void {
+  count(name: CounterName, value: string, by = 1, labels?: () => Record<string, string>): void {
     const key = name + '\u0001' + value;
     let s = this.counters.get(key);
     if (s === undefined) {
       if (this.counters.size >= MAX_SERIES) return;
-      s = { name, labels: counterLabels(name, value), value: 0 };
+      // `labels`: a counter with several labels; `value` is then the caller's unique key for them.
+      s = { name, labels: labels?.() ?? counterLabels(name, value), value: 0 };
       this.counters.set(key, s);
     }
     s.value += by;
@@ -166,6 +179,9 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   detection_timeouts: 'direction',
   tap_dropped_events: 'stage',
   rejected_input: 'reason',
+  cert_renewal_failures: 'identity',
+  log_write_failures: 'stream',
+  workload_limited: 'source_workload',
 };
 
 function counterLabels(name: CounterName, value: string): Record<string, string> {
@@ -209,7 +225,8 @@ export function mergeSnapshots(all: readonly TelemetrySnapshot[]): TelemetrySnap
       else t.value += s.value;
     }
   }
-  return { tcp: [...tcp.values()], http: [...http.values()], counters: [...counters.values()] };
+  const gauges = all.flatMap((snap) => snap.gauges ?? []);
+  return { tcp: [...tcp.values()], http: [...http.values()], counters: [...counters.values()], gauges };
 }
 
 export { counterKey };

@@ -1,7 +1,7 @@
 // Every metric the agent exports, once: its Prometheus name, its OpenTelemetry name and unit, and
 // how to read its points from a merged snapshot. Prometheus text and the OTLP producer both walk
 // this list, so the two exports cannot drift apart.
-import type { CounterName, TelemetrySnapshot } from './aggregates.ts';
+import type { CounterName, GaugeName, TelemetrySnapshot } from './aggregates.ts';
 import type { HistogramJson } from './histogram.ts';
 
 export type Attrs = Record<string, string>;
@@ -10,7 +10,7 @@ export interface SumPoint { attrs: Attrs; value: number }
 export interface HistogramPoint { attrs: Attrs; value: HistogramJson }
 
 export type MetricFamily =
-  | { kind: 'counter'; prom: string; otel: string; unit: string; help: string; points(s: TelemetrySnapshot): SumPoint[] }
+  | { kind: 'counter' | 'gauge'; prom: string; otel: string; unit: string; help: string; points(s: TelemetrySnapshot): SumPoint[] }
   | { kind: 'histogram'; prom: string; otel: string; unit: string; help: string; points(s: TelemetrySnapshot): HistogramPoint[] };
 
 /** A copy of the labels (OTel attributes must not alias the aggregates). */
@@ -22,6 +22,13 @@ function counter(name: CounterName, prom: string, otel: string, help: string): M
   return {
     kind: 'counter', prom, otel, unit: '{event}', help,
     points: (s) => s.counters.filter((c) => c.name === name).map((c) => ({ attrs: attrs(c.labels), value: c.value })),
+  };
+}
+
+function gauge(name: GaugeName, prom: string, otel: string, unit: string, help: string): MetricFamily {
+  return {
+    kind: 'gauge', prom, otel, unit, help,
+    points: (s) => (s.gauges ?? []).filter((g) => g.name === name).map((g) => ({ attrs: attrs(g.labels), value: g.value })),
   };
 }
 
@@ -79,6 +86,12 @@ export const METRICS: readonly MetricFamily[] = [
   counter('timeouts', 'weft_http_timeouts_total', 'weft.http.timeouts', 'HTTP requests that hit their timeout.'),
   counter('ejections', 'weft_outlier_ejections_total', 'weft.outlier.ejections', 'Endpoints ejected by the circuit breaker.'),
   counter('detection_timeouts', 'weft_protocol_detection_timeouts_total', 'weft.protocol.detection.timeouts', 'Connections whose first bytes did not arrive in time to detect the protocol.'),
+  counter('cert_renewal_failures', 'weft_certificate_renewal_failures_total', 'weft.certificate.renewal_failures', 'Failed attempts to issue or renew a workload certificate (control unreachable or refusing), by identity.'),
+  gauge('cert_expiry_seconds', 'weft_certificate_expiry_seconds', 'weft.certificate.expiry', 's', 'Seconds until the workload certificate in use expires (negative once expired); alert when it nears zero.'),
+  gauge('control_connected', 'weft_control_connected', 'weft.control.connected', '1', '1 while the config stream to control is connected and synced, else 0 (the agent serves from its last state).'),
+  gauge('control_clock_offset_seconds', 'weft_control_clock_offset_seconds', 'weft.control.clock_offset', 's', 'Control\'s clock minus this node\'s, from the signing time in control\'s last CSR answer (to within half a round trip); beyond 5 min certificates look not yet valid or expired.'),
+  counter('log_write_failures', 'weft_log_write_failures_total', 'weft.log.write_failures', 'Log lines that could not be written (disk full, closed pipe), by stream; the agent keeps serving.'),
+  counter('workload_limited', 'weft_workload_limited_total', 'weft.workload.limited', 'Connections reset (limit="connections") and requests answered 503 (limit="pending_requests") because their source workload was over its per-workload limit on this node.'),
   counter('rejected_input', 'weft_rejected_input_total', 'weft.rejected_input', 'Bad input refused by a listener (malformed or oversized HTTP, header timeouts, failed handshakes, bad CONNECT targets), by reason.'),
   counter('tap_dropped_events', 'weft_tap_dropped_events_total', 'weft.tap.dropped_events', 'Tap events dropped because a consumer (or the main thread) was slow.'),
 ];

@@ -46,14 +46,18 @@ export function toMetricData(s: TelemetrySnapshot, startMs: number, nowMs: numbe
   const out: MetricData[] = [];
   for (const m of METRICS) {
     const descriptor = { name: m.otel, description: m.help, unit: m.unit, valueType: m.kind === 'counter' ? ValueType.INT : ValueType.DOUBLE };
-    if (m.kind === 'counter') {
+    if (m.kind === 'gauge') {
+      const points = m.points(s);
+      if (points.length === 0) continue;
+      out.push({ descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints: points.map((p) => ({ startTime, endTime, attributes: otelAttrs(p.attrs), value: p.value })) });
+    } else if (m.kind === 'counter') {
       const points = m.points(s);
       if (points.length === 0) continue;
       out.push({
         descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.SUM, isMonotonic: true,
         dataPoints: points.map((p) => ({ startTime, endTime, attributes: otelAttrs(p.attrs), value: p.value })),
       });
-    } else {
+    } else if (m.kind === 'histogram') {
       const points = m.points(s);
       if (points.length === 0) continue;
       out.push({

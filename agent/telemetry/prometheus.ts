@@ -26,7 +26,7 @@ export function renderPrometheus(s: TelemetrySnapshot): string {
   for (const m of METRICS) {
     out.push(`# HELP ${m.prom} ${m.help}`);
     out.push(`# TYPE ${m.prom} ${m.kind}`);
-    if (m.kind === 'counter') {
+    if (m.kind !== 'histogram') {
       for (const p of m.points(s)) out.push(`${m.prom}${labelText(p.attrs)} ${num(p.value)}`);
       continue;
     }

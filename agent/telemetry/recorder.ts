@@ -4,6 +4,8 @@ import { Aggregates } from './aggregates.ts';
 import type { TapBuffer } from './tap-buffer.ts';
 import type { TapConnectionEvent, TapRequestEvent } from './tap-events.ts';
 import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry.ts';
+import type { WorkloadRecord } from '../../control/api/model.ts';
+import { workloadName } from './labels.ts';
 import { noSpans, type SpanRecorder } from './tracing.ts';
 
 export interface RecorderOptions {
@@ -112,6 +114,12 @@ export class TelemetryRecorder implements Telemetry {
 
   detectionTimedOut(ctx: ConnectionContext): void {
     this.aggregates.count('detection_timeouts', ctx.labels.direction);
+  }
+
+  workloadLimited(source: WorkloadRecord, limit: 'connections' | 'pending_requests'): void {
+    // By workload (the app label), not the pod: series stay few as pods come and go.
+    const workload = workloadName(source);
+    this.aggregates.count('workload_limited', source.namespace + '\u0001' + workload + '\u0001' + limit, 1, () => ({ source_workload: workload, source_namespace: source.namespace, limit }));
   }
 
   inputRejected(reason: string): void {

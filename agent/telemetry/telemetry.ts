@@ -57,6 +57,8 @@ export interface MeshEventTelemetry {
   policyDenied(ctx: ConnectionContext, reason: string): void;
   endpointEjected(destinationService: string): void;
   detectionTimedOut(ctx: ConnectionContext): void;
+  /** A source pod over its per-workload limit was refused a connection or a request. */
+  workloadLimited(source: WorkloadRecord, limit: 'connections' | 'pending_requests'): void;
   /**
    * Bad input refused before it reached anyone (malformed HTTP, a header timeout, a failed
    * handshake, a bad CONNECT target). `reason` is one of a small fixed set (bounded label).
@@ -81,6 +83,7 @@ export const noTelemetry: Telemetry = {
   policyDenied() {},
   endpointEjected() {},
   detectionTimedOut() {},
+  workloadLimited() {},
   inputRejected() {},
   tracing: false,
   spans: noSpans,

@@ -18,6 +18,8 @@ export interface CsrResponse {
   trustAnchors: string[];
   notBefore: string;
   notAfter: string;
+  /** Control's clock when it signed (ISO 8601, ms): agents compare it with theirs to see skew. */
+  issuedAt?: string;
 }
 
 /** Body of any 4xx/5xx answer from control's API. */

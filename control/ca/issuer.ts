@@ -101,6 +101,7 @@ export class LocalCa implements CertificateAuthority {
       trustAnchors: [...bundle.anchorsPem],
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
+      issuedAt: new Date(this.#now()).toISOString(),
     };
   }
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadAgentConfig } from '../../agent/config.ts';
+import { loadAgentConfig, workerHeapLimits } from '../../agent/config.ts';
 import { loadControlConfig } from '../../control/config.ts';
 
 const env = (vars: Record<string, string>) => (k: string): string | undefined => vars[k];
@@ -34,4 +34,13 @@ t.test('an explicitly empty string setting is a value, not "unset"', async (t) =
   t.equal(cfg.listenAddress, '', 'TCP listener disabled');
   t.throws(() => loadControlConfig(env({ WEFT_SOURCE_PATH: '/x', WEFT_BOOTSTRAP_TOKENS_FILE: '/t', WEFT_LISTEN_ADDRESS: '' })), { message: /at least one listener/ });
   t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '' })).hbonePort, 15008, 'an empty number is unset');
+});
+
+t.test('agent config: proxy worker heap limits and stack frames', async (t) => {
+  const d = loadAgentConfig(env({ WEFT_NODE_NAME: 'n1' }));
+  t.same(workerHeapLimits(d), { maxYoungGenerationSizeMb: 16 }, 'young generation capped, old generation V8\'s');
+  t.equal(d.workerStackTraceLimit, 0);
+  t.equal(d.httpPeerSessions, 1);
+  t.same(workerHeapLimits(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_WORKER_YOUNG_GEN_MB: '0', WEFT_WORKER_OLD_GEN_MB: '256' }))), { maxOldGenerationSizeMb: 256 }, '0 leaves V8\'s default');
+  t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HTTP_PEER_SESSIONS: '0' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_HTTP_PEER_SESSIONS/ });
 });

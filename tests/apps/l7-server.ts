@@ -7,7 +7,8 @@
 // Routes: GET / → {name,method,path,attempt}; POST /echo → the body back (chunked if it came
 // chunked); /status/<code>; /delay/<ms>; /chunked/<n> → n bytes in 1 KiB chunks, no length;
 // /trailers → a body then trailers (x-checksum); /headers → {name, headers} (what the mesh delivered,
-// e.g. traceparent). Every answer carries x-weft-app-name.
+// e.g. traceparent); /pattern/<seed>/<n> → n bytes of the seeded test pattern (tcp-modes.ts), so a
+// client can check every byte. Every answer carries x-weft-app-name.
 // With --log one JSON line per request: {method, path, attempt, status, bodyBytes}.
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -16,6 +17,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
 import { emit, intFlag, numberFlag, onShutdown, runCli } from './app-cli.ts';
+import { patternBytes } from './tcp-modes.ts';
 
 interface Opts {
   name: string;
@@ -80,6 +82,14 @@ function route(o: Opts, req: Req, res: Res, path: string, method: string, attemp
     return;
   }
   req.resume();
+  const pat = /^\/pattern\/(\d{1,10})\/(\d{1,8})$/.exec(path);
+  if (pat !== null) {
+    const body = patternBytes(Number(pat[1]) >>> 0, 0, Number(pat[2]));
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
+    res.write(body);
+    res.end();
+    return;
+  }
   const m = /^\/(status|delay|chunked)\/(\d{1,9})$/.exec(path);
   if (m?.[1] === 'status') {
     json(res, Number(m[2]), { name: o.name, status: Number(m[2]) });

@@ -1,5 +1,5 @@
 // TCP test server: the first line of each connection picks its behaviour (see tcp-modes.ts).
-//   node tests/apps/tcp-server.ts [--port 8080] [--host ADDR] [--log]
+//   node tests/apps/tcp-server.ts [--port 8080] [--host ADDR] [--backlog N] [--log]
 // stdout: {"ready":true,"app":"tcp-server","host":...,"port":...} once listening; with --log, one
 // {"conn":...} line per finished connection. SIGTERM closes everything and exits 0.
 import net from 'node:net';
@@ -28,6 +28,8 @@ export interface TcpServerHandle {
 export async function startTcpServer(opts: {
   port: number;
   host?: string;
+  /** Listen backlog (node's default is 511; load tests that connect thousands at once want more). */
+  backlog?: number;
   onConnection?: (rec: ConnectionRecord) => void;
 }): Promise<TcpServerHandle> {
   const sockets = new Set<net.Socket>();
@@ -46,7 +48,7 @@ export async function startTcpServer(opts: {
     });
     readModeLine(socket, rec);
   });
-  server.listen({ port: opts.port, host: opts.host });
+  server.listen({ port: opts.port, host: opts.host, backlog: opts.backlog });
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
   return {
@@ -151,10 +153,10 @@ async function sendPattern(socket: net.Socket, seed: number, total: number): Pro
 }
 
 if (import.meta.main) {
-  runCli('tcp-server', 'node tests/apps/tcp-server.ts [--port 8080] [--host ADDR] [--log]', async (argv) => {
+  runCli('tcp-server', 'node tests/apps/tcp-server.ts [--port 8080] [--host ADDR] [--backlog N] [--log]', async (argv) => {
     const { values } = parseArgs({
       args: argv,
-      options: { port: { type: 'string' }, host: { type: 'string' }, log: { type: 'boolean', default: false } },
+      options: { port: { type: 'string' }, host: { type: 'string' }, backlog: { type: 'string' }, log: { type: 'boolean', default: false } },
       strict: true,
       allowPositionals: false,
     });
@@ -162,6 +164,7 @@ if (import.meta.main) {
     const handle = await startTcpServer({
       port,
       host: values.host,
+      backlog: intFlag('backlog', values.backlog, 511, 1, 65535),
       onConnection: values.log ? (rec) => emit({ ...rec }) : undefined,
     });
     const addr = handle.server.address() as net.AddressInfo;

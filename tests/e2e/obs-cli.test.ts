@@ -119,7 +119,8 @@ t.test('check: kernel, agent, control, certificates', async (t) => {
   t.equal(j.checks.find((x) => x.name === 'ready')?.status, 'ok');
   t.equal(j.checks.find((x) => x.group === 'control' && x.name === 'reachable')?.status, 'ok');
   t.ok(j.checks.some((x) => x.group === 'identity' && x.name.endsWith('/sa/web') && x.status === 'ok'), 'certificate valid');
-  t.equal(j.checks.find((x) => x.name === 'clock skew')?.status, 'skip', 'clock skew unknown for now, and said so');
+  t.equal(j.checks.find((x) => x.name === 'clock skew')?.status, 'ok', 'clocks agree (measured from control\'s CSR answers)');
+  t.equal(j.checks.find((x) => x.name === 'log stderr')?.status, 'ok', 'every log line written');
   t.match((await weft(on('check'))).stdout, /GROUP\s+CHECK\s+STATUS/);
   const noAgent = await weft(['--socket', '/nonexistent/agent.sock', 'check', '-o', 'json']);
   t.equal(noAgent.code, 1, 'a missing agent fails the check');

@@ -34,6 +34,8 @@ export const ALL_OPTIONS = {
     drainMs: 30000,
     terminationMarginSeconds: 15,
     workers: 4,
+    maxConnectionsPerWorkload: 20000,
+    maxPendingRequestsPerWorkload: 0,
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,

@@ -18,6 +18,12 @@ import { mountBpffs } from '../ebpf/bpffs.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_BUNDLE = join(ROOT, 'dist/agent.mjs');
 export const CONTROL_BUNDLE = join(ROOT, 'dist/control.mjs');
+/**
+ * Agents' RLIMIT_NOFILE: what containerd gives a container by default (LimitNOFILE=1048576). An
+ * agent holds two sockets per proxied connection, so an inherited limit (often 1024 or 20 000)
+ * would fail connections long before the agent does.
+ */
+export const AGENT_NOFILE = 1 << 20;
 
 export interface MeshOptions {
   cluster: ClusterSpec;
@@ -126,7 +132,8 @@ export class Mesh {
     await rename(`${file}.tmp`, file);
   }
 
-  async startControl(): Promise<void> {
+  /** `extraEnv` applies to this start only (e.g. a shifted clock for one control). */
+  async startControl(extraEnv: Record<string, string> = {}): Promise<void> {
     const env = {
       ...process.env,
       WEFT_CA_DIR: this.caDir,
@@ -138,6 +145,7 @@ export class Mesh {
       // The dashboard on an ephemeral loopback port: parallel meshes must not fight over 8084.
       WEFT_DASHBOARD_ADDRESS: '127.0.0.1:0',
       ...this.#opts.controlEnv,
+      ...extraEnv,
     };
     const child = spawn(process.execPath, [CONTROL_BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#control = track(child, 'control', this.#opts.echoLogs ?? false);
@@ -178,7 +186,13 @@ export class Mesh {
     return m === null ? null : m[1];
   }
 
-  async startAgent(node: string, extraEnv: Record<string, string> = {}): Promise<void> {
+  /**
+   * `logFile`: the agent's stdout and stderr go to this file instead of the test (a disk that
+   * fills up); agentLog() is then empty and the file is the log. `bundle`: another agent build
+   * (the bench's A/B comparison); dist/agent.mjs by default.
+   */
+  async startAgent(node: string, extraEnv: Record<string, string> = {}, opts: { logFile?: string; bundle?: string } = {}): Promise<void> {
+    const bundle = opts.bundle ?? AGENT_BUNDLE;
     const n = this.tb.node(node);
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -195,7 +209,10 @@ export class Mesh {
       ...this.#opts.agentEnv,
       ...extraEnv,
     };
-    const child = this.tb.spawn(n.netns, process.execPath, [AGENT_BUNDLE], { env });
+    // exec keeps the agent's pid the child's, so signals reach the agent, not a shell.
+    const child = opts.logFile === undefined
+      ? this.tb.spawn(n.netns, process.execPath, [bundle], { env, nofile: AGENT_NOFILE })
+      : this.tb.spawn(n.netns, '/bin/sh', ['-c', 'exec "$0" "$1" >>"$2" 2>&1', process.execPath, bundle, opts.logFile], { env, nofile: AGENT_NOFILE });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
   }
 
@@ -256,10 +273,10 @@ export class Mesh {
     }
   }
 
-  /** Starts a sample app (tests/apps/<name>) inside a pod; stopped by stop(). */
-  async startApp(pod: string, app: string, args: string[]): Promise<RunningApp> {
+  /** Starts a sample app (tests/apps/<name>) inside a pod; stopped by stop(). `nofile`: its RLIMIT_NOFILE. */
+  async startApp(pod: string, app: string, args: string[], opts: { nofile?: number } = {}): Promise<RunningApp> {
     const p = this.tb.pod(pod);
-    const running = await startApp(appPath(app), args, 15_000, (cmd, a) => this.tb.spawn(p.netns, cmd, a));
+    const running = await startApp(appPath(app), args, 15_000, (cmd, a) => this.tb.spawn(p.netns, cmd, a, opts));
     this.#apps.add(running);
     return running;
   }

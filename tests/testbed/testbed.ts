@@ -2,6 +2,8 @@
 // with no link and no route to the root namespace. Everything it makes is named after the spec's
 // name so leftovers are traceable, and torn down on teardown(), on process exit and on signals.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseFileLimit } from '../../agent/file-limit.ts';
 import { claimName, releaseName, releaseNameSync } from './owner-lock.ts';
 import { run, runOk, runSync, type ExecResult, type RunOptions } from './run.ts';
 import { ownsNetns, planTopology, type TestbedModel, type TestbedNode, type TestbedPod, type TestbedSpec } from './topology.ts';
@@ -9,6 +11,19 @@ import { ownsNetns, planTopology, type TestbedModel, type TestbedNode, type Test
 export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /**
+   * RLIMIT_NOFILE (soft and hard) for the process: load tests hold more sockets than the
+   * inherited limit allows. Set with prlimit, which execs in place, so the pid stays the command's.
+   * Capped at our own hard limit: raising it needs CAP_SYS_RESOURCE, which a container may lack.
+   */
+  nofile?: number;
+}
+
+let hardNofile: number | undefined;
+/** This process's hard RLIMIT_NOFILE (read once; Infinity when unlimited or unreadable). */
+export function hardNofileLimit(): number {
+  hardNofile ??= parseFileLimit(readFileSync('/proc/self/limits', 'utf8'))?.hard ?? Number.POSITIVE_INFINITY;
+  return hardNofile;
 }
 
 const KILL_GRACE_MS = 1000;
@@ -76,7 +91,9 @@ export class Testbed {
     this.#checkNetns(netns);
     if (this.#teardown !== undefined) throw new Error(`testbed ${this.name} is torn down`);
     // `ip netns exec` execs the command in place, so the child's pid is the command's pid.
-    const child = spawn('ip', ['netns', 'exec', netns, cmd, ...args], {
+    const nofile = opts.nofile === undefined ? undefined : Math.min(opts.nofile, hardNofileLimit());
+    const limited = nofile === undefined ? [cmd, ...args] : ['prlimit', `--nofile=${nofile}:${nofile}`, '--', cmd, ...args];
+    const child = spawn('ip', ['netns', 'exec', netns, ...limited], {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@
 // once its last stream ends — so a rotation reaches the wire without cutting live connections.
 import type { ClientHttp2Session } from 'node:http2';
 import type { SecureContext } from 'node:tls';
+import { DEFAULT_LIVENESS, watchLiveness, type LivenessOptions } from './liveness.ts';
 
 export interface PoolEntry {
   readonly key: string;
@@ -27,6 +28,15 @@ export interface SessionPoolOptions {
   maxStreamsPerSession: number;
   /** A session without streams for this long is closed. */
   idleTimeoutMs: number;
+  /**
+   * Sessions per key that streams are spread over, round-robin (default 1). The peer agent's
+   * workers share its port with SO_REUSEPORT, which hashes each connection to one worker: with a
+   * single session per key, all of a worker's requests to a peer land on one of the peer's
+   * workers, and often every worker's do. More sessions make an idle peer core less likely.
+   */
+  spread?: number;
+  /** PINGs that find a vanished peer in bounded time (default: every 5 s, 10 s to answer). */
+  liveness?: LivenessOptions;
 }
 
 function remoteStreamLimit(session: ClientHttp2Session): number {
@@ -42,6 +52,7 @@ export class SessionPool {
   readonly #byKey = new Map<string, PoolEntry[]>();
   /** Every session not yet closed, pooled or retired, so close() reaches all of them. */
   readonly #live = new Set<PoolEntry>();
+  #turn = 0;
 
   constructor(opts: SessionPoolOptions) {
     this.#opts = opts;
@@ -53,20 +64,27 @@ export class SessionPool {
    */
   acquire(key: string, context: SecureContext, dial: () => ClientHttp2Session): PoolEntry {
     const list = this.#byKey.get(key);
+    const spread = this.#opts.spread ?? 1;
     let chosen: PoolEntry | undefined;
+    let usable = 0;
     if (list !== undefined) {
+      const skip = this.#turn++ % Math.max(1, list.length);
       for (let i = list.length - 1; i >= 0; i--) {
         const e = list[i];
         if (!e.usable || e.session.closed || e.session.destroyed) {
           this.#unlist(e);
-        } else if (e.context !== context) {
-          this.#retire(e);
-        } else if (chosen === undefined && e.active < Math.min(this.#opts.maxStreamsPerSession, remoteStreamLimit(e.session))) {
-          chosen = e;
+          continue;
         }
+        if (e.context !== context) {
+          this.#retire(e);
+          continue;
+        }
+        usable++;
+        // Round-robin: the turn decides which usable session with room is taken first.
+        if (e.active < Math.min(this.#opts.maxStreamsPerSession, remoteStreamLimit(e.session)) && (chosen === undefined || i === skip)) chosen = e;
       }
     }
-    chosen ??= this.#add(key, context, dial());
+    if (chosen === undefined || usable < spread) chosen = this.#add(key, context, dial());
     chosen.active++;
     if (chosen.idleTimer !== undefined) {
       clearTimeout(chosen.idleTimer);
@@ -126,6 +144,7 @@ export class SessionPool {
     }
     list.push(entry);
     this.#live.add(entry);
+    watchLiveness(session, key.slice(key.lastIndexOf('|') + 1), this.#opts.liveness ?? DEFAULT_LIVENESS);
     session.on('goaway', (errorCode: number, _last: number, data?: Buffer) => {
       entry.goaway = { errorCode, detail: data === undefined ? '' : data.toString('utf8') };
       this.#unlist(entry);

@@ -102,6 +102,9 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     minVersion: 'TLSv1.3',
     ALPNProtocols: ['h2'],
     allowHTTP1: false,
+    // Nagle off, as on every other socket of the proxy: a response's HEADERS and its DATA can leave
+    // as separate TLS records, and the second must not wait for the peer's (delayed) ACK of the first.
+    noDelay: true,
     settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 1000, initialWindowSize: STREAM_WINDOW },
   });
 

@@ -202,3 +202,60 @@ t.test('new trust anchors reach every cached cert; an older answer does not roll
   t.notOk(sm.trustBundle.update(stale.trustAnchors, new Date(stale.notBefore)), 'older answer ignored');
   t.equal(sm.trustBundle.anchors.length, 2);
 });
+
+t.test('a failing renewal says what is at stake, louder as expiry nears; the total keeps counting', async (t) => {
+  const clock = new FakeClock();
+  const signer = signerFor(() => clock.now(), 100, 0);
+  const log = memoryLogger();
+  const sm = new CachingSecretManager({ signer, clock, random: () => 0.5, retry: { initialMs: 1000, maxMs: 4000 }, logger: log });
+  t.teardown(() => sm.close());
+  await sm.get(CART);
+  signer.fail = new WeftError('WEFT_ERR_CA_UNAVAILABLE', 'control unreachable');
+  clock.advance(clock.nextDelay() ?? 0);
+  await next(sm, 'error');
+  const first = log.lines.find((l) => l.code === 'WEFT_ERR_CERT_RENEWAL_FAILED');
+  t.match(first, { level: 'warn', identity: CART, cause: 'WEFT_ERR_CA_UNAVAILABLE', reason: 'control unreachable', failures: 1 }, 'half the lifetime left: a warning');
+  t.ok(typeof first?.expiresInSeconds === 'number' && (first.expiresInSeconds as number) > 40, `with the time left (${String(first?.expiresInSeconds)} s)`);
+  // Past three quarters of the lifetime the same failure is an error.
+  while (clock.now() < Date.parse(sm.snapshot()[0].notAfter ?? '') - 20_000) {
+    const failed = next(sm, 'error');
+    clock.advance(clock.nextDelay() ?? 0);
+    await failed;
+  }
+  const last = log.lines.filter((l) => l.code === 'WEFT_ERR_CERT_RENEWAL_FAILED').at(-1);
+  t.match(last, { level: 'error', msg: /expires soon and could not be renewed/ });
+  const snap = sm.snapshot()[0];
+  t.ok(snap.failuresTotal >= 3 && snap.failuresTotal === snap.failures, `failures counted (${snap.failuresTotal})`);
+  signer.fail = null;
+  const rotated = next(sm, 'rotated');
+  clock.advance(clock.nextDelay() ?? 0);
+  await rotated;
+  t.equal(sm.snapshot()[0].failures, 0, 'consecutive failures reset on success');
+  t.equal(sm.snapshot()[0].failuresTotal, snap.failuresTotal, 'the total does not');
+});
+
+t.test('clock skew: within the backdate it goes unnoticed; beyond it the log names the clocks', async (t) => {
+  const clock = new FakeClock();
+  // Control's clock 2 min ahead: the 5 min backdate covers it.
+  const log = memoryLogger();
+  const ahead2 = new CachingSecretManager({ signer: signerFor(() => clock.now() + 120_000, 3600), clock, logger: log });
+  t.teardown(() => ahead2.close());
+  await ahead2.get(CART);
+  t.notOk(log.lines.some((l) => l.code === 'WEFT_ERR_CLOCK_SKEW'), 'a small skew is tolerated silently');
+  // 10 min ahead: the certificate starts 5 min in this node's future.
+  const log10 = memoryLogger();
+  const ahead10 = new CachingSecretManager({ signer: signerFor(() => clock.now() + 600_000, 3600), clock, logger: log10 });
+  t.teardown(() => ahead10.close());
+  const cert = await ahead10.get(CART);
+  t.ok(cert.notBefore.getTime() > clock.now(), 'not yet valid here');
+  const skewLine = log10.lines.find((l) => l.code === 'WEFT_ERR_CLOCK_SKEW');
+  t.match(skewLine, { level: 'error', identity: CART, msg: /not valid yet by this node's clock.*NTP/ });
+  // 10 min ahead less the 5 min backdate; notBefore is whole seconds, so 299 or 300.
+  t.ok(Math.abs((skewLine?.aheadSeconds as number) - 300) <= 1, `by how much (${String(skewLine?.aheadSeconds)} s)`);
+  // Control so far behind that the certificate is already over when it arrives.
+  const logPast = memoryLogger();
+  const behind = new CachingSecretManager({ signer: signerFor(() => clock.now() - 7_200_000, 3600), clock, logger: logPast });
+  t.teardown(() => behind.close());
+  await behind.get(WEB).catch(() => undefined);
+  t.match(logPast.lines.find((l) => l.code === 'WEFT_ERR_CLOCK_SKEW'), { level: 'error', msg: /already expired by this node's clock/ });
+});
