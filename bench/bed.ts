@@ -47,7 +47,9 @@ async function startSite(base: string, mode: RedirectMode, configs: Configuratio
     mesh = await Mesh.start(tb, {
       cluster: { meshedNamespaces: configs.filter((c) => c.meshed).map((c) => c.namespace) },
       redirectMode: mode,
-      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(',') },
+      // One client pod opens the 10 000 idle connections: the per-workload fairness limit (4096 by
+      // default) would refuse most of them, and the bench measures the proxy, not that limit.
+      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(','), WEFT_MAX_CONNECTIONS_PER_WORKLOAD: '65536' },
     });
     raiseAgentLimits(mesh);
     return { tb, mesh };
