@@ -61,12 +61,14 @@ function closeServer(s: net.Server): Promise<void> {
 export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, log } = deps;
   const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy };
+  // Both pools dial peers' 15008 the same way: through the socket factory, bounded by the connect timeout.
+  const dialTcp = (host: string, port: number): ReturnType<typeof deps.sockets.connect> => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs);
   const tunnels = new HboneConnector({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     connectTimeoutMs: config.connectTimeoutMs,
     closeGraceMs: config.drainMs,
-    dialTcp: (host, port) => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs),
+    dialTcp,
   });
   // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.
   const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs });
@@ -75,7 +77,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     closeGraceMs: config.drainMs,
     sessionsPerPeer: config.httpPeerSessions,
-    dialTcp: (host, port) => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs),
+    dialTcp,
   });
   const router = new Router({
     view: deps.view,

@@ -34,13 +34,17 @@ export interface WorkloadRow {
   outbound: Golden;
 }
 
-export interface EdgeRow {
+/** An edge as the dashboard shows it: both ends, without the leg that observed it. */
+export interface EdgeId {
   source: string;
   sourceIdentity: string;
   destination: string;
   destinationIdentity: string;
   service: string;
   tls: string;
+}
+
+export interface EdgeRow extends EdgeId {
   golden: Golden;
 }
 

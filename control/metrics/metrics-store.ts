@@ -8,17 +8,10 @@
 // an agent control has never heard from (control restarted) is only a baseline: its totals
 // belong to the past, not to the current bucket.
 import type { SummaryEdge, SummaryHttp, SummaryMessage, SummaryTcp } from '../api/summary.ts';
+import type { EdgeId } from '../dashboard/wire.ts';
 import { addEdgeCounts, addHttp, addTcp, newEdgeCounts, type EdgeCounts, type HttpCounts, type TcpCounts } from './golden.ts';
 
-/** An edge as the dashboard shows it: both ends, without the leg that observed it. */
-export interface EdgeId {
-  source: string;
-  sourceIdentity: string;
-  destination: string;
-  destinationIdentity: string;
-  service: string;
-  tls: string;
-}
+export type { EdgeId } from '../dashboard/wire.ts';
 
 export interface Bucket {
   start: number;
