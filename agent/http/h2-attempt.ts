@@ -4,6 +4,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Writable } from 'node:stream';
 import type { AttemptSink, UpstreamAttempt } from './upstream.ts';
+import { releaseClosedStream } from './h2-release.ts';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
 
@@ -27,6 +28,7 @@ export class H2Attempt implements UpstreamAttempt {
     s.on('error', this.#onError);
     s.on('close', this.#onClose);
     if (onClose !== undefined) s.once('close', onClose);
+    s.once('close', this.#release);
   }
 
   get body(): Writable {
@@ -64,6 +66,10 @@ export class H2Attempt implements UpstreamAttempt {
 
   readonly #onError = (err: Error): void => {
     this.#error ??= err;
+  };
+
+  readonly #release = (): void => {
+    releaseClosedStream(this.stream);
   };
 
   readonly #onClose = (): void => {

@@ -22,6 +22,7 @@ import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry 
 import { startServerSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/tracing.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
+import { releaseClosedStream } from '../http/h2-release.ts';
 
 export interface InboundHttpDeps {
   view: RoutingView;
@@ -163,6 +164,9 @@ class StreamSink implements AttemptSink {
       timedOut: false,
     });
     r.span?.end(this.#status, undefined, this.#error ?? (this.stream.rstCode !== 0 ? 'stream_reset' : undefined));
+    releaseClosedStream(this.stream);
+    this.attempt = undefined;
+    this.#body = undefined;
   };
 }
 
