@@ -158,13 +158,13 @@ export function profile(name: string): Profile {
       };
     }
     case 'full': {
-      // Every rate the issue names, three rounds, ~1 hour on 2 cores: the eBPF and telemetry rows
-      // where the short profile has them (1000 req/s, throughput, bulk, memory); the other
-      // workloads compare iptables mode with the baseline and the peer.
-      const t = { durationS: 10, warmupS: 2 };
+      // Every rate the issue names, ~40 minutes on 2 cores: the eBPF and telemetry rows where the
+      // short profile has them (1000 req/s, throughput, bulk, memory); the other workloads compare
+      // iptables mode with the baseline and the peer.
+      const t = { durationS: 8, warmupS: 2 };
       const ip = { ...t, configs: IPTABLES_CONFIGS };
       return {
-        name, rounds: 3, profileS: 30, runCaSigning: true, runControlScale: true,
+        name, rounds: 2, profileS: 30, runCaSigning: true, runControlScale: true,
         workloads: [
           idle(10_000, 5),
           fixedRate(500, ip), fixedRate(1000, t), fixedRate(2000, ip), fixedRate(5000, ip), maxThroughput(t),
