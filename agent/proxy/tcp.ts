@@ -5,6 +5,7 @@
 import { Socket } from 'node:net';
 import { constants as h2, type Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { releaseClosedStream } from '../http/h2-release.ts';
 
 export interface SpliceResult {
   /** Bytes read from `b` and written to `a`. */
@@ -118,7 +119,12 @@ class Splice {
       }
       resetSide(other);
     }
-    if (++this.closed === 2) this.onDone?.({ bytesIn: this.bytesIn, bytesOut: this.bytesOut, error: this.error });
+    if (++this.closed !== 2) return;
+    this.onDone?.({ bytesIn: this.bytesIn, bytesOut: this.bytesOut, error: this.error });
+    // A tunnel stream stays rooted by node until a full GC: it must not keep the splice and the
+    // app's socket with it (agent/http/h2-release.ts).
+    if (isHttp2Stream(this.a)) releaseClosedStream(this.a);
+    if (isHttp2Stream(this.b)) releaseClosedStream(this.b);
   }
 }
 
