@@ -11,6 +11,7 @@ import { createLogger, setLogLevel } from '../common/log.ts';
 import { GuardedSink } from '../common/log-sink.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
+import { limitHeapGrowth } from './heap-growth.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
 // The main thread writes stdout and stderr through guarded sinks (a full log disk must not kill
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   }
   const cfg = loadAgentConfig(processEnv);
   setLogLevel(cfg.logLevel);
+  limitHeapGrowth(cfg.heapGrowingPercent);
   log.info('starting', { config: cfg });
   await reportFileLimit(log);
   const env: Record<string, string> = {};
