@@ -1,15 +1,17 @@
 // `node dist/agent.mjs`: in the main thread, parse config and start the agent; in a worker thread
-// (the same file, so one bundle serves both), run a proxy worker.
+// (the same file, so one entry serves both), run a proxy worker. Each side imports its half on
+// demand: the bundle is split (scripts/build.ts), so a worker never parses the control client, the
+// admin server or the redirectors, and the main thread never parses the proxy. Every isolate keeps
+// the source it loaded, so what it does not load is memory saved three times over.
 import { isMainThread, workerData } from 'node:worker_threads';
 import { describeSettings, processEnv } from '../common/config.ts';
 import { isWeftError } from '../common/errors.ts';
 import { stopOnSignals } from '../common/lifecycle.ts';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { GuardedSink } from '../common/log-sink.ts';
-import { startAgent } from './app.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
-import { runWorker } from './worker.ts';
+import { limitHeapGrowth } from './heap-growth.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
 // The main thread writes stdout and stderr through guarded sinks (a full log disk must not kill
@@ -24,11 +26,13 @@ async function main(): Promise<void> {
   }
   const cfg = loadAgentConfig(processEnv);
   setLogLevel(cfg.logLevel);
+  limitHeapGrowth(cfg.heapGrowingPercent);
   log.info('starting', { config: cfg });
   await reportFileLimit(log);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('WEFT_') && v !== undefined) env[k] = v;
   if (sinks === undefined) throw new Error('the agent main runs on the main thread');
+  const { startAgent } = await import('./app.ts');
   const app = await startAgent(cfg, log, new URL(import.meta.url), env, sinks);
   stopOnSignals(log, () => app.stop());
   log.info('ready');
@@ -36,7 +40,7 @@ async function main(): Promise<void> {
 
 const init = workerData as WorkerInit | undefined;
 if (!isMainThread && init?.role === 'weft-proxy-worker') {
-  runWorker(init).catch((err: unknown) => {
+  import('./worker.ts').then(({ runWorker }) => runWorker(init)).catch((err: unknown) => {
     log.error('proxy worker failed', { err });
     process.exit(1);
   });

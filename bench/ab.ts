@@ -3,7 +3,8 @@
 // variant's turn restarts both agents from its bundle; no mesh and HAProxy run once per round as
 // the references. Optionally CPU-profiles variants at the end (closed loop on the L7 path).
 // Needs root. Typical use, from the repository root after `node scripts/build.ts`:
-//   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit)
+//   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit; the chunks it loads, dist/agent-*-HASH.mjs,
+//                                           # have content-hashed names, so later builds add theirs beside them)
 //   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--duration 8] [--only weft-l7]
 //     [--profile a,b] [--top 30]
 // or one build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2

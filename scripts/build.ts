@@ -3,7 +3,7 @@
 // dashboard's browser bundle (control/dashboard/ui) is built first and embedded in control's.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const entries: Record<string, string> = {
   agent: 'agent/main.ts',
@@ -29,12 +29,28 @@ const dashboardBundle = JSON.stringify({ js: uiFile('app.js'), css: uiFile('styl
 mkdirSync('dist/dashboard', { recursive: true });
 for (const f of ui.outputFiles) writeFileSync(f.path, f.contents);
 
+// The agent's memory: every isolate (the main thread and each proxy worker) keeps the source text
+// of what it loaded, so the agent is split into chunks loaded on demand (agent/main.ts imports the
+// main-thread or the worker half; the OpenTelemetry SDK loads only with export configured), and
+// comments and indentation are dropped (a third of the text; names stay readable, and the source
+// map has the rest). The chunks sit next to dist/agent.mjs, where agent/native and the ebpf
+// redirector look for their files relative to the code, with content-hashed names, so a copy of
+// agent.mjs (bench/ab.ts's baseline) keeps loading its own chunks after a rebuild.
+const agentChunked = {
+  splitting: true,
+  outdir: 'dist',
+  entryNames: '[name]',
+  chunkNames: 'agent-[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  minifyWhitespace: true,
+} as const;
+
 const present = Object.entries(entries).filter(([, file]) => existsSync(file));
-await Promise.all(
+const results = await Promise.all(
   present.map(([name, file]) =>
     build({
-      entryPoints: [file],
-      outfile: `dist/${name}.mjs`,
+      entryPoints: { [name]: file },
+      ...(name === 'agent' ? agentChunked : { outfile: `dist/${name}.mjs` }),
       bundle: true,
       platform: 'node',
       target: 'node24',
@@ -44,10 +60,21 @@ await Promise.all(
       external: ['bufferutil', 'utf-8-validate'],
       banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
       logLevel: 'warning',
+      metafile: name === 'agent',
       ...(name === 'control' ? { define: { __WEFT_DASHBOARD_BUNDLE__: JSON.stringify(dashboardBundle) } } : {}),
     }),
   ),
 );
+// One non-ASCII character (in a kept comment, say) makes V8 hold the whole file as two-byte text:
+// twice the memory in every isolate. esbuild escapes strings; this catches the rest.
+for (const r of results) {
+  for (const out of Object.keys(r.metafile?.outputs ?? {})) {
+    if (!out.endsWith('.mjs')) continue;
+    const bytes = readFileSync(out);
+    const at = bytes.findIndex((b) => b > 0x7f);
+    if (at >= 0) throw new Error(`${out} has a non-ASCII byte at offset ${at}: V8 would keep it as two-byte text in every isolate`);
+  }
+}
 // The IP_TRANSPARENT addon, next to the agent bundle where agent/native looks for it.
 execFileSync('bash', ['scripts/build-native.sh'], { stdio: 'inherit' });
 mkdirSync('dist/build', { recursive: true });

@@ -18,7 +18,7 @@ import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.t
 import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
-import type { RequestSpan } from '../telemetry/tracing.ts';
+import type { RequestSpan } from '../telemetry/trace-context.ts';
 
 /** The app's request, as node:http or the node:http2 compatibility API presents it. */
 export interface ClientRequestLike extends Readable {

@@ -20,7 +20,7 @@ import type { ProxyStats } from './stats.ts';
 import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
 import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { startServerSpan } from '../telemetry/request-spans.ts';
-import type { RequestSpan } from '../telemetry/tracing.ts';
+import type { RequestSpan } from '../telemetry/trace-context.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { releaseClosedStream } from '../http/h2-release.ts';
 

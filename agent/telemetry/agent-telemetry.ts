@@ -6,10 +6,12 @@ import type { Logger } from '../../common/log.ts';
 import type { AdminServer } from '../admin/server.ts';
 import { mergeSnapshots, type TelemetrySnapshot } from './aggregates.ts';
 import { edges, goldenStats, STATS_BY, top, type StatsBy, type Window } from './golden.ts';
-import { startOtlpMetrics, type OtelEnv, type OtlpMetrics } from './otlp-metrics.ts';
+import { otlpMetricsEnabled } from './otlp-enabled.ts';
+import type { OtlpMetrics } from './otlp-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.ts';
 import { newTapFlag } from './tap-buffer.ts';
 import type { TapEvent } from './tap-events.ts';
+import type { OtelEnv } from './trace-context.ts';
 import { TapHub } from './tap-hub.ts';
 
 export interface AgentTelemetryOptions {
@@ -110,7 +112,11 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
 
   let otlp: OtlpMetrics | null = null;
   try {
-    otlp = await startOtlpMetrics({ env: o.env, collect, log: o.log.child('otlp'), resource: o.resource, startedAt });
+    // The SDK and exporters load only when export is configured: most agents never parse them.
+    if (otlpMetricsEnabled(o.env)) {
+      const { startOtlpMetrics } = await import('./otlp-metrics.ts');
+      otlp = await startOtlpMetrics({ env: o.env, collect, log: o.log.child('otlp'), resource: o.resource, startedAt });
+    }
   } catch (err) {
     o.log.error('OTLP metrics export could not start; metrics stay on /metrics', { err });
   }

@@ -8,7 +8,9 @@ import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { otlpProtocol } from './otlp-protocol.ts';
-import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { buildResource } from './otel-resource.ts';
+import { otlpMetricsEnabled } from './otlp-enabled.ts';
 import {
   AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader,
   type CollectionResult, type MetricData, type MetricProducer,
@@ -17,6 +19,9 @@ import type { Logger } from '../../common/log.ts';
 import type { TelemetrySnapshot } from './aggregates.ts';
 import { METRICS, type Attrs } from './catalog.ts';
 import { DURATION_BOUNDARIES } from './histogram.ts';
+
+// Moved out so callers can decide without loading the SDK; still exported here for existing callers.
+export { buildResource, otlpMetricsEnabled };
 
 export type OtelEnv = (key: string) => string | undefined;
 
@@ -90,11 +95,6 @@ export interface OtlpMetrics {
   shutdown(): Promise<void>;
 }
 
-export function otlpMetricsEnabled(env: OtelEnv): boolean {
-  if (env('OTEL_SDK_DISABLED') === 'true' || env('OTEL_METRICS_EXPORTER') === 'none') return false;
-  return (env('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT') ?? env('OTEL_EXPORTER_OTLP_ENDPOINT') ?? '') !== '';
-}
-
 function positiveMs(env: OtelEnv, key: string, dflt: number, log: Logger): number {
   const raw = env(key);
   if (raw === undefined || raw === '') return dflt;
@@ -104,14 +104,6 @@ function positiveMs(env: OtelEnv, key: string, dflt: number, log: Logger): numbe
     return dflt;
   }
   return n;
-}
-
-export async function buildResource(env: OtelEnv, defaults: Record<string, string>): Promise<Resource> {
-  void env; // envDetector reads process.env itself; the parameter documents the dependency.
-  const detected = detectResources({ detectors: [envDetector] });
-  await detected.waitForAsyncAttributes?.();
-  // merge(): the argument's attributes win, so operator settings override our defaults.
-  return resourceFromAttributes(defaults).merge(detected);
 }
 
 export async function startOtlpMetrics(o: OtlpMetricsOptions): Promise<OtlpMetrics | null> {

@@ -6,13 +6,13 @@ import type { TapConnectionEvent, TapRequestEvent } from './tap-events.ts';
 import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { workloadName } from './labels.ts';
-import { noSpans, type SpanRecorder } from './tracing.ts';
+import { noSpans, type SpanRecorder } from './trace-context.ts';
 
 export interface RecorderOptions {
   tap?: TapBuffer | undefined;
   /** One JSON line per connection/request when set (WEFT_ACCESS_LOG=true). */
   accessLog?: ((line: string) => void) | undefined;
-  /** Request spans (agent/telemetry/tracing.ts); none when absent. */
+  /** Request spans (agent/telemetry/trace-context.ts); none when absent. */
   spans?: SpanRecorder | undefined;
   now?: () => number;
 }

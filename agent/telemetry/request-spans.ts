@@ -11,7 +11,7 @@ import type { WorkloadRecord } from '../../control/api/model.ts';
 import { workloadName } from './labels.ts';
 import { namespaceOf } from './recorder.ts';
 import type { ConnectionContext } from './telemetry.ts';
-import type { RequestSpan, SpanRecorder } from './tracing.ts';
+import type { RequestSpan, SpanRecorder } from './trace-context.ts';
 
 const TRACEPARENT = 'traceparent';
 const TRACESTATE = 'tracestate';

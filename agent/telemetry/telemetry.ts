@@ -3,7 +3,7 @@
 // offered to the live tap and the access log only when those are switched on.
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { UNKNOWN, workloadName, type ConnectionLabels, type Direction, type TlsMode } from './labels.ts';
-import { noSpans, type SpanRecorder } from './tracing.ts';
+import { noSpans, type SpanRecorder } from './trace-context.ts';
 
 /** One proxied connection, built once when the handler has decided where it goes. */
 export interface ConnectionContext {

@@ -43,4 +43,7 @@ t.test('agent config: proxy worker heap limits and stack frames', async (t) => {
   t.equal(d.httpPeerSessions, 1);
   t.same(workerHeapLimits(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_WORKER_YOUNG_GEN_MB: '0', WEFT_WORKER_OLD_GEN_MB: '256' }))), { maxOldGenerationSizeMb: 256 }, '0 leaves V8\'s default');
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HTTP_PEER_SESSIONS: '0' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_HTTP_PEER_SESSIONS/ });
+  t.equal(d.heapGrowingPercent, 50, 'heaps grow 50 % past their live size by default');
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HEAP_GROWING_PERCENT: '0' })).heapGrowingPercent, 0, '0 leaves it to V8');
+  t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HEAP_GROWING_PERCENT: '-1' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_HEAP_GROWING_PERCENT/ });
 });
