@@ -122,7 +122,8 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
     this.#chunked = chunked;
     if (conn === null || typeof head !== 'string') {
       this.#head = null;
-      this.#body = ENDED;
+      // A body still streams in (and is dropped): the shared ended stream cannot take it.
+      this.#body = r.bodyless ? ENDED : new RequestBody(this);
       this.requestDone = true;
       process.nextTick(failInvalid, this, head);
       return;
