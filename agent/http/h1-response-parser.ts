@@ -352,8 +352,8 @@ function trimEnd(s: string): string {
 
 /** Whether a comma-separated, lower-cased list names `token`. */
 function hasToken(list: string, token: string): boolean {
-  if (list === '') return false;
   if (list === token) return true;
+  if (list.indexOf(token) < 0) return false; // the usual "keep-alive" when asking about "close
   for (const part of list.split(',')) if (part.trim() === token) return true;
   return false;
 }
