@@ -91,6 +91,13 @@ class ResponseBody extends Readable {
   constructor(a: H1Attempt) {
     super();
     this.#a = a;
+    // Registered before the sink sees the body, so the attempt's end comes before the sink's own.
+    this.once('end', onResponseBodyEnd);
+  }
+
+  /** 'end': every byte of the body has been read by the sink. */
+  ended(): void {
+    this.#a.responseRead();
   }
 
   override _read(): void {
@@ -101,6 +108,11 @@ class ResponseBody extends Readable {
     this.#a.bodyDestroyed();
     cb(err);
   }
+}
+
+/** One function for every body's 'end' (no closure per request). */
+function onResponseBodyEnd(this: ResponseBody): void {
+  this.ended();
 }
 
 class H1Attempt implements UpstreamAttempt, ResponseHandler {
@@ -244,7 +256,6 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
     if (this.#done) return;
     const res = new ResponseBody(this);
     this.#res = res;
-    res.once('end', this.#onResEnd);
     this.#sink.onResponse(status, headers, res);
   }
 
@@ -261,11 +272,11 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
     this.#res?.push(null);
   }
 
-  readonly #onResEnd = (): void => {
+  responseRead(): void {
     if (this.#done) return;
     this.#done = true;
     this.#sink.onEnd(this.#trailers);
-  };
+  }
 
   // ---- from the connection ----
 
