@@ -39,6 +39,8 @@ export const ErrorCodes = {
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
+  /** A workload's HTTP/1 response was malformed (framing, header syntax, header section over the limit): 502. */
+  HTTP_UPSTREAM_MALFORMED: 'WEFT_ERR_HTTP_UPSTREAM_MALFORMED',
   /** An HTTP request carried between agents without a valid weft-target. */
   HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
   /** A malformed HTTP/1 request (bad request line, header, framing or a smuggling attempt): 400, connection closed. */

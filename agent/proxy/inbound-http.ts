@@ -117,7 +117,10 @@ class StreamSink implements AttemptSink {
     // Trailers are expected from h2 servers (gRPC) and from HTTP/1.1 responses that announce them.
     const wantTrailers = headers[':status'] !== undefined || headers.trailer !== undefined;
     this.#status = status;
-    s.respond({ ...endToEnd(headers, true), ':status': status }, { waitForTrailers: wantTrailers });
+    // endToEnd's copy is ours: add the status to it rather than spreading it into another.
+    const out = endToEnd(headers, true);
+    out[':status'] = status;
+    s.respond(out, { waitForTrailers: wantTrailers });
     if (wantTrailers) s.once('wantTrailers', this.#sendTrailers);
     // One 'data' handler copies, counts and applies backpressure (cheaper per request than pipe()).
     this.#body = body;

@@ -1,0 +1,533 @@
+// A small keep-alive HTTP/1.1 client for the hop from an agent to a pod on its node, in place of
+// node:http's ClientRequest and Agent: those build and tear down a dozen listeners, a parser
+// binding and an IncomingMessage per request, and run header validation we have already done at
+// our own parsers. Here one H1Conn per socket holds its listeners for the socket's whole life and
+// routes events to the attempt it carries; an attempt writes its request head as one string and
+// reads the answer with H1ResponseParser. Sockets come from the SocketFactory, and a connection
+// goes back to its pod's idle list only after a complete response on a reusable connection with
+// the whole request written.
+//
+// Failures reach the sink as node:http's did through H1Attempt: before the connection came up,
+// or on a reused connection the pod had closed before any byte of an answer, the request was not
+// delivered (safe to replay); anything later was.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type net from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { ErrorCodes } from '../../common/errors.ts';
+import type { SocketFactory } from '../proxy/socket-factory.ts';
+import { H1ResponseParser, type ResponseHandler } from './h1-response-parser.ts';
+import type { AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+// Like node:http's request-target check: no whitespace or control characters.
+const BAD_PATH = /[^\x21-\xff]/;
+// Methods whose requests carry a body by convention: node:http sent `content-length: 0` for them
+// when they had none, and some servers wait for a length (411) otherwise.
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const MAX_IDLE_PER_POD = 256;
+
+/** The body of a bodyless request: ended from the start, shared (nothing is ever written to it). */
+const ENDED = new Writable({ write: (_c, _e, cb) => cb() });
+ENDED.end();
+
+function codedError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** The request head as one string, or an Error when a field cannot be written safely. */
+function requestHead(r: AttemptRequest, framing: string): string | Error {
+  if (!TOKEN.test(r.method)) return codedError(`invalid method ${JSON.stringify(r.method.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
+  if (BAD_PATH.test(r.path) || r.path === '') return codedError('invalid request target', ErrorCodes.HTTP_MALFORMED);
+  if (BAD_VALUE.test(r.authority)) return codedError('invalid authority', ErrorCodes.HTTP_MALFORMED);
+  let head = `${r.method} ${r.path} HTTP/1.1\r\nhost: ${r.authority}\r\nconnection: keep-alive\r\n${framing}`;
+  const h: OutgoingHttpHeaders = r.headers;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k === 'host' || k === 'connection') continue;
+    if (!TOKEN.test(k)) return codedError(`invalid header name ${JSON.stringify(k.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
+    if (typeof v === 'string') {
+      if (BAD_VALUE.test(v)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
+      head += `${k}: ${v}\r\n`;
+    } else if (typeof v === 'number') {
+      head += `${k}: ${v}\r\n`;
+    } else if (k === 'cookie') {
+      // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+      const joined = v.join('; ');
+      if (BAD_VALUE.test(joined)) return codedError('invalid character in header cookie', ErrorCodes.HTTP_MALFORMED);
+      head += `cookie: ${joined}\r\n`;
+    } else {
+      for (const one of v) {
+        if (BAD_VALUE.test(one)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
+        head += `${k}: ${one}\r\n`;
+      }
+    }
+  }
+  return `${head}\r\n`;
+}
+
+/** The request body the exchange writes into: frames it onto the connection. */
+class RequestBody extends Writable {
+  readonly #a: H1Attempt;
+
+  constructor(a: H1Attempt) {
+    super();
+    this.#a = a;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#a.writeBody(chunk, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#a.endBody(cb);
+  }
+}
+
+/** The response body handed to the sink; reading it resumes the socket (backpressure). */
+class ResponseBody extends Readable {
+  readonly #a: H1Attempt;
+
+  constructor(a: H1Attempt) {
+    super();
+    this.#a = a;
+    // Registered before the sink sees the body, so the attempt's end comes before the sink's own.
+    this.once('end', onResponseBodyEnd);
+  }
+
+  /** 'end': every byte of the body has been read by the sink. */
+  ended(): void {
+    this.#a.responseRead();
+  }
+
+  override _read(): void {
+    this.#a.resumeSocket();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#a.bodyDestroyed();
+    cb(err);
+  }
+}
+
+/** One function for every body's 'end' (no closure per request). */
+function onResponseBodyEnd(this: ResponseBody): void {
+  this.ended();
+}
+
+class H1Attempt implements UpstreamAttempt, ResponseHandler {
+  readonly #sink: AttemptSink;
+  #conn: H1Conn | null;
+  #body: Writable;
+  #head: string | null;
+  readonly #chunked: boolean;
+  /** The whole request (head, body, last chunk) has been handed to the socket. */
+  requestDone = false;
+  #res: ResponseBody | null = null;
+  #trailers: IncomingHttpHeaders | undefined = undefined;
+  #done = false;
+
+  /** `conn` null: the request cannot be written (`head` is the error); the sink hears it next tick. */
+  constructor(conn: H1Conn | null, r: AttemptRequest, head: string | Error, chunked: boolean, sink: AttemptSink) {
+    this.#sink = sink;
+    this.#conn = conn;
+    this.#chunked = chunked;
+    if (conn === null || typeof head !== 'string') {
+      this.#head = null;
+      // A body still streams in (and is dropped): the shared ended stream cannot take it.
+      this.#body = r.bodyless ? ENDED : new RequestBody(this);
+      this.requestDone = true;
+      process.nextTick(failInvalid, this, head);
+      return;
+    }
+    conn.attach(this, r.method === 'HEAD');
+    if (r.bodyless) {
+      this.#head = null;
+      this.#body = ENDED;
+      this.requestDone = true;
+      conn.socket.write(head, 'latin1');
+      return;
+    }
+    this.#head = head;
+    this.#body = new RequestBody(this);
+    // The pod answers 100 Continue only once it has the head: send it now rather than with the body.
+    const expect = r.headers.expect;
+    if (typeof expect === 'string' && expect.toLowerCase() === '100-continue') this.#flushHead();
+  }
+
+  get body(): Writable {
+    return this.#body;
+  }
+
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const c = this.#conn;
+    this.#conn = null;
+    // Mid-exchange the connection's state is unknown: it cannot carry another request.
+    c?.discard(this);
+    const res = this.#res;
+    if (res !== null && !res.destroyed) res.destroy();
+  }
+
+  #flushHead(): void {
+    const head = this.#head;
+    const c = this.#conn;
+    if (head === null || c === null) return;
+    this.#head = null;
+    c.socket.write(head, 'latin1');
+  }
+
+  writeBody(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    const c = this.#conn;
+    // Done, or the answer came complete before the body: the rest of the body has nowhere to go.
+    if (c === null || this.#done) {
+      cb();
+      return;
+    }
+    if (chunk.length === 0) {
+      // An empty chunk would read as the last chunk in chunked framing.
+      cb();
+      return;
+    }
+    const s = c.socket;
+    const head = this.#head;
+    let ok: boolean;
+    if (head !== null || this.#chunked) {
+      s.cork();
+      if (head !== null) {
+        this.#head = null;
+        s.write(head, 'latin1');
+      }
+      if (this.#chunked) {
+        s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        s.write(chunk);
+        ok = s.write('\r\n', 'latin1');
+      } else {
+        ok = s.write(chunk);
+      }
+      s.uncork();
+    } else {
+      ok = s.write(chunk);
+    }
+    if (ok) cb();
+    else c.waitDrain(cb);
+  }
+
+  endBody(cb: (err?: Error | null) => void): void {
+    const c = this.#conn;
+    this.requestDone = true;
+    if (c === null || this.#done) {
+      cb();
+      return;
+    }
+    const head = this.#head;
+    this.#head = null;
+    const last = this.#chunked ? '0\r\n\r\n' : '';
+    const out = head === null ? last : head + last;
+    if (out !== '') c.socket.write(out, 'latin1');
+    cb();
+  }
+
+  resumeSocket(): void {
+    this.#conn?.socket.resume();
+  }
+
+  /** The sink destroyed the response body: the exchange is over, whatever state it was in. */
+  bodyDestroyed(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const c = this.#conn;
+    this.#conn = null;
+    c?.discard(this);
+    this.#sink.onFailure(true, codedError('upstream closed the response early', 'ECONNRESET'));
+  }
+
+  // ---- from the parser ----
+
+  onInformational(status: number): void {
+    if (status === 100 && !this.#done) {
+      this.#flushHead();
+      this.#sink.onContinue();
+    }
+  }
+
+  onHead(status: number, headers: IncomingHttpHeaders): void {
+    if (this.#done) return;
+    const res = new ResponseBody(this);
+    this.#res = res;
+    this.#sink.onResponse(status, headers, res);
+  }
+
+  onBody(chunk: Buffer): void {
+    const res = this.#res;
+    if (res === null || res.destroyed) return;
+    if (!res.push(chunk)) this.#conn?.socket.pause();
+  }
+
+  onComplete(trailers: IncomingHttpHeaders | undefined): void {
+    this.#trailers = trailers;
+    // Detached before the body's end is read: the connection is free for the next request now.
+    this.#conn = null;
+    this.#res?.push(null);
+  }
+
+  responseRead(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#sink.onEnd(this.#trailers);
+  }
+
+  // ---- from the connection ----
+
+  /** The connection failed under this attempt (socket error, close, malformed answer). */
+  failed(delivered: boolean, err: Error): void {
+    this.#conn = null;
+    if (this.#done) return;
+    this.#done = true;
+    const res = this.#res;
+    if (res !== null && !res.destroyed) res.destroy();
+    this.#sink.onFailure(delivered, err);
+  }
+
+  /** Called by the connection when the response completed: detach without failing. */
+  detached(): void {
+    this.#conn = null;
+  }
+}
+
+function failInvalid(a: H1Attempt, err: string | Error): void {
+  // Nothing reached the pod, but a replay would fail the same way: a final 502.
+  a.failed(true, typeof err === 'string' ? codedError('invalid request', ErrorCodes.HTTP_MALFORMED) : err);
+}
+
+/** How the request's body is framed on the wire: the head's framing field, and whether chunked. */
+function framingOf(r: AttemptRequest): { field: string; chunked: boolean } {
+  const hasLength = r.headers['content-length'] !== undefined;
+  if (r.bodyless) return { field: !hasLength && BODY_METHODS.has(r.method) ? 'content-length: 0\r\n' : '', chunked: false };
+  return hasLength ? NO_FRAMING : CHUNKED;
+}
+
+const NO_FRAMING = { field: '', chunked: false };
+const CHUNKED = { field: 'transfer-encoding: chunked\r\n', chunked: true };
+
+/** One pooled socket to one pod address; its listeners live as long as it does. */
+class H1Conn {
+  readonly socket: net.Socket;
+  readonly key: string;
+  readonly #pool: H1Pool;
+  readonly #parser = new H1ResponseParser();
+  #attempt: H1Attempt | null = null;
+  #connected = false;
+  /** Requests this connection has carried (before the current one). */
+  #served = 0;
+  #error: Error | undefined = undefined;
+  #drainCb: ((err?: Error | null) => void) | null = null;
+  dead = false;
+  idleSince = 0;
+
+  constructor(pool: H1Pool, key: string, socket: net.Socket) {
+    this.#pool = pool;
+    this.key = key;
+    this.socket = socket;
+    socket.on('connect', this.#onConnect);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
+  }
+
+  attach(a: H1Attempt, headRequest: boolean): void {
+    this.#attempt = a;
+    this.#parser.reset(a, headRequest);
+  }
+
+  waitDrain(cb: (err?: Error | null) => void): void {
+    this.#drainCb = cb;
+  }
+
+  /** The attempt gave up mid-exchange: the connection is closed. */
+  discard(a: H1Attempt): void {
+    if (this.#attempt !== a) return;
+    this.#detach();
+    this.#destroy();
+  }
+
+  #detach(): void {
+    this.#attempt = null;
+    this.#parser.detach();
+    const cb = this.#drainCb;
+    this.#drainCb = null;
+    cb?.();
+  }
+
+  #destroy(): void {
+    this.dead = true;
+    this.socket.destroy();
+  }
+
+  /** Closes an idle connection (idle too long, or one too many). */
+  close(): void {
+    this.#destroy();
+  }
+
+  readonly #onConnect = (): void => {
+    this.#connected = true;
+  };
+
+  readonly #onDrain = (): void => {
+    const cb = this.#drainCb;
+    this.#drainCb = null;
+    cb?.();
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    const a = this.#attempt;
+    if (a === null) {
+      // Bytes nobody asked for (a pipelined or garbage answer): the connection cannot be trusted.
+      this.#destroy();
+      return;
+    }
+    const p = this.#parser;
+    const used = p.execute(chunk);
+    if (this.#attempt !== a) return; // aborted from a sink callback
+    if (used < 0) {
+      this.#detach();
+      a.failed(true, codedError(`malformed response from ${this.key}: ${p.error}`, ErrorCodes.HTTP_UPSTREAM_MALFORMED));
+      this.#destroy();
+      return;
+    }
+    if (!p.done) return;
+    this.#attempt = null;
+    a.detached();
+    this.#served++;
+    if (used === chunk.length && p.keepAlive && a.requestDone && !this.dead) {
+      if (this.socket.isPaused()) this.socket.resume();
+      this.#pool.release(this);
+    } else {
+      this.#destroy();
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    const a = this.#attempt;
+    if (a !== null && this.#parser.finish()) {
+      // A close-delimited body is complete at EOF.
+      this.#attempt = null;
+      a.detached();
+    }
+    // Otherwise 'close' follows and reports the failure.
+    this.#destroy();
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#error ??= err;
+  };
+
+  readonly #onClose = (): void => {
+    this.dead = true;
+    this.#pool.forget(this);
+    const a = this.#attempt;
+    if (a === null) return;
+    this.#detach();
+    const err = this.#error as (Error & { code?: string }) | undefined;
+    // node:http's rule: a pooled connection the pod had closed (reset, or EOF before any answer)
+    // never delivered the request.
+    const stale = this.#served > 0 && !this.#parser.started && (err === undefined || err.code === 'ECONNRESET');
+    const delivered = this.#connected && !stale;
+    a.failed(delivered, err ?? codedError(this.#parser.started ? 'upstream closed the response early' : 'socket hang up', 'ECONNRESET'));
+  };
+
+  /** Taken from the idle list for a new request. */
+  reuse(): void {
+    this.#connected = true;
+  }
+}
+
+export interface H1PoolOptions {
+  sockets: SocketFactory;
+  connectTimeoutMs: number;
+  /** Idle connections are closed after this long. */
+  idleMs: number;
+}
+
+/** Keep-alive connections per pod address; one pool per LocalUpstream. */
+export class H1Pool {
+  readonly #opts: H1PoolOptions;
+  readonly #idle = new Map<string, H1Conn[]>();
+  readonly #all = new Set<H1Conn>();
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(opts: H1PoolOptions) {
+    this.#opts = opts;
+    // One timer for every idle connection, rather than a timer armed and cleared per request.
+    this.#sweep = setInterval(this.#onSweep, Math.max(250, Math.floor(opts.idleMs / 4)));
+    this.#sweep.unref();
+  }
+
+  start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
+    const framing = framingOf(r);
+    const head = requestHead(r, framing.field);
+    if (typeof head !== 'string') return new H1Attempt(null, r, head, false, sink);
+    const { ip, port } = r.target;
+    const key = `${ip}:${port}`;
+    const list = this.#idle.get(key);
+    let conn: H1Conn | undefined;
+    while (list !== undefined && list.length > 0) {
+      const c = list.pop() as H1Conn;
+      if (!c.dead) {
+        conn = c;
+        conn.reuse();
+        break;
+      }
+    }
+    if (conn === undefined) {
+      conn = new H1Conn(this, key, this.#opts.sockets.connect(r.target, this.#opts.connectTimeoutMs));
+      this.#all.add(conn);
+    }
+    return new H1Attempt(conn, r, head, framing.chunked, sink);
+  }
+
+  release(c: H1Conn): void {
+    let list = this.#idle.get(c.key);
+    if (list === undefined) {
+      list = [];
+      this.#idle.set(c.key, list);
+    }
+    if (list.length >= MAX_IDLE_PER_POD) {
+      c.close();
+      return;
+    }
+    c.idleSince = Date.now();
+    list.push(c);
+  }
+
+  /** The connection closed: drop it from the lists. */
+  forget(c: H1Conn): void {
+    this.#all.delete(c);
+    const list = this.#idle.get(c.key);
+    if (list === undefined) return;
+    const i = list.indexOf(c);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#idle.delete(c.key);
+  }
+
+  readonly #onSweep = (): void => {
+    const cutoff = Date.now() - this.#opts.idleMs;
+    for (const list of this.#idle.values()) {
+      // Oldest first: connections are pushed as they are freed.
+      for (const c of list) {
+        if (c.idleSince > cutoff) break;
+        c.close();
+      }
+    }
+  };
+
+  close(): void {
+    clearInterval(this.#sweep);
+    for (const c of this.#all) c.socket.destroy();
+    this.#all.clear();
+    this.#idle.clear();
+  }
+}
