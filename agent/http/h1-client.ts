@@ -26,6 +26,18 @@ const BAD_PATH = /[^\x21-\xff]/;
 // when they had none, and some servers wait for a length (411) otherwise.
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const MAX_IDLE_PER_POD = 256;
+// A server that announces `Keep-Alive: timeout=N` closes the connection N s after its last answer;
+// reusing it near that moment races the server's FIN (the request would be lost in flight). So a
+// connection is retired this much before the announced end, as node:http's Agent does.
+const SERVER_IDLE_MARGIN_MS = 1000;
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+
+/** How long the server keeps an idle connection, from its Keep-Alive header; undefined if unsaid. */
+export function serverIdleMs(header: string | string[] | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const m = KEEP_ALIVE_TIMEOUT.exec(Array.isArray(header) ? header.join(',') : header);
+  return m === null ? undefined : Number(m[1]) * 1000;
+}
 
 /** The body of a bodyless request: ended from the start, shared (nothing is ever written to it). */
 const ENDED = new Writable({ write: (_c, _e, cb) => cb() });
@@ -254,6 +266,7 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
 
   onHead(status: number, headers: IncomingHttpHeaders): void {
     if (this.#done) return;
+    if (this.#conn !== null) this.#conn.serverIdleMs = serverIdleMs(headers['keep-alive']);
     const res = new ResponseBody(this);
     this.#res = res;
     this.#sink.onResponse(status, headers, res);
@@ -324,7 +337,10 @@ class H1Conn {
   #error: Error | undefined = undefined;
   #drainCb: ((err?: Error | null) => void) | null = null;
   dead = false;
-  idleSince = 0;
+  /** When the pool must stop offering this idle connection (ms since the epoch). */
+  expiresAt = 0;
+  /** The server's announced idle timeout (Keep-Alive: timeout=N), from the last answer. */
+  serverIdleMs: number | undefined = undefined;
 
   constructor(pool: H1Pool, key: string, socket: net.Socket) {
     this.#pool = pool;
@@ -474,13 +490,18 @@ export class H1Pool {
     const key = `${ip}:${port}`;
     const list = this.#idle.get(key);
     let conn: H1Conn | undefined;
+    const now = Date.now();
     while (list !== undefined && list.length > 0) {
       const c = list.pop() as H1Conn;
-      if (!c.dead) {
-        conn = c;
-        conn.reuse();
-        break;
+      if (c.dead) continue;
+      if (c.expiresAt <= now) {
+        // Past its time (the server may be closing it right now): never reused.
+        c.close();
+        continue;
       }
+      conn = c;
+      conn.reuse();
+      break;
     }
     if (conn === undefined) {
       conn = new H1Conn(this, key, this.#opts.sockets.connect(r.target, this.#opts.connectTimeoutMs));
@@ -499,7 +520,13 @@ export class H1Pool {
       c.close();
       return;
     }
-    c.idleSince = Date.now();
+    const server = c.serverIdleMs;
+    const keep = server === undefined ? this.#opts.idleMs : Math.min(this.#opts.idleMs, server - SERVER_IDLE_MARGIN_MS);
+    if (keep <= 0) {
+      c.close();
+      return;
+    }
+    c.expiresAt = Date.now() + keep;
     list.push(c);
   }
 
@@ -514,13 +541,12 @@ export class H1Pool {
   }
 
   readonly #onSweep = (): void => {
-    const cutoff = Date.now() - this.#opts.idleMs;
+    const now = Date.now();
     for (const list of this.#idle.values()) {
-      // Oldest first: connections are pushed as they are freed.
-      for (const c of list) {
-        if (c.idleSince > cutoff) break;
-        c.close();
-      }
+      // Each connection has its own deadline (a server may announce a shorter one); closing one
+      // removes it from the list through forget(), so collect first.
+      const due = list.filter((c) => c.expiresAt <= now);
+      for (const c of due) c.close();
     }
   };
 

@@ -6,7 +6,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { H1Pool } from '../../../agent/http/h1-client.ts';
+import { H1Pool, serverIdleMs } from '../../../agent/http/h1-client.ts';
 import { endBody, type AttemptRequest, type AttemptSink } from '../../../agent/http/upstream.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 
@@ -306,6 +306,37 @@ t.test('idle connections are closed after idleMs', async (t) => {
   pool.start(req(s.port), b.sink);
   await b.done;
   t.equal(s.connections(), 2);
+});
+
+t.test("the server's Keep-Alive timeout: a connection is retired a second before the server would close it", async (t) => {
+  t.equal(serverIdleMs('timeout=5'), 5000);
+  t.equal(serverIdleMs('max=100, timeout=2'), 2000);
+  t.equal(serverIdleMs(undefined), undefined);
+  t.equal(serverIdleMs('max=3'), undefined);
+  // node:http's server announces `Keep-Alive: timeout=N` from its keepAliveTimeout. At 1 s the
+  // margin leaves nothing: every request gets its own connection, none is reused as the server
+  // closes it (the request would be lost in flight).
+  const short = await httpServer(t, (_q, r) => r.end('ok'), (srv) => { srv.keepAliveTimeout = 1000; });
+  const pool = newPool(t);
+  for (let i = 0; i < 3; i++) {
+    const a = sink();
+    pool.start(req(short.port), a.sink);
+    t.equal((await a.done).headers['keep-alive'], 'timeout=1');
+  }
+  t.equal(short.connections(), 3, 'timeout=1: never reused');
+  // At 3 s a connection is kept for 2 s: reused at once, retired (not offered) after.
+  const long = await httpServer(t, (_q, r) => r.end('ok'), (srv) => { srv.keepAliveTimeout = 3000; });
+  for (let i = 0; i < 2; i++) {
+    const a = sink();
+    pool.start(req(long.port), a.sink);
+    await a.done;
+  }
+  t.equal(long.connections(), 1, 'timeout=3: reused within its time');
+  await new Promise((r) => setTimeout(r, 2300));
+  const b = sink();
+  pool.start(req(long.port), b.sink);
+  t.equal((await b.done).status, 200, 'a request after the retirement succeeds');
+  t.equal(long.connections(), 2, 'on a new connection, while the server still held the old one open');
 });
 
 t.test('an invalid header value never reaches the wire', async (t) => {
