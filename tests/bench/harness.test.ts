@@ -186,8 +186,13 @@ t.test('workload profiles: the issue\'s rates, sizes and protocols in --full, a 
     t.ok(full.some((w) => w.kind === 'http' && w.protocol === proto && w.rate === 0), `${proto} closed loop`);
   }
   t.ok(full.some((w) => w.kind === 'idle' && w.connections === 10_000), '10 000 idle connections');
-  t.ok(full.every((w) => w.configs === undefined || w.kind === 'idle'), 'every request workload against every configuration in --full');
+  const issueRows = ['no-mesh', 'weft-l7', 'weft-opaque', 'haproxy'];
+  t.ok(full.filter((w) => w.kind !== 'idle').every((w) => issueRows.every((c) => appliesTo(w, c))), 'every request workload against no mesh, Weft L7, Weft opaque and HAProxy in --full');
   const short = profile('short');
+  for (const w of short.workloads.filter((x) => x.configs === undefined)) {
+    const f = full.find((x) => x.id === w.id);
+    if (f !== undefined) t.ok(appliesTo(f, 'weft-l7-ebpf') && appliesTo(f, 'weft-l7-traced'), `${w.id}: --full keeps the eBPF and telemetry rows the short profile has`);
+  }
   const ids = new Set(short.workloads.map((w) => w.id));
   for (const id of ['http-1000rps', 'http-max', 'tcp-bulk', 'idle-10000']) {
     const w = short.workloads.find((x) => x.id === id)!;
