@@ -58,7 +58,10 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
   md.push(`- Date: ${r.date} (profile **${r.profile}**, ${r.rounds} rounds per workload and configuration unless a section says otherwise, ${r.durationS} s in all). Raw data: [${jsonName}](${link(jsonName)}).`);
   md.push(`- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, HAProxy ${m.haproxy}.`);
   const la = m.loadAverage === undefined ? '' : ` The 1-minute load average during the runs was ${la1(m.loadAverage.min)}–${la1(m.loadAverage.max)} (median ${la1(m.loadAverage.median)}, ${m.loadAverage.samples} samples) on ${m.cores} cores: anything above ${m.cores} means processes waited for a core, and that waiting lands in the latency tails.`;
-  md.push(`- **The machine was shared**${m.shared ? '' : ' (not on this run)'}: other engineers ran test suites on the same ${m.cores} cores while this ran, so absolute figures are noisy.${la} Configurations run interleaved (A B C A B C …) and every figure is the **median over rounds**; compare rows within a table rather than across runs.`);
+  const who = m.shared
+    ? `**The machine was shared**: other engineers ran test suites on the same ${m.cores} cores while this ran, so absolute figures are noisy.`
+    : `Nothing else ran on the machine (\`--quiet-machine\`): the load below is the benchmark's own load generator, servers and proxies.`;
+  md.push(`- ${who}${la} Configurations run interleaved (A B C A B C …) and every figure is the **median over rounds** (with two rounds, their mean); compare rows within a table rather than across runs.`);
   md.push(`- Core budget: the Weft agent runs \`WEFT_WORKERS=${r.workers}\` proxy workers and HAProxy \`nbthread ${r.workers}\` (one per core of this machine), one of each per node.`);
   md.push('- Load generator, servers, both proxies and the kernel\'s forwarding all share those cores: the maximum-throughput figures are the throughput of the whole system, not of a proxy alone.\n');
 

@@ -7,14 +7,14 @@
 // The eBPF rows run on a second testbed whose agents redirect with tc eBPF (`--no-ebpf` leaves
 // them out). The control figures come from bench/ca-signing.ts and bench/control-scale.ts: run by
 // the profiles that say so, otherwise read from their newest saved results.
-//   node bench/run.ts [--smoke|--full] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S] [--no-ebpf]
+//   node bench/run.ts [--smoke|--full] [--quiet-machine] [--render results/X.json] [--out DIR] [--readme FILE] [--rounds N] [--no-profile | --profile-seconds S] [--no-ebpf]
 //     [--name TESTBED] (default bench-run / bench-smoke; the eBPF testbed's is ebpf-<name>)
 //     [--configs id,id,...]   (only these rows; no-mesh is always kept as the baseline; the smoke
 //     profile leaves the telemetry-cost rows out unless they are named)
 import { spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureBundles } from './bundles.ts';
@@ -45,6 +45,10 @@ const { values } = parseArgs({
     'no-ebpf': { type: 'boolean', default: false },
     name: { type: 'string' },
     configs: { type: 'string' },
+    // Say so when nothing else ran: the README's "this run" line reports it.
+    'quiet-machine': { type: 'boolean', default: false },
+    // Re-render the README (tables, plots) from a saved results JSON, without running anything.
+    render: { type: 'string' },
   },
   strict: true,
 });
@@ -67,7 +71,7 @@ function machine(): MachineInfo {
     kernel: os.release(),
     node: process.version,
     haproxy: /HAProxy version (\S+)/.exec(ha)?.[1] ?? 'unknown',
-    shared: true,
+    shared: !values['quiet-machine'],
   };
 }
 
@@ -89,6 +93,14 @@ async function controlFigures(): Promise<Pick<BenchResults, 'caSigning' | 'contr
 }
 
 async function main(): Promise<void> {
+  if (values.render !== undefined) {
+    const file = resolve(values.render);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+    if (values['quiet-machine']) saved.machine.shared = false;
+    await writeReport(saved, readmePath, dirname(file), basename(file));
+    log(`rendered ${readmePath} from ${file}`);
+    return;
+  }
   if (process.getuid?.() !== 0) throw new Error('the bench builds network namespaces: run it as root');
   const started = Date.now();
   ensureBundles(log);
