@@ -20,10 +20,7 @@ import type { TelemetrySnapshot } from './aggregates.ts';
 import { METRICS, type Attrs } from './catalog.ts';
 import { DURATION_BOUNDARIES } from './histogram.ts';
 
-// Moved out so callers can decide without loading the SDK; still exported here for existing callers.
-export { buildResource, otlpMetricsEnabled };
-
-export type OtelEnv = (key: string) => string | undefined;
+import type { OtelEnv } from './trace-context.ts';
 
 /** Prometheus label → OTel attribute, where semconv has a name for it. */
 const SEMCONV: Record<string, string> = {

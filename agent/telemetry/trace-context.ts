@@ -2,6 +2,7 @@
 // spans are exported. Kept apart from the OpenTelemetry SDK (tracing.ts), which a worker loads only
 // when trace export is configured, so an agent without it never parses or keeps the SDK.
 import type { Attributes } from '@opentelemetry/api';
+import { otlpSignalEnabled } from './otlp-enabled.ts';
 
 export interface TraceParent {
   traceId: string;
@@ -75,8 +76,7 @@ export const noSpans: SpanRecorder = {
 };
 
 export function tracesEnabled(env: OtelEnv): boolean {
-  if (env('OTEL_SDK_DISABLED') === 'true' || env('OTEL_TRACES_EXPORTER') === 'none') return false;
-  return (env('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? env('OTEL_EXPORTER_OTLP_ENDPOINT') ?? '') !== '';
+  return otlpSignalEnabled(env, 'TRACES');
 }
 
 const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];

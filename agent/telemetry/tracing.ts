@@ -20,8 +20,6 @@ import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type Span
 import type { Logger } from '../../common/log.ts';
 import { formatTraceparent, noSpans, parseTraceparent, samplerProblems, tracesEnabled, type OtelEnv, type RequestSpan, type SpanRecorder } from './trace-context.ts';
 
-// The context half lives in trace-context.ts (no SDK); re-exported for callers that want both.
-export * from './trace-context.ts';
 
 export interface SpanRecorderOptions {
   env: OtelEnv;

@@ -13,7 +13,7 @@ import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import { flattenSpans, type FlatSpan } from '../common/otlp-receiver.ts';
 import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
-import { parseTraceparent } from '../../agent/telemetry/tracing.ts';
+import { parseTraceparent } from '../../agent/telemetry/trace-context.ts';
 import { otlpReceiverOnNode } from './helpers.ts';
 
 const WEFT = fileURLToPath(new URL('../../dist/weft.mjs', import.meta.url));

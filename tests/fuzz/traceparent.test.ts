@@ -5,7 +5,7 @@
 // with trailing data is read as 00.
 import t from 'tap';
 import fc from 'fast-check';
-import { formatTraceparent, parseTraceparent } from '../../agent/telemetry/tracing.ts';
+import { formatTraceparent, parseTraceparent } from '../../agent/telemetry/trace-context.ts';
 import { assertProperty, corpus, runs } from './fuzz.ts';
 
 const RUNS = runs(2000);

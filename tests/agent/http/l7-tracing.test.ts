@@ -14,7 +14,8 @@ import { sniffProtocol } from '../../../agent/proxy/detect-socket.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { connectionContext, noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
-import { createSpanRecorder, parseTraceparent } from '../../../agent/telemetry/tracing.ts';
+import { createSpanRecorder } from '../../../agent/telemetry/tracing.ts';
+import { parseTraceparent } from '../../../agent/telemetry/trace-context.ts';
 import { appPath, runApp, startApp } from '../../apps/spawn-app.ts';
 
 const log = createLogger('test');

@@ -2,7 +2,8 @@
 // tracing.test.ts).
 import t from 'tap';
 import { Aggregates } from '../../../agent/telemetry/aggregates.ts';
-import { startOtlpMetrics, otlpMetricsEnabled } from '../../../agent/telemetry/otlp-metrics.ts';
+import { startOtlpMetrics } from '../../../agent/telemetry/otlp-metrics.ts';
+import { otlpMetricsEnabled } from '../../../agent/telemetry/otlp-enabled.ts';
 import { connectionContext } from '../../../agent/telemetry/telemetry.ts';
 import { createLogger } from '../../../common/log.ts';
 import { flattenMetrics, startOtlpReceiver } from '../../common/otlp-receiver.ts';

@@ -6,7 +6,8 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { WorkloadRecord } from '../../../control/api/model.ts';
 import { endClientSpan, startClientSpan, startServerSpan, type SpannedRequest } from '../../../agent/telemetry/request-spans.ts';
 import { connectionContext } from '../../../agent/telemetry/telemetry.ts';
-import { createSpanRecorder, formatTraceparent, noSpans, parseTraceparent, samplerProblems, tracesEnabled } from '../../../agent/telemetry/tracing.ts';
+import { createSpanRecorder } from '../../../agent/telemetry/tracing.ts';
+import { formatTraceparent, noSpans, parseTraceparent, samplerProblems, tracesEnabled } from '../../../agent/telemetry/trace-context.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { flattenSpans, startOtlpReceiver } from '../../common/otlp-receiver.ts';
 
