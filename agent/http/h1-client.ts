@@ -15,11 +15,9 @@ import type net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
-import { H1ResponseParser, type ResponseHandler } from './h1-response-parser.ts';
+import { BAD_VALUE, H1ResponseParser, TOKEN, type ResponseHandler } from './h1-response-parser.ts';
 import type { AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 // Like node:http's request-target check: no whitespace or control characters.
 const BAD_PATH = /[^\x21-\xff]/;
 // Methods whose requests carry a body by convention: node:http sent `content-length: 0` for them
@@ -139,19 +137,20 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
   #trailers: IncomingHttpHeaders | undefined = undefined;
   #done = false;
 
-  /** `conn` null: the request cannot be written (`head` is the error); the sink hears it next tick. */
-  constructor(conn: H1Conn | null, r: AttemptRequest, head: string | Error, chunked: boolean, sink: AttemptSink) {
+  /** `conn` an Error: the request cannot be written; the sink hears it next tick. */
+  constructor(conn: H1Conn | Error, r: AttemptRequest, head: string, chunked: boolean, sink: AttemptSink) {
     this.#sink = sink;
-    this.#conn = conn;
     this.#chunked = chunked;
-    if (conn === null || typeof head !== 'string') {
+    if (conn instanceof Error) {
+      this.#conn = null;
       this.#head = null;
       // A body still streams in (and is dropped): the shared ended stream cannot take it.
       this.#body = r.bodyless ? ENDED : new RequestBody(this);
       this.requestDone = true;
-      process.nextTick(failInvalid, this, head);
+      process.nextTick(failInvalid, this, conn);
       return;
     }
+    this.#conn = conn;
     conn.attach(this, r.method === 'HEAD');
     if (r.bodyless) {
       this.#head = null;
@@ -174,12 +173,16 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
   abort(): void {
     if (this.#done) return;
     this.#done = true;
-    const c = this.#conn;
-    this.#conn = null;
-    // Mid-exchange the connection's state is unknown: it cannot carry another request.
-    c?.discard(this);
+    this.#discardConnection();
     const res = this.#res;
     if (res !== null && !res.destroyed) res.destroy();
+  }
+
+  /** Mid-exchange the connection's state is unknown: it cannot carry another request. */
+  #discardConnection(): void {
+    const c = this.#conn;
+    this.#conn = null;
+    c?.discard(this);
   }
 
   #flushHead(): void {
@@ -249,9 +252,7 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
   bodyDestroyed(): void {
     if (this.#done) return;
     this.#done = true;
-    const c = this.#conn;
-    this.#conn = null;
-    c?.discard(this);
+    this.#discardConnection();
     this.#sink.onFailure(true, codedError('upstream closed the response early', 'ECONNRESET'));
   }
 
@@ -309,20 +310,22 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
   }
 }
 
-function failInvalid(a: H1Attempt, err: string | Error): void {
+function failInvalid(a: H1Attempt, err: Error): void {
   // Nothing reached the pod, but a replay would fail the same way: a final 502.
-  a.failed(true, typeof err === 'string' ? codedError('invalid request', ErrorCodes.HTTP_MALFORMED) : err);
+  a.failed(true, err);
 }
+
+interface Framing { field: string; chunked: boolean }
+const NO_FRAMING: Framing = { field: '', chunked: false };
+const EMPTY_BODY: Framing = { field: 'content-length: 0\r\n', chunked: false };
+const CHUNKED: Framing = { field: 'transfer-encoding: chunked\r\n', chunked: true };
 
 /** How the request's body is framed on the wire: the head's framing field, and whether chunked. */
-function framingOf(r: AttemptRequest): { field: string; chunked: boolean } {
+function framingOf(r: AttemptRequest): Framing {
   const hasLength = r.headers['content-length'] !== undefined;
-  if (r.bodyless) return { field: !hasLength && BODY_METHODS.has(r.method) ? 'content-length: 0\r\n' : '', chunked: false };
+  if (r.bodyless) return !hasLength && BODY_METHODS.has(r.method) ? EMPTY_BODY : NO_FRAMING;
   return hasLength ? NO_FRAMING : CHUNKED;
 }
-
-const NO_FRAMING = { field: '', chunked: false };
-const CHUNKED = { field: 'transfer-encoding: chunked\r\n', chunked: true };
 
 /** One pooled socket to one pod address; its listeners live as long as it does. */
 class H1Conn {
@@ -485,7 +488,7 @@ export class H1Pool {
   start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
     const framing = framingOf(r);
     const head = requestHead(r, framing.field);
-    if (typeof head !== 'string') return new H1Attempt(null, r, head, false, sink);
+    if (typeof head !== 'string') return new H1Attempt(head, r, '', false, sink);
     const { ip, port } = r.target;
     const key = `${ip}:${port}`;
     const list = this.#idle.get(key);

@@ -35,9 +35,10 @@ const DONE: number = 7;
 const FAILED: number = 8;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, SP, HTAB and obs-text; anything else (CR, LF, NUL, other CTLs) is refused.
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** A field name or method (RFC 9110 §5.6.2 token). */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible ASCII, SP, HTAB and obs-text; anything else (CR, LF, NUL, other CTLs) is refused. */
+export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?$/;
 const DIGITS = /^\d{1,15}$/;
@@ -112,12 +113,14 @@ export class H1ResponseParser {
           pos = next;
           break;
         }
-        case LENGTH: {
+        case LENGTH:
+        case CHUNK_DATA: {
+          // Body bytes counted down: the whole body (Content-Length) or one chunk's data.
           const n = Math.min(this.#remaining, len - pos);
           this.#remaining -= n;
           const chunk = buf.subarray(pos, pos + n);
           pos += n;
-          if (this.#remaining === 0) this.#state = DONE;
+          if (this.#remaining === 0) this.#state = this.#state === LENGTH ? DONE : CHUNK_END;
           this.#h?.onBody(chunk);
           if (this.#state === DONE) this.#complete();
           break;
@@ -125,15 +128,6 @@ export class H1ResponseParser {
         case CLOSE: {
           this.#h?.onBody(pos === 0 ? buf : buf.subarray(pos));
           return len;
-        }
-        case CHUNK_DATA: {
-          const n = Math.min(this.#remaining, len - pos);
-          this.#remaining -= n;
-          const chunk = buf.subarray(pos, pos + n);
-          pos += n;
-          if (this.#remaining === 0) this.#state = CHUNK_END;
-          this.#h?.onBody(chunk);
-          break;
         }
         case CHUNK_SIZE:
         case CHUNK_END:
@@ -353,7 +347,7 @@ function trimEnd(s: string): string {
 /** Whether a comma-separated, lower-cased list names `token`. */
 function hasToken(list: string, token: string): boolean {
   if (list === token) return true;
-  if (list.indexOf(token) < 0) return false; // the usual "keep-alive" when asking about "close
+  if (list.indexOf(token) < 0) return false; // the usual case: "keep-alive" when asking about "close"
   for (const part of list.split(',')) if (part.trim() === token) return true;
   return false;
 }

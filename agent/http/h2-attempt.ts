@@ -28,7 +28,6 @@ export class H2Attempt implements UpstreamAttempt {
     s.on('error', this.#onError);
     s.on('close', this.#onClose);
     if (onClose !== undefined) s.once('close', onClose);
-    s.once('close', this.#release);
   }
 
   get body(): Writable {
@@ -68,11 +67,14 @@ export class H2Attempt implements UpstreamAttempt {
     this.#error ??= err;
   };
 
-  readonly #release = (): void => {
+  // 'close' is the stream's last event: report how it ended, then let go of what hangs on it
+  // (the pool's release, registered after this listener, still runs: emit walks a copy).
+  readonly #onClose = (): void => {
+    this.#reportClose();
     releaseClosedStream(this.stream);
   };
 
-  readonly #onClose = (): void => {
+  #reportClose(): void {
     if (this.#done) return;
     // A clean end is reported by 'end'; any other close before it is a failure.
     if (this.#responded && this.stream.readableEnded && this.stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
@@ -80,5 +82,5 @@ export class H2Attempt implements UpstreamAttempt {
     const s = this.stream;
     const delivered = !(s.id === undefined || s.rstCode === NGHTTP2_REFUSED_STREAM) || this.#responded;
     this.#sink.onFailure(delivered, this.#error ?? Object.assign(new Error(`HTTP/2 stream closed (code ${s.rstCode ?? 'none'})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
-  };
+  }
 }

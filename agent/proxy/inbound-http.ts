@@ -168,8 +168,6 @@ class StreamSink implements AttemptSink {
     });
     r.span?.end(this.#status, undefined, this.#error ?? (this.stream.rstCode !== 0 ? 'stream_reset' : undefined));
     releaseClosedStream(this.stream);
-    this.attempt = undefined;
-    this.#body = undefined;
   };
 }
 
