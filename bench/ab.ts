@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_BUNDLE, type Mesh } from '../tests/testbed/mesh.ts';
 import { openBed } from './bed.ts';
+import { restartAgents } from './agent-env.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, configurations, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
@@ -51,11 +52,7 @@ const workloads: HttpWorkload[] = values.rates.split(',').map((r) => ({
 const log = (m: string): void => { process.stderr.write(`ab: ${m}\n`); };
 
 async function useVariant(mesh: Mesh, bundle: string, env: Record<string, string> = {}): Promise<void> {
-  for (const n of [CLIENT_NODE, SERVER_NODE]) {
-    await mesh.stopAgent(n);
-    await mesh.startAgent(n, env, { bundle });
-  }
-  for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.waitReady(n);
+  await restartAgents(mesh, env, bundle);
   await new Promise((r) => setTimeout(r, 500));
 }
 
@@ -136,11 +133,7 @@ async function main(): Promise<void> {
       if (l7 === undefined) break;
       const profDir = (n: string): string => join(dir, `cpu-prof-${pv.id}`, n);
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mkdir(profDir(n), { recursive: true });
-      for (const n of [CLIENT_NODE, SERVER_NODE]) {
-        await mesh.stopAgent(n);
-        await mesh.startAgent(n, { ...pv.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` }, { bundle: pv.bundle });
-      }
-      for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.waitReady(n);
+      await restartAgents(mesh, (n) => ({ ...pv.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` }), pv.bundle);
       await check(ctx, l7);
       const fromUs = monotonicUs();
       const rec = await runOnce(ctx, l7, { ...workloads[workloads.length - 1], rate: 0, warmupS: 1 }, 0);

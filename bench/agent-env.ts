@@ -4,7 +4,21 @@
 // each switch costs a restart (a few seconds) outside every measured window, and the workloads'
 // warmup covers the new agents' first connections and certificates.
 import type { RedirectMode } from '../tests/ebpf/mode.ts';
+import type { Mesh } from '../tests/testbed/mesh.ts';
 import { CLIENT_NODE, SERVER_NODE, siteOf, type BenchContext, type Configuration } from './configurations.ts';
+
+/**
+ * Restarts the client and server nodes' agents with extra environment (per node when a function:
+ * a profile directory each, say) and optionally another build, and waits until both are ready.
+ * Every bench script that swaps agent settings or builds goes through here.
+ */
+export async function restartAgents(mesh: Mesh, env: Record<string, string> | ((node: string) => Record<string, string>) = {}, bundle?: string): Promise<void> {
+  const nodes = [CLIENT_NODE, SERVER_NODE];
+  const envOf = typeof env === 'function' ? env : () => env;
+  await Promise.all(nodes.map((n) => mesh.stopAgent(n)));
+  await Promise.all(nodes.map((n) => mesh.startAgent(n, envOf(n), bundle === undefined ? {} : { bundle })));
+  await Promise.all(nodes.map((n) => mesh.waitReady(n)));
+}
 
 export class AgentEnvironments {
   /** Per site (each has its own agents): the environment they run with now (JSON of the extra
@@ -17,11 +31,7 @@ export class AgentEnvironments {
     const env = c.agentEnv?.(ctx) ?? {};
     const key = JSON.stringify(env);
     if (key === (this.#current.get(c.site) ?? '{}')) return;
-    const { mesh } = siteOf(ctx, c);
-    const nodes = [CLIENT_NODE, SERVER_NODE];
-    await Promise.all(nodes.map((n) => mesh.stopAgent(n)));
-    await Promise.all(nodes.map((n) => mesh.startAgent(n, env)));
-    await Promise.all(nodes.map((n) => mesh.waitReady(n)));
+    await restartAgents(siteOf(ctx, c).mesh, env);
     this.#current.set(c.site, key);
     this.restarts++;
   }

@@ -11,7 +11,8 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AGENT_BUNDLE, type Mesh } from '../tests/testbed/mesh.ts';
+import { AGENT_BUNDLE } from '../tests/testbed/mesh.ts';
+import { restartAgents } from './agent-env.ts';
 import { openBed } from './bed.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, configurations } from './configurations.ts';
@@ -81,14 +82,6 @@ async function wrapper(dir: string, bundle: string): Promise<string> {
   return file;
 }
 
-async function restart(mesh: Mesh, bundle: string): Promise<void> {
-  for (const n of [CLIENT_NODE, SERVER_NODE]) {
-    await mesh.stopAgent(n);
-    await mesh.startAgent(n, {}, { bundle });
-  }
-  for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.waitReady(n);
-}
-
 const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -114,7 +107,7 @@ async function main(): Promise<void> {
     if (mesh === undefined) throw new Error('no iptables mesh');
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const v of round % 2 === 1 ? wrapped : [...wrapped].reverse()) {
-        await restart(mesh, v.entry);
+        await restartAgents(mesh, {}, v.entry);
         // Start-up collections (bundle parse, first sync) are not the workload's: skip them.
         const skipMs = 1000;
         const rec = await runOnce(bed.ctx, config, w, round);

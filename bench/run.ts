@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, configurations, siteOf, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
-import { AgentEnvironments } from './agent-env.ts';
+import { AgentEnvironments, restartAgents } from './agent-env.ts';
 import { openBed } from './bed.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
@@ -199,12 +199,8 @@ async function profileAgents(ctx: BenchContext, configs: Configuration[], second
   const { mesh } = siteOf(ctx, weft);
   const nodes = [CLIENT_NODE, SERVER_NODE];
   const profDir = (n: string): string => join(ctx.dir, 'cpu-prof', n);
-  for (const n of nodes) {
-    await mkdir(profDir(n), { recursive: true });
-    await mesh.stopAgent(n);
-    await mesh.startAgent(n, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` });
-  }
-  for (const n of nodes) await mesh.waitReady(n);
+  for (const n of nodes) await mkdir(profDir(n), { recursive: true });
+  await restartAgents(mesh, (n) => ({ NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` }));
   await checkPaths(ctx, [weft], ['h1']);
   const w: HttpWorkload = { kind: 'http', id: 'profile', title: 'profile', protocol: 'h1', rate: 0, durationS: seconds, warmupS: 1, connections: 16, newConnection: false, bytes: 1024 };
   const fromUs = monotonicUs();
