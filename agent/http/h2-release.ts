@@ -5,7 +5,7 @@
 // Whatever a closed stream still points to — our listeners, and through them the request's
 // exchange, the app's request and response, the upstream attempt — therefore survives every
 // scavenge and is promoted to the old generation, where only a mark-compact frees it. Measured on
-// the L7 path at 1000 req/s (bench/README.md, "Where the L7 tail comes from"): 15 KB promoted per
+// the L7 path at 1000 req/s (bench/README.md, "Where the L7 tail came from"): 15 KB promoted per
 // request before, half that with the listeners dropped, less again without node's copies of the
 // sent headers and the request's async resource, which it no longer reads once the stream closed.
 import type { Http2Stream } from 'node:http2';
