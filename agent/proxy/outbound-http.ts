@@ -281,6 +281,13 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   // connections for headersTimeout once its 'listening' has fired: without this a client could
   // trickle headers forever (slowloris). tests/e2e/sec-bad-input.test.ts holds it to that.
   h1.emit('listening');
+  // A client may shut its write side once its request is sent (HTTP/1.0-style close, `nc -q`,
+  // scripts): by default node:http answers that FIN by ending our side at once, so the answer in
+  // flight was lost (0 bytes, while the opaque path delivered it). Half-open, node:http marks the
+  // last response in flight to end the connection once written, and ends at once when nothing is
+  // in flight. tests/e2e/l7-half-close.test.ts holds it to that. (A server property since Node
+  // 0.x; not in the typings.)
+  (h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
   h2.on('request', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
