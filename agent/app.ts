@@ -22,6 +22,8 @@ import type { TelemetrySnapshot } from './telemetry/aggregates.ts';
 import { SummarySender } from './telemetry/summary-sender.ts';
 import { SummaryTaps } from './telemetry/summary-taps.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
+import { redirectNotReady, type RedirectStatus } from './redirect/redirect-status.ts';
+import { watchReadiness } from './readiness-log.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
@@ -101,7 +103,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   let nextReq = 1;
   let ready = false;
   let stopping = false;
-  let redirectOk = redirector === null;
+  // Redirection's state, for /ready, /config_dump/redirect and `weft check` alike: pending until
+  // the first reconcile (which needs control's first snapshot), then installed or failed.
+  let redirect: RedirectStatus = redirector === null ? { state: 'none' } : { state: 'pending' };
   let fatal: Error | null = null;
 
   const broadcast = (m: ToWorker): void => {
@@ -226,9 +230,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       if (stopping) return;
       try {
         await redirector.reconcile(localMeshed().map((w) => ({ key: w.key, ip: w.ip })));
-        redirectOk = true;
+        redirect = { state: 'installed' };
       } catch (err) {
-        redirectOk = false;
+        redirect = { state: 'failed', error: `${errorCode(err)}: ${(err as Error).message}` };
         log.error('redirect reconcile failed; will retry on the next change', { err });
       }
     });
@@ -296,7 +300,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     if (stopping) reasons.push('draining');
     if (state.version === null) reasons.push('no config snapshot from control yet');
     if (!ready) reasons.push('proxy listeners not up');
-    if (!redirectOk) reasons.push('redirection not installed');
+    const why = redirectNotReady(redirect);
+    if (why !== null) reasons.push(why);
     if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
     return { ready: reasons.length === 0, reasons };
   }
@@ -306,7 +311,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
-  admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
+  admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none', status: redirect } : { mode: redirector.name, status: redirect, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
   admin.register({ key: 'memory', handle: () => memoryDump(workers.map((w) => w.worker)) });
   admin.register({
@@ -353,12 +358,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   }
   ready = true;
   log.info('proxy listening', { workers: workers.length, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort });
+  // "ready" in the log when (and only when) /ready answers 200; until then what it waits for.
+  const readyLog = watchReadiness(readiness, log);
 
   return {
     state,
     async stop() {
       if (stopping) return;
-      // Readiness goes false first (the kubelet and `weft check` see "draining").
+      // Readiness goes false first (the kubelet and `weft check` see "draining"); the drain is
+      // logged as such, not as "not ready".
+      readyLog.stop();
       stopping = true;
       log.info('draining', { drainMs: cfg.drainMs });
       await reconciling;

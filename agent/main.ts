@@ -34,8 +34,8 @@ async function main(): Promise<void> {
   if (sinks === undefined) throw new Error('the agent main runs on the main thread');
   const { startAgent } = await import('./app.ts');
   const app = await startAgent(cfg, log, new URL(import.meta.url), env, sinks);
+  // "ready" is logged by the app when /ready would answer 200 (agent/readiness-log.ts).
   stopOnSignals(log, () => app.stop());
-  log.info('ready');
 }
 
 const init = workerData as WorkerInit | undefined;

@@ -9,6 +9,8 @@ export const ErrorCodes = {
   CA_UNAVAILABLE: 'WEFT_ERR_CA_UNAVAILABLE',
   STREAM_PROTOCOL: 'WEFT_ERR_STREAM_PROTOCOL',
   STREAM_UNAUTHENTICATED: 'WEFT_ERR_STREAM_UNAUTHENTICATED',
+  /** The agent cannot reach control (name does not resolve, refused, timed out, untrusted certificate); it keeps retrying. */
+  CONTROL_UNREACHABLE: 'WEFT_ERR_CONTROL_UNREACHABLE',
   SOURCE_INVALID: 'WEFT_ERR_SOURCE_INVALID',
   REDIRECT_FAILED: 'WEFT_ERR_REDIRECT_FAILED',
   /** eBPF redirection cannot run here: a kernel feature, a tool (bpftool, tc) or bpffs is missing. */

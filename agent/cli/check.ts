@@ -7,6 +7,7 @@ import { release } from 'node:os';
 import { WeftError, ErrorCodes } from '../../common/errors.ts';
 import { getJson, getRaw, type AgentTarget } from './admin-client.ts';
 import { table } from './table.ts';
+import { redirectCheck, type RedirectStatus } from '../redirect/redirect-status.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 export interface CheckResult { group: string; name: string; status: CheckStatus; detail: string }
@@ -61,11 +62,10 @@ export async function agentChecks(t: AgentTarget, now = Date.now()): Promise<Che
   const ready = await getRaw(t, '/ready');
   const r = JSON.parse(ready.text) as { ready: boolean; reasons: string[] };
   out.push(r.ready ? { group: 'agent', name: 'ready', status: 'ok', detail: 'the agent reports ready' } : { group: 'agent', name: 'ready', status: 'fail', detail: r.reasons.join('; ') });
-  const dump = await getJson<{ redirect?: { mode: string; installed?: unknown }; control?: ControlSection; certs?: CertRow[]; logs?: LogSection[] }>(t, '/config_dump');
+  const dump = await getJson<{ redirect?: { mode: string; status?: RedirectStatus; installed?: unknown }; control?: ControlSection; certs?: CertRow[]; logs?: LogSection[] }>(t, '/config_dump');
   const red = dump.redirect;
   if (red === undefined) out.push({ group: 'agent', name: 'redirection', status: 'skip', detail: 'no redirect section' });
-  else if (red.mode === 'none') out.push({ group: 'agent', name: 'redirection', status: 'warn', detail: 'redirect mode is none: pod traffic is not captured (test setups only)' });
-  else out.push({ group: 'agent', name: 'redirection', status: 'ok', detail: `${red.mode} installed` });
+  else out.push({ group: 'agent', name: 'redirection', ...redirectCheck(red.mode, red.status) });
   for (const l of dump.logs ?? []) {
     out.push(l.failures === 0
       ? { group: 'agent', name: `log ${l.stream}`, status: 'ok', detail: 'every line written' }

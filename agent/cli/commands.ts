@@ -26,7 +26,13 @@ export interface Command {
 
 interface ReadyAnswer { ready: boolean; reasons: string[] }
 interface AgentSection { node: string; version: string; redirectMode: string; workers: number; trustDomain: string }
-interface ControlSection { connected: boolean; synced: boolean; lastVersion: number | null; lastError: string | null; since: string | null; reconnects: number }
+interface ControlSection { connected: boolean; synced: boolean; lastVersion: number | null; lastError: { code: string; message: string; at?: string } | null; since: string | null; reconnects: number }
+
+/** `weft status`'s control row: the connection, and when it is down, the last error's code and message. */
+export function controlSummary(c: Pick<ControlSection, 'connected' | 'synced' | 'lastError'>): string {
+  if (c.connected) return c.synced ? 'connected, synced' : 'connected, syncing';
+  return c.lastError === null ? 'disconnected' : `disconnected (${c.lastError.code}: ${c.lastError.message})`;
+}
 interface CertRow { identity: string; state: string; serialNumber: string | null; notBefore: string | null; notAfter: string | null; rotateAt: string | null; failures: number; lastError: unknown }
 interface LocalWorkload { key: string; ip: string; identity: string; meshed: boolean }
 interface ServiceRec { key: string; clusterIP: string | null; ports: Array<{ port: number; targetPort: number | string; name?: string }>; selector: Record<string, string> }
@@ -51,7 +57,7 @@ const status: Command = {
       ['redirect', dump.agent.redirectMode],
       ['workers', String(dump.agent.workers)],
       ['trust domain', dump.agent.trustDomain],
-      ['control', dump.control.connected ? (dump.control.synced ? 'connected, synced' : 'connected, syncing') : `disconnected${dump.control.lastError === null ? '' : ` (${dump.control.lastError})`}`],
+      ['control', controlSummary(dump.control)],
       ['config version', dash(dump.control.lastVersion === null ? null : String(dump.control.lastVersion))],
     ]);
     return { json, human };

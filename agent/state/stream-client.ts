@@ -13,6 +13,7 @@ import type { TapStartMessage, TapStopMessage } from '../../control/api/summary.
 import { STREAM_MAX_FRAME, STREAM_PATH, STREAM_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../control/api/stream.ts';
 import type { AgentState } from './agent-state.ts';
 import { ControlMessageError, parseControlMessage } from './control-messages.ts';
+import { explainControlFailure } from './control-failure.ts';
 
 export interface StreamClientOptions {
   /** `wss://host:port` (STREAM_PATH is added when the URL has no path). */
@@ -41,6 +42,9 @@ export interface StreamClientOptions {
   /** A snapshot was applied on a new connection: a good moment to report (a first summary). */
   onSynced?(): void;
 }
+
+/** A failure to reach control with the same cause is logged again after this long, not per retry. */
+const UNREACHABLE_LOG_INTERVAL_MS = 60_000;
 
 /** Observability frames may queue this much before they are refused (config frames never are). */
 const MAX_OBSERVABILITY_BACKLOG = 1 << 20;
@@ -77,6 +81,8 @@ export class StreamClient {
   #retryTimer: NodeJS.Timeout | null = null;
   #watchdog: NodeJS.Timeout | null = null;
   #collecting: Collecting | null = null;
+  /** The cause last logged as WEFT_ERR_CONTROL_UNREACHABLE, and when; null once connected. */
+  #unreachableLogged: { cause: string; at: number } | null = null;
   #readyResolve!: () => void;
   readonly #ready: Promise<void>;
 
@@ -134,7 +140,7 @@ export class StreamClient {
     try {
       credential = typeof this.#o.credential === 'string' ? this.#o.credential : await this.#o.credential();
     } catch (err) {
-      this.#noteError(err);
+      this.#noteError(err, false);
       this.#scheduleReconnect();
       return;
     }
@@ -164,6 +170,7 @@ export class StreamClient {
     this.#ws = ws;
     ws.on('open', () => {
       this.#connected = true;
+      this.#unreachableLogged = null;
       this.#since = new Date().toISOString();
       this.#armWatchdog(ws);
       this.#log.info('connected to control', { url: this.#url, socketPath });
@@ -271,15 +278,32 @@ export class StreamClient {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   }
 
-  #noteError(err: unknown): void {
+  /** `dialing`: the error came from reaching control (not from reading the credential). */
+  #noteError(err: unknown, dialing = true): void {
     const message = err instanceof Error ? err.message : String(err);
     const code = errorCode(err);
     // A clock problem looks like any TLS failure at debug level; say what it is, once per spell.
-    if ((code === 'CERT_NOT_YET_VALID' || code === 'CERT_HAS_EXPIRED') && this.#lastError?.code !== code) {
+    const clock = code === 'CERT_NOT_YET_VALID' || code === 'CERT_HAS_EXPIRED';
+    if (clock && this.#lastError?.code !== code) {
       this.#log.error('control\'s certificate is outside its validity by this node\'s clock: are the clocks of this node and control in sync (NTP)?', { code: ErrorCodes.CLOCK_SKEW, cause: code, message });
+    } else if (!clock && dialing && !this.#connected) {
+      this.#noteUnreachable(code, message);
     }
     this.#lastError = { code, message, at: new Date().toISOString() };
     this.#log.debug('config stream error', { err });
+  }
+
+  /**
+   * A failed attempt to reach control, logged at warn with what to check: when the cause changes,
+   * and again every UNREACHABLE_LOG_INTERVAL_MS while it lasts (not per retry).
+   */
+  #noteUnreachable(cause: string, detail: string): void {
+    const now = Date.now();
+    const last = this.#unreachableLogged;
+    if (last !== null && last.cause === cause && now - last.at < UNREACHABLE_LOG_INTERVAL_MS) return;
+    this.#unreachableLogged = { cause, at: now };
+    const address = new URL(this.#url).host;
+    this.#log.warn(explainControlFailure(cause, { address, socketPath: this.#o.socketPath }), { code: ErrorCodes.CONTROL_UNREACHABLE, cause, detail, retrying: true });
   }
 
   #scheduleReconnect(): void {
