@@ -2,11 +2,11 @@
 // Each check reports ok / warn / fail / skip with a detail that says what to do; any fail makes
 // the exit code 1.
 import { execFile } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
-import { release } from 'node:os';
+import { access } from 'node:fs/promises';
 import { WeftError, ErrorCodes } from '../../common/errors.ts';
 import { getJson, getRaw, type AgentTarget } from './admin-client.ts';
 import { table } from './table.ts';
+import { featureCheck, featureState, readKernelSources, TPROXY_FEATURES } from './kernel-modules.ts';
 import { redirectCheck, type RedirectStatus } from '../redirect/redirect-status.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -21,25 +21,13 @@ function run(cmd: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => execFile(cmd, args, { timeout: 5000 }, (err, out) => resolve(err === null ? out.trim() : null)));
 }
 
-async function moduleState(name: string): Promise<'loaded' | 'builtin' | 'absent'> {
-  const loaded = await readFile('/proc/modules', 'utf8').catch(() => '');
-  if (loaded.split('\n').some((l) => l.startsWith(`${name} `))) return 'loaded';
-  const builtin = await readFile(`/lib/modules/${release()}/modules.builtin`, 'utf8').catch(() => '');
-  if (builtin.includes(`/${name}.ko`)) return 'builtin';
-  return 'absent';
-}
-
 export async function kernelChecks(): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   out.push((await exists('/proc/self/ns/net'))
     ? { group: 'kernel', name: 'network namespaces', status: 'ok', detail: '/proc/self/ns/net present' }
     : { group: 'kernel', name: 'network namespaces', status: 'fail', detail: 'no /proc/self/ns/net: the kernel lacks CONFIG_NET_NS' });
-  for (const m of ['xt_TPROXY', 'xt_socket', 'nf_tproxy_ipv4']) {
-    const st = await moduleState(m);
-    out.push(st === 'absent'
-      ? { group: 'kernel', name: m, status: 'warn', detail: 'not loaded; iptables loads it on first use if the module exists (modprobe it to be sure)' }
-      : { group: 'kernel', name: m, status: 'ok', detail: st });
-  }
+  const sources = await readKernelSources(TPROXY_FEATURES);
+  for (const f of TPROXY_FEATURES) out.push({ group: 'kernel', name: f.module, ...featureCheck(f, featureState(f, sources)) });
   const ipt = await run('iptables', ['--version']);
   out.push(ipt === null
     ? { group: 'kernel', name: 'iptables', status: 'fail', detail: 'iptables not found on PATH: iptables redirect mode cannot install its rules' }
