@@ -19,7 +19,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_BUNDLE = join(ROOT, 'dist/agent.mjs');
 export const CONTROL_BUNDLE = join(ROOT, 'dist/control.mjs');
 /**
- * Agents' RLIMIT_NOFILE: what containerd gives a container by default (LimitNOFILE=1048576). An
+ * Agents' RLIMIT_NOFILE: what a container inherits from a containerd whose unit sets
+ * LimitNOFILE=infinity (containerd 1.x's packaged unit; 1048576 on most kernels). An
  * agent holds two sockets per proxied connection, so an inherited limit (often 1024 or 20 000)
  * would fail connections long before the agent does.
  */
