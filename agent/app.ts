@@ -106,6 +106,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   // Redirection's state, for /ready, /config_dump/redirect and `weft check` alike: pending until
   // the first reconcile (which needs control's first snapshot), then installed or failed.
   let redirect: RedirectStatus = redirector === null ? { state: 'none' } : { state: 'pending' };
+  // Logs "ready" / "not ready" as readiness changes (sampled, and checked at once on the events
+  // that change it); started once the listeners are up.
+  let readyLog: { check(): void; stop(): void } | null = null;
   let fatal: Error | null = null;
 
   const broadcast = (m: ToWorker): void => {
@@ -235,6 +238,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
         redirect = { state: 'failed', error: `${errorCode(err)}: ${(err as Error).message}` };
         log.error('redirect reconcile failed; will retry on the next change', { err });
       }
+      readyLog?.check();
     });
   };
   const known = new Set<string>();
@@ -359,7 +363,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   ready = true;
   log.info('proxy listening', { workers: workers.length, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort });
   // "ready" in the log when (and only when) /ready answers 200; until then what it waits for.
-  const readyLog = watchReadiness(readiness, log);
+  readyLog = watchReadiness(readiness, log);
 
   return {
     state,
@@ -367,7 +371,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       if (stopping) return;
       // Readiness goes false first (the kubelet and `weft check` see "draining"); the drain is
       // logged as such, not as "not ready".
-      readyLog.stop();
+      readyLog?.stop();
       stopping = true;
       log.info('draining', { drainMs: cfg.drainMs });
       await reconciling;
