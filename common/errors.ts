@@ -66,6 +66,10 @@ export const ErrorCodes = {
   DASHBOARD_TOKEN_REQUIRED: 'WEFT_ERR_DASHBOARD_TOKEN_REQUIRED',
   /** A dashboard request without the right token (bearer or ?token=). */
   DASHBOARD_UNAUTHORIZED: 'WEFT_ERR_DASHBOARD_UNAUTHORIZED',
+  /** A dashboard request addressed to a Host name it does not answer to (DNS rebinding, or a name missing from WEFT_DASHBOARD_ALLOWED_HOSTS): 403. */
+  DASHBOARD_HOST: 'WEFT_ERR_DASHBOARD_HOST',
+  /** A dashboard API request or WebSocket opened by a page on another origin: 403. */
+  DASHBOARD_CROSS_SITE: 'WEFT_ERR_DASHBOARD_CROSS_SITE',
   /** The dashboard's browser bundle is missing: run `node scripts/build.ts`. */
   DASHBOARD_ASSETS: 'WEFT_ERR_DASHBOARD_ASSETS',
 } as const;
