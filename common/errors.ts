@@ -37,6 +37,10 @@ export const ErrorCodes = {
   /** A log line could not be written (disk full, closed pipe); counted, and reported once writes work again. */
   LOG_WRITE: 'WEFT_ERR_LOG_WRITE',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+  /** WEFT_ADMIN_HOST is not a loopback address: the admin server (tap, config dump) never listens where pods can reach it. */
+  ADMIN_NOT_LOOPBACK: 'WEFT_ERR_ADMIN_NOT_LOOPBACK',
+  /** A mutating method on the admin server or the metrics port (both are read-only): 405. */
+  ADMIN_METHOD: 'WEFT_ERR_ADMIN_METHOD',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
   /** A workload's HTTP/1 response was malformed (framing, header syntax, header section over the limit): 502. */

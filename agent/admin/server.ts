@@ -1,4 +1,7 @@
-// The agent's admin server: read-only HTTP on loopback and a unix socket for the `weft` CLI.
+// The agent's admin server: read-only HTTP on loopback and a unix socket for the `weft` CLI. Never
+// beyond loopback (agent/config.ts refuses it): pods reach node addresses uncaptured, and /tap and
+// /config_dump show every request and the whole config. Prometheus scrapes the metrics port
+// (metrics-server.ts), which serves /metrics and nothing else.
 // Subsystems register handlers by key (grpc-js style) and each adds its part of /config_dump,
 // so the admin server knows nothing of the subsystems.
 import http from 'node:http';
@@ -30,8 +33,12 @@ export interface AdminServer {
   upgrade(path: string, handler: AdminUpgrade): void;
   listenTcp(host: string, port: number): Promise<number>;
   listenUnix(path: string): Promise<void>;
+  /** A registered route (the metrics port serves the admin's /metrics through it). */
+  routeFor(path: string): AdminRoute | undefined;
   /** Bad requests refused so far, by reason (weft_rejected_input_total on /metrics). */
   rejections(): ReadonlyMap<string, number>;
+  /** Counts a refusal made elsewhere on the admin's behalf (the metrics port). */
+  countRejected(reason: string): void;
   close(): Promise<void>;
 }
 
@@ -152,7 +159,9 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
       await chmod(path, 0o660);
       sockets.push(path);
     },
+    routeFor: (path) => routes.get(path),
     rejections: () => rejected,
+    countRejected: reject,
     async close() {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
       await Promise.all(sockets.map((p) => unlink(p).catch(() => undefined)));
