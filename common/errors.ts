@@ -39,6 +39,8 @@ export const ErrorCodes = {
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
   /** WEFT_ADMIN_HOST is not a loopback address: the admin server (tap, config dump) never listens where pods can reach it. */
   ADMIN_NOT_LOOPBACK: 'WEFT_ERR_ADMIN_NOT_LOOPBACK',
+  /** A request to the agent's admin port from a web page (an Origin other than its own) or under a non-loopback Host name (DNS rebinding): 403. */
+  ADMIN_CROSS_SITE: 'WEFT_ERR_ADMIN_CROSS_SITE',
   /** A mutating method on the admin server or the metrics port (both are read-only): 405. */
   ADMIN_METHOD: 'WEFT_ERR_ADMIN_METHOD',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */

@@ -2,7 +2,7 @@
 import { int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
 import { ErrorCodes, WeftError, isWeftError } from '../common/errors.ts';
 import { checkDashboardBind } from './dashboard/bind-check.ts';
-import { hostName } from './dashboard/site-check.ts';
+import { hostName } from '../common/site-check.ts';
 
 export const controlSettings = {
   trustDomain: str('WEFT_TRUST_DOMAIN', 'cluster.local', 'SPIFFE trust domain of every workload identity.'),

@@ -14,7 +14,7 @@ import type { MetricsStore } from '../metrics/metrics-store.ts';
 import { overview, policiesView, series, topology, workloadDetail, type ViewContext } from '../metrics/views.ts';
 import { indexHtml, loadAssets } from './assets.ts';
 import { checkDashboardBind, splitAddress } from './bind-check.ts';
-import { allowedHostNames, checkHost, checkSite, type SiteVerdict } from './site-check.ts';
+import { allowedHostNames, checkHost, checkSite, type SiteVerdict } from '../../common/site-check.ts';
 import { TapFanout, TapFilterQueryError, tapFilterFromQuery, type TapAgent } from './tap-fanout.ts';
 
 export interface DashboardOptions {

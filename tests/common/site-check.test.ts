@@ -1,8 +1,9 @@
-// Unit: the dashboard's Host and Origin checks (control/dashboard/site-check.ts), as a table of
+// Unit: the Host and Origin checks of the dashboard and the agent's admin server
+// (common/site-check.ts), as a table of
 // what browsers and other clients send. The in-process server test (dashboard-server.test.ts) and
 // the browser test (tests/e2e/dash-browser.test.ts) drive the same checks through real clients.
 import t from 'tap';
-import { allowedHostNames, checkHost, checkSite, hostName, type SiteHeaders } from '../../../control/dashboard/site-check.ts';
+import { allowedHostNames, checkHost, checkSite, hostName, type SiteHeaders } from '../../common/site-check.ts';
 
 t.test('hostName reads Host values', async (t) => {
   const cases: Array<[string, string | null]> = [
