@@ -4,7 +4,7 @@
 // upstream schema sets on the fields Weft reads — parentRefs default to group
 // gateway.networking.k8s.io kind Gateway (so a mesh route must say `group: "", kind: Service`, as
 // in a real cluster), backendRefs to the core Service with weight 1, and a rule without matches to
-// PathPrefix "/". Everything else is kept as written (x-kubernetes-preserve-unknown-fields).
+// PathPrefix "/", and the approval annotation a k8s.io group needs. Everything else is kept as written (x-kubernetes-preserve-unknown-fields).
 import type { KubeObject } from './kube-cluster.ts';
 
 const refDefaults = (group: string, kind: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -62,7 +62,7 @@ const schema = {
 export const GATEWAY_HTTPROUTE_CRD: KubeObject = {
   apiVersion: 'apiextensions.k8s.io/v1',
   kind: 'CustomResourceDefinition',
-  metadata: { name: 'httproutes.gateway.networking.k8s.io', annotations: { 'weft.dev/test-stand-in': 'Gateway API HTTPRoute (v1 storage, v1beta1 served)' } },
+  metadata: { name: 'httproutes.gateway.networking.k8s.io', annotations: { 'api-approved.kubernetes.io': 'https://github.com/kubernetes-sigs/gateway-api/pull/2466', 'weft.dev/test-stand-in': 'Gateway API HTTPRoute (v1 storage, v1beta1 served)' } },
   spec: {
     group: 'gateway.networking.k8s.io',
     names: { kind: 'HTTPRoute', listKind: 'HTTPRouteList', plural: 'httproutes', singular: 'httproute' },
