@@ -13,6 +13,7 @@ import { Mesh } from '../testbed/mesh.ts';
 import type { ClusterSpec } from '../testbed/cluster-objects.ts';
 import { withKubeCluster } from '../kube/kube-cluster.ts';
 import { startTestbedKube } from '../kube/testbed-kube.ts';
+import { SANDBOX_DENY_POLICY } from '../../scripts/sandbox-kube-examples.ts';
 import { testbedName, testRedirectMode } from '../ebpf/mode.ts';
 import type { RunningApp } from '../apps/spawn-app.ts';
 
@@ -75,20 +76,8 @@ if (kube !== null) {
     return Date.now() - t0;
   }
 
-  const denyClient = `apiVersion: weft.dev/v1alpha1
-kind: AuthorizationPolicy
-metadata:
-  name: deny-client
-  namespace: demo
-spec:
-  selector:
-    matchLabels:
-      app: web
-  action: DENY
-  rules:
-    - from:
-        - serviceAccounts: [demo/client]
-`;
+  // The DENY policy docs/install.md shows and the sandbox prints: demo/client → app=web.
+  const denyClient = SANDBOX_DENY_POLICY;
   const route = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
