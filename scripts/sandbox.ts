@@ -157,6 +157,7 @@ if (kube !== undefined) {
   await writeFile(route, SANDBOX_HTTPROUTE);
   log(`\n  Kubernetes: a real kube-apiserver v1.28.7 at ${kube.server}; control runs as weft-system/weft-control`);
   log('  (the chart\'s RBAC), agents are attested by TokenReview. Use kubectl as in a cluster:');
+  log(`    alias kubectl='${kubectl}'   # then plain kubectl works in this shell`);
   log(`    ${kubectl} get pods,svc,endpointslices -n demo -o wide`);
   log(`    ${kubectl} apply -f ${deny}      # DENY demo/client → app=web: the client loops fail with 403`);
   log(`    ${kubectl} delete -f ${deny}     # lifts it`);
