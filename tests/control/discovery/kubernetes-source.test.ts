@@ -185,7 +185,7 @@ t.test('a bad object is left out, the rest flows', async (t) => {
   h.fixture.upsert(pod(webPod(8)));
   await until('good pod added', () => h.latest().has('workload:shop/web-8'));
   t.notOk(h.latest().has('workload:shop/web-7'));
-  t.ok(h.log.lines.some((l) => l.msg === 'kubernetes object left out of the model' && String(l.reason).includes('serviceAccountName')), 'says why');
+  t.ok(h.log.lines.some((l) => l.msg === 'kubernetes object refused; left out of the model' && String(l.reason).includes('serviceAccountName')), 'says why');
 });
 
 t.test('start fails clearly when the API server is unreachable; config errors are clear', async (t) => {
