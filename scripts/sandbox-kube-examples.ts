@@ -18,7 +18,7 @@ spec:
         - serviceAccounts: [demo/client]
 `;
 
-/** An HTTPRoute on the Service demo/web: a 500 ms timeout under /delay, 3 retries on 500 under /fail-until. */
+/** An HTTPRoute on the Service demo/web: a 500 ms timeout under /delay, up to 3 retries of a 503 under /fail-until (the agent's default is 2). */
 export const SANDBOX_HTTPROUTE = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
@@ -42,7 +42,7 @@ spec:
         - path: { type: PathPrefix, value: /fail-until }
       retry:
         attempts: 3
-        codes: [500]
+        codes: [503]
         backoff: 10ms
       backendRefs:
         - name: web

@@ -161,9 +161,9 @@ if (kube !== undefined) {
   log(`    ${kubectl} get pods,svc,endpointslices -n demo -o wide`);
   log(`    ${kubectl} apply -f ${deny}      # DENY demo/client → app=web: the client loops fail with 403`);
   log(`    ${kubectl} delete -f ${deny}     # lifts it`);
-  log(`    ${kubectl} apply -f ${route}      # HTTPRoute on demo/web: 500ms timeout on /delay, 3 retries on 500`);
+  log(`    ${kubectl} apply -f ${route}      # HTTPRoute on demo/web: 500ms timeout on /delay, 3 retries of a 503 on /fail-until`);
   log(`    ip netns exec ${tb.pod('client').netns} curl -si http://${WEB_VIP}/delay/2000   # 504 weft-timeout: request once the route is in`);
-  log(`    ip netns exec ${tb.pod('client').netns} curl -si http://${WEB_VIP}/fail-until/2 # 500 without the route, 200 after two retries with it`);
+  log(`    ip netns exec ${tb.pod('client').netns} curl -si http://${WEB_VIP}/fail-until/3 # 503 without the route (2 retries by default), 200 with it`);
 }
 log(`\n  ${durationS > 0 ? `stops by itself after ${durationS} s;` : 'Ctrl-C stops it and'} removes everything.\n`);
 

@@ -101,7 +101,7 @@ spec:
         - path: { type: PathPrefix, value: /fail-until }
       retry:
         attempts: 3
-        codes: [500]
+        codes: [503]
         backoff: 10ms
       backendRefs:
         - name: api
@@ -147,8 +147,10 @@ spec:
   t.test('an HTTPRoute timeout and retry policy applied with kubectl take effect', async (t) => {
     const slowBefore = await client(['timing', '--url', `http://${API}/delay/1500`]);
     t.equal(slowBefore.status, 200, 'without the route a slow answer is waited for');
-    const failBefore = await get(`http://${API}/fail-until/2`);
-    t.equal(failBefore.status, 500, 'and a 500 is not retried');
+    // The agent's default retries a 503 twice (WEFT_HTTP_RETRY_LIMIT): an endpoint that fails
+    // three times still fails without the route.
+    const failBefore = await get(`http://${API}/fail-until/3`);
+    t.equal(failBefore.status, 503, 'and an endpoint failing three times is not waited out');
     const applied = await kube.kubectl(['apply', '-f', '-'], { input: route });
     t.equal(applied.code, 0, `kubectl apply: ${applied.stdout}${applied.stderr}`);
     const seen = await kube.must('GET', '/apis/gateway.networking.k8s.io/v1/namespaces/demo/httproutes/api');
@@ -164,11 +166,11 @@ spec:
     t.equal(fast.status, 200, 'a fast request under the same rule passes');
     const apiLog = servers.get('api-1')!.lines;
     const from = apiLog.length;
-    const retried = await get(`http://${API}/fail-until/2`);
-    t.equal(retried.status, 200, 'the failing-first endpoint succeeds through the retry policy');
+    const retried = await get(`http://${API}/fail-until/3`);
+    t.equal(retried.status, 200, 'the failing-first endpoint succeeds through the route\'s 3 retries');
     await new Promise((r) => setTimeout(r, 200));
-    const attempts = apiLog.slice(from).filter((l) => l.path === '/fail-until/2').map((l) => [l.attempt, l.status]);
-    t.same(attempts, [[0, 500], [1, 500], [2, 200]], 'the app saw the first try and two retries');
+    const attempts = apiLog.slice(from).filter((l) => l.path === '/fail-until/3').map((l) => [l.attempt, l.status]);
+    t.same(attempts, [[0, 503], [1, 503], [2, 503], [3, 200]], 'the app saw the first try and three retries');
   });
 
   t.test('a Pod made unready leaves the rotation through the real EndpointSlice controller', async (t) => {

@@ -104,9 +104,12 @@ if (kube !== null) {
       t.notOk(await canI(CONTROL, verb, resource), `control cannot ${verb} Secrets in any namespace`);
       t.notOk(await canI(CONTROL, verb, resource, NAMESPACE), `not even ${verb} the trust anchor's namespace`);
     }
-    const reads = ['pods', 'services', 'namespaces', 'nodes', 'serviceaccounts', 'endpointslices.discovery.k8s.io', 'httproutes.gateway.networking.k8s.io', 'authorizationpolicies.weft.dev', 'meshpolicies.weft.dev'];
+    // What discovery watches (informers list and watch; they never get one object).
+    const reads = ['pods', 'services', 'namespaces', 'nodes', 'endpointslices.discovery.k8s.io', 'httproutes.gateway.networking.k8s.io', 'authorizationpolicies.weft.dev', 'meshpolicies.weft.dev'];
     for (const res of reads) for (const verb of ['list', 'watch']) t.ok(await canI(CONTROL, verb, res), `control can ${verb} ${res} cluster-wide`);
     t.ok(await canI(CONTROL, 'create', 'tokenreviews.authentication.k8s.io'), 'control can create TokenReviews (agent attestation)');
+    for (const res of reads) t.notOk(await canI(CONTROL, 'get', res), `control has no get on ${res} (list and watch only)`);
+    t.notOk(await canI(CONTROL, 'list', 'serviceaccounts'), 'nor any read of ServiceAccounts (identities come from Pods)');
     for (const res of [...reads, 'configmaps', 'secrets', 'leases.coordination.k8s.io', 'deployments.apps', 'daemonsets.apps']) {
       for (const verb of ['create', 'update', 'patch', 'delete']) t.notOk(await canI(CONTROL, verb, res), `control cannot ${verb} ${res}`);
     }
@@ -116,7 +119,7 @@ if (kube !== null) {
     // has exactly the reads above and one create.
     const baseline = await rules('system:serviceaccount:default:default', 'default');
     const own = [...(await rules(CONTROL, 'default'))].filter(([res, verbs]) => baseline.get(res) !== verbs).map(([res, verbs]) => `${res} [${verbs}]`).sort();
-    const expected = [...reads.map((r) => `${r} [get list watch]`), 'tokenreviews.authentication.k8s.io [create]'].sort();
+    const expected = [...reads.map((r) => `${r} [list watch]`), 'tokenreviews.authentication.k8s.io [create]'].sort();
     t.same(own, expected, 'control\'s whole grant');
   });
 
