@@ -50,7 +50,7 @@ const row = (s: Map<string, LoopRow>, part: string): LoopRow => [...s].find(([na
 
 const bins = await kubeBinaries();
 t.test('sandbox --kubernetes: a real API server, and a policy applied with the printed kubectl command takes effect', typeof bins === 'string' ? { skip: `no real API server: ${bins}` } : {}, async (t) => {
-  const child = spawn(process.execPath, ['scripts/sandbox.ts', '--kubernetes', '--duration', '50', '--interval', '300', '--summary', '2'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['scripts/sandbox.ts', '--kubernetes', '--duration', '180', '--interval', '300', '--summary', '2'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGINT');
   });
@@ -94,6 +94,8 @@ t.test('sandbox --kubernetes: a real API server, and a policy applied with the p
     return s.length >= 2 && row(s.at(-1)!, 'Service VIP').ok > row(s.at(-2)!, 'Service VIP').ok && row(s.at(-1)!, 'Service VIP').failed === row(s.at(-2)!, 'Service VIP').failed;
   });
   t.pass('deleting the policy lifts it');
+  // Ctrl-C, as a user stops it (--duration is only a safety net here).
+  child.kill('SIGINT');
   const code = await closed;
   t.equal(code, 0, `exit 0 (output tail: ${out.slice(-1500)})`);
   t.match(out, /everything is gone/);
