@@ -1,10 +1,10 @@
-// The Gateway API HTTPRoute CRD for the real-API-server tests. The upstream CRD bundle is not
-// vendored in this repository (Gateway API is optional for Weft), so this is a written-down
-// stand-in: same group, kind, plural, versions (v1 storage, v1beta1 served) and the defaults the
-// upstream schema sets on the fields Weft reads — parentRefs default to group
-// gateway.networking.k8s.io kind Gateway (so a mesh route must say `group: "", kind: Service`, as
-// in a real cluster), backendRefs to the core Service with weight 1, and a rule without matches to
-// PathPrefix "/", and the approval annotation a k8s.io group needs. Everything else is kept as written (x-kubernetes-preserve-unknown-fields).
+// The HTTPRoute CRD for the end-to-end tests: chart-objects.ts's structural stand-in (the upstream
+// CRD bundle is not vendored; see there) serving v1 and v1beta1, with the defaults the upstream
+// schema sets on the fields Weft reads, so routes are stored as a real cluster stores them:
+// parentRefs default to group gateway.networking.k8s.io kind Gateway (a mesh route must say
+// `group: "", kind: Service`), backendRefs to the core Service with weight 1, and a rule without
+// matches to PathPrefix "/". Everything else is kept as written (x-kubernetes-preserve-unknown-fields).
+import { gatewayApiCrd } from './chart-objects.ts';
 import type { KubeObject } from './kube-cluster.ts';
 
 const refDefaults = (group: string, kind: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -59,17 +59,8 @@ const schema = {
   },
 };
 
+const base = gatewayApiCrd(['v1', 'v1beta1']) as KubeObject & { spec: { versions: Array<Record<string, unknown>> } };
 export const GATEWAY_HTTPROUTE_CRD: KubeObject = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'httproutes.gateway.networking.k8s.io', annotations: { 'api-approved.kubernetes.io': 'https://github.com/kubernetes-sigs/gateway-api/pull/2466', 'weft.dev/test-stand-in': 'Gateway API HTTPRoute (v1 storage, v1beta1 served)' } },
-  spec: {
-    group: 'gateway.networking.k8s.io',
-    names: { kind: 'HTTPRoute', listKind: 'HTTPRouteList', plural: 'httproutes', singular: 'httproute' },
-    scope: 'Namespaced',
-    versions: [
-      { name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema }, subresources: { status: {} } },
-      { name: 'v1beta1', served: true, storage: false, schema: { openAPIV3Schema: schema }, subresources: { status: {} } },
-    ],
-  },
+  ...base,
+  spec: { ...base.spec, versions: base.spec.versions.map((v) => ({ ...v, schema: { openAPIV3Schema: schema } })) },
 };

@@ -9,7 +9,7 @@
 // exactly the chart's ClusterRole, never as admin.
 import { appLabel, clusterObjects, type ClusterSpec } from '../testbed/cluster-objects.ts';
 import type { TestbedModel } from '../testbed/topology.ts';
-import { render } from '../helm/chart.ts';
+import { chartObjects, waitEstablished } from './chart-objects.ts';
 import { GATEWAY_HTTPROUTE_CRD } from './gateway-api-crd.ts';
 import type { KubeCluster, KubeObject } from './kube-cluster.ts';
 
@@ -21,9 +21,6 @@ export const AUDIENCE = 'weft-control';
 export function agentPodName(node: string): string {
   return `weft-agent-${node}`;
 }
-
-/** What the chart installs that a cluster without kubelets can hold: CRDs, ServiceAccounts, RBAC. */
-const CHART_KINDS = new Set(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 
 export interface TestbedKube {
   kube: KubeCluster;
@@ -60,14 +57,11 @@ async function until(what: string, pred: () => Promise<boolean>, timeoutMs: numb
  * are applied as they are (after the CRDs, so policies and routes may be among them).
  */
 export async function startTestbedKube(kube: KubeCluster, model: TestbedModel, spec: ClusterSpec): Promise<TestbedKube> {
-  const chart = render().filter((o) => CHART_KINDS.has(o.kind)) as unknown as KubeObject[];
+  // What the chart installs that a cluster without kubelets can hold: CRDs, ServiceAccounts, RBAC.
+  const chart = chartObjects() as unknown as KubeObject[];
   const crds = [...chart.filter((o) => o.kind === 'CustomResourceDefinition'), GATEWAY_HTTPROUTE_CRD];
   await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: AGENT_NAMESPACE, labels: { 'weft.dev/mesh': 'disabled' } } }, ...crds]);
-  for (const c of crds) {
-    const name = (c.metadata as { name: string }).name;
-    const r = await kube.kubectl(['wait', '--for=condition=Established', '--timeout=30s', `crd/${name}`]);
-    if (r.code !== 0) throw new Error(`CRD ${name} not established: ${r.stderr}`);
-  }
+  await waitEstablished(kube, crds.map((c) => (c.metadata as { name: string }).name));
   await kube.apply(chart.filter((o) => o.kind !== 'CustomResourceDefinition'));
 
   const base = clusterObjects(model, { ...spec, extraObjects: [] }).map(strip);
