@@ -1,14 +1,20 @@
-// The kubernetes discovery source against the API server fixture: real list/watch, bookmarks,
-// 410 Gone, server-side closes and an API server restart.
+// The kubernetes discovery source against the HAND-WRITTEN API server fixture (tests/k8s-fixture),
+// only for what the real API server (kubernetes-source.test.ts) cannot be made to show here:
+//   - a watch that stalls (the connection stays open, nothing arrives — a dead path or a wedged
+//     server): the idle timeout must resume it;
+//   - bookmarks on a quiet collection at a chosen rate (the real server sends one about a minute),
+//     and a resume from a bookmark after compaction without a relist;
+//   - the exact query an informer sends (allowWatchBookmarks, timeoutSeconds, resourceVersion), which
+//     needs the fixture's request log;
+//   - start failing on an API server that does not answer.
 import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger } from '../../../common/log.ts';
-import type { ResourceRecord, WorkloadRecord, ServiceRecord } from '../../../control/api/model.ts';
-import { KubernetesSource, loadKubeConfig, podsNotReadyBySlices } from '../../../control/discovery/kubernetes-source.ts';
-import { createDiscoverySource, discoverySourceNames } from '../../../control/discovery/source.ts';
-import { translateObjects } from '../../../control/discovery/k8s-translate.ts';
+import type { ResourceRecord } from '../../../control/api/model.ts';
+import { KubernetesSource, loadKubeConfig } from '../../../control/discovery/kubernetes-source.ts';
+import { createDiscoverySource } from '../../../control/discovery/source.ts';
 import { ApiServerFixture, type KubeObject } from '../../k8s-fixture/api-server.ts';
 import { endpointSlice, namespace, node, pod, service, type PodSpec, type ServiceSpec } from '../../k8s-fixture/objects.ts';
 
@@ -66,73 +72,6 @@ async function harness(t: { teardown(fn: () => Promise<void>): void }, pods: Pod
 }
 
 
-t.test('registered as the `kubernetes` source', async (t) => {
-  t.ok(discoverySourceNames().includes('kubernetes'));
-});
-
-t.test('the first set equals what the file source makes of the same objects', async (t) => {
-  const pods = [webPod(1), webPod(2)];
-  const h = await harness(t, pods);
-  t.equal(h.sets.length, 1, 'start emits once');
-  const fromFile = translateObjects(baseObjects(pods).filter((o) => o.kind !== 'EndpointSlice').map((object, i) => ({ origin: `#${i}`, object })), { trustDomain: 'cluster.local' });
-  const norm = (rs: ResourceRecord[]): ResourceRecord[] => [...rs].sort((a, b) => `${a.kind}:${a.key}`.localeCompare(`${b.kind}:${b.key}`)).map((r) => (r.kind === 'workload' ? { ...r, uid: '' } : r));
-  // The fixture assigns uids where the objects have none; everything else must match exactly.
-  t.same(norm(h.sets[0]), norm(fromFile));
-  const w = h.latest().get('workload:shop/web-1') as WorkloadRecord;
-  t.match(w, { meshed: true, ready: true, node: 'node-b', ip: '10.244.0.11', identity: 'spiffe://cluster.local/ns/shop/sa/web', uid: 'uid-web-1' });
-  t.match(h.latest().get('workload:plain/legacy'), { meshed: false });
-  t.match(h.latest().get('service:shop/web') as ServiceRecord, { clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080, appProtocol: 'http', name: 'http' }] });
-  t.match(h.latest().get('node:node-a'), { address: '192.168.0.1' });
-  t.ok(h.fixture.listRequests('Pod') >= 2, 'lists page (pageSize 2)');
-});
-
-t.test('follows adds, updates and deletes', async (t) => {
-  const h = await harness(t, [webPod(1)]);
-  h.fixture.upsert(pod(webPod(2)));
-  await until('web-2 added', () => h.latest().has('workload:shop/web-2'));
-  h.fixture.upsert(pod(webPod(2, { ready: false })));
-  await until('web-2 not ready', () => (h.latest().get('workload:shop/web-2') as WorkloadRecord | undefined)?.ready === false);
-  h.fixture.upsert(pod(webPod(2, { optOut: true })));
-  await until('web-2 opted out', () => (h.latest().get('workload:shop/web-2') as WorkloadRecord | undefined)?.meshed === false);
-  h.fixture.remove('Pod', 'shop', 'web-2');
-  await until('web-2 deleted', () => !h.latest().has('workload:shop/web-2'));
-  h.fixture.upsert(namespace('plain', true));
-  await until('plain namespace meshed', () => (h.latest().get('workload:plain/legacy') as WorkloadRecord | undefined)?.meshed === true);
-  h.fixture.upsert(service({ ...web, clusterIP: '10.96.0.11' }));
-  await until('service updated', () => (h.latest().get('service:shop/web') as ServiceRecord | undefined)?.clusterIP === '10.96.0.11');
-  h.fixture.remove('Node', undefined, 'node-b');
-  await until('node deleted', () => !h.latest().has('node:node-b'));
-  t.ok(h.latest().has('workload:shop/web-1'), 'the rest stays');
-});
-
-t.test('EndpointSlice conditions feed readiness', async (t) => {
-  const h = await harness(t, [webPod(1), webPod(2)]);
-  t.equal((h.latest().get('workload:shop/web-2') as WorkloadRecord).ready, true);
-  h.fixture.upsert(endpointSlice(web, [webPod(1), webPod(2, { ready: false })]));
-  await until('web-2 not ready by its slice', () => (h.latest().get('workload:shop/web-2') as WorkloadRecord).ready === false);
-  t.equal((h.latest().get('workload:shop/web-1') as WorkloadRecord).ready, true);
-  t.same([...podsNotReadyBySlices([endpointSlice(web, [webPod(3, { ready: false })]), { endpoints: [{ conditions: {} , targetRef: { kind: 'Pod', name: 'x' } }] }])], ['shop/web-3']);
-});
-
-t.test('a 410 relists without losing or duplicating workloads', async (t) => {
-  const h = await harness(t, [webPod(1), webPod(2), webPod(3)]);
-  const listsBefore = h.fixture.listRequests('Pod');
-  // Changes the source has not seen, then the history under its watch is compacted.
-  h.fixture.pauseWatches = true;
-  h.fixture.remove('Pod', 'shop', 'web-1');
-  h.fixture.upsert(pod(webPod(4)));
-  h.fixture.upsert(pod(webPod(3, { ready: false })));
-  h.fixture.expireWatches();
-  h.fixture.pauseWatches = false;
-  await until('relisted', () => h.fixture.listRequests('Pod') > listsBefore && h.latest().has('workload:shop/web-4') && !h.latest().has('workload:shop/web-1'));
-  await until('web-3 update seen', () => (h.latest().get('workload:shop/web-3') as WorkloadRecord).ready === false);
-  const workloads = h.sets[h.sets.length - 1].filter((r) => r.kind === 'workload').map((r) => r.key).sort();
-  t.same(workloads, ['plain/legacy', 'shop/web-2', 'shop/web-3', 'shop/web-4'], 'exactly the live pods, each once');
-  // Still watching after the relist.
-  h.fixture.upsert(pod(webPod(5)));
-  await until('watch resumed after relist', () => h.latest().has('workload:shop/web-5'));
-});
-
 t.test('a server-side watch close resumes from the last resourceVersion without a relist', async (t) => {
   const h = await harness(t, [webPod(1)]);
   await until('watches open', () => h.fixture.openWatches === 5);
@@ -161,31 +100,14 @@ t.test('bookmarks advance the resourceVersion of a quiet collection', async (t) 
   t.equal(h.fixture.listRequests('Node'), lists, 'resumed from the bookmark, no relist');
 });
 
-t.test('survives an API server restart and a stalled watch', async (t) => {
+t.test('a stalled watch is resumed by the idle timeout', async (t) => {
   const h = await harness(t, [webPod(1)], { bookmarkIntervalMs: 60_000, watchIdleTimeoutMs: 600 });
-  await h.fixture.stop();
-  await new Promise((r) => setTimeout(r, 300));
-  await h.fixture.restart();
-  h.fixture.upsert(pod(webPod(2)));
-  await until('change after restart seen', () => h.latest().has('workload:shop/web-2'));
-  t.ok(h.latest().has('workload:shop/web-1'), 'nothing lost across the outage');
   // A stalled watch: events are held back and no bookmark comes; the idle timeout resumes it.
   h.fixture.stallWatches();
   h.fixture.upsert(pod(webPod(3)));
   const watchesBefore = h.fixture.requests.filter((r) => r.path === '/api/v1/pods' && r.query.watch === 'true').length;
   await until('watch re-opened after idling', () => h.fixture.requests.filter((r) => r.path === '/api/v1/pods' && r.query.watch === 'true').length > watchesBefore);
   await until('the lost change arrives through the new watch', () => h.latest().has('workload:shop/web-3'));
-});
-
-t.test('a bad object is left out, the rest flows', async (t) => {
-  const h = await harness(t, [webPod(1)]);
-  const broken = pod(webPod(7));
-  (broken.spec as Record<string, unknown>).serviceAccountName = 42;
-  h.fixture.upsert(broken);
-  h.fixture.upsert(pod(webPod(8)));
-  await until('good pod added', () => h.latest().has('workload:shop/web-8'));
-  t.notOk(h.latest().has('workload:shop/web-7'));
-  t.ok(h.log.lines.some((l) => l.msg === 'kubernetes object refused; left out of the model' && String(l.reason).includes('serviceAccountName')), 'says why');
 });
 
 t.test('start fails clearly when the API server is unreachable; config errors are clear', async (t) => {
