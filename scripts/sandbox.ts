@@ -11,7 +11,7 @@ import { Testbed } from '../tests/testbed/index.ts';
 import { Mesh } from '../tests/testbed/mesh.ts';
 import type { ClusterSpec } from '../tests/testbed/cluster-objects.ts';
 import type { RunningApp } from '../tests/apps/spawn-app.ts';
-import { KubeCluster } from '../tests/kube/kube-cluster.ts';
+import type { KubeCluster } from '../tests/kube/kube-cluster.ts';
 import { startTestbedKube } from '../tests/kube/testbed-kube.ts';
 import { SANDBOX_DENY_POLICY, SANDBOX_HTTPROUTE } from './sandbox-kube-examples.ts';
 
@@ -53,13 +53,15 @@ const tb = await Testbed.create({
 
 let mesh: Mesh | undefined;
 let kube: KubeCluster | undefined;
+/** What the Kubernetes fixture asked to run at teardown (stopping etcd, API server, controllers). */
+const kubeTeardown: Array<() => unknown> = [];
 let stopping = false;
 async function shutdown(code: number): Promise<never> {
   if (stopping) process.exit(code);
   stopping = true;
   log('\nweft sandbox: stopping apps, agents (which remove their rules) and control…');
   await mesh?.stop().catch((err: unknown) => console.error('sandbox: stop failed:', err));
-  await kube?.stop().catch((err: unknown) => console.error('sandbox: stopping the API server failed:', err));
+  for (const fn of kubeTeardown.reverse()) await Promise.resolve(fn()).catch((err: unknown) => console.error('sandbox: stopping the API server failed:', err));
   await tb.teardown();
   log('weft sandbox: everything is gone (namespaces, rules, processes).');
   process.exit(code);
@@ -75,13 +77,16 @@ let kubeEnv: { controlEnv: Record<string, string>; tokens: Record<string, string
 if (values.kubernetes) {
   log('weft sandbox: starting a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) on loopback…');
   try {
-    const started = await KubeCluster.start({ name: 'sandbox' });
-    if (typeof started === 'string') {
-      console.error(`sandbox: --kubernetes needs the Kubernetes binaries: ${started}`);
+    // The fixture reports through a test host: teardown work is ours to run, a skip means no binaries.
+    let missing = '';
+    const host = { teardown: (fn: () => unknown) => void kubeTeardown.push(fn), test: (_name: string, opts: { skip: string }) => void (missing = opts.skip) };
+    const started = await startTestbedKube(host, 'sandbox', tb.model, cluster);
+    if (started === null) {
+      console.error(`sandbox: --kubernetes needs the Kubernetes binaries (${missing})`);
       await shutdown(1);
     }
-    kube = started as KubeCluster;
-    kubeEnv = await startTestbedKube(kube, tb.model, cluster);
+    kube = started!.kube;
+    kubeEnv = started!;
   } catch (err) {
     console.error('sandbox: the API server did not come up:', err instanceof Error ? err.message : err);
     await shutdown(1);

@@ -11,7 +11,6 @@ import t from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import type { ClusterSpec } from '../testbed/cluster-objects.ts';
-import { withKubeCluster } from '../kube/kube-cluster.ts';
 import { startTestbedKube } from '../kube/testbed-kube.ts';
 import { SANDBOX_DENY_POLICY } from '../../scripts/sandbox-kube-examples.ts';
 import { testbedName, testRedirectMode } from '../ebpf/mode.ts';
@@ -21,23 +20,23 @@ const mode = testRedirectMode();
 const WEB = '10.96.0.20';
 const API = '10.96.0.21';
 
-const kube = await withKubeCluster(t, { name: testbedName('kube-policy', mode) });
-if (kube !== null) {
-  const tb = await withTestbed(t, {
-    name: testbedName('kube-pol', mode),
-    nodes: [
-      { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'web-1', namespace: 'demo' }] },
-      { name: 'n2', pods: [{ name: 'web-2', namespace: 'demo' }, { name: 'api-1', namespace: 'demo' }] },
-    ],
-  });
-  const spec: ClusterSpec = {
-    meshedNamespaces: ['demo'],
-    services: [
-      { name: 'web', namespace: 'demo', clusterIP: WEB, port: 80, targetPort: 8080, selector: 'web' },
-      { name: 'api', namespace: 'demo', clusterIP: API, port: 80, targetPort: 8080, selector: 'api' },
-    ],
-  };
-  const cluster = await startTestbedKube(kube, tb.model, spec);
+const tb = await withTestbed(t, {
+  name: testbedName('kube-pol', mode),
+  nodes: [
+    { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'web-1', namespace: 'demo' }] },
+    { name: 'n2', pods: [{ name: 'web-2', namespace: 'demo' }, { name: 'api-1', namespace: 'demo' }] },
+  ],
+});
+const spec: ClusterSpec = {
+  meshedNamespaces: ['demo'],
+  services: [
+    { name: 'web', namespace: 'demo', clusterIP: WEB, port: 80, targetPort: 8080, selector: 'web' },
+    { name: 'api', namespace: 'demo', clusterIP: API, port: 80, targetPort: 8080, selector: 'api' },
+  ],
+};
+const cluster = await startTestbedKube(t, testbedName('kube-policy', mode), tb.model, spec);
+if (cluster !== null) {
+  const { kube } = cluster;
   const mesh = await Mesh.start(tb, { cluster: spec, redirectMode: mode, controlEnv: cluster.controlEnv, tokens: cluster.tokens });
   t.teardown(() => mesh.stop());
 
@@ -110,7 +109,7 @@ spec:
 
   t.test('control runs as its own ServiceAccount and serves the cluster it discovered', async (t) => {
     t.match(mesh.controlLog(), /"msg":"ready"/);
-    const whoami = await kube.kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { kubeconfig: cluster.controlKubeconfig });
+    const whoami = await kube.kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { kubeconfig: cluster.kubeconfig });
     t.equal(whoami.stdout, 'system:serviceaccount:weft-system:weft-control', `control's kubeconfig is its ServiceAccount (${whoami.stderr})`);
     const r = await load(`http://${WEB}/`, 40);
     t.same(r.statuses, { 200: 40 }, 'every request through the Service VIP is answered');
