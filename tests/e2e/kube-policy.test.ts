@@ -144,7 +144,7 @@ spec:
   });
 
   t.test('an HTTPRoute timeout and retry policy applied with kubectl take effect', async (t) => {
-    const slowBefore = await client(['timing', '--url', `http://${API}/delay/1500`]);
+    const slowBefore = await client(['timing', '--url', `http://${API}/delay/3000`]);
     t.equal(slowBefore.status, 200, 'without the route a slow answer is waited for');
     // The agent's default retries a 503 twice (WEFT_HTTP_RETRY_LIMIT): an endpoint that fails
     // three times still fails without the route.
@@ -156,11 +156,11 @@ spec:
     t.equal((seen.spec as { parentRefs: Array<{ kind: string }> }).parentRefs[0].kind, 'Service', 'the API server stored the route');
     let last: Record<string, unknown> = {};
     await mesh.waitUntil(async () => {
-      last = await client(['timing', '--url', `http://${API}/delay/1500`]);
+      last = await client(['timing', '--url', `http://${API}/delay/3000`]);
       return last.status === 504;
     }, 20_000, 'the route timeout to apply');
     t.equal(last.weftTimeout, 'request', 'answered 504 by the request timeout (weft-timeout: request)');
-    t.ok((last.elapsedMs as number) < 1500, `after ${String(last.elapsedMs)} ms, before the app would have answered`);
+    t.ok((last.elapsedMs as number) < 3000, `after ${String(last.elapsedMs)} ms, before the app would have answered`);
     const fast = await client(['timing', '--url', `http://${API}/delay/10`]);
     t.equal(fast.status, 200, 'a fast request under the same rule passes');
     const apiLog = servers.get('api-1')!.lines;
