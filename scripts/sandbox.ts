@@ -66,6 +66,11 @@ async function shutdown(code: number): Promise<never> {
   log('weft sandbox: everything is gone (namespaces, rules, processes).');
   process.exit(code);
 }
+// The testbed's own signal hooks tear the namespaces down and exit at once (130/143): a fallback
+// for tests. Here Ctrl-C must stop the mesh first (agents remove their rules), then the API
+// server, then the testbed, and say so — so the sandbox's shutdown is the only handler.
+process.removeAllListeners('SIGINT');
+process.removeAllListeners('SIGTERM');
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
@@ -174,6 +179,7 @@ log(`\n  ${durationS > 0 ? `stops by itself after ${durationS} s;` : 'Ctrl-C sto
 
 interface Counters { opened: number }
 const summary = async (): Promise<void> => {
+  if (stopping) return;
   const parts: string[] = [];
   for (const l of loops) parts.push(`${l.ok} ok / ${l.failed} failed${l.lastError === '' ? '' : ` (${l.lastError})`}  ${l.name}`);
   for (const n of tb.nodes) {
