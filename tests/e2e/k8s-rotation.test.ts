@@ -1,7 +1,8 @@
 // Trust anchor rotation end to end, with traffic running the whole time: a trickle connection open
 // across every step plus new connections opened back to back. Root A → root B in three edits of
 // the CA directory (add B; sign with B; drop A); each step waits until every agent has moved, and
-// not a single connection may fail. Control runs on the API server fixture as its cluster.
+// not a single connection may fail. Control runs on a real kube-apiserver (tests/kube) as its
+// cluster, as the chart's weft-control ServiceAccount, with agents attested by real pod-bound tokens.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
 import type { ClusterSpec } from '../testbed/cluster-objects.ts';
-import { startTestbedCluster } from '../k8s-fixture/testbed-cluster.ts';
+import { startKubeTestbedCluster } from '../kube/testbed-cluster.ts';
 import { generateTrustAnchor } from '../../control/ca/trust-anchor.ts';
 import { TRUST_BUNDLE_FILE } from '../../control/ca/anchor-rotation.ts';
 import { HttpsCertificateSigner, generateCsr } from '../../agent/identity/index.ts';
@@ -23,8 +24,8 @@ const tb = await withTestbed(t, {
   ],
 });
 const spec: ClusterSpec = { meshedNamespaces: ['shop'] };
-const cluster = await startTestbedCluster(tb.model, spec);
-t.teardown(() => cluster.close());
+const cluster = await startKubeTestbedCluster(t, 'k8s-rot', tb.model, spec);
+if (cluster !== null) {
 const mesh = await Mesh.start(tb, { cluster: spec, controlEnv: { ...cluster.controlEnv, WEFT_CA_RELOAD_MS: '200' }, tokens: cluster.tokens });
 t.teardown(() => mesh.stop());
 const server = tb.pod('server').ip;
@@ -104,3 +105,4 @@ t.test('root rotation A → B with traffic running and zero failed connections',
   t.notMatch(mesh.controlLog(), /"level":"error"/, 'control logged no error');
   void keyA;
 });
+}

@@ -14,6 +14,7 @@ import { startKubeTestbedCluster } from '../kube/testbed-cluster.ts';
 import { HttpsCertificateSigner, generateCsr } from '../../agent/identity/index.ts';
 import type { RunningApp } from '../apps/spawn-app.ts';
 import { proxyStats, tcpClient } from './helpers.ts';
+import { weftCheck } from './fault-load.ts';
 
 const VIP = '10.96.0.20';
 const tb = await withTestbed(t, {
@@ -110,6 +111,20 @@ t.test('a Service with no ready endpoint fails fast with a clear reason', async 
   await scale([], 'endpoints back');
   const back = await spread(t, 6);
   t.ok(Object.values(back).reduce((a, b) => a + b, 0) === 6, 'and recovers when endpoints return');
+});
+
+t.test('a policy control refuses shows in weft check on every node; deleting it clears that', async (t) => {
+  // Accepted by the API server (the CRD says "strings"), refused by control: not a CIDR.
+  await cluster.kube.apply([{ apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'bad-cidr', namespace: 'shop' }, spec: { action: 'DENY', rules: [{ from: [{ ipBlocks: ['10.0.0.0/33'] }] }] } }]);
+  for (const n of ['n1', 'n2']) {
+    await mesh.waitUntil(async () => (await weftCheck(mesh, n)).checks.some((c) => c.name === 'refused AuthorizationPolicy shop/bad-cidr'), 30_000, `${n}'s weft check to list the refused policy`);
+    const row = (await weftCheck(mesh, n)).checks.find((c) => c.name === 'refused AuthorizationPolicy shop/bad-cidr');
+    t.match(row, { group: 'control', status: 'warn', detail: /10\.0\.0\.0\/33.*not applied at all/ }, `${n}: named, with the reason`);
+  }
+  const d = await spread(t, 4);
+  t.equal(Object.values(d).reduce((a, b) => a + b, 0), 4, 'traffic is unaffected');
+  await cluster.kube.kubectl(['delete', '-n', 'shop', 'authorizationpolicies.weft.dev', 'bad-cidr']);
+  await mesh.waitUntil(async () => (await weftCheck(mesh, 'n1')).checks.some((c) => c.name === 'cluster objects' && c.status === 'ok'), 30_000, 'the refusal to clear');
 });
 
 t.test('an API server restart is ridden out', async (t) => {

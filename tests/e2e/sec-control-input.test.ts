@@ -4,18 +4,21 @@
 // frames that break the protocol (not JSON, binary, oversized, a hello for another node), and
 // malformed or slow HTTP on its API port and dashboard. Each gets a stable code, a count in
 // control's weft_rejected_input_total{reason} (GET /metrics on the API port), and control keeps
-// serving. Control runs against the API server fixture (TokenReview attestation), in the root
-// namespace on loopback ports; no testbed is needed.
+// serving. An invalid policy in the cluster is bad input too: control refuses that object alone,
+// names it in its log and counts it on /metrics. Control runs against a real kube-apiserver
+// (tests/kube) as the chart's weft-control ServiceAccount, attesting agents by TokenReview of real
+// pod-bound tokens, in the root namespace on loopback ports; no testbed is needed. Skipped (with
+// the reason) where the Kubernetes binaries are missing.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { ApiServerFixture } from '../k8s-fixture/api-server.ts';
-import { namespace, node, pod } from '../k8s-fixture/objects.ts';
+import { withKubeCluster, type KubeObject } from '../kube/kube-cluster.ts';
+import { installChartAccess } from '../kube/chart-objects.ts';
 import { CONTROL_BUNDLE } from '../testbed/mesh.ts';
 import { generateCsr } from '../../agent/identity/index.ts';
 import { makeCsr, tamper } from '../control/ca/csr-fixtures.ts';
@@ -26,28 +29,34 @@ import { parseRejected, runScenarios } from './sec-helpers.ts';
 const TIMEOUT_MS = 1500;
 const ID = (ns: string, sa: string): string => `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
 
-const fixture = await ApiServerFixture.start();
-t.teardown(() => fixture.stop());
+const kube = await withKubeCluster(t, { name: 'sec-control-input' });
+if (kube !== null) {
 const dir = await mkdtemp(join(tmpdir(), 'weft-sec-control-input-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
-await writeFile(join(dir, 'kubeconfig'), fixture.kubeconfig());
-fixture.apply([
-  namespace('demo', true), namespace('weft-system', false),
-  node('n1', '192.168.77.1'), node('n2', '192.168.77.2'),
-  pod({ name: 'a', namespace: 'demo', node: 'n1', ip: '10.77.1.2', serviceAccount: 'a', uid: 'uid-a' }),
-  pod({ name: 'b', namespace: 'demo', node: 'n2', ip: '10.77.2.2', serviceAccount: 'b', uid: 'uid-b' }),
-  pod({ name: 'weft-agent-n1', namespace: 'weft-system', node: 'n1', ip: '192.168.77.1', serviceAccount: 'weft-agent', uid: 'uid-agent-n1', hostNetwork: true }),
+const { kubeconfig } = await installChartAccess(kube);
+const podObj = (ns: string, name: string, nodeName: string, sa: string, hostNetwork = false): KubeObject => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { nodeName, serviceAccountName: sa, hostNetwork, automountServiceAccountToken: false, containers: [{ name: 'c', image: 'x' }] },
+});
+await kube.apply([
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo', labels: { 'weft.dev/mesh': 'enabled' } } },
+  { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } }, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n2' } },
+  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'a', namespace: 'demo' } }, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'b', namespace: 'demo' } },
+  podObj('demo', 'a', 'n1', 'a'), podObj('demo', 'b', 'n2', 'b'), podObj('weft-system', 'weft-agent-n1', 'n1', 'weft-agent', true),
 ]);
-const agentToken = (audiences: string[]): string => fixture.mintServiceAccountToken({ namespace: 'weft-system', serviceAccount: 'weft-agent', podName: 'weft-agent-n1', podUid: 'uid-agent-n1', audiences });
-const n1Token = agentToken(['weft-control']);
-const otherAudience = agentToken(['some-other-service']);
-const podToken = fixture.mintServiceAccountToken({ namespace: 'demo', serviceAccount: 'a', podName: 'a', podUid: 'uid-a', audiences: ['weft-control'] });
+await kube.setPodStatus('demo', 'a', { podIP: '10.77.1.2', ready: true });
+await kube.setPodStatus('demo', 'b', { podIP: '10.77.2.2', ready: true });
+await kube.setPodStatus('weft-system', 'weft-agent-n1', { podIP: '192.168.77.1', ready: true });
+const uidOf = async (ns: string, name: string): Promise<string> => ((await kube.must('GET', `/api/v1/namespaces/${ns}/pods/${name}`)).metadata as { uid: string }).uid;
+const agentToken = async (audiences: string[]): Promise<string> => kube.serviceAccountToken('weft-system', 'weft-agent', { audiences, pod: { name: 'weft-agent-n1', uid: await uidOf('weft-system', 'weft-agent-n1') } });
+const n1Token = await agentToken(['weft-control']);
+const otherAudience = await agentToken(['some-other-service']);
+const podToken = await kube.serviceAccountToken('demo', 'a', { audiences: ['weft-control'], pod: { name: 'a', uid: await uidOf('demo', 'a') } });
 const dashboardToken = randomBytes(16).toString('hex');
 
 const control: ChildProcess = spawn(process.execPath, [CONTROL_BUNDLE], {
   env: {
     PATH: process.env.PATH, WEFT_CA_DIR: join(dir, 'ca'), WEFT_LISTEN_ADDRESS: '127.0.0.1:0', WEFT_DASHBOARD_ADDRESS: '127.0.0.1:0', WEFT_DASHBOARD_TOKEN: dashboardToken,
-    WEFT_DISCOVERY: 'kubernetes', WEFT_KUBECONFIG: join(dir, 'kubeconfig'), WEFT_AUTHENTICATOR: 'token-review', WEFT_TOKEN_AUDIENCE: 'weft-control',
+    WEFT_DISCOVERY: 'kubernetes', WEFT_KUBECONFIG: kubeconfig, WEFT_AUTHENTICATOR: 'token-review', WEFT_TOKEN_AUDIENCE: 'weft-control',
     WEFT_HEADERS_TIMEOUT_MS: String(TIMEOUT_MS),
   },
   stdio: ['ignore', 'pipe', 'pipe'],
@@ -236,6 +245,24 @@ t.test('malformed and slow HTTP on the API port and the dashboard: 400/408, clos
   }
 });
 
+t.test('an invalid policy in the cluster is refused alone, named in the log and counted', async (t) => {
+  const gauge = async (): Promise<string | undefined> => /weft_discovery_refused_objects\{kind="AuthorizationPolicy"\} (\d+)/.exec(String((await request('GET', '/metrics')).body))?.[1];
+  t.equal(await gauge(), '0', 'none refused yet');
+  // The CRD's schema says "a list of strings"; a CIDR that does not parse is control's to refuse.
+  await kube.apply([{ apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'bad-cidr', namespace: 'demo' }, spec: { action: 'DENY', rules: [{ from: [{ ipBlocks: ['10.0.0.0/33'] }] }] } }]);
+  for (let i = 0; (await gauge()) !== '1'; i++) {
+    if (i > 150) throw new Error(`never counted:\n${log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.match(log, /"msg":"kubernetes object refused; left out of the model".*"code":"WEFT_ERR_POLICY_INVALID".*"object":"AuthorizationPolicy\/demo\/bad-cidr"/, 'logged with code and name');
+  t.equal((await csr(good.csrPem)).status, 200, 'control keeps serving');
+  await kube.kubectl(['delete', '-n', 'demo', 'authorizationpolicies.weft.dev', 'bad-cidr']);
+  for (let i = 0; (await gauge()) !== '0'; i++) {
+    if (i > 150) throw new Error('refusal never cleared');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
+
 t.test('control is the same process and still serves', async (t) => {
   t.equal(control.exitCode, null, 'control did not exit');
   t.equal(control.pid, pid, 'same process');
@@ -246,3 +273,4 @@ t.test('control is the same process and still serves', async (t) => {
   t.notOk(log.includes(dashboardToken), 'the dashboard token never appears in control\'s log');
   t.notOk(log.includes(n1Token) || log.includes(otherAudience) || log.includes(podToken), 'nor any credential it was sent');
 });
+}

@@ -7,8 +7,7 @@
 // pod-bound projected token (TokenRequest, audience weft-control) that control checks with
 // TokenReview.
 //
-// The same shape as tests/k8s-fixture/testbed-cluster.ts, except that `apply` is async (the API
-// answers) and `kube` replaces `fixture`.
+// (It replaced tests/k8s-fixture/testbed-cluster.ts, the same shape on the hand-written fixture.)
 import { appLabel, clusterObjects, type ClusterSpec } from '../testbed/cluster-objects.ts';
 import type { TestbedModel } from '../testbed/topology.ts';
 import { installChartAccess, CHART_NAMESPACE } from './chart-objects.ts';
