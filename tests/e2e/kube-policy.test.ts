@@ -65,7 +65,7 @@ if (cluster !== null) {
     if (!p.workerVersions.every((v) => v === p.version)) return null;
     return (p.workloads[workload]?.deny ?? []).map((d) => d.policy);
   };
-  /** Polls both destination agents every 20 ms until `pred` holds for both; returns the elapsed ms. */
+  /** Polls both destination agents (every 100 ms) until `pred` holds for both; returns the elapsed ms. */
   async function enforcedOnBoth(pred: (denies: string[]) => boolean, what: string): Promise<number> {
     const t0 = Date.now();
     await mesh.waitUntil(async () => {
