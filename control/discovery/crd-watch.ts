@@ -159,7 +159,10 @@ export class CustomKindWatch {
       const message = err instanceof Error ? err.message : String(err);
       const status = httpStatusOf(err);
       const reason = status === 403 ? `forbidden (${message}) — may control list ${this.ck.plural}.${this.ck.group}? (RBAC)` : message;
-      if (reason !== this.#lastProbeError) this.#log.warn('cannot tell whether a custom resource is served; retrying', { kind: this.ck.kind, group: this.ck.group, reason });
+      // Quiet at first (an API server restart is routine), loud once it persists.
+      if (reason !== this.#lastProbeError || this.#failures === 3) {
+        this.#log[this.#failures > 2 || status === 403 ? 'warn' : 'info']('cannot tell whether a custom resource is served; retrying', { kind: this.ck.kind, group: this.ck.group, failures: this.#failures, reason });
+      }
       this.#lastProbeError = reason;
       const delay = Math.min(this.#opts.retryMaxMs, this.#opts.retryInitialMs * 2 ** Math.min(this.#failures - 1, 16));
       this.#schedule(Math.round(delay * (0.8 + 0.4 * Math.random())));

@@ -42,7 +42,13 @@ export function customCollection(kc: k8s.KubeConfig, ck: CustomKind, version: st
     kind: ck.kind,
     apiVersion: `${ck.group}/${version}`,
     path: `/apis/${ck.group}/${version}/${ck.plural}`,
-    listPage: async (limit, cont) => (await api.listClusterCustomObject({ group: ck.group, version, plural: ck.plural, limit, ...(cont === undefined ? {} : { _continue: cont }) })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+    listPage: async (limit, cont) => {
+      // Custom objects come back as the raw JSON: the continue token is `metadata.continue`, not
+      // the typed clients' `_continue` (reading the wrong one silently stops after the first page).
+      const raw = (await api.listClusterCustomObject({ group: ck.group, version, plural: ck.plural, limit, ...(cont === undefined ? {} : { _continue: cont }) })) as { metadata?: { resourceVersion?: string; continue?: string }; items?: k8s.KubernetesObject[] };
+      const next = raw.metadata?.continue;
+      return { items: raw.items ?? [], metadata: { resourceVersion: raw.metadata?.resourceVersion ?? '', ...(next ? { _continue: next } : {}) } };
+    },
   };
 }
 

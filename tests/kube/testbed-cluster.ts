@@ -29,7 +29,11 @@ export interface KubeTestbedCluster {
   tokens: Record<string, string>;
   /** Control settings for discovery and node attestation against the real API server. */
   controlEnv: Record<string, string>;
-  /** Makes the cluster match `spec`: creates, updates and (force-)deletes pods; waits for nothing. */
+  /**
+   * Makes the cluster match `spec`: creates or updates every object (extraObjects too), and
+   * force-deletes pods the spec no longer has. Other objects are never deleted (use kubectl).
+   * Waits for nothing.
+   */
   apply(spec: ClusterSpec): Promise<void>;
   close(): Promise<void>;
 }

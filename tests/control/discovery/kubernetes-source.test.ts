@@ -15,6 +15,7 @@ import { KubernetesSource } from '../../../control/discovery/kubernetes-source.t
 import { discoverySourceNames } from '../../../control/discovery/source.ts';
 import { translateObjects } from '../../../control/discovery/k8s-translate.ts';
 import { withKubeCluster, type KubeObject } from '../../kube/kube-cluster.ts';
+import { chartObjects, waitEstablished } from '../../kube/chart-objects.ts';
 
 const kube = await withKubeCluster(t, { name: 'kubernetes-source', watchCache: false });
 
@@ -33,6 +34,10 @@ const pod = (name: string, nodeName: string, extra: { sa?: string; annotations?:
 });
 
 if (kube !== null) {
+  // The chart's CRDs, and three policies: custom kinds page and relist like the built-in ones.
+  const crds = chartObjects(['CustomResourceDefinition']);
+  await kube.apply(crds as unknown as KubeObject[]);
+  await waitEstablished(kube, crds.map((c) => c.metadata.name));
   await kube.apply([
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'weft.dev/mesh': 'enabled' } } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'plain' } },
@@ -43,6 +48,7 @@ if (kube !== null) {
     pod('web-1', 'node-b', { sa: 'web' }),
     pod('web-2', 'node-a', { sa: 'web' }),
     pod('legacy-1', 'node-a', { ns: 'plain' }),
+    ...['a', 'b', 'c'].map((n) => ({ apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: `audit-${n}`, namespace: 'shop' }, spec: { action: 'AUDIT' } })),
   ]);
   for (const [n, ip] of [['node-a', '192.168.0.1'], ['node-b', '192.168.0.2']]) {
     await kube.must('PATCH', `/api/v1/nodes/${n}/status`, { status: { addresses: [{ type: 'InternalIP', address: ip }] } }, 'application/strategic-merge-patch+json');
@@ -68,10 +74,10 @@ if (kube !== null) {
     t.equal(sets.length, 1, 'start emits once');
     // The same objects as the API server holds them, fed to the file source's translation.
     const objects: KubeObject[] = [];
-    for (const path of ['/api/v1/namespaces', '/api/v1/nodes', '/api/v1/pods', '/api/v1/services']) {
+    for (const path of ['/api/v1/namespaces', '/api/v1/nodes', '/api/v1/pods', '/api/v1/services', '/apis/weft.dev/v1alpha1/authorizationpolicies']) {
       const list = await kube.must('GET', path);
-      const kind = { namespaces: 'Namespace', nodes: 'Node', pods: 'Pod', services: 'Service' }[path.split('/').pop()!]!;
-      for (const o of list.items as KubeObject[]) objects.push({ ...o, apiVersion: 'v1', kind });
+      const kind = { namespaces: 'Namespace', nodes: 'Node', pods: 'Pod', services: 'Service', authorizationpolicies: 'AuthorizationPolicy' }[path.split('/').pop()!]!;
+      for (const o of list.items as KubeObject[]) objects.push({ ...o, apiVersion: path.startsWith('/apis/') ? 'weft.dev/v1alpha1' : 'v1', kind });
     }
     const fromFile = translateObjects(objects.map((object, i) => ({ origin: `#${i}`, object })), { trustDomain: 'cluster.local' });
     const sort = (rs: readonly ResourceRecord[]): ResourceRecord[] => [...rs].sort((a, b) => `${a.kind}:${a.key}`.localeCompare(`${b.kind}:${b.key}`));
@@ -83,6 +89,7 @@ if (kube !== null) {
     t.match(latest().get('service:default/kubernetes'), { kind: 'service' }, 'the API server\'s own Service is there: this is a real cluster');
     t.match(latest().get('node:node-a'), { address: '192.168.0.1' });
     t.ok(source.status().filter((s) => s.apiVersion !== null).every((s) => s.lists >= 1));
+    t.same(sets[0].filter((r) => r.kind === 'policy').map((r) => r.key).sort(), ['shop/audit-a', 'shop/audit-b', 'shop/audit-c'], 'three policies, listed in pages of two');
   });
 
   t.test('follows adds, updates and deletes', async (t) => {
@@ -120,6 +127,7 @@ if (kube !== null) {
 
   t.test('a real 410 (etcd compacted under the watches) relists without losing or duplicating', async (t) => {
     const nodeLists = source.status().find((s) => s.kind === 'Node')!.lists;
+    const policyLists = source.status().find((s) => s.kind === 'AuthorizationPolicy')!.lists;
     // Pods change; nodes stay quiet, so the Node informer's resourceVersion stays old (no
     // bookmarks without the watch cache). Compaction then makes its next resume a 410.
     await kube.apply([pod('web-5', 'node-b', { sa: 'web' })]);
@@ -127,6 +135,10 @@ if (kube !== null) {
     await until('web-5 seen', () => workload('shop/web-5') !== undefined);
     await kube.compactEtcd();
     await until('the Node informer relisted', () => source.status().find((s) => s.kind === 'Node')!.lists > nodeLists, 30_000);
+    await until('and the AuthorizationPolicy one (a custom kind)', () => source.status().find((s) => s.kind === 'AuthorizationPolicy')!.lists > policyLists, 30_000);
+    await kube.apply([{ apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'audit-d', namespace: 'shop' }, spec: { action: 'AUDIT' } }]);
+    await until('policy watch resumed after the relist', () => latest().has('policy:shop/audit-d'));
+    t.same(sets[sets.length - 1].filter((r) => r.kind === 'policy').map((r) => r.key).sort(), ['shop/audit-a', 'shop/audit-b', 'shop/audit-c', 'shop/audit-d'], 'each policy once');
     await kube.apply([{ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-c' } }]);
     await kube.must('PATCH', '/api/v1/nodes/node-c/status', { status: { addresses: [{ type: 'InternalIP', address: '192.168.0.3' }] } }, 'application/strategic-merge-patch+json');
     await until('watch resumed after the relist', () => latest().has('node:node-c'));
