@@ -306,6 +306,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'logs', handle: () => [sinks.stdout.status(), sinks.stderr.status()] });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
+  admin.register({ key: 'refused', handle: () => state.refusedObjects() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
   admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none' } : { mode: redirector.name, installed: await redirector.describe() }) });
   admin.register({ key: 'proxy', handle: () => proxyStats() });

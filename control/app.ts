@@ -108,7 +108,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     } else if (path === '/healthz' && req.method === 'GET') {
       sendJson(res, 200, { status: 'ok', version: store.snapshot().version });
     } else if (path === '/metrics' && req.method === 'GET') {
-      const text = rejections.render();
+      const text = rejections.render() + (source.metrics?.() ?? '');
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);
     } else {

@@ -121,16 +121,15 @@ t.test('RBAC: control reads what discovery needs and reviews tokens; the agent g
   const grants = role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g || 'core'}/${res}: ${[...r.verbs].sort().join(',')}`))).sort();
   t.same(grants, [
     'authentication.k8s.io/tokenreviews: create',
-    'core/namespaces: get,list,watch',
-    'core/nodes: get,list,watch',
-    'core/pods: get,list,watch',
-    'core/serviceaccounts: get,list,watch',
-    'core/services: get,list,watch',
-    'discovery.k8s.io/endpointslices: get,list,watch',
-    'gateway.networking.k8s.io/httproutes: get,list,watch',
-    'weft.dev/authorizationpolicies: get,list,watch',
-    'weft.dev/meshpolicies: get,list,watch',
-  ], 'exactly these grants: no secrets, no writes but TokenReview');
+    'core/namespaces: list,watch',
+    'core/nodes: list,watch',
+    'core/pods: list,watch',
+    'core/services: list,watch',
+    'discovery.k8s.io/endpointslices: list,watch',
+    'gateway.networking.k8s.io/httproutes: list,watch',
+    'weft.dev/authorizationpolicies: list,watch',
+    'weft.dev/meshpolicies: list,watch',
+  ], 'exactly these grants (what the informers ask for: list and watch): no get, no secrets, no writes but TokenReview');
   const bindings = objs.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
   t.notOk(JSON.stringify(bindings).includes('weft-agent'), 'no binding names the agent ServiceAccount');
   t.equal((find(objs, 'ServiceAccount', 'weft-agent') as unknown as { automountServiceAccountToken: boolean }).automountServiceAccountToken, false);

@@ -29,6 +29,12 @@ export interface KubeClusterOptions {
   name: string;
   /** Run kube-controller-manager (EndpointSlices, ServiceAccount tokens, GC). Default true. */
   controllerManager?: boolean;
+  /**
+   * The API server's watch cache. Default true (as in production). false makes every watch read
+   * etcd directly: a watch resuming from a revision older than an etcd compaction (compactEtcd)
+   * then gets a real 410 Expired — and no bookmarks are sent (they come from the cache).
+   */
+  watchCache?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -60,14 +66,16 @@ export class KubeCluster {
   /** An admin kubeconfig file (client certificate in system:masters). */
   readonly adminKubeconfig: string;
   readonly #etcdPorts: [number, number];
+  readonly #watchCache: boolean;
   #etcd: ChildProcess | undefined;
   #api: ChildProcess | undefined;
   #kcm: ChildProcess | undefined;
   readonly #agent: https.Agent;
   #stopped = false;
 
-  private constructor(name: string, dir: string, pki: KubePki, bins: KubeBinaries, ports: [number, number, number]) {
+  private constructor(name: string, dir: string, pki: KubePki, bins: KubeBinaries, ports: [number, number, number], watchCache: boolean) {
     this.name = name;
+    this.#watchCache = watchCache;
     this.dir = dir;
     this.pki = pki;
     this.bins = bins;
@@ -86,7 +94,7 @@ export class KubeCluster {
     const dir = await mkdtemp(join(tmpdir(), `weft-kube-${safe}-`));
     const pki = await makeKubePki(dir);
     const ports: [number, number, number] = [await freePort(), await freePort(), await freePort()];
-    const c = new KubeCluster(safe, dir, pki, bins, ports);
+    const c = new KubeCluster(safe, dir, pki, bins, ports, opts.watchCache !== false);
     try {
       await c.#writeAdminKubeconfig();
       await c.#startEtcd();
@@ -147,8 +155,24 @@ export class KubeCluster {
       '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group', '--requestheader-extra-headers-prefix=X-Remote-Extra-',
       `--proxy-client-cert-file=${p.frontProxyCert}`, `--proxy-client-key-file=${p.frontProxyKey}`,
       '--profiling=false', '--enable-priority-and-fairness=false',
+      ...(this.#watchCache ? [] : ['--watch-cache=false']),
     ]);
     await this.#waitFor('kube-apiserver', this.#api, async () => (await this.request('GET', '/readyz').catch(() => ({ status: 0 }))).status === 200, 60_000);
+  }
+
+  /**
+   * Compacts etcd's history up to its current revision (through etcd's v3 JSON gateway) and
+   * returns that revision: a watch resuming from an older resourceVersion gets 410 Expired (with
+   * `watchCache: false`; the watch cache answers from its own window otherwise).
+   */
+  async compactEtcd(): Promise<number> {
+    const base = `http://127.0.0.1:${this.#etcdPorts[0]}/v3/kv`;
+    const range = await fetch(`${base}/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64'), limit: 1 }) });
+    if (!range.ok) throw new Error(`etcd range: ${range.status} ${await range.text()}`);
+    const revision = Number(((await range.json()) as { header: { revision: string } }).header.revision);
+    const compact = await fetch(`${base}/compaction`, { method: 'POST', body: JSON.stringify({ revision: String(revision), physical: true }) });
+    if (!compact.ok) throw new Error(`etcd compaction: ${compact.status} ${await compact.text()}`);
+    return revision;
   }
 
   /** Kills the API server (SIGKILL, as a crash) and waits until it is gone. */
