@@ -14,6 +14,7 @@ import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
@@ -34,6 +35,8 @@ export interface InboundHttpDeps {
   policy?: InboundAuthorizer;
   /** Inbound request events (the destination side of the golden metrics). */
   telemetry?: Telemetry;
+  /** Path normalisation (WEFT_PATH_NORMALIZATION): the source agent normalised already; a peer that did not is held to it here. */
+  pathNormalization?: PathNormalization;
 }
 
 export interface PeerHttpRequest {
@@ -173,6 +176,7 @@ class StreamSink implements AttemptSink {
 
 export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpRequest) => void {
   const telemetry = deps.telemetry ?? noTelemetry;
+  const pathMode = deps.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
   // One telemetry context per (peer identity, workload): the labels of inbound request events.
   const contexts = new Map<string, ConnectionContext>();
   const contextFor = (peer: string, dst: WorkloadRecord, address: string): ConnectionContext => {
@@ -188,10 +192,17 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
   return function onPeerHttp(req: PeerHttpRequest): void {
     const { stream, headers } = req;
     const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
-    const path = headers[':path'];
-    if (target === null || typeof path !== 'string' || (path !== '*' && !isOriginForm(path))) {
+    const rawPath = headers[':path'];
+    if (target === null || typeof rawPath !== 'string' || (rawPath !== '*' && !isOriginForm(rawPath))) {
       telemetry.inputRejected('hbone_http_target');
       refuse(stream, 400, ErrorCodes.HTTP_TARGET);
+      return;
+    }
+    // Idempotent: a path the source agent normalised comes out unchanged (one scan, no copy).
+    const path = normalizePath(rawPath, pathMode);
+    if (typeof path !== 'string') {
+      telemetry.inputRejected(`hbone_http_path_${path.refused}`);
+      refuse(stream, 400, ErrorCodes.HTTP_PATH);
       return;
     }
     const decision = decideInbound(target.host, deps.view, deps.localNode);

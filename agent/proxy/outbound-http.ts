@@ -35,6 +35,7 @@ import { pipeBoth } from './tcp.ts';
 import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 
 export interface OutboundHttpDeps {
   router: Router;
@@ -56,6 +57,8 @@ export interface OutboundHttpDeps {
   requestLimit?: WorkloadLimiter;
   /** How long a client may take to send a request's line and headers (slowloris bound). */
   headersTimeoutMs?: number;
+  /** How request paths are normalised before routing and policy (WEFT_PATH_NORMALIZATION). */
+  pathNormalization?: PathNormalization;
 }
 
 /** What the connection-level decision knew; set on the socket before the HTTP server sees it. */
@@ -143,6 +146,7 @@ const NOTHING = Buffer.alloc(0);
 
 export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const { router, log } = deps;
+  const pathMode = deps.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
 
   /** A same-node request the destination's policy denies: answered here, 403, never delivered. */
   function denied(policyKey: string, sink: AttemptSink): UpstreamAttempt {
@@ -194,22 +198,13 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       res.destroy();
       return;
     }
-    // Origin-form is the common case and costs one character test (llhttp already refused spaces
-    // and controls in an HTTP/1 target; an h2 :path is only a header value, so it is checked whole).
-    if (req.url.charCodeAt(0) !== 0x2f || (conn.proto === 'h2' && !isOriginForm(req.url))) {
-      const t = originForm(req.url);
-      if (t === null) {
-        deps.telemetry.inputRejected('http_target');
-        // HTTP/2 forbids connection headers (setting one throws): only HTTP/1 is told to close.
-        res.writeHead(400, conn.proto === 'h2' ? { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0' } : { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0', connection: 'close' });
-        res.end();
-        return;
-      }
-      req.url = t.path;
-      if (t.authority !== undefined) {
-        if (conn.proto === 'h2') req.headers[':authority'] = t.authority;
-        else req.headers.host = t.authority;
-      }
+    const refused = admitTarget(req, conn.proto);
+    if (refused !== null) {
+      deps.telemetry.inputRejected(refused.reason);
+      // HTTP/2 forbids connection headers (setting one throws): only HTTP/1 is told to close.
+      res.writeHead(400, conn.proto === 'h2' ? { 'weft-error': refused.code, 'content-length': '0' } : { 'weft-error': refused.code, 'content-length': '0', connection: 'close' });
+      res.end();
+      return;
     }
     const limit = deps.requestLimit;
     if (limit !== undefined) {
@@ -221,6 +216,46 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       res.once('close', () => limit.release(conn.source));
     }
     new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
+  }
+
+  /**
+   * The request head's one target stage, before routing and policy on every entry (HTTP/1,
+   * HTTP/2 prior knowledge, upgrades): the target made origin-form and its path normalised
+   * (common/path-normalize.ts), written back so that what is routed, authorized and forwarded is
+   * one path. Null when admitted; else what to refuse it with (400) and count.
+   */
+  function admitTarget(req: { url?: string; method?: string; headers: http.IncomingHttpHeaders }, proto: AppProtocol): { code: string; reason: string } | null {
+    const url = req.url ?? '/';
+    // CONNECT's target is an authority ("host:port"): nothing to normalise.
+    if (req.method === 'CONNECT') return null;
+    let path = url;
+    // Origin-form is the common case and costs one character test (llhttp already refused spaces
+    // and controls in an HTTP/1 target; an h2 :path is only a header value, so it is checked whole).
+    if (url.charCodeAt(0) !== 0x2f || (proto === 'h2' && !isOriginForm(url))) {
+      const t = originForm(url);
+      if (t === null) return { code: ErrorCodes.HTTP_MALFORMED, reason: 'http_target' };
+      path = t.path;
+      if (t.authority !== undefined) {
+        if (proto === 'h2') req.headers[':authority'] = t.authority;
+        else req.headers.host = t.authority;
+      }
+    }
+    const n = normalizePath(path, pathMode);
+    if (typeof n !== 'string') return { code: ErrorCodes.HTTP_PATH, reason: `http_path_${n.refused}` };
+    if (n !== url) req.url = n;
+    return null;
+  }
+
+  /** An upgrade or CONNECT head goes through the same target stage as every request. */
+  function onUpgradeHead(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refused = admitTarget(req, 'http1');
+    if (refused === null) {
+      onUpgrade(req, socket, head);
+      return;
+    }
+    deps.telemetry.inputRejected(refused.reason);
+    socket.on('error', () => undefined);
+    socket.end(`HTTP/1.1 400 Bad Request\r\nweft-error: ${refused.code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
   }
 
   /** WebSocket and other upgrades, and CONNECT: replay the head on an opaque connection. */
@@ -270,8 +305,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, keepAliveTimeout: 65_000, ...headerTimeoutOptions(headersTimeout) });
   h1.on('request', onRequest);
   h1.on('checkContinue', onRequest);
-  h1.on('upgrade', onUpgrade);
-  h1.on('connect', onUpgrade);
+  h1.on('upgrade', onUpgradeHead);
+  h1.on('connect', onUpgradeHead);
   // Malformed, oversized and smuggling-shaped requests, and header timeouts: 400/431/408, closed, counted.
   h1.on('clientError', (err: Error, socket: Duplex) => {
     const kind = answerClientError(err, socket);

@@ -95,7 +95,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const requestLimit = limit('pending_requests', config.maxPendingRequestsPerWorkload);
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
-    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs,
+    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,
   });
@@ -108,7 +108,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
     onStream: createInboundHboneHandler({ ...common, log: log.child('hbone') }),
-    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in') }),
+    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in'), pathNormalization: config.pathNormalization }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
