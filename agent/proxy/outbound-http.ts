@@ -126,6 +126,11 @@ class PeerAttempt implements UpstreamAttempt {
   }
 }
 
+/** Whether an Upgrade header asks for h2c (among its tokens). */
+function isH2cUpgrade(upgrade: string | undefined): boolean {
+  return upgrade !== undefined && upgrade.split(',').some((v) => v.trim().toLowerCase() === 'h2c');
+}
+
 /** The request head as it was on the wire, for replay on an opaque connection. */
 function rawHead(req: http.IncomingMessage): string {
   let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
@@ -246,11 +251,38 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     return null;
   }
 
+  /**
+   * An h2c upgrade is not offered through the mesh (Envoy drops it too): once an app accepted it,
+   * HTTP/2 streams would follow on a spliced connection, each asking for any path with no policy
+   * seeing them ("h2c smuggling"). The request is served as the HTTP/1.1 request it also is: its
+   * head, less the upgrade headers, goes back to the HTTP/1 server with what followed it. The
+   * client sees an ordinary answer, which RFC 9113 §3.2 (formerly RFC 7540) allows.
+   */
+  function serveWithoutH2c(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      if (name === 'upgrade' || name === 'http2-settings') continue;
+      if (name === 'connection') {
+        const keep = raw[i + 1].split(',').map((v) => v.trim()).filter((v) => v !== '' && !/^(upgrade|http2-settings)$/i.test(v));
+        if (keep.length > 0) s += `${raw[i]}: ${keep.join(', ')}\r\n`;
+        continue;
+      }
+      s += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    }
+    const bytes = Buffer.from(`${s}\r\n`, 'latin1');
+    h1.emit('connection', socket);
+    socket.emit('data', head.length > 0 ? Buffer.concat([bytes, head]) : bytes);
+    socket.resume();
+  }
+
   /** An upgrade or CONNECT head goes through the same target stage as every request. */
   function onUpgradeHead(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const refused = admitTarget(req, 'http1');
     if (refused === null) {
-      onUpgrade(req, socket, head);
+      if (req.method !== 'CONNECT' && isH2cUpgrade(req.headers.upgrade)) serveWithoutH2c(req, socket, head);
+      else onUpgrade(req, socket, head);
       return;
     }
     deps.telemetry.inputRejected(refused.reason);
