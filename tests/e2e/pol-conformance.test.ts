@@ -199,47 +199,51 @@ const SUMMARY = process.env.WEFT_CONFORMANCE_SUMMARY ?? '';
 
 for (const dest of ['near', 'far'] as const) {
   const where = dest === 'near' ? 'same node' : 'across nodes';
-  const host = tb.pod(dest).ip;
-  const outcomes = await clientBatch(host, ROWS);
-  for (const row of ROWS) if (row.send.via !== 'client') outcomes.set(row.id, await curl(host, row, row.send));
-  // The app reports a request before it answers; give its last lines a moment to arrive.
-  await new Promise((r) => setTimeout(r, 1000));
+  // One parent per destination: every row is sent first (one client process for the node
+  // clients, curl for the rest), then each row is judged in a subtest of its own.
+  t.test(`${mode}, ${where}`, async (t) => {
+    const host = tb.pod(dest).ip;
+    const outcomes = await clientBatch(host, ROWS);
+    for (const row of ROWS) if (row.send.via !== 'client') outcomes.set(row.id, await curl(host, row, row.send));
+    // The app reports a request before it answers; give its last lines a moment to arrive.
+    await new Promise((r) => setTimeout(r, 1000));
 
-  for (const row of ROWS) {
-    const expect = (dest === 'far' ? row.far : undefined) ?? row.expect;
-    t.test(`${mode}, ${where}: ${row.id} — ${row.proves}`, async (t) => {
-      const o = outcomes.get(row.id);
-      t.ok(o !== undefined, 'the client reported an outcome');
-      if (o === undefined) return;
-      const seen = reached(apps[dest], row.id);
-      // Whatever the row: nothing denied, and nothing not normal, ever reaches the app.
-      for (const s of seen) {
-        t.notOk(deniedByPolicy(s.target), `the app never receives a denied path (got ${JSON.stringify(s.target)}${s.tunneled ? ' inside a tunnel' : ''})`);
-        if (s.kind !== 'connect') t.ok(isNormal(s.target), `the app receives only normal paths (got ${JSON.stringify(s.target)})`);
-      }
-      const refused = o.status === 0 || o.status >= 400;
-      const marked = seen.filter((s) => s.kind !== 'connect');
-      let verdict: string;
-      if ('refused' in expect) {
-        t.ok(refused, `refused (status ${o.status}${o.error ? `, ${o.error}` : ''})`);
-        t.same(marked.map((s) => s.target), [], 'and the app saw nothing of it');
-        if (expect.refused === 'policy') t.match(o, { status: 403 }, '403 from the policy');
-        if (expect.refused === 'policy' && o.weftError !== undefined) t.equal(o.weftError, 'WEFT_ERR_POLICY_DENIED');
-        if (expect.refused === 'path') t.match(o, { status: 400, weftError: 'WEFT_ERR_HTTP_PATH' }, '400 WEFT_ERR_HTTP_PATH');
-        verdict = `refused ${o.status || o.error}`;
-      } else if ('reaches' in expect) {
-        t.ok(o.status >= 200 && o.status < 300, `answered by the app (status ${o.status}${o.error ? `, ${o.error}` : ''})`);
-        t.same(marked.map((s) => s.target.split('?')[0]), [expect.reaches], `the app got exactly ${expect.reaches}`);
-        verdict = `reached ${expect.reaches}`;
-      } else {
-        const paths = marked.map((s) => s.target.split('?')[0]);
-        t.ok(paths.every((p) => p === expect.reachesOrRefused), `the app got only ${expect.reachesOrRefused} (got ${JSON.stringify(paths)})`);
-        if (!refused) t.ok(paths.length > 0, 'answered, so the app saw it');
-        verdict = refused ? `refused ${o.status || o.error}` : `reached ${paths.join(', ')}`;
-      }
-      if (SUMMARY !== '') appendFileSync(SUMMARY, `${mode}\t${where}\t${row.id}\t${verdict}\t${JSON.stringify(o)}\n`);
-    });
-  }
+    for (const row of ROWS) {
+      const expect = (dest === 'far' ? row.far : undefined) ?? row.expect;
+      void t.test(`${mode}, ${where}: ${row.id} — ${row.proves}`, async (t) => {
+        const o = outcomes.get(row.id);
+        t.ok(o !== undefined, 'the client reported an outcome');
+        if (o === undefined) return;
+        const seen = reached(apps[dest], row.id);
+        // Whatever the row: nothing denied, and nothing not normal, ever reaches the app.
+        for (const s of seen) {
+          t.notOk(deniedByPolicy(s.target), `the app never receives a denied path (got ${JSON.stringify(s.target)}${s.tunneled ? ' inside a tunnel' : ''})`);
+          if (s.kind !== 'connect') t.ok(isNormal(s.target), `the app receives only normal paths (got ${JSON.stringify(s.target)})`);
+        }
+        const refused = o.status === 0 || o.status >= 400;
+        const marked = seen.filter((s) => s.kind !== 'connect');
+        let verdict: string;
+        if ('refused' in expect) {
+          t.ok(refused, `refused (status ${o.status}${o.error ? `, ${o.error}` : ''})`);
+          t.same(marked.map((s) => s.target), [], 'and the app saw nothing of it');
+          if (expect.refused === 'policy') t.match(o, { status: 403 }, '403 from the policy');
+          if (expect.refused === 'policy' && o.weftError !== undefined) t.equal(o.weftError, 'WEFT_ERR_POLICY_DENIED');
+          if (expect.refused === 'path') t.match(o, { status: 400, weftError: 'WEFT_ERR_HTTP_PATH' }, '400 WEFT_ERR_HTTP_PATH');
+          verdict = `refused ${o.status || o.error}`;
+        } else if ('reaches' in expect) {
+          t.ok(o.status >= 200 && o.status < 300, `answered by the app (status ${o.status}${o.error ? `, ${o.error}` : ''})`);
+          t.same(marked.map((s) => s.target.split('?')[0]), [expect.reaches], `the app got exactly ${expect.reaches}`);
+          verdict = `reached ${expect.reaches}`;
+        } else {
+          const paths = marked.map((s) => s.target.split('?')[0]);
+          t.ok(paths.every((p) => p === expect.reachesOrRefused), `the app got only ${expect.reachesOrRefused} (got ${JSON.stringify(paths)})`);
+          if (!refused) t.ok(paths.length > 0, 'answered, so the app saw it');
+          verdict = refused ? `refused ${o.status || o.error}` : `reached ${paths.join(', ')}`;
+        }
+        if (SUMMARY !== '') appendFileSync(SUMMARY, `${mode}\t${where}\t${row.id}\t${verdict}\t${JSON.stringify(o)}\n`);
+      });
+    }
+  });
 }
 
 
