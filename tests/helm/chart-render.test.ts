@@ -66,6 +66,7 @@ t.test('every documented option renders valid manifests', async (t) => {
   t.equal(agent.readinessProbe.httpGet.host, undefined, 'with the admin on the node IP, probes use the pod (node) IP');
   t.same(agent.env.find((e) => e.name === 'WEFT_ADMIN_HOST')?.valueFrom?.fieldRef?.fieldPath, 'status.hostIP');
   t.equal((find(objs, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_TRUST_DOMAIN, 'mesh.example.org');
+  t.equal((find(objs, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'decode-and-merge-slashes', 'the path normalisation mode reaches every agent');
   const dep = find(objs, 'Deployment', 'weft-control');
   t.ok('requiredDuringSchedulingIgnoredDuringExecution' in (podSpec(dep).affinity?.podAntiAffinity ?? {}), 'hard anti-affinity');
   t.equal(podSpec(dep).containers[0].image, 'registry.local:5000/weft/weft/control:0.2.0-rc.1');
@@ -182,6 +183,7 @@ t.test('optional objects follow their switches', async (t) => {
   t.same((metricsSvc.spec as { ports: Array<{ port: number }> }).ports.map((p) => p.port), [15020]);
   const otlp = render({ telemetry: { otlp: { endpoint: 'http://collector:4318' } } });
   const meshData = (find(otlp, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data;
+  t.equal((find(render(), 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'merge-slashes', 'paths are normalised by default (the secure mode)');
   t.equal(meshData.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318', 'the standard OTel SDK variable');
   t.equal(meshData.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
   const a1 = find(render(), 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };
