@@ -2,7 +2,7 @@
 // (tests/e2e/pol-conformance.test.ts): "the app got only what policy evaluated" needs the app's own
 // view. One port speaks HTTP/1.1 and h2c prior knowledge (it looks at the first bytes), as the
 // mesh delivers h2 to a pod on the port the app dialled.
-//   node tests/apps/path-server.ts [--port 8080]
+//   node tests/apps/path-server.ts [--port 8080]   (0: any free port, reported in the ready line)
 // Every request: a JSON line {event:"request", proto:"http1"|"h2", kind, method, target, tunneled}
 // where kind is "request", "upgrade" (with the Upgrade header in `upgrade`) or "connect"; the
 // answer is 200 with the target as the body. Like servers an attacker hopes to find behind a proxy:
@@ -24,7 +24,7 @@ type Tagged = net.Socket & { [TUNNELED]?: boolean };
 
 runCli('path-server', 'node tests/apps/path-server.ts [--port 8080]', async (argv) => {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' } }, strict: true });
-  const port = intFlag('port', values.port, 8080, 1, 65535);
+  const want = intFlag('port', values.port, 8080, 0, 65535);
   const sockets = new Set<net.Socket>();
 
   const h2 = http2.createServer();
@@ -93,7 +93,8 @@ runCli('path-server', 'node tests/apps/path-server.ts [--port 8080]', async (arg
       socket.resume();
     });
   });
-  await new Promise<void>((resolve) => server.listen(port, '0.0.0.0', resolve));
+  await new Promise<void>((resolve) => server.listen(want, '0.0.0.0', resolve));
+  const port = (server.address() as net.AddressInfo).port;
   onShutdown(() => {
     for (const s of sockets) s.destroy();
     server.close();
