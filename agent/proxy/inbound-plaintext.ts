@@ -24,6 +24,8 @@ export interface InboundDeps {
   log: Logger;
   /** Authorization policy; absent only in tests that exercise the data path alone. */
   policy?: InboundAuthorizer;
+  /** How long a peer may take to send an upgrade tunnel's request head (HBONE; default 30 s). */
+  headersTimeoutMs?: number;
 }
 
 
