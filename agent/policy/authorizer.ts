@@ -28,8 +28,12 @@ export interface Admission {
 
 /** The narrow face the proxy handlers (and the L7 engineer) use. */
 export interface InboundAuthorizer {
-  /** Decides a new connection; when allowed it stays watched until release(), and `close` runs if a later policy denies it. */
-  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void): Admission;
+  /**
+   * Decides a new connection; when allowed it stays watched until release(), and `close` runs if a
+   * later policy denies it. With `req` (an upgrade or CONNECT that becomes a connection) it is
+   * decided, and re-decided on every policy change, as that HTTP request (agent/policy/http-authz.ts).
+   */
+  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void, req?: HttpRequestAttributes): Admission;
   /** Decides one HTTP request (every rule condition known). Denied: answer 403 / PERMISSION_DENIED with `weft-denied-by: <decision.policy>`. */
   authorizeRequest(ctx: ConnectionContext, req: HttpRequestAttributes): PolicyDecision;
 }
@@ -39,6 +43,8 @@ export const DENIED_BY_HEADER = 'weft-denied-by';
 
 interface Live {
   ctx: ConnectionContext;
+  /** The request an upgraded connection was admitted as; undefined for a plain connection. */
+  req: HttpRequestAttributes | undefined;
   generation: number;
   decision: PolicyDecision;
   close: (d: PolicyDecision) => void;
@@ -138,10 +144,10 @@ export class Authorizer implements InboundAuthorizer {
     return this.#decide(ctx, req);
   }
 
-  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void): Admission {
-    const decision = this.#decide(ctx);
+  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void, req?: HttpRequestAttributes): Admission {
+    const decision = this.#decide(ctx, req);
     if (!decision.allowed) return { decision, release: () => undefined };
-    const entry: Live = { ctx, generation: this.#generation, decision, close };
+    const entry: Live = { ctx, req, generation: this.#generation, decision, close };
     let set = this.#live.get(ctx.destination);
     if (set === undefined) this.#live.set(ctx.destination, (set = new Set()));
     set.add(entry);
@@ -176,7 +182,7 @@ export class Authorizer implements InboundAuthorizer {
     for (const set of [...this.#live.values()]) {
       for (const entry of [...set]) {
         if (entry.generation === this.#generation) continue;
-        const d = evaluate(this.policyFor(entry.ctx.destination), entry.ctx);
+        const d = evaluate(this.policyFor(entry.ctx.destination), entry.ctx, entry.req);
         entry.generation = this.#generation;
         entry.decision = d;
         if (d.allowed) continue;

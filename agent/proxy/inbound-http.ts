@@ -18,7 +18,8 @@ import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } fro
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
-import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
+import { authorizeHttp, deniedHeaders } from '../policy/http-authz.ts';
 import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { startServerSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/trace-context.ts';
@@ -220,7 +221,8 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       return;
     }
     if (deps.policy !== undefined) {
-      const d = deps.policy.authorizeRequest(
+      const v = authorizeHttp(
+        deps.policy,
         {
           sourceIdentity: req.peerIdentity,
           sourceAddress: stream.session?.socket?.remoteAddress ?? '',
@@ -231,10 +233,10 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
         },
         { method: headers[':method'] as string, path, headers },
       );
-      if (!d.allowed) {
+      if (v.denied !== undefined) {
         deps.stats.rejected++;
         // 403 is final for the originating agent (never retried); the app sees it with the policy.
-        if (!stream.destroyed) stream.respond({ ':status': 403, [WEFT_ERROR_HEADER]: ErrorCodes.POLICY_DENIED, [DENIED_BY_HEADER]: d.policy }, { endStream: true });
+        if (!stream.destroyed) stream.respond({ ':status': 403, ...deniedHeaders(v.denied) }, { endStream: true });
         return;
       }
     }
@@ -249,6 +251,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       proto: headers[PROTO_HEADER] === 'h2' ? 'h2' as const : 'http1' as const,
       target: { ip: target.host, port: target.port },
       source: req.peerIdentity,
+      sourceAddress: stream.session?.socket?.remoteAddress ?? '',
       bodyless: stream.endAfterHeaders,
     };
     const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;

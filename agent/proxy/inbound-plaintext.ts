@@ -1,6 +1,7 @@
 // Inbound plaintext capture (15006): TCP sent to a meshed pod by something outside the mesh
 // (an unmeshed pod, a node, another cluster). Permissive mode delivers it to the pod as an
 // unauthenticated peer, subject to policy; STRICT mTLS mode refuses it (agent/policy).
+import type { PathNormalization } from '../../common/path-normalize.ts';
 import type net from 'node:net';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
@@ -24,6 +25,10 @@ export interface InboundDeps {
   log: Logger;
   /** Authorization policy; absent only in tests that exercise the data path alone. */
   policy?: InboundAuthorizer;
+  /** How long a peer may take to send an upgrade tunnel's request head (HBONE; default 30 s). */
+  headersTimeoutMs?: number;
+  /** Path normalisation of upgrade heads arriving on HBONE (WEFT_PATH_NORMALIZATION). */
+  pathNormalization?: PathNormalization;
 }
 
 

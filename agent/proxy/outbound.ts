@@ -25,6 +25,8 @@ export interface TunnelOpener {
     destinationIdentity: string;
     nodeAddress: { host: string; port: number };
     target: { host: string; port: number };
+    /** The tunnel starts with an HTTP Upgrade/CONNECT head the destination's agent must authorize. */
+    upgrade?: boolean;
   }): Promise<Duplex>;
 }
 

@@ -107,7 +107,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
-    onStream: createInboundHboneHandler({ ...common, log: log.child('hbone') }),
+    onStream: createInboundHboneHandler({ ...common, log: log.child('hbone'), headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization }),
     onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in'), pathNormalization: config.pathNormalization }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,

@@ -56,7 +56,7 @@ async function proxy(mode: PathNormalization | undefined): Promise<number> {
     tunnels: { open: () => Promise.reject(new Error('no tunnels')) }, log: createLogger('test'), ...(mode === undefined ? {} : { pathNormalization: mode }),
   });
   const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
-  const srv = net.createServer((c) => sniffProtocol(c, 300, (s) => http.handle(c, s, { source: workload('client'), destination: { kind: 'service', service: web, port: 80 }, proto: s.protocol === 'h2' ? 'h2' : 'http1', original: '10.96.0.1:80', ctx })));
+  const srv = net.createServer((c) => sniffProtocol(c, 300, (s) => http.handle(c, s, { source: workload('client'), from: { identity: workload('client').identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: web, port: 80 }, proto: s.protocol === 'h2' ? 'h2' : 'http1', original: '10.96.0.1:80', ctx })));
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.teardown(() => { http.close(); local.close(); void peers.close(); srv.close(); });
   return (srv.address() as net.AddressInfo).port;
