@@ -9,7 +9,8 @@
 // L4 and HTTP conditions: at connection level (opaque TCP) a rule's methods/paths/headers cannot
 // be known. An ALLOW (or AUDIT) rule that needs them does not match — it cannot prove the traffic
 // is what it allows — while a DENY rule that has them matches on its other conditions alone: both
-// err towards refusing. HTTP traffic is decided per request instead, with every condition known.
+// err towards refusing. HTTP traffic is decided per request instead, with every condition known —
+// except what a CONNECT tunnel will carry: a CONNECT meets DENY rules as opaque TCP does.
 import { parseSpiffeId } from '../../control/api/identity.ts';
 import { cidrContains, matchIdentity, parseAddress, type ParsedAddress } from '../../control/api/policy-patterns.ts';
 import { MatchPath, pathRuleMatches } from './path-match.ts';
@@ -114,6 +115,10 @@ function firstMatch(p: CompiledPolicy, src: Source, port: number, req: HttpReque
   return -1;
 }
 
+function isConnect(method: string): boolean {
+  return method.length === 7 && method.toUpperCase() === 'CONNECT';
+}
+
 /** Decides a connection (req undefined) or one HTTP request on it. */
 export function evaluate(wp: WorkloadPolicy, ctx: ConnectionContext, req?: HttpRequestAttributes): PolicyDecision {
   const src = sourceOf(ctx);
@@ -123,9 +128,13 @@ export function evaluate(wp: WorkloadPolicy, ctx: ConnectionContext, req?: HttpR
   if (src.identity === null && wp.mtls === 'STRICT') {
     return { allowed: false, policy: wp.mtlsFrom, reason: 'mTLS mode STRICT refuses plaintext from outside the mesh', audits };
   }
+  // A CONNECT opens a tunnel whose requests no agent sees: DENY rules are matched as for opaque
+  // TCP (their HTTP conditions count as met), so a DENY on /admin is not dodged by asking for
+  // /admin inside it. ALLOW rules must match the CONNECT itself (e.g. methods: [CONNECT]).
+  const tunnel = req !== undefined && isConnect(req.method);
   for (const p of wp.deny) {
-    const i = firstMatch(p, src, ctx.port, req, path);
-    if (i >= 0) return { allowed: false, policy: p.key, reason: `DENY rule ${i} matched`, audits };
+    const i = tunnel ? firstMatch(p, src, ctx.port, undefined, undefined) : firstMatch(p, src, ctx.port, req, path);
+    if (i >= 0) return { allowed: false, policy: p.key, reason: tunnel ? `DENY rule ${i} matched (a CONNECT tunnel is opaque: its HTTP conditions count as met)` : `DENY rule ${i} matched`, audits };
   }
   if (wp.allow.length > 0) {
     for (const p of wp.allow) {
