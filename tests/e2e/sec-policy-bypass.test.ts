@@ -11,6 +11,7 @@
 //     an admitted WebSocket is cut when a later policy denies its request.
 //   - ipBlocks on the same node, HTTP/1, HTTP/2 and TCP, ALLOW and DENY (the source address was
 //     passed empty, so an ipBlocks ALLOW denied everyone and an ipBlocks DENY denied no one).
+// In both redirect modes: WEFT_TEST_REDIRECT_MODE, or ebpf-sec-policy-bypass.test.ts.
 import t from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
@@ -18,16 +19,17 @@ import type { ClusterSpec } from '../testbed/cluster-objects.ts';
 import type { Scenario, ScenarioResult } from '../apps/bad-input-client.ts';
 import { runScenarios } from './sec-helpers.ts';
 import { tcpClient } from './helpers.ts';
+import { testbedName, testRedirectMode } from '../ebpf/mode.ts';
 
 const tb = await withTestbed(t, {
-  name: 'sec-bypass',
+  name: testbedName('sec-bypass'),
   nodes: [
     { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'peer', namespace: 'demo' }, { name: 'near', namespace: 'demo' }] },
     { name: 'n2', pods: [{ name: 'far', namespace: 'demo' }] },
   ],
 });
 const base: ClusterSpec = { meshedNamespaces: ['demo'] };
-const mesh = await Mesh.start(tb, { cluster: base, controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' } });
+const mesh = await Mesh.start(tb, { cluster: base, redirectMode: testRedirectMode(), controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' } });
 t.teardown(() => mesh.stop());
 const apps = {
   near: await mesh.startApp('near', 'l7-server.ts', ['--port', '8080', '--h2-port', '8081', '--name', 'near', '--log']),
