@@ -20,6 +20,7 @@ import type { Scenario, ScenarioResult } from '../apps/bad-input-client.ts';
 import { runScenarios } from './sec-helpers.ts';
 import { tcpClient } from './helpers.ts';
 import { testbedName, testRedirectMode } from '../ebpf/mode.ts';
+import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
 
 const tb = await withTestbed(t, {
   name: testbedName('sec-bypass'),
@@ -70,6 +71,10 @@ async function apply(objects: Record<string, unknown>[]): Promise<void> {
 const deniedCount = async (server: Server, policy: string, source = 'spiffe://cluster.local/ns/demo/sa/client'): Promise<number> =>
   (await policies(nodeOf[server])).counters.rows.filter((r) => r.kind === 'denied' && r.policy === policy && r.source === source && r.destination === `demo/${server}`).reduce((a, r) => a + r.count, 0);
 
+/** weft_policy_denials_total for a destination workload, on its node's /metrics. */
+const deniedMetric = async (server: Server): Promise<number> =>
+  sumOf(parseProm(String((await mesh.admin(nodeOf[server], '/metrics')).body)), 'weft_policy_denials_total', { destination_workload: server });
+
 /** What the backend saw since `from` (its --log lines): requests, upgrades and CONNECTs with their paths. */
 const seen = (server: Server, from: number): Array<{ event?: string; method?: string; path?: string }> =>
   apps[server].lines.slice(from) as Array<{ event?: string; method?: string; path?: string }>;
@@ -99,6 +104,7 @@ t.test('Upgrade and CONNECT are authorized as requests, on the same node and acr
   await apply([authz('no-admin', { action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/admin' }] }, { methods: ['CONNECT'] }] }] })]);
   const before = { near: apps.near.lines.length, far: apps.far.lines.length };
   const counted = { near: await deniedCount('near', 'demo/no-admin'), far: await deniedCount('far', 'demo/no-admin') };
+  const metric = { near: await deniedMetric('near'), far: await deniedMetric('far') };
   const rows: Array<[Scenario, Server, 'denied' | 'allowed', string]> = [];
   for (const server of ['near', 'far'] as const) {
     const where = server === 'near' ? 'same node' : 'cross node';
@@ -127,6 +133,7 @@ t.test('Upgrade and CONNECT are authorized as requests, on the same node and acr
     t.same(got.filter((l) => l.event === 'upgrade').map((l) => l.path), ['/chat'], `${server}: the app saw only the allowed upgrade`);
     t.notOk(got.some((l) => l.event === 'connect' || (l.path ?? '').startsWith('/admin')), `${server}: no denied head reached the app`);
     t.equal(await deniedCount(server, 'demo/no-admin') - counted[server], 3, `${server}: each denial counted once under the policy, source and destination`);
+    t.equal(await deniedMetric(server) - metric[server], 3, `${server}: and in weft_policy_denials_total{destination_workload="${server}"}`);
   }
   t.match(mesh.agentLog('n1'), /"msg":"request denied by policy","code":"WEFT_ERR_POLICY_DENIED","policy":"demo\/no-admin".*"destinationWorkload":"demo\/near".*"transport":"local","method":"GET","path":"\/admin\/x"/, 'same node: the deny log line of a request');
   t.match(mesh.agentLog('n2'), /"msg":"request denied by policy","code":"WEFT_ERR_POLICY_DENIED","policy":"demo\/no-admin".*"destinationWorkload":"demo\/far".*"transport":"hbone","method":"GET","path":"\/admin\/x"/, 'cross node: the destination agent logs it the same way');
