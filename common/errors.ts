@@ -24,6 +24,8 @@ export const ErrorCodes = {
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
+  /** A connection whose original destination is the agent's own listener (a pod dialled node-ip:15001): refused, it would loop. */
+  AGENT_LISTENER: 'WEFT_ERR_AGENT_LISTENER',
   /** An AuthorizationPolicy or MeshPolicy control refused (schema or meaning); names object and field. */
   POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
   /** Authorization policy (or the mTLS mode) refused a connection or request. */

@@ -57,6 +57,8 @@ export interface AuthorizerOptions {
   localNode: string;
   log: Logger;
   counters?: PolicyCounters;
+  /** Every denial (a refused connection or request, a live connection cut), by destination workload key: the Prometheus counter. */
+  onDenied?: (destinationWorkload: string) => void;
 }
 
 export class Authorizer implements InboundAuthorizer {
@@ -64,6 +66,7 @@ export class Authorizer implements InboundAuthorizer {
   readonly #view: PolicyStateView;
   readonly #node: string;
   readonly #log: Logger;
+  readonly #onDenied: ((destinationWorkload: string) => void) | undefined;
   #compiled = new Map<string, WorkloadPolicy>();
   #generation = 0;
   readonly #live = new Map<string, Set<Live>>();
@@ -73,6 +76,7 @@ export class Authorizer implements InboundAuthorizer {
     this.#node = opts.localNode;
     this.#log = opts.log;
     this.counters = opts.counters ?? new PolicyCounters();
+    this.#onDenied = opts.onDenied;
   }
 
   /** Moves on every change that can alter a decision. */
@@ -114,6 +118,7 @@ export class Authorizer implements InboundAuthorizer {
     }
     if (!d.allowed) {
       this.counters.add('denied', d.policy, ctx.sourceIdentity, ctx.destination);
+      this.#onDenied?.(ctx.destination);
       this.#log.warn(req === undefined ? 'connection denied by policy' : 'request denied by policy', {
         code: ErrorCodes.POLICY_DENIED,
         policy: d.policy,
@@ -189,6 +194,7 @@ export class Authorizer implements InboundAuthorizer {
         closed++;
         this.#forget(entry);
         this.counters.add('closed', d.policy, entry.ctx.sourceIdentity, entry.ctx.destination);
+        this.#onDenied?.(entry.ctx.destination);
         this.#log.warn('open connection closed by policy', { code: ErrorCodes.POLICY_DENIED, policy: d.policy, reason: d.reason, ...this.#fields(entry.ctx) });
         try {
           entry.close(d);

@@ -108,10 +108,7 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
       sourceAddress, destinationAddress: `${req.target.host}:${req.target.port}`,
     });
     deps.telemetry.opened(ctx);
-    let done = false;
     const onDone = (r: SpliceResult): void => {
-      if (done) return;
-      done = true;
       deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
       deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
     };

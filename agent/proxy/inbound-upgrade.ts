@@ -27,7 +27,7 @@ export interface InboundUpgradeDeps extends UpgradeDeliveryDeps {
 }
 
 /** What the HBONE handler knew about the tunnel, carried on the stream to the parser's events. */
-interface UpgradeTunnel {
+export interface UpgradeTunnel {
   peerIdentity: string;
   peerAddress: string;
   destination: WorkloadRecord;
@@ -38,10 +38,8 @@ interface UpgradeTunnel {
 const TUNNEL = Symbol('weft.upgradeTunnel');
 type Tagged = { [TUNNEL]?: UpgradeTunnel };
 
-const NOT_AN_UPGRADE = `HTTP/1.1 400 Bad Request\r\nweft-error: ${ErrorCodes.HTTP_MALFORMED}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
-
 export interface InboundUpgrades {
-  /** Takes an accepted (200) upgrade tunnel: reads its head, authorizes, delivers or refuses. */
+  /** Takes an accepted (200) upgrade tunnel: reads its head, authorizes, delivers or refuses; `t.onDone` runs once. */
   take(stream: ServerHttp2Stream, t: UpgradeTunnel): void;
   close(): void;
 }
@@ -85,8 +83,9 @@ export function createInboundUpgrades(deps: InboundUpgradeDeps): InboundUpgrades
   // A plain request on an upgrade tunnel: refused, never delivered.
   h1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     deps.rejected('hbone_upgrade_not_upgrade');
-    req.socket.end(NOT_AN_UPGRADE);
-    res.destroy();
+    req.resume();
+    res.writeHead(400, { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0', connection: 'close' });
+    res.end();
     (req.socket as Tagged)[TUNNEL]?.onDone({ bytesIn: 0, bytesOut: 0 });
   });
   h1.on('clientError', (err: Error, socket: Duplex) => {
@@ -99,7 +98,14 @@ export function createInboundUpgrades(deps: InboundUpgradeDeps): InboundUpgrades
 
   return {
     take(stream, t) {
-      (stream as ServerHttp2Stream & Tagged)[TUNNEL] = t;
+      // Reported once, whichever ends it first (a refusal, the splice, a client error after it).
+      let done = false;
+      const onDone: SpliceDone = (r) => {
+        if (done) return;
+        done = true;
+        t.onDone(r);
+      };
+      (stream as ServerHttp2Stream & Tagged)[TUNNEL] = { ...t, onDone };
       h1.emit('connection', stream);
     },
     close() {

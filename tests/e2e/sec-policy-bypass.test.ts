@@ -11,6 +11,7 @@
 //     an admitted WebSocket is cut when a later policy denies its request.
 //   - ipBlocks on the same node, HTTP/1, HTTP/2 and TCP, ALLOW and DENY (the source address was
 //     passed empty, so an ipBlocks ALLOW denied everyone and an ipBlocks DENY denied no one).
+// In both redirect modes: WEFT_TEST_REDIRECT_MODE, or ebpf-sec-policy-bypass.test.ts.
 import t from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
@@ -18,16 +19,18 @@ import type { ClusterSpec } from '../testbed/cluster-objects.ts';
 import type { Scenario, ScenarioResult } from '../apps/bad-input-client.ts';
 import { runScenarios } from './sec-helpers.ts';
 import { tcpClient } from './helpers.ts';
+import { testbedName, testRedirectMode } from '../ebpf/mode.ts';
+import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
 
 const tb = await withTestbed(t, {
-  name: 'sec-bypass',
+  name: testbedName('sec-bypass'),
   nodes: [
     { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'peer', namespace: 'demo' }, { name: 'near', namespace: 'demo' }] },
     { name: 'n2', pods: [{ name: 'far', namespace: 'demo' }] },
   ],
 });
 const base: ClusterSpec = { meshedNamespaces: ['demo'] };
-const mesh = await Mesh.start(tb, { cluster: base, controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' } });
+const mesh = await Mesh.start(tb, { cluster: base, redirectMode: testRedirectMode(), controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' } });
 t.teardown(() => mesh.stop());
 const apps = {
   near: await mesh.startApp('near', 'l7-server.ts', ['--port', '8080', '--h2-port', '8081', '--name', 'near', '--log']),
@@ -68,6 +71,10 @@ async function apply(objects: Record<string, unknown>[]): Promise<void> {
 const deniedCount = async (server: Server, policy: string, source = 'spiffe://cluster.local/ns/demo/sa/client'): Promise<number> =>
   (await policies(nodeOf[server])).counters.rows.filter((r) => r.kind === 'denied' && r.policy === policy && r.source === source && r.destination === `demo/${server}`).reduce((a, r) => a + r.count, 0);
 
+/** weft_policy_denials_total for a destination workload, on its node's /metrics. */
+const deniedMetric = async (server: Server): Promise<number> =>
+  sumOf(parseProm(String((await mesh.admin(nodeOf[server], '/metrics')).body)), 'weft_policy_denials_total', { destination_workload: server });
+
 /** What the backend saw since `from` (its --log lines): requests, upgrades and CONNECTs with their paths. */
 const seen = (server: Server, from: number): Array<{ event?: string; method?: string; path?: string }> =>
   apps[server].lines.slice(from) as Array<{ event?: string; method?: string; path?: string }>;
@@ -97,6 +104,7 @@ t.test('Upgrade and CONNECT are authorized as requests, on the same node and acr
   await apply([authz('no-admin', { action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/admin' }] }, { methods: ['CONNECT'] }] }] })]);
   const before = { near: apps.near.lines.length, far: apps.far.lines.length };
   const counted = { near: await deniedCount('near', 'demo/no-admin'), far: await deniedCount('far', 'demo/no-admin') };
+  const metric = { near: await deniedMetric('near'), far: await deniedMetric('far') };
   const rows: Array<[Scenario, Server, 'denied' | 'allowed', string]> = [];
   for (const server of ['near', 'far'] as const) {
     const where = server === 'near' ? 'same node' : 'cross node';
@@ -127,6 +135,7 @@ t.test('Upgrade and CONNECT are authorized as requests, on the same node and acr
     t.same(got.filter((l) => l.event === 'upgrade').map((l) => l.path), ['/chat'], `${server}: the app saw only the allowed upgrade`);
     t.notOk(got.some((l) => l.event === 'connect' || (l.path ?? '').startsWith('/admin')), `${server}: no denied head reached the app`);
     t.equal(await deniedCount(server, 'demo/no-admin') - counted[server], 3, `${server}: each denial counted once under the policy, source and destination`);
+    t.equal(await deniedMetric(server) - metric[server], 3, `${server}: and in weft_policy_denials_total{destination_workload="${server}"}`);
   }
   t.match(mesh.agentLog('n1'), /"msg":"request denied by policy","code":"WEFT_ERR_POLICY_DENIED","policy":"demo\/no-admin".*"destinationWorkload":"demo\/near".*"transport":"local","method":"GET","path":"\/admin\/x"/, 'same node: the deny log line of a request');
   t.match(mesh.agentLog('n2'), /"msg":"request denied by policy","code":"WEFT_ERR_POLICY_DENIED","policy":"demo\/no-admin".*"destinationWorkload":"demo\/far".*"transport":"hbone","method":"GET","path":"\/admin\/x"/, 'cross node: the destination agent logs it the same way');
