@@ -5,6 +5,7 @@ import { bool, int, oneOf, parseSettings, str, type Env, type Parsed } from '../
 import { ErrorCodes, WeftError } from '../common/errors.ts';
 import { isLoopbackHost, splitHostPort } from '../common/loopback.ts';
 import { QUERY_VALUE_MODES } from './telemetry/redact-query.ts';
+import { DEFAULT_PATH_NORMALIZATION, PATH_NORMALIZATIONS } from '../common/path-normalize.ts';
 
 export const agentSettings = {
   nodeName: str('WEFT_NODE_NAME', '', 'The Kubernetes node this agent serves; required (the downward API sets it in a cluster).'),
@@ -40,6 +41,7 @@ export const agentSettings = {
   opaquePorts: str('WEFT_OPAQUE_PORTS', '', 'Comma-separated destination ports never sniffed for HTTP (agent-wide; Services can add `weft.dev/opaque-ports`).'),
   httpHeadersTimeoutMs: int('WEFT_HTTP_HEADERS_TIMEOUT_MS', 30_000, 'A client must send an HTTP/1 request line and headers within this long (outbound L7 path and the admin server), or it is answered 408 and closed: slowloris cannot hold connections open.', 100, 600_000),
   handshakeTimeoutMs: int('WEFT_HANDSHAKE_TIMEOUT_MS', 10_000, 'An HBONE (15008) peer must finish the TLS handshake within this long, or it is cut off and counted.', 100, 120_000),
+  pathNormalization: oneOf('WEFT_PATH_NORMALIZATION', DEFAULT_PATH_NORMALIZATION, PATH_NORMALIZATIONS, 'How request paths are normalised before routing and policy, and forwarded (mesh-wide; the chart sets it from `pathNormalization`): `merge-slashes` (default: RFC 3986 decoding of unreserved escapes, dot segments resolved, slashes merged; encoded slashes, backslashes and NUL refused with 400), `base` (the same without merging slashes), `decode-and-merge-slashes` (also takes %2F, %5C and a backslash as "/"), `none` (raw paths: a DENY on /admin does not see //admin). See docs/policy.md.'),
   httpEnabled: bool('WEFT_HTTP', true, 'Detect HTTP and apply the L7 stages (per-request balancing, retries, timeouts, breaking); false carries everything as TCP.'),
   httpBalancer: oneOf('WEFT_HTTP_BALANCER', 'p2c-peak-ewma', ['p2c-peak-ewma', 'round-robin'] as const, 'Per-request load balancer for Service destinations.'),
   httpTimeoutMs: int('WEFT_HTTP_TIMEOUT_MS', 0, 'Default request timeout where no HTTPRoute or weft.dev/timeout sets one; 0: none (long polls and streams stay usable).', 0, 3_600_000),

@@ -24,6 +24,8 @@ export const ErrorCodes = {
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
+  /** A connection whose original destination is the agent's own listener (a pod dialled node-ip:15001): refused, it would loop. */
+  AGENT_LISTENER: 'WEFT_ERR_AGENT_LISTENER',
   /** An AuthorizationPolicy or MeshPolicy control refused (schema or meaning); names object and field. */
   POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
   /** Authorization policy (or the mTLS mode) refused a connection or request. */
@@ -49,6 +51,8 @@ export const ErrorCodes = {
   HTTP_UPSTREAM_MALFORMED: 'WEFT_ERR_HTTP_UPSTREAM_MALFORMED',
   /** An HTTP request carried between agents without a valid weft-target. */
   HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
+  /** A request path the agent will not normalise — an encoded slash or backslash, a backslash, NUL, an overlong or broken escape, a dot segment with parameters — refused 400 (see docs/policy.md, path normalisation). */
+  HTTP_PATH: 'WEFT_ERR_HTTP_PATH',
   /** A malformed HTTP/1 request (bad request line, header, framing or a smuggling attempt): 400, connection closed. */
   HTTP_MALFORMED: 'WEFT_ERR_HTTP_MALFORMED',
   /** An HTTP/1 request line plus headers larger than the limit: 431, connection closed. */

@@ -37,6 +37,12 @@ export interface ClientResponseLike extends Writable {
 }
 
 /** Starts an attempt towards an endpoint (chooses local delivery or the peer hop). */
+/** Who sent a request: its SPIFFE ID and its address as this agent saw it. One per connection. */
+export interface RequestSource {
+  readonly identity: string;
+  readonly address: string;
+}
+
 export type Forwarder = (ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) => UpstreamAttempt;
 
 const WEFT_ERROR = 'weft-error';
@@ -78,7 +84,7 @@ export class Exchange implements AttemptSink {
   #span: RequestSpan | undefined = undefined;
   #error: string | undefined = undefined;
 
-  constructor(router: Router, forward: Forwarder, source: string, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
+  constructor(router: Router, forward: Forwarder, source: RequestSource, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
     this.#conn = conn;
     this.#router = router;
     this.#forward = forward;
@@ -89,7 +95,7 @@ export class Exchange implements AttemptSink {
     this.#grpc = isGrpc(h);
     const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source, bodyless: hasNoBody(req, proto) };
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless: hasNoBody(req, proto) };
   }
 
   start(): void {

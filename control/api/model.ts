@@ -139,7 +139,8 @@ export interface PolicySource {
   unauthenticated?: boolean;
 }
 
-export type PolicyPathMatch = { type: 'exact' | 'prefix'; value: string };
+/** `ignoreCase`: compare lower-cased (paths are case-sensitive otherwise). */
+export type PolicyPathMatch = { type: 'exact' | 'prefix'; value: string; ignoreCase?: boolean };
 export type PolicyHeaderMatch = { name: string; present: boolean };
 
 /** A Kubernetes label selector requirement. */

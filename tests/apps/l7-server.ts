@@ -1,7 +1,8 @@
 // HTTP test server for the L7 tests, with faults on demand (the plain http-server stays simple).
 //   node tests/apps/l7-server.ts [--port 8080] [--h2-port 0] [--name N] [--fail-rate 0..1]
 //        [--delay-ms N] [--reset] [--log]
-// HTTP/1.1 on --port (keep-alive; WebSocket echo on upgrade), h2c on --h2-port when given.
+// HTTP/1.1 on --port (keep-alive; WebSocket echo on upgrade; CONNECT answered 200 then echoed),
+// h2c on --h2-port when given. With --log, upgrades and CONNECTs are reported too ({event, path}).
 // Faults apply to every request except /health: --fail-rate answers that fraction 503,
 // --delay-ms delays every answer, --reset resets the connection instead of answering.
 // Routes: GET / → {name,method,path,attempt}; POST /echo → the body back (chunked if it came
@@ -159,12 +160,21 @@ if (import.meta.main) {
     server.keepAliveTimeout = 30_000;
     const wss = new WebSocketServer({ noServer: true });
     server.on('upgrade', (req, socket, head) => {
+      if (o.log) emit({ event: 'upgrade', method: req.method, path: req.url, upgrade: req.headers.upgrade });
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
       });
     });
     server.listen(intFlag('port', values.port, 8080, 0, 65535));
     await once(server, 'listening');
+    // CONNECT: answered 200, then an echo (what a forward proxy would splice), reported with --log.
+    server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (o.log) emit({ event: 'connect', method: req.method, path: req.url });
+      socket.on('error', () => undefined);
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) socket.write(head);
+      socket.pipe(socket);
+    });
     let h2: http2.Http2Server | undefined;
     if (values['h2-port'] !== undefined) {
       h2 = http2.createServer((req, res) => handle(o, req, res as unknown as Res));

@@ -70,6 +70,7 @@ t.test('every documented option renders valid manifests', async (t) => {
   t.ok(agent.env.findIndex((e) => e.name === 'HOST_IP') < agent.env.findIndex((e) => e.name === 'WEFT_METRICS_ADDRESS'), 'defined before it is referenced, as expansion requires');
   t.same(agent.ports.map((p) => p.name), ['tcp-outbound', 'tcp-inbound', 'tls-hbone', 'http-admin', 'http-metrics'], 'the metrics port is declared too');
   t.equal((find(objs, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_TRUST_DOMAIN, 'mesh.example.org');
+  t.equal((find(objs, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'decode-and-merge-slashes', 'the path normalisation mode reaches every agent');
   const dep = find(objs, 'Deployment', 'weft-control');
   t.ok('requiredDuringSchedulingIgnoredDuringExecution' in (podSpec(dep).affinity?.podAntiAffinity ?? {}), 'hard anti-affinity');
   t.equal(podSpec(dep).containers[0].image, 'registry.local:5000/weft/weft/control:0.2.0-rc.1');
@@ -192,6 +193,7 @@ t.test('optional objects follow their switches', async (t) => {
   t.equal(env(podSpec(find(render({ telemetry: { queryValues: 'full' } }), 'DaemonSet', 'weft-agent')).containers[0], 'WEFT_QUERY_VALUES'), 'full', 'telemetry.queryValues=full opts in');
   const otlp = render({ telemetry: { otlp: { endpoint: 'http://collector:4318' } } });
   const meshData = (find(otlp, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data;
+  t.equal((find(render(), 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'merge-slashes', 'paths are normalised by default (the secure mode)');
   t.equal(meshData.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318', 'the standard OTel SDK variable');
   t.equal(meshData.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
   const a1 = find(render(), 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };

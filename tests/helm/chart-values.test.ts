@@ -23,6 +23,7 @@ const bad: Array<[string, unknown, string]> = [
   ['a typo in a key', { agent: { drainMS: 1000 } }, "at '/agent': additional properties 'drainMS' not allowed"],
   ['an unknown top-level key', { trustdomain: 'x' }, "additional properties 'trustdomain' not allowed"],
   ['an invalid trust domain', { trustDomain: 'Cluster Local' }, "at '/trustDomain'"],
+  ['an unknown path normalisation (Istio spells it in capitals; the chart does not)', { pathNormalization: 'MERGE_SLASHES' }, "at '/pathNormalization'"],
   ['a CA key without its certificate', { trustAnchor: { keyPem: '-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----\n' } }, "at '/trustAnchor"],
   ['a certificate that is not PEM', { trustAnchor: { certPem: 'MIIB...' } }, "at '/trustAnchor/certPem'"],
   ['a CPU request in words', { control: { resources: { requests: { cpu: 'lots' } } } }, "at '/control/resources/requests/cpu'"],

@@ -11,6 +11,7 @@ const KEY = '-----BEGIN PRIVATE KEY-----\nMIGHfixtureonlyAAAA\n-----END PRIVATE 
 export const ALL_OPTIONS = {
   trustDomain: 'mesh.example.org',
   logLevel: 'debug',
+  pathNormalization: 'decode-and-merge-slashes',
   image: { registry: 'registry.local:5000/weft', tag: '0.2.0-rc.1', pullPolicy: 'Always', pullSecrets: ['regcred'] },
   namespace: { create: true, labels: { team: 'platform' } },
   crds: { install: true },

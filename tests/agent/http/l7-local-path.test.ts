@@ -95,7 +95,7 @@ async function capture(which: ServiceRecord): Promise<number> {
         c.end('opaque');
         return;
       }
-      http.handle(c, s, { source: workload('client'), destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80`, ctx });
+      http.handle(c, s, { source: workload('client'), from: { identity: workload('client').identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80`, ctx });
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
