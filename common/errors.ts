@@ -26,6 +26,8 @@ export const ErrorCodes = {
   TUNNEL_REFUSED: 'WEFT_ERR_TUNNEL_REFUSED',
   TUNNEL_TARGET: 'WEFT_ERR_TUNNEL_TARGET',
   TUNNEL_FORBIDDEN: 'WEFT_ERR_TUNNEL_FORBIDDEN',
+  /** A connection whose original destination is the agent's own listener (a pod dialled node-ip:15001): refused, it would loop. */
+  AGENT_LISTENER: 'WEFT_ERR_AGENT_LISTENER',
   /** An AuthorizationPolicy or MeshPolicy control refused (schema or meaning); names object and field. */
   POLICY_INVALID: 'WEFT_ERR_POLICY_INVALID',
   /** Authorization policy (or the mTLS mode) refused a connection or request. */
@@ -39,12 +41,20 @@ export const ErrorCodes = {
   /** A log line could not be written (disk full, closed pipe); counted, and reported once writes work again. */
   LOG_WRITE: 'WEFT_ERR_LOG_WRITE',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+  /** WEFT_ADMIN_HOST is not a loopback address: the admin server (tap, config dump) never listens where pods can reach it. */
+  ADMIN_NOT_LOOPBACK: 'WEFT_ERR_ADMIN_NOT_LOOPBACK',
+  /** A request to the agent's admin port from a web page (an Origin other than its own) or under a non-loopback Host name (DNS rebinding): 403. */
+  ADMIN_CROSS_SITE: 'WEFT_ERR_ADMIN_CROSS_SITE',
+  /** A mutating method on the admin server or the metrics port (both are read-only): 405. */
+  ADMIN_METHOD: 'WEFT_ERR_ADMIN_METHOD',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
   /** A workload's HTTP/1 response was malformed (framing, header syntax, header section over the limit): 502. */
   HTTP_UPSTREAM_MALFORMED: 'WEFT_ERR_HTTP_UPSTREAM_MALFORMED',
   /** An HTTP request carried between agents without a valid weft-target. */
   HTTP_TARGET: 'WEFT_ERR_HTTP_TARGET',
+  /** A request path the agent will not normalise — an encoded slash or backslash, a backslash, NUL, an overlong or broken escape, a dot segment with parameters — refused 400 (see docs/policy.md, path normalisation). */
+  HTTP_PATH: 'WEFT_ERR_HTTP_PATH',
   /** A malformed HTTP/1 request (bad request line, header, framing or a smuggling attempt): 400, connection closed. */
   HTTP_MALFORMED: 'WEFT_ERR_HTTP_MALFORMED',
   /** An HTTP/1 request line plus headers larger than the limit: 431, connection closed. */
@@ -68,6 +78,10 @@ export const ErrorCodes = {
   DASHBOARD_TOKEN_REQUIRED: 'WEFT_ERR_DASHBOARD_TOKEN_REQUIRED',
   /** A dashboard request without the right token (bearer or ?token=). */
   DASHBOARD_UNAUTHORIZED: 'WEFT_ERR_DASHBOARD_UNAUTHORIZED',
+  /** A dashboard request addressed to a Host name it does not answer to (DNS rebinding, or a name missing from WEFT_DASHBOARD_ALLOWED_HOSTS): 403. */
+  DASHBOARD_HOST: 'WEFT_ERR_DASHBOARD_HOST',
+  /** A dashboard API request or WebSocket opened by a page on another origin: 403. */
+  DASHBOARD_CROSS_SITE: 'WEFT_ERR_DASHBOARD_CROSS_SITE',
   /** The dashboard's browser bundle is missing: run `node scripts/build.ts`. */
   DASHBOARD_ASSETS: 'WEFT_ERR_DASHBOARD_ASSETS',
 } as const;

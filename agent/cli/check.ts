@@ -40,6 +40,7 @@ export async function kernelChecks(): Promise<CheckResult[]> {
 
 interface CertRow { identity: string; state: string; notBefore: string | null; notAfter: string | null; rotateAt: string | null; failures: number; lastError: string | null }
 interface ControlSection { connected: boolean; synced: boolean; lastError: { code: string; message: string } | null; clockOffsetMs?: number | null }
+interface RefusedRow { kind: string; namespace: string; name: string; reason: string; inForce: string }
 interface LogSection { stream: string; failures: number; pending: number; lastError: string | null }
 
 /** Clocks further apart than this are a warning: control backdates certificates by 5 min. */
@@ -50,7 +51,7 @@ export async function agentChecks(t: AgentTarget, now = Date.now()): Promise<Che
   const ready = await getRaw(t, '/ready');
   const r = JSON.parse(ready.text) as { ready: boolean; reasons: string[] };
   out.push(r.ready ? { group: 'agent', name: 'ready', status: 'ok', detail: 'the agent reports ready' } : { group: 'agent', name: 'ready', status: 'fail', detail: r.reasons.join('; ') });
-  const dump = await getJson<{ redirect?: { mode: string; status?: RedirectStatus; installed?: unknown }; control?: ControlSection; certs?: CertRow[]; logs?: LogSection[] }>(t, '/config_dump');
+  const dump = await getJson<{ redirect?: { mode: string; status?: RedirectStatus; installed?: unknown }; control?: ControlSection; certs?: CertRow[]; logs?: LogSection[]; refused?: RefusedRow[] }>(t, '/config_dump');
   const red = dump.redirect;
   if (red === undefined) out.push({ group: 'agent', name: 'redirection', status: 'skip', detail: 'no redirect section' });
   else out.push({ group: 'agent', name: 'redirection', ...redirectCheck(red.mode, red.status) });
@@ -66,6 +67,7 @@ export async function agentChecks(t: AgentTarget, now = Date.now()): Promise<Che
     const why = c.lastError === null ? '' : `: ${c.lastError.code} ${c.lastError.message}`;
     out.push({ group: 'control', name: 'reachable', status: 'fail', detail: `config stream ${c.connected ? 'connected but not synced' : 'disconnected'}${why} — serving from the last state; is control running and reachable on 15012?` });
   }
+  if (dump.refused !== undefined) out.push(...refusedChecks(dump.refused));
   out.push(c?.clockOffsetMs === undefined || c.clockOffsetMs === null
     ? { group: 'control', name: 'clock skew', status: 'skip', detail: 'unknown until control answers a CSR' }
     : skew(c.clockOffsetMs));
@@ -73,6 +75,20 @@ export async function agentChecks(t: AgentTarget, now = Date.now()): Promise<Che
   if (certs.length === 0) out.push({ group: 'identity', name: 'certificates', status: 'skip', detail: 'no workload certificates (no meshed workloads on this node yet)' });
   for (const x of certs) out.push(certCheck(x, now));
   return out;
+}
+
+/**
+ * Kubernetes objects control refuses (invalid policies, routes…): a warning each, since the rest of
+ * the mesh keeps working — but a refused edit is not in force, and a never-good object not at all.
+ */
+export function refusedChecks(rows: readonly RefusedRow[]): CheckResult[] {
+  if (rows.length === 0) return [{ group: 'control', name: 'cluster objects', status: 'ok', detail: 'control accepts every policy, route and object in the cluster' }];
+  return rows.map((r) => ({
+    group: 'control',
+    name: `refused ${r.kind} ${r.namespace === '' ? r.name : `${r.namespace}/${r.name}`}`,
+    status: 'warn' as const,
+    detail: `${r.reason} (${r.inForce === 'last-good' ? 'its last good version stays in force' : 'not applied at all'})`,
+  }));
 }
 
 function certCheck(x: CertRow, now: number): CheckResult {

@@ -37,6 +37,12 @@ export interface ClientResponseLike extends Writable {
 }
 
 /** Starts an attempt towards an endpoint (chooses local delivery or the peer hop). */
+/** Who sent a request: its SPIFFE ID and its address as this agent saw it. One per connection. */
+export interface RequestSource {
+  readonly identity: string;
+  readonly address: string;
+}
+
 export type Forwarder = (ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) => UpstreamAttempt;
 
 const WEFT_ERROR = 'weft-error';
@@ -78,7 +84,7 @@ export class Exchange implements AttemptSink {
   #span: RequestSpan | undefined = undefined;
   #error: string | undefined = undefined;
 
-  constructor(router: Router, forward: Forwarder, source: string, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
+  constructor(router: Router, forward: Forwarder, source: RequestSource, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
     this.#conn = conn;
     this.#router = router;
     this.#forward = forward;
@@ -89,7 +95,7 @@ export class Exchange implements AttemptSink {
     this.#grpc = isGrpc(h);
     const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source, bodyless: hasNoBody(req, proto) };
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless: hasNoBody(req, proto) };
   }
 
   start(): void {
@@ -265,7 +271,10 @@ export class Exchange implements AttemptSink {
     this.#grpcStatus = grpcStatus;
     const outcome: AttemptOutcome = refused ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
     if (refused) this.#avoidEndpoint();
-    if (failed && this.#mayRetry(outcome)) {
+    // Whether to replay is the request policy's call alone (isRetryable): a route that lists 500
+    // retries a 500, one that lists only 500 does not retry a 503. `failed` feeds the balancer
+    // and breaker, which judge the endpoint, not the request.
+    if (this.#mayRetry(outcome)) {
       this.#report(false);
       this.#retry();
       body.destroy();

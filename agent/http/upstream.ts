@@ -36,6 +36,8 @@ export interface AttemptRequest {
   target: { ip: string; port: number };
   /** The app's SPIFFE ID: the certificate a peer hop presents. */
   source: string;
+  /** The app's address as this agent saw it (policy `ipBlocks` for a same-node request). */
+  sourceAddress: string;
   /**
    * The request has no body (HTTP/1.1 without Content-Length or Transfer-Encoding, RFC 9112 §6.3;
    * HTTP/2 with END_STREAM on its HEADERS). An HTTP/2 hop then ends the stream with its HEADERS

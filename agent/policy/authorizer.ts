@@ -9,6 +9,7 @@ import type { MeshPolicyRecord, PolicyRecord, ResourceRecord, ServiceRecord, Wor
 import { compileWorkload, type WorkloadPolicy } from './compile.ts';
 import { PolicyCounters } from './counters.ts';
 import { describeWorkloadPolicy, type DescribedWorkloadPolicy } from './describe.ts';
+import { redactQuery } from '../telemetry/redact-query.ts';
 import { evaluate, type ConnectionContext, type HttpRequestAttributes, type PolicyDecision } from './evaluate.ts';
 
 /** What the authorizer reads of the agent state (AgentState implements it). */
@@ -28,8 +29,12 @@ export interface Admission {
 
 /** The narrow face the proxy handlers (and the L7 engineer) use. */
 export interface InboundAuthorizer {
-  /** Decides a new connection; when allowed it stays watched until release(), and `close` runs if a later policy denies it. */
-  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void): Admission;
+  /**
+   * Decides a new connection; when allowed it stays watched until release(), and `close` runs if a
+   * later policy denies it. With `req` (an upgrade or CONNECT that becomes a connection) it is
+   * decided, and re-decided on every policy change, as that HTTP request (agent/policy/http-authz.ts).
+   */
+  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void, req?: HttpRequestAttributes): Admission;
   /** Decides one HTTP request (every rule condition known). Denied: answer 403 / PERMISSION_DENIED with `weft-denied-by: <decision.policy>`. */
   authorizeRequest(ctx: ConnectionContext, req: HttpRequestAttributes): PolicyDecision;
 }
@@ -39,6 +44,8 @@ export const DENIED_BY_HEADER = 'weft-denied-by';
 
 interface Live {
   ctx: ConnectionContext;
+  /** The request an upgraded connection was admitted as; undefined for a plain connection. */
+  req: HttpRequestAttributes | undefined;
   generation: number;
   decision: PolicyDecision;
   close: (d: PolicyDecision) => void;
@@ -51,6 +58,10 @@ export interface AuthorizerOptions {
   localNode: string;
   log: Logger;
   counters?: PolicyCounters;
+  /** How a request's path appears in deny and audit lines (agent/telemetry/redact-query.ts); query values redacted by default. */
+  outputPath?: (path: string) => string;
+  /** Every denial (a refused connection or request, a live connection cut), by destination workload key: the Prometheus counter. */
+  onDenied?: (destinationWorkload: string) => void;
 }
 
 export class Authorizer implements InboundAuthorizer {
@@ -58,6 +69,8 @@ export class Authorizer implements InboundAuthorizer {
   readonly #view: PolicyStateView;
   readonly #node: string;
   readonly #log: Logger;
+  readonly #outputPath: (path: string) => string;
+  readonly #onDenied: ((destinationWorkload: string) => void) | undefined;
   #compiled = new Map<string, WorkloadPolicy>();
   #generation = 0;
   readonly #live = new Map<string, Set<Live>>();
@@ -66,7 +79,9 @@ export class Authorizer implements InboundAuthorizer {
     this.#view = opts.view;
     this.#node = opts.localNode;
     this.#log = opts.log;
+    this.#outputPath = opts.outputPath ?? redactQuery;
     this.counters = opts.counters ?? new PolicyCounters();
+    this.#onDenied = opts.onDenied;
   }
 
   /** Moves on every change that can alter a decision. */
@@ -104,16 +119,17 @@ export class Authorizer implements InboundAuthorizer {
     const d = evaluate(this.policyFor(ctx.destination), ctx, req);
     for (const a of d.audits) {
       this.counters.add('audited', a, ctx.sourceIdentity, ctx.destination);
-      this.#log.info('policy audit', { policy: a, allowed: d.allowed, ...this.#fields(ctx), ...(req ? { method: req.method, path: req.path } : {}) });
+      this.#log.info('policy audit', { policy: a, allowed: d.allowed, ...this.#fields(ctx), ...(req ? { method: req.method, path: this.#outputPath(req.path) } : {}) });
     }
     if (!d.allowed) {
       this.counters.add('denied', d.policy, ctx.sourceIdentity, ctx.destination);
+      this.#onDenied?.(ctx.destination);
       this.#log.warn(req === undefined ? 'connection denied by policy' : 'request denied by policy', {
         code: ErrorCodes.POLICY_DENIED,
         policy: d.policy,
         reason: d.reason,
         ...this.#fields(ctx),
-        ...(req ? { method: req.method, path: req.path } : {}),
+        ...(req ? { method: req.method, path: this.#outputPath(req.path) } : {}),
       });
     }
     return d;
@@ -138,10 +154,10 @@ export class Authorizer implements InboundAuthorizer {
     return this.#decide(ctx, req);
   }
 
-  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void): Admission {
-    const decision = this.#decide(ctx);
+  admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void, req?: HttpRequestAttributes): Admission {
+    const decision = this.#decide(ctx, req);
     if (!decision.allowed) return { decision, release: () => undefined };
-    const entry: Live = { ctx, generation: this.#generation, decision, close };
+    const entry: Live = { ctx, req, generation: this.#generation, decision, close };
     let set = this.#live.get(ctx.destination);
     if (set === undefined) this.#live.set(ctx.destination, (set = new Set()));
     set.add(entry);
@@ -176,13 +192,14 @@ export class Authorizer implements InboundAuthorizer {
     for (const set of [...this.#live.values()]) {
       for (const entry of [...set]) {
         if (entry.generation === this.#generation) continue;
-        const d = evaluate(this.policyFor(entry.ctx.destination), entry.ctx);
+        const d = evaluate(this.policyFor(entry.ctx.destination), entry.ctx, entry.req);
         entry.generation = this.#generation;
         entry.decision = d;
         if (d.allowed) continue;
         closed++;
         this.#forget(entry);
         this.counters.add('closed', d.policy, entry.ctx.sourceIdentity, entry.ctx.destination);
+        this.#onDenied?.(entry.ctx.destination);
         this.#log.warn('open connection closed by policy', { code: ErrorCodes.POLICY_DENIED, policy: d.policy, reason: d.reason, ...this.#fields(entry.ctx) });
         try {
           entry.close(d);

@@ -2,6 +2,7 @@
 // connection is O(rules) with no parsing: identity patterns split, CIDRs as bigints, lists as sets.
 // Pure: the records and a Service lookup in, a WorkloadPolicy out.
 import type { DefaultInbound, LabelRequirement, MeshPolicyRecord, PolicyHeaderMatch, MtlsMode, PolicyAction, PolicyOperation, PolicyPathMatch, PolicyRecord, PolicySource, ServiceRecord, WorkloadRecord } from '../../control/api/model.ts';
+import { compilePathMatch } from './path-match.ts';
 import { parseCidr, parseIdentityPattern, type Cidr, type IdentityPattern } from '../../control/api/policy-patterns.ts';
 
 /** Where a setting came from when no MeshPolicy sets it. */
@@ -112,7 +113,7 @@ function compileOperation(o: PolicyOperation): CompiledOperation {
   return {
     ports: o.ports === undefined ? null : new Set(o.ports),
     methods: o.methods === undefined ? null : new Set(o.methods),
-    paths: o.paths ?? null,
+    paths: o.paths === undefined ? null : o.paths.map(compilePathMatch),
     headers: o.headers ?? null,
     http: o.methods !== undefined || o.paths !== undefined || o.headers !== undefined,
   };

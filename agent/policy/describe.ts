@@ -49,7 +49,7 @@ function operation(o: CompiledOperation): DescribedOperation {
   const out: DescribedOperation = {};
   if (o.ports !== null) out.ports = [...o.ports].sort((a, b) => a - b);
   if (o.methods !== null) out.methods = [...o.methods].sort();
-  if (o.paths !== null) out.paths = o.paths.map((p) => (p.type === 'exact' ? p.value : `${p.value}*`));
+  if (o.paths !== null) out.paths = o.paths.map((p) => `${p.type === 'exact' ? p.value : `${p.value}*`}${p.ignoreCase === true ? ' (ignoring case)' : ''}`);
   if (o.headers !== null) out.headers = o.headers.map((h) => (h.present ? h.name : `!${h.name}`));
   return out;
 }

@@ -9,9 +9,11 @@
 // L4 and HTTP conditions: at connection level (opaque TCP) a rule's methods/paths/headers cannot
 // be known. An ALLOW (or AUDIT) rule that needs them does not match — it cannot prove the traffic
 // is what it allows — while a DENY rule that has them matches on its other conditions alone: both
-// err towards refusing. HTTP traffic is decided per request instead, with every condition known.
+// err towards refusing. HTTP traffic is decided per request instead, with every condition known —
+// except what a CONNECT tunnel will carry: a CONNECT meets DENY rules as opaque TCP does.
 import { parseSpiffeId } from '../../control/api/identity.ts';
 import { cidrContains, matchIdentity, parseAddress, type ParsedAddress } from '../../control/api/policy-patterns.ts';
+import { MatchPath, pathRuleMatches } from './path-match.ts';
 import type { CompiledOperation, CompiledPolicy, CompiledSource, WorkloadPolicy } from './compile.ts';
 
 /** How the connection reached the destination's agent. */
@@ -82,27 +84,24 @@ function sourceMatches(s: CompiledSource, src: Source): boolean {
   return true;
 }
 
-function pathMatches(o: CompiledOperation, path: string): boolean {
-  // The query string is not part of the path a rule names.
-  const q = path.indexOf('?');
-  const p = q < 0 ? path : path.slice(0, q);
-  for (const m of o.paths ?? []) if (m.type === 'exact' ? p === m.value : p.startsWith(m.value)) return true;
+function pathMatches(o: CompiledOperation, path: MatchPath): boolean {
+  for (const m of o.paths ?? []) if (pathRuleMatches(m, path)) return true;
   return false;
 }
 
 /** `l4Lenient`: what an HTTP condition counts as when there is no request (see the file comment). */
-function operationMatches(o: CompiledOperation, port: number, req: HttpRequestAttributes | undefined, l4Lenient: boolean): boolean {
+function operationMatches(o: CompiledOperation, port: number, req: HttpRequestAttributes | undefined, path: MatchPath | undefined, l4Lenient: boolean): boolean {
   if (o.ports !== null && !o.ports.has(port)) return false;
   if (!o.http) return true;
-  if (req === undefined) return l4Lenient;
+  if (req === undefined || path === undefined) return l4Lenient;
   if (o.methods !== null && !o.methods.has(req.method.toUpperCase())) return false;
-  if (o.paths !== null && !pathMatches(o, req.path)) return false;
+  if (o.paths !== null && !pathMatches(o, path)) return false;
   if (o.headers !== null) for (const h of o.headers) if ((req.headers[h.name] !== undefined) !== h.present) return false;
   return true;
 }
 
 /** The index of the first matching rule, or -1. */
-function firstMatch(p: CompiledPolicy, src: Source, port: number, req: HttpRequestAttributes | undefined): number {
+function firstMatch(p: CompiledPolicy, src: Source, port: number, req: HttpRequestAttributes | undefined, path: MatchPath | undefined): number {
   const lenient = p.action === 'DENY';
   for (let i = 0; i < p.rules.length; i++) {
     const r = p.rules[i];
@@ -110,27 +109,36 @@ function firstMatch(p: CompiledPolicy, src: Source, port: number, req: HttpReque
     for (const s of r.from) if (sourceMatches(s, src)) { from = true; break; }
     if (!from) continue;
     let to = r.to.length === 0;
-    for (const o of r.to) if (operationMatches(o, port, req, lenient)) { to = true; break; }
+    for (const o of r.to) if (operationMatches(o, port, req, path, lenient)) { to = true; break; }
     if (to) return i;
   }
   return -1;
 }
 
+function isConnect(method: string): boolean {
+  return method.length === 7 && method.toUpperCase() === 'CONNECT';
+}
+
 /** Decides a connection (req undefined) or one HTTP request on it. */
 export function evaluate(wp: WorkloadPolicy, ctx: ConnectionContext, req?: HttpRequestAttributes): PolicyDecision {
   const src = sourceOf(ctx);
+  const path = req === undefined ? undefined : new MatchPath(req.path);
   const audits: string[] = [];
-  for (const p of wp.audit) if (firstMatch(p, src, ctx.port, req) >= 0) audits.push(p.key);
+  for (const p of wp.audit) if (firstMatch(p, src, ctx.port, req, path) >= 0) audits.push(p.key);
   if (src.identity === null && wp.mtls === 'STRICT') {
     return { allowed: false, policy: wp.mtlsFrom, reason: 'mTLS mode STRICT refuses plaintext from outside the mesh', audits };
   }
+  // A CONNECT opens a tunnel whose requests no agent sees: DENY rules are matched as for opaque
+  // TCP (their HTTP conditions count as met), so a DENY on /admin is not dodged by asking for
+  // /admin inside it. ALLOW rules must match the CONNECT itself (e.g. methods: [CONNECT]).
+  const tunnel = req !== undefined && isConnect(req.method);
   for (const p of wp.deny) {
-    const i = firstMatch(p, src, ctx.port, req);
-    if (i >= 0) return { allowed: false, policy: p.key, reason: `DENY rule ${i} matched`, audits };
+    const i = tunnel ? firstMatch(p, src, ctx.port, undefined, undefined) : firstMatch(p, src, ctx.port, req, path);
+    if (i >= 0) return { allowed: false, policy: p.key, reason: tunnel ? `DENY rule ${i} matched (a CONNECT tunnel is opaque: its HTTP conditions count as met)` : `DENY rule ${i} matched`, audits };
   }
   if (wp.allow.length > 0) {
     for (const p of wp.allow) {
-      const i = firstMatch(p, src, ctx.port, req);
+      const i = firstMatch(p, src, ctx.port, req, path);
       if (i >= 0) return { allowed: true, policy: p.key, reason: `ALLOW rule ${i} matched`, audits };
     }
     return { allowed: false, policy: wp.allow.map((p) => p.key).join(','), reason: 'no ALLOW rule matched (ALLOW policies make the workload default-deny)', audits };

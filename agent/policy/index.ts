@@ -1,7 +1,8 @@
 // The door to authorization policy in the agent. Proxy handlers use InboundAuthorizer.admit for
-// connections; the L7 work calls authorizeRequest per HTTP request and, on a denial, answers 403
-// (gRPC: PERMISSION_DENIED) with `weft-denied-by: <decision.policy>`.
+// connections; every HTTP path (requests, upgrades, CONNECT; same node and cross node) calls the
+// one request check, authorizeHttp, and on a denial answers 403 with deniedHeaders/deniedHttp1.
 export { Authorizer, DENIED_BY_HEADER, type Admission, type InboundAuthorizer, type PolicyStateView } from './authorizer.ts';
+export { authorizeHttp, deniedHeaders, deniedHttp1, type HttpVerdict } from './http-authz.ts';
 export type { ConnectionContext, HttpRequestAttributes, PolicyDecision, Transport } from './evaluate.ts';
 export { PolicyCounters, mergePolicyCounters, type PolicyCountersJson, type PolicyCounterRow } from './counters.ts';
 export type { DescribedWorkloadPolicy } from './describe.ts';

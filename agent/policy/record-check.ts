@@ -36,7 +36,7 @@ function checkOperation(o: unknown, at: string): string | null {
   if (o.paths !== undefined) {
     if (!Array.isArray(o.paths)) return `${at}.paths must be a list`;
     for (const p of o.paths as unknown[]) {
-      if (!isObj(p) || (p.type !== 'exact' && p.type !== 'prefix') || typeof p.value !== 'string') return `${at}.paths entries need type exact|prefix and a value`;
+      if (!isObj(p) || (p.type !== 'exact' && p.type !== 'prefix') || typeof p.value !== 'string' || (p.ignoreCase !== undefined && typeof p.ignoreCase !== 'boolean')) return `${at}.paths entries need type exact|prefix, a value and an optional boolean ignoreCase`;
     }
   }
   return null;

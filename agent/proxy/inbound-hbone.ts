@@ -5,6 +5,7 @@ import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { deliverToTcp, type HboneRequest } from './hbone/index.ts';
+import type { WorkloadRecord } from '../../control/api/model.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
@@ -12,10 +13,13 @@ import type { ProxyStats } from './stats.ts';
 import { resetSide } from './tcp.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import type { InboundDeps } from './inbound-plaintext.ts';
+import { createInboundUpgrades } from './inbound-upgrade.ts';
+import type { SpliceResult } from './tcp.ts';
 
 
 export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest) => void {
   const connect = (host: string, port: number) => deps.sockets.connect({ ip: host, port }, deps.connectTimeoutMs);
+  const upgrades = createInboundUpgrades({ ...deps, rejected: (reason) => deps.telemetry.inputRejected(reason) });
   return function onHboneStream(req: HboneRequest): void {
     const decision = decideInbound(req.target.host, deps.view, deps.localNode);
     if (decision.kind === 'refuse') {
@@ -35,6 +39,10 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
         peer: req.peerIdentity,
       });
       req.respond(421, ErrorCodes.PEER_IDENTITY);
+      return;
+    }
+    if (req.upgrade) {
+      upgradeTunnel(req, decision.destination);
       return;
     }
     // Policy, with the peer's verified identity. A denial answers 403 + WEFT_ERR_POLICY_DENIED, so
@@ -77,4 +85,33 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
       deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
     });
   };
+
+  /**
+   * A tunnel that starts with an Upgrade/CONNECT head: decided per request, not per connection, so
+   * it is accepted (200) for the head to arrive, and inbound-upgrade.ts authorizes that head as the
+   * HTTP request it is before anything reaches the pod (403 in the tunnel when denied).
+   */
+  function upgradeTunnel(req: HboneRequest, destination: WorkloadRecord): void {
+    const sourceAddress = req.stream.session?.socket?.remoteAddress ?? '';
+    req.respond(200);
+    deps.stats.opened('inbound_hbone');
+    deps.stats.record({
+      path: 'inbound_hbone',
+      at: new Date().toISOString(),
+      sourceIdentity: req.peerIdentity,
+      sourceAddress,
+      destination: `${req.target.host}:${req.target.port}`,
+      destinationWorkload: destination.key,
+    });
+    const ctx = connectionContext({
+      direction: 'inbound', path: 'inbound_hbone', sourceIdentity: req.peerIdentity, destination, tls: 'mutual',
+      sourceAddress, destinationAddress: `${req.target.host}:${req.target.port}`,
+    });
+    deps.telemetry.opened(ctx);
+    const onDone = (r: SpliceResult): void => {
+      deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
+      deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
+    };
+    upgrades.take(req.stream, { peerIdentity: req.peerIdentity, peerAddress: sourceAddress, destination, target: req.target, onDone });
+  }
 }

@@ -14,10 +14,12 @@ import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { ProxyStats } from './stats.ts';
-import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
+import { authorizeHttp, deniedHeaders } from '../policy/http-authz.ts';
 import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { startServerSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/trace-context.ts';
@@ -34,6 +36,8 @@ export interface InboundHttpDeps {
   policy?: InboundAuthorizer;
   /** Inbound request events (the destination side of the golden metrics). */
   telemetry?: Telemetry;
+  /** Path normalisation (WEFT_PATH_NORMALIZATION): the source agent normalised already; a peer that did not is held to it here. */
+  pathNormalization?: PathNormalization;
 }
 
 export interface PeerHttpRequest {
@@ -173,6 +177,7 @@ class StreamSink implements AttemptSink {
 
 export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpRequest) => void {
   const telemetry = deps.telemetry ?? noTelemetry;
+  const pathMode = deps.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
   // One telemetry context per (peer identity, workload): the labels of inbound request events.
   const contexts = new Map<string, ConnectionContext>();
   const contextFor = (peer: string, dst: WorkloadRecord, address: string): ConnectionContext => {
@@ -188,10 +193,17 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
   return function onPeerHttp(req: PeerHttpRequest): void {
     const { stream, headers } = req;
     const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
-    const path = headers[':path'];
-    if (target === null || typeof path !== 'string' || (path !== '*' && !isOriginForm(path))) {
+    const rawPath = headers[':path'];
+    if (target === null || typeof rawPath !== 'string' || (rawPath !== '*' && !isOriginForm(rawPath))) {
       telemetry.inputRejected('hbone_http_target');
       refuse(stream, 400, ErrorCodes.HTTP_TARGET);
+      return;
+    }
+    // Idempotent: a path the source agent normalised comes out unchanged (one scan, no copy).
+    const path = normalizePath(rawPath, pathMode);
+    if (typeof path !== 'string') {
+      telemetry.inputRejected(`hbone_http_path_${path.refused}`);
+      refuse(stream, 400, ErrorCodes.HTTP_PATH);
       return;
     }
     const decision = decideInbound(target.host, deps.view, deps.localNode);
@@ -209,7 +221,8 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       return;
     }
     if (deps.policy !== undefined) {
-      const d = deps.policy.authorizeRequest(
+      const v = authorizeHttp(
+        deps.policy,
         {
           sourceIdentity: req.peerIdentity,
           sourceAddress: stream.session?.socket?.remoteAddress ?? '',
@@ -220,10 +233,10 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
         },
         { method: headers[':method'] as string, path, headers },
       );
-      if (!d.allowed) {
+      if (v.denied !== undefined) {
         deps.stats.rejected++;
         // 403 is final for the originating agent (never retried); the app sees it with the policy.
-        if (!stream.destroyed) stream.respond({ ':status': 403, [WEFT_ERROR_HEADER]: ErrorCodes.POLICY_DENIED, [DENIED_BY_HEADER]: d.policy }, { endStream: true });
+        if (!stream.destroyed) stream.respond({ ':status': 403, ...deniedHeaders(v.denied) }, { endStream: true });
         return;
       }
     }
@@ -238,6 +251,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       proto: headers[PROTO_HEADER] === 'h2' ? 'h2' as const : 'http1' as const,
       target: { ip: target.host, port: target.port },
       source: req.peerIdentity,
+      sourceAddress: stream.session?.socket?.remoteAddress ?? '',
       bodyless: stream.endAfterHeaders,
     };
     const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;

@@ -1,6 +1,7 @@
 // Inbound plaintext capture (15006): TCP sent to a meshed pod by something outside the mesh
 // (an unmeshed pod, a node, another cluster). Permissive mode delivers it to the pod as an
 // unauthenticated peer, subject to policy; STRICT mTLS mode refuses it (agent/policy).
+import type { PathNormalization } from '../../common/path-normalize.ts';
 import type net from 'node:net';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
@@ -12,6 +13,9 @@ import type { ProxyStats } from './stats.ts';
 import { pipeBoth } from './tcp.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
+import { ErrorCodes } from '../../common/errors.ts';
+import { LogThrottle } from '../../common/log-throttle.ts';
+import { isAgentListener, type AgentListeners } from './outbound-decide.ts';
 
 /** What both inbound handlers (plaintext on 15006, HBONE on 15008) need. */
 export interface InboundDeps {
@@ -24,15 +28,31 @@ export interface InboundDeps {
   log: Logger;
   /** Authorization policy; absent only in tests that exercise the data path alone. */
   policy?: InboundAuthorizer;
+  /** How long a peer may take to send an upgrade tunnel's request head (HBONE; default 30 s). */
+  headersTimeoutMs?: number;
+  /** Path normalisation of upgrade heads arriving on HBONE (WEFT_PATH_NORMALIZATION). */
+  pathNormalization?: PathNormalization;
+  /** The agent's own listeners: plaintext addressed to one (node-ip:15006) is refused, counted, logged throttled. */
+  self?: AgentListeners;
 }
 
 
 export function createInboundPlaintextHandler(deps: InboundDeps): (socket: net.Socket) => void {
+  const refusals = new LogThrottle(deps.log, { intervalMs: 10_000 });
   return function onInboundPlaintext(client: net.Socket): void {
     client.setNoDelay(true);
     client.on('error', () => undefined);
     const targetIp = unmapIpv4(client.localAddress);
     const port = client.localPort ?? 0;
+    if (deps.self !== undefined && isAgentListener({ ip: targetIp, port }, deps.self)) {
+      // Dialled directly (node addresses are never captured): no workload there, and never a relay.
+      const source = unmapIpv4(client.remoteAddress);
+      deps.stats.rejected++;
+      deps.telemetry.inputRejected('agent_listener');
+      refusals.warn(source, 'inbound plaintext refused', () => ({ code: ErrorCodes.AGENT_LISTENER, reason: `${targetIp}:${port} is the agent's own listener, not a workload`, source }));
+      client.resetAndDestroy();
+      return;
+    }
     const decision = decideInbound(targetIp, deps.view, deps.localNode);
     if (decision.kind === 'refuse') {
       deps.stats.rejected++;

@@ -23,16 +23,52 @@ export type OutboundDecision =
       node: Address;
       service?: string;
     }
-  | { kind: 'reject'; code: ErrorCode; reason: string };
+  | {
+      kind: 'reject';
+      code: ErrorCode;
+      reason: string;
+      /** Set when the refusal is input to count (weft_rejected_input_total{reason}) and log throttled. */
+      rejected?: 'agent_listener';
+    };
+
+/**
+ * The agent's own listeners: the ports it accepts on (15001, 15006, 15008, admin, readiness) and
+ * the node's own addresses, where a wildcard listener answers. Redirection never captures a
+ * connection to a node address (iptables `--dst-type LOCAL -j RETURN`, the eBPF `weft_local`
+ * map), so a pod that dials node-ip:15001 reaches the listener directly — and passing that through
+ * would dial the listener again from the node, forever, outside any workload's limit.
+ */
+export interface AgentListeners {
+  readonly ports: ReadonlySet<number>;
+  /** The node's IPv4 addresses (loopback is always counted as the node's). */
+  readonly addresses: ReadonlySet<string>;
+}
+
+/** Is `original` one of the agent's own listeners (a loop if passed through)? */
+export function isAgentListener(original: Address, self: AgentListeners): boolean {
+  if (!self.ports.has(original.port)) return false;
+  return original.ip.startsWith('127.') || original.ip === '0.0.0.0' || self.addresses.has(original.ip);
+}
 
 export interface DecideOptions {
   localNode: string;
   hbonePort: number;
   /** Picks one endpoint; injected so the balancer is swappable and tests are deterministic. */
   pick(endpoints: readonly ServiceEndpoint[]): ServiceEndpoint;
+  /** Connections to these are refused before anything else (see AgentListeners). */
+  self?: AgentListeners;
 }
 
 export function decideOutbound(source: Address, original: Address, view: RoutingView, opts: DecideOptions): OutboundDecision {
+  // First, whoever the source is (a meshed pod, an unmeshed one, the node itself): never a loop.
+  if (opts.self !== undefined && isAgentListener(original, opts.self)) {
+    return {
+      kind: 'reject',
+      code: ErrorCodes.AGENT_LISTENER,
+      reason: `${original.ip}:${original.port} is the agent's own listener, not a destination: refused rather than passed through (it would connect to itself)`,
+      rejected: 'agent_listener',
+    };
+  }
   const src = view.workloadByIp(source.ip);
   let service: string | undefined;
   let target = original;

@@ -6,14 +6,16 @@
 // the hop); same-node requests go straight to the pod with the same stages.
 //
 // Upgrades (WebSocket, h2c-upgrade, CONNECT) leave HTTP: the request head is replayed on an opaque
-// connection to the chosen endpoint (an HBONE tunnel, or a direct socket on this node) and the two
-// connections are spliced, exactly as for TCP.
+// connection to the chosen endpoint and the two connections are spliced, exactly as for TCP. The
+// request is authorized first, as any request is (agent/policy/http-authz.ts): on this node by
+// upgrade-splice.ts before the splice, on another node by its agent, which reads the head off an
+// HBONE tunnel marked as an upgrade (inbound-upgrade.ts) before it reaches the pod.
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
-import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forwarder } from '../http/exchange.ts';
+import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forwarder, type RequestSource } from '../http/exchange.ts';
 import { H2Attempt } from '../http/h2-attempt.ts';
 import { PROTO_HEADER, TARGET_HEADER } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
@@ -28,13 +30,19 @@ import type { L7Hook, MeshedDecision, TunnelOpener } from './outbound.ts';
 import type { ProxyStats } from './stats.ts';
 import { Readable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
-import { DENIED_BY_HEADER, type InboundAuthorizer } from '../policy/authorizer.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
+import { authorizeHttp, deniedHeaders, deniedHttp1 } from '../policy/http-authz.ts';
+import type { PolicyDecision } from '../policy/evaluate.ts';
+import { BAD_UPGRADE_TARGET, deliverUpgrade, rawHead, upgradeTargetOk } from './upgrade-splice.ts';
+import { TunnelError } from './hbone/client.ts';
+import { unmapIpv4 } from './socket-admission.ts';
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import { pipeBoth } from './tcp.ts';
 import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 
 export interface OutboundHttpDeps {
   router: Router;
@@ -56,11 +64,15 @@ export interface OutboundHttpDeps {
   requestLimit?: WorkloadLimiter;
   /** How long a client may take to send a request's line and headers (slowloris bound). */
   headersTimeoutMs?: number;
+  /** How request paths are normalised before routing and policy (WEFT_PATH_NORMALIZATION). */
+  pathNormalization?: PathNormalization;
 }
 
 /** What the connection-level decision knew; set on the socket before the HTTP server sees it. */
 export interface HttpConnection {
   source: WorkloadRecord;
+  /** The source's identity and its address as this agent saw it (the client socket's peer). */
+  from: RequestSource;
   destination: HttpDestination;
   proto: AppProtocol;
   /** `ip:port` the app dialled: the authority when a request carries no Host. */
@@ -123,12 +135,9 @@ class PeerAttempt implements UpstreamAttempt {
   }
 }
 
-/** The request head as it was on the wire, for replay on an opaque connection. */
-function rawHead(req: http.IncomingMessage): string {
-  let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  return s + '\r\n';
+/** Whether an Upgrade header asks for h2c (among its tokens). */
+function isH2cUpgrade(upgrade: string | undefined): boolean {
+  return upgrade !== undefined && upgrade.split(',').some((v) => v.trim().toLowerCase() === 'h2c');
 }
 
 export interface OutboundHttp {
@@ -143,12 +152,13 @@ const NOTHING = Buffer.alloc(0);
 
 export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const { router, log } = deps;
+  const pathMode = deps.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
 
   /** A same-node request the destination's policy denies: answered here, 403, never delivered. */
-  function denied(policyKey: string, sink: AttemptSink): UpstreamAttempt {
+  function denied(d: PolicyDecision, sink: AttemptSink): UpstreamAttempt {
     const body = Readable.from([]);
     queueMicrotask(() => {
-      sink.onResponse(403, { [DENIED_BY_HEADER]: policyKey, 'weft-error': ErrorCodes.POLICY_DENIED, 'content-length': '0' }, body);
+      sink.onResponse(403, deniedHeaders(d), body);
       body.resume();
       body.once('end', () => sink.onEnd(undefined));
     });
@@ -159,13 +169,13 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
 
   const forward: Forwarder = (ep, r, sink) => {
     if (ep.local) {
-      const policy = deps.policy;
-      if (policy !== undefined) {
-        const d = policy.authorizeRequest(
-          { sourceIdentity: r.source, sourceAddress: '', destination: ep.workload.key, destinationIdentity: ep.workload.identity, port: ep.port, transport: 'local' },
+      if (deps.policy !== undefined) {
+        const v = authorizeHttp(
+          deps.policy,
+          { sourceIdentity: r.source, sourceAddress: r.sourceAddress, destination: ep.workload.key, destinationIdentity: ep.workload.identity, port: ep.port, transport: 'local' },
           { method: r.method, path: r.path, headers: r.headers },
         );
-        if (!d.allowed) return denied(d.policy, sink);
+        if (v.denied !== undefined) return denied(v.denied, sink);
       }
       return deps.local.start(r, sink);
     }
@@ -194,22 +204,13 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       res.destroy();
       return;
     }
-    // Origin-form is the common case and costs one character test (llhttp already refused spaces
-    // and controls in an HTTP/1 target; an h2 :path is only a header value, so it is checked whole).
-    if (req.url.charCodeAt(0) !== 0x2f || (conn.proto === 'h2' && !isOriginForm(req.url))) {
-      const t = originForm(req.url);
-      if (t === null) {
-        deps.telemetry.inputRejected('http_target');
-        // HTTP/2 forbids connection headers (setting one throws): only HTTP/1 is told to close.
-        res.writeHead(400, conn.proto === 'h2' ? { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0' } : { 'weft-error': ErrorCodes.HTTP_MALFORMED, 'content-length': '0', connection: 'close' });
-        res.end();
-        return;
-      }
-      req.url = t.path;
-      if (t.authority !== undefined) {
-        if (conn.proto === 'h2') req.headers[':authority'] = t.authority;
-        else req.headers.host = t.authority;
-      }
+    const refused = admitTarget(req, conn.proto);
+    if (refused !== null) {
+      deps.telemetry.inputRejected(refused.reason);
+      // HTTP/2 forbids connection headers (setting one throws): only HTTP/1 is told to close.
+      res.writeHead(400, conn.proto === 'h2' ? { 'weft-error': refused.code, 'content-length': '0' } : { 'weft-error': refused.code, 'content-length': '0', connection: 'close' });
+      res.end();
+      return;
     }
     const limit = deps.requestLimit;
     if (limit !== undefined) {
@@ -220,7 +221,74 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       // 'close' comes once the response is done or the client left, whichever is first.
       res.once('close', () => limit.release(conn.source));
     }
-    new Exchange(router, forward, conn.source.identity, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
+    new Exchange(router, forward, conn.from, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
+  }
+
+  /**
+   * The request head's one target stage, before routing and policy on every entry (HTTP/1,
+   * HTTP/2 prior knowledge, upgrades): the target made origin-form and its path normalised
+   * (common/path-normalize.ts), written back so that what is routed, authorized and forwarded is
+   * one path. Null when admitted; else what to refuse it with (400) and count.
+   */
+  function admitTarget(req: { url?: string; method?: string; headers: http.IncomingHttpHeaders }, proto: AppProtocol): { code: string; reason: string } | null {
+    const url = req.url ?? '/';
+    // CONNECT's target is an authority ("host:port"): nothing to normalise.
+    if (req.method === 'CONNECT') return null;
+    let path = url;
+    // Origin-form is the common case and costs one character test (llhttp already refused spaces
+    // and controls in an HTTP/1 target; an h2 :path is only a header value, so it is checked whole).
+    if (url.charCodeAt(0) !== 0x2f || (proto === 'h2' && !isOriginForm(url))) {
+      const t = originForm(url);
+      if (t === null) return { code: ErrorCodes.HTTP_MALFORMED, reason: 'http_target' };
+      path = t.path;
+      if (t.authority !== undefined) {
+        if (proto === 'h2') req.headers[':authority'] = t.authority;
+        else req.headers.host = t.authority;
+      }
+    }
+    const n = normalizePath(path, pathMode);
+    if (typeof n !== 'string') return { code: ErrorCodes.HTTP_PATH, reason: `http_path_${n.refused}` };
+    if (n !== url) req.url = n;
+    return null;
+  }
+
+  /**
+   * An h2c upgrade is not offered through the mesh (Envoy drops it too): once an app accepted it,
+   * HTTP/2 streams would follow on a spliced connection, each asking for any path with no policy
+   * seeing them ("h2c smuggling"). The request is served as the HTTP/1.1 request it also is: its
+   * head, less the upgrade headers, goes back to the HTTP/1 server with what followed it. The
+   * client sees an ordinary answer, which RFC 9113 §3.2 (formerly RFC 7540) allows.
+   */
+  function serveWithoutH2c(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      if (name === 'upgrade' || name === 'http2-settings') continue;
+      if (name === 'connection') {
+        const keep = raw[i + 1].split(',').map((v) => v.trim()).filter((v) => v !== '' && !/^(upgrade|http2-settings)$/i.test(v));
+        if (keep.length > 0) s += `${raw[i]}: ${keep.join(', ')}\r\n`;
+        continue;
+      }
+      s += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    }
+    const bytes = Buffer.from(`${s}\r\n`, 'latin1');
+    h1.emit('connection', socket);
+    socket.emit('data', head.length > 0 ? Buffer.concat([bytes, head]) : bytes);
+    socket.resume();
+  }
+
+  /** An upgrade or CONNECT head goes through the same target stage as every request. */
+  function onUpgradeHead(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refused = admitTarget(req, 'http1');
+    if (refused === null) {
+      if (req.method !== 'CONNECT' && isH2cUpgrade(req.headers.upgrade)) serveWithoutH2c(req, socket, head);
+      else onUpgrade(req, socket, head);
+      return;
+    }
+    deps.telemetry.inputRejected(refused.reason);
+    socket.on('error', () => undefined);
+    socket.end(`HTTP/1.1 400 Bad Request\r\nweft-error: ${refused.code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
   }
 
   /** WebSocket and other upgrades, and CONNECT: replay the head on an opaque connection. */
@@ -232,10 +300,23 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       socket.destroy();
       return;
     }
+    if (!upgradeTargetOk(req)) {
+      deps.telemetry.inputRejected('http_target');
+      socket.end(BAD_UPGRADE_TARGET);
+      return;
+    }
     const resolved = router.resolve(conn.destination, req.method ?? 'GET', req.url ?? '/', req.headers);
     const ep = router.lb.pick(router.breaker.available(resolved.endpoints));
     if (ep === undefined) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nweft-error: WEFT_ERR_NO_ROUTE\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    if (ep.local) {
+      // This agent is the destination's too: the request is decided here, before the splice.
+      deliverUpgrade(deps, req, socket, head, { ip: ep.ip, port: ep.port }, {
+        sourceIdentity: conn.from.identity, sourceAddress: conn.from.address, destination: ep.workload.key,
+        destinationIdentity: ep.workload.identity, port: ep.port, transport: 'local',
+      });
       return;
     }
     const start = (upstream: Duplex): void => {
@@ -244,25 +325,23 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       pipeBoth(socket, upstream);
     };
     const fail = (err: unknown): void => {
+      if (socket.destroyed) return;
+      // A peer that decided the tunnel alone (an agent before upgrade tunnels) refused it by policy.
+      if (err instanceof TunnelError && err.serverCode === ErrorCodes.POLICY_DENIED) {
+        socket.end(deniedHttp1(undefined));
+        return;
+      }
       log.warn('upgrade connection failed', { target: ep.id, message: (err as Error).message });
-      if (!socket.destroyed) socket.end('HTTP/1.1 502 Bad Gateway\r\nweft-error: WEFT_ERR_UPSTREAM_CONNECT\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      socket.end('HTTP/1.1 502 Bad Gateway\r\nweft-error: WEFT_ERR_UPSTREAM_CONNECT\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     };
-    if (ep.local) {
-      const up = deps.sockets.connect({ ip: ep.ip, port: ep.port }, deps.connectTimeoutMs);
-      up.once('error', fail);
-      up.once('connect', () => {
-        up.off('error', fail);
-        start(up);
-      });
-      return;
-    }
     const nodeIp = router.view.nodeAddress(ep.workload.node);
     if (nodeIp === undefined) {
       fail(new Error(`node ${ep.workload.node} unknown`));
       return;
     }
+    // Marked as an upgrade: the destination's agent reads and authorizes the head before its pod does.
     deps.tunnels
-      .open({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: deps.hbonePort }, target: { host: ep.ip, port: ep.port } })
+      .open({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: deps.hbonePort }, target: { host: ep.ip, port: ep.port }, upgrade: true })
       .then(start, fail);
   }
 
@@ -270,8 +349,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, keepAliveTimeout: 65_000, ...headerTimeoutOptions(headersTimeout) });
   h1.on('request', onRequest);
   h1.on('checkContinue', onRequest);
-  h1.on('upgrade', onUpgrade);
-  h1.on('connect', onUpgrade);
+  h1.on('upgrade', onUpgradeHead);
+  h1.on('connect', onUpgradeHead);
   // Malformed, oversized and smuggling-shaped requests, and header timeouts: 400/431/408, closed, counted.
   h1.on('clientError', (err: Error, socket: Duplex) => {
     const kind = answerClientError(err, socket);
@@ -350,7 +429,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       const destination: HttpDestination = match !== undefined
         ? { kind: 'service', service: match.service, port: match.port.port }
         : { kind: 'workload', endpoint: router.endpointFor(decision.destination, decision.target.port) };
-      handle(client, s, { source: decision.source, destination, proto: s.protocol, original: `${original.ip}:${original.port}`, ctx });
+      const from: RequestSource = { identity: decision.source.identity, address: unmapIpv4(client.remoteAddress) };
+      handle(client, s, { source: decision.source, from, destination, proto: s.protocol, original: `${original.ip}:${original.port}`, ctx });
     };
     if (plan.kind === 'fixed') go({ protocol: plan.protocol, head: NOTHING, timedOut: false, ended: false });
     else sniffProtocol(client, deps.detectTimeoutMs, go);

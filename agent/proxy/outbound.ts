@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
-import { decideOutbound, type Address, type DecideOptions, type OutboundDecision } from './outbound-decide.ts';
+import { decideOutbound, type Address, type AgentListeners, type DecideOptions, type OutboundDecision } from './outbound-decide.ts';
+import { LogThrottle } from '../../common/log-throttle.ts';
 import type { RoutingView, ServiceEndpoint } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
@@ -25,6 +26,8 @@ export interface TunnelOpener {
     destinationIdentity: string;
     nodeAddress: { host: string; port: number };
     target: { host: string; port: number };
+    /** The tunnel starts with an HTTP Upgrade/CONNECT head the destination's agent must authorize. */
+    upgrade?: boolean;
   }): Promise<Duplex>;
 }
 
@@ -44,7 +47,12 @@ export interface OutboundDeps {
   l7?: L7Hook;
   /** Connections per source pod (workload-limits.ts); absent: unlimited. */
   connectionLimit?: WorkloadLimiter;
+  /** The agent's own listeners: a connection to one is refused, never passed through (a loop). */
+  self?: AgentListeners;
 }
+
+/** How often refusals of one source may log a line (weft_rejected_input_total has every one). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
   return eps[Math.floor(Math.random() * eps.length)];
@@ -52,8 +60,9 @@ function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
 
 
 export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) => void {
-  const opts: DecideOptions = { localNode: deps.localNode, hbonePort: deps.hbonePort, pick: randomPick };
+  const opts: DecideOptions = { localNode: deps.localNode, hbonePort: deps.hbonePort, pick: randomPick, self: deps.self };
   const log = deps.log;
+  const refusals = new LogThrottle(log, { intervalMs: REFUSAL_LOG_INTERVAL_MS });
 
   function finish(kind: PathKind, ctx: ConnectionContext, r: SpliceResult): void {
     deps.stats.closed(kind, r.bytesIn, r.bytesOut, r.error !== undefined);
@@ -140,7 +149,13 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
       }
       case 'reject':
         deps.stats.rejected++;
-        log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason, source, destination: original });
+        if (decision.rejected !== undefined) {
+          // Input anyone on the node can send at will: counted, and logged at most once per interval per source.
+          deps.telemetry.inputRejected(decision.rejected);
+          refusals.warn(source.ip, 'outbound connection rejected', () => ({ code: decision.code, reason: decision.reason, source, destination: original }));
+        } else {
+          log.warn('outbound connection rejected', { code: decision.code, reason: decision.reason, source, destination: original });
+        }
         client.resetAndDestroy();
         return;
       case 'hbone': {

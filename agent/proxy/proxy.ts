@@ -18,6 +18,7 @@ import { createOutboundHttp } from './outbound-http.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { WorkloadLimiter } from './workload-limits.ts';
+import { NodeListeners } from './agent-listeners.ts';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
@@ -60,7 +61,9 @@ function closeServer(s: net.Server): Promise<void> {
 
 export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const { config, log } = deps;
-  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy };
+  // Every port this agent accepts on: a pod (or host process) dialling one at a node address is refused.
+  const self = new NodeListeners([config.outboundPort, config.inboundPlaintextPort, config.hbonePort, config.adminPort]);
+  const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy, self };
   // Both pools dial peers' 15008 the same way: through the socket factory, bounded by the connect timeout.
   const dialTcp = (host: string, port: number): ReturnType<typeof deps.sockets.connect> => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs);
   const tunnels = new HboneConnector({
@@ -95,7 +98,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const requestLimit = limit('pending_requests', config.maxPendingRequestsPerWorkload);
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
-    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs,
+    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,
   });
@@ -107,8 +110,8 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
-    onStream: createInboundHboneHandler({ ...common, log: log.child('hbone') }),
-    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in') }),
+    onStream: createInboundHboneHandler({ ...common, log: log.child('hbone'), headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization }),
+    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in'), pathNormalization: config.pathNormalization }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
@@ -126,6 +129,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
       listeners.push(server);
     }
   } catch (err) {
+    self.close();
     await Promise.all(listeners.map(closeServer));
     await tunnels.close();
     local.close();
@@ -140,6 +144,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
       hbone.server.close();
     },
     async close() {
+      self.close();
       outbound.close();
       inbound.close();
       outboundHttp.close();

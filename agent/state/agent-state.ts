@@ -3,7 +3,7 @@
 // (the one computed view) are cached until the next change.
 //
 // Records are replaced wholesale, never patched: a delta upsert is the record's new full value.
-import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
+import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type RefusedObject, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
 import { jsonEqual } from '../../control/api/record-equal.ts';
 import type { Logger } from '../../common/log.ts';
 
@@ -188,6 +188,12 @@ export class AgentState {
       if (best === undefined || score(w) > score(best)) best = w;
     }
     return best;
+  }
+
+  /** Kubernetes objects control refuses now (its `refused` record); empty when there are none. */
+  refusedObjects(): RefusedObject[] {
+    const r = this.#records.get(resourceId({ kind: 'refused', key: 'discovery' }));
+    return r?.kind === 'refused' ? r.objects : [];
   }
 
   workloadByKey(key: string): WorkloadRecord | undefined {

@@ -54,6 +54,13 @@ export function checkRecord(r: unknown): string | null {
       if (!isStr(r.version) || !isStr(r.signing)) return `${where}: version and signing are required`;
       if (!Array.isArray(r.anchors) || r.anchors.length === 0 || !r.anchors.every(isStr)) return `${where}: anchors must be a non-empty list of fingerprints`;
       return null;
+    case 'refused':
+      if (!Array.isArray(r.objects)) return `${where}: objects must be a list`;
+      for (const o of r.objects as unknown[]) {
+        if (!isObj(o) || !isStr(o.kind) || !isStr(o.name) || typeof o.namespace !== 'string' || typeof o.reason !== 'string') return `${where}: every object needs a kind, a namespace, a name and a reason`;
+        if (o.inForce !== 'last-good' && o.inForce !== 'none') return `${where}: inForce must be last-good or none`;
+      }
+      return null;
     case 'policy':
       return checkPolicyRecord(r, where);
     case 'meshpolicy':

@@ -139,7 +139,8 @@ export interface PolicySource {
   unauthenticated?: boolean;
 }
 
-export type PolicyPathMatch = { type: 'exact' | 'prefix'; value: string };
+/** `ignoreCase`: compare lower-cased (paths are case-sensitive otherwise). */
+export type PolicyPathMatch = { type: 'exact' | 'prefix'; value: string; ignoreCase?: boolean };
 export type PolicyHeaderMatch = { name: string; present: boolean };
 
 /** A Kubernetes label selector requirement. */
@@ -203,7 +204,29 @@ export interface MeshPolicyRecord {
   defaultInbound?: DefaultInbound;
 }
 
-export type ResourceRecord = RouteRecord | WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord;
+/** One object the discovery source refuses (invalid), and what stays in force for it. */
+export interface RefusedObject {
+  kind: string;
+  /** Empty for cluster-scoped kinds. */
+  namespace: string;
+  name: string;
+  reason: string;
+  /** `last-good`: the version before the bad edit still applies; `none`: it never translated. */
+  inForce: 'last-good' | 'none';
+}
+
+/**
+ * The Kubernetes objects control refuses now (one record, key `discovery`, present only while
+ * there are some). It rides the config stream so `weft check` on any node can show it; agents
+ * route by nothing in it.
+ */
+export interface RefusedRecord {
+  kind: 'refused';
+  key: string;
+  objects: RefusedObject[];
+}
+
+export type ResourceRecord = RouteRecord | WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord | RefusedRecord;
 export type ResourceKind = ResourceRecord['kind'];
 
 /** Key used on the stream and in maps: `kind:key`, unique across kinds. */

@@ -13,7 +13,9 @@
 // RBAC: `create` on `tokenreviews` (apiGroup authentication.k8s.io), cluster-wide.
 //
 // Answers are cached briefly by a digest of the token (never the token itself): a reconnecting
-// fleet of agents must not turn into a TokenReview storm. Refusals are not cached.
+// fleet of agents must not turn into a TokenReview storm. Refusals are not cached, and an answer
+// is never kept past the token's own expiry (its JWT `exp`), so an expired token is not accepted
+// from the cache.
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
@@ -53,6 +55,31 @@ export interface TokenReviewAuthenticatorOptions {
   now?: () => number;
 }
 
+/**
+ * The `exp` claim (seconds since the epoch) of a JWT, or undefined when the token is not a JWT or
+ * carries none. The signature is NOT verified: this is only used to bound how long an answer the
+ * API server already gave (it authenticated the token) may be cached, never to accept a token.
+ */
+export function tokenExpiry(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[1] === '') return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    if (typeof claims !== 'object' || claims === null) return undefined;
+    const exp = (claims as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Until when (ms) an accepted token's answer may be served from the cache: the TTL, capped at the token's expiry. */
+export function cacheUntil(now: number, ttlMs: number, token: string): number {
+  const exp = tokenExpiry(token);
+  const byTtl = now + ttlMs;
+  return exp === undefined ? byTtl : Math.min(byTtl, exp * 1000);
+}
+
 const refuse = (message: string): WeftError => new WeftError(ErrorCodes.STREAM_UNAUTHENTICATED, message);
 
 export class TokenReviewAuthenticator implements NodeAuthenticator {
@@ -88,11 +115,17 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
     const digest = createHash('sha256').update(credential).digest('base64');
     const hit = this.#cache.get(digest);
     const now = this.#now();
-    if (hit !== undefined && hit.until > now) return { node: hit.node };
+    if (hit !== undefined) {
+      if (hit.until > now) return { node: hit.node };
+      this.#cache.delete(digest);
+    }
     const status = await this.#ask(credential);
     const node = this.#nodeOf(status);
-    if (this.#cache.size > 50_000) this.#cache.clear();
-    this.#cache.set(digest, { node, until: now + this.#ttl });
+    const until = cacheUntil(now, this.#ttl, credential);
+    if (until > now) {
+      if (this.#cache.size > 50_000) this.#cache.clear();
+      this.#cache.set(digest, { node, until });
+    }
     return { node };
   }
 

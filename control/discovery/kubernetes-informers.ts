@@ -11,6 +11,9 @@
 //     or duplicated.
 // A watch that goes silent longer than the idle timeout (no events, no bookmarks) is aborted and
 // resumed: a slow or wedged connection cannot freeze the model.
+// Custom resources (weft.dev policies, Gateway API HTTPRoutes) get the same informer through the
+// CustomObjects API; their CRD may be missing, which crd-watch.ts handles: a 404 from the list or
+// the watch means the CRD went away, and the informer hands that to its owner instead of retrying.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.ts';
 
@@ -24,7 +27,40 @@ export interface CollectionSpec {
   listPage(limit: number, cont: string | undefined): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
 }
 
-/** The five collections the mesh reads. Read-only: list and watch, nothing else. */
+/** A custom resource kind the mesh reads, and the versions it understands, preferred first. */
+export interface CustomKind {
+  kind: string;
+  group: string;
+  plural: string;
+  versions: readonly string[];
+}
+
+/** One served version of a custom resource, listed cluster-wide. Read-only: list and watch. */
+export function customCollection(kc: k8s.KubeConfig, ck: CustomKind, version: string): CollectionSpec {
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  return {
+    kind: ck.kind,
+    apiVersion: `${ck.group}/${version}`,
+    path: `/apis/${ck.group}/${version}/${ck.plural}`,
+    listPage: async (limit, cont) => {
+      // Custom objects come back as the raw JSON: the continue token is `metadata.continue`, not
+      // the typed clients' `_continue` (reading the wrong one silently stops after the first page).
+      const raw = (await api.listClusterCustomObject({ group: ck.group, version, plural: ck.plural, limit, ...(cont === undefined ? {} : { _continue: cont }) })) as { metadata?: { resourceVersion?: string; continue?: string }; items?: k8s.KubernetesObject[] };
+      const next = raw.metadata?.continue;
+      return { items: raw.items ?? [], metadata: { resourceVersion: raw.metadata?.resourceVersion ?? '', ...(next ? { _continue: next } : {}) } };
+    },
+  };
+}
+
+/** The HTTP status of a failed list (ApiException.code) or watch (Error.statusCode), if any. */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return typeof e.code === 'number' ? e.code : undefined;
+}
+
+/** The five built-in collections the mesh reads. Read-only: list and watch, nothing else. */
 export function meshCollections(kc: k8s.KubeConfig): CollectionSpec[] {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
@@ -83,8 +119,15 @@ export class CollectionInformer {
   lists = 0;
   lastError: string | null = null;
 
-  constructor(kc: k8s.KubeConfig, spec: CollectionSpec, opts: InformerOptions, log: Logger, onChange: () => void) {
+  readonly #onGone: (() => void) | undefined;
+
+  /**
+   * `onGone`: for a custom resource, called (instead of retrying) when the API answers 404 — the
+   * CRD was deleted or stopped serving this version; the owner stops this informer.
+   */
+  constructor(kc: k8s.KubeConfig, spec: CollectionSpec, opts: InformerOptions, log: Logger, onChange: () => void, onGone?: () => void) {
     this.spec = spec;
+    this.#onGone = onGone;
     this.#opts = opts;
     this.#log = log;
     this.synced = new Promise((resolve) => (this.#markSynced = resolve));
@@ -150,6 +193,11 @@ export class CollectionInformer {
 
   #onError(err: unknown): void {
     if (this.#stopped) return;
+    if (this.#onGone !== undefined && httpStatusOf(err) === 404) {
+      this.lastError = 'not found (CRD removed?)';
+      this.#onGone();
+      return;
+    }
     this.#failures += 1;
     const message = err instanceof Error ? err.message : typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
     this.lastError = message;

@@ -12,6 +12,8 @@ export interface DiscoverySource {
   /** Emits the first full set before resolving (or rejects); later sets whenever they change. */
   start(sink: RecordSink): Promise<void>;
   stop(): Promise<void>;
+  /** Prometheus text the source adds to control's /metrics (refused objects, say). */
+  metrics?(): string;
 }
 
 /** What every source gets; implementations read their own keys from `options`. */

@@ -32,7 +32,7 @@ const operation: JsonSchema = {
       items: {
         type: 'object',
         'x-kubernetes-validations': [{ rule: 'has(self.exact) != has(self.prefix)', message: 'a path has exactly one of exact and prefix' }],
-        properties: { exact: { type: 'string', pattern: '^/' }, prefix: { type: 'string', pattern: '^/' } },
+        properties: { exact: { type: 'string', pattern: '^/' }, prefix: { type: 'string', pattern: '^/' }, ignoreCase: { type: 'boolean' } },
       },
     },
     headers: {

@@ -2,6 +2,7 @@
 // Pure. Two passes: the CRD schema (shape, every problem at once), then meaning (CIDRs, SPIFFE
 // patterns, contradictions). Either failing throws WEFT_ERR_POLICY_INVALID naming the object and
 // every bad field; nothing of the object is emitted, so a policy is never half-applied.
+import { DEFAULT_PATH_NORMALIZATION, normalizePath } from '../../common/path-normalize.ts';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import type { LabelRequirement, MeshPolicyRecord, PolicyOperation, PolicyRecord, PolicyRule, PolicySource, PolicyTarget } from '../api/model.ts';
 import { ROOT_NAMESPACE, parseCidr, parseIdentityPattern } from '../api/policy-patterns.ts';
@@ -93,6 +94,20 @@ function source(p: PolicyObject, s: Obj, path: string, problems: SchemaProblem[]
   return out;
 }
 
+/**
+ * Why a rule's path can never match, or null. Requests are matched after normalisation
+ * (common/path-normalize.ts), so a value the normaliser would change — "//", a dot segment, "%61",
+ * a lower-case escape — or refuse — "%2F", a backslash — would silently match nothing: for a
+ * DENY, a hole. Checked against the default mode, and the query and fragment never reach a rule.
+ */
+function unnormalisedRulePath(value: string): string | null {
+  if (/[?#]/.test(value)) return `${JSON.stringify(value)} has a query or fragment; rules match the path only`;
+  const n = normalizePath(value, DEFAULT_PATH_NORMALIZATION);
+  if (typeof n !== 'string') return `${JSON.stringify(value)} is a path the agent refuses (${n.refused.replaceAll('_', ' ')}), so it can never match`;
+  if (n !== value) return `${JSON.stringify(value)} is not normalised and would never match a request (paths are normalised first): write ${JSON.stringify(n)}`;
+  return null;
+}
+
 function operation(o: Obj, path: string, problems: SchemaProblem[]): PolicyOperation {
   const out: PolicyOperation = {};
   if (Array.isArray(o.ports) && o.ports.length > 0) out.ports = [...new Set(o.ports as number[])].sort((a, b) => a - b);
@@ -102,7 +117,11 @@ function operation(o: Obj, path: string, problems: SchemaProblem[]): PolicyOpera
     out.paths = (o.paths as Obj[]).map((m, i) => {
       // The CRD's CEL rule: has(self.exact) != has(self.prefix).
       if ((typeof m.exact === 'string') === (typeof m.prefix === 'string')) problems.push({ path: `${path}.paths[${i}]`, message: 'a path has exactly one of exact and prefix' });
-      return typeof m.exact === 'string' ? { type: 'exact', value: m.exact } : { type: 'prefix', value: String(m.prefix) };
+      const type = typeof m.exact === 'string' ? 'exact' : 'prefix';
+      const value = String(type === 'exact' ? m.exact : m.prefix);
+      const why = unnormalisedRulePath(value);
+      if (why !== null) problems.push({ path: `${path}.paths[${i}].${type}`, message: why });
+      return m.ignoreCase === true ? { type, value, ignoreCase: true } : { type, value };
     });
   }
   if (Array.isArray(o.headers) && o.headers.length > 0) {

@@ -1,12 +1,14 @@
 // HTTP test server for the L7 tests, with faults on demand (the plain http-server stays simple).
 //   node tests/apps/l7-server.ts [--port 8080] [--h2-port 0] [--name N] [--fail-rate 0..1]
 //        [--delay-ms N] [--reset] [--log]
-// HTTP/1.1 on --port (keep-alive; WebSocket echo on upgrade), h2c on --h2-port when given.
+// HTTP/1.1 on --port (keep-alive; WebSocket echo on upgrade; CONNECT answered 200 then echoed),
+// h2c on --h2-port when given. With --log, upgrades and CONNECTs are reported too ({event, path}).
 // Faults apply to every request except /health: --fail-rate answers that fraction 503,
 // --delay-ms delays every answer, --reset resets the connection instead of answering.
 // Routes: GET / → {name,method,path,attempt}; POST /echo → the body back (chunked if it came
 // chunked); /status/<code>; /delay/<ms>; /chunked/<n> → n bytes in 1 KiB chunks, no length;
-// /trailers → a body then trailers (x-checksum); /headers → {name, headers} (what the mesh delivered,
+// /trailers → a body then trailers (x-checksum); /fail-until/<n> → 503 while the request's
+// weft-retry-attempt is below n, then 200 (fails first, succeeds on the n-th retry); /headers → {name, headers} (what the mesh delivered,
 // e.g. traceparent); /pattern/<seed>/<n> → n bytes of the seeded test pattern (tcp-modes.ts), so a
 // client can check every byte. Every answer carries x-weft-app-name.
 // With --log one JSON line per request: {method, path, attempt, status, bodyBytes}.
@@ -90,7 +92,12 @@ function route(o: Opts, req: Req, res: Res, path: string, method: string, attemp
     res.end();
     return;
   }
-  const m = /^\/(status|delay|chunked)\/(\d{1,9})$/.exec(path);
+  const m = /^\/(status|delay|chunked|fail-until)\/(\d{1,9})$/.exec(path);
+  if (m?.[1] === 'fail-until') {
+    const ok = attempt >= Number(m[2]);
+    json(res, ok ? 200 : 503, { name: o.name, attempt, failed: !ok });
+    return;
+  }
   if (m?.[1] === 'status') {
     json(res, Number(m[2]), { name: o.name, status: Number(m[2]) });
     return;
@@ -153,12 +160,21 @@ if (import.meta.main) {
     server.keepAliveTimeout = 30_000;
     const wss = new WebSocketServer({ noServer: true });
     server.on('upgrade', (req, socket, head) => {
+      if (o.log) emit({ event: 'upgrade', method: req.method, path: req.url, upgrade: req.headers.upgrade });
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
       });
     });
     server.listen(intFlag('port', values.port, 8080, 0, 65535));
     await once(server, 'listening');
+    // CONNECT: answered 200, then an echo (what a forward proxy would splice), reported with --log.
+    server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (o.log) emit({ event: 'connect', method: req.method, path: req.url });
+      socket.on('error', () => undefined);
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) socket.write(head);
+      socket.pipe(socket);
+    });
     let h2: http2.Http2Server | undefined;
     if (values['h2-port'] !== undefined) {
       h2 = http2.createServer((req, res) => handle(o, req, res as unknown as Res));

@@ -63,9 +63,14 @@ t.test('every documented option renders valid manifests', async (t) => {
   t.equal(agent.readinessProbe.httpGet.port, 15120, 'probes follow the admin port');
   t.equal(env(agent, 'WEFT_CONTROL_CA_FILE'), '/etc/weft/trust/ca.crt');
   t.ok(podSpec(ds).volumes.some((v) => v.configMap?.name === 'mesh-root-bundle'), 'agents mount the renamed bundle');
-  t.equal(agent.readinessProbe.httpGet.host, undefined, 'with the admin on the node IP, probes use the pod (node) IP');
-  t.same(agent.env.find((e) => e.name === 'WEFT_ADMIN_HOST')?.valueFrom?.fieldRef?.fieldPath, 'status.hostIP');
+  t.equal(agent.readinessProbe.httpGet.host, '127.0.0.1', 'admin stays on loopback with the ServiceMonitor on, and the probes with it');
+  t.equal(env(agent, 'WEFT_ADMIN_HOST'), '127.0.0.1', 'admin is never bound to the node IP');
+  t.same(agent.env.find((e) => e.name === 'HOST_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.hostIP');
+  t.equal(env(agent, 'WEFT_METRICS_ADDRESS'), '$(HOST_IP):15190', 'the metrics port on the node IP (Kubernetes expands $(HOST_IP))');
+  t.ok(agent.env.findIndex((e) => e.name === 'HOST_IP') < agent.env.findIndex((e) => e.name === 'WEFT_METRICS_ADDRESS'), 'defined before it is referenced, as expansion requires');
+  t.same(agent.ports.map((p) => p.name), ['tcp-outbound', 'tcp-inbound', 'tls-hbone', 'http-admin', 'http-metrics'], 'the metrics port is declared too');
   t.equal((find(objs, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_TRUST_DOMAIN, 'mesh.example.org');
+  t.equal((find(objs, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'decode-and-merge-slashes', 'the path normalisation mode reaches every agent');
   const dep = find(objs, 'Deployment', 'weft-control');
   t.ok('requiredDuringSchedulingIgnoredDuringExecution' in (podSpec(dep).affinity?.podAntiAffinity ?? {}), 'hard anti-affinity');
   t.equal(podSpec(dep).containers[0].image, 'registry.local:5000/weft/weft/control:0.2.0-rc.1');
@@ -98,6 +103,9 @@ t.test('agent DaemonSet: node-level privileges only as far as the mode needs', a
   t.same([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path], ['/ready', '/healthz']);
   t.same([c.readinessProbe.httpGet.port, c.readinessProbe.httpGet.host], [15020, '127.0.0.1'], 'probes reach the loopback-only admin server');
   t.equal(env(c, 'WEFT_ADMIN_HOST'), '127.0.0.1');
+  t.equal(c.env.find((e) => e.name === 'WEFT_METRICS_ADDRESS'), undefined, 'no metrics port without the ServiceMonitor');
+  t.notOk(c.ports.some((p) => p.name === 'http-metrics'));
+  t.equal(env(c, 'WEFT_QUERY_VALUES'), 'redacted', 'query values redacted by default');
   t.equal(env(c, 'WEFT_REDIRECT_MODE'), 'iptables');
   const strategy = (find(render(), 'DaemonSet', 'weft-agent').spec as { updateStrategy: { type: string; rollingUpdate: { maxUnavailable: unknown } } }).updateStrategy;
   t.same(strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
@@ -114,16 +122,15 @@ t.test('RBAC: control reads what discovery needs and reviews tokens; the agent g
   const grants = role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g || 'core'}/${res}: ${[...r.verbs].sort().join(',')}`))).sort();
   t.same(grants, [
     'authentication.k8s.io/tokenreviews: create',
-    'core/namespaces: get,list,watch',
-    'core/nodes: get,list,watch',
-    'core/pods: get,list,watch',
-    'core/serviceaccounts: get,list,watch',
-    'core/services: get,list,watch',
-    'discovery.k8s.io/endpointslices: get,list,watch',
-    'gateway.networking.k8s.io/httproutes: get,list,watch',
-    'weft.dev/authorizationpolicies: get,list,watch',
-    'weft.dev/meshpolicies: get,list,watch',
-  ], 'exactly these grants: no secrets, no writes but TokenReview');
+    'core/namespaces: list,watch',
+    'core/nodes: list,watch',
+    'core/pods: list,watch',
+    'core/services: list,watch',
+    'discovery.k8s.io/endpointslices: list,watch',
+    'gateway.networking.k8s.io/httproutes: list,watch',
+    'weft.dev/authorizationpolicies: list,watch',
+    'weft.dev/meshpolicies: list,watch',
+  ], 'exactly these grants (what the informers ask for: list and watch): no get, no secrets, no writes but TokenReview');
   const bindings = objs.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
   t.notOk(JSON.stringify(bindings).includes('weft-agent'), 'no binding names the agent ServiceAccount');
   t.equal((find(objs, 'ServiceAccount', 'weft-agent') as unknown as { automountServiceAccountToken: boolean }).automountServiceAccountToken, false);
@@ -176,12 +183,17 @@ t.test('optional objects follow their switches', async (t) => {
   const sm = render({ telemetry: { serviceMonitor: { enabled: true } } });
   t.same(validate(sm), []);
   const monitor = find(sm, 'ServiceMonitor', 'weft-agent').spec as { endpoints: Array<{ port: string; path: string }>; selector: { matchLabels: Record<string, string> } };
-  t.same(monitor.endpoints.map((e) => [e.port, e.path]), [['http-admin', '/metrics']], 'scrapes the admin port at /metrics');
+  t.same(monitor.endpoints.map((e) => [e.port, e.path]), [['http-metrics', '/metrics']], 'scrapes the metrics port at /metrics');
   const metricsSvc = find(sm, 'Service', 'weft-agent-metrics');
   t.ok(Object.entries(monitor.selector.matchLabels).every(([k, v]) => metricsSvc.metadata.labels?.[k] === v), 'and selects the agents\' metrics Service');
-  t.same((metricsSvc.spec as { ports: Array<{ port: number }> }).ports.map((p) => p.port), [15020]);
+  t.same((metricsSvc.spec as { ports: Array<{ name: string; port: number }> }).ports.map((p) => [p.name, p.port]), [['http-metrics', 15090]], 'the metrics port, not admin');
+  const smAgent = podSpec(find(sm, 'DaemonSet', 'weft-agent')).containers[0];
+  t.equal(env(smAgent, 'WEFT_ADMIN_HOST'), '127.0.0.1', 'admin stays on loopback');
+  t.equal(env(smAgent, 'WEFT_METRICS_ADDRESS'), '$(HOST_IP):15090');
+  t.equal(env(podSpec(find(render({ telemetry: { queryValues: 'full' } }), 'DaemonSet', 'weft-agent')).containers[0], 'WEFT_QUERY_VALUES'), 'full', 'telemetry.queryValues=full opts in');
   const otlp = render({ telemetry: { otlp: { endpoint: 'http://collector:4318' } } });
   const meshData = (find(otlp, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data;
+  t.equal((find(render(), 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'merge-slashes', 'paths are normalised by default (the secure mode)');
   t.equal(meshData.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318', 'the standard OTel SDK variable');
   t.equal(meshData.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
   const a1 = find(render(), 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };

@@ -11,6 +11,7 @@ const KEY = '-----BEGIN PRIVATE KEY-----\nMIGHfixtureonlyAAAA\n-----END PRIVATE 
 export const ALL_OPTIONS = {
   trustDomain: 'mesh.example.org',
   logLevel: 'debug',
+  pathNormalization: 'decode-and-merge-slashes',
   image: { registry: 'registry.local:5000/weft', tag: '0.2.0-rc.1', pullPolicy: 'Always', pullSecrets: ['regcred'] },
   namespace: { create: true, labels: { team: 'platform' } },
   crds: { install: true },
@@ -39,6 +40,7 @@ export const ALL_OPTIONS = {
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,
+    metricsPort: 15190,
     resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '4', memory: '2Gi' } },
     nodeSelector: { 'weft.dev/node': 'true' },
     tolerations: [{ operator: 'Exists', effect: 'NoExecute' }],
@@ -46,6 +48,7 @@ export const ALL_OPTIONS = {
     podAnnotations: { 'example.org/owner': 'mesh' },
   },
   telemetry: {
+    queryValues: 'full',
     otlp: { endpoint: 'http://otel-collector.monitoring:4318', tracesSampleRatio: 0.5 },
     serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prometheus' } },
   },

@@ -10,7 +10,7 @@ import { TlsContextCache, type CachedContext, type CertificateProvider } from '.
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
 import { expectServerIdentity } from './peer-identity.ts';
 import { SessionPool, type PoolEntry } from './pool.ts';
-import { WEFT_ERROR_HEADER } from './server.ts';
+import { UPGRADE_TUNNEL_HEADER, WEFT_ERROR_HEADER } from './server.ts';
 import { sniForIdentity } from './sni.ts';
 
 export interface TunnelOpenRequest {
@@ -19,6 +19,8 @@ export interface TunnelOpenRequest {
   /** The destination node's HBONE listener. */
   nodeAddress: { host: string; port: number };
   target: TunnelTarget;
+  /** The tunnel will start with an HTTP Upgrade/CONNECT head for the peer to authorize (UPGRADE_TUNNEL_HEADER). */
+  upgrade?: boolean;
 }
 
 export interface HboneConnectorOptions {
@@ -95,7 +97,9 @@ export class HboneConnector {
     const entry = this.#pool.acquire(key, ctx.context, () => this.#dial(req, ctx));
     let stream: ClientHttp2Stream;
     try {
-      stream = entry.session.request({ ':method': 'CONNECT', ':authority': formatConnectTarget(req.target) }, { endStream: false });
+      const headers: http2.OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': formatConnectTarget(req.target) };
+      if (req.upgrade === true) headers[UPGRADE_TUNNEL_HEADER] = '1';
+      stream = entry.session.request(headers, { endStream: false });
     } catch (err) {
       this.#pool.release(entry);
       throw this.#connectError(req, entry, err);

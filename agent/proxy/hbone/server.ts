@@ -17,6 +17,12 @@ import { identityForSni } from './sni.ts';
 export const HBONE_PORT = 15008;
 /** Response header that carries our stable error code to the client agent. */
 export const WEFT_ERROR_HEADER = 'weft-error';
+/**
+ * On a CONNECT: the tunnel starts with an HTTP/1 Upgrade or CONNECT request head (a source agent
+ * relaying an app's WebSocket, h2c upgrade or CONNECT). The destination agent reads and authorizes
+ * that head as an HTTP request before the pod gets it (agent/proxy/inbound-upgrade.ts).
+ */
+export const UPGRADE_TUNNEL_HEADER = 'weft-upgrade';
 
 export interface HboneRequest {
   /** The client workload's verified SPIFFE ID. */
@@ -24,6 +30,8 @@ export interface HboneRequest {
   /** The local workload identity the client asked for (and whose certificate we presented). */
   readonly localIdentity: string;
   readonly target: TunnelTarget;
+  /** The CONNECT carried UPGRADE_TUNNEL_HEADER: the tunnel starts with an HTTP request head. */
+  readonly upgrade: boolean;
   readonly stream: ServerHttp2Stream;
   /** Answers the CONNECT: 200 opens the tunnel; anything else ends it, with `code` in weft-error. */
   respond(status: number, code?: string): void;
@@ -163,6 +171,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       peerIdentity: info.peer,
       localIdentity: info.local,
       target,
+      upgrade: headers[UPGRADE_TUNNEL_HEADER] === '1',
       stream,
       respond: (status, code) => respondOn(stream, status, code),
     };

@@ -44,7 +44,7 @@ async function listen(server: net.Server): Promise<number> {
 }
 
 function req(port: number, over: Partial<AttemptRequest> = {}): AttemptRequest {
-  return { method: 'GET', path: '/', authority: 'pod.test', headers: {}, proto: 'http1', target: { ip: '127.0.0.1', port }, source: 'spiffe://t/ns/a/sa/b', bodyless: true, ...over };
+  return { method: 'GET', path: '/', authority: 'pod.test', headers: {}, proto: 'http1', target: { ip: '127.0.0.1', port }, source: 'spiffe://t/ns/a/sa/b', sourceAddress: '127.0.0.1', bodyless: true, ...over };
 }
 
 /** A node:http server that counts connections; closes everything at teardown. */

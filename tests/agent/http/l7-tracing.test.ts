@@ -73,7 +73,7 @@ async function capture(which: ServiceRecord): Promise<number> {
   const srv = net.createServer((c) => {
     sniffProtocol(c, 300, (s) => {
       if (s.protocol === 'tcp') c.destroy();
-      else http.handle(c, s, { source: client, destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80`, ctx });
+      else http.handle(c, s, { source: client, from: { identity: client.identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80`, ctx });
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

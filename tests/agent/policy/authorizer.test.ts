@@ -133,6 +133,31 @@ t.test('L7 hook: authorizeRequest decides per request and names the policy', asy
   t.equal(authz.authorizeConnection(ctx(WEB)).allowed, false);
 });
 
+t.test('an upgrade admitted as a request is decided, and re-decided after a change, as that request', async (t) => {
+  const { state, log, authz } = setup();
+  const chatOnly: PolicyRecord = {
+    kind: 'policy', key: 'demo/chat', name: 'chat', namespace: 'demo', meshWide: false, action: 'ALLOW', target: { kind: 'namespace' },
+    rules: [{ from: [], to: [{ paths: [{ type: 'exact', value: '/chat' }] }] }],
+  };
+  state.applyDelta(2, [chatOnly], []);
+  const closed: string[] = [];
+  const chat = { method: 'GET', path: '/chat', headers: { upgrade: 'websocket' } };
+  // An ALLOW with a path rule cannot admit a connection at L4, but admits the request it is.
+  t.equal(authz.admit(ctx(WEB), () => t.fail('never watched')).decision.allowed, false, 'as a bare connection: denied');
+  const a = authz.admit(ctx(WEB), (d) => closed.push(`chat:${d.policy}`), chat);
+  t.equal(a.decision.allowed, true, 'as the upgrade request GET /chat: allowed');
+  const denied = authz.admit(ctx(WEB), () => t.fail('never watched'), { method: 'GET', path: '/admin', headers: {} });
+  t.match(denied.decision, { allowed: false, policy: 'demo/chat' });
+  t.match(log.lines.at(-1), { msg: 'request denied by policy', method: 'GET', path: '/admin' });
+  t.equal(authz.liveCount(), 1, 'only the admitted upgrade is watched');
+  // An unrelated policy change re-decides it as GET /chat (still allowed), not as a connection.
+  state.applyDelta(3, [chatOnly, deny('no-db', [DB])], []);
+  t.same(closed, [], 're-checked with its request: kept');
+  state.applyDelta(4, [chatOnly, { ...deny('no-chat', []), rules: [{ from: [], to: [{ paths: [{ type: 'prefix', value: '/ch' }] }] }] }], []);
+  t.same(closed, ['chat:demo/no-chat'], 'a DENY on its path cuts it');
+  a.release();
+});
+
 t.test('dump: the compiled policies of local workloads, as plain JSON', async (t) => {
   const { state, authz } = setup();
   state.applyDelta(2, [deny('no-web', [WEB]), strict, { ...deny('cidr', []), rules: [{ from: [{ ipBlocks: ['10.0.0.0/8'] }], to: [{ ports: [8080] }] }] }], []);

@@ -105,6 +105,20 @@ const cases: Case[] = [
   { name: 'L7: header absent', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
   { name: 'L7: header required absent (present: false)', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
   { name: 'L7: present: false does not match when the header is there', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: get('/', { 'x-debug': '1' }), allowed: true },
+  // What app servers still read differently after normalisation (agent/policy/path-match.ts, docs/policy.md).
+  { name: 'L7: exact DENY also matches one trailing slash', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'exact', value: '/admin' }] }])])], ctx: ctx(WEB), req: get('/admin/'), allowed: false },
+  { name: 'L7: exact DENY does not match two trailing slashes worth of path', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'exact', value: '/admin' }] }])])], ctx: ctx(WEB), req: get('/admin/x'), allowed: true },
+  { name: 'L7: exact DENY matches with segment parameters stripped', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'exact', value: '/admin' }] }])])], ctx: ctx(WEB), req: get('/admin;jsessionid=1?x=1'), allowed: false },
+  { name: 'L7: prefix DENY sees through parameters on an earlier segment', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'prefix', value: '/admin/users' }] }])])], ctx: ctx(WEB), req: get('/admin;a=b/users'), allowed: false },
+  { name: 'L7: paths are case-sensitive', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'prefix', value: '/admin' }] }])])], ctx: ctx(WEB), req: get('/ADMIN'), allowed: true },
+  { name: 'L7: ignoreCase prefix DENY matches any case', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'prefix', value: '/Admin', ignoreCase: true }] }])])], ctx: ctx(WEB), req: get('/aDMIN/x'), allowed: false },
+  { name: 'L7: ignoreCase exact ALLOW matches any case', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'exact', value: '/health', ignoreCase: true }] }])])], ctx: ctx(WEB), req: get('/HEALTH'), allowed: true },
+  { name: 'L7: a trailing slash on the rule itself is not dropped', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'exact', value: '/dir/' }] }])])], ctx: ctx(WEB), req: get('/dir//'), allowed: false },
+  { name: 'L7: CONNECT meets a path DENY as opaque TCP does (its tunnel can carry /admin)', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'prefix', value: '/admin' }] }])], { name: 'no-admin' })], ctx: ctx(WEB), req: { method: 'CONNECT', path: '10.0.0.9:8080', headers: {} }, allowed: false, policy: 'prod/no-admin' },
+  { name: 'L7: CONNECT meets a DENY on other methods too (the tunnel can carry any)', policies: [pol('DENY', [rule([], [{ methods: ['POST'] }])])], ctx: ctx(WEB), req: { method: 'connect', path: 'h:1', headers: {} }, allowed: false },
+  { name: 'L7: a DENY for other sources still does not touch CONNECT', policies: [pol('DENY', [rule([{ identities: [PROD_DB] }], [{ paths: [{ type: 'prefix', value: '/admin' }] }])])], ctx: ctx(WEB), req: { method: 'CONNECT', path: 'h:1', headers: {} }, allowed: true },
+  { name: 'L7: CONNECT is allowed by an ALLOW that names it', policies: [pol('ALLOW', [rule([], [{ methods: ['CONNECT'] }])])], ctx: ctx(WEB), req: { method: 'CONNECT', path: 'h:1', headers: {} }, allowed: true },
+  { name: 'L7: CONNECT is not allowed by an ALLOW on paths', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'prefix', value: '/' }] }])])], ctx: ctx(WEB), req: { method: 'CONNECT', path: 'h:1', headers: {} }, allowed: false },
   { name: 'L7: DENY on a path only denies that path', policies: [pol('DENY', [rule([], [{ paths: [{ type: 'prefix', value: '/admin' }] }])])], ctx: ctx(WEB), req: get('/public'), allowed: true },
 
   // Precedence

@@ -53,3 +53,33 @@ t.test('inbound delivers only to meshed workloads on this node (no open relay)',
   t.match(decideInbound(legacy.ip, view, 'n2'), { kind: 'refuse', status: 403 });
   t.match(decideInbound('10.9.9.9', view, 'n2'), { kind: 'refuse', status: 404 });
 });
+
+// The agent's own listeners (issue 17): a pod that dials node-ip:15001 reaches the listener
+// directly (node addresses are never captured); passing it through would dial the listener again
+// from the node, forever. The table is written out here, not derived from the code's port set.
+t.test('a connection to the agent\'s own listener is refused, whoever sends it', async (t) => {
+  const self = { ports: new Set([15001, 15006, 15008, 15020]), addresses: new Set(['172.31.0.11', '10.244.1.1']) };
+  const withSelf = { ...opts, self };
+  const node = { ip: '172.31.0.11', port: 51000 };
+  const rows: Array<[string, { ip: string; port: number }, { ip: string; port: number }, 'refused' | Record<string, unknown>]> = [
+    ['meshed pod → node IP:15001', src, { ip: '172.31.0.11', port: 15001 }, 'refused'],
+    ['meshed pod → node IP:15006', src, { ip: '172.31.0.11', port: 15006 }, 'refused'],
+    ['meshed pod → node IP:15008', src, { ip: '172.31.0.11', port: 15008 }, 'refused'],
+    ['meshed pod → node IP:15020 (admin)', src, { ip: '172.31.0.11', port: 15020 }, 'refused'],
+    ['meshed pod → its gateway (another node address):15001', src, { ip: '10.244.1.1', port: 15001 }, 'refused'],
+    ['unmeshed pod → node IP:15001', { ip: '10.244.1.99', port: 1 }, { ip: '172.31.0.11', port: 15001 }, 'refused'],
+    ['the node itself (the loop\'s second hop) → node IP:15001', node, { ip: '172.31.0.11', port: 15001 }, 'refused'],
+    ['a host process → 127.0.0.1:15001', node, { ip: '127.0.0.1', port: 15001 }, 'refused'],
+    ['loopback alias → 127.0.0.53:15006', node, { ip: '127.0.0.53', port: 15006 }, 'refused'],
+    ['node IP on an application port → passthrough', src, { ip: '172.31.0.11', port: 10250 }, { kind: 'passthrough' }],
+    ['another node\'s IP:15008 → passthrough (that agent\'s HBONE, not ours)', src, { ip: '172.31.0.12', port: 15008 }, { kind: 'passthrough' }],
+    ['an outside address on port 15001 → passthrough', src, { ip: '10.1.2.3', port: 15001 }, { kind: 'passthrough' }],
+    ['a meshed pod on port 15001 → still meshed', src, { ip: remote.ip, port: 15001 }, { kind: 'hbone' }],
+  ];
+  for (const [name, s, d, want] of rows) {
+    const got = decideOutbound(s, d, view, withSelf);
+    if (want === 'refused') t.match(got, { kind: 'reject', code: 'WEFT_ERR_AGENT_LISTENER', rejected: 'agent_listener' }, name);
+    else t.match(got, want, name);
+  }
+  t.match(decideOutbound(src, { ip: '172.31.0.11', port: 15001 }, view, opts), { kind: 'passthrough' }, 'without the listener set (tests of the data path alone) nothing is refused');
+});

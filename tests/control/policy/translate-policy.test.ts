@@ -4,6 +4,7 @@
 import t from 'tap';
 import { translateObjects } from '../../../control/discovery/k8s-translate.ts';
 import { translatePolicyObject, type PolicyObject } from '../../../control/policy/translate-policy.ts';
+import type { PolicyRecord } from '../../../control/api/model.ts';
 import { parseCidr, parseIdentityPattern, matchIdentity, parseAddress, cidrContains } from '../../../control/api/policy-patterns.ts';
 
 function ap(spec: unknown, name = 'p', namespace = 'demo', apiVersion = 'weft.dev/v1alpha1'): PolicyObject {
@@ -30,6 +31,11 @@ t.test('a full AuthorizationPolicy normalizes', async (t) => {
       to: [{ ports: [80, 8080], methods: ['GET'], paths: [{ type: 'exact', value: '/a' }, { type: 'prefix', value: '/b/' }], headers: [{ name: 'x-user', present: true }, { name: 'x-debug', present: false }] }],
     }],
   });
+});
+
+t.test('a path rule may ignore case; its value is kept as written', async (t) => {
+  const r = translatePolicyObject(ap({ action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/Admin', ignoreCase: true }, { exact: '/x' }] }] }] }));
+  t.same((r as PolicyRecord).rules[0].to[0].paths, [{ type: 'prefix', value: '/Admin', ignoreCase: true }, { type: 'exact', value: '/x' }]);
 });
 
 t.test('targets: namespace by default, Service by targetRef, mesh-wide in weft-system', async (t) => {
@@ -66,6 +72,12 @@ const invalid: Array<[string, PolicyObject, RegExp]> = [
   ['lowercase method', ap({ action: 'ALLOW', rules: [{ to: [{ methods: ['get'] }] }] }), /methods\[0\]: "get" does not match/],
   ['path with both exact and prefix', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{ exact: '/a', prefix: '/b' }] }] }] }), /paths\[0\]: a path has exactly one of exact and prefix/],
   ['path with neither', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{}] }] }] }), /paths\[0\]: a path has exactly one of exact and prefix/],
+  ['a path with a dot segment (never matches a normalised request)', ap({ action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/a/../admin' }] }] }] }), /paths\[0\]\.prefix: "\/a\/\.\.\/admin" is not normalised and would never match a request \(paths are normalised first\): write "\/admin"/],
+  ['a path with "//"', ap({ action: 'DENY', rules: [{ to: [{ paths: [{ exact: '//admin' }] }] }] }), /paths\[0\]\.exact: "\/\/admin" is not normalised .*write "\/admin"/],
+  ['a path with an escaped unreserved letter', ap({ action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/%61dmin' }] }] }] }), /write "\/admin"/],
+  ['a path with an encoded slash', ap({ action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/a%2Fb' }] }] }] }), /"\/a%2Fb" is a path the agent refuses \(encoded slash\), so it can never match/],
+  ['a path with a query', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{ exact: '/a?x=1' }] }] }] }), /has a query or fragment; rules match the path only/],
+  ['ignoreCase that is not a boolean', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{ exact: '/a', ignoreCase: 'yes' }] }] }] }), /ignoreCase/],
   ['relative path', ap({ action: 'ALLOW', rules: [{ to: [{ paths: [{ prefix: 'api' }] }] }] }), /paths\[0\]\.prefix: "api" does not match \^\//],
   ['selector and targetRef', ap({ action: 'ALLOW', selector: { matchLabels: { a: 'b' } }, targetRef: { kind: 'Service', name: 's' } }), /spec\.targetRef: cannot be combined with spec\.selector/],
   ['targetRef to another group', ap({ action: 'ALLOW', targetRef: { group: 'apps', kind: 'Service', name: 's' } }), /spec\.targetRef\.group: must be one of ; got "apps"/],
