@@ -3,6 +3,8 @@
 import { availableParallelism } from 'node:os';
 import { bool, int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
 import { ErrorCodes, WeftError } from '../common/errors.ts';
+import { isLoopbackHost, splitHostPort } from '../common/loopback.ts';
+import { QUERY_VALUE_MODES } from './telemetry/redact-query.ts';
 
 export const agentSettings = {
   nodeName: str('WEFT_NODE_NAME', '', 'The Kubernetes node this agent serves; required (the downward API sets it in a cluster).'),
@@ -18,8 +20,9 @@ export const agentSettings = {
   outboundPort: int('WEFT_OUTBOUND_PORT', 15001, 'Transparent listener for meshed pods\' outbound TCP.', 1, 65535),
   inboundPlaintextPort: int('WEFT_INBOUND_PLAINTEXT_PORT', 15006, 'Transparent listener for plaintext sent to meshed pods.', 1, 65535),
   hbonePort: int('WEFT_HBONE_PORT', 15008, 'mTLS HTTP/2 CONNECT tunnel between agents.', 1, 65535),
-  adminPort: int('WEFT_ADMIN_PORT', 15020, 'Admin HTTP: /healthz, /ready, /config_dump. 0 disables the TCP listener.', 0, 65535),
-  adminHost: str('WEFT_ADMIN_HOST', '127.0.0.1', 'Admin binds to loopback by default: pods must not reach it.'),
+  adminPort: int('WEFT_ADMIN_PORT', 15020, 'Admin HTTP: /healthz, /ready, /config_dump, /tap, /metrics, /stats. 0 disables the TCP listener.', 0, 65535),
+  adminHost: str('WEFT_ADMIN_HOST', '127.0.0.1', 'Admin binds to loopback, always: pods reach node addresses without capture, and admin shows every request (/tap) and the whole config (/config_dump). A non-loopback address is refused (WEFT_ERR_ADMIN_NOT_LOOPBACK); Prometheus scrapes WEFT_METRICS_ADDRESS instead.'),
+  metricsAddress: str('WEFT_METRICS_ADDRESS', '', 'host:port of a listener that serves Prometheus text on GET /metrics and nothing else, for a scraper off the node (the chart sets the node IP when its ServiceMonitor is on); empty: none (the admin server\'s /metrics stays, on loopback).'),
   adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
   listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
@@ -48,6 +51,7 @@ export const agentSettings = {
   httpPeerSessions: int('WEFT_HTTP_PEER_SESSIONS', 1, 'HTTP/2 sessions per peer agent (and source identity) that each worker spreads L7 requests over, round-robin. The peer\'s workers share its port by SO_REUSEPORT, which pins each session to one of them, so with 1 a peer often serves all of this node\'s requests on one core; 2 or more spread them, at the cost of smaller write batches per session (more CPU per request: on the shared 2-core bench machine 1 did better, see bench/README.md).', 1, 64),
   telemetry: bool('WEFT_TELEMETRY', true, 'Record proxy telemetry: metrics, live tap, access log and request spans. false records none of it (the proxy still passes traceparent headers through unchanged); meant for measuring what telemetry costs, not for production.'),
   accessLog: bool('WEFT_ACCESS_LOG', false, 'One JSON line per proxied connection (and request, with L7) on stdout; off by default because busy nodes make a lot of them.'),
+  queryValues: oneOf('WEFT_QUERY_VALUES', 'redacted', QUERY_VALUE_MODES, 'What a request\'s query string shows wherever a path leaves the agent (live tap, access log, policy deny and audit lines): `redacted` keeps parameter names and replaces every value with REDACTED (`/a?token=REDACTED`), as queries carry tokens and signatures; `full` shows them as sent (only where whoever reads the tap and the logs may see those secrets).'),
   tapMaxBufferedBytes: int('WEFT_TAP_MAX_BUFFERED_BYTES', 1 << 20, 'Unsent bytes a live tap consumer may have queued before its events are dropped (and counted): a slow terminal must not grow the agent.', 1024, 64 << 20),
   summaryIntervalMs: int('WEFT_SUMMARY_INTERVAL_MS', 5000, 'How often the agent sends control its golden-metrics summary (cumulative counters, policy denials, certificate expiry) for the dashboard; 0 disables. A few seconds keeps the dashboard live at a few kB per node per send.', 0, 600_000),
   statsWindowSeconds: int('WEFT_STATS_WINDOW_SECONDS', 60, 'Window for the rates, success rates and percentiles of /stats and /top.', 10, 3600),
@@ -60,14 +64,26 @@ export type AgentConfig = Parsed<typeof agentSettings>;
 
 export function loadAgentConfig(env: Env): AgentConfig {
   const cfg = parseSettings(agentSettings, env);
-  if (cfg.nodeName === '') {
-    throw new WeftError(ErrorCodes.CONFIG_INVALID, 'invalid configuration:\n  WEFT_NODE_NAME: required (set it from spec.nodeName with the downward API)');
-  }
-  const ports = [cfg.outboundPort, cfg.inboundPlaintextPort, cfg.hbonePort, cfg.adminPort].filter((p) => p !== 0);
-  if (new Set(ports).size !== ports.length) {
-    throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ports must differ: ${ports.join(', ')}`);
-  }
+  const errors: string[] = [];
+  if (cfg.nodeName === '') errors.push('WEFT_NODE_NAME: required (set it from spec.nodeName with the downward API)');
+  errors.push(...adminBindProblems(cfg.adminHost));
+  const metrics = cfg.metricsAddress === '' ? null : splitHostPort(cfg.metricsAddress);
+  if (cfg.metricsAddress !== '' && metrics === null) errors.push(`WEFT_METRICS_ADDRESS: expected host:port, got ${JSON.stringify(cfg.metricsAddress)}`);
+  const ports = [cfg.outboundPort, cfg.inboundPlaintextPort, cfg.hbonePort, cfg.adminPort, metrics?.port ?? 0].filter((p) => p !== 0);
+  if (new Set(ports).size !== ports.length) errors.push(`ports must differ: ${ports.join(', ')}`);
+  if (errors.length > 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${errors.join('\n  ')}`);
   return cfg;
+}
+
+/** The admin server (tap, config dump) listens on loopback only: anything else is a config error. */
+export function adminBindProblems(adminHost: string): string[] {
+  if (isLoopbackHost(adminHost)) return [];
+  return [`${ErrorCodes.ADMIN_NOT_LOOPBACK}: WEFT_ADMIN_HOST ${JSON.stringify(adminHost)} is not loopback: pods on the node could read every request (/tap) and the config (/config_dump). Keep 127.0.0.1 (the \`weft\` CLI uses the unix socket) and set WEFT_METRICS_ADDRESS=<node IP>:15090 for Prometheus`];
+}
+
+/** WEFT_METRICS_ADDRESS as parts, or null when off. */
+export function metricsListen(cfg: AgentConfig): { host: string; port: number } | null {
+  return cfg.metricsAddress === '' ? null : splitHostPort(cfg.metricsAddress);
 }
 
 export function workerCount(cfg: AgentConfig): number {

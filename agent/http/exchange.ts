@@ -265,7 +265,10 @@ export class Exchange implements AttemptSink {
     this.#grpcStatus = grpcStatus;
     const outcome: AttemptOutcome = refused ? { kind: 'not-delivered' } : { kind: 'response', status, grpcStatus };
     if (refused) this.#avoidEndpoint();
-    if (failed && this.#mayRetry(outcome)) {
+    // Whether to replay is the request policy's call alone (isRetryable): a route that lists 500
+    // retries a 500, one that lists only 500 does not retry a 503. `failed` feeds the balancer
+    // and breaker, which judge the endpoint, not the request.
+    if (this.#mayRetry(outcome)) {
       this.#report(false);
       this.#retry();
       body.destroy();

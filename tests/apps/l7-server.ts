@@ -6,7 +6,8 @@
 // --delay-ms delays every answer, --reset resets the connection instead of answering.
 // Routes: GET / → {name,method,path,attempt}; POST /echo → the body back (chunked if it came
 // chunked); /status/<code>; /delay/<ms>; /chunked/<n> → n bytes in 1 KiB chunks, no length;
-// /trailers → a body then trailers (x-checksum); /headers → {name, headers} (what the mesh delivered,
+// /trailers → a body then trailers (x-checksum); /fail-until/<n> → 503 while the request's
+// weft-retry-attempt is below n, then 200 (fails first, succeeds on the n-th retry); /headers → {name, headers} (what the mesh delivered,
 // e.g. traceparent); /pattern/<seed>/<n> → n bytes of the seeded test pattern (tcp-modes.ts), so a
 // client can check every byte. Every answer carries x-weft-app-name.
 // With --log one JSON line per request: {method, path, attempt, status, bodyBytes}.
@@ -90,7 +91,12 @@ function route(o: Opts, req: Req, res: Res, path: string, method: string, attemp
     res.end();
     return;
   }
-  const m = /^\/(status|delay|chunked)\/(\d{1,9})$/.exec(path);
+  const m = /^\/(status|delay|chunked|fail-until)\/(\d{1,9})$/.exec(path);
+  if (m?.[1] === 'fail-until') {
+    const ok = attempt >= Number(m[2]);
+    json(res, ok ? 200 : 503, { name: o.name, attempt, failed: !ok });
+    return;
+  }
   if (m?.[1] === 'status') {
     json(res, Number(m[2]), { name: o.name, status: Number(m[2]) });
     return;

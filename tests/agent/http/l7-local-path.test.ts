@@ -134,6 +134,23 @@ t.test('a POST the server answered is never replayed', async (t) => {
   t.ok(((r.statuses as Record<string, number>)['503'] ?? 0) > 0, 'and the client saw the 503s');
 });
 
+t.test("a route's retry codes decide what is retried, 500 included, and nothing else", async (t) => {
+  // The oracle is the server's own count of attempts per path: a route that lists 500 must see
+  // 1 + attempts tries of a 500; a 503 it does not list, one.
+  routes = [{ kind: 'route', key: 'demo/codes', name: 'codes', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/good', port: 80, weight: 1 }], retry: { attempts: 2, codes: [500], backoffMs: 1 } }] }];
+  t.teardown(() => { routes = []; });
+  const tries = (path: string): number => good.app.lines.filter((l) => l.path === path).length;
+  const r500 = await client(['timing', '--url', `http://127.0.0.1:${webPort}/status/500`]);
+  await new Promise((res) => setTimeout(res, 100));
+  t.equal(r500.status, 500, 'the last answer reaches the client');
+  t.equal(tries('/status/500'), 3, 'a listed 500 is retried twice');
+  t.same(good.app.lines.filter((l) => l.path === '/status/500').map((l) => l.attempt), [0, 1, 2], 'with the attempt header');
+  const r503 = await client(['timing', '--url', `http://127.0.0.1:${webPort}/status/503`]);
+  await new Promise((res) => setTimeout(res, 100));
+  t.equal(r503.status, 503);
+  t.equal(tries('/status/503'), 1, 'a 503 the route does not list is not retried');
+});
+
 t.test('HTTP/1.1 features pass through', async (t) => {
   const url = `http://127.0.0.1:${webPort}/`;
   routes = [{ kind: 'route', key: 'demo/only-good', name: 'only-good', namespace: 'demo', createdAt: '', parents: [{ service: 'demo/web' }], rules: [{ matches: [], backends: [{ service: 'demo/good', port: 80, weight: 1 }] }] }];
