@@ -293,6 +293,17 @@ export class KubeCluster {
     }, 'application/strategic-merge-patch+json');
   }
 
+  /** Sets a Node's InternalIP (and Ready) through the `status` subresource, as a kubelet would. */
+  async setNodeAddress(name: string, internalIP: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.must('PATCH', `/api/v1/nodes/${name}/status`, {
+      status: {
+        addresses: [{ type: 'InternalIP', address: internalIP }, { type: 'Hostname', address: name }],
+        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'set by the test', lastHeartbeatTime: now, lastTransitionTime: now }],
+      },
+    }, 'application/strategic-merge-patch+json');
+  }
+
   /**
    * A ServiceAccount token from the TokenRequest API (what a projected volume holds), bound to a
    * pod when `pod` is given, so it dies with the pod.

@@ -79,9 +79,7 @@ export async function startKubeTestbedCluster(t: KubeTestHost, name: string, mod
     }
     written.push(...pods.map(asWritten));
     await kube!.apply(written);
-    for (const n of model.nodes) {
-      await kube!.must('PATCH', `/api/v1/nodes/${n.name}/status`, { status: { addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }], conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'test', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } }, 'application/strategic-merge-patch+json');
-    }
+    for (const n of model.nodes) await kube!.setNodeAddress(n.name, n.ip);
     // Pods the spec no longer has go at once: there is no kubelet to finish a graceful deletion.
     const wanted = new Set(pods.map((p) => `${(p.metadata as Obj).namespace as string}/${(p.metadata as Obj).name as string}`));
     const namespaces = [...new Set(model.nodes.flatMap((n) => n.pods.map((p) => p.namespace)))];

@@ -50,9 +50,8 @@ if (kube !== null) {
     pod('legacy-1', 'node-a', { ns: 'plain' }),
     ...['a', 'b', 'c'].map((n) => ({ apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: `audit-${n}`, namespace: 'shop' }, spec: { action: 'AUDIT' } })),
   ]);
-  for (const [n, ip] of [['node-a', '192.168.0.1'], ['node-b', '192.168.0.2']]) {
-    await kube.must('PATCH', `/api/v1/nodes/${n}/status`, { status: { addresses: [{ type: 'InternalIP', address: ip }] } }, 'application/strategic-merge-patch+json');
-  }
+  await kube.setNodeAddress('node-a', '192.168.0.1');
+  await kube.setNodeAddress('node-b', '192.168.0.2');
   await kube.setPodStatus('shop', 'web-1', { podIP: '10.244.0.11', ready: true });
   await kube.setPodStatus('shop', 'web-2', { podIP: '10.244.0.12', ready: true });
   await kube.setPodStatus('plain', 'legacy-1', { podIP: '10.244.0.99', ready: true });
@@ -140,7 +139,7 @@ if (kube !== null) {
     await until('policy watch resumed after the relist', () => latest().has('policy:shop/audit-d'));
     t.same(sets[sets.length - 1].filter((r) => r.kind === 'policy').map((r) => r.key).sort(), ['shop/audit-a', 'shop/audit-b', 'shop/audit-c', 'shop/audit-d'], 'each policy once');
     await kube.apply([{ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-c' } }]);
-    await kube.must('PATCH', '/api/v1/nodes/node-c/status', { status: { addresses: [{ type: 'InternalIP', address: '192.168.0.3' }] } }, 'application/strategic-merge-patch+json');
+    await kube.setNodeAddress('node-c', '192.168.0.3');
     await until('watch resumed after the relist', () => latest().has('node:node-c'));
     const nodes = sets[sets.length - 1].filter((r) => r.kind === 'node').map((r) => r.key).sort();
     t.same(nodes, ['node-a', 'node-b', 'node-c'], 'exactly the live nodes, each once');
