@@ -66,20 +66,7 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
       return;
     }
     if (admission !== undefined) req.stream.once('close', admission.release);
-    deps.stats.opened('inbound_hbone');
-    deps.stats.record({
-      path: 'inbound_hbone',
-      at: new Date().toISOString(),
-      sourceIdentity: req.peerIdentity,
-      sourceAddress,
-      destination: `${req.target.host}:${req.target.port}`,
-      destinationWorkload: decision.destination.key,
-    });
-    const ctx = connectionContext({
-      direction: 'inbound', path: 'inbound_hbone', sourceIdentity: req.peerIdentity, destination: decision.destination, tls: 'mutual',
-      sourceAddress: req.stream.session?.socket?.remoteAddress ?? '', destinationAddress: `${req.target.host}:${req.target.port}`,
-    });
-    deps.telemetry.opened(ctx);
+    const ctx = opened(req, decision.destination, sourceAddress);
     deliverToTcp(req, connect, undefined, (r) => {
       deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
       deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
@@ -91,23 +78,20 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
    * it is accepted (200) for the head to arrive, and inbound-upgrade.ts authorizes that head as the
    * HTTP request it is before anything reaches the pod (403 in the tunnel when denied).
    */
+  /** An admitted tunnel, counted and recorded once, whichever way it goes on. */
+  function opened(req: HboneRequest, destination: WorkloadRecord, sourceAddress: string): ReturnType<typeof connectionContext> {
+    const target = `${req.target.host}:${req.target.port}`;
+    deps.stats.opened('inbound_hbone');
+    deps.stats.record({ path: 'inbound_hbone', at: new Date().toISOString(), sourceIdentity: req.peerIdentity, sourceAddress, destination: target, destinationWorkload: destination.key });
+    const ctx = connectionContext({ direction: 'inbound', path: 'inbound_hbone', sourceIdentity: req.peerIdentity, destination, tls: 'mutual', sourceAddress, destinationAddress: target });
+    deps.telemetry.opened(ctx);
+    return ctx;
+  }
+
   function upgradeTunnel(req: HboneRequest, destination: WorkloadRecord): void {
     const sourceAddress = req.stream.session?.socket?.remoteAddress ?? '';
     req.respond(200);
-    deps.stats.opened('inbound_hbone');
-    deps.stats.record({
-      path: 'inbound_hbone',
-      at: new Date().toISOString(),
-      sourceIdentity: req.peerIdentity,
-      sourceAddress,
-      destination: `${req.target.host}:${req.target.port}`,
-      destinationWorkload: destination.key,
-    });
-    const ctx = connectionContext({
-      direction: 'inbound', path: 'inbound_hbone', sourceIdentity: req.peerIdentity, destination, tls: 'mutual',
-      sourceAddress, destinationAddress: `${req.target.host}:${req.target.port}`,
-    });
-    deps.telemetry.opened(ctx);
+    const ctx = opened(req, destination, sourceAddress);
     const onDone = (r: SpliceResult): void => {
       deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
       deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
