@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { bool, int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
 import { ErrorCodes, WeftError } from '../common/errors.ts';
+import { QUERY_VALUE_MODES } from './telemetry/redact-query.ts';
 
 export const agentSettings = {
   nodeName: str('WEFT_NODE_NAME', '', 'The Kubernetes node this agent serves; required (the downward API sets it in a cluster).'),
@@ -48,6 +49,7 @@ export const agentSettings = {
   httpPeerSessions: int('WEFT_HTTP_PEER_SESSIONS', 1, 'HTTP/2 sessions per peer agent (and source identity) that each worker spreads L7 requests over, round-robin. The peer\'s workers share its port by SO_REUSEPORT, which pins each session to one of them, so with 1 a peer often serves all of this node\'s requests on one core; 2 or more spread them, at the cost of smaller write batches per session (more CPU per request: on the shared 2-core bench machine 1 did better, see bench/README.md).', 1, 64),
   telemetry: bool('WEFT_TELEMETRY', true, 'Record proxy telemetry: metrics, live tap, access log and request spans. false records none of it (the proxy still passes traceparent headers through unchanged); meant for measuring what telemetry costs, not for production.'),
   accessLog: bool('WEFT_ACCESS_LOG', false, 'One JSON line per proxied connection (and request, with L7) on stdout; off by default because busy nodes make a lot of them.'),
+  queryValues: oneOf('WEFT_QUERY_VALUES', 'redacted', QUERY_VALUE_MODES, 'What a request\'s query string shows wherever a path leaves the agent (live tap, access log, policy deny and audit lines): `redacted` keeps parameter names and replaces every value with REDACTED (`/a?token=REDACTED`), as queries carry tokens and signatures; `full` shows them as sent (only where whoever reads the tap and the logs may see those secrets).'),
   tapMaxBufferedBytes: int('WEFT_TAP_MAX_BUFFERED_BYTES', 1 << 20, 'Unsent bytes a live tap consumer may have queued before its events are dropped (and counted): a slow terminal must not grow the agent.', 1024, 64 << 20),
   summaryIntervalMs: int('WEFT_SUMMARY_INTERVAL_MS', 5000, 'How often the agent sends control its golden-metrics summary (cumulative counters, policy denials, certificate expiry) for the dashboard; 0 disables. A few seconds keeps the dashboard live at a few kB per node per send.', 0, 600_000),
   statsWindowSeconds: int('WEFT_STATS_WINDOW_SECONDS', 60, 'Window for the rates, success rates and percentiles of /stats and /top.', 10, 3600),

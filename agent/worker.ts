@@ -13,6 +13,7 @@ import { createSocketFactory } from './proxy/socket-factory.ts';
 import { ProxyStats } from './proxy/stats.ts';
 import { TapBuffer } from './telemetry/tap-buffer.ts';
 import { TelemetryRecorder } from './telemetry/recorder.ts';
+import { queryRedactor } from './telemetry/redact-query.ts';
 import { startWorkerSpans } from './telemetry/worker-spans.ts';
 import { noTelemetry } from './telemetry/telemetry.ts';
 import type { TapEvent } from './telemetry/tap-events.ts';
@@ -31,12 +32,12 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   const stats = new ProxyStats();
   // Policy is compiled and enforced here, next to the connections; a state change re-checks the
   // worker's live inbound connections.
-  const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy') });
+  const policy = new Authorizer({ view: state, localNode: cfg.nodeName, log: log.child('policy'), outputPath: queryRedactor(cfg.queryValues) });
   state.onChange((change) => policy.onStateChange(change));
   const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => recorder?.tapDropped(n) });
   // Spans are recorded here, next to the requests, and exported by each worker on its own.
   const spans = cfg.telemetry ? await startWorkerSpans({ env: (k) => process.env[k], nodeName: cfg.nodeName, log: log.child('tracing'), announce: init.index === 0 }) : undefined;
-  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined, spans }) : undefined;
+  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined, spans, queryValues: cfg.queryValues }) : undefined;
   const telemetry = recorder ?? noTelemetry;
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.

@@ -9,6 +9,7 @@ import type { MeshPolicyRecord, PolicyRecord, ResourceRecord, ServiceRecord, Wor
 import { compileWorkload, type WorkloadPolicy } from './compile.ts';
 import { PolicyCounters } from './counters.ts';
 import { describeWorkloadPolicy, type DescribedWorkloadPolicy } from './describe.ts';
+import { redactQuery } from '../telemetry/redact-query.ts';
 import { evaluate, type ConnectionContext, type HttpRequestAttributes, type PolicyDecision } from './evaluate.ts';
 
 /** What the authorizer reads of the agent state (AgentState implements it). */
@@ -51,6 +52,8 @@ export interface AuthorizerOptions {
   localNode: string;
   log: Logger;
   counters?: PolicyCounters;
+  /** How a request's path appears in deny and audit lines (agent/telemetry/redact-query.ts); query values redacted by default. */
+  outputPath?: (path: string) => string;
 }
 
 export class Authorizer implements InboundAuthorizer {
@@ -58,6 +61,7 @@ export class Authorizer implements InboundAuthorizer {
   readonly #view: PolicyStateView;
   readonly #node: string;
   readonly #log: Logger;
+  readonly #outputPath: (path: string) => string;
   #compiled = new Map<string, WorkloadPolicy>();
   #generation = 0;
   readonly #live = new Map<string, Set<Live>>();
@@ -66,6 +70,7 @@ export class Authorizer implements InboundAuthorizer {
     this.#view = opts.view;
     this.#node = opts.localNode;
     this.#log = opts.log;
+    this.#outputPath = opts.outputPath ?? redactQuery;
     this.counters = opts.counters ?? new PolicyCounters();
   }
 
@@ -104,7 +109,7 @@ export class Authorizer implements InboundAuthorizer {
     const d = evaluate(this.policyFor(ctx.destination), ctx, req);
     for (const a of d.audits) {
       this.counters.add('audited', a, ctx.sourceIdentity, ctx.destination);
-      this.#log.info('policy audit', { policy: a, allowed: d.allowed, ...this.#fields(ctx), ...(req ? { method: req.method, path: req.path } : {}) });
+      this.#log.info('policy audit', { policy: a, allowed: d.allowed, ...this.#fields(ctx), ...(req ? { method: req.method, path: this.#outputPath(req.path) } : {}) });
     }
     if (!d.allowed) {
       this.counters.add('denied', d.policy, ctx.sourceIdentity, ctx.destination);
@@ -113,7 +118,7 @@ export class Authorizer implements InboundAuthorizer {
         policy: d.policy,
         reason: d.reason,
         ...this.#fields(ctx),
-        ...(req ? { method: req.method, path: req.path } : {}),
+        ...(req ? { method: req.method, path: this.#outputPath(req.path) } : {}),
       });
     }
     return d;

@@ -7,6 +7,7 @@ import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { workloadName } from './labels.ts';
 import { noSpans, type SpanRecorder } from './trace-context.ts';
+import { queryRedactor, redactQuery, type QueryValueMode } from './redact-query.ts';
 
 export interface RecorderOptions {
   tap?: TapBuffer | undefined;
@@ -14,6 +15,8 @@ export interface RecorderOptions {
   accessLog?: ((line: string) => void) | undefined;
   /** Request spans (agent/telemetry/trace-context.ts); none when absent. */
   spans?: SpanRecorder | undefined;
+  /** What a request's query shows in the tap and the access log (WEFT_QUERY_VALUES); redacted by default. */
+  queryValues?: QueryValueMode | undefined;
   now?: () => number;
 }
 
@@ -45,12 +48,13 @@ export function connectionEvent(ctx: ConnectionContext, sent: number, received: 
   return e;
 }
 
-export function requestEvent(r: HttpRequestEvent, now: number): TapRequestEvent {
+/** The tap event (and access log line) of a request; its path goes through `outputPath` (query values redacted unless the operator chose otherwise). */
+export function requestEvent(r: HttpRequestEvent, now: number, outputPath: (path: string) => string = redactQuery): TapRequestEvent {
   const c = connectionEvent(r.connection, 0, 0, undefined, now);
   return {
     ...c,
     type: 'request',
-    path: r.path,
+    path: outputPath(r.path),
     method: r.method,
     authority: r.serverAddress,
     status: r.status,
@@ -71,9 +75,11 @@ export class TelemetryRecorder implements Telemetry {
   readonly #tap: TapBuffer | undefined;
   readonly #log: ((line: string) => void) | undefined;
   readonly #now: () => number;
+  readonly #outputPath: (path: string) => string;
 
   constructor(o: RecorderOptions = {}) {
     this.#now = o.now ?? Date.now;
+    this.#outputPath = queryRedactor(o.queryValues ?? 'redacted');
     this.aggregates = new Aggregates(this.#now);
     this.#tap = o.tap;
     this.#log = o.accessLog;
@@ -99,7 +105,7 @@ export class TelemetryRecorder implements Telemetry {
     this.aggregates.request(r);
     const tap = this.#tap !== undefined && this.#tap.active;
     if (!tap && this.#log === undefined) return;
-    const e = requestEvent(r, this.#now());
+    const e = requestEvent(r, this.#now(), this.#outputPath);
     if (tap) this.#tap?.offer(e);
     this.#log?.(JSON.stringify({ accessLog: true, ...e }) + '\n');
   }
