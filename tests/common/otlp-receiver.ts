@@ -89,7 +89,7 @@ interface AnyValue { stringValue?: string; intValue?: string | number; doubleVal
 interface KeyValue { key: string; value: AnyValue }
 interface NumberPoint { attributes?: KeyValue[]; asInt?: string | number; asDouble?: number }
 interface HistPoint { attributes?: KeyValue[]; count: string | number; sum?: number; bucketCounts?: Array<string | number>; explicitBounds?: number[] }
-interface OtlpMetric { name: string; unit?: string; sum?: { dataPoints: NumberPoint[]; isMonotonic?: boolean }; histogram?: { dataPoints: HistPoint[] } }
+interface OtlpMetric { name: string; unit?: string; gauge?: { dataPoints: NumberPoint[] }; sum?: { dataPoints: NumberPoint[]; isMonotonic?: boolean }; histogram?: { dataPoints: HistPoint[] } }
 interface MetricsBody { resourceMetrics: Array<{ resource?: { attributes?: KeyValue[] }; scopeMetrics: Array<{ metrics: OtlpMetric[] }> }> }
 
 export function attrsOf(kvs: KeyValue[] | undefined): Record<string, string> {
@@ -105,7 +105,7 @@ export interface FlatPoint {
   resource: Record<string, string>;
   metric: string;
   attributes: Record<string, string>;
-  /** Sum value, or histogram count. */
+  /** Sum or gauge value, or histogram count. */
   value: number;
   sum?: number;
 }
@@ -117,6 +117,7 @@ export function flattenMetrics(body: unknown): FlatPoint[] {
     const resource = attrsOf(rm.resource?.attributes);
     for (const sm of rm.scopeMetrics) {
       for (const m of sm.metrics) {
+        for (const p of m.gauge?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.asInt ?? p.asDouble ?? 0) });
         for (const p of m.sum?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.asInt ?? p.asDouble ?? 0) });
         for (const p of m.histogram?.dataPoints ?? []) out.push({ resource, metric: m.name, attributes: attrsOf(p.attributes), value: Number(p.count), ...(p.sum === undefined ? {} : { sum: p.sum }) });
       }
