@@ -319,3 +319,14 @@ t.test('OTEL_BSP_MAX_QUEUE_SIZE: a full queue drops spans (counted) instead of h
   t.ok(drops.filter((d) => d.reason === 'queue_full').reduce((n, d) => n + d.n, 0) >= 10, 'spans past the queue were dropped and counted');
   t.ok(ms < 5000, `the 20 requests never waited for the collector (${ms.toFixed(0)} ms)`);
 });
+
+t.test('log line fields as record attributes (table)', async (t) => {
+  const { logAttributes } = await import('../../../common/otel/log-records.ts');
+  const rows: Array<[Record<string, unknown>, Record<string, unknown>]> = [
+    [{ time: 'x', level: 'warn', component: 'c', msg: 'm' }, { 'weft.component': 'agent.x' }],
+    [{ policy: 'demo/p', port: 8080, allowed: false }, { 'weft.component': 'agent.x', policy: 'demo/p', port: 8080, allowed: false }],
+    [{ err: { code: 'WEFT_ERR_X', message: 'boom' } }, { 'weft.component': 'agent.x', err: '{"code":"WEFT_ERR_X","message":"boom"}' }],
+    [{ gone: undefined, none: null, list: ['a', 'b'] }, { 'weft.component': 'agent.x', list: '["a","b"]' }],
+  ];
+  for (const [fields, want] of rows) t.same(logAttributes('agent.x', fields), want, JSON.stringify(fields));
+});
