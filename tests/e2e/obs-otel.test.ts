@@ -10,6 +10,7 @@
 // Last, a collector that is down: requests keep working with no added errors, drops are counted.
 import t from 'tap';
 import https from 'node:https';
+import WebSocket from 'ws';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withTestbed } from '../testbed/index.ts';
@@ -133,6 +134,11 @@ t.test('control exports its own telemetry (gRPC), and serves it on /metrics', as
   const logs = controlRx.requests.filter((r) => r.path === '/v1/logs').flatMap((r) => flattenLogs(r.body));
   t.ok(logs.some((l) => l.body === 'agent streaming' && l.scope === 'weft-control'), 'control\'s log lines as log records');
 
+  // A dashboard live view open while /metrics is read.
+  await mesh.waitUntil(() => mesh.dashboardUrl() !== null, 10_000, 'the dashboard URL');
+  const view = new WebSocket(new URL('/api/tap', (mesh.dashboardUrl() as string).replace(/^http/, 'ws')));
+  t.teardown(() => view.terminate());
+  await new Promise<void>((resolve, reject) => { view.once('open', () => resolve()); view.once('error', reject); });
   const port = Number(/"msg":"listening","address":"127\.0\.0\.1:(\d+)"/.exec(mesh.controlLog())?.[1]);
   const ca = await readFile(join(mesh.caDir, 'ca.crt'), 'utf8');
   const text = await new Promise<string>((resolve, reject) => {
@@ -145,6 +151,8 @@ t.test('control exports its own telemetry (gRPC), and serves it on /metrics', as
   t.ok(sumOf(prom, 'weft_control_csr_signed_total', {}) >= 2, '/metrics: CSR signings');
   t.ok(prom.some((x) => x.name === 'weft_control_config_lag_versions' && x.labels.node === 'n1'), '/metrics: lag per agent');
   t.equal(sumOf(prom, 'weft_control_agents_connected', {}), 2);
+  t.equal(sumOf(prom, 'weft_control_dashboard_connections', {}), 1, '/metrics: the open dashboard view');
+  view.terminate();
 });
 
 t.test('a collector that is down costs the data plane nothing; the drops are counted', async (t) => {

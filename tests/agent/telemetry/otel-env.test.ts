@@ -155,7 +155,7 @@ t.test('per-signal settings win over the general ones: each signal to its own re
   withEnv(t, {
     // The general endpoint is a closed port: anything that used it would be dropped, not received.
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc',
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${rx.grpc.port}`,
     OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-signal=traces',
@@ -166,6 +166,7 @@ t.test('per-signal settings win over the general ones: each signal to its own re
     OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-signal=metrics',
     OTEL_EXPORTER_OTLP_METRICS_COMPRESSION: 'gzip',
     OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '4000',
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json',
     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `http://127.0.0.1:${json.port}/v1/logs`,
     OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'x-signal=logs',
     OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'gzip',
@@ -184,7 +185,7 @@ t.test('per-signal settings win over the general ones: each signal to its own re
   t.equal(me[0]?.headers?.['x-signal'], 'metrics');
   t.equal(me[0]?.compression, 'gzip');
   const lo = of(json, '/v1/logs');
-  t.equal(lo[0]?.protocol, 'http/json', 'logs: the general protocol, _LOGS_ENDPOINT');
+  t.equal(lo[0]?.protocol, 'http/json', 'logs: _LOGS_PROTOCOL and _LOGS_ENDPOINT');
   t.equal(lo[0]?.headers?.['x-signal'], 'logs');
   t.equal(lo[0]?.compression, 'gzip');
   t.equal(of(rx.http, '/v1/traces').length + of(rx.http, '/v1/logs').length + of(rx.grpc, '/v1/metrics').length, 0, 'no signal went elsewhere');
