@@ -331,3 +331,18 @@ t.test('log line fields as record attributes (table)', async (t) => {
   ];
   for (const [fields, want] of rows) t.same(logAttributes('agent.x', fields), want, JSON.stringify(fields));
 });
+
+t.test('OTEL_NODE_RESOURCE_DETECTORS adds the SDK\'s detectors to the resource the receiver gets', async (t) => {
+  const rx = await receivers(t);
+  withEnv(t, {
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${rx.http.port}/v1/traces`, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+    OTEL_NODE_RESOURCE_DETECTORS: 'env,host,process', OTEL_RESOURCE_ATTRIBUTES: 'team=mesh', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none',
+  });
+  await exportAll();
+  const span = of(rx.http, '/v1/traces').flatMap((r) => flattenSpans(r.body))[0];
+  const { hostname } = await import('node:os');
+  t.equal(span?.resource['host.name'], hostname(), 'host detector');
+  t.equal(span?.resource['process.pid'], String(process.pid), 'process detector');
+  t.equal(span?.resource['team'], 'mesh', 'env detector still applies');
+  t.equal(span?.resource['service.name'], 'weft-agent', 'our default service name when OTEL_SERVICE_NAME is unset');
+});
