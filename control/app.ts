@@ -146,6 +146,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     agents: () => streams.flatMap((s) => s.agents()),
     discovery: () => informers?.() ?? [],
     dashboardConnections: () => dashboard?.connections() ?? 0,
+    rejections: () => rejections.entries(),
   });
 
   async function serve(listen: (s: https.Server, cb: () => void) => void): Promise<https.Server> {

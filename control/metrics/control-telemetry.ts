@@ -9,7 +9,7 @@ import { DURATION_BOUNDARIES, newHistogram, recordHistogram, type HistogramJson 
 export type Labels = Record<string, string>;
 
 export type ControlFamily =
-  | { kind: 'counter' | 'gauge'; prom: string; otel: string; unit: string; help: string; points: Array<{ labels: Labels; value: number }> }
+  | { kind: 'counter' | 'gauge'; prom: string; otel: string; unit: string; help: string; points: Array<{ labels: Labels; value: number }>; otlpOnly?: boolean }
   | { kind: 'histogram'; prom: string; otel: string; unit: string; help: string; points: Array<{ labels: Labels; value: HistogramJson }> };
 
 /** What the rest of control reports (all cheap; none on an agent's hot path). */
@@ -34,6 +34,8 @@ export interface ControlSources {
   discovery(): Array<{ kind: string; lists: number; lastError: string | null }>;
   /** Open dashboard WebSocket connections (live views). */
   dashboardConnections(): number;
+  /** Refused input by reason (CSR refusals are `csr_*`); /metrics renders these itself (rejections.ts). */
+  rejections?(): Array<[string, number]>;
 }
 
 export class ControlTelemetry implements ControlEvents {
@@ -91,6 +93,11 @@ export class ControlTelemetry implements ControlEvents {
       { kind: 'counter', prom: 'weft_control_discovery_lists_total', otel: 'weft.control.discovery.lists', unit: '{list}', help: 'Full lists of a Kubernetes collection: the first, then one per relist (a watch that expired or failed); more than 1 means relists.', points: discovery.map((d) => ({ labels: { kind: d.kind }, value: d.lists })) },
       { kind: 'gauge', prom: 'weft_control_discovery_watch_failing', otel: 'weft.control.discovery.watch_failing', unit: '1', help: '1 while the watch of a Kubernetes collection is interrupted and being resumed (its last attempt failed), else 0.', points: discovery.map((d) => ({ labels: { kind: d.kind }, value: d.lastError === null ? 0 : 1 })) },
       { kind: 'counter', prom: 'weft_otel_dropped_total', otel: 'weft.otel.dropped', unit: '{item}', help: 'Spans, log records and metric points control\'s OpenTelemetry export lost, by signal and reason (queue_full, export_failed).', points: [...this.#drops.values()].map((d) => ({ labels: { signal: d.signal, reason: d.reason }, value: d.n })) },
+      {
+        kind: 'counter', prom: 'weft_rejected_input_total', otel: 'weft.rejected_input', unit: '{event}', otlpOnly: true,
+        help: 'Bad input control refused, by reason: CSR refusals (csr_forbidden, csr_unauthenticated, csr_invalid, csr_too_large…), malformed or slow HTTP, config-stream protocol errors.',
+        points: (this.#sources.rejections?.() ?? []).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
       { kind: 'gauge', prom: 'weft_control_dashboard_connections', otel: 'weft.control.dashboard.connections', unit: '{connection}', help: 'Open dashboard live-view connections (WebSocket).', points: [{ labels: {}, value: this.#sources.dashboardConnections() }] },
     ];
   }
@@ -111,6 +118,7 @@ function labelText(l: Labels, extra?: [string, string]): string {
 export function renderControlPrometheus(families: readonly ControlFamily[]): string {
   const out: string[] = [];
   for (const f of families) {
+    if (f.kind !== 'histogram' && f.otlpOnly === true) continue;
     out.push(`# HELP ${f.prom} ${f.help}`, `# TYPE ${f.prom} ${f.kind}`);
     if (f.kind === 'histogram') {
       for (const p of f.points) {

@@ -141,12 +141,17 @@ t.test('control exports its own telemetry (gRPC), and serves it on /metrics', as
   await new Promise<void>((resolve, reject) => { view.once('open', () => resolve()); view.once('error', reject); });
   const port = Number(/"msg":"listening","address":"127\.0\.0\.1:(\d+)"/.exec(mesh.controlLog())?.[1]);
   const ca = await readFile(join(mesh.caDir, 'ca.crt'), 'utf8');
-  const text = await new Promise<string>((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port, path: '/metrics', ca, servername: 'localhost' }, (res) => {
+  const get = (path: string): Promise<string> => new Promise<string>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (res) => {
       let s = '';
       res.setEncoding('utf8').on('data', (d: string) => (s += d)).on('end', () => resolve(s));
     }).on('error', reject);
   });
+  // A refusal (unknown route on the API port): counted by reason, on /metrics and over OTLP.
+  await get('/no-such-route');
+  const text = await get('/metrics');
+  await mesh.waitUntil(() => (last('weft.rejected_input', { reason: 'api_route' }) ?? 0) >= 1, 15_000, 'the refusal in control\'s OTLP export');
+  t.pass('refusals by reason over OTLP (weft.rejected_input)');
   const prom = parseProm(text);
   t.ok(sumOf(prom, 'weft_control_csr_signed_total', {}) >= 2, '/metrics: CSR signings');
   t.ok(prom.some((x) => x.name === 'weft_control_config_lag_versions' && x.labels.node === 'n1'), '/metrics: lag per agent');

@@ -14,6 +14,7 @@ const sources = {
   agents: () => [{ node: 'n1', sentVersion: 12, ackedVersion: 9 }, { node: 'n2', sentVersion: 12, ackedVersion: null }],
   discovery: () => [{ kind: 'Pod', lists: 3, lastError: 'watch closed: 410 Gone' }, { kind: 'Service', lists: 1, lastError: null }],
   dashboardConnections: () => 2,
+  rejections: (): Array<[string, number]> => [['csr_forbidden', 3], ['api_route', 1]],
 };
 
 t.test('config lag: sent minus acked; everything sent before the first ack', async (t) => {
@@ -46,6 +47,7 @@ t.test('Prometheus text: every family with its points', async (t) => {
   t.equal(sumOf(s, 'weft_control_discovery_watch_failing', { kind: 'Service' }), 0);
   t.equal(sumOf(s, 'weft_control_dashboard_connections', {}), 2);
   t.equal(sumOf(s, 'weft_otel_dropped_total', { signal: 'logs', reason: 'queue_full' }), 5);
+  t.notOk(s.some((x) => x.name === 'weft_rejected_input_total'), 'refusals are rendered by rejections.ts on /metrics, not twice');
 });
 
 t.test('over OTLP/gRPC: the same metrics, and spans for CSR signings and snapshot builds', async (t) => {
@@ -71,6 +73,7 @@ t.test('over OTLP/gRPC: the same metrics, and spans for CSR signings and snapsho
   t.equal(points.find((p) => p.metric === 'weft.control.config.lag' && p.attributes.node === 'n1')?.value, 3, 'lag per agent');
   t.equal(points.find((p) => p.metric === 'weft.control.discovery.lists' && p.attributes.kind === 'Pod')?.value, 3);
   t.equal(points.find((p) => p.metric === 'weft.control.dashboard.connections')?.value, 2);
+  t.equal(points.find((p) => p.metric === 'weft.rejected_input' && p.attributes.reason === 'csr_forbidden')?.value, 3, 'CSR refusals by reason over OTLP');
   t.equal(points[0]?.resource['service.name'], 'weft-control');
   const spans = rx.requests.filter((r) => r.path === '/v1/traces').flatMap((r) => flattenSpans(r.body));
   t.same(spans.map((s) => s.name).sort(), ['csr.sign', 'csr.sign', 'snapshot.build']);
