@@ -9,7 +9,8 @@ import type { GuardedSink } from '../common/log-sink.ts';
 import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
 import { memoryDump } from './admin/memory.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
-import { workerCount, workerHeapLimits, type AgentConfig } from './config.ts';
+import { createMetricsServer, METRICS_PATH } from './admin/metrics-server.ts';
+import { metricsListen, workerCount, workerHeapLimits, type AgentConfig } from './config.ts';
 import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { mergePolicyCounters } from './policy/counters.ts';
@@ -325,6 +326,20 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'services', handle: () => state.records().filter((r) => r.kind === 'service') });
   if (cfg.adminSocket !== '') await admin.listenUnix(cfg.adminSocket);
   if (cfg.adminPort !== 0) await admin.listenTcp(cfg.adminHost, cfg.adminPort);
+  const metricsAt = metricsListen(cfg);
+  const metricsRoute = admin.routeFor(METRICS_PATH);
+  const metricsServer = metricsAt === null || metricsRoute === undefined ? null : createMetricsServer({ metrics: metricsRoute, reject: (r) => admin.countRejected(r), headersTimeoutMs: cfg.httpHeadersTimeoutMs });
+  if (metricsServer !== null && metricsAt !== null) {
+    try {
+      await metricsServer.listen(metricsAt.host, metricsAt.port);
+      log.info('metrics port listening', { address: cfg.metricsAddress, serves: METRICS_PATH });
+    } catch (err) {
+      await telemetry.close();
+      await admin.close();
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+      throw err;
+    }
+  }
 
   streamTaps = new SummaryTaps({ send: (m) => stream.send(m), onCount: (n) => telemetry.setStreamTaps(n) });
   summaries = new SummarySender({
@@ -347,6 +362,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     summaries.close();
     streamTaps.close();
     await telemetry.close();
+    await metricsServer?.close();
     await admin.close();
     await stream.close();
     throw err;
@@ -383,6 +399,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       streamTaps?.close();
       await telemetry.close();
       await stream.close();
+      await metricsServer?.close();
       await admin.close();
     },
   };

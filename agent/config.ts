@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { bool, int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
 import { ErrorCodes, WeftError } from '../common/errors.ts';
+import { isLoopbackHost, splitHostPort } from '../common/loopback.ts';
 import { QUERY_VALUE_MODES } from './telemetry/redact-query.ts';
 
 export const agentSettings = {
@@ -19,8 +20,9 @@ export const agentSettings = {
   outboundPort: int('WEFT_OUTBOUND_PORT', 15001, 'Transparent listener for meshed pods\' outbound TCP.', 1, 65535),
   inboundPlaintextPort: int('WEFT_INBOUND_PLAINTEXT_PORT', 15006, 'Transparent listener for plaintext sent to meshed pods.', 1, 65535),
   hbonePort: int('WEFT_HBONE_PORT', 15008, 'mTLS HTTP/2 CONNECT tunnel between agents.', 1, 65535),
-  adminPort: int('WEFT_ADMIN_PORT', 15020, 'Admin HTTP: /healthz, /ready, /config_dump. 0 disables the TCP listener.', 0, 65535),
-  adminHost: str('WEFT_ADMIN_HOST', '127.0.0.1', 'Admin binds to loopback by default: pods must not reach it.'),
+  adminPort: int('WEFT_ADMIN_PORT', 15020, 'Admin HTTP: /healthz, /ready, /config_dump, /tap, /metrics, /stats. 0 disables the TCP listener.', 0, 65535),
+  adminHost: str('WEFT_ADMIN_HOST', '127.0.0.1', 'Admin binds to loopback, always: pods reach node addresses without capture, and admin shows every request (/tap) and the whole config (/config_dump). A non-loopback address is refused (WEFT_ERR_ADMIN_NOT_LOOPBACK); Prometheus scrapes WEFT_METRICS_ADDRESS instead.'),
+  metricsAddress: str('WEFT_METRICS_ADDRESS', '', 'host:port of a listener that serves Prometheus text on GET /metrics and nothing else, for a scraper off the node (the chart sets the node IP when its ServiceMonitor is on); empty: none (the admin server\'s /metrics stays, on loopback).'),
   adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
   listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
@@ -62,14 +64,26 @@ export type AgentConfig = Parsed<typeof agentSettings>;
 
 export function loadAgentConfig(env: Env): AgentConfig {
   const cfg = parseSettings(agentSettings, env);
-  if (cfg.nodeName === '') {
-    throw new WeftError(ErrorCodes.CONFIG_INVALID, 'invalid configuration:\n  WEFT_NODE_NAME: required (set it from spec.nodeName with the downward API)');
-  }
-  const ports = [cfg.outboundPort, cfg.inboundPlaintextPort, cfg.hbonePort, cfg.adminPort].filter((p) => p !== 0);
-  if (new Set(ports).size !== ports.length) {
-    throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ports must differ: ${ports.join(', ')}`);
-  }
+  const errors: string[] = [];
+  if (cfg.nodeName === '') errors.push('WEFT_NODE_NAME: required (set it from spec.nodeName with the downward API)');
+  errors.push(...adminBindProblems(cfg.adminHost));
+  const metrics = cfg.metricsAddress === '' ? null : splitHostPort(cfg.metricsAddress);
+  if (cfg.metricsAddress !== '' && metrics === null) errors.push(`WEFT_METRICS_ADDRESS: expected host:port, got ${JSON.stringify(cfg.metricsAddress)}`);
+  const ports = [cfg.outboundPort, cfg.inboundPlaintextPort, cfg.hbonePort, cfg.adminPort, metrics?.port ?? 0].filter((p) => p !== 0);
+  if (new Set(ports).size !== ports.length) errors.push(`ports must differ: ${ports.join(', ')}`);
+  if (errors.length > 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${errors.join('\n  ')}`);
   return cfg;
+}
+
+/** The admin server (tap, config dump) listens on loopback only: anything else is a config error. */
+export function adminBindProblems(adminHost: string): string[] {
+  if (isLoopbackHost(adminHost)) return [];
+  return [`${ErrorCodes.ADMIN_NOT_LOOPBACK}: WEFT_ADMIN_HOST ${JSON.stringify(adminHost)} is not loopback: pods on the node could read every request (/tap) and the config (/config_dump). Keep 127.0.0.1 (the \`weft\` CLI uses the unix socket) and set WEFT_METRICS_ADDRESS=<node IP>:15090 for Prometheus`];
+}
+
+/** WEFT_METRICS_ADDRESS as parts, or null when off. */
+export function metricsListen(cfg: AgentConfig): { host: string; port: number } | null {
+  return cfg.metricsAddress === '' ? null : splitHostPort(cfg.metricsAddress);
 }
 
 export function workerCount(cfg: AgentConfig): number {

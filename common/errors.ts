@@ -37,6 +37,12 @@ export const ErrorCodes = {
   /** A log line could not be written (disk full, closed pipe); counted, and reported once writes work again. */
   LOG_WRITE: 'WEFT_ERR_LOG_WRITE',
   ADMIN_NOT_FOUND: 'WEFT_ERR_ADMIN_NOT_FOUND',
+  /** WEFT_ADMIN_HOST is not a loopback address: the admin server (tap, config dump) never listens where pods can reach it. */
+  ADMIN_NOT_LOOPBACK: 'WEFT_ERR_ADMIN_NOT_LOOPBACK',
+  /** A request to the agent's admin port from a web page (an Origin other than its own) or under a non-loopback Host name (DNS rebinding): 403. */
+  ADMIN_CROSS_SITE: 'WEFT_ERR_ADMIN_CROSS_SITE',
+  /** A mutating method on the admin server or the metrics port (both are read-only): 405. */
+  ADMIN_METHOD: 'WEFT_ERR_ADMIN_METHOD',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
   /** A workload's HTTP/1 response was malformed (framing, header syntax, header section over the limit): 502. */
@@ -66,6 +72,10 @@ export const ErrorCodes = {
   DASHBOARD_TOKEN_REQUIRED: 'WEFT_ERR_DASHBOARD_TOKEN_REQUIRED',
   /** A dashboard request without the right token (bearer or ?token=). */
   DASHBOARD_UNAUTHORIZED: 'WEFT_ERR_DASHBOARD_UNAUTHORIZED',
+  /** A dashboard request addressed to a Host name it does not answer to (DNS rebinding, or a name missing from WEFT_DASHBOARD_ALLOWED_HOSTS): 403. */
+  DASHBOARD_HOST: 'WEFT_ERR_DASHBOARD_HOST',
+  /** A dashboard API request or WebSocket opened by a page on another origin: 403. */
+  DASHBOARD_CROSS_SITE: 'WEFT_ERR_DASHBOARD_CROSS_SITE',
   /** The dashboard's browser bundle is missing: run `node scripts/build.ts`. */
   DASHBOARD_ASSETS: 'WEFT_ERR_DASHBOARD_ASSETS',
 } as const;

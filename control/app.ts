@@ -12,7 +12,7 @@ import './auth/bootstrap-tokens.ts';
 import './auth/token-review.ts';
 import { CaDirWatcher, loadCaDir, trustRecordOf } from './ca/anchor-rotation.ts';
 import { LocalCa, createCsrHandler, loadOrCreateTrustBundle } from './ca/index.ts';
-import type { ControlConfig } from './config.ts';
+import { dashboardAllowedHosts, type ControlConfig } from './config.ts';
 import { createDiscoverySource } from './discovery/index.ts';
 import './discovery/kubernetes-source.ts';
 import type { ResourceRecord } from './api/model.ts';
@@ -204,6 +204,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       dashboard = await startDashboard({
         address: cfg.dashboardAddress,
         token: cfg.dashboardToken,
+        allowedHosts: dashboardAllowedHosts(cfg),
         store,
         metrics,
         agents: () => streams.flatMap((s) => s.sessions()),

@@ -2,6 +2,7 @@
 import { int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
 import { ErrorCodes, WeftError, isWeftError } from '../common/errors.ts';
 import { checkDashboardBind } from './dashboard/bind-check.ts';
+import { hostName } from '../common/site-check.ts';
 
 export const controlSettings = {
   trustDomain: str('WEFT_TRUST_DOMAIN', 'cluster.local', 'SPIFFE trust domain of every workload identity.'),
@@ -21,12 +22,18 @@ export const controlSettings = {
   certMaxTtlSeconds: int('WEFT_CERT_MAX_TTL_SECONDS', 7 * 86400, 'Longest lifetime an agent may ask for.', 60, 365 * 86400),
   dashboardAddress: str('WEFT_DASHBOARD_ADDRESS', '127.0.0.1:8084', 'The read-only browser dashboard (golden metrics, topology, live tap, policies), host:port; empty disables. Loopback by default: reach it with kubectl port-forward. Any other address needs WEFT_DASHBOARD_TOKEN.'),
   dashboardToken: str('WEFT_DASHBOARD_TOKEN', '', 'Bearer token the dashboard requires (header or ?token=); required when WEFT_DASHBOARD_ADDRESS is not loopback. Never logged.'),
+  dashboardAllowedHosts: str('WEFT_DASHBOARD_ALLOWED_HOSTS', '', 'Comma-separated host names (or host:port) the dashboard answers to besides loopback names and its bind address, e.g. the name of an ingress in front of it. Any other Host header is refused (403 WEFT_ERR_DASHBOARD_HOST), which stops DNS rebinding; API calls and the live tap must also come from the dashboard\'s own origin.'),
   headersTimeoutMs: int('WEFT_HEADERS_TIMEOUT_MS', 30_000, 'A client of the API port or the dashboard must send its request line and headers within this long (and finish a TLS handshake on the API port), or it is cut off and counted: slowloris cannot hold control\'s sockets.', 100, 600_000),
   metricsWindowSeconds: int('WEFT_METRICS_WINDOW_SECONDS', 900, 'How much recent traffic (agents\' summaries) control keeps in memory for the dashboard: 15 minutes of per-edge counters in 5 s buckets.', 60, 3600),
   logLevel: oneOf('WEFT_LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const, 'JSON log verbosity.'),
 };
 
 export type ControlConfig = Parsed<typeof controlSettings>;
+
+/** WEFT_DASHBOARD_ALLOWED_HOSTS as a list. */
+export function dashboardAllowedHosts(cfg: ControlConfig): string[] {
+  return cfg.dashboardAllowedHosts.split(',').map((h) => h.trim()).filter((h) => h !== '');
+}
 
 export function loadControlConfig(env: Env): ControlConfig {
   const cfg = parseSettings(controlSettings, env);
@@ -46,6 +53,9 @@ export function loadControlConfig(env: Env): ControlConfig {
         errors.push(`${err.code}: ${err.message}`);
       }
     }
+  }
+  for (const h of dashboardAllowedHosts(cfg)) {
+    if (hostName(h) === null) errors.push(`WEFT_DASHBOARD_ALLOWED_HOSTS: ${JSON.stringify(h)} is not a host name or host:port`);
   }
   if (cfg.certTtlSeconds > cfg.certMaxTtlSeconds) errors.push('WEFT_CERT_TTL_SECONDS: larger than WEFT_CERT_MAX_TTL_SECONDS');
   if (errors.length > 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${errors.join('\n  ')}`);

@@ -1,11 +1,16 @@
-// The agent's admin server: read-only HTTP on loopback and a unix socket for the `weft` CLI.
+// The agent's admin server: read-only HTTP on loopback and a unix socket for the `weft` CLI. Never
+// beyond loopback (agent/config.ts refuses it): pods reach node addresses uncaptured, and /tap and
+// /config_dump show every request and the whole config. Prometheus scrapes the metrics port
+// (metrics-server.ts), which serves /metrics and nothing else.
 // Subsystems register handlers by key (grpc-js style) and each adds its part of /config_dump,
 // so the admin server knows nothing of the subsystems.
 import http from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
+import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
+import { checkSite, type SiteVerdict } from '../../common/site-check.ts';
 
 export interface AdminHandler {
   /** Section name in /config_dump, and the path /config_dump/<key>. */
@@ -30,8 +35,12 @@ export interface AdminServer {
   upgrade(path: string, handler: AdminUpgrade): void;
   listenTcp(host: string, port: number): Promise<number>;
   listenUnix(path: string): Promise<void>;
+  /** A registered route (the metrics port serves the admin's /metrics through it). */
+  routeFor(path: string): AdminRoute | undefined;
   /** Bad requests refused so far, by reason (weft_rejected_input_total on /metrics). */
   rejections(): ReadonlyMap<string, number>;
+  /** Counts a refusal made elsewhere on the admin's behalf (the metrics port). */
+  countRejected(reason: string): void;
   close(): Promise<void>;
 }
 
@@ -69,6 +78,28 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
     return out;
   }
 
+  // Over TCP (loopback) a browser on the machine could be the client: any page it has open may
+  // open ws://127.0.0.1:15020/tap, and a DNS-rebinding name may read the rest. Only requests from
+  // no page at all (the CLI, the kubelet, curl) or under a loopback name pass; the unix socket
+  // cannot be dialled by a browser and skips the check.
+  const NO_EXTRA_HOSTS: ReadonlySet<string> = new Set();
+  const siteRefusal = (req: http.IncomingMessage): Exclude<SiteVerdict, { ok: true }> | null => {
+    const v = checkSite(req.headers, NO_EXTRA_HOSTS);
+    if (v.ok) return null;
+    reject(v.reason === 'host' ? 'admin_host' : 'admin_cross_site');
+    return v;
+  };
+
+  const onTcpRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const refused = siteRefusal(req);
+    if (refused !== null) {
+      res.setHeader('weft-error', ErrorCodes.ADMIN_CROSS_SITE);
+      send(res, 403, { code: ErrorCodes.ADMIN_CROSS_SITE, message: refused.message });
+      return;
+    }
+    onRequest(req, res);
+  };
+
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     // Read-only: nothing here lets a caller change the mesh.
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -105,13 +136,19 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
     }
   };
 
-  function start(listen: (s: http.Server, cb: () => void) => void): Promise<http.Server> {
-    const s = http.createServer({ requestTimeout: headersTimeout * 2, ...headerTimeoutOptions(headersTimeout) }, onRequest);
+  function start(listen: (s: http.Server, cb: () => void) => void, tcp: boolean): Promise<http.Server> {
+    const s = http.createServer({ requestTimeout: headersTimeout * 2, ...headerTimeoutOptions(headersTimeout) }, tcp ? onTcpRequest : onRequest);
     s.on('clientError', (err: Error, socket: Duplex) => {
       const kind = answerClientError(err, socket);
       if (kind !== null) reject(`admin_${kind}`);
     });
     s.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const refused = tcp ? siteRefusal(req) : null;
+      if (refused !== null) {
+        const body = JSON.stringify({ code: ErrorCodes.ADMIN_CROSS_SITE, message: refused.message });
+        socket.end(`HTTP/1.1 403 Forbidden\r\nweft-error: ${ErrorCodes.ADMIN_CROSS_SITE}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://admin');
       const h = upgrades.get(url.pathname);
       if (h === undefined) {
@@ -141,18 +178,20 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
       upgrades.set(path, h);
     },
     async listenTcp(host, port) {
-      const s = await start((srv, cb) => srv.listen(port, host, cb));
+      const s = await start((srv, cb) => srv.listen(port, host, cb), true);
       const addr = s.address();
       return typeof addr === 'object' && addr !== null ? addr.port : port;
     },
     async listenUnix(path) {
       // A stale socket from a crashed agent would make listen fail with EADDRINUSE.
       await unlink(path).catch(() => undefined);
-      await start((srv, cb) => srv.listen(path, cb));
+      await start((srv, cb) => srv.listen(path, cb), false);
       await chmod(path, 0o660);
       sockets.push(path);
     },
+    routeFor: (path) => routes.get(path),
     rejections: () => rejected,
+    countRejected: reject,
     async close() {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
       await Promise.all(sockets.map((p) => unlink(p).catch(() => undefined)));

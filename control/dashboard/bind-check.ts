@@ -1,11 +1,9 @@
 // Where the dashboard may listen: loopback freely; anywhere else only with a token, checked at
 // config time (all config errors at once) and again when the server starts.
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
+import { isLoopbackHost } from '../../common/loopback.ts';
 
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
+export { isLoopbackHost };
 
 export function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');

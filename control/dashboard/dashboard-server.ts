@@ -14,6 +14,7 @@ import type { MetricsStore } from '../metrics/metrics-store.ts';
 import { overview, policiesView, series, topology, workloadDetail, type ViewContext } from '../metrics/views.ts';
 import { indexHtml, loadAssets } from './assets.ts';
 import { checkDashboardBind, splitAddress } from './bind-check.ts';
+import { allowedHostNames, checkHost, checkSite, type SiteVerdict } from '../../common/site-check.ts';
 import { TapFanout, TapFilterQueryError, tapFilterFromQuery, type TapAgent } from './tap-fanout.ts';
 
 export interface DashboardOptions {
@@ -27,7 +28,9 @@ export interface DashboardOptions {
   log: Logger;
   /** How long a client may take over a request's line and headers (slowloris bound). */
   headersTimeoutMs?: number;
-  /** Refused requests (wrong method, missing token, malformed or slow HTTP), by reason. */
+  /** Host names (or host:port) the dashboard answers to besides loopback and its bind address (WEFT_DASHBOARD_ALLOWED_HOSTS). */
+  allowedHosts?: readonly string[];
+  /** Refused requests (wrong method, missing token, cross-site, malformed or slow HTTP), by reason. */
   onRejected?: (reason: string) => void;
 }
 
@@ -67,6 +70,13 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
 }
 
+function siteCode(v: Exclude<SiteVerdict, { ok: true }>): string {
+  return v.reason === 'host' ? ErrorCodes.DASHBOARD_HOST : ErrorCodes.DASHBOARD_CROSS_SITE;
+}
+function siteReason(v: Exclude<SiteVerdict, { ok: true }>): string {
+  return v.reason === 'host' ? 'dashboard_host' : 'dashboard_cross_site';
+}
+
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   checkDashboardBind(o.address, o.token);
   const log = o.log.child('dashboard');
@@ -81,6 +91,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     // Compare digests: equal length, constant time, whatever was sent.
     return timingSafeEqual(createHash('sha256').update(given).digest(), tokenHash);
   };
+  const { host, port } = splitAddress(o.address);
+  const hosts = allowedHostNames(host, o.allowedHosts ?? []);
   const tap = new TapFanout({ agents: () => o.agents(), log });
   const ctx = (): ViewContext => ({ records: o.store.snapshot().records, metrics: o.metrics });
 
@@ -112,6 +124,15 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
     if (url.pathname === '/healthz') {
       json(res, 200, { status: 'ok' });
+      return;
+    }
+    // The page and its bundle hold no state: a link from anywhere may open them, but only under a
+    // name the dashboard answers to. What reads state (the API) must come from the page itself.
+    const site = url.pathname.startsWith('/api/') ? checkSite(req.headers, hosts) : checkHost(req.headers.host, hosts);
+    if (!site.ok) {
+      rejected(siteReason(site));
+      res.setHeader('weft-error', siteCode(site));
+      json(res, 403, { code: siteCode(site), message: site.message });
       return;
     }
     if (!authorized(req, url)) {
@@ -156,8 +177,14 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const url = new URL(req.url ?? '/', 'http://dashboard');
     const refuse = (status: string, code: string, message: string): void => {
       const body = JSON.stringify({ code, message });
-      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nweft-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     };
+    // Browsers let any page open a WebSocket anywhere, naming itself in Origin: check it first.
+    const site = checkSite(req.headers, hosts);
+    if (!site.ok) {
+      rejected(siteReason(site));
+      return refuse('403 Forbidden', siteCode(site), site.message);
+    }
     if (url.pathname !== '/api/tap') return refuse('404 Not Found', ErrorCodes.HTTP_ROUTE, `no WebSocket at ${url.pathname}`);
     if (!authorized(req, url)) {
       rejected('dashboard_unauthorized');
@@ -176,7 +203,6 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     });
   });
 
-  const { host, port } = splitAddress(o.address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -4,6 +4,8 @@
 // its filters select them; a DENY policy's denied edge shows in the policies view. Screenshots
 // go to test-artifacts/dashboard/.
 import t from 'tap';
+import http from 'node:http';
+import https from 'node:https';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +153,54 @@ t.test('live tap: events as they happen, and the filters select them', async (t)
   await page.screenshot({ path: join(ARTIFACTS, 'tap.png'), fullPage: true });
   await page.click('#tap-stop');
   await until('the tap to stop', () => page.locator('#tap-status').textContent(), (s) => s.includes('Stopped'));
+});
+
+/** Control's count of cross-site dashboard refusals, from GET /metrics on its API (the unix socket, TLS). */
+async function crossSiteRefusals(): Promise<number> {
+  const ca = await mesh.caPem();
+  const text = await new Promise<string>((resolve, reject) => {
+    https.get({ socketPath: mesh.controlSocket, path: '/metrics', ca, servername: 'weft-control.weft-system.svc' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+  return Number(/^weft_rejected_input_total\{reason="dashboard_cross_site"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
+t.test('cross-site: a page on another origin cannot open the live tap; the dashboard\'s own page (127.0.0.1 or localhost) can', async (t) => {
+  // The attacker: any page the operator has open, here one served from another loopback port.
+  const evilServer = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>elsewhere</title><p>an unrelated site</p>');
+  });
+  await new Promise<void>((r) => evilServer.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => { evilServer.closeAllConnections(); evilServer.close(() => r()); }));
+  const evilPort = (evilServer.address() as { port: number }).port;
+  const tapWs = `${dashboard.replace(/^http/, 'ws')}api/tap`;
+  const tryTap = (p: Page, url: string): Promise<string> => p.evaluate((u) => new Promise<string>((resolve) => {
+    const ws = new WebSocket(u);
+    ws.onopen = () => { ws.close(); resolve('open'); };
+    ws.onerror = () => resolve('refused');
+    setTimeout(() => resolve('timeout'), 10_000);
+  }), url);
+  const other = await browser.newPage();
+  t.teardown(() => other.close());
+  const refusedBefore = await crossSiteRefusals();
+  await other.goto(`http://127.0.0.1:${evilPort}/`);
+  t.equal(await tryTap(other, tapWs), 'refused', `a page on http://127.0.0.1:${evilPort} opening ${tapWs} is refused`);
+  // Same origin as the browser sees it: the dashboard page itself, under both loopback names.
+  await other.goto(dashboard);
+  t.equal(await tryTap(other, tapWs), 'open', 'the dashboard\'s own page opens it');
+  const viaLocalhost = dashboard.replace('127.0.0.1', 'localhost');
+  await other.goto(`${viaLocalhost}#/tap`);
+  t.equal(await tryTap(other, `${viaLocalhost.replace(/^http/, 'ws')}api/tap`), 'open', 'and so does the page at http://localhost:PORT (kubectl port-forward)');
+  await other.click('#tap-start');
+  await until('the tap to start under localhost', () => other.locator('#tap-status').textContent(), (s) => s.includes('Tapping 2 agent'));
+  t.ok((await tcpClient(mesh, 'client', server, 8080, 'echo', ['--bytes', '100'])).ok);
+  await until('tap rows under localhost', async () => String(await other.locator('table.tap tbody tr').count()), (n) => Number(n) >= 1);
+  t.pass('the page under localhost shows live tap events');
+  t.equal(await crossSiteRefusals() - refusedBefore, 1, 'control counted the one refusal: weft_rejected_input_total{reason="dashboard_cross_site"}');
 });
 
 t.test('policies: a DENY policy and the edge it denied', async (t) => {

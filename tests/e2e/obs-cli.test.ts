@@ -157,9 +157,9 @@ t.test('errors: no agent, refusing socket, permission denied, usage; completion'
   t.match(comp.stdout, /status workloads services certs policies config-dump stat top edges tap check/);
 });
 
-t.test('--agent host:port reaches the admin TCP port (inside the node namespace)', async (t) => {
+t.test('--agent host:port reaches the admin TCP port (inside the node namespace, on its loopback)', async (t) => {
   const n = tb.node('n1');
-  const child = tb.spawn(n.netns, process.execPath, [WEFT, '--agent', `${n.ip}:15020`, 'status', '-o', 'json']);
+  const child = tb.spawn(n.netns, process.execPath, [WEFT, '--agent', '127.0.0.1:15020', 'status', '-o', 'json']);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((res) => child.on('close', res));

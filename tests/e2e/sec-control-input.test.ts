@@ -208,8 +208,8 @@ t.test('malformed and slow HTTP on the API port and the dashboard: 400/408, clos
     { kind: 'raw', name: 'dashboard: malformed header', ...dash, send: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\u0000b\r\n\r\n' },
     { kind: 'raw', name: 'dashboard: smuggling (CL and TE)', ...dash, send: 'POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' },
     { kind: 'slow', name: 'dashboard: headers trickled', ...dash, prefix: 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ', drip: 'a', intervalMs: 200, maxMs: 10_000 },
-    { kind: 'raw', name: 'dashboard: no token', ...dash, send: 'GET /api/overview HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' },
-    { kind: 'raw', name: 'dashboard: a wrong token', ...dash, send: 'GET /api/overview HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nConnection: close\r\n\r\n' },
+    { kind: 'raw', name: 'dashboard: no token', ...dash, send: `GET /api/overview HTTP/1.1\r\nHost: ${dashboard.host}\r\nConnection: close\r\n\r\n` },
+    { kind: 'raw', name: 'dashboard: a wrong token', ...dash, send: `GET /api/overview HTTP/1.1\r\nHost: ${dashboard.host}\r\nAuthorization: Bearer nope\r\nConnection: close\r\n\r\n` },
   ]);
   const expect: Array<[string, RegExp]> = [
     ['api: malformed header', /^HTTP\/1\.1 400 [\s\S]*WEFT_ERR_HTTP_MALFORMED/],

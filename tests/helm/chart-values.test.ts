@@ -36,6 +36,8 @@ const bad: Array<[string, unknown, string]> = [
   ['a max certificate TTL below the default', { control: { certTtlSeconds: 7200, certMaxTtlSeconds: 3600 } }, 'control.certMaxTtlSeconds (3600) must be at least control.certTtlSeconds (7200)'],
   ['an agent TTL control would refuse', { agent: { certTtlSeconds: 700000 } }, 'agent.certTtlSeconds (700000) exceeds control.certMaxTtlSeconds'],
   ['an admin port taken by HBONE', { agent: { adminPort: 15008 } }, 'agent.adminPort (15008) collides with a proxy port'],
+  ['a metrics port on the admin port', { agent: { metricsPort: 15020 } }, 'agent.metricsPort (15020) collides with a proxy port (15001, 15006, 15008) or agent.adminPort (15020)'],
+  ['an unknown query mode', { telemetry: { queryValues: 'some' } }, "at '/telemetry/queryValues'"],
   ['a PDB that blocks every drain', { control: { replicas: 1 } }, 'control.podDisruptionBudget.minAvailable (1) must be below control.replicas (1)'],
 ];
 

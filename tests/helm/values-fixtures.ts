@@ -39,6 +39,7 @@ export const ALL_OPTIONS = {
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,
+    metricsPort: 15190,
     resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '4', memory: '2Gi' } },
     nodeSelector: { 'weft.dev/node': 'true' },
     tolerations: [{ operator: 'Exists', effect: 'NoExecute' }],
@@ -46,6 +47,7 @@ export const ALL_OPTIONS = {
     podAnnotations: { 'example.org/owner': 'mesh' },
   },
   telemetry: {
+    queryValues: 'full',
     otlp: { endpoint: 'http://otel-collector.monitoring:4317', protocol: 'grpc', tracesSampleRatio: 0.5 },
     serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prometheus' } },
   },

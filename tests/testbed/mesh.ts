@@ -202,7 +202,8 @@ export class Mesh {
       WEFT_CONTROL_CA_FILE: join(this.caDir, 'ca.crt'),
       WEFT_CREDENTIAL_FILE: join(this.dir, `token-${node}`),
       WEFT_ADMIN_SOCKET: this.adminSocket(node),
-      WEFT_ADMIN_HOST: n.ip,
+      // WEFT_ADMIN_HOST stays loopback (the agent refuses anything else); the node's own
+      // namespace reaches it on 127.0.0.1:15020, tests on the unix socket.
       WEFT_WORKERS: '2',
       ...(this.#opts.redirectMode === undefined ? {} : { WEFT_REDIRECT_MODE: this.#opts.redirectMode }),
       ...(this.#bpffs === undefined ? {} : { WEFT_EBPF_PIN_ROOT: this.#bpffs.path }),

@@ -51,4 +51,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if has (int .Values.agent.adminPort) (list 15001 15006 15008) -}}
 {{- fail (printf "WEFT_ERR_VALUES: agent.adminPort (%v) collides with a proxy port (15001 outbound, 15006 inbound, 15008 HBONE)" .Values.agent.adminPort) -}}
 {{- end -}}
+{{- if has (int .Values.agent.metricsPort) (list 15001 15006 15008 (int .Values.agent.adminPort)) -}}
+{{- fail (printf "WEFT_ERR_VALUES: agent.metricsPort (%v) collides with a proxy port (15001, 15006, 15008) or agent.adminPort (%v)" .Values.agent.metricsPort .Values.agent.adminPort) -}}
+{{- end -}}
 {{- end -}}
