@@ -14,7 +14,7 @@ import { ProxyStats } from './proxy/stats.ts';
 import { TapBuffer } from './telemetry/tap-buffer.ts';
 import { TelemetryRecorder } from './telemetry/recorder.ts';
 import { queryRedactor } from './telemetry/redact-query.ts';
-import { startWorkerSpans } from './telemetry/worker-spans.ts';
+import { startWorkerOtel } from './telemetry/worker-otel.ts';
 import { noTelemetry } from './telemetry/telemetry.ts';
 import { UNKNOWN, workloadName } from './telemetry/labels.ts';
 import type { TapEvent } from './telemetry/tap-events.ts';
@@ -42,8 +42,15 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   state.onChange((change) => policy.onStateChange(change));
   const tap = new TapBuffer({ flag: init.tapFlag, post: (events) => post({ type: 'tap-events', events: events as TapEvent[] }), onDrop: (n) => recorder?.tapDropped(n) });
   // Spans are recorded here, next to the requests, and exported by each worker on its own.
-  const spans = cfg.telemetry ? await startWorkerSpans({ env: (k) => process.env[k], nodeName: cfg.nodeName, log: log.child('tracing'), announce: init.index === 0 }) : undefined;
-  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined, spans, queryValues: cfg.queryValues }) : undefined;
+  // Log records (policy denials and audits, warnings) export even with WEFT_TELEMETRY=false; spans
+  // and access records are per-request telemetry and follow it. Drops count once the recorder is up.
+  const otel = await startWorkerOtel({
+    env: cfg.telemetry ? (k) => process.env[k] : (k) => (k === 'OTEL_TRACES_EXPORTER' ? 'none' : process.env[k]),
+    nodeName: cfg.nodeName, log: log.child('otel'), announce: init.index === 0,
+    onDrop: (signal, reason, n) => recorder?.otelDropped(signal, reason, n),
+  });
+  const spans = cfg.telemetry ? otel.spans : undefined;
+  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined, accessRecords: cfg.accessLog ? otel.logs ?? undefined : undefined, spans, queryValues: cfg.queryValues }) : undefined;
   const telemetry = recorder ?? noTelemetry;
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
@@ -131,8 +138,11 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   tap.close();
   // The last spans go out before the worker says it is done, within the second the main thread
   // allows past the drain (a collector that does not answer must not hold the shutdown).
-  if (spans !== undefined) {
-    const flushed = spans.shutdown().catch((err: unknown) => log.warn('span export shutdown failed', { err }));
+  if (spans !== undefined || otel.logs !== null) {
+    const flushed = Promise.all([
+      spans?.shutdown().catch((err: unknown) => log.warn('span export shutdown failed', { err })),
+      otel.logs?.shutdown().catch((err: unknown) => log.warn('log export shutdown failed', { err })),
+    ]);
     await Promise.race([flushed, new Promise((r) => setTimeout(r, 800).unref())]);
   }
   post({ type: 'drained' });

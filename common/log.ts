@@ -24,6 +24,17 @@ export function setLogLevel(level: Level): void {
   globalLevel = level;
 }
 
+/**
+ * Receives every record a logger writes (after the level check, fields as written), beside the
+ * JSON line: the OpenTelemetry log export (common/otel/log-records.ts) sets it when logs export is
+ * configured. One per isolate; unset, a record costs one variable read more.
+ */
+export type LogRecordTap = (level: Level, component: string, msg: string, fields: Fields) => void;
+let recordTap: LogRecordTap | undefined;
+export function setLogRecordTap(tap: LogRecordTap | undefined): void {
+  recordTap = tap;
+}
+
 function describeError(err: unknown): unknown {
   if (err instanceof WeftError) {
     return err.expected ? { code: err.code, message: err.message } : { code: err.code, message: err.message, stack: err.stack };
@@ -54,6 +65,7 @@ class JsonLogger implements Logger {
       }
     }
     this.#sink.write(JSON.stringify(rec) + '\n');
+    recordTap?.(level, this.#component, msg, rec);
   }
 
   debug(msg: string, fields?: Fields): void { this.#log('debug', msg, fields); }

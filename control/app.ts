@@ -23,6 +23,10 @@ import { startDashboard, type Dashboard } from './dashboard/dashboard-server.ts'
 import { Rejections } from './metrics/rejections.ts';
 import { answerClientError, headerTimeoutOptions } from '../common/http-client-error.ts';
 import { errorCode } from '../common/errors.ts';
+import { otelAnyExport } from '../common/otel/export-enabled.ts';
+import { AGENT_VERSION } from '../agent/version.ts';
+import { ControlTelemetry, renderControlPrometheus } from './metrics/control-telemetry.ts';
+import type { ControlOtel } from './metrics/control-otel.ts';
 
 export interface ControlApp {
   /** The bound TCP port (useful when configured as :0), or null without a TCP listener. */
@@ -37,6 +41,8 @@ export interface ControlApp {
   readonly dashboardUrl: string | null;
   /** Bad input refused so far (GET /metrics on the API port). */
   readonly rejections: Rejections;
+  /** Control's own metrics (GET /metrics on the API port, OTLP when configured). */
+  readonly telemetry: ControlTelemetry;
   close(): Promise<void>;
 }
 
@@ -101,14 +107,15 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === CSR_PATH) {
+      const started = Date.now();
       csr(req, res).catch((err: unknown) => {
         log.error('CSR handler failed', { err });
         if (!res.headersSent) sendJson(res, 500, { code: 'WEFT_ERR_CA_UNAVAILABLE', message: 'internal error while signing' });
-      });
+      }).finally(() => telemetry.csr(res.statusCode, null, started, Date.now()));
     } else if (path === '/healthz' && req.method === 'GET') {
       sendJson(res, 200, { status: 'ok', version: store.snapshot().version });
     } else if (path === '/metrics' && req.method === 'GET') {
-      const text = rejections.render() + (source.metrics?.() ?? '');
+      const text = rejections.render() + renderControlPrometheus(telemetry.families()) + (source.metrics?.() ?? '');
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);
     } else {
@@ -132,6 +139,15 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
   const metrics = new MetricsStore({ windowMs: cfg.metricsWindowSeconds * 1000 });
   let dashboard: Dashboard | null = null;
   let port: number | null = null;
+  // The Kubernetes source reports its informers (lists, last watch error); the file source has none.
+  const informers = (source as { status?: () => Array<{ kind: string; lists: number; lastError: string | null }> }).status?.bind(source);
+  let otel: ControlOtel | null = null;
+  const telemetry = new ControlTelemetry({
+    agents: () => streams.flatMap((s) => s.agents()),
+    discovery: () => informers?.() ?? [],
+    dashboardConnections: () => dashboard?.connections() ?? 0,
+    rejections: () => rejections.entries(),
+  });
 
   async function serve(listen: (s: https.Server, cb: () => void) => void): Promise<https.Server> {
     const server = https.createServer(tlsOptions, onRequest);
@@ -154,6 +170,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
         else dashboard?.tap.deliver(node, msg);
       },
       onStreaming: (session) => dashboard?.tap.agentStreaming(session),
+      onSnapshotBuilt: (b) => telemetry.snapshotBuilt(b.version, b.records, b.frames, b.startMs, b.endMs),
     }));
     servers.push(server);
     await new Promise<void>((resolve, reject) => {
@@ -196,6 +213,19 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
         onRejected: (reason) => rejections.count(reason),
       });
     }
+    // The OpenTelemetry SDK loads only when a signal's export is configured.
+    if (otelAnyExport((k) => process.env[k])) {
+      try {
+        const { startControlOtel } = await import('./metrics/control-otel.ts');
+        otel = await startControlOtel({
+          env: (k) => process.env[k], telemetry, log: log.child('otel'),
+          resource: { 'service.name': 'weft-control', 'service.version': AGENT_VERSION },
+          onDrop: (signal, reason, n) => telemetry.otelDropped(signal, reason, n),
+        });
+      } catch (err) {
+        log.error('OpenTelemetry export could not start; metrics stay on /metrics', { err });
+      }
+    }
   } catch (err) {
     anchors.stop();
     await Promise.all(streams.map((s) => s.close()));
@@ -210,6 +240,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     ca,
     metrics,
     rejections,
+    telemetry,
     dashboardUrl: dashboard?.url ?? null,
     get trustAnchorsPem() {
       return [...ca.trustAnchors];
@@ -221,6 +252,8 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       await Promise.all(streams.map((s) => s.close()));
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
       if (cfg.listenSocket !== '') await unlink(cfg.listenSocket).catch(() => undefined);
+      // Last: the final counts and the shutdown's own log lines reach the collector (bounded).
+      if (otel !== null) await Promise.race([otel.shutdown().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
     },
   };
 }

@@ -213,6 +213,7 @@ export class Exchange implements AttemptSink {
       grpcStatus: g === undefined ? null : Number(g),
       retryAttempt: this.#retries,
       timedOut,
+      traceparent: this.#request.headers.traceparent as string | undefined,
     });
     this.#status = 0;
     this.#grpcStatus = undefined;

@@ -62,6 +62,8 @@ interface RequestReport {
   retryAttempt: number;
   /** The server span when tracing is on. */
   span: RequestSpan | undefined;
+  /** The traceparent the pod got (access records). */
+  traceparent: string | undefined;
 }
 
 /** Relays one upstream answer onto the peer's stream. One per request. */
@@ -169,6 +171,7 @@ class StreamSink implements AttemptSink {
       grpcStatus: typeof g === 'string' ? Number(g) : null,
       retryAttempt: r.retryAttempt,
       timedOut: false,
+      traceparent: r.traceparent,
     });
     r.span?.end(this.#status, undefined, this.#error ?? (this.stream.rstCode !== 0 ? 'stream_reset' : undefined));
     releaseClosedStream(this.stream);
@@ -263,6 +266,7 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
       authority: (headers[':authority'] as string | undefined) ?? '',
       retryAttempt,
       span,
+      traceparent: forward.headers.traceparent as string | undefined,
     });
     const attempt = deps.local.start(forward, sink);
     sink.attempt = attempt;

@@ -6,12 +6,14 @@ import type { Logger } from '../../common/log.ts';
 import type { AdminServer } from '../admin/server.ts';
 import { mergeSnapshots, type TelemetrySnapshot } from './aggregates.ts';
 import { edges, goldenStats, STATS_BY, top, type StatsBy, type Window } from './golden.ts';
-import { otlpMetricsEnabled } from './otlp-enabled.ts';
+import { otelExportEnabled } from '../../common/otel/export-enabled.ts';
+import type { LogRecords } from '../../common/otel/log-records.ts';
+import type { DropReason } from '../../common/otel/sdk-env.ts';
 import type { OtlpMetrics } from './otlp-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.ts';
 import { newTapFlag } from './tap-buffer.ts';
 import type { TapEvent } from './tap-events.ts';
-import type { OtelEnv } from './trace-context.ts';
+import type { OtelEnv } from '../../common/otel/export-enabled.ts';
 import { TapHub } from './tap-hub.ts';
 
 export interface AgentTelemetryOptions {
@@ -49,6 +51,14 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   const startedAt = Date.now();
   const tapFlag = newTapFlag();
   const hub = new TapHub({ flag: tapFlag, log: o.log.child('tap'), maxBufferedBytes: o.tapMaxBufferedBytes });
+  // What the main thread's own OpenTelemetry export lost (metric points, its log records).
+  const drops = new Map<string, { signal: string; reason: DropReason; n: number }>();
+  const onDrop = (signal: string, reason: DropReason, n: number): void => {
+    const k = `${signal}\u0001${reason}`;
+    const d = drops.get(k) ?? { signal: signal.toLowerCase(), reason, n: 0 };
+    d.n += n;
+    drops.set(k, d);
+  };
 
   async function collect(): Promise<TelemetrySnapshot> {
     const workers = await o.collectWorkers();
@@ -58,6 +68,7 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
     const own: TelemetrySnapshot = { tcp: [], http: [], counters: [{ name: 'tap_dropped_events', labels: { stage: 'consumer' }, value: hub.dropped }, ...main.counters], gauges: main.gauges };
     // The admin server's refusals (it runs here, not in a worker) join the workers' rejected_input.
     for (const [reason, value] of o.admin.rejections()) own.counters.push({ name: 'rejected_input', labels: { reason }, value });
+    for (const d of drops.values()) own.counters.push({ name: 'otel_dropped', labels: { signal: d.signal, reason: d.reason }, value: d.n });
     return mergeSnapshots([...workers, own]);
   }
 
@@ -111,16 +122,25 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   o.admin.upgrade('/tap', hub.upgrade);
 
   let otlp: OtlpMetrics | null = null;
+  let logs: LogRecords | null = null;
   try {
     // The SDK and exporters load only when export is configured: most agents never parse them.
-    if (otlpMetricsEnabled(o.env)) {
+    if (otelExportEnabled(o.env, 'METRICS')) {
       const { startOtlpMetrics } = await import('./otlp-metrics.ts');
-      otlp = await startOtlpMetrics({ env: o.env, collect, log: o.log.child('otlp'), resource: o.resource, startedAt });
+      otlp = await startOtlpMetrics({ env: o.env, collect, log: o.log.child('otlp'), resource: o.resource, startedAt, onDrop });
     }
   } catch (err) {
-    o.log.error('OTLP metrics export could not start; metrics stay on /metrics', { err });
+    o.log.error('OpenTelemetry metrics export could not start; metrics stay on /metrics', { err });
   }
-  o.admin.register({ key: 'telemetry', handle: () => ({ otlpMetrics: otlp !== null, tap: hub.describe(), windowSeconds: o.windowSeconds }) });
+  try {
+    if (otelExportEnabled(o.env, 'LOGS')) {
+      const { startProcessLogs } = await import('../../common/otel/process-logs.ts');
+      logs = await startProcessLogs({ scope: 'weft-agent', resource: o.resource, log: o.log.child('otlp'), onDrop });
+    }
+  } catch (err) {
+    o.log.error('OpenTelemetry logs export could not start; logs stay on stderr', { err });
+  }
+  o.admin.register({ key: 'telemetry', handle: () => ({ otlpMetrics: otlp !== null, otlpLogs: logs !== null, tap: hub.describe(), windowSeconds: o.windowSeconds }) });
 
   return {
     tapFlag,
@@ -132,6 +152,7 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
       hub.close();
       // One last push so the final counts reach the collector.
       await otlp?.shutdown().catch((err: unknown) => o.log.warn('OTLP shutdown failed', { err }));
+      await logs?.shutdown().catch((err: unknown) => o.log.warn('OTLP logs shutdown failed', { err }));
     },
   };
 }

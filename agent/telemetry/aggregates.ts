@@ -36,7 +36,7 @@ export interface HttpSeries {
 }
 
 export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input'
-  | 'cert_renewal_failures' | 'log_write_failures' | 'workload_limited';
+  | 'cert_renewal_failures' | 'log_write_failures' | 'workload_limited' | 'otel_dropped';
 
 /** Levels the main thread reads when asked (never summed across workers). */
 export type GaugeName = 'cert_expiry_seconds' | 'control_connected' | 'control_clock_offset_seconds';
@@ -182,6 +182,7 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   cert_renewal_failures: 'identity',
   log_write_failures: 'stream',
   workload_limited: 'source_workload',
+  otel_dropped: 'signal',
 };
 
 function counterLabels(name: CounterName, value: string): Record<string, string> {

@@ -93,5 +93,6 @@ export const METRICS: readonly MetricFamily[] = [
   counter('log_write_failures', 'weft_log_write_failures_total', 'weft.log.write_failures', 'Log lines that could not be written (disk full, closed pipe), by stream; the agent keeps serving.'),
   counter('workload_limited', 'weft_workload_limited_total', 'weft.workload.limited', 'Connections reset (limit="connections") and requests answered 503 (limit="pending_requests") because their source workload was over its per-workload limit on this node.'),
   counter('rejected_input', 'weft_rejected_input_total', 'weft.rejected_input', 'Bad input refused by a listener (malformed or oversized HTTP, header timeouts, failed handshakes, bad CONNECT targets), by reason.'),
+  counter('otel_dropped', 'weft_otel_dropped_total', 'weft.otel.dropped', 'Spans, log records and metric points the OpenTelemetry export lost, by signal and reason: queue_full (a batch queue was full: the collector is slow or down) or export_failed (the collector refused, timed out or was unreachable). The data plane never waits for the collector.'),
   counter('tap_dropped_events', 'weft_tap_dropped_events_total', 'weft.tap.dropped_events', 'Tap events dropped because a consumer (or the main thread) was slow.'),
 ];

@@ -2,25 +2,25 @@
 // instruments event by event (which would need the SDK in every worker, or a message per event)
 // the main thread plugs a MetricProducer into the SDK's PeriodicExportingMetricReader: at each
 // export interval it merges the workers' aggregates and hands them over as cumulative Sum and
-// Histogram points. The SDK supplies the resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES),
-// the exporter (OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT, headers, timeout) and retries.
+// Histogram points. This is the seam the SDK's env wiring cannot fill (NodeSDK builds its readers
+// without producers); the SDK still supplies the resource (OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES), the exporters (OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_[METRICS_]
+// PROTOCOL / ENDPOINT / HEADERS / TIMEOUT / COMPRESSION), the interval and timeout, and retries:
+// common/otel/sdk-env.ts.
 import { ValueType } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OTLPMetricProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { otlpProtocol } from './otlp-protocol.ts';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { buildResource } from './otel-resource.ts';
-import { otlpMetricsEnabled } from './otlp-enabled.ts';
 import {
-  AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader,
+  AggregationTemporality, DataPointType, MeterProvider,
   type CollectionResult, type MetricData, type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import type { Logger } from '../../common/log.ts';
+import { otelExportEnabled } from '../../common/otel/export-enabled.ts';
+import { metricReaderSettings, metricReadersFromEnv, resourceFromEnv, routeDiagToLog, type OnDrop } from '../../common/otel/sdk-env.ts';
 import type { TelemetrySnapshot } from './aggregates.ts';
 import { METRICS, type Attrs } from './catalog.ts';
 import { DURATION_BOUNDARIES } from './histogram.ts';
 
-import type { OtelEnv } from './trace-context.ts';
+import type { OtelEnv } from '../../common/otel/export-enabled.ts';
 
 /** Prometheus label → OTel attribute, where semconv has a name for it. */
 const SEMCONV: Record<string, string> = {
@@ -85,6 +85,12 @@ export interface OtlpMetricsOptions {
   /** Defaults for the resource; OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES override them. */
   resource: Record<string, string>;
   startedAt: number;
+  /** Data points an export could not deliver. */
+  onDrop?: OnDrop;
+  /** Instrumentation scope name. */
+  scope?: string;
+  /** The metric data of a snapshot; the agent's catalog by default (control has its own). */
+  toMetrics?: (snap: TelemetrySnapshot, startMs: number, nowMs: number) => MetricData[];
 }
 
 export interface OtlpMetrics {
@@ -92,40 +98,23 @@ export interface OtlpMetrics {
   shutdown(): Promise<void>;
 }
 
-function positiveMs(env: OtelEnv, key: string, dflt: number, log: Logger): number {
-  const raw = env(key);
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) {
-    log.warn(`${key} must be a positive integer of milliseconds; using the default`, { value: raw, default: dflt });
-    return dflt;
-  }
-  return n;
-}
-
 export async function startOtlpMetrics(o: OtlpMetricsOptions): Promise<OtlpMetrics | null> {
-  if (!otlpMetricsEnabled(o.env)) return null;
-  const protocol = otlpProtocol(o.env, 'METRICS', o.log);
-  const interval = positiveMs(o.env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, o.log);
-  const timeout = Math.min(interval, positiveMs(o.env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, o.log));
+  if (!otelExportEnabled(o.env, 'METRICS')) return null;
+  routeDiagToLog(o.log);
+  const toMetrics = o.toMetrics ?? toMetricData;
   const producer: MetricProducer = {
     async collect(): Promise<CollectionResult> {
       const snap = await o.collect();
       return {
         // The reader keeps the SDK's own resource; this one is only here to satisfy the type.
-        resourceMetrics: { resource: resourceFromAttributes({}), scopeMetrics: [{ scope: { name: 'weft-agent' }, metrics: toMetricData(snap, o.startedAt, Date.now()) }] },
+        resourceMetrics: { resource: resourceFromAttributes({}), scopeMetrics: [{ scope: { name: o.scope ?? 'weft-agent' }, metrics: toMetrics(snap, o.startedAt, Date.now()) }] },
         errors: [],
       };
     },
   };
-  const reader = new PeriodicExportingMetricReader({
-    exporter: protocol === 'http/protobuf' ? new OTLPMetricProtoExporter() : new OTLPMetricExporter(),
-    exportIntervalMillis: interval,
-    exportTimeoutMillis: timeout,
-    metricProducers: [producer],
-  });
-  const provider = new MeterProvider({ resource: await buildResource(o.env, o.resource), readers: [reader] });
-  o.log.info('OTLP metrics export on', { intervalMs: interval, protocol });
+  const readers = metricReadersFromEnv([producer], o.onDrop ?? (() => {}));
+  const provider = new MeterProvider({ resource: await resourceFromEnv(o.resource), readers });
+  o.log.info('OpenTelemetry metrics export on', { intervalMs: metricReaderSettings().intervalMs, exporters: o.env('OTEL_METRICS_EXPORTER') ?? 'otlp', protocol: o.env('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? o.env('OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf' });
   return {
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),

@@ -13,11 +13,18 @@ export interface RecorderOptions {
   tap?: TapBuffer | undefined;
   /** One JSON line per connection/request when set (WEFT_ACCESS_LOG=true). */
   accessLog?: ((line: string) => void) | undefined;
+  /** The access log as OpenTelemetry log records (logs export configured and WEFT_ACCESS_LOG on). */
+  accessRecords?: AccessRecords | undefined;
   /** Request spans (agent/telemetry/trace-context.ts); none when absent. */
   spans?: SpanRecorder | undefined;
   /** What a request's query shows in the tap and the access log (WEFT_QUERY_VALUES); redacted by default. */
   queryValues?: QueryValueMode | undefined;
   now?: () => number;
+}
+
+/** Where access records go beside the JSON line (common/otel/log-records.ts, loaded with logs export). */
+export interface AccessRecords {
+  access(event: Record<string, unknown>, traceparent: string | undefined): void;
 }
 
 export function namespaceOf(identity: string): string {
@@ -74,6 +81,7 @@ export class TelemetryRecorder implements Telemetry {
   readonly spans: SpanRecorder;
   readonly #tap: TapBuffer | undefined;
   readonly #log: ((line: string) => void) | undefined;
+  readonly #records: AccessRecords | undefined;
   readonly #now: () => number;
   readonly #outputPath: (path: string) => string;
 
@@ -83,6 +91,7 @@ export class TelemetryRecorder implements Telemetry {
     this.aggregates = new Aggregates(this.#now);
     this.#tap = o.tap;
     this.#log = o.accessLog;
+    this.#records = o.accessRecords;
     this.spans = o.spans ?? noSpans;
     this.tracing = this.spans.exporting;
   }
@@ -99,6 +108,7 @@ export class TelemetryRecorder implements Telemetry {
     const e = connectionEvent(ctx, sent, received, error, this.#now());
     if (tap) this.#tap?.offer(e);
     this.#log?.(JSON.stringify({ accessLog: true, ...e }) + '\n');
+    this.#records?.access(e as unknown as Record<string, unknown>, undefined);
   }
 
   request(r: HttpRequestEvent): void {
@@ -108,6 +118,7 @@ export class TelemetryRecorder implements Telemetry {
     const e = requestEvent(r, this.#now(), this.#outputPath);
     if (tap) this.#tap?.offer(e);
     this.#log?.(JSON.stringify({ accessLog: true, ...e }) + '\n');
+    this.#records?.access(e as unknown as Record<string, unknown>, r.traceparent);
   }
 
   policyDenied(ctx: ConnectionContext, _reason: string): void {
@@ -130,6 +141,12 @@ export class TelemetryRecorder implements Telemetry {
 
   inputRejected(reason: string): void {
     this.aggregates.count('rejected_input', reason);
+  }
+
+  /** What this worker's OpenTelemetry export lost (signal: TRACES, LOGS). */
+  otelDropped(signal: string, reason: string, n: number): void {
+    const sig = signal.toLowerCase();
+    this.aggregates.count('otel_dropped', sig + '\u0001' + reason, n, () => ({ signal: sig, reason }));
   }
 
   tapDropped(n: number): void {

@@ -46,6 +46,11 @@ export interface HttpRequestEvent {
   /** 0 for the first try, n for the n-th retry. */
   retryAttempt: number;
   timedOut: boolean;
+  /**
+   * The W3C traceparent the request left the proxy with (this hop's span when tracing, else the
+   * one it arrived with): puts access records in the request's trace. Undefined when none.
+   */
+  traceparent?: string | undefined;
 }
 
 export interface HttpTelemetry {

@@ -2,7 +2,9 @@
 // spans are exported. Kept apart from the OpenTelemetry SDK (tracing.ts), which a worker loads only
 // when trace export is configured, so an agent without it never parses or keeps the SDK.
 import type { Attributes } from '@opentelemetry/api';
-import { otlpSignalEnabled } from './otlp-enabled.ts';
+import { otelExportEnabled, type OtelEnv } from '../../common/otel/export-enabled.ts';
+
+export type { OtelEnv };
 
 export interface TraceParent {
   traceId: string;
@@ -61,8 +63,6 @@ export interface SpanRecorder {
   shutdown(): Promise<void>;
 }
 
-export type OtelEnv = (k: string) => string | undefined;
-
 /** The recorder of a worker whose tracing is off. */
 export const noSpans: SpanRecorder = {
   exporting: false,
@@ -76,22 +76,5 @@ export const noSpans: SpanRecorder = {
 };
 
 export function tracesEnabled(env: OtelEnv): boolean {
-  return otlpSignalEnabled(env, 'TRACES');
-}
-
-const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];
-
-/** What the SDK would only tell its (silent by default) diag logger: settings it will ignore. */
-export function samplerProblems(env: OtelEnv): string[] {
-  const out: string[] = [];
-  const s = env('OTEL_TRACES_SAMPLER');
-  if (s !== undefined && s !== '' && !SAMPLERS.includes(s)) {
-    out.push(`OTEL_TRACES_SAMPLER=${s} is not one of ${SAMPLERS.join(', ')}; parentbased_always_on is used`);
-  }
-  const a = env('OTEL_TRACES_SAMPLER_ARG');
-  if (a !== undefined && a !== '' && (s ?? '').endsWith('traceidratio')) {
-    const n = Number(a);
-    if (!Number.isFinite(n) || n < 0 || n > 1) out.push(`OTEL_TRACES_SAMPLER_ARG=${a} must be a ratio from 0 to 1; 1 is used`);
-  }
-  return out;
+  return otelExportEnabled(env, 'TRACES');
 }

@@ -4,21 +4,20 @@
 // on, each request gets a span that is a child of the incoming traceparent (or the root of a new
 // trace), and the span's own traceparent replaces the incoming one upstream.
 //
-// The OpenTelemetry SDK does the rest from the standard variables: the exporter reads
-// OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _TIMEOUT, the provider OTEL_TRACES_SAMPLER and
-// OTEL_TRACES_SAMPLER_ARG, the batch processor OTEL_BSP_* (its queue drops spans when full, so a
-// slow collector never holds a request). Unsampled requests still get a span context — a new span
-// id with the sampled flag clear — so the trace id reaches the app either way.
+// The OpenTelemetry SDK does the rest from the standard variables (common/otel/sdk-env.ts): the
+// exporters from OTEL_TRACES_EXPORTER and OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL / _ENDPOINT /
+// _HEADERS / _TIMEOUT / _COMPRESSION, the sampler from OTEL_TRACES_SAMPLER[_ARG], the batch
+// processor from OTEL_BSP_* (its queue drops spans when full, so a slow collector never holds a
+// request; drops are counted). Unsampled requests still get a span context — a new span id with
+// the sampled flag clear — so the trace id reaches the app either way.
 //
 // This file is the SDK half: workers import it dynamically, only when export is configured.
-import { DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, diag, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OTLPTraceProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { otlpProtocol } from './otlp-protocol.ts';
-import type { Resource } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../../common/log.ts';
-import { formatTraceparent, noSpans, parseTraceparent, samplerProblems, tracesEnabled, type OtelEnv, type RequestSpan, type SpanRecorder } from './trace-context.ts';
+import { routeDiagToLog, tracerProviderFromEnv, type OnDrop } from '../../common/otel/sdk-env.ts';
+import { formatTraceparent, noSpans, parseTraceparent, tracesEnabled, type OtelEnv, type RequestSpan, type SpanRecorder } from './trace-context.ts';
 
 
 export interface SpanRecorderOptions {
@@ -27,6 +26,8 @@ export interface SpanRecorderOptions {
   resource?: Resource;
   /** Tests inject an in-memory exporter (spans are then exported synchronously, sampling unchanged). */
   exporter?: SpanExporter;
+  /** Spans the batch processor dropped (queue full) or could not export. */
+  onDrop?: OnDrop;
 }
 
 class Recorded implements RequestSpan {
@@ -65,14 +66,9 @@ class Recorded implements RequestSpan {
 
 export function createSpanRecorder(o: SpanRecorderOptions): SpanRecorder {
   if (o.exporter === undefined && !tracesEnabled(o.env)) return noSpans;
-  for (const p of samplerProblems(o.env)) o.log.warn(p);
-  if (o.exporter === undefined) {
-    // Export failures reach only the SDK's diag channel: send its warnings to our log.
-    const warn = (msg: string, ...args: unknown[]): void => o.log.warn(`opentelemetry: ${msg}`, args.length === 0 ? undefined : { details: args.map(String) });
-    diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-  }
-  const processor = o.exporter !== undefined ? new SimpleSpanProcessor(o.exporter) : new BatchSpanProcessor(otlpProtocol(o.env, 'TRACES', o.log) === 'http/protobuf' ? new OTLPTraceProtoExporter() : new OTLPTraceExporter());
-  const provider = new BasicTracerProvider({ ...(o.resource === undefined ? {} : { resource: o.resource }), spanProcessors: [processor] });
+  // Export failures and settings the SDK ignores (an unknown sampler…) reach only its diag channel.
+  if (o.exporter === undefined) routeDiagToLog(o.log);
+  const provider = tracerProviderFromEnv(o.resource ?? resourceFromAttributes({}), o.onDrop ?? (() => {}), o.exporter === undefined ? undefined : [new SimpleSpanProcessor({ exporter: o.exporter })]);
   const tracer = provider.getTracer('weft-agent');
   return {
     exporting: true,

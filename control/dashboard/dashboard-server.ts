@@ -38,6 +38,8 @@ export interface Dashboard {
   readonly port: number;
   readonly url: string;
   readonly tap: TapFanout;
+  /** Open live-view (WebSocket) connections: control's telemetry. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -217,6 +219,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     port: bound,
     url,
     tap,
+    connections: () => wss.clients.size,
     async close() {
       tap.close();
       wss.close();

@@ -16,6 +16,11 @@ export class Rejections {
     return this.#counts.get(reason) ?? 0;
   }
 
+  /** Every reason counted so far, with its count (control's OTLP export). */
+  entries(): Array<[string, number]> {
+    return [...this.#counts];
+  }
+
   /** Prometheus text exposition (format 0.0.4). Reasons are ours, never client text. */
   render(): string {
     const lines = [

@@ -12,6 +12,15 @@ export interface SnapshotFrames {
   frames: Buffer[];
 }
 
+/** One snapshot encoding, for control's telemetry. */
+export interface SnapshotBuild {
+  version: number;
+  records: number;
+  frames: number;
+  startMs: number;
+  endMs: number;
+}
+
 const encode = (m: ControlMessage): Buffer => Buffer.from(JSON.stringify(m));
 
 export class FrameCache {
@@ -21,14 +30,18 @@ export class FrameCache {
   // Keyed by the change object the store hands every subscriber: the first session encodes it.
   readonly #deltas = new WeakMap<ModelChange, Buffer>();
 
-  constructor(store: ModelStore, chunk: number) {
+  readonly #onBuilt: ((b: SnapshotBuild) => void) | undefined;
+
+  constructor(store: ModelStore, chunk: number, onBuilt?: (b: SnapshotBuild) => void) {
     this.#store = store;
     this.#chunk = chunk;
+    this.#onBuilt = onBuilt;
   }
 
   snapshot(): SnapshotFrames {
     const { version, records } = this.#store.snapshot();
     if (this.#snapshot?.version === version) return this.#snapshot;
+    const startMs = Date.now();
     const frames: Buffer[] = [];
     // At least one snapshot frame, even when empty, so the agent always sees the version first.
     for (let i = 0; i === 0 || i < records.length; i += this.#chunk) {
@@ -36,6 +49,7 @@ export class FrameCache {
     }
     frames.push(encode({ type: 'snapshot-sent', version, count: records.length }));
     this.#snapshot = { version, count: records.length, frames };
+    this.#onBuilt?.({ version, records: records.length, frames: frames.length, startMs, endMs: Date.now() });
     return this.#snapshot;
   }
 

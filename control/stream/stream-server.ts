@@ -11,7 +11,7 @@ import type { ModelStore } from '../model/model-store.ts';
 import { STREAM_MAX_FRAME, STREAM_PATH } from '../api/stream.ts';
 import type { SummaryMessage, TapEventsMessage } from '../api/summary.ts';
 import { AgentSession, type AgentInfo } from './agent-session.ts';
-import { FrameCache } from './frame-cache.ts';
+import { FrameCache, type SnapshotBuild } from './frame-cache.ts';
 
 export interface StreamServerOptions {
   store: ModelStore;
@@ -23,6 +23,8 @@ export interface StreamServerOptions {
   pingIntervalMs?: number;
   /** Records per snapshot frame: keeps every frame far below STREAM_MAX_FRAME. */
   snapshotChunk?: number;
+  /** A model snapshot was encoded (control's telemetry: count, duration, span). */
+  onSnapshotBuilt?: (b: SnapshotBuild) => void;
   /** An agent whose unsent backlog grows past this is dropped and resyncs on reconnect. */
   maxBufferedBytes?: number;
   /** Summaries and tap events from agents (control/metrics and the dashboard's tap). */
@@ -57,7 +59,7 @@ export function attachStreamServer(server: HttpServer | HttpsServer, options: St
     authenticator: options.authenticator,
     log,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
-    frames: new FrameCache(options.store, options.snapshotChunk ?? 1000),
+    frames: new FrameCache(options.store, options.snapshotChunk ?? 1000, options.onSnapshotBuilt),
     maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
     onObservability: options.onObservability,
     onStreaming: options.onStreaming,

@@ -1,9 +1,10 @@
-// Decodes OTLP protobuf export requests (ExportTraceServiceRequest, ExportMetricsServiceRequest)
+// Decodes OTLP protobuf export requests (ExportTraceServiceRequest, ExportMetricsServiceRequest,
+// ExportLogsServiceRequest)
 // into the shape of their OTLP JSON encoding, so a test reads both protocols with the same
 // helpers. Only the fields the tests read are described; others are skipped by wire type.
-// Field numbers are those of opentelemetry-proto (trace/v1, metrics/v1, common/v1, resource/v1).
+// Field numbers are those of opentelemetry-proto (trace/v1, metrics/v1, logs/v1, common/v1, resource/v1).
 
-type Kind = 'string' | 'hex' | 'varint' | 'int64str' | 'fixed64str' | 'double' | 'bool' | 'packedFixed64' | 'packedDouble';
+type Kind = 'string' | 'fixed32' | 'hex' | 'varint' | 'int64str' | 'fixed64str' | 'double' | 'bool' | 'packedFixed64' | 'packedDouble';
 interface Field { name: string; kind?: Kind; message?: string; repeated?: boolean }
 type Schema = Record<string, Record<number, Field>>;
 
@@ -35,6 +36,15 @@ const SCHEMA: Schema = {
     9: kv, 2: { name: 'startTimeUnixNano', kind: 'fixed64str' }, 3: { name: 'timeUnixNano', kind: 'fixed64str' },
     4: { name: 'count', kind: 'fixed64str' }, 5: { name: 'sum', kind: 'double' },
     6: { name: 'bucketCounts', kind: 'packedFixed64' }, 7: { name: 'explicitBounds', kind: 'packedDouble' },
+  },
+  ExportLogsServiceRequest: { 1: { name: 'resourceLogs', message: 'ResourceLogs', repeated: true } },
+  ResourceLogs: { 1: { name: 'resource', message: 'Resource' }, 2: { name: 'scopeLogs', message: 'ScopeLogs', repeated: true } },
+  ScopeLogs: { 1: { name: 'scope', message: 'Scope' }, 2: { name: 'logRecords', message: 'LogRecord', repeated: true } },
+  LogRecord: {
+    1: { name: 'timeUnixNano', kind: 'fixed64str' }, 11: { name: 'observedTimeUnixNano', kind: 'fixed64str' },
+    2: { name: 'severityNumber', kind: 'varint' }, 3: { name: 'severityText', kind: 'string' },
+    5: { name: 'body', message: 'AnyValue' }, 6: kv, 8: { name: 'flags', kind: 'fixed32' },
+    9: { name: 'traceId', kind: 'hex' }, 10: { name: 'spanId', kind: 'hex' }, 12: { name: 'eventName', kind: 'string' },
   },
   Resource: { 1: kv },
   Scope: { 1: { name: 'name', kind: 'string' }, 2: { name: 'version', kind: 'string' } },
@@ -102,8 +112,8 @@ function decodeMessage(buf: Buffer, start: number, end: number, type: string): R
   return out;
 }
 
-/** An OTLP/HTTP protobuf body for `path` (/v1/traces or /v1/metrics) in its JSON shape. */
+/** An OTLP/HTTP protobuf body for `path` (/v1/traces, /v1/metrics or /v1/logs) in its JSON shape. */
 export function decodeOtlpProtobuf(path: string, body: Buffer): Record<string, unknown> {
-  const type = path === '/v1/traces' ? 'ExportTraceServiceRequest' : 'ExportMetricsServiceRequest';
+  const type = path === '/v1/traces' ? 'ExportTraceServiceRequest' : path === '/v1/logs' ? 'ExportLogsServiceRequest' : 'ExportMetricsServiceRequest';
   return decodeMessage(body, 0, body.length, type);
 }

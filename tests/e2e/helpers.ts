@@ -28,6 +28,8 @@ const RECEIVER = fileURLToPath(new URL('../common/otlp-receiver.ts', import.meta
 export interface NodeOtlpReceiver {
   /** What the agents set as OTEL_EXPORTER_OTLP_ENDPOINT. */
   readonly endpoint: string;
+  /** The OTLP/gRPC endpoint, when started with a gRPC port. */
+  readonly grpcEndpoint?: string;
   /** Every request received so far, in order. */
   readonly requests: OtlpRequest[];
   stop(): void;
@@ -37,10 +39,10 @@ export interface NodeOtlpReceiver {
  * tests/common/otlp-receiver.ts inside a node's namespace, on the node's address: the testbed has
  * no route to the root namespace, so that is where the agents can reach it. Killed on teardown.
  */
-export function otlpReceiverOnNode(tb: Testbed, node: string, port = 4318): Promise<NodeOtlpReceiver> {
+export function otlpReceiverOnNode(tb: Testbed, node: string, port = 4318, grpcPort?: number): Promise<NodeOtlpReceiver> {
   const ip = tb.node(node).ip;
   const requests: OtlpRequest[] = [];
-  const child = tb.spawn(tb.node(node).netns, process.execPath, [RECEIVER, '--host', ip, '--port', String(port)]);
+  const child = tb.spawn(tb.node(node).netns, process.execPath, [RECEIVER, '--host', ip, '--port', String(port), ...(grpcPort === undefined ? [] : ['--grpc-port', String(grpcPort)])]);
   return new Promise((resolve, reject) => {
     let buf = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -50,7 +52,7 @@ export function otlpReceiverOnNode(tb: Testbed, node: string, port = 4318): Prom
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         const m = JSON.parse(line) as { ready?: boolean } & OtlpRequest;
-        if (m.ready === true) resolve({ endpoint: `http://${ip}:${port}`, requests, stop: () => { child.kill('SIGTERM'); } });
+        if (m.ready === true) resolve({ endpoint: `http://${ip}:${port}`, ...(grpcPort === undefined ? {} : { grpcEndpoint: `http://${ip}:${grpcPort}` }), requests, stop: () => { child.kill('SIGTERM'); } });
         else requests.push(m);
       }
     });

@@ -196,6 +196,9 @@ t.test('optional objects follow their switches', async (t) => {
   t.equal((find(render(), 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.WEFT_PATH_NORMALIZATION, 'merge-slashes', 'paths are normalised by default (the secure mode)');
   t.equal(meshData.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318', 'the standard OTel SDK variable');
   t.equal(meshData.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
+  t.equal(meshData.OTEL_EXPORTER_OTLP_PROTOCOL, 'http/protobuf', 'the encoding: the specification\'s default unless set');
+  const grpc = render({ telemetry: { otlp: { endpoint: 'http://collector:4317', protocol: 'grpc' } } });
+  t.equal((find(grpc, 'ConfigMap', 'weft-mesh') as unknown as { data: Record<string, string> }).data.OTEL_EXPORTER_OTLP_PROTOCOL, 'grpc', 'telemetry.otlp.protocol');
   const a1 = find(render(), 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };
   const a2 = find(otlp, 'DaemonSet', 'weft-agent').spec as { template: { metadata: { annotations: Record<string, string> } } };
   t.not(a1.template.metadata.annotations['checksum/mesh'], a2.template.metadata.annotations['checksum/mesh'], 'changing mesh settings rolls the agents');

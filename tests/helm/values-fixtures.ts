@@ -49,7 +49,7 @@ export const ALL_OPTIONS = {
   },
   telemetry: {
     queryValues: 'full',
-    otlp: { endpoint: 'http://otel-collector.monitoring:4318', tracesSampleRatio: 0.5 },
+    otlp: { endpoint: 'http://otel-collector.monitoring:4317', protocol: 'grpc', tracesSampleRatio: 0.5 },
     serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prometheus' } },
   },
 };
