@@ -139,8 +139,8 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
   const metrics = new MetricsStore({ windowMs: cfg.metricsWindowSeconds * 1000 });
   let dashboard: Dashboard | null = null;
   let port: number | null = null;
-  // The Kubernetes source reports its informers (lists, last watch error); the file source has none.
-  const informers = (source as { status?: () => Array<{ kind: string; lists: number; lastError: string | null }> }).status?.bind(source);
+  // The Kubernetes source reports its informers (lists, watch restarts, last watch error); the file source has none.
+  const informers = (source as { status?: () => Array<{ kind: string; lists: number; watchRestarts: number; lastError: string | null }> }).status?.bind(source);
   let otel: ControlOtel | null = null;
   const telemetry = new ControlTelemetry({
     agents: () => streams.flatMap((s) => s.agents()),

@@ -53,6 +53,8 @@ export interface CustomKindStatus {
   /** The apiVersion watched, or null while the CRD is not served. */
   apiVersion: string | null;
   lists: number;
+  /** Times its watch was opened again after the first (see CollectionInformer.watches). */
+  watchRestarts: number;
   resourceVersion: string;
   objects: number;
   lastError: string | null;
@@ -124,6 +126,7 @@ export class CustomKindWatch {
       kind: this.ck.kind,
       apiVersion: this.#version === null ? null : `${this.ck.group}/${this.#version}`,
       lists: i?.lists ?? 0,
+      watchRestarts: Math.max(0, (i?.watches ?? 0) - 1),
       resourceVersion: i?.resourceVersion ?? '',
       objects: i?.list().length ?? 0,
       lastError: i?.lastError ?? this.#lastProbeError,

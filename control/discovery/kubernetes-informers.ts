@@ -88,15 +88,18 @@ export interface InformerOptions {
 /** Watch that always asks for bookmarks and a server-side timeout. */
 class BookmarkWatch extends k8s.Watch {
   readonly #timeoutSeconds: number;
-  constructor(kc: k8s.KubeConfig, timeoutSeconds: number, idleMs: number) {
+  readonly #onWatch: () => void;
+  constructor(kc: k8s.KubeConfig, timeoutSeconds: number, idleMs: number, onWatch: () => void) {
     super(kc);
     this.#timeoutSeconds = timeoutSeconds;
+    this.#onWatch = onWatch;
     // Declared private in the typings but a plain field at runtime: the inactivity timeout.
     (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = idleMs;
   }
 
   override watch(...[path, queryParams, callback, done]: Parameters<k8s.Watch['watch']>): Promise<AbortController> {
     const timeout = Math.max(1, Math.round(this.#timeoutSeconds * (0.8 + 0.4 * Math.random())));
+    this.#onWatch();
     return super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: timeout }, callback, done);
   }
 }
@@ -118,6 +121,11 @@ export class CollectionInformer {
   /** Lists completed (1 = the initial one); a relist after 410 adds one. */
   lists = 0;
   lastError: string | null = null;
+  /**
+   * Watch requests opened: the first, then one per resume (the server's timeout, a failure, an
+   * idle watch aborted, a relist). `watches - 1` is how often the watch restarted.
+   */
+  watches = 0;
 
   readonly #onGone: (() => void) | undefined;
 
@@ -131,7 +139,7 @@ export class CollectionInformer {
     this.#opts = opts;
     this.#log = log;
     this.synced = new Promise((resolve) => (this.#markSynced = resolve));
-    const watch = new BookmarkWatch(kc, opts.watchTimeoutSeconds, opts.watchIdleTimeoutMs);
+    const watch = new BookmarkWatch(kc, opts.watchTimeoutSeconds, opts.watchIdleTimeoutMs, () => (this.watches += 1));
     this.#informer = new k8s.ListWatch<KubeObject>(spec.path, watch, () => this.#listAll(), false);
     const changed = (obj: KubeObject): void => {
       // Watch events carry kind/apiVersion already; list items do not. Same shape either way.

@@ -30,8 +30,8 @@ export interface ControlSpans {
 export interface ControlSources {
   /** Per connected agent: version sent on the config stream and the last one it acknowledged. */
   agents(): Array<{ node: string; sentVersion: number; ackedVersion: number | null }>;
-  /** Per discovery collection (Kubernetes source only): completed lists and the last watch error. */
-  discovery(): Array<{ kind: string; lists: number; lastError: string | null }>;
+  /** Per discovery collection (Kubernetes source only): completed lists, watch restarts and the last watch error. */
+  discovery(): Array<{ kind: string; lists: number; watchRestarts: number; lastError: string | null }>;
   /** Open dashboard WebSocket connections (live views). */
   dashboardConnections(): number;
   /** Refused input by reason (CSR refusals are `csr_*`); /metrics renders these itself (rejections.ts). */
@@ -91,6 +91,7 @@ export class ControlTelemetry implements ControlEvents {
       { kind: 'gauge', prom: 'weft_control_config_lag_versions', otel: 'weft.control.config.lag', unit: '{version}', help: 'Versions sent to an agent and not yet acknowledged (sent minus acked; the whole sent version before the first ack).', points: agents.map((a) => ({ labels: { node: a.node }, value: configLag(a.sentVersion, a.ackedVersion) })) },
       { kind: 'gauge', prom: 'weft_control_agents_connected', otel: 'weft.control.agents.connected', unit: '{agent}', help: 'Agents streaming config from this control.', points: [{ labels: {}, value: agents.length }] },
       { kind: 'counter', prom: 'weft_control_discovery_lists_total', otel: 'weft.control.discovery.lists', unit: '{list}', help: 'Full lists of a Kubernetes collection: the first, then one per relist (a watch that expired or failed); more than 1 means relists.', points: discovery.map((d) => ({ labels: { kind: d.kind }, value: d.lists })) },
+      { kind: 'counter', prom: 'weft_control_discovery_watch_restarts_total', otel: 'weft.control.discovery.watch_restarts', unit: '{restart}', help: 'Times the watch of a Kubernetes collection was opened again after the first: the server ended it (its timeout), it failed, it went silent, or a relist followed.', points: discovery.map((d) => ({ labels: { kind: d.kind }, value: d.watchRestarts })) },
       { kind: 'gauge', prom: 'weft_control_discovery_watch_failing', otel: 'weft.control.discovery.watch_failing', unit: '1', help: '1 while the watch of a Kubernetes collection is interrupted and being resumed (its last attempt failed), else 0.', points: discovery.map((d) => ({ labels: { kind: d.kind }, value: d.lastError === null ? 0 : 1 })) },
       { kind: 'counter', prom: 'weft_otel_dropped_total', otel: 'weft.otel.dropped', unit: '{item}', help: 'Spans, log records and metric points control\'s OpenTelemetry export lost, by signal and reason (queue_full, export_failed).', points: [...this.#drops.values()].map((d) => ({ labels: { signal: d.signal, reason: d.reason }, value: d.n })) },
       {

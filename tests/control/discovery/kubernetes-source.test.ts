@@ -150,6 +150,8 @@ if (kube !== null) {
   t.test('an API server restart: the model stays, changes made after it arrive', async (t) => {
     const emits = sets.length;
     const before = [...latest().keys()].sort();
+    const restarts = (): number => source.status().find((s) => s.kind === 'Pod')!.watchRestarts;
+    const podRestarts = restarts();
     await kube.killApiServer();
     await new Promise((r) => setTimeout(r, 1500));
     t.equal(sets.length, emits, 'no set emitted while it is down');
@@ -159,6 +161,7 @@ if (kube !== null) {
     await until('change after restart seen', () => workload('shop/web-6')?.ready === true, 60_000);
     t.same([...latest().keys()].filter((k) => k !== 'workload:shop/web-6').sort(), before, 'nothing lost across the outage');
     t.ok(log.lines.some((l) => l.msg === 'kubernetes watch interrupted; resuming'), 'the interruption was logged');
+    t.ok(restarts() > podRestarts, `and counted as watch restarts (${podRestarts} → ${restarts()})`);
   });
 
   t.test('an object the API accepts but the mesh cannot use is refused alone; its last good version stays', async (t) => {

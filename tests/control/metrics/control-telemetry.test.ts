@@ -12,7 +12,7 @@ import { flattenMetrics, flattenSpans } from '../../common/otlp-receiver.ts';
 
 const sources = {
   agents: () => [{ node: 'n1', sentVersion: 12, ackedVersion: 9 }, { node: 'n2', sentVersion: 12, ackedVersion: null }],
-  discovery: () => [{ kind: 'Pod', lists: 3, lastError: 'watch closed: 410 Gone' }, { kind: 'Service', lists: 1, lastError: null }],
+  discovery: () => [{ kind: 'Pod', lists: 3, watchRestarts: 7, lastError: 'watch closed: 410 Gone' }, { kind: 'Service', lists: 1, watchRestarts: 0, lastError: null }],
   dashboardConnections: () => 2,
   rejections: (): Array<[string, number]> => [['csr_forbidden', 3], ['api_route', 1]],
 };
@@ -43,6 +43,8 @@ t.test('Prometheus text: every family with its points', async (t) => {
   t.equal(sumOf(s, 'weft_control_config_lag_versions', { node: 'n2' }), 12);
   t.equal(sumOf(s, 'weft_control_agents_connected', {}), 2);
   t.equal(sumOf(s, 'weft_control_discovery_lists_total', { kind: 'Pod' }), 3, 'two relists of Pods');
+  t.equal(sumOf(s, 'weft_control_discovery_watch_restarts_total', { kind: 'Pod' }), 7);
+  t.equal(sumOf(s, 'weft_control_discovery_watch_restarts_total', { kind: 'Service' }), 0);
   t.equal(sumOf(s, 'weft_control_discovery_watch_failing', { kind: 'Pod' }), 1);
   t.equal(sumOf(s, 'weft_control_discovery_watch_failing', { kind: 'Service' }), 0);
   t.equal(sumOf(s, 'weft_control_dashboard_connections', {}), 2);
