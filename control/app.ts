@@ -66,7 +66,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
   let sourceRecords: readonly ResourceRecord[] = [];
   let trust = trustRecordOf(bundle);
   const publish = (): void => void store.replaceAll([...sourceRecords, trust]);
-  const source = createDiscoverySource(cfg.discovery, { trustDomain: cfg.trustDomain, log: log.child('discovery'), options: { path: cfg.sourcePath, kubeconfig: cfg.kubeconfig } });
+  const source = createDiscoverySource(cfg.discovery, { trustDomain: cfg.trustDomain, pathNormalization: cfg.pathNormalization, log: log.child('discovery'), options: { path: cfg.sourcePath, kubeconfig: cfg.kubeconfig } });
   await source.start((records) => {
     sourceRecords = records;
     publish();

@@ -2,10 +2,12 @@
 import { int, oneOf, parseSettings, str, type Env, type Parsed } from '../common/config.ts';
 import { ErrorCodes, WeftError, isWeftError } from '../common/errors.ts';
 import { checkDashboardBind } from './dashboard/bind-check.ts';
+import { DEFAULT_PATH_NORMALIZATION, PATH_NORMALIZATIONS } from '../common/path-normalize.ts';
 import { hostName } from '../common/site-check.ts';
 
 export const controlSettings = {
   trustDomain: str('WEFT_TRUST_DOMAIN', 'cluster.local', 'SPIFFE trust domain of every workload identity.'),
+  pathNormalization: oneOf('WEFT_PATH_NORMALIZATION', DEFAULT_PATH_NORMALIZATION, PATH_NORMALIZATIONS, 'The mesh\'s path normalisation (the agents apply it to requests; the chart sets both from `pathNormalization`). Control checks AuthorizationPolicy paths against it: a rule path the agents would never see ("//", a dot segment, "%61" where requests are normalised) is refused with the form to write.'),
   caDir: str('WEFT_CA_DIR', '/var/run/weft/ca', 'Trust anchor (ca.crt, ca.key, optional trust-bundle.crt of further anchors): loaded if present, generated and written there if not. In a cluster it is a mounted Secret. Re-read on change: that is how a root is rotated.'),
   caReloadMs: int('WEFT_CA_RELOAD_MS', 2000, 'How often the CA directory is checked for rotated anchors; a Secret update reaches the pod within a minute anyway, so a few seconds adds little.', 100, 3_600_000),
   listenAddress: str('WEFT_LISTEN_ADDRESS', '0.0.0.0:15012', 'TLS listener for CSRs and the config stream; empty disables TCP.'),

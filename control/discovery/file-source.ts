@@ -15,7 +15,8 @@ import { basename, dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ErrorCodes, WeftError, isWeftError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { translateObjects, type SourceObject } from './k8s-translate.ts';
+import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../../common/path-normalize.ts';
+import { translateObjects, type SourceObject, type TranslateOptions } from './k8s-translate.ts';
 import { registerDiscoverySource, type DiscoverySource, type RecordSink } from './source.ts';
 
 export const FILE_SOURCE = 'file';
@@ -24,6 +25,7 @@ export interface FileSourceOptions {
   /** A YAML file, or a directory whose top-level .yaml/.yml files are read in name order. */
   path: string;
   trustDomain: string;
+  pathNormalization?: PathNormalization;
   log: Logger;
   /** Safety net for missed watch events. */
   pollIntervalMs?: number;
@@ -114,7 +116,11 @@ export class FileSource implements DiscoverySource {
   #lastError: WeftError | null = null;
 
   constructor(options: FileSourceOptions) {
-    this.#opts = { pollIntervalMs: 5000, debounceMs: 100, ...options };
+    this.#opts = { pollIntervalMs: 5000, debounceMs: 100, pathNormalization: DEFAULT_PATH_NORMALIZATION, ...options };
+  }
+
+  #translate(): TranslateOptions {
+    return { trustDomain: this.#opts.trustDomain, pathNormalization: this.#opts.pathNormalization };
   }
 
   /** The error of the latest load, null when the latest load was good. */
@@ -127,7 +133,7 @@ export class FileSource implements DiscoverySource {
     this.#sink = sink;
     // The first load must succeed: control with no model would tell agents the cluster is empty.
     const first = await readManifests(this.#opts.path);
-    sink(translateObjects(first.objects, { trustDomain: this.#opts.trustDomain }));
+    sink(translateObjects(first.objects, this.#translate()));
     this.#seenSignature = first.signature;
     this.#opts.log.info('manifests loaded', { path: this.#opts.path, objects: first.objects.length });
     if (this.#stopped) return;
@@ -191,7 +197,7 @@ export class FileSource implements DiscoverySource {
     try {
       manifests = await readManifests(this.#opts.path);
       if (manifests.signature === this.#seenSignature) return;
-      const records = translateObjects(manifests.objects, { trustDomain: this.#opts.trustDomain });
+      const records = translateObjects(manifests.objects, this.#translate());
       this.#seenSignature = manifests.signature;
       if (this.#stopped) return;
       this.#lastError = null;
@@ -216,6 +222,7 @@ registerDiscoverySource(FILE_SOURCE, (ctx) => {
   return new FileSource({
     path,
     trustDomain: ctx.trustDomain,
+    ...(ctx.pathNormalization !== undefined ? { pathNormalization: ctx.pathNormalization } : {}),
     log: ctx.log,
     ...(typeof pollIntervalMs === 'number' ? { pollIntervalMs } : {}),
   });

@@ -9,6 +9,7 @@ import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { spiffeId } from '../api/identity.ts';
 import { HTTPROUTE_API_VERSIONS, httpRouteRecord, serviceDefaults } from './httproute.ts';
 import { isPolicyObject, translatePolicyObject } from '../policy/translate-policy.ts';
+import type { PathNormalization } from '../../common/path-normalize.ts';
 import { resourceId, type NodeRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../api/model.ts';
 
 export const MESH_LABEL = 'weft.dev/mesh';
@@ -24,6 +25,8 @@ export interface SourceObject {
 
 export interface TranslateOptions {
   trustDomain: string;
+  /** The mesh's path normalisation (policy rule paths are checked against it); default merge-slashes. */
+  pathNormalization?: PathNormalization;
 }
 
 type Obj = Record<string, unknown>;
@@ -259,7 +262,7 @@ export function translateObjects(input: readonly SourceObject[], options: Transl
     } else if (f.kind === 'Service') rec = serviceRecord(f);
     else if (f.kind === 'Node') rec = nodeRecord(f);
     else if (f.kind === 'HTTPRoute') rec = httpRouteRecord(describe(f.origin, f.kind, f.namespace, f.name), f.object, f.namespace, f.name);
-    else if (isPolicyObject(f.object.apiVersion as string, f.kind)) rec = translatePolicyObject({ origin: f.origin, kind: f.kind, namespace: f.namespace, name: f.name, object: f.object });
+    else if (isPolicyObject(f.object.apiVersion as string, f.kind)) rec = translatePolicyObject({ origin: f.origin, kind: f.kind, namespace: f.namespace, name: f.name, object: f.object }, options.pathNormalization);
     else if (f.kind === 'Namespace') isMeshedNamespace(f); // validates labels
     // ServiceAccount: accepted (manifests carry them) but the identity comes from the pod's spec.
     if (rec !== null) out.push(rec);

@@ -33,6 +33,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { ErrorCodes, WeftError, isWeftError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
+import type { PathNormalization } from '../../common/path-normalize.ts';
 import { resourceId, type RefusedObject, type RefusedRecord, type ResourceRecord, type WorkloadRecord } from '../api/model.ts';
 import { CUSTOM_KINDS, CustomKindWatch, type CustomKindStatus } from './crd-watch.ts';
 import { MESH_LABEL, MESH_LABEL_ENABLED, translateObjects, type SourceObject } from './k8s-translate.ts';
@@ -45,6 +46,8 @@ export interface KubernetesSourceOptions extends Partial<InformerOptions> {
   /** A kubeconfig file; empty means in-cluster (the pod's ServiceAccount). */
   kubeconfig: string;
   trustDomain: string;
+  /** The mesh's path normalisation (policy rule paths are checked against it). */
+  pathNormalization?: PathNormalization;
   log: Logger;
   /** Changes arriving within this window go out as one set. */
   debounceMs?: number;
@@ -316,7 +319,7 @@ export class KubernetesSource implements DiscoverySource {
     input.push({ origin, object: o });
     const t: Translated = { meshedNs, record: null, error: null };
     try {
-      t.record = translateObjects(input, { trustDomain: this.#opts.trustDomain })[0] ?? null;
+      t.record = translateObjects(input, { trustDomain: this.#opts.trustDomain, ...(this.#opts.pathNormalization !== undefined ? { pathNormalization: this.#opts.pathNormalization } : {}) })[0] ?? null;
     } catch (err) {
       t.error = isWeftError(err) ? err.message : String(err);
       const kind = o.kind ?? 'object';
@@ -343,7 +346,7 @@ export class KubernetesSource implements DiscoverySource {
 registerDiscoverySource(KUBERNETES_SOURCE, (ctx) => {
   const o = ctx.options;
   const num = (k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
-  const opts: KubernetesSourceOptions = { kubeconfig: typeof o.kubeconfig === 'string' ? o.kubeconfig : '', trustDomain: ctx.trustDomain, log: ctx.log };
+  const opts: KubernetesSourceOptions = { kubeconfig: typeof o.kubeconfig === 'string' ? o.kubeconfig : '', trustDomain: ctx.trustDomain, log: ctx.log, ...(ctx.pathNormalization !== undefined ? { pathNormalization: ctx.pathNormalization } : {}) };
   for (const k of ['debounceMs', 'startTimeoutMs', 'crdProbeIntervalMs', 'pageSize', 'watchTimeoutSeconds', 'watchIdleTimeoutMs', 'retryInitialMs', 'retryMaxMs'] as const) {
     const v = num(k);
     if (v !== undefined) opts[k] = v;

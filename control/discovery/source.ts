@@ -17,8 +17,12 @@ export interface DiscoverySource {
 }
 
 /** What every source gets; implementations read their own keys from `options`. */
+import type { PathNormalization } from '../../common/path-normalize.ts';
+
 export interface DiscoverySourceContext {
   trustDomain: string;
+  /** The mesh's path normalisation: policy rule paths are checked against it. Default merge-slashes. */
+  pathNormalization?: PathNormalization;
   log: Logger;
   options: Readonly<Record<string, unknown>>;
 }

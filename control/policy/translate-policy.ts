@@ -2,7 +2,7 @@
 // Pure. Two passes: the CRD schema (shape, every problem at once), then meaning (CIDRs, SPIFFE
 // patterns, contradictions). Either failing throws WEFT_ERR_POLICY_INVALID naming the object and
 // every bad field; nothing of the object is emitted, so a policy is never half-applied.
-import { DEFAULT_PATH_NORMALIZATION, normalizePath } from '../../common/path-normalize.ts';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import type { LabelRequirement, MeshPolicyRecord, PolicyOperation, PolicyRecord, PolicyRule, PolicySource, PolicyTarget } from '../api/model.ts';
 import { ROOT_NAMESPACE, parseCidr, parseIdentityPattern } from '../api/policy-patterns.ts';
@@ -98,17 +98,17 @@ function source(p: PolicyObject, s: Obj, path: string, problems: SchemaProblem[]
  * Why a rule's path can never match, or null. Requests are matched after normalisation
  * (common/path-normalize.ts), so a value the normaliser would change — "//", a dot segment, "%61",
  * a lower-case escape — or refuse — "%2F", a backslash — would silently match nothing: for a
- * DENY, a hole. Checked against the default mode, and the query and fragment never reach a rule.
+ * DENY, a hole. Checked against the mesh's mode, and the query and fragment never reach a rule.
  */
-function unnormalisedRulePath(value: string): string | null {
+function unnormalisedRulePath(value: string, mode: PathNormalization): string | null {
   if (/[?#]/.test(value)) return `${JSON.stringify(value)} has a query or fragment; rules match the path only`;
-  const n = normalizePath(value, DEFAULT_PATH_NORMALIZATION);
+  const n = normalizePath(value, mode);
   if (typeof n !== 'string') return `${JSON.stringify(value)} is a path the agent refuses (${n.refused.replaceAll('_', ' ')}), so it can never match`;
   if (n !== value) return `${JSON.stringify(value)} is not normalised and would never match a request (paths are normalised first): write ${JSON.stringify(n)}`;
   return null;
 }
 
-function operation(o: Obj, path: string, problems: SchemaProblem[]): PolicyOperation {
+function operation(o: Obj, path: string, problems: SchemaProblem[], mode: PathNormalization): PolicyOperation {
   const out: PolicyOperation = {};
   if (Array.isArray(o.ports) && o.ports.length > 0) out.ports = [...new Set(o.ports as number[])].sort((a, b) => a - b);
   const methods = strings(o.methods);
@@ -119,7 +119,7 @@ function operation(o: Obj, path: string, problems: SchemaProblem[]): PolicyOpera
       if ((typeof m.exact === 'string') === (typeof m.prefix === 'string')) problems.push({ path: `${path}.paths[${i}]`, message: 'a path has exactly one of exact and prefix' });
       const type = typeof m.exact === 'string' ? 'exact' : 'prefix';
       const value = String(type === 'exact' ? m.exact : m.prefix);
-      const why = unnormalisedRulePath(value);
+      const why = unnormalisedRulePath(value, mode);
       if (why !== null) problems.push({ path: `${path}.paths[${i}].${type}`, message: why });
       return m.ignoreCase === true ? { type, value, ignoreCase: true } : { type, value };
     });
@@ -131,7 +131,7 @@ function operation(o: Obj, path: string, problems: SchemaProblem[]): PolicyOpera
   return out;
 }
 
-function authorizationPolicy(p: PolicyObject): PolicyRecord {
+function authorizationPolicy(p: PolicyObject, mode: PathNormalization): PolicyRecord {
   const problems = validateSchema(AUTHORIZATION_POLICY_SCHEMA, p.object);
   if (problems.length > 0) refuse(p, problems);
   const spec = p.object.spec as Obj;
@@ -157,7 +157,7 @@ function authorizationPolicy(p: PolicyObject): PolicyRecord {
   } else if (labels !== undefined && Object.keys(labels).length > 0) target = { kind: 'selector', matchLabels: labels };
   const rules: PolicyRule[] = ((spec.rules as Obj[] | undefined | null) ?? []).map((r, i) => ({
     from: ((r.from as Obj[] | undefined | null) ?? []).map((s, j) => source(p, s, `spec.rules[${i}].from[${j}]`, problems)),
-    to: ((r.to as Obj[] | undefined | null) ?? []).map((o, j) => operation(o, `spec.rules[${i}].to[${j}]`, problems)),
+    to: ((r.to as Obj[] | undefined | null) ?? []).map((o, j) => operation(o, `spec.rules[${i}].to[${j}]`, problems, mode)),
   }));
   if (problems.length > 0) refuse(p, problems);
   return {
@@ -193,10 +193,10 @@ export function isPolicyObject(apiVersion: string, kind: string): boolean {
 }
 
 /** Translates one object; throws WEFT_ERR_POLICY_INVALID naming the object and every bad field. */
-export function translatePolicyObject(p: PolicyObject): PolicyRecord | MeshPolicyRecord {
+export function translatePolicyObject(p: PolicyObject, mode: PathNormalization = DEFAULT_PATH_NORMALIZATION): PolicyRecord | MeshPolicyRecord {
   const apiVersion = p.object.apiVersion;
   if (apiVersion !== POLICY_API_VERSION) refuse(p, [{ path: 'apiVersion', message: `must be ${POLICY_API_VERSION}; got ${JSON.stringify(apiVersion)}` }]);
-  if (p.kind === AUTHORIZATION_POLICY_KIND) return authorizationPolicy(p);
+  if (p.kind === AUTHORIZATION_POLICY_KIND) return authorizationPolicy(p, mode);
   if (p.kind === MESH_POLICY_KIND) return meshPolicy(p);
   return refuse(p, [{ path: 'kind', message: `must be ${POLICY_KINDS.join(' or ')}` }]);
 }

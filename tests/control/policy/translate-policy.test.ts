@@ -38,6 +38,30 @@ t.test('a path rule may ignore case; its value is kept as written', async (t) =>
   t.same((r as PolicyRecord).rules[0].to[0].paths, [{ type: 'prefix', value: '/Admin', ignoreCase: true }, { type: 'exact', value: '/x' }]);
 });
 
+t.test("rule paths are checked against the mesh's own normalisation mode", async (t) => {
+  // What each mode leaves of a request path decides what a rule may name (docs/policy.md's table):
+  // base keeps "//", none keeps everything raw; merge-slashes (the default) and
+  // decode-and-merge-slashes merge it, so "//admin" could never match there.
+  const dslash = ap({ action: 'DENY', rules: [{ to: [{ paths: [{ exact: '//admin' }] }] }] });
+  const escaped = ap({ action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/%61dmin' }] }] }] });
+  const rows: Array<[string, PolicyObject, 'none' | 'base' | 'merge-slashes' | 'decode-and-merge-slashes', boolean]> = [
+    ['"//admin" under merge-slashes', dslash, 'merge-slashes', false],
+    ['"//admin" under decode-and-merge-slashes', dslash, 'decode-and-merge-slashes', false],
+    ['"//admin" under base', dslash, 'base', true],
+    ['"//admin" under none', dslash, 'none', true],
+    ['"/%61dmin" under base (unreserved escapes are decoded)', escaped, 'base', false],
+    ['"/%61dmin" under none (raw paths)', escaped, 'none', true],
+  ];
+  for (const [name, obj, mode, accepted] of rows) {
+    const run = (): unknown => translatePolicyObject(obj, mode);
+    if (accepted) t.doesNotThrow(run, `${name}: accepted`);
+    else t.throws(run, /is not normalised/, `${name}: refused`);
+  }
+  const viaTranslate = (mode: 'none' | 'merge-slashes'): unknown => translateObjects([{ origin: 'x', object: dslash.object }], { trustDomain: 'cluster.local', pathNormalization: mode });
+  t.doesNotThrow(() => viaTranslate('none'), 'translateObjects passes the mode through');
+  t.throws(() => viaTranslate('merge-slashes'), /is not normalised/);
+});
+
 t.test('targets: namespace by default, Service by targetRef, mesh-wide in weft-system', async (t) => {
   t.same((translatePolicyObject(ap({ action: 'ALLOW' })) as { target: unknown }).target, { kind: 'namespace' });
   t.same((translatePolicyObject(ap({ action: 'ALLOW', selector: {} })) as { target: unknown }).target, { kind: 'namespace' }, 'an empty selector selects the namespace');
