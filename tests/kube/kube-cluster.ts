@@ -8,7 +8,7 @@
 // the name in every command line), so a leftover is traceable; processes are killed on teardown
 // and, synchronously, when the test process exits.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
@@ -38,9 +38,26 @@ export interface KubeClusterOptions {
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+const dirs = new Set<string>();
+/** Synchronous last resort: kill what still runs and remove the folders. */
+function killAllSync(): void {
   for (const c of live) if (c.exitCode === null && c.pid !== undefined) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
-});
+  if (process.env.WEFT_KEEP_KUBE_DIR === undefined) for (const d of dirs) try { rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+}
+process.on('exit', killAllSync);
+// tap ends a test file that runs out of time with SIGTERM, which skips 'exit' handlers: the
+// control plane must not outlive it. When no other handler (the testbed's) will end the process,
+// re-raise the signal with its default action once the cleanup is done.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  const onSignal = (): void => {
+    killAllSync();
+    if (process.listenerCount(signal) === 1) {
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+    }
+  };
+  process.on(signal, onSignal);
+}
 
 async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -92,6 +109,7 @@ export class KubeCluster {
     if (typeof bins === 'string') return bins;
     const safe = opts.name.replace(/[^a-z0-9-]/gi, '-').toLowerCase();
     const dir = await mkdtemp(join(tmpdir(), `weft-kube-${safe}-`));
+    dirs.add(dir);
     const pki = await makeKubePki(dir);
     const ports: [number, number, number] = [await freePort(), await freePort(), await freePort()];
     const c = new KubeCluster(safe, dir, pki, bins, ports, opts.watchCache !== false);
@@ -335,6 +353,7 @@ export class KubeCluster {
     await this.#kill(this.#api, 'SIGTERM');
     await this.#kill(this.#etcd, 'SIGTERM');
     if (process.env.WEFT_KEEP_KUBE_DIR === undefined) await rm(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
   }
 }
 
