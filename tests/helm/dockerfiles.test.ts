@@ -10,6 +10,7 @@ import t from 'tap';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './chart.ts';
+import { agentChunks } from './agent-chunks.ts';
 
 interface Instruction { op: string; args: string; line: number }
 
@@ -192,14 +193,7 @@ t.test('the agent image\'s /opt/weft, listed from its COPY lines against this ch
   t.ok(listing.includes('agent.mjs') && listing.includes('weft.mjs'), 'the agent and CLI bundles');
   t.ok(listing.includes('build/weft_native.node'), 'the IP_TRANSPARENT addon at build/weft_native.node');
   // Every chunk agent.mjs loads, transitively (static and dynamic imports of ./agent-*.mjs).
-  const seen = new Set<string>();
-  const queue = ['agent.mjs'];
-  while (queue.length > 0) {
-    const f = queue.pop() ?? '';
-    if (seen.has(f)) continue;
-    seen.add(f);
-    for (const m of readFileSync(join(ROOT, 'dist', f), 'utf8').matchAll(/["'](?:\.\/)(agent-[\w-]+\.mjs)["']/g)) queue.push(m[1]);
-  }
+  const seen = agentChunks(join(ROOT, 'dist'));
   t.ok(seen.size > 3, `agent.mjs loads ${seen.size - 1} chunks`);
   for (const f of seen) t.ok(listing.includes(f), `${f} is in the image`);
   // One BPF object per program source, each an ELF for the BPF machine (e_machine 247).

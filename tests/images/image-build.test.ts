@@ -14,6 +14,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { agentChunks } from '../helm/agent-chunks.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TAG = 'test';
@@ -94,15 +95,7 @@ async function run(): Promise<void> {
     const opt = join(path, 'opt/weft');
     const files = walk(opt);
     t.ok(files.includes('agent.mjs') && files.includes('weft.mjs'), 'the agent and CLI bundles are in /opt/weft');
-    const seen = new Set<string>();
-    const queue = ['agent.mjs'];
-    while (queue.length > 0) {
-      const f = queue.pop() ?? '';
-      if (seen.has(f)) continue;
-      seen.add(f);
-      if (!files.includes(f)) continue;
-      for (const m of readFileSync(join(opt, f), 'utf8').matchAll(/["']\.\/(agent-[\w-]+\.mjs)["']/g)) queue.push(m[1]);
-    }
+    const seen = agentChunks(opt, (f) => files.includes(f));
     t.ok(seen.size > 3, `agent.mjs imports ${seen.size - 1} chunks`);
     t.same([...seen].filter((f) => !files.includes(f)), [], 'every one of them is in the image');
     const addon = readFileSync(join(opt, 'build/weft_native.node'));
