@@ -126,7 +126,7 @@ export class CustomKindWatch {
       kind: this.ck.kind,
       apiVersion: this.#version === null ? null : `${this.ck.group}/${this.#version}`,
       lists: i?.lists ?? 0,
-      watchRestarts: Math.max(0, (i?.watches ?? 0) - 1),
+      watchRestarts: i?.watchRestarts ?? 0,
       resourceVersion: i?.resourceVersion ?? '',
       objects: i?.list().length ?? 0,
       lastError: i?.lastError ?? this.#lastProbeError,

@@ -127,6 +127,11 @@ export class CollectionInformer {
    */
   watches = 0;
 
+  /** How often the watch was opened again after the first. */
+  get watchRestarts(): number {
+    return Math.max(0, this.watches - 1);
+  }
+
   readonly #onGone: (() => void) | undefined;
 
   /**

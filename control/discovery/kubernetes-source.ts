@@ -153,7 +153,7 @@ export class KubernetesSource implements DiscoverySource {
   /** Per collection: completed lists, resourceVersion, last error (for the admin dump and tests). */
   status(): CustomKindStatus[] {
     return [
-      ...this.#informers.map((i) => ({ kind: i.spec.kind, apiVersion: i.spec.apiVersion, lists: i.lists, watchRestarts: Math.max(0, i.watches - 1), resourceVersion: i.resourceVersion, objects: i.list().length, lastError: i.lastError })),
+      ...this.#informers.map((i) => ({ kind: i.spec.kind, apiVersion: i.spec.apiVersion, lists: i.lists, watchRestarts: i.watchRestarts, resourceVersion: i.resourceVersion, objects: i.list().length, lastError: i.lastError })),
       ...this.#custom.map((c) => c.status()),
     ];
   }
