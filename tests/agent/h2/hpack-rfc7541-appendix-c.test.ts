@@ -2,7 +2,7 @@
 // dynamic tables (entries and sizes) typed in from the RFC — an oracle independent of the codec.
 // C.2 single representations, C.3/C.4 a request sequence without/with Huffman, C.5/C.6 a
 // response sequence without/with Huffman under a 256-octet table (evictions).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { HpackDecoder } from '../../../agent/h2/hpack-decoder.ts';
 import { HpackEncoder } from '../../../agent/h2/hpack-encoder.ts';
 import type { DynamicTable } from '../../../agent/h2/hpack-dynamic-table.ts';
@@ -29,7 +29,7 @@ function pairs(flat: string[]): [string, string][] {
   return out;
 }
 
-function runSequence(t: Tap.Test, steps: Step[], tableSize: number): void {
+function runSequence(t: Test, steps: Step[], tableSize: number): void {
   const d = new HpackDecoder({ maxTableSize: tableSize });
   for (const s of steps) {
     const out: string[] = [];
