@@ -364,7 +364,11 @@ export class H2Connection implements FrameSink, SettingsSink {
       }
       if (this.role === 'client') throw connError(H2Code.PROTOCOL_ERROR, `server-initiated stream ${sid} (push is disabled)`);
       if (sid <= this.#lastPeerStream) {
-        return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, this.#closed.get(sid) ?? ClosedBy.END_STREAM), sid, 'HEADERS on a closed stream');
+        // A stream we remember closing follows the §5.1 closed rules; any other lower id is a
+        // stream the peer may no longer open (§5.1.1: PROTOCOL_ERROR).
+        const by = this.#closed.get(sid);
+        if (by === undefined) throw connError(H2Code.PROTOCOL_ERROR, `HEADERS opening stream ${sid}, not above the last stream ${this.#lastPeerStream}`);
+        return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, by), sid, 'HEADERS on a closed stream');
       }
       this.#lastPeerStream = sid;
       if (this.#goawaySent) return; // streams after our GOAWAY are ignored (§6.8)
