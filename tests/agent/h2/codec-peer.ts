@@ -32,6 +32,8 @@ export class CodecServer implements H2Handler {
   conn!: H2Connection;
   errors: H2Error[] = [];
   resets: { id: number; code: number; byPeer: boolean }[] = [];
+  /** Every request head received, in order. */
+  heads: string[][] = [];
 
   attach(socket: Socket, opts: Partial<H2ConnectionOptions> = {}): H2Connection {
     this.conn = bind(socket, this, { role: 'server', ...opts });
@@ -39,6 +41,7 @@ export class CodecServer implements H2Handler {
   }
 
   onHeaders(s: H2Stream, headers: string[], endStream: boolean, kind: HeadersKindValue): void {
+    if (kind === HeadersKind.HEAD) this.heads.push(headers);
     if (kind === HeadersKind.HEAD) s.ctx = { path: valueOf(headers, ':path') ?? '', body: [], trailers: null } satisfies ServerStream;
     else (s.ctx as ServerStream).trailers = headers;
     const ctx = s.ctx as ServerStream;
