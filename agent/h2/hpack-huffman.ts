@@ -127,21 +127,31 @@ export function huffmanLength(s: string): number {
  * octets must be there) and returns the position after it. Padding is the top bits of EOS.
  */
 export function huffmanEncode(s: string, out: Uint8Array, pos: number): number {
-  // acc holds fewer than 8 pending bits before each symbol; a code is at most 30 bits, so the
-  // sum stays under 2^38: exact in a double, shifted by multiplication rather than 32-bit ops.
+  // A 32-bit accumulator holding fewer than 8 pending bits between symbols; codes longer than
+  // 24 bits (rare octets) go in two pieces so the accumulator never passes 31 bits.
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < s.length; i++) {
     const sym = s.charCodeAt(i) & 0xff;
-    const len = HUFFMAN_LENGTHS[sym];
-    acc = acc * 2 ** len + HUFFMAN_CODES[sym];
+    let len = HUFFMAN_LENGTHS[sym];
+    let code = HUFFMAN_CODES[sym];
+    if (len > 24) {
+      acc = (acc << (len - 16)) | (code >>> 16);
+      bits += len - 16;
+      while (bits >= 8) {
+        bits -= 8;
+        out[pos++] = acc >>> bits;
+        acc &= (1 << bits) - 1;
+      }
+      code &= 0xffff;
+      len = 16;
+    }
+    acc = (acc << len) | code;
     bits += len;
     while (bits >= 8) {
       bits -= 8;
-      const div = 2 ** bits;
-      const byte = Math.floor(acc / div);
-      out[pos++] = byte;
-      acc -= byte * div;
+      out[pos++] = acc >>> bits;
+      acc &= (1 << bits) - 1;
     }
   }
   if (bits > 0) out[pos++] = (acc << (8 - bits)) | (0xff >> bits);
