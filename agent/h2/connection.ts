@@ -650,6 +650,7 @@ export class H2Connection implements FrameSink, SettingsSink {
 
   #drain(s: H2Stream): void {
     if (s.pending.length === 0 && !s.pendingEnd) return;
+    const wasBlocked = this.#blocked.has(s) || s.pendingBytes >= this.#highWater;
     const w = this.writer;
     while (s.pending.length > 0) {
       const room = Math.min(this.#sendWindow, s.sendWindow, this.#peerMaxFrameSize);
@@ -689,7 +690,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
       return;
     }
-    this.#handler.onWritable?.(s);
+    if (wasBlocked) this.#handler.onWritable?.(s);
   }
 
   #drainAll(): void {
