@@ -3,7 +3,8 @@
 // [name, value, …] list; they return the reason, or null when the list is well-formed.
 
 const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path', ':protocol']);
+// No ':protocol': extended CONNECT (RFC 8441) needs SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not announce.
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
 
 /** §8.2.1: a name with no upper case, no 0x00–0x20, 0x7f–0xff; a value with no NUL/CR/LF and no leading/trailing space or tab. */
 export function fieldError(name: string, value: string): string | null {
@@ -51,13 +52,11 @@ export function requestHeadersError(h: readonly string[]): string | null {
   if (bad !== null) return bad;
   if (!seen.has(':method')) return 'no :method';
   const method = valueOf(h, ':method');
-  const extended = seen.has(':protocol');
-  if (method === 'CONNECT' && !extended) {
+  if (method === 'CONNECT') {
     if (seen.has(':scheme') || seen.has(':path')) return 'CONNECT with :scheme or :path';
     if (!seen.has(':authority')) return 'CONNECT without :authority';
     return null;
   }
-  if (extended && method !== 'CONNECT') return ':protocol on a method other than CONNECT';
   if (!seen.has(':scheme')) return 'no :scheme';
   if (!seen.has(':path') || valueOf(h, ':path') === '') return 'no :path';
   return null;
