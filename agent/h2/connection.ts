@@ -726,11 +726,15 @@ export class H2Connection implements FrameSink, SettingsSink {
     this.writer.flush();
   }
 
-  /** Ends the connection now: GOAWAY (if not sent), flush, end the socket. */
+  /** Ends the connection now: GOAWAY (if not sent), flush, end the socket; streams still open are reset (onReset, not by the peer). */
   close(code: number = H2Code.NO_ERROR): void {
     if (this.#dead) return;
     this.goaway(code);
     this.#finish();
+    for (const s of [...this.#streams.values()]) {
+      this.#closeStream(s, ClosedBy.RESET_SENT);
+      this.#handler.onReset(s, H2Code.CANCEL, false);
+    }
   }
 
   // ---- internals ----

@@ -1,6 +1,7 @@
 // Interop with node:http2 (nghttp2) as the independent peer, over real loopback sockets:
 // a node:http2 client against a server built on the codec (plain TCP with prior knowledge, and
-// TLS 1.3 with ALPN h2), and the codec's client against a node:http2 server. Covers headers,
+// TLS 1.3 with ALPN h2), the codec's client against a node:http2 server, and curl (its own
+// nghttp2 client) against the codec server. Covers headers,
 // bodies, trailers, flow control with a body far larger than every window, RST_STREAM both
 // ways, and GOAWAY. No fakes: both ends are real HTTP/2 implementations.
 import t from 'tap';
@@ -12,6 +13,11 @@ import { CodecClient, CodecServer, pattern } from './codec-peer.ts';
 import { makeTestCa, makeTestLeaf } from '../../common/test-pki.ts';
 import { H2Code } from '../../../agent/h2/constants.ts';
 import { valueOf } from '../../../agent/h2/header-rules.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 async function listen(server: net.Server): Promise<number> {
   server.listen(0, '127.0.0.1');
@@ -229,4 +235,35 @@ t.test('codec client → node:http2 server', async (t) => {
   });
 
   t.same(client.errors.map((e) => e.message), [], 'no connection errors on the client side');
+});
+
+// curl (libcurl + nghttp2, a different client than node's: its own SETTINGS, window updates and
+// request shapes) against the codec server, with prior knowledge and over TLS with ALPN.
+const run = promisify(execFile);
+const curlVersion = await run('curl', ['--version']).then((r) => r.stdout, () => '');
+
+t.test('curl → codec server (h2c prior knowledge, and TLS ALPN h2)', { skip: /HTTP2/.test(curlVersion) ? false : 'curl with HTTP/2 support is not installed' }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'h2codec-curl-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const body = pattern(5 << 20);
+  await writeFile(join(dir, 'body'), body);
+
+  const plain = net.createServer((sock) => new CodecServer().attach(sock));
+  const port = await listen(plain);
+  t.teardown(() => plain.close());
+  const out = join(dir, 'out');
+  const r = await run('curl', ['-sS', '--http2-prior-knowledge', '-o', out, '-w', '%{http_code} %{http_version}', '--data-binary', `@${join(dir, 'body')}`, `http://127.0.0.1:${port}/echo`], { maxBuffer: 1 << 20 });
+  t.equal(r.stdout, '200 2', 'HTTP/2 200');
+  t.ok((await readFile(out)).equals(body), '5 MiB echoed intact');
+
+  const ca = await makeTestCa('h2codec-curl');
+  const leaf = await makeTestLeaf(ca, { dns: ['localhost'] });
+  await writeFile(join(dir, 'ca.pem'), ca.certPem);
+  const secure = tls.createServer({ key: leaf.keyPem, cert: leaf.chainPem, ALPNProtocols: ['h2'] }, (sock) => new CodecServer().attach(sock));
+  const tport = await listen(secure as unknown as net.Server);
+  t.teardown(() => secure.close());
+  const n = 3 << 20;
+  const r2 = await run('curl', ['-sS', '--http2', '--cacert', join(dir, 'ca.pem'), '--resolve', `localhost:${tport}:127.0.0.1`, '-o', out, '-w', '%{http_code} %{http_version}', `https://localhost:${tport}/big?n=${n}`], { maxBuffer: 1 << 20 });
+  t.equal(r2.stdout, '200 2', 'HTTP/2 over TLS');
+  t.ok((await readFile(out)).equals(pattern(n)), '3 MiB download intact');
 });

@@ -114,3 +114,28 @@ t.test('a client\'s SETTINGS_ENABLE_PUSH 1 from a server is a PROTOCOL_ERROR', a
   h.send((w) => writeSettings(w, [SettingId.ENABLE_PUSH, 1]));
   t.equal(h.goaway(), H2Code.PROTOCOL_ERROR);
 });
+
+t.test('close(): GOAWAY with the last peer stream, socket ended, open streams reset locally', async (t) => {
+  const h = new Harness().handshake();
+  h.request(1, false).request(3, false);
+  h.frames();
+  h.conn.close();
+  const g = h.frames().find((f) => f.type === FrameType.GOAWAY)!;
+  t.equal(g.payload.readUInt32BE(0), 3, 'last stream id 3');
+  t.equal(g.payload.readUInt32BE(4), H2Code.NO_ERROR);
+  t.equal(h.ended, true);
+  t.ok(h.events.includes(`reset 1 code=${H2Code.CANCEL} byPeer=false`) && h.events.includes(`reset 3 code=${H2Code.CANCEL} byPeer=false`));
+  t.equal(h.conn.activeStreams, 0);
+});
+
+t.test('graceful goaway(): streams in flight finish, new ones after it are ignored', async (t) => {
+  const h = new Harness().handshake();
+  h.request(1, false);
+  h.conn.goaway();
+  h.request(3, true);
+  t.notOk(h.heads.has(3), 'stream opened after our GOAWAY is not delivered');
+  h.send((w) => writeSettings(w, []));
+  const s = h.conn.stream(1)!;
+  h.conn.sendHeaders(s, [':status', '200'], true);
+  t.ok(h.frames().some((f) => f.type === FrameType.HEADERS && f.stream === 1), 'stream 1 still answered');
+});
