@@ -12,11 +12,15 @@ export interface ByteSink {
   uncork(): void;
 }
 
-const SLAB = 16 * 1024;
+// Under Buffer.poolSize / 2, so a slab is a slice of Node's shared pool (cheap to get), and
+// dropped at every flush: an idle connection holds no output buffer (10 000 idle connections
+// must fit the agent's memory budget).
+const SLAB = 4000;
+const NONE = Buffer.alloc(0);
 
 export class FrameWriter {
   #sink: ByteSink | undefined;
-  #slab: Buffer = Buffer.allocUnsafe(SLAB);
+  #slab: Buffer = NONE;
   /** Start of the slab region not yet handed out, and the write position in it. */
   #start = 0;
   #pos = 0;
@@ -93,6 +97,7 @@ export class FrameWriter {
       this.#immediate = undefined;
     }
     this.#cut();
+    this.#release();
     const chunks = this.#chunks;
     if (chunks.length === 0 || this.#sink === undefined) return;
     this.#chunks = [];
@@ -110,6 +115,7 @@ export class FrameWriter {
   /** Everything queued as one Buffer, without a socket (tests, fuzzing). */
   take(): Buffer {
     this.#cut();
+    this.#release();
     const out = Buffer.concat(this.#chunks);
     this.#chunks = [];
     this.queued = 0;
@@ -117,6 +123,13 @@ export class FrameWriter {
     this.#immediate = undefined;
     this.#scheduled = false;
     return out;
+  }
+
+  /** Lets go of the slab (all of it handed out by #cut): the next reserve takes a new one. */
+  #release(): void {
+    this.#slab = NONE;
+    this.#start = 0;
+    this.#pos = 0;
   }
 
   #cut(): void {

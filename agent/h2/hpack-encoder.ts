@@ -23,7 +23,8 @@ export class HpackEncoder {
   readonly #names = new Map<string, number>();
   #pendingMin = -1;
   #pendingSize = -1;
-  #out: Buffer = Buffer.allocUnsafe(4096);
+  /** Reused across blocks; grows to the largest block written (starts small: one per connection). */
+  #out: Buffer = Buffer.allocUnsafe(256);
   #pos = 0;
 
   constructor(maxTableSize = 4096) {
