@@ -29,6 +29,8 @@ export interface H2Stream {
   recvWindow: number;
   /** Octets consumed and not yet returned by WINDOW_UPDATE. */
   recvUnacked: number;
+  /** Octets delivered that the caller has not consumed yet (manual flow control). */
+  held: number;
   /** A final (non-1xx) header list was received. */
   headersReceived: boolean;
   /** content-length announced by the peer (-1: none) and DATA octets received. */
@@ -291,22 +293,27 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#returnConnCredit(len);
       return this.#apply(r, sid, 'DATA on a half-closed stream');
     }
+    // Stream errors below: the stream is reset, its octets go back to the connection window.
     if (len > s.recvWindow) {
       this.#returnConnCredit(len);
       throw streamError(H2Code.FLOW_CONTROL_ERROR, sid, `DATA of ${len} octets over the stream window ${s.recvWindow}`);
     }
-    s.recvWindow -= len;
+    if (!s.headersReceived && this.role === 'client') {
+      this.#returnConnCredit(len);
+      throw streamError(H2Code.PROTOCOL_ERROR, sid, 'DATA before the response headers');
+    }
     const n = f.end - f.start;
     if (n === 0 && !es && this.#control.hit(this.#now())) this.#calm('too many empty DATA frames');
-    if (!s.headersReceived && this.role === 'client') throw streamError(H2Code.PROTOCOL_ERROR, sid, 'DATA before the response headers');
     s.received += n;
     if (s.contentLength >= 0 && (s.received > s.contentLength || (es && s.received !== s.contentLength))) {
-      this.#returnStreamCredit(s, len);
+      this.#returnConnCredit(len);
       throw streamError(H2Code.PROTOCOL_ERROR, sid, `DATA total ${s.received} does not match content-length ${s.contentLength}`);
     }
+    s.recvWindow -= len;
     // Padding is consumed at once; the content when the caller says so (or now).
     if (len > n) this.#returnCredit(s, len - n);
     s.state = r as StreamStateValue;
+    s.held += n;
     this.#handler.onData(s, n === len ? payload : payload.subarray(f.start, f.end), es);
     if (!this.#manual && n > 0) this.consume(s, n);
     if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
@@ -570,7 +577,10 @@ export class H2Connection implements FrameSink, SettingsSink {
 
   /** The caller consumed `n` octets of `s`'s data: return them to the peer when half a window has built up. */
   consume(s: H2Stream, n: number): void {
-    this.#returnCredit(s, n);
+    const k = Math.min(n, s.held);
+    if (k <= 0) return;
+    s.held -= k;
+    this.#returnCredit(s, k); // the stream part only while the peer may still send on it
   }
 
   #returnCredit(s: H2Stream, n: number): void {
@@ -746,6 +756,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       sendWindow: this.#peerInitialWindow,
       recvWindow: this.#localInitialWindow,
       recvUnacked: 0,
+      held: 0,
       headersReceived: false,
       contentLength: -1,
       received: 0,
@@ -762,6 +773,11 @@ export class H2Connection implements FrameSink, SettingsSink {
   #closeStream(s: H2Stream, by: ClosedByValue): void {
     if (!this.#streams.delete(s.id)) return;
     s.state = StreamState.CLOSED;
+    // Delivered but never consumed (a reset under manual flow control): the connection gets it back.
+    if (s.held > 0) {
+      this.#returnConnCredit(s.held);
+      s.held = 0;
+    }
     s.pending.length = 0;
     s.pendingBytes = 0;
     this.#blocked.delete(s);

@@ -3,7 +3,7 @@
 // behind data, the peer's header table size, and the peer's concurrency limit on a client.
 import t from 'tap';
 import { Flag, FrameType, H2Code, SettingId } from '../../../agent/h2/constants.ts';
-import { writeSettings, writeWindowUpdate } from '../../../agent/h2/frame-encode.ts';
+import { writeData, writeSettings, writeWindowUpdate } from '../../../agent/h2/frame-encode.ts';
 import { Harness } from './harness.ts';
 
 function dataFrames(h: Harness, stream: number) {
@@ -138,4 +138,32 @@ t.test('graceful goaway(): streams in flight finish, new ones after it are ignor
   const s = h.conn.stream(1)!;
   h.conn.sendHeaders(s, [':status', '200'], true);
   t.ok(h.frames().some((f) => f.type === FrameType.HEADERS && f.stream === 1), 'stream 1 still answered');
+});
+
+t.test('manual flow control: data reset before it was consumed goes back to the connection window', async (t) => {
+  const h = new Harness({ manualFlowControl: true, connectionWindowSize: 65_535, initialWindowSize: 65_535 }).handshake();
+  // 4 streams × 16 000 octets: 64 000 of the 65 535 connection window, nothing consumed.
+  for (const id of [1, 3, 5, 7]) h.request(id, false);
+  h.send((w) => {
+    for (const id of [1, 3, 5, 7]) writeData(w, id, Buffer.alloc(16_000), false);
+  });
+  t.same(h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE), [], 'nothing consumed: no WINDOW_UPDATE');
+  for (const id of [1, 3, 5]) h.conn.reset(h.conn.stream(id)!, H2Code.CANCEL);
+  const wu = h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === 0);
+  t.equal(wu.reduce((a, f) => a + f.payload.readUInt32BE(0), 0), 48_000, 'the three reset streams\' 48 000 octets returned (past half the window)');
+  // The peer can send them again without a FLOW_CONTROL_ERROR.
+  h.request(9, false).send((w) => writeData(w, 9, Buffer.alloc(16_000), false));
+  t.equal(h.goaway(), null);
+});
+
+t.test('automatic flow control: a long upload over many streams never runs the connection window dry', async (t) => {
+  const h = new Harness({ connectionWindowSize: 65_535, initialWindowSize: 65_535 }).handshake();
+  let id = 1;
+  for (let i = 0; i < 50; i++, id += 2) {
+    // Answered first, so the DATA with END_STREAM closes the stream (half-closed local → closed).
+    h.request(id, false);
+    h.conn.sendHeaders(h.conn.stream(id)!, [':status', '200'], true);
+    h.send((w) => writeData(w, id, Buffer.alloc(16_000), true));
+  }
+  t.equal(h.goaway(), null, '800 000 octets through a 65 535 window: credit came back, last frames included');
 });
