@@ -23,8 +23,11 @@ export class HpackEncoder {
   readonly #names = new Map<string, number>();
   #pendingMin = -1;
   #pendingSize = -1;
-  /** Reused across blocks; grows to the largest block written (starts small: one per connection). */
-  #out: Buffer = Buffer.allocUnsafe(256);
+  /**
+   * Reused across blocks; grows to the largest block written (starts small: one per connection).
+   * Not from Node's shared pool: a long-lived slice would keep a whole 8 KiB pool chunk alive.
+   */
+  #out: Buffer = Buffer.allocUnsafeSlow(256);
   #pos = 0;
 
   constructor(maxTableSize = 4096) {
@@ -101,7 +104,7 @@ export class HpackEncoder {
 
   #ensure(n: number): void {
     if (this.#pos + n <= this.#out.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#out.length * 2, this.#pos + n));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.#out.length * 2, this.#pos + n));
     this.#out.copy(next, 0, 0, this.#pos);
     this.#out = next;
   }
