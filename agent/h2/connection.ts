@@ -84,6 +84,18 @@ export interface H2ConnectionOptions {
   now?: () => number;
 }
 
+/** Counters of one connection, for the agent's config dump and metrics once wired. */
+export interface H2Stats {
+  streamsOpened: number;
+  /** Streams refused over SETTINGS_MAX_CONCURRENT_STREAMS (REFUSED_STREAM). */
+  streamsRefused: number;
+  resetsReceived: number;
+  resetsSent: number;
+  /** Limits tripped (GOAWAY ENHANCE_YOUR_CALM). */
+  calm: number;
+  goawaysReceived: number;
+}
+
 interface EndableSink extends ByteSink {
   end?(): void;
 }
@@ -93,6 +105,7 @@ const EMPTY = Buffer.alloc(0);
 export class H2Connection implements FrameSink, SettingsSink {
   readonly role: 'client' | 'server';
   readonly limits: H2Limits;
+  readonly stats: H2Stats = { streamsOpened: 0, streamsRefused: 0, resetsReceived: 0, resetsSent: 0, calm: 0, goawaysReceived: 0 };
   readonly #handler: H2Handler;
   readonly #sink: EndableSink | undefined;
   readonly writer: FrameWriter;
@@ -262,6 +275,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   }
 
   #calm(what: string): never {
+    this.stats.calm++;
     throw connError(H2Code.ENHANCE_YOUR_CALM, what);
   }
 
@@ -380,7 +394,9 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#lastPeerStream = sid;
       if (this.#goawaySent) return; // streams after our GOAWAY are ignored (§6.8)
       if (this.#activePeer >= this.limits.maxConcurrentStreams) {
+        this.stats.streamsRefused++;
         this.#countReset('streams refused over SETTINGS_MAX_CONCURRENT_STREAMS');
+        this.stats.resetsSent++;
         writeRstStream(this.writer, sid, H2Code.REFUSED_STREAM);
         this.#remember(sid, ClosedBy.RESET_SENT);
         return;
@@ -448,6 +464,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   #onRstStream(sid: number, payload: Buffer): void {
     decodeRstStream(this.#f, sid, payload);
     if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `RST_STREAM on idle stream ${sid}`);
+    this.stats.resetsReceived++;
     this.#countReset('RST_STREAM flood (rapid reset)');
     const s = this.#streams.get(sid);
     if (s === undefined) return; // closed: ignored
@@ -521,6 +538,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   #onGoaway(sid: number, payload: Buffer): void {
     const f = this.#f;
     decodeGoaway(f, sid, payload);
+    this.stats.goawaysReceived++;
     this.#goawayReceived = true;
     this.#peerLastStream = Math.min(this.#peerLastStream, f.streamRef);
     const debug = payload.subarray(f.start, f.end);
@@ -564,6 +582,7 @@ export class H2Connection implements FrameSink, SettingsSink {
     const s = this.#streams.get(err.streamId);
     if (s === undefined) {
       if (this.#closed.get(err.streamId) !== ClosedBy.RESET_SENT) {
+        this.stats.resetsSent++;
         writeRstStream(this.writer, err.streamId, err.h2code);
         this.#remember(err.streamId, ClosedBy.RESET_SENT);
       }
@@ -718,6 +737,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   }
 
   #resetStream(s: H2Stream, code: number): void {
+    this.stats.resetsSent++;
     writeRstStream(this.writer, s.id, code);
     this.#closeStream(s, ClosedBy.RESET_SENT);
   }
@@ -767,6 +787,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       ctx: undefined,
     };
     this.#streams.set(id, s);
+    this.stats.streamsOpened++;
     return s;
   }
 

@@ -15,6 +15,7 @@ t.test('rapid reset (CVE-2023-44487): RST_STREAMs over the window limit → GOAW
   h.request(id, false).send((w) => writeRstStream(w, id, H2Code.CANCEL));
   t.equal(h.goaway(), H2Code.ENHANCE_YOUR_CALM, 'the 51st: GOAWAY');
   t.equal(h.conn.closed, true);
+  t.same({ ...h.conn.stats }, { streamsOpened: 51, streamsRefused: 0, resetsReceived: 51, resetsSent: 0, calm: 1, goawaysReceived: 0 }, 'counted');
 });
 
 t.test('rapid reset: the same rate spread over windows is fine', async (t) => {
@@ -37,6 +38,8 @@ t.test('streams refused over the concurrency limit count as resets (open-and-ref
   t.equal(f.find((x) => x.type === FrameType.GOAWAY), undefined, '20 refusals: allowed');
   h.request(43, true);
   t.equal(h.goaway(), H2Code.ENHANCE_YOUR_CALM, 'the 21st: GOAWAY');
+  t.equal(h.conn.stats.streamsRefused, 21);
+  t.equal(h.conn.stats.resetsSent, 20, 'the 21st got the GOAWAY instead of an RST_STREAM');
 });
 
 t.test('SETTINGS_MAX_CONCURRENT_STREAMS: over it REFUSED_STREAM; a slot frees when a stream closes', async (t) => {
