@@ -186,6 +186,29 @@ t.test('targets: missing control results and partial idle runs are "not measured
   t.equal(statusOf(held!), 'not measured');
 });
 
+t.test('targets at 1000 req/s: not judged when the references miss the rate; a Weft row that misses it fails', async (t) => {
+  const r = syntheticResults();
+  const cpuTarget = "L7 agent CPU per request ≤ HAProxy's per process at 1000 req/s, HTTP/2 (Weft L7 · iptables)";
+  const tailTarget = "L7 added p99 at 1000 req/s ≤ 1.5 × HAProxy's, HTTP/2 (Weft L7 · iptables)";
+  // The baseline dropped requests in one round of HTTP/2 at 1000 req/s: the machine was saturated.
+  const base = r.runs.find((x) => x.workload === 'h2-1000rps' && x.config === 'no-mesh' && x.round === 2)!;
+  base.load = { ...base.load!, errors: 300 };
+  for (const text of [cpuTarget, tailTarget]) {
+    const x = targets(r).find((y) => y.text === text)!;
+    t.equal(x.met, undefined, `${text}: not judged`);
+    t.match(x.measured, /not judged: the machine did not carry 1000 req\/s \(no mesh 1,000 of 1000 req\/s, 300 errors\)/);
+  }
+  base.load = { ...base.load!, errors: 0 };
+  // Now Weft alone reached only 600 req/s: its shortfall, a fail whatever its latency says.
+  for (const x of r.runs.filter((y) => y.workload === 'h2-1000rps' && y.config === 'weft-l7')) x.load = { ...x.load!, achievedRps: 600 };
+  for (const text of [cpuTarget, tailTarget]) {
+    const x = targets(r).find((y) => y.text === text)!;
+    t.equal(x.met, false, `${text}: fail`);
+    t.match(x.measured, /carried only 600 of 1000 req\/s/);
+  }
+  t.equal(statusOf(targets(r).find((y) => y.text === tailTarget)!), 'fail');
+});
+
 t.test('RSS per 1000 connections and the configurations a workload ran against', async (t) => {
   const r = syntheticResults();
   const idle = r.runs.find((x) => x.idle !== undefined && x.config === 'haproxy')!;
