@@ -33,10 +33,22 @@ function soOriginalDst(client: net.Socket): Address | undefined {
   }
 }
 
-export function podOrigin(podKey: string, how: OriginalDestination, lookup: (key: string) => WorkloadRecord | undefined): CaptureOrigin {
+/**
+ * A pod's listeners as an origin. `self`: the pod's address and the agent's ports inside it — a
+ * connection whose original destination is one of the agent's own listeners in the pod (the pod
+ * dialled its-ip:15006 or 127.0.0.1:15001 itself, which loopback rules never redirect) has no
+ * destination to serve: delivering it would dial the same listener again, forever.
+ */
+export function podOrigin(podKey: string, how: OriginalDestination, lookup: (key: string) => WorkloadRecord | undefined, self: { ip: string; ports: ReadonlySet<number> }): CaptureOrigin {
+  const read = how === 'so-original-dst' ? soOriginalDst : localAddressOf;
   return {
     podKey,
     pod: () => lookup(podKey),
-    original: how === 'so-original-dst' ? soOriginalDst : localAddressOf,
+    original(client) {
+      const o = read(client);
+      if (o === undefined) return undefined;
+      if (self.ports.has(o.port) && (o.ip === self.ip || o.ip.startsWith('127.') || o.ip === '0.0.0.0')) return undefined;
+      return o;
+    },
   };
 }

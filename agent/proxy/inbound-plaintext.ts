@@ -50,6 +50,7 @@ export function createInboundPlaintextHandler(deps: InboundDeps): InboundPlainte
     if (original === undefined) {
       // A pod listener reached without capture (the pod's own 15006 dialled): nothing to deliver.
       deps.stats.rejected++;
+      deps.telemetry.inputRejected('agent_listener');
       client.resetAndDestroy();
       return;
     }

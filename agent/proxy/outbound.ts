@@ -103,6 +103,7 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
     if (original === undefined) {
       // A pod listener reached without capture (the pod dialled 127.0.0.1:15001 itself): no destination.
       deps.stats.rejected++;
+      deps.telemetry.inputRejected('agent_listener');
       client.resetAndDestroy();
       return;
     }

@@ -99,7 +99,7 @@ export class PodListeners {
   }
 
   async #open(pod: PodNetns, spec: PodListenSpec): Promise<net.Server[]> {
-    const origin = podOrigin(pod.key, spec.originalDestination, this.#lookup);
+    const origin = podOrigin(pod.key, spec.originalDestination, this.#lookup, { ip: pod.ip, ports: new Set([spec.outboundPort, spec.inboundPort]) });
     const { outbound, inbound } = this.#handlers;
     const servers: net.Server[] = [];
     try {

@@ -121,6 +121,16 @@ t.test('same node, pod IP: captured at the source pod (not bridged past the agen
   t.ok((await proxyStats(mesh, 'n1')).paths.outbound_local.opened > before, 'the agent carried it (outbound_local)');
 });
 
+t.test("a pod dialling the agent's own listeners in it is refused, not looped", async (t) => {
+  const before = (await proxyStats(mesh, 'n1')).rejected;
+  for (const [host, port] of [[tb.pod('client').ip, 15006], ['127.0.0.1', 15001], [tb.pod('client').ip, 15001]] as const) {
+    t.ok(await refused('client', host, port), `${host}:${port} is refused`);
+  }
+  // pod-ip:15001 has no listener at all (the outbound one binds 127.0.0.1): the kernel refuses it.
+  t.ok((await proxyStats(mesh, 'n1')).rejected >= before + 2, 'the two that reached a listener are counted as rejected');
+  t.ok((await tcpClient(mesh, 'client', tb.pod('server').ip, 8080, 'echo', ['--bytes', '1000'])).ok, 'and the agent serves on');
+});
+
 t.test('L7 policy DENY and STRICT', async (t) => {
   const deny = { apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'no-admin', namespace: 'demo' }, spec: { selector: { matchLabels: { app: 'web' } }, action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/admin' }] }] }] } };
   const strict = { apiVersion: 'weft.dev/v1alpha1', kind: 'MeshPolicy', metadata: { name: 'mtls', namespace: 'demo' }, spec: { mtls: { mode: 'STRICT' } } };
