@@ -1,0 +1,151 @@
+// Root tier: pod-scope eBPF capture (agent/redirect/ebpf-pod-capture.ts) in the real network
+// namespaces of a testbed. The agent's in-pod listeners are stood in for by probe servers started
+// INSIDE the meshed pod's namespace (transparent for the capture ports), as the agent opens them
+// there; the oracle is what those listeners and the apps see, read by the probe processes
+// themselves, and the kernel state read with ip/tc/sysctl/find, not through the capture's code.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { EbpfPodCapture } from '../../../agent/redirect/ebpf-pod-capture.ts';
+import { probeConnect, startProbeServer, withTestbed, type Testbed } from '../../testbed/index.ts';
+import { listPins, mountBpffs } from '../../ebpf/bpffs.ts';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+execFileSync('bash', ['scripts/build-native.sh'], { cwd: root, stdio: 'inherit' });
+execFileSync('bash', ['scripts/build-ebpf.sh'], { cwd: root, stdio: 'inherit' });
+
+const OUT = 15001;
+const IN = 15006;
+const HBONE = 15008;
+const AGENT_MARK = 0x539;
+const VIP = '10.96.0.10';
+
+/** Everything of ours inside a pod namespace: tc filters/qdiscs, the rule, table 133, accept_local. */
+async function podState(tb: Testbed, netns: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const dev of ['eth0', 'lo']) {
+    for (const hook of ['ingress', 'egress']) {
+      const rows = JSON.parse((await tb.exec(netns, 'tc', ['-j', 'filter', 'show', 'dev', dev, hook])).stdout || '[]') as Array<{ options?: { prog?: { name?: string } } }>;
+      for (const r of rows) if (r.options !== undefined) out.push(`tc ${dev} ${hook} ${r.options.prog?.name ?? 'non-bpf'}`);
+    }
+    if ((await tb.exec(netns, 'tc', ['qdisc', 'show', 'dev', dev])).stdout.includes('clsact')) out.push(`clsact ${dev}`);
+  }
+  for (const l of (await tb.exec(netns, 'ip', ['rule', 'show'])).stdout.split('\n')) if (l.includes('0x53a')) out.push(`rule ${l.trim()}`);
+  for (const l of (await tb.exec(netns, 'ip', ['route', 'show', 'table', '133'])).stdout.split('\n')) if (l.trim() !== '') out.push(`route ${l.trim()}`);
+  if ((await tb.exec(netns, 'sysctl', ['-n', 'net.ipv4.conf.lo.accept_local'])).stdout.trim() === '1') out.push('accept_local lo');
+  return out.sort();
+}
+
+const CAPTURED = [
+  'accept_local lo', 'clsact eth0', 'clsact lo',
+  'route local default dev lo scope host', 'rule 1337:\tfrom all fwmark 0x53a lookup 133',
+  'tc eth0 egress weft_pod_out', 'tc eth0 ingress weft_pod_in', 'tc lo ingress weft_pod_lo',
+].sort();
+
+/**
+ * A connection from a socket carrying the agent's mark (as the agent's in-pod sockets do). Python
+ * sets SO_MARK before connect(); socat's setsockopt-int comes too late for the SYN.
+ */
+async function markedConnect(tb: Testbed, netns: string, host: string, port: number): Promise<string> {
+  const script = `import socket\ns=socket.socket()\ns.settimeout(3)\ns.setsockopt(socket.SOL_SOCKET, 36, ${AGENT_MARK})\ns.connect((${JSON.stringify(host)}, ${port}))\nprint(s.recv(100).decode().strip())`;
+  const r = await tb.exec(netns, 'python3', ['-c', script]);
+  return r.stdout.trim() || r.stderr.trim();
+}
+
+t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detach, uninstall', async (t) => {
+  const fs = await mountBpffs('ebpf-podns');
+  t.teardown(() => fs.unmount());
+  const tb = await withTestbed(t, {
+    name: 'ebpf-podns',
+    nodes: [
+      { name: 'node-a', pods: [{ name: 'a1' }, { name: 'a2' }] },
+      { name: 'node-b', pods: [{ name: 'b1' }] },
+    ],
+  });
+  const [a1, a2, b1] = [tb.pod('a1'), tb.pod('a2'), tb.pod('b1')];
+  const p1 = { key: 'default/a1', netnsPath: `/run/netns/${a1.netns}` };
+  const p2 = { key: 'default/a2', netnsPath: `/run/netns/${a2.netns}` };
+  const opts = { outboundPort: OUT, inboundPort: IN, hbonePort: HBONE, mark: AGENT_MARK, excludeOutboundPorts: [5432], nodeName: 'node-a', pinRoot: fs.path };
+
+  // The agent's listeners inside a1's namespace, and the apps.
+  const outbound = await startProbeServer(tb, a1.netns, OUT, { tag: 'agent-out', transparent: true });
+  const inbound = await startProbeServer(tb, a1.netns, IN, { tag: 'agent-in', transparent: true });
+  await startProbeServer(tb, a1.netns, HBONE, { tag: 'agent-hbone' });
+  await startProbeServer(tb, a1.netns, 9090, { tag: 'a1' });
+  await startProbeServer(tb, b1.netns, 8080, { tag: 'b1' });
+  await startProbeServer(tb, b1.netns, 5432, { tag: 'b1-db' });
+
+  const c1 = new EbpfPodCapture(opts);
+  t.teardown(() => c1.uninstall());
+  t.same(await podState(tb, a1.netns), [], 'nothing of ours in the pod before');
+  await c1.attach(p1);
+  await c1.attach(p1); // idempotent
+  t.same(await podState(tb, a1.netns), CAPTURED, 'one filter per hook, one rule, one route, accept_local — after two attaches');
+
+  await t.test('outbound TCP goes to the in-pod outbound listener with its original destination', async (t) => {
+    t.equal((await probeConnect(tb, a1.netns, b1.ip, 8080)).reply, 'agent-out', 'pod IP on another node');
+    const seen = await outbound.waitForAccept((a) => a.localPort === 8080);
+    t.same([seen.localAddress, seen.localPort, seen.remoteAddress], [b1.ip, 8080, a1.ip], 'local address = original destination, peer = the pod');
+    t.equal((await probeConnect(tb, a1.netns, VIP, 80)).reply, 'agent-out', 'a Service VIP nobody routes');
+    const vip = await outbound.waitForAccept((a) => a.localAddress === VIP);
+    t.equal(vip.localPort, 80);
+    t.equal((await probeConnect(tb, a1.netns, a2.ip, 9999)).reply, 'agent-out', 'a pod on the same node');
+  });
+
+  await t.test('what is not captured', async (t) => {
+    const before = outbound.accepts.length;
+    t.equal((await probeConnect(tb, a1.netns, b1.ip, 5432)).reply, 'b1-db', 'an excluded port is reached directly, and its replies come back');
+    t.equal(await markedConnect(tb, a1.netns, b1.ip, 8080), 'b1', 'a socket with the agent\'s mark is not captured');
+    t.equal((await probeConnect(tb, a1.netns, '127.0.0.1', 9090)).reply, 'a1', 'loopback');
+    t.equal((await probeConnect(tb, a1.netns, a1.ip, 9090)).reply, 'a1', 'the pod\'s own address');
+    t.equal((await probeConnect(tb, a2.netns, b1.ip, 8080)).reply, 'b1', 'another pod of the node, not attached');
+    t.equal(outbound.accepts.length, before, 'the outbound listener saw none of them');
+  });
+
+  await t.test('inbound TCP goes to the in-pod inbound listener; HBONE is accepted directly', async (t) => {
+    t.equal((await probeConnect(tb, a2.netns, a1.ip, 9090)).reply, 'agent-in', 'from a pod of the same node');
+    t.equal((await probeConnect(tb, b1.netns, a1.ip, 9090)).reply, 'agent-in', 'from another node');
+    const seen = await inbound.waitForAccept((a) => a.remoteAddress === b1.ip);
+    t.same([seen.localAddress, seen.localPort], [a1.ip, 9090], 'local address = the port the client asked for');
+    t.equal((await probeConnect(tb, b1.netns, a1.ip, HBONE)).reply, 'agent-hbone', 'the HBONE port reaches the in-pod HBONE listener');
+  });
+
+  await t.test('a restarted agent adopts the pinned programs', async (t) => {
+    const before = await c1.describe();
+    const c2 = new EbpfPodCapture(opts);
+    await c2.reconcile([p1]);
+    const after = await c2.describe();
+    t.same(after.pods.map((p) => [p.key, p.pinDir, p.attachments]), before.pods.map((p) => [p.key, p.pinDir, p.attachments]), 'same pins, same attachments');
+    const ids = async () => (await tb.exec(a1.netns, 'tc', ['-j', 'filter', 'show', 'dev', 'eth0', 'egress'])).stdout;
+    t.same(JSON.parse((await ids()) || '[]'), JSON.parse((await ids()) || '[]'));
+    t.same(await podState(tb, a1.netns), CAPTURED, 'nothing doubled');
+    t.equal((await probeConnect(tb, a1.netns, b1.ip, 8080)).reply, 'agent-out', 'still captured');
+  });
+
+  await t.test('reconcile detaches a pod no longer listed; detach removes everything of that pod', async (t) => {
+    const c3 = new EbpfPodCapture(opts);
+    await c3.attach(p2);
+    t.same(await podState(tb, a2.netns), CAPTURED, 'a2 attached');
+    const pinsOf = async (pod: string) => (await listPins(fs.path)).filter((p) => p.includes(`/default_${pod}-`));
+    t.ok((await pinsOf('a2')).length > 0, 'a2 has pins named after it');
+    await c3.reconcile([p1]);
+    t.same(await podState(tb, a2.netns), [], 'a2 detached by reconcile');
+    t.same(await pinsOf('a2'), [], 'and its pins are gone');
+    t.equal((await probeConnect(tb, a2.netns, b1.ip, 8080)).reply, 'b1');
+    await c3.detach({ key: p1.key, netnsPath: p1.netnsPath });
+    await c3.detach({ key: p1.key, netnsPath: p1.netnsPath }); // idempotent
+    t.same(await podState(tb, a1.netns), [], 'a1 detached');
+    t.same(await pinsOf('a1'), [], 'a1\'s pins are gone');
+    t.equal((await probeConnect(tb, a1.netns, b1.ip, 8080)).reply, 'b1', 'a1 reaches b1 directly again');
+  });
+
+  await t.test('uninstall leaves nothing', async (t) => {
+    await c1.attach(p1);
+    await c1.attach(p2);
+    await c1.uninstall();
+    await c1.uninstall();
+    t.same(await podState(tb, a1.netns), []);
+    t.same(await podState(tb, a2.netns), []);
+    t.same(await listPins(fs.path), [], 'no pins');
+  });
+});
