@@ -30,6 +30,9 @@ int weft_pod_lo(struct __sk_buff *skb)
 	/* A later packet whose agent socket is gone: the local stack answers it with a reset. */
 	if (!(tcp->syn && !tcp->ack))
 		return weft_pod_count(WEFT_POD_PASS_MID_FLOW, TC_ACT_OK);
+	/* The outbound listener binds 127.0.0.1 (or the wildcard), out of reach from outside the pod:
+	 * the lookup asks for that address, the packet keeps its own. */
+	t.ipv4.daddr = bpf_htonl(0x7f000001);
 	return weft_pod_to_listener(skb, &t, cfg->outbound_port, WEFT_POD_OUTBOUND);
 }
 

@@ -28,11 +28,14 @@ import {
 import { defaultObjectDir } from './ebpf-redirector.ts';
 import { resolveRedirectorOptions, type RedirectorOptions, type ResolvedRedirectorOptions } from './redirector.ts';
 
-/** A meshed pod as the pod-scope capture sees it: a stable key ("ns/pod") and its namespace. */
-export interface PodNetns {
+/**
+ * A meshed pod as the pod-scope capture sees it: a stable key ("ns/pod") and a path opening its
+ * network namespace (CNI_NETNS, /run/netns/NAME or /proc/PID/ns/net). The namespace inode is read
+ * from the path (a caller's copy is not trusted: pins are named after what the kernel says).
+ */
+export interface PodRef {
   key: string;
-  /** A /run/netns/* or /proc/PID/ns/net path naming the pod's network namespace. */
-  netnsPath: string;
+  path: string;
 }
 
 export interface EbpfPodCaptureOptions extends RedirectorOptions {
@@ -50,6 +53,18 @@ export interface EbpfPodCaptureOptions extends RedirectorOptions {
   findNetns?: (inode: number) => Promise<string | undefined>;
 }
 
+export interface PodDescription {
+  /** The pod's key when this process attached it; null for pins found from an earlier agent. */
+  key: string | null;
+  pinDir: string;
+  netnsInode: number | null;
+  netnsPath: string | null;
+  /** "<dev> <hook> <program>" for each filter of ours in the pod's namespace. */
+  attachments: string[];
+  /** weft_pod_stats by reason. */
+  stats: Record<string, number>;
+}
+
 interface PodPins {
   name: string;
   dir: string;
@@ -58,6 +73,14 @@ interface PodPins {
 }
 
 export class EbpfPodCapture {
+  readonly name = 'ebpf';
+  /** bpf_sk_assign keeps the packet's addresses: the accepted socket's local address is the original destination. */
+  readonly originalDestination = 'local-address' as const;
+  /** The SYN-ACK of a connection to a non-local original destination needs FLOWI_FLAG_ANYSRC. */
+  readonly transparentListeners = true;
+  /** The lo program looks the outbound listener up at 127.0.0.1 (a wildcard bind matches too). */
+  readonly outboundHost = '127.0.0.1';
+  readonly inboundHost = '0.0.0.0';
   readonly options: ResolvedRedirectorOptions;
   readonly hbonePort: number;
   readonly captureMark: number;
@@ -69,6 +92,8 @@ export class EbpfPodCapture {
   readonly #exec: CommandRunner;
   readonly #findNetns: (inode: number) => Promise<string | undefined>;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Pins of pods whose namespace is gone are swept once per process, on the first apply. */
+  #swept = false;
   #version: string | undefined;
   #root: string | undefined;
   /** Pods attached by this process: key → namespace path and inode (describe, detach by key). */
@@ -93,9 +118,16 @@ export class EbpfPodCapture {
   }
 
   /** Captures this pod (idempotent); an older capture of the same key in another namespace goes first. */
-  attach(pod: PodNetns): Promise<void> {
+  apply(pod: PodRef): Promise<void> {
     return this.#serial(async () => {
-      const inode = await this.#inode(pod.netnsPath);
+      if (!this.#swept) {
+        for (const name of await this.#podDirs()) {
+          const inode = podPinInode(name);
+          if (inode !== undefined && (await this.#findNetns(inode)) === undefined) await this.#detachDir(name, undefined);
+        }
+        this.#swept = true;
+      }
+      const inode = await this.#inode(pod.path);
       const name = podPinName(pod.key, inode);
       for (const stale of await this.#dirsOfKey(pod.key)) if (stale !== name) await this.#detachDir(stale, undefined);
       await this.#attach(pod, inode, name);
@@ -103,17 +135,17 @@ export class EbpfPodCapture {
   }
 
   /** Stops capturing this pod and removes everything of it (idempotent; a vanished namespace is fine). */
-  detach(pod: { key: string; netnsPath?: string }): Promise<void> {
+  remove(pod: { key: string; path?: string }): Promise<void> {
     return this.#serial(async () => {
       const known = this.#pods.get(pod.key);
-      const path = pod.netnsPath ?? known?.netnsPath;
+      const path = pod.path ?? known?.netnsPath;
       for (const name of await this.#dirsOfKey(pod.key)) await this.#detachDir(name, path);
       this.#pods.delete(pod.key);
     });
   }
 
   /** Makes the captured set exactly `all`: attaches each, detaches every pod dir not among them. */
-  reconcile(all: readonly PodNetns[]): Promise<void> {
+  reconcile(all: readonly PodRef[]): Promise<void> {
     return this.#serial(async () => {
       const keys = new Set<string>();
       for (const p of all) {
@@ -124,7 +156,7 @@ export class EbpfPodCapture {
       const errors: unknown[] = [];
       for (const p of all) {
         try {
-          const inode = await this.#inode(p.netnsPath);
+          const inode = await this.#inode(p.path);
           const name = podPinName(p.key, inode);
           keep.add(name);
           await this.#attach(p, inode, name);
@@ -148,12 +180,19 @@ export class EbpfPodCapture {
     });
   }
 
-  /** What is attached right now, read back (for /config_dump and tests). */
-  describe(): Promise<{ pinRoot: string; pods: Array<{ key: string | null; pinDir: string; netnsInode: number | null; netnsPath: string | null; attachments: string[]; stats: Record<string, number> }> }> {
+  /** One pod's capture as read back from the kernel (undefined when it has none). */
+  async describe(pod: { key: string }): Promise<PodDescription | undefined> {
+    const all = await this.describeAll();
+    const prefix = podPinName(pod.key, 0).slice(0, -1);
+    return all.pods.find((p) => p.pinDir.slice(all.pinRoot.length + 1).startsWith(prefix));
+  }
+
+  /** Every pod capture of this node's agent, read back (for /config_dump and tests). */
+  describeAll(): Promise<{ pinRoot: string; pods: PodDescription[] }> {
     return this.#serial(async () => {
       const root = await this.#rootDir();
       const byName = new Map([...this.#pods].map(([key, p]) => [podPinName(key, p.inode), { key, ...p }]));
-      const pods = [];
+      const pods: PodDescription[] = [];
       for (const name of await this.#podDirs()) {
         const known = byName.get(name);
         const inode = podPinInode(name) ?? null;
@@ -182,24 +221,24 @@ export class EbpfPodCapture {
 
   // --- one pod -----------------------------------------------------------------------------------
 
-  async #attach(pod: PodNetns, inode: number, name: string): Promise<void> {
+  async #attach(pod: PodRef, inode: number, name: string): Promise<void> {
     const pins = await this.#ensurePrograms(name);
     const cur = { excluded: await this.#portsIn(pins.mapDir, 'weft_pod_excluded'), direct: await this.#portsIn(pins.mapDir, 'weft_pod_direct') };
     const lines = planPodMapLines(pins.mapDir, cur, { config: this.#config(), excluded: this.options.excludeOutboundPorts, direct: [this.hbonePort] });
     await this.#run('bpftool', ['batch', 'file', '-'], lines.join('\n') + '\n');
     // Routing and accept_local before any filter: a redirected packet must find its way in.
-    await this.#routing(pod.netnsPath, 'ensure');
-    await this.#acceptLocal(pod.netnsPath, true);
-    const { devs } = podDevices((await this.#inNetns(pod.netnsPath, 'ip', ['-j', '-4', 'addr', 'show'])).stdout);
-    if (devs.length === 0) throw failed(`pod ${pod.key}: no interface with an IPv4 address in ${pod.netnsPath}`);
+    await this.#routing(pod.path, 'ensure');
+    await this.#acceptLocal(pod.path, true);
+    const { devs } = podDevices((await this.#inNetns(pod.path, 'ip', ['-j', '-4', 'addr', 'show'])).stdout);
+    if (devs.length === 0) throw failed(`pod ${pod.key}: no interface with an IPv4 address in ${pod.path}`);
     for (const a of planAttachments(devs)) {
       const pin = join(pins.versionDir, a.role);
       const progId = (JSON.parse((await this.#run('bpftool', ['-j', 'prog', 'show', 'pinned', pin])).stdout) as { id: number }).id;
-      for (const cmd of planFilter(a, await this.#hook(pod.netnsPath, a.dev, a.hook), progId, pin, this.filterPref)) await this.#inNetns(pod.netnsPath, 'tc', cmd);
+      for (const cmd of planFilter(a, await this.#hook(pod.path, a.dev, a.hook), progId, pin, this.filterPref)) await this.#inNetns(pod.path, 'tc', cmd);
     }
     // Only now that every filter runs this version may another version's pins go.
     for (const v of await this.#ls(pins.dir)) if (join(pins.dir, v) !== pins.versionDir) await this.#run('rm', ['-rf', join(pins.dir, v)]);
-    this.#pods.set(pod.key, { netnsPath: pod.netnsPath, inode });
+    this.#pods.set(pod.key, { netnsPath: pod.path, inode });
   }
 
   /** Takes a pod's capture out of its namespace (when it still exists) and removes its pins. */

@@ -10,7 +10,7 @@
  *   lo ingress   (tc-podns-lo.c)      only packets carrying capture_mark (put there by the egress
  *                program; a pod cannot set a mark without CAP_NET_ADMIN, and the agent's own
  *                sockets use another mark): assigned to their established socket, or a SYN to the
- *                outbound listener. The agent's `ip rule fwmark capture_mark lookup <table>` +
+ *                outbound listener (bound to 127.0.0.1, unreachable from outside the pod). The agent's `ip rule fwmark capture_mark lookup <table>` +
  *                `local default dev lo` in the pod namespace routes them to the local stack, and
  *                net.ipv4.conf.lo.accept_local=1 lets their source (the pod's own address) in.
  *   eth0 ingress (tc-podns-ingress.c) what reaches the pod: a SYN to any port but the direct
@@ -152,7 +152,8 @@ static __always_inline int weft_pod_has_flow(struct __sk_buff *skb, struct bpf_s
 	return flow;
 }
 
-/* Assigns the listener on `port` (any local address) to a SYN; drops when none listens. */
+/* Assigns the listener on the tuple's destination address and `port` to a SYN; drops when none
+ * listens. The packet keeps its addresses: the accepted socket's local one is the original. */
 static __always_inline int weft_pod_to_listener(struct __sk_buff *skb, struct bpf_sock_tuple *t, __u32 port, __u32 reason)
 {
 	t->ipv4.dport = bpf_htons((__u16)port);
