@@ -20,10 +20,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { runCommand, type CommandResult, type CommandRunner } from './command-runner.ts';
-import { parseMapDump, parseTcFilters, pinDirName, hexToU32, hexToU64 } from './ebpf-plan.ts';
+import { parseMapDump, pinDirName, hexToU32, hexToU64 } from './ebpf-plan.ts';
 import {
-  POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, marksProblem, planAttachments, planDetachDevice, planFilter, planPodMapLines,
-  planRouting, podDevices, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type RuleRow,
+  POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, POD_STATE_SCRIPT, marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter,
+  planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
 } from './ebpf-pod-plan.ts';
 import { defaultObjectDir } from './ebpf-redirector.ts';
 import { resolveRedirectorOptions, type RedirectorOptions, type ResolvedRedirectorOptions } from './redirector.ts';
@@ -96,6 +96,8 @@ export class EbpfPodCapture {
   #swept = false;
   #version: string | undefined;
   #root: string | undefined;
+  /** Program ids by pin path (a pin's program never changes; a version change is a new path). */
+  readonly #progIds = new Map<string, number>();
   /** Pods attached by this process: key → namespace path and inode (describe, detach by key). */
   readonly #pods = new Map<string, { netnsPath: string; inode: number }>();
 
@@ -200,10 +202,8 @@ export class EbpfPodCapture {
         const pins = await this.#pinsOf(name, await this.#versionOf());
         const attachments: string[] = [];
         if (path !== undefined) {
-          for (const dev of await this.#links(path)) {
-            for (const hook of ['ingress', 'egress'] as const) {
-              for (const f of (await this.#hook(path, dev, hook)).ours) attachments.push(`${dev} ${hook} ${f.progName}`);
-            }
+          for (const [dev, h] of (await this.#readPod(path, true)).hooks) {
+            for (const hook of ['ingress', 'egress'] as const) for (const f of h[hook].ours) attachments.push(`${dev} ${hook} ${f.progName}`);
           }
         }
         const dump = await this.#exec('bpftool', ['-j', 'map', 'dump', 'pinned', join(pins.mapDir, 'weft_pod_stats')]);
@@ -226,16 +226,22 @@ export class EbpfPodCapture {
     const cur = { excluded: await this.#portsIn(pins.mapDir, 'weft_pod_excluded'), direct: await this.#portsIn(pins.mapDir, 'weft_pod_direct') };
     const lines = planPodMapLines(pins.mapDir, cur, { config: this.#config(), excluded: this.options.excludeOutboundPorts, direct: [this.hbonePort] });
     await this.#run('bpftool', ['batch', 'file', '-'], lines.join('\n') + '\n');
+    const state = await this.#readPod(pod.path, false);
+    if (state.devs.length === 0) throw failed(`pod ${pod.key}: no interface with an IPv4 address in ${pod.path}`);
     // Routing and accept_local before any filter: a redirected packet must find its way in.
-    await this.#routing(pod.path, 'ensure');
-    await this.#acceptLocal(pod.path, true);
-    const { devs } = podDevices((await this.#inNetns(pod.path, 'ip', ['-j', '-4', 'addr', 'show'])).stdout);
-    if (devs.length === 0) throw failed(`pod ${pod.key}: no interface with an IPv4 address in ${pod.path}`);
-    for (const a of planAttachments(devs)) {
+    await this.#batch(pod.path, 'ip', planRouting('ensure', state.rules, state.tableRoutes, this.#routingWant()), false);
+    if (!state.acceptLocal) await this.#inNetns(pod.path, 'sysctl', ['-q', '-w', 'net.ipv4.conf.lo.accept_local=1']);
+    const tc: string[][] = [];
+    const none: HookNow = { ours: [], others: 0, clsact: false };
+    const clsactAdded = new Set<string>();
+    for (const a of planAttachments(state.devs)) {
       const pin = join(pins.versionDir, a.role);
-      const progId = (JSON.parse((await this.#run('bpftool', ['-j', 'prog', 'show', 'pinned', pin])).stdout) as { id: number }).id;
-      for (const cmd of planFilter(a, await this.#hook(pod.path, a.dev, a.hook), progId, pin, this.filterPref)) await this.#inNetns(pod.path, 'tc', cmd);
+      const now = state.hooks.get(a.dev)?.[a.hook] ?? none;
+      const cmds = planFilter(a, { ...now, clsact: now.clsact || clsactAdded.has(a.dev) }, await this.#progId(pin), pin, this.filterPref);
+      if (cmds.some((c) => c[0] === 'qdisc')) clsactAdded.add(a.dev);
+      tc.push(...cmds);
     }
+    await this.#batch(pod.path, 'tc', tc, false);
     // Only now that every filter runs this version may another version's pins go.
     for (const v of await this.#ls(pins.dir)) if (join(pins.dir, v) !== pins.versionDir) await this.#run('rm', ['-rf', join(pins.dir, v)]);
     this.#pods.set(pod.key, { netnsPath: pod.path, inode });
@@ -248,13 +254,13 @@ export class EbpfPodCapture {
     if (hintPath !== undefined && inode !== undefined && (await this.#inodeOrUndefined(hintPath)) === inode) path = hintPath;
     else if (inode !== undefined) path = await this.#findNetns(inode);
     if (path !== undefined) {
+      const state = await this.#readPod(path, true);
       // Filters first (capture stops), then the routing they relied on.
-      for (const dev of await this.#links(path)) {
-        const cmds = planDetachDevice(dev, { ingress: await this.#hook(path, dev, 'ingress'), egress: await this.#hook(path, dev, 'egress') });
-        for (const cmd of cmds) await this.#inNetns(path, 'tc', cmd, undefined, true);
-      }
-      await this.#routing(path, 'remove');
-      await this.#acceptLocal(path, false);
+      const tc: string[][] = [];
+      for (const [dev, h] of state.hooks) tc.push(...planDetachDevice(dev, h));
+      await this.#batch(path, 'tc', tc, true);
+      await this.#batch(path, 'ip', planRouting('remove', state.rules, state.tableRoutes, this.#routingWant()), true);
+      if (state.acceptLocal) await this.#inNetns(path, 'sysctl', ['-q', '-w', 'net.ipv4.conf.lo.accept_local=0'], undefined, true);
     }
     await this.#run('rm', ['-rf', join(await this.#rootDir(), name)]);
   }
@@ -284,33 +290,30 @@ export class EbpfPodCapture {
     return { outboundPort: this.options.outboundPort, inboundPort: this.options.inboundPort, hbonePort: this.hbonePort, agentMark: this.options.mark, captureMark: this.captureMark };
   }
 
-  async #routing(path: string, op: 'ensure' | 'remove'): Promise<void> {
-    const want: PodRouting = { captureMark: this.captureMark, routeTable: this.options.routeTable, priority: this.rulePriority };
-    const rules = JSON.parse((await this.#inNetns(path, 'ip', ['-j', 'rule', 'show'])).stdout.trim() || '[]') as RuleRow[];
-    const table = await this.#inNetns(path, 'ip', ['-j', 'route', 'show', 'table', String(this.options.routeTable)], undefined, true);
-    const routes = table.code === 0 ? (JSON.parse(table.stdout.trim() || '[]') as unknown[]).length : 0;
-    for (const cmd of planRouting(op, rules, routes, want)) await this.#inNetns(path, 'ip', cmd, undefined, op === 'remove');
+  #routingWant(): PodRouting {
+    return { captureMark: this.captureMark, routeTable: this.options.routeTable, priority: this.rulePriority };
   }
 
-  /** lo's accept_local: a redirected packet's source is the pod's own address (a martian otherwise). */
-  async #acceptLocal(path: string, on: boolean): Promise<void> {
-    const key = 'net.ipv4.conf.lo.accept_local';
-    const now = (await this.#inNetns(path, 'sysctl', ['-n', key], undefined, !on)).stdout.trim();
-    if (now === (on ? '1' : '0') || (!on && now === '')) return;
-    await this.#inNetns(path, 'sysctl', ['-q', '-w', `${key}=${on ? 1 : 0}`], undefined, !on);
+  /** The pod namespace's state in one command run (POD_STATE_SCRIPT). */
+  async #readPod(path: string, tolerate: boolean): Promise<PodState> {
+    const r = await this.#inNetns(path, 'sh', ['-c', POD_STATE_SCRIPT, 'weft-pod-state', String(this.options.routeTable)], undefined, tolerate);
+    return parsePodState(r.stdout);
   }
 
-  async #hook(path: string, dev: string, hook: 'ingress' | 'egress'): Promise<HookNow> {
-    const r = await this.#inNetns(path, 'tc', ['-j', 'filter', 'show', 'dev', dev, hook], undefined, true);
-    const q = await this.#inNetns(path, 'tc', ['qdisc', 'show', 'dev', dev], undefined, true);
-    const parsed = r.code === 0 ? parseTcFilters(r.stdout) : { ours: [], others: 0 };
-    return { ...parsed, clsact: q.stdout.includes('clsact') };
+  /** Runs `tc -batch -` / `ip -batch -` inside the namespace: one process for all of a pod's changes. */
+  async #batch(path: string, cmd: 'tc' | 'ip', lines: string[][], tolerate: boolean): Promise<void> {
+    if (lines.length === 0) return;
+    // -force: when tolerating (removal), one missing object must not stop the rest.
+    const args = tolerate ? ['-force', '-batch', '-'] : ['-batch', '-'];
+    await this.#inNetns(path, cmd, args, lines.map((l) => l.join(' ')).join('\n') + '\n', tolerate);
   }
 
-  async #links(path: string): Promise<string[]> {
-    const r = await this.#inNetns(path, 'ip', ['-j', 'link', 'show'], undefined, true);
-    if (r.code !== 0) return [];
-    return (JSON.parse(r.stdout.trim() || '[]') as Array<{ ifname?: string }>).flatMap((l) => (l.ifname === undefined ? [] : [l.ifname]));
+  async #progId(pin: string): Promise<number> {
+    const known = this.#progIds.get(pin);
+    if (known !== undefined) return known;
+    const id = (JSON.parse((await this.#run('bpftool', ['-j', 'prog', 'show', 'pinned', pin])).stdout) as { id: number }).id;
+    this.#progIds.set(pin, id);
+    return id;
   }
 
   async #portsIn(mapDir: string, map: string): Promise<number[]> {

@@ -2,7 +2,7 @@
 // commands are written out by hand from tc(8)/ip-rule(8) and struct weft_pod_config's layout.
 import t from 'tap';
 import {
-  marksProblem, planAttachments, planDetachDevice, planFilter, planPodMapLines, planRouting, podConfigHex, podDevices, podPinInode, podPinName,
+  marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter, planPodMapLines, planRouting, podConfigHex, podDevices, podPinInode, podPinName,
   type HookNow,
 } from '../../../agent/redirect/ebpf-pod-plan.ts';
 import { podStats } from '../../../agent/redirect/ebpf-pod-capture.ts';
@@ -131,4 +131,40 @@ t.test('decision counters by name', async (t) => {
   ]);
   // enum weft_pod_reason: 10 = WEFT_POD_OUTBOUND, 5 = WEFT_POD_REDIRECT_SYN.
   t.same(podStats(dump), { outbound: 2, redirect_syn: 3 });
+});
+
+t.test('the pod namespace state, read in one run', async (t) => {
+  const text = [
+    '@@addr',
+    '[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1"}]},{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.244.1.11"}]}]',
+    '@@rules',
+    '[{"priority":0,"src":"all","table":"local"},{"priority":1337,"src":"all","fwmark":"0x53a","table":"133"}]',
+    '@@table',
+    '[{"type":"local","dst":"default","dev":"lo"}]',
+    '@@accept_local',
+    '1',
+    '@@ingress lo',
+    '[{"protocol":"all","pref":1337,"kind":"bpf","chain":0},{"protocol":"all","pref":1337,"kind":"bpf","chain":0,"options":{"handle":"0x1","prog":{"id":9,"name":"weft_pod_lo"}}}]',
+    '@@egress lo',
+    '',
+    '@@qdisc lo',
+    'qdisc noqueue 0: root refcnt 2 ',
+    'qdisc clsact ffff: parent ffff:fff1 ',
+    '@@ingress eth0',
+    '[]',
+    '@@egress eth0',
+    'Error: Cannot find device "eth0"',
+    '@@qdisc eth0',
+    'qdisc noqueue 0: root refcnt 2 ',
+  ].join('\n');
+  const s = parsePodState(text);
+  t.same([s.devs, s.ips, s.tableRoutes, s.acceptLocal], [['eth0'], ['10.244.1.11'], 1, true]);
+  t.same(s.rules.map((r) => r.priority), [0, 1337]);
+  t.same(s.hooks.get('lo'), {
+    ingress: { ours: [{ pref: 1337, handle: '0x1', progId: 9, progName: 'weft_pod_lo' }], others: 0, clsact: true },
+    egress: { ours: [], others: 0, clsact: true },
+  });
+  t.same(s.hooks.get('eth0'), { ingress: { ours: [], others: 0, clsact: false }, egress: { ours: [], others: 0, clsact: false } }, 'an error text reads as nothing of ours');
+  const empty = parsePodState('');
+  t.same([empty.devs, empty.rules, empty.tableRoutes, empty.acceptLocal, empty.hooks.size], [[], [], 0, false, 0], 'a vanished namespace: nothing');
 });
