@@ -1,14 +1,16 @@
 // Root tier: pod-scope eBPF capture (agent/redirect/ebpf-pod-capture.ts) in the real network
-// namespaces of a testbed. The agent's in-pod listeners are stood in for by probe servers started
-// INSIDE the meshed pod's namespace (transparent for the capture ports), as the agent opens them
-// there; the oracle is what those listeners and the apps see, read by the probe processes
+// namespaces of a testbed. The agent's in-pod listeners are opened as the agent opens them: from
+// this process, inside the pod's namespace, with agent/native's listenInNetns (IP_TRANSPARENT), and
+// its own in-pod sockets come from socketInNetns with the agent mark; the oracle is what those listeners and the apps see, read by the probe processes
 // themselves, and the kernel state read with ip/tc/sysctl/find, not through the capture's code.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { listenInNetns, netnsSocket } from '../../../agent/native/index.ts';
 import { EbpfPodCapture } from '../../../agent/redirect/ebpf-pod-capture.ts';
-import { probeConnect, startProbeServer, withTestbed, type Testbed } from '../../testbed/index.ts';
+import { probeConnect, startProbeServer, withTestbed, type ProbeAccept, type Testbed } from '../../testbed/index.ts';
 import { listPins, mountBpffs } from '../../ebpf/bpffs.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -51,14 +53,46 @@ const CAPTURED = [
   'tc eth0 egress weft_pod_out', 'tc eth0 ingress weft_pod_in', 'tc lo ingress weft_pod_lo',
 ].sort();
 
+/** A connection from a socket the agent would make inside the pod (agent/native, SO_MARK = the agent mark). */
+function markedConnect(path: string, host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = netnsSocket(path, AGENT_MARK);
+    let got = '';
+    sock.setTimeout(3000, () => sock.destroy());
+    sock.on('data', (d) => { got += String(d); });
+    sock.on('error', (e) => { got += `error ${e.message}`; });
+    sock.on('close', () => resolve(got.trim()));
+    sock.connect(port, host);
+  });
+}
+
 /**
- * A connection from a socket carrying the agent's mark (as the agent's in-pod sockets do). Python
- * sets SO_MARK before connect(); socat's setsockopt-int comes too late for the SYN.
+ * An agent listener as the agent opens it: from this process (outside the pod), inside the pod's
+ * namespace through agent/native's listenInNetns, IP_TRANSPARENT. It answers each client with its tag.
  */
-async function markedConnect(tb: Testbed, netns: string, host: string, port: number): Promise<string> {
-  const script = `import socket\ns=socket.socket()\ns.settimeout(3)\ns.setsockopt(socket.SOL_SOCKET, 36, ${AGENT_MARK})\ns.connect((${JSON.stringify(host)}, ${port}))\nprint(s.recv(100).decode().strip())`;
-  const r = await tb.exec(netns, 'python3', ['-c', script]);
-  return r.stdout.trim() || r.stderr.trim();
+function agentListener(t: Test, path: string, host: string, port: number, tag: string) {
+  const accepts: ProbeAccept[] = [];
+  const waiters: Array<() => void> = [];
+  const server = net.createServer((sock) => {
+    accepts.push({ localAddress: sock.localAddress ?? '', localPort: sock.localPort ?? 0, remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 });
+    for (const w of waiters.splice(0)) w();
+    sock.on('error', () => {});
+    sock.end(`${tag}\n`);
+  });
+  server.listen({ fd: listenInNetns(path, host, port, 511, true, true) });
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  return {
+    accepts,
+    async waitForAccept(pred: (a: ProbeAccept) => boolean): Promise<ProbeAccept> {
+      const end = Date.now() + 10_000;
+      for (;;) {
+        const hit = accepts.find(pred);
+        if (hit !== undefined) return hit;
+        if (Date.now() > end) throw new Error(`no accept on ${tag} matched`);
+        await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 200); });
+      }
+    },
+  };
 }
 
 t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detach, uninstall', async (t) => {
@@ -77,8 +111,8 @@ t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detac
   const opts = { outboundPort: OUT, inboundPort: IN, hbonePort: HBONE, mark: AGENT_MARK, excludeOutboundPorts: [5432], nodeName: 'node-a', pinRoot: fs.path };
 
   // The agent's listeners inside a1's namespace, and the apps.
-  const outbound = await startProbeServer(tb, a1.netns, OUT, { host: '127.0.0.1', tag: 'agent-out', transparent: true });
-  const inbound = await startProbeServer(tb, a1.netns, IN, { tag: 'agent-in', transparent: true });
+  const outbound = agentListener(t, p1.path, '127.0.0.1', OUT, 'agent-out');
+  const inbound = agentListener(t, p1.path, '0.0.0.0', IN, 'agent-in');
   await startProbeServer(tb, a1.netns, HBONE, { tag: 'agent-hbone' });
   await startProbeServer(tb, a1.netns, 9090, { tag: 'a1' });
   await startProbeServer(tb, b1.netns, 8080, { tag: 'b1' });
@@ -133,7 +167,7 @@ t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detac
   await t.test('what is not captured', async (t) => {
     const before = outbound.accepts.length;
     t.equal((await probeConnect(tb, a1.netns, b1.ip, 5432)).reply, 'b1-db', 'an excluded port is reached directly, and its replies come back');
-    t.equal(await markedConnect(tb, a1.netns, b1.ip, 8080), 'b1', 'a socket with the agent\'s mark is not captured');
+    t.equal(await markedConnect(p1.path, b1.ip, 8080), 'b1', 'a socket with the agent\'s mark is not captured');
     t.equal((await probeConnect(tb, a1.netns, '127.0.0.1', 9090)).reply, 'a1', 'loopback');
     t.equal((await probeConnect(tb, a1.netns, a1.ip, 9090)).reply, 'a1', 'the pod\'s own address');
     t.equal((await probeConnect(tb, a2.netns, b1.ip, 8080)).reply, 'b1', 'another pod of the node, not attached');
