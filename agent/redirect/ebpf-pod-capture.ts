@@ -271,6 +271,7 @@ export class EbpfPodCapture {
     const present = new Set(await this.#ls(pins.versionDir));
     if (POD_HOOKS.every((h) => present.has(h)) && present.has('maps')) return pins;
     await this.#run('rm', ['-rf', pins.versionDir]);
+    for (const h of POD_HOOKS) this.#progIds.delete(join(pins.versionDir, h));
     await this.#run('mkdir', ['-p', pins.mapDir]);
     try {
       // The first object creates and pins the pod's maps; the others reuse them by name.

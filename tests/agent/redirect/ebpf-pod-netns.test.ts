@@ -5,6 +5,9 @@
 // themselves, and the kernel state read with ip/tc/sysctl/find, not through the capture's code.
 import t, { type Test } from 'tap';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
@@ -30,6 +33,16 @@ const IN = 15006;
 const HBONE = 15008;
 const AGENT_MARK = 0x539;
 const VIP = '10.96.0.10';
+
+/** The program id of every tc filter in a pod namespace, eth0 egress/ingress then lo ingress. */
+async function progIds(tb: Testbed, netns: string): Promise<number[]> {
+  const ids: number[] = [];
+  for (const [dev, hook] of [['eth0', 'egress'], ['eth0', 'ingress'], ['lo', 'ingress']]) {
+    const rows = JSON.parse((await tb.exec(netns, 'tc', ['-j', 'filter', 'show', 'dev', dev, hook])).stdout || '[]') as Array<{ options?: { prog?: { id?: number } } }>;
+    for (const r of rows) if (r.options?.prog?.id !== undefined) ids.push(r.options.prog.id);
+  }
+  return ids;
+}
 
 /** Everything of ours inside a pod namespace: tc filters/qdiscs, the rule, table 133, accept_local. */
 async function podState(tb: Testbed, netns: string): Promise<string[]> {
@@ -185,14 +198,42 @@ t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detac
 
   await t.test('a restarted agent adopts the pinned programs', async (t) => {
     const before = await c1.describeAll();
+    const idsBefore = await progIds(tb, a1.netns);
     const c2 = new EbpfPodCapture(opts);
     await c2.reconcile([p1]);
     const after = await c2.describeAll();
-    t.same(after.pods.map((p) => [p.key, p.pinDir, p.attachments]), before.pods.map((p) => [p.key, p.pinDir, p.attachments]), 'same pins, same attachments');
-    const ids = async () => (await tb.exec(a1.netns, 'tc', ['-j', 'filter', 'show', 'dev', 'eth0', 'egress'])).stdout;
-    t.same(JSON.parse((await ids()) || '[]'), JSON.parse((await ids()) || '[]'));
+    t.same(after.pods.map((p) => [p.pinDir, p.attachments]), before.pods.map((p) => [p.pinDir, p.attachments]), 'same pins, same attachments');
+    t.same(await progIds(tb, a1.netns), idsBefore, 'the very same programs run (adopted, not reloaded)');
     t.same(await podState(tb, a1.netns), CAPTURED, 'nothing doubled');
     t.equal((await probeConnect(tb, a1.netns, b1.ip, 8080)).reply, 'agent-out', 'still captured');
+    t.equal((await c2.describe(p1))?.key, p1.key, 'describe by pod');
+    t.equal(await c2.describe(p2), undefined, 'a pod never attached has no description');
+  });
+
+  await t.test('an upgraded agent (other program build) replaces the filters in place and drops the old pins', async (t) => {
+    // Another build of the same programs: the objects with a trailing byte (the ELF loads the
+    // same, the version hash differs), as an upgrade brings.
+    const dir = await mkdtemp(join(tmpdir(), 'ebpf-podns-up-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    for (const f of ['tc-podns-egress.o', 'tc-podns-ingress.o', 'tc-podns-lo.o']) {
+      await writeFile(join(dir, f), Buffer.concat([await readFile(join(root, 'ebpf/build', f)), Buffer.from([0])]));
+    }
+    const idsBefore = await progIds(tb, a1.netns);
+    const oldDirs = (await listPins(fs.path)).filter((p) => /\/default_a1-[^/]+\/[0-9a-f]{12}$/.test(p));
+    t.equal(oldDirs.length, 1, 'one version pinned before');
+    const up = new EbpfPodCapture({ ...opts, objectDir: dir });
+    await up.apply(p1);
+    const idsAfter = await progIds(tb, a1.netns);
+    t.equal(idsAfter.length, idsBefore.length, 'still one filter per hook');
+    t.notOk(idsAfter.some((id) => idsBefore.includes(id)), 'every hook runs a new program');
+    const newDirs = (await listPins(fs.path)).filter((p) => /\/default_a1-[^/]+\/[0-9a-f]{12}$/.test(p));
+    t.equal(newDirs.length, 1, 'one version pinned after');
+    t.not(newDirs[0], oldDirs[0], 'and it is the new one');
+    t.same(await podState(tb, a1.netns), CAPTURED);
+    t.equal((await probeConnect(tb, a1.netns, b1.ip, 8080)).reply, 'agent-out', 'captured by the new programs');
+    // Back to this checkout's build for the rest (a downgrade is the same path).
+    await c1.apply(p1);
+    t.same((await progIds(tb, a1.netns)).length, idsBefore.length);
   });
 
   await t.test('reconcile detaches a pod no longer listed; detach removes everything of that pod', async (t) => {
