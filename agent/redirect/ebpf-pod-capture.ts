@@ -26,7 +26,8 @@ import {
   planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
 } from './ebpf-pod-plan.ts';
 import { defaultObjectDir } from './ebpf-redirector.ts';
-import { resolveRedirectorOptions, type RedirectorOptions, type ResolvedRedirectorOptions } from './redirector.ts';
+import { registerPodCapture, type PodCapture, type PodCaptureOptions } from './pod-capture.ts';
+import { resolveRedirectorOptions, type ResolvedRedirectorOptions } from './redirector.ts';
 
 /**
  * A meshed pod as the pod-scope capture sees it: a stable key ("ns/pod") and a path opening its
@@ -38,9 +39,14 @@ export interface PodRef {
   path: string;
 }
 
-export interface EbpfPodCaptureOptions extends RedirectorOptions {
-  /** Port of the in-pod HBONE listener: inbound to it is not captured. */
-  hbonePort?: number;
+/**
+ * PodCaptureOptions (what every in-pod capture gets) plus what only eBPF needs; the agent passes
+ * the extras to createPodCapture('ebpf', …) as it does for the node-scope EbpfRedirector.
+ */
+export interface EbpfPodCaptureOptions extends Partial<Omit<PodCaptureOptions, 'excludeOutboundPorts'>> {
+  excludeOutboundPorts?: readonly number[];
+  /** Policy routing table inside the pod namespace holding `local default dev lo`. */
+  routeTable?: number;
   /** Mark on redirected packets (routing only); must differ from `mark`, the agent sockets' mark. */
   captureMark?: number;
   /** ip rule priority of the capture rule inside the pod namespace. */
@@ -72,7 +78,7 @@ interface PodPins {
   mapDir: string;
 }
 
-export class EbpfPodCapture {
+export class EbpfPodCapture implements PodCapture {
   readonly name = 'ebpf';
   /** bpf_sk_assign keeps the packet's addresses: the accepted socket's local address is the original destination. */
   readonly originalDestination = 'local-address' as const;
@@ -102,7 +108,10 @@ export class EbpfPodCapture {
   readonly #pods = new Map<string, { netnsPath: string; inode: number }>();
 
   constructor(opts: EbpfPodCaptureOptions = {}) {
-    this.options = resolveRedirectorOptions(opts);
+    this.options = resolveRedirectorOptions({
+      outboundPort: opts.outboundPort, inboundPort: opts.inboundPort, mark: opts.mark, routeTable: opts.routeTable,
+      excludeOutboundPorts: opts.excludeOutboundPorts === undefined ? undefined : [...opts.excludeOutboundPorts],
+    });
     this.hbonePort = opts.hbonePort ?? 15008;
     this.captureMark = opts.captureMark ?? 0x53a;
     this.rulePriority = opts.rulePriority ?? 1337;
@@ -432,3 +441,5 @@ function failed(msg: string): WeftError {
 function unsupported(msg: string): WeftError {
   return new WeftError(ErrorCodes.EBPF_UNSUPPORTED, msg);
 }
+
+registerPodCapture('ebpf', (opts) => new EbpfPodCapture(opts));
