@@ -22,7 +22,7 @@ import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { runCommand, type CommandResult, type CommandRunner } from './command-runner.ts';
 import { parseMapDump, pinDirName, hexToU32, hexToU64 } from './ebpf-plan.ts';
 import {
-  POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, POD_STATE_SCRIPT, marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter,
+  ACCEPT_LOCAL_SCRIPT, POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, POD_STATE_SCRIPT, marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter,
   planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
 } from './ebpf-pod-plan.ts';
 import { defaultObjectDir } from './ebpf-redirector.ts';
@@ -239,7 +239,7 @@ export class EbpfPodCapture implements PodCapture {
     if (state.devs.length === 0) throw failed(`pod ${pod.key}: no interface with an IPv4 address in ${pod.path}`);
     // Routing and accept_local before any filter: a redirected packet must find its way in.
     await this.#batch(pod.path, 'ip', planRouting('ensure', state.rules, state.tableRoutes, this.#routingWant()), false);
-    if (!state.acceptLocal) await this.#inNetns(pod.path, 'sysctl', ['-q', '-w', 'net.ipv4.conf.lo.accept_local=1']);
+    if (!state.acceptLocal) await this.#inNetns(pod.path, 'sh', ['-c', ACCEPT_LOCAL_SCRIPT, 'weft-accept-local', '1']);
     const tc: string[][] = [];
     const none: HookNow = { ours: [], others: 0, clsact: false };
     const clsactAdded = new Set<string>();
@@ -269,9 +269,12 @@ export class EbpfPodCapture implements PodCapture {
       for (const [dev, h] of state.hooks) tc.push(...planDetachDevice(dev, h));
       await this.#batch(path, 'tc', tc, true);
       await this.#batch(path, 'ip', planRouting('remove', state.rules, state.tableRoutes, this.#routingWant()), true);
-      if (state.acceptLocal) await this.#inNetns(path, 'sysctl', ['-q', '-w', 'net.ipv4.conf.lo.accept_local=0'], undefined, true);
+      if (state.acceptLocal) await this.#inNetns(path, 'sh', ['-c', ACCEPT_LOCAL_SCRIPT, 'weft-accept-local', '0'], undefined, true);
     }
-    await this.#run('rm', ['-rf', join(await this.#rootDir(), name)]);
+    const root = await this.#rootDir();
+    await this.#run('rm', ['-rf', join(root, name)]);
+    // The node's pod directory goes with its last pod (rmdir refuses a non-empty one).
+    await this.#run('rmdir', [root], undefined, true);
   }
 
   async #ensurePrograms(name: string): Promise<PodPins> {

@@ -197,7 +197,8 @@ export const POD_STATE_SCRIPT = [
   'echo "@@addr"; ip -j -4 addr show',
   'echo "@@rules"; ip -j rule show',
   'echo "@@table"; ip -j route show table "$1" 2>/dev/null',
-  'echo "@@accept_local"; sysctl -n net.ipv4.conf.lo.accept_local',
+  // /proc/sys/net shows the namespace of the reading process (no procps in the agent image).
+  'echo "@@accept_local"; cat /proc/sys/net/ipv4/conf/lo/accept_local',
   'for d in $(ip -o link show | sed -n "s/^[0-9]*: \\([^:@]*\\).*/\\1/p"); do',
   '  echo "@@ingress $d"; tc -j filter show dev "$d" ingress',
   '  echo "@@egress $d"; tc -j filter show dev "$d" egress',
@@ -214,6 +215,9 @@ export interface PodState {
   /** Every link of the namespace, with our filters and whether clsact is there. */
   hooks: Map<string, { ingress: HookNow; egress: HookNow }>;
 }
+
+/** Turns lo's accept_local on or off in the namespace nsenter put the shell in. */
+export const ACCEPT_LOCAL_SCRIPT = 'echo "$1" > /proc/sys/net/ipv4/conf/lo/accept_local';
 
 /** Reads POD_STATE_SCRIPT's output. */
 export function parsePodState(text: string): PodState {
