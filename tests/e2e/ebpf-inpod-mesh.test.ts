@@ -138,6 +138,22 @@ t.test('STRICT refuses plaintext, same node and across nodes; mTLS flows', async
   t.equal((await curl('legacy', `http://${tb.pod('outsider').ip}:8080/`)).status, 200, 'unmeshed → unmeshed is untouched');
 });
 
+t.test('an agent killed and started again adopts its pods: same programs, nothing doubled, traffic flows', async (t) => {
+  const ids = async (pod: string) => (await tb.exec(tb.pod(pod).netns, 'tc', ['-j', 'filter', 'show', 'dev', 'eth0', 'egress'])).stdout.match(/"id":\d+/g) ?? [];
+  const before = await ids('client');
+  await mesh.stopAgent('n1', 'SIGKILL');
+  t.same(await podPrograms('client'), CAPTURED, 'a killed agent leaves the capture in place (pinned)');
+  await mesh.startAgent('n1');
+  await mesh.waitReady('n1', 60_000);
+  t.same(await ids('client'), before, 'the new agent runs the very same programs (adopted, not reloaded)');
+  await mesh.waitUntil(async () => (await curl('client', `http://${tb.pod('near').ip}:8080/`)).status === 200, 60_000, 'client → near after the restart');
+  for (const pod of ['client', 'near']) t.same(await podPrograms(pod), CAPTURED, `${pod}: still exactly one program per hook`);
+  const rules = (await tb.exec(tb.pod('client').netns, 'ip', ['rule', 'show'])).stdout.split('\n').filter((l) => l.includes('0x53a'));
+  t.equal(rules.length, 1, 'one capture rule');
+  t.equal((await curl('client', `http://${VIP}/`)).status, 200, 'VIP');
+  t.equal((await curl('client', `http://${tb.pod('far').ip}:8080/admin/x`)).status, 403, 'policy still enforced');
+});
+
 t.test('an agent stopped with SIGTERM leaves nothing in its pods', async (t) => {
   await mesh.stopAgent('n2');
   t.same(await podPrograms('far'), [], 'far: no program');
