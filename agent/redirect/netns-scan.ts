@@ -12,6 +12,8 @@ export interface ScanOptions {
   namedDirs?: readonly string[];
   /** The proc filesystem (a host /proc mounted elsewhere in a container: e.g. /host/proc). */
   procDir?: string;
+  /** Only named namespaces whose file name starts with this (several test nodes on one machine). */
+  namePrefix?: string;
   /** Extra paths known from CNI ADDs (kept even after their runtime moves the file). */
   extra?: readonly string[];
 }
@@ -27,9 +29,13 @@ export async function scanNetns(opts: ScanOptions = {}): Promise<NetnsCandidate[
     list.push(path);
     paths.set(inode, list);
   };
-  const named = [...new Set([...(opts.namedDirs ?? ['/run/netns', '/var/run/netns']), ...(opts.extra ?? [])])];
-  for (const entry of named) {
-    const files = await readdir(entry).then((names) => names.map((n) => join(entry, n)), () => [entry]);
+  const prefix = opts.namePrefix ?? '';
+  const dirs = opts.namedDirs ?? ['/run/netns', '/var/run/netns'];
+  const named = [...dirs.map((d) => ({ entry: d, dir: true })), ...(opts.extra ?? []).map((e) => ({ entry: e, dir: false }))];
+  for (const { entry, dir } of named) {
+    const files = dir
+      ? await readdir(entry).then((names) => names.filter((n) => n.startsWith(prefix)).map((n) => join(entry, n)), () => [] as string[])
+      : [entry];
     for (const file of files) {
       try {
         add(netnsInode(file), file);
@@ -39,7 +45,7 @@ export async function scanNetns(opts: ScanOptions = {}): Promise<NetnsCandidate[
     }
   }
   const proc = opts.procDir ?? '/proc';
-  const pids = await readdir(proc).catch(() => [] as string[]);
+  const pids = proc === '' ? [] : await readdir(proc).catch(() => [] as string[]);
   for (const pid of pids) {
     if (!/^\d+$/.test(pid)) continue;
     const path = join(proc, pid, 'ns/net');
