@@ -32,7 +32,7 @@ const cluster = {
 };
 const mesh = await Mesh.start(tb, {
   redirectMode: 'ebpf',
-  agentEnv: { WEFT_CAPTURE_SCOPE: 'pod' },
+  captureScope: 'pod',
   cluster,
   controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' },
 });
