@@ -16,13 +16,13 @@
 // each filter in place (tc filter replace is atomic for the traffic) and then deletes the old pins.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { runCommand, type CommandResult, type CommandRunner } from './command-runner.ts';
 import { parseMapDump, pinDirName, hexToU32, hexToU64 } from './ebpf-plan.ts';
 import {
-  ACCEPT_LOCAL_SCRIPT, POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, POD_STATE_SCRIPT, marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter,
+  ACCEPT_LOCAL_SCRIPT, POD_APPLY_SCRIPT, POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, POD_STATE_SCRIPT, batchText, marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter,
   planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
 } from './ebpf-pod-plan.ts';
 import { defaultObjectDir } from './ebpf-redirector.ts';
@@ -102,6 +102,8 @@ export class EbpfPodCapture implements PodCapture {
   #swept = false;
   #version: string | undefined;
   #root: string | undefined;
+  /** What this process last wrote into each pod's maps (by map dir): an unchanged pod costs no bpftool run. */
+  readonly #maps = new Map<string, { config: PodConfigValue; excluded: number[]; direct: number[] }>();
   /** Program ids by pin path (a pin's program never changes; a version change is a new path). */
   readonly #progIds = new Map<string, number>();
   /** Pods attached by this process: key → namespace path and inode (describe, detach by key). */
@@ -186,7 +188,8 @@ export class EbpfPodCapture implements PodCapture {
   uninstall(): Promise<void> {
     return this.#serial(async () => {
       for (const name of await this.#podDirs()) await this.#detachDir(name, undefined);
-      await this.#run('rm', ['-rf', await this.#rootDir()]);
+      await rmTree(await this.#rootDir());
+      this.#maps.clear();
       this.#pods.clear();
     });
   }
@@ -232,14 +235,18 @@ export class EbpfPodCapture implements PodCapture {
 
   async #attach(pod: PodRef, inode: number, name: string): Promise<void> {
     const pins = await this.#ensurePrograms(name);
-    const cur = { excluded: await this.#portsIn(pins.mapDir, 'weft_pod_excluded'), direct: await this.#portsIn(pins.mapDir, 'weft_pod_direct') };
-    const lines = planPodMapLines(pins.mapDir, cur, { config: this.#config(), excluded: this.options.excludeOutboundPorts, direct: [this.hbonePort] });
-    await this.#run('bpftool', ['batch', 'file', '-'], lines.join('\n') + '\n');
+    // The maps are read back once per process (adoption after a restart), then known.
+    const want = { config: this.#config(), excluded: [...this.options.excludeOutboundPorts], direct: [this.hbonePort] };
+    const known = this.#maps.get(pins.mapDir);
+    if (known === undefined || JSON.stringify(known) !== JSON.stringify(want)) {
+      const cur = known ?? { excluded: await this.#portsIn(pins.mapDir, 'weft_pod_excluded'), direct: await this.#portsIn(pins.mapDir, 'weft_pod_direct') };
+      const lines = planPodMapLines(pins.mapDir, cur, want);
+      await this.#run('bpftool', ['batch', 'file', '-'], lines.join('\n') + '\n');
+      this.#maps.set(pins.mapDir, want);
+    }
     const state = await this.#readPod(pod.path, false);
     if (state.devs.length === 0) throw failed(`pod ${pod.key}: no interface with an IPv4 address in ${pod.path}`);
-    // Routing and accept_local before any filter: a redirected packet must find its way in.
-    await this.#batch(pod.path, 'ip', planRouting('ensure', state.rules, state.tableRoutes, this.#routingWant()), false);
-    if (!state.acceptLocal) await this.#inNetns(pod.path, 'sh', ['-c', ACCEPT_LOCAL_SCRIPT, 'weft-accept-local', '1']);
+    const ip = planRouting('ensure', state.rules, state.tableRoutes, this.#routingWant());
     const tc: string[][] = [];
     const none: HookNow = { ours: [], others: 0, clsact: false };
     const clsactAdded = new Set<string>();
@@ -250,9 +257,11 @@ export class EbpfPodCapture implements PodCapture {
       if (cmds.some((c) => c[0] === 'qdisc')) clsactAdded.add(a.dev);
       tc.push(...cmds);
     }
-    await this.#batch(pod.path, 'tc', tc, false);
+    if (ip.length > 0 || tc.length > 0 || !state.acceptLocal) {
+      await this.#inNetns(pod.path, 'sh', ['-c', POD_APPLY_SCRIPT, 'weft-pod-apply', batchText(ip), batchText(tc), state.acceptLocal ? '0' : '1']);
+    }
     // Only now that every filter runs this version may another version's pins go.
-    for (const v of await this.#ls(pins.dir)) if (join(pins.dir, v) !== pins.versionDir) await this.#run('rm', ['-rf', join(pins.dir, v)]);
+    for (const v of await this.#ls(pins.dir)) if (join(pins.dir, v) !== pins.versionDir) await rmTree(join(pins.dir, v));
     this.#pods.set(pod.key, { netnsPath: pod.path, inode });
   }
 
@@ -272,9 +281,10 @@ export class EbpfPodCapture implements PodCapture {
       if (state.acceptLocal) await this.#inNetns(path, 'sh', ['-c', ACCEPT_LOCAL_SCRIPT, 'weft-accept-local', '0'], undefined, true);
     }
     const root = await this.#rootDir();
-    await this.#run('rm', ['-rf', join(root, name)]);
+    await rmTree(join(root, name));
+    for (const k of [...this.#maps.keys()]) if (k.startsWith(join(root, name) + '/')) this.#maps.delete(k);
     // The node's pod directory goes with its last pod (rmdir refuses a non-empty one).
-    await this.#run('rmdir', [root], undefined, true);
+    await rmdir(root).catch(() => {});
   }
 
   async #ensurePrograms(name: string): Promise<PodPins> {
@@ -282,9 +292,10 @@ export class EbpfPodCapture implements PodCapture {
     await this.#checkBpffs();
     const present = new Set(await this.#ls(pins.versionDir));
     if (POD_HOOKS.every((h) => present.has(h)) && present.has('maps')) return pins;
-    await this.#run('rm', ['-rf', pins.versionDir]);
+    await rmTree(pins.versionDir);
     for (const h of POD_HOOKS) this.#progIds.delete(join(pins.versionDir, h));
-    await this.#run('mkdir', ['-p', pins.mapDir]);
+    this.#maps.delete(pins.mapDir);
+    await mkdir(pins.mapDir, { recursive: true });
     try {
       // The first object creates and pins the pod's maps; the others reuse them by name.
       await this.#load(['prog', 'load', join(this.objectDir, POD_OBJECTS.egress.file), join(pins.versionDir, 'egress'), 'type', 'classifier', 'pinmaps', pins.mapDir]);
@@ -293,7 +304,7 @@ export class EbpfPodCapture implements PodCapture {
         await this.#load(['prog', 'load', join(this.objectDir, POD_OBJECTS[h].file), join(pins.versionDir, h), 'type', 'classifier', ...reuse]);
       }
     } catch (err) {
-      await this.#run('rm', ['-rf', pins.versionDir], undefined, true);
+      await rmTree(pins.versionDir).catch(() => {});
       throw err;
     }
     return pins;
@@ -350,7 +361,7 @@ export class EbpfPodCapture implements PodCapture {
 
   async #rootDir(): Promise<string> {
     if (this.#root !== undefined) return this.#root;
-    const self = (await this.#run('stat', ['-L', '-c', '%i', '/proc/self/ns/net'])).stdout.trim();
+    const self = String((await stat('/proc/self/ns/net')).ino);
     this.#root = join(this.pinRoot, `${pinDirName(this.nodeName, self)}-pods`);
     return this.#root;
   }
@@ -371,8 +382,7 @@ export class EbpfPodCapture implements PodCapture {
   }
 
   async #ls(dir: string): Promise<string[]> {
-    const r = await this.#exec('ls', ['-1', dir]);
-    return r.code === 0 ? r.stdout.split('\n').filter((l) => l !== '') : [];
+    return (await readdir(dir).catch(() => [] as string[])).sort();
   }
 
   async #inode(path: string): Promise<number> {
@@ -382,15 +392,14 @@ export class EbpfPodCapture implements PodCapture {
   }
 
   async #inodeOrUndefined(path: string): Promise<number | undefined> {
-    const r = await this.#exec('stat', ['-L', '-c', '%i', path]);
-    const n = Number(r.stdout.trim());
-    return r.code === 0 && Number.isInteger(n) && n > 0 ? n : undefined;
+    const s = await stat(path).catch(() => undefined);
+    return s === undefined ? undefined : s.ino;
   }
 
   async #checkBpffs(): Promise<void> {
-    const r = await this.#exec('stat', ['-f', '-c', '%T', this.pinRoot]);
-    if (r.code !== 0 || r.stdout.trim() !== 'bpf_fs') {
-      throw unsupported(`${this.pinRoot} is not a BPF filesystem (${r.stdout.trim() || r.stderr.trim()}) — mount one (mount -t bpf bpf ${this.pinRoot}) or set WEFT_EBPF_PIN_ROOT to one; pins must outlive the agent`);
+    const fs = await statfs(this.pinRoot).catch((err: Error) => err);
+    if (fs instanceof Error || fs.type !== BPF_FS_MAGIC) {
+      throw unsupported(`${this.pinRoot} is not a BPF filesystem (${fs instanceof Error ? fs.message : `type 0x${fs.type.toString(16)}`}) — mount one (mount -t bpf bpf ${this.pinRoot}) or set WEFT_EBPF_PIN_ROOT to one; pins must outlive the agent`);
     }
   }
 
@@ -435,6 +444,14 @@ export async function findNetnsByInode(inode: number): Promise<string | undefine
     if (s !== undefined && s.ino === inode) return c;
   }
   return undefined;
+}
+
+/** statfs f_type of a BPF filesystem (linux/magic.h). */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** rm -rf: pins are unlinked like files, directories of bpffs like any. */
+function rmTree(path: string): Promise<void> {
+  return rm(path, { recursive: true, force: true });
 }
 
 function failed(msg: string): WeftError {

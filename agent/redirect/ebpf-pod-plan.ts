@@ -216,6 +216,24 @@ export interface PodState {
   hooks: Map<string, { ingress: HookNow; egress: HookNow }>;
 }
 
+/**
+ * A pod's whole apply inside its namespace in one shell run: $1 `ip -batch` lines (routing),
+ * $2 `tc -batch` lines (filters), $3 "1" to turn lo's accept_local on. Routing and accept_local
+ * go in before any filter, so a redirected packet always finds its way in; set -e stops at the
+ * first failure.
+ */
+export const POD_APPLY_SCRIPT = [
+  'set -e',
+  'if [ -n "$1" ]; then printf "%s" "$1" | ip -batch -; fi',
+  'if [ "$3" = 1 ]; then echo 1 > /proc/sys/net/ipv4/conf/lo/accept_local; fi',
+  'if [ -n "$2" ]; then printf "%s" "$2" | tc -batch -; fi',
+].join('\n');
+
+/** Batch text for `ip -batch -` / `tc -batch -`: one command a line. */
+export function batchText(cmds: readonly string[][]): string {
+  return cmds.map((c) => c.join(' ') + '\n').join('');
+}
+
 /** Turns lo's accept_local on or off in the namespace nsenter put the shell in. */
 export const ACCEPT_LOCAL_SCRIPT = 'echo "$1" > /proc/sys/net/ipv4/conf/lo/accept_local';
 
