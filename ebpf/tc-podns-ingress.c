@@ -20,6 +20,10 @@ int weft_pod_in(struct __sk_buff *skb)
 		return weft_pod_count(WEFT_POD_PASS_DIRECT_PORT, TC_ACT_OK);
 	struct bpf_sock_tuple t = {};
 	weft_pod_tuple(&t, ip, tcp);
+	/* The inbound listener binds 127.0.0.1 like the outbound one: the pod itself can reach it only
+	 * as 127.0.0.1:15006, which the agent knows for its own (a pod dialling its own address on
+	 * 15006 finds nothing, instead of being looped back into itself). */
+	t.ipv4.daddr = bpf_htonl(0x7f000001);
 	return weft_pod_to_listener(skb, &t, cfg->inbound_port, WEFT_POD_INBOUND);
 }
 

@@ -84,9 +84,13 @@ export class EbpfPodCapture implements PodCapture {
   readonly originalDestination = 'local-address' as const;
   /** The SYN-ACK of a connection to a non-local original destination needs FLOWI_FLAG_ANYSRC. */
   readonly transparentListeners = true;
-  /** The lo program looks the outbound listener up at 127.0.0.1 (a wildcard bind matches too). */
+  /**
+   * The programs look both listeners up at 127.0.0.1 (a wildcard bind would match too): bound
+   * there, a pod reaches them directly only as 127.0.0.1, which the agent refuses as its own
+   * listener, and never as <pod ip>:15006, which would loop a connection back into the pod.
+   */
   readonly outboundHost = '127.0.0.1';
-  readonly inboundHost = '0.0.0.0';
+  readonly inboundHost = '127.0.0.1';
   readonly options: ResolvedRedirectorOptions;
   readonly hbonePort: number;
   readonly captureMark: number;

@@ -15,7 +15,8 @@
  *                net.ipv4.conf.lo.accept_local=1 lets their source (the pod's own address) in.
  *   eth0 ingress (tc-podns-ingress.c) what reaches the pod: a SYN to any port but the direct
  *                ones (HBONE 15008, which the agent's in-pod HBONE listener accepts itself) goes to
- *                the inbound plaintext listener. The destination is the pod's own address, so no
+ *                the inbound plaintext listener (bound to 127.0.0.1 too, so the pod cannot dial
+ *                it by its own address). The destination is the pod's own address, so no
  *                routing help is needed; later packets find the accepted socket by themselves.
  *
  * Everything else passes untouched: loopback traffic never crosses eth0, replies of flows nobody

@@ -125,7 +125,7 @@ t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detac
 
   // The agent's listeners inside a1's namespace, and the apps.
   const outbound = agentListener(t, p1.path, '127.0.0.1', OUT, 'agent-out');
-  const inbound = agentListener(t, p1.path, '0.0.0.0', IN, 'agent-in');
+  const inbound = agentListener(t, p1.path, '127.0.0.1', IN, 'agent-in');
   await startProbeServer(tb, a1.netns, HBONE, { tag: 'agent-hbone' });
   await startProbeServer(tb, a1.netns, 9090, { tag: 'a1' });
   await startProbeServer(tb, b1.netns, 8080, { tag: 'b1' });
@@ -183,6 +183,7 @@ t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detac
     t.equal(await markedConnect(p1.path, b1.ip, 8080), 'b1', 'a socket with the agent\'s mark is not captured');
     t.equal((await probeConnect(tb, a1.netns, '127.0.0.1', 9090)).reply, 'a1', 'loopback');
     t.equal((await probeConnect(tb, a1.netns, a1.ip, 9090)).reply, 'a1', 'the pod\'s own address');
+    t.notOk((await probeConnect(tb, a1.netns, a1.ip, IN)).ok, 'the pod dialling its own address on the inbound port finds no listener (never a loop)');
     t.equal((await probeConnect(tb, a2.netns, b1.ip, 8080)).reply, 'b1', 'another pod of the node, not attached');
     t.equal(outbound.accepts.length, before, 'the outbound listener saw none of them');
   });
