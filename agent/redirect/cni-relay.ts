@@ -36,7 +36,8 @@ export class CniRelay {
 
   constructor(o: CniRelayOptions) {
     this.#o = o;
-    this.#server = net.createServer((s) => this.#handle(s));
+    // Half-open: the plugin shuts its write side to mark the request's end, then reads the answer.
+    this.#server = net.createServer({ allowHalfOpen: true }, (s) => this.#handle(s));
   }
 
   async listen(): Promise<void> {
