@@ -2,23 +2,28 @@
 // WEFT_REDIRECT_MODE=ebpf): the agents open their listeners inside each meshed pod's namespace and
 // attach the tc programs there (agent/redirect/ebpf-pod-capture.ts). Real agents, control, curl,
 // HTTP servers in pods. What is checked, each from outside the agent: the programs sit in the pods'
-// namespaces and nothing of the node-scope eBPF mode in the nodes'; a Service VIP, a pod on the
+// namespaces and nothing of the node-scope eBPF mode in the nodes'; a pod the model learns late is
+// captured through the real weft-cni plugin before its ADD returns; a Service VIP, a pod on the
 // same node and one across nodes answer through the mesh (the pods' own decision counters move,
 // an L7 DENY on /admin is enforced on each path); plaintext from an unmeshed pod is captured at
 // the destination pod, on the same node too (traffic a node-level capture on a bridge never saw),
 // delivered under PERMISSIVE and refused under STRICT while mTLS flows; a killed agent's successor
 // adopts the pinned programs; an agent stopped with SIGTERM leaves nothing in its pods.
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
+import type { ClusterSpec } from '../testbed/cluster-objects.ts';
 import { testbedName } from '../ebpf/mode.ts';
 import { rejectedInput } from './sec-helpers.ts';
 
 const VIP = '10.96.0.10';
+const WEFT_CNI = fileURLToPath(new URL('../../agent/native/build/weft-cni', import.meta.url));
 const tb = await withTestbed(t, {
   name: testbedName('inpod', 'ebpf'),
   nodes: [
-    { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'near', namespace: 'demo' }, { name: 'legacy', namespace: 'legacy' }] },
+    { name: 'n1', pods: [{ name: 'client', namespace: 'demo' }, { name: 'near', namespace: 'demo' }, { name: 'late', namespace: 'demo' }, { name: 'legacy', namespace: 'legacy' }] },
     { name: 'n2', pods: [{ name: 'far', namespace: 'demo' }, { name: 'outsider', namespace: 'legacy' }] },
   ],
 });
@@ -27,16 +32,20 @@ const DENY = {
   spec: { selector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['near', 'far'] }] }, action: 'DENY', rules: [{ to: [{ paths: [{ prefix: '/admin' }] }] }] },
 };
 const STRICT = { apiVersion: 'weft.dev/v1alpha1', kind: 'MeshPolicy', metadata: { name: 'mtls', namespace: 'demo' }, spec: { mtls: { mode: 'STRICT' } } };
-const cluster = {
+const cluster: ClusterSpec = {
   meshedNamespaces: ['demo'],
   services: [{ name: 'far', namespace: 'demo', clusterIP: VIP, port: 80, targetPort: 8080, selector: 'far' }],
   extraObjects: [DENY],
+  // `late`'s namespace is up but the model does not know it yet (learned through weft-cni below).
+  absentPods: ['late'],
 };
 const mesh = await Mesh.start(tb, {
   redirectMode: 'ebpf',
   captureScope: 'pod',
   cluster,
   controlEnv: { WEFT_LISTEN_ADDRESS: '127.0.0.1:0' },
+  // A CNI ADD for a pod the model does not know yet waits for it (the default is not to wait).
+  agentEnv: { WEFT_CNI_WAIT_MS: '60000' },
 });
 t.teardown(() => mesh.stop());
 for (const pod of ['near', 'far']) await mesh.startApp(pod, 'http-server.ts', ['--port', '8080', '--name', pod]);
@@ -87,6 +96,7 @@ await mesh.waitUntil(async () => {
 t.test('the capture lives in the meshed pods, not in the nodes', async (t) => {
   for (const pod of ['client', 'near', 'far']) t.same(await podPrograms(pod), CAPTURED, `${pod}: the three pod programs`);
   for (const pod of ['legacy', 'outsider']) t.same(await podPrograms(pod), [], `${pod} (not meshed): nothing`);
+  t.same(await podPrograms('late'), [], 'late (meshed namespace, not in the model yet): nothing');
   for (const node of ['n1', 'n2']) {
     const links = JSON.parse((await tb.exec(tb.node(node).netns, 'ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>;
     const node_: string[] = [];
@@ -96,6 +106,37 @@ t.test('the capture lives in the meshed pods, not in the nodes', async (t) => {
     }
     t.same(node_, [], `${node}: no node-scope program on any interface`);
   }
+});
+
+t.test('a pod the model learns late is captured through weft-cni before its ADD returns', async (t) => {
+  const late = tb.pod('late');
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'testbed', type: 'weft-cni', prevResult: { cniVersion: '1.0.0', ips: [{ address: `${late.ip}/32` }] } });
+  // The runtime runs the chained plugin with the CNI environment and the configuration on stdin.
+  const plugin = spawn(WEFT_CNI, [], {
+    env: {
+      CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'ebpf0', CNI_NETNS: `/run/netns/${late.netns}`, CNI_IFNAME: 'eth0',
+      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=late', CNI_PATH: '/opt/cni/bin',
+      WEFT_CNI_SOCKET: mesh.cniSocket('n1'),
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.teardown(() => { plugin.kill('SIGKILL'); });
+  let out = '';
+  plugin.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  plugin.stdin.end(conf);
+  let done = false;
+  const exited = new Promise<number | null>((res) => plugin.once('close', (code) => { done = true; res(code); }));
+  await new Promise((r) => setTimeout(r, 1500));
+  t.notOk(done, 'ADD waits while the model does not know the pod');
+  cluster.absentPods = [];
+  await mesh.writeCluster(cluster);
+  t.equal(await exited, 0, 'the plugin succeeded');
+  t.same(JSON.parse(out), { cniVersion: '1.0.0', ips: [{ address: `${late.ip}/32` }] }, 'it printed the previous result');
+  // Read right as ADD returned, before the pod sent anything.
+  t.same(await podPrograms('late'), CAPTURED, 'the programs were in the pod when ADD returned');
+  const before = await podCounter('late', OUTBOUND);
+  t.equal((await curl('late', `http://${VIP}/`)).status, 200, 'its first connection answers');
+  t.ok((await podCounter('late', OUTBOUND)) > before, 'through its in-pod outbound listener');
 });
 
 t.test('VIP, same node and cross node answer through the mesh', async (t) => {
@@ -133,7 +174,8 @@ async function mtlsOf(node: string, w: string): Promise<{ mtls?: string; deny: n
 }
 
 t.test('PERMISSIVE delivers captured plaintext, same node and across nodes', async (t) => {
-  await mesh.writeCluster({ ...cluster, extraObjects: [] });
+  cluster.extraObjects = [];
+  await mesh.writeCluster(cluster);
   await mesh.waitUntil(async () => (await mtlsOf('n1', 'demo/near')).deny === 0 && (await mtlsOf('n2', 'demo/far')).deny === 0, 30_000, 'the DENY to be lifted');
   const nearIn = await podCounter('near', INBOUND);
   const same = await curl('legacy', `http://${tb.pod('near').ip}:8080/`);
@@ -144,7 +186,8 @@ t.test('PERMISSIVE delivers captured plaintext, same node and across nodes', asy
 });
 
 t.test('STRICT refuses plaintext, same node and across nodes; mTLS flows', async (t) => {
-  await mesh.writeCluster({ ...cluster, extraObjects: [STRICT] });
+  cluster.extraObjects = [STRICT];
+  await mesh.writeCluster(cluster);
   await mesh.waitUntil(async () => (await mtlsOf('n1', 'demo/near')).mtls === 'STRICT' && (await mtlsOf('n2', 'demo/far')).mtls === 'STRICT', 30_000, 'both agents to enforce STRICT');
   const nearIn = await podCounter('near', INBOUND);
   t.not((await curl('legacy', `http://${tb.pod('near').ip}:8080/`)).status, 200, 'unmeshed pod → near (same node): refused');
