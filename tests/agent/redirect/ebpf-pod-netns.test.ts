@@ -15,6 +15,7 @@ import { listenInNetns, netnsSocket } from '../../../agent/native/index.ts';
 import { EbpfPodCapture } from '../../../agent/redirect/ebpf-pod-capture.ts';
 import { probeConnect, startProbeServer, withTestbed, type ProbeAccept, type Testbed } from '../../testbed/index.ts';
 import { listPins, mountBpffs } from '../../ebpf/bpffs.ts';
+import { run, runOk } from '../../testbed/run.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 execFileSync('bash', ['scripts/build-native.sh'], { cwd: root, stdio: 'inherit' });
@@ -252,6 +253,23 @@ t.test('pod-scope capture: outbound, inbound, what is left alone, restart, detac
     t.same(await podState(tb, a1.netns), [], 'a1 detached');
     t.same(await pinsOf('a1'), [], 'a1\'s pins are gone');
     t.equal((await probeConnect(tb, a1.netns, b1.ip, 8080)).reply, 'b1', 'a1 reaches b1 directly again');
+  });
+
+  await t.test('pins of a pod whose namespace vanished while no agent ran are swept by the next agent', async (t) => {
+    const gone = 'ebpf-podns-gone';
+    await run('ip', ['netns', 'del', gone]);
+    await runOk('ip', ['netns', 'add', gone]);
+    t.teardown(() => run('ip', ['netns', 'del', gone]));
+    for (const cmd of [['link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1'], ['addr', 'add', '10.9.9.9/32', 'dev', 'd0'], ['link', 'set', 'd0', 'up']]) await runOk('ip', ['-n', gone, ...cmd]);
+    const doomed = new EbpfPodCapture(opts);
+    await doomed.apply({ key: 'default/gone', path: `/run/netns/${gone}` });
+    const pinsOfGone = async () => (await listPins(fs.path)).filter((p) => p.includes('/default_gone-'));
+    t.ok((await pinsOfGone()).length > 0, 'pinned while its namespace lived');
+    await runOk('ip', ['netns', 'del', gone]); // the pod goes while no agent watches
+    const next = new EbpfPodCapture(opts);
+    await next.apply(p1);
+    t.same(await pinsOfGone(), [], 'gone after the next agent\'s first apply');
+    t.same(await podState(tb, a1.netns), CAPTURED, 'the live pod is untouched');
   });
 
   await t.test('uninstall leaves nothing', async (t) => {
