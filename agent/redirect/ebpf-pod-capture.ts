@@ -199,34 +199,34 @@ export class EbpfPodCapture implements PodCapture {
   }
 
   /** One pod's capture as read back from the kernel (undefined when it has none). */
-  async describe(pod: { key: string }): Promise<PodDescription | undefined> {
-    const all = await this.describeAll();
-    const prefix = podPinName(pod.key, 0).slice(0, -1);
-    return all.pods.find((p) => p.pinDir.slice(all.pinRoot.length + 1).startsWith(prefix));
+  describe(pod: { key: string }): Promise<PodDescription | undefined> {
+    return this.#serial(async () => (await this.#describe(await this.#dirsOfKey(pod.key)))[0]);
   }
 
   /** Every pod capture of this node's agent, read back (for /config_dump and tests). */
   describeAll(): Promise<{ pinRoot: string; pods: PodDescription[] }> {
-    return this.#serial(async () => {
-      const root = await this.#rootDir();
-      const byName = new Map([...this.#pods].map(([key, p]) => [podPinName(key, p.inode), { key, ...p }]));
-      const pods: PodDescription[] = [];
-      for (const name of await this.#podDirs()) {
-        const known = byName.get(name);
-        const inode = podPinInode(name) ?? null;
-        const path = known?.netnsPath ?? (inode === null ? undefined : await this.#findNetns(inode));
-        const pins = await this.#pinsOf(name, await this.#versionOf());
-        const attachments: string[] = [];
-        if (path !== undefined) {
-          for (const [dev, h] of (await this.#readPod(path, true)).hooks) {
-            for (const hook of ['ingress', 'egress'] as const) for (const f of h[hook].ours) attachments.push(`${dev} ${hook} ${f.progName}`);
-          }
+    return this.#serial(async () => ({ pinRoot: await this.#rootDir(), pods: await this.#describe(await this.#podDirs()) }));
+  }
+
+  async #describe(names: readonly string[]): Promise<PodDescription[]> {
+    const root = await this.#rootDir();
+    const byName = new Map([...this.#pods].map(([key, p]) => [podPinName(key, p.inode), { key, ...p }]));
+    const pods: PodDescription[] = [];
+    for (const name of names) {
+      const known = byName.get(name);
+      const inode = podPinInode(name) ?? null;
+      const path = known?.netnsPath ?? (inode === null ? undefined : await this.#findNetns(inode));
+      const pins = await this.#pinsOf(name, await this.#versionOf());
+      const attachments: string[] = [];
+      if (path !== undefined) {
+        for (const [dev, h] of (await this.#readPod(path, true)).hooks) {
+          for (const hook of ['ingress', 'egress'] as const) for (const f of h[hook].ours) attachments.push(`${dev} ${hook} ${f.progName}`);
         }
-        const dump = await this.#exec('bpftool', ['-j', 'map', 'dump', 'pinned', join(pins.mapDir, 'weft_pod_stats')]);
-        pods.push({ key: known?.key ?? null, pinDir: join(root, name), netnsInode: inode, netnsPath: path ?? null, attachments, stats: dump.code === 0 ? podStats(dump.stdout) : {} });
       }
-      return { pinRoot: root, pods };
-    });
+      const dump = await this.#exec('bpftool', ['-j', 'map', 'dump', 'pinned', join(pins.mapDir, 'weft_pod_stats')]);
+      pods.push({ key: known?.key ?? null, pinDir: join(root, name), netnsInode: inode, netnsPath: path ?? null, attachments, stats: dump.code === 0 ? podStats(dump.stdout) : {} });
+    }
+    return pods;
   }
 
   #serial<T>(op: () => Promise<T>): Promise<T> {
