@@ -27,7 +27,7 @@ import { startKubeProxies, type KubeProxies } from '../kube/testbed-kube-proxy.t
 import { sepPackets } from '../kube/kube-proxy-rules.ts';
 import { parsePcap, selectsTls13, tlsRecordTypes } from '../common/pcap.ts';
 import type { RunningApp } from '../apps/spawn-app.ts';
-import type { RedirectMode } from '../ebpf/mode.ts';
+import { testbedName, type RedirectMode } from '../ebpf/mode.ts';
 import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
 import { proxyStats, type ProxyDump } from './helpers.ts';
 
@@ -55,7 +55,8 @@ export interface Cell {
 }
 
 export function cellName(s: CellSpec): string {
-  return `cni-${s.cni === 'bridge' ? 'br' : 'rt'}-${s.mode === 'ebpf' ? 'bpf' : 'ipt'}-${s.scope}`;
+  // eBPF meshes mount a private bpffs named after the testbed, which must start with ebpf-.
+  return testbedName(`cni-${s.cni === 'bridge' ? 'br' : 'rt'}-${s.scope}`, s.mode);
 }
 
 export interface GetResult { ok: boolean; status?: number; headers?: Record<string, string>; body?: Record<string, unknown>; error?: string }

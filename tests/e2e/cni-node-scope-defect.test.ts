@@ -3,35 +3,44 @@
 // the NODE (WEFT_CAPTURE_SCOPE=node, today's TPROXY rules in the node namespace). The checks are
 // the ones the CNI matrix runs (cni-cell.ts); here they document what node-level capture does:
 //
-//   - a meshed pod's request to a ClusterIP gets no answer: the agent's TPROXY rule and
-//     kube-proxy's DNAT both take the SYN, and nothing answers it;
+//   - a meshed pod's request to a ClusterIP is DNATed by kube-proxy and never carried by the
+//     agent: in iptables mode the agent's TPROXY rule marks the same SYN and nothing answers; in
+//     eBPF mode kube-proxy's endpoint answers, outside the mesh;
 //   - a same-node request to a pod IP is bridged at layer 2 and answered without the agent ever
-//     seeing it (no mTLS, no policy, no metrics) — and STRICT does not stop plaintext there.
+//     seeing it (no mTLS, no policy, no metrics) — and STRICT does not stop plaintext there;
+//   - iptables mode only: a cross-node request to a pod IP is not answered either (eBPF mode
+//     carries it over HBONE).
+//
+// Runs in the redirect mode of WEFT_TEST_REDIRECT_MODE (cni-node-scope-defect-ebpf.test.ts: ebpf).
 //
 // The same checks pass in pod scope (cni-bridge-iptables.test.ts), where the agent captures in
 // the pod's own namespace before the node's bridge or kube-proxy see a packet.
 import t from 'tap';
 import { startCell, get, served, dnatPackets, recordsTo, opened, VIP } from './cni-cell.ts';
 import { proxyStats } from './helpers.ts';
+import { testRedirectMode } from '../ebpf/mode.ts';
+
+const mode = testRedirectMode();
 
 const NO_ANSWER_MS = 12_000;
 const noAnswer = (err: Error): { ok: false; error: string } => ({ ok: false, error: err.message });
 
-const cell = await startCell(t, { cni: 'bridge', mode: 'iptables', scope: 'node' });
+const cell = await startCell(t, { cni: 'bridge', mode, scope: 'node' });
 if (cell !== null) {
   const { tb, mesh, kube } = cell;
 
-  t.test('node scope: a meshed request to a ClusterIP is DNATed by kube-proxy, not carried by the agent, and never answered', async (t) => {
+  t.test(`node scope: a meshed request to a ClusterIP is DNATed by kube-proxy, not carried by the agent${mode === 'iptables' ? ', and never answered' : ''}`, async (t) => {
     const before = await proxyStats(mesh, 'n1');
     const dnatBefore = await dnatPackets(cell, 'n1');
     const r = await get(cell, 'client', `http://${VIP}/defect-vip`, NO_ANSWER_MS).catch(noAnswer);
-    t.notOk(r.ok, `no answer within ${NO_ANSWER_MS} ms (${JSON.stringify(r).slice(0, 200)})`);
+    if (mode === 'iptables') t.notOk(r.ok, `no answer within ${NO_ANSWER_MS} ms (${JSON.stringify(r).slice(0, 200)})`);
+    else t.equal((r as { status?: number }).status, 200, 'answered by the endpoint kube-proxy chose');
     const dnatAfter = await dnatPackets(cell, 'n1');
     const dnated = dnatAfter.reduce((a, b) => a + b, 0) - dnatBefore.reduce((a, b) => a + b, 0);
     t.ok(dnated >= 1, `kube-proxy's KUBE-SEP DNAT rules on n1 took the SYN (${JSON.stringify({ dnatBefore, dnatAfter })})`);
     const after = await proxyStats(mesh, 'n1');
     t.same([...recordsTo(after, before, 'demo/web-1'), ...recordsTo(after, before, 'demo/web-2')], [], "n1's agent carried no connection to either endpoint");
-    t.equal(served(cell, 'web-1', '/defect-vip') + served(cell, 'web-2', '/defect-vip'), 0, 'no endpoint saw the request');
+    t.equal(served(cell, 'web-1', '/defect-vip') + served(cell, 'web-2', '/defect-vip'), mode === 'iptables' ? 0 : 1, mode === 'iptables' ? 'no endpoint saw the request' : 'one endpoint served it, unmeshed');
   });
 
   t.test('node scope: a same-node request to a pod IP is bridged past the agent', async (t) => {
@@ -57,7 +66,7 @@ if (cell !== null) {
     await kube.kube.kubectl(['delete', 'meshpolicy', '-n', 'demo', 'defect-strict']);
   });
 
-  t.test('node scope: a cross-node request to a pod IP is not answered either', async (t) => {
+  if (mode === 'iptables') t.test('node scope: a cross-node request to a pod IP is not answered either', async (t) => {
     const r = await get(cell, 'client', `http://${tb.pod('web-2').ip}:8080/defect-cross`, NO_ANSWER_MS).catch(noAnswer);
     t.notOk(r.ok, `no answer within ${NO_ANSWER_MS} ms (${JSON.stringify(r).slice(0, 200)})`);
     t.equal(served(cell, 'web-2', '/defect-cross'), 0, 'web-2 never saw it');
