@@ -14,9 +14,8 @@
 //
 // Each check is a function of the running cell, so the node-scope defect test (issue 20) runs the
 // very same checks and shows which of them node-level capture fails on a bridge CNI.
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { podCaptureNames } from '../../agent/redirect/index.ts';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { withTestbed, type CniShape, type Testbed } from '../testbed/index.ts';
@@ -97,7 +96,7 @@ export async function startCell(t: Test, spec: CellSpec): Promise<Cell | null> {
     redirectMode: spec.mode,
     controlEnv: kube.controlEnv,
     tokens: kube.tokens,
-    agentEnv: { WEFT_CAPTURE_SCOPE: spec.scope },
+    captureScope: spec.scope,
   });
   t.teardown(() => mesh.stop());
   const servers = new Map<string, RunningApp>();
@@ -281,6 +280,40 @@ export async function checkStrict(t: Test, cell: Cell): Promise<void> {
   t.equal(deleted.code, 0, deleted.stderr);
 }
 
+/** Names of the BPF programs attached with tc to a namespace's links (both hooks). */
+async function tcPrograms(tb: Testbed, netns: string): Promise<string[]> {
+  const links = JSON.parse((await tb.exec(netns, 'ip', ['-j', 'link', 'show'])).stdout || '[]') as Array<{ ifname: string }>;
+  const names: string[] = [];
+  for (const l of links) {
+    for (const hook of ['ingress', 'egress']) {
+      const rows = JSON.parse((await tb.exec(netns, 'tc', ['-j', 'filter', 'show', 'dev', l.ifname, hook])).stdout || '[]') as Array<{ options?: { prog?: { name?: string } } }>;
+      for (const r of rows) if (r.options?.prog?.name !== undefined) names.push(`${l.ifname} ${hook} ${r.options.prog.name}`);
+    }
+  }
+  return names;
+}
+
+/** What of the redirector is in a namespace: iptables rules (mangle and nat) or tc programs. */
+async function captureIn(cell: Cell, netns: string): Promise<string[]> {
+  if (cell.spec.mode === 'ebpf') return (await tcPrograms(cell.tb, netns)).filter((l) => / weft/.test(l));
+  const save = (await cell.tb.exec(netns, 'iptables-save')).stdout;
+  return save.split('\n').filter((l) => l.startsWith('-A ') && /WEFT-/.test(l));
+}
+
+/**
+ * Pod scope: capture lives in each meshed pod's namespace, none in the node's (so nothing the
+ * node's bridge or kube-proxy do can come first), and none in an unmeshed pod.
+ */
+export async function checkCaptureInPods(t: Test, cell: Cell): Promise<void> {
+  const { tb } = cell;
+  for (const pod of ['client', 'web-1', 'web-2']) {
+    const lines = await captureIn(cell, tb.pod(pod).netns);
+    t.ok(lines.length > 0, `${pod}: captured inside its own namespace (${lines.length} ${cell.spec.mode === 'ebpf' ? 'tc programs' : 'rules'})`);
+  }
+  t.same(await captureIn(cell, tb.pod('legacy').netns), [], 'the unmeshed pod: nothing');
+  for (const n of tb.nodes) t.same(await captureIn(cell, n.netns), [], `${n.name}: no node-level capture`);
+}
+
 /** The five checks, in order, each a subtest. */
 export const CHECKS: ReadonlyArray<readonly [string, (t: Test, cell: Cell) => Promise<void>]> = [
   ['a ClusterIP request goes through the mesh', checkVip],
@@ -291,14 +324,12 @@ export const CHECKS: ReadonlyArray<readonly [string, (t: Test, cell: Cell) => Pr
 ];
 
 /**
- * Why a cell cannot run in this tree (undefined when it can): pod scope needs the agent to know
- * WEFT_CAPTURE_SCOPE (branch h-inpod) and, in eBPF mode, the in-pod eBPF capture (h-ebpfpod).
+ * Why a cell cannot run in this tree (undefined when it can): pod scope needs an in-pod capture
+ * for the redirect mode (iptables from in-pod redirection; ebpf from the pod-scope eBPF work).
  */
 export function cellSkip(spec: CellSpec): string | undefined {
-  if (spec.scope === 'node') return undefined;
-  const config = readFileSync(fileURLToPath(new URL('../../agent/config.ts', import.meta.url)), 'utf8');
-  if (!config.includes('WEFT_CAPTURE_SCOPE')) return 'pod capture scope (WEFT_CAPTURE_SCOPE, in-pod redirection) is not in this agent yet';
-  return undefined;
+  if (spec.scope === 'node' || podCaptureNames().includes(spec.mode)) return undefined;
+  return `redirect mode ${spec.mode} has no in-pod capture in this agent yet (pod scope; known: ${podCaptureNames().join(', ') || 'none'})`;
 }
 
 /** Runs a whole cell: one mesh start, the five checks, and the time each part took. */
@@ -312,6 +343,7 @@ export async function runCell(t: Test, spec: CellSpec): Promise<void> {
   const cell = await startCell(t, spec);
   if (cell === null) return;
   const times: string[] = [`setup ${cell.setupMs} ms`];
+  if (spec.scope === 'pod') await t.test('capture lives in the meshed pods, not the nodes', (tt) => checkCaptureInPods(tt, cell));
   for (const [name, check] of CHECKS) {
     const c0 = Date.now();
     await t.test(name, (tt) => check(tt, cell));
