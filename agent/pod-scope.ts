@@ -7,7 +7,8 @@ import type { AgentConfig } from './config.ts';
 import type { PodListenSpec } from './proxy/pod-listeners.ts';
 import { CniRelay } from './redirect/cni-relay.ts';
 import { scanNetns } from './redirect/netns-scan.ts';
-import { createPodCapture, type PodCapture, type PodNetns } from './redirect/pod-capture.ts';
+import { createPodCapture, type PodCapture, type PodCaptureOptions, type PodNetns } from './redirect/pod-capture.ts';
+import type { EbpfPodCaptureOptions } from './redirect/ebpf-pod-capture.ts';
 import { PodCaptureManager, type PodListenerSink } from './redirect/pod-capture-manager.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
 
@@ -37,9 +38,12 @@ export class PodScope {
   constructor(deps: PodScopeDeps) {
     const { cfg, log } = deps;
     this.#deps = deps;
-    this.capture = createPodCapture(cfg.redirectMode, {
+    // The ebpf capture reads its extra fields (node name, pin root, objects, route table); iptables ignores them.
+    const captureOptions: PodCaptureOptions & EbpfPodCaptureOptions = {
       outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, hbonePort: cfg.hbonePort, mark: cfg.mark, excludeOutboundPorts: [],
-    });
+      nodeName: cfg.nodeName, pinRoot: cfg.ebpfPinRoot, objectDir: cfg.ebpfObjectDir || undefined, routeTable: cfg.routeTable,
+    };
+    this.capture = createPodCapture(cfg.redirectMode, captureOptions);
     this.#spec = {
       outboundHost: this.capture.outboundHost, inboundHost: this.capture.inboundHost,
       outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort,

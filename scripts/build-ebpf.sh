@@ -13,7 +13,7 @@ arch_inc=/usr/include/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gn
 for src in ebpf/*.c; do
   obj=$out/$(basename "${src%.c}").o
   # Up to date: nothing to do (tests call this before loading).
-  if [ -f "$obj" ] && [ "$obj" -nt "$src" ] && [ "$obj" -nt ebpf/include/weft-redirect.h ] && [ "$obj" -nt "$0" ]; then continue; fi
+  if [ -f "$obj" ] && [ "$obj" -nt "$src" ] && [ "$obj" -nt ebpf/include/weft-redirect.h ] && [ "$obj" -nt ebpf/include/weft-podns.h ] && [ "$obj" -nt "$0" ]; then continue; fi
   clang -O2 -g -Wall -Werror -target bpf -I"$arch_inc" -c "$src" -o "$obj.tmp"
   mv "$obj.tmp" "$obj"
   echo "build-ebpf: built $obj"

@@ -3,7 +3,7 @@
 // dashboard's browser bundle (control/dashboard/ui) is built first and embedded in control's.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const entries: Record<string, string> = {
   agent: 'agent/main.ts',
@@ -82,5 +82,6 @@ copyFileSync('agent/native/build/weft_native.node', 'dist/build/weft_native.node
 // The eBPF programs, where the ebpf redirector looks next to the agent bundle (dist/ebpf/).
 execFileSync('bash', ['scripts/build-ebpf.sh'], { stdio: 'inherit' });
 mkdirSync('dist/ebpf', { recursive: true });
-for (const o of ['tc-pod-ingress.o', 'tc-inbound-ingress.o']) copyFileSync(`ebpf/build/${o}`, `dist/ebpf/${o}`);
+// Every program build-ebpf.sh made: node scope (tc-pod-ingress, tc-inbound-ingress) and pod scope (tc-podns-*).
+for (const o of readdirSync('ebpf/build').filter((f) => f.endsWith('.o'))) copyFileSync(`ebpf/build/${o}`, `dist/ebpf/${o}`);
 console.log(`built ${present.map(([n]) => `dist/${n}.mjs`).join(', ') || 'nothing yet'}`);

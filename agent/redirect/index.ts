@@ -12,3 +12,4 @@ export {
   type PodCapture, type PodCaptureOptions, type PodCaptureFactory, type PodNetns, type OriginalDestination,
 } from './pod-capture.ts';
 export { InpodIptablesCapture } from './inpod-iptables.ts';
+export { EbpfPodCapture, type EbpfPodCaptureOptions, type PodRef, type PodDescription } from './ebpf-pod-capture.ts';

@@ -1,0 +1,26 @@
+/* tc ingress on a meshed pod's eth0, inside the pod's namespace: a new connection to the pod goes
+ * to the agent's inbound plaintext listener, except on the direct ports (HBONE). See
+ * include/weft-podns.h. */
+#include "include/weft-podns.h"
+
+SEC("tc")
+int weft_pod_in(struct __sk_buff *skb)
+{
+	struct iphdr *ip;
+	struct tcphdr *tcp = weft_pod_tcp(skb, &ip);
+	if (!tcp)
+		return weft_pod_count(WEFT_POD_PASS_NOT_TCP, TC_ACT_OK);
+	struct weft_pod_config *cfg = weft_pod_cfg();
+	if (!cfg)
+		return weft_pod_count(WEFT_POD_PASS_NO_CONFIG, TC_ACT_OK);
+	if (!(tcp->syn && !tcp->ack))
+		return weft_pod_count(WEFT_POD_PASS_MID_FLOW, TC_ACT_OK);
+	__u32 dport = bpf_ntohs(tcp->dest);
+	if (bpf_map_lookup_elem(&weft_pod_direct, &dport))
+		return weft_pod_count(WEFT_POD_PASS_DIRECT_PORT, TC_ACT_OK);
+	struct bpf_sock_tuple t = {};
+	weft_pod_tuple(&t, ip, tcp);
+	return weft_pod_to_listener(skb, &t, cfg->inbound_port, WEFT_POD_INBOUND);
+}
+
+char _license[] SEC("license") = "GPL";
