@@ -343,7 +343,11 @@ export async function runCell(t: Test, spec: CellSpec): Promise<void> {
   const cell = await startCell(t, spec);
   if (cell === null) return;
   const times: string[] = [`setup ${cell.setupMs} ms`];
-  if (spec.scope === 'pod') await t.test('capture lives in the meshed pods, not the nodes', (tt) => checkCaptureInPods(tt, cell));
+  if (spec.scope === 'pod') {
+    const c0 = Date.now();
+    await t.test('capture lives in the meshed pods, not the nodes', (tt) => checkCaptureInPods(tt, cell));
+    times.push(`capture in pods ${Date.now() - c0} ms`);
+  }
   for (const [name, check] of CHECKS) {
     const c0 = Date.now();
     await t.test(name, (tt) => check(tt, cell));
