@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { parseFileLimit } from '../../agent/file-limit.ts';
 import { claimName, releaseName, releaseNameSync } from './owner-lock.ts';
 import { run, runOk, runSync, type ExecResult, type RunOptions } from './run.ts';
+import { allNamespaces, planBuild } from './build-plan.ts';
+import { ensureBrNetfilter } from './br-netfilter.ts';
 import { ownsNetns, planTopology, type TestbedModel, type TestbedNode, type TestbedPod, type TestbedSpec } from './topology.ts';
 
 export interface SpawnOptions {
@@ -133,11 +135,6 @@ export class Testbed {
   }
 }
 
-function allNamespaces(model: TestbedModel): string[] {
-  const pods = model.nodes.flatMap((n) => n.pods.map((p) => p.netns));
-  return [...pods, ...model.nodes.map((n) => n.netns), model.fabricNetns];
-}
-
 function tryKill(pid: number, signal: NodeJS.Signals): void {
   try { process.kill(pid, signal); } catch { /* already gone */ }
 }
@@ -185,47 +182,12 @@ async function batch(netns: string | undefined, lines: string[]): Promise<void> 
 }
 
 async function build(model: TestbedModel): Promise<void> {
-  await batch(undefined, allNamespaces(model).map((ns) => `netns add ${ns}`));
-
-  // Forwarding and loose source checks must be set before the interfaces exist, since new
-  // interfaces copy conf.default; TPROXY'd and forwarded pod traffic fails strict rp_filter.
-  await Promise.all(model.nodes.map((n) => runOk('ip', ['netns', 'exec', n.netns, 'sysctl', '-q', '-w',
-    'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'])));
-
-  await batch(model.fabricNetns, ['link set lo up', `link add ${model.bridge} type bridge`, `link set ${model.bridge} up`]);
-
-  // Veths are created inside the target namespaces (ip -n), so the root namespace never holds them.
-  await Promise.all(model.nodes.map((n) => {
-    const lines = [
-      'link set lo up',
-      `link add eth0 type veth peer name n${n.index} netns ${model.fabricNetns}`,
-      `addr add ${n.ip}/${model.nodePrefix} dev eth0`,
-      'link set eth0 up',
-    ];
-    for (const p of n.pods) {
-      lines.push(
-        `link add ${p.hostIface} type veth peer name eth0 netns ${p.netns}`,
-        // The gateway address answers the pods' ARP for their default route.
-        `addr add ${model.podGateway}/32 dev ${p.hostIface}`,
-        `link set ${p.hostIface} up`,
-        `route add ${p.ip}/32 dev ${p.hostIface} scope link src ${n.ip}`,
-      );
-    }
-    for (const other of model.nodes) {
-      if (other !== n) lines.push(`route add ${other.podCidr} via ${other.ip} dev eth0`);
-    }
-    return batch(n.netns, lines);
-  }));
-
-  await batch(model.fabricNetns, model.nodes.flatMap((n) => [`link set n${n.index} master ${model.bridge}`, `link set n${n.index} up`]));
-
-  await Promise.all(model.nodes.flatMap((n) => n.pods.map((p) => batch(p.netns, [
-    'link set lo up',
-    `addr add ${p.ip}/32 dev eth0`,
-    'link set eth0 up',
-    `route add ${model.podGateway} dev eth0 scope link`,
-    `route add default via ${model.podGateway} dev eth0`,
-  ]))));
+  const plan = planBuild(model);
+  if (model.cni === 'bridge') await ensureBrNetfilter();
+  await batch(undefined, plan.namespaces.map((ns) => `netns add ${ns}`));
+  // Before the interfaces exist: new interfaces copy conf.default.
+  await Promise.all(plan.sysctls.map((s) => runOk('ip', ['netns', 'exec', s.netns, 'sysctl', '-q', '-w', ...s.settings])));
+  for (const stage of plan.stages) await Promise.all(stage.map((b) => batch(b.netns, b.lines)));
 }
 
 function installExitHooks(): void {

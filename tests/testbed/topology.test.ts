@@ -43,3 +43,28 @@ t.test('ownsNetns recognises only this testbed\'s namespaces', async (t) => {
   t.notOk(ownsNetns('topo', 'weft-topo-x1'));
   t.notOk(ownsNetns('topo', 'other-ns'));
 });
+
+t.test('the bridge shape: pods in the node subnet behind cni0 at its first address', async (t) => {
+  const m = planTopology({ ...spec, cni: 'bridge' });
+  t.equal(m.cni, 'bridge');
+  t.same(m.nodes.map((n) => [n.podCidr, n.bridge]), [
+    ['10.244.1.0/24', { name: 'cni0', ip: '10.244.1.1', prefix: 24 }],
+    ['10.244.2.0/24', { name: 'cni0', ip: '10.244.2.1', prefix: 24 }],
+  ]);
+  t.same(m.nodes.flatMap((n) => n.pods.map((p) => [p.netns, p.ip, p.prefix, p.gateway, p.hostIface])), [
+    ['weft-topo-n1-web', '10.244.1.11', 24, '10.244.1.1', 'p1'],
+    ['weft-topo-n1-db', '10.244.1.12', 24, '10.244.1.1', 'p2'],
+    ['weft-topo-n2-web', '10.244.2.11', 24, '10.244.2.1', 'p1'],
+  ]);
+});
+
+t.test('routed stays the default shape: /32 pods behind the link-local gateway, no bridge', async (t) => {
+  const m = planTopology(spec);
+  t.equal(m.cni, 'routed');
+  t.same(m.nodes.map((n) => n.bridge), [undefined, undefined]);
+  t.same(m.nodes[0].pods.map((p) => [p.prefix, p.gateway]), [[32, '169.254.1.1'], [32, '169.254.1.1']]);
+});
+
+t.test('an unknown CNI shape is refused', async (t) => {
+  t.throws(() => planTopology({ ...spec, cni: 'flannel' as never }), /cni "flannel" must be one of routed, bridge/);
+});
