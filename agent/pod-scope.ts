@@ -7,6 +7,8 @@ import type { AgentConfig } from './config.ts';
 import type { PodListenSpec } from './proxy/pod-listeners.ts';
 import { dirname, join } from 'node:path';
 import { NATIVE_ADDON_PATH } from './native/index.ts';
+import { ipv4Addresses } from './proxy/agent-listeners.ts';
+import { validIpv4 } from './redirect/iptables-rules.ts';
 import { installCniPlugin, uninstallCniPlugin } from './redirect/cni-install.ts';
 import { CniRelay } from './redirect/cni-relay.ts';
 import { scanNetns } from './redirect/netns-scan.ts';
@@ -44,6 +46,8 @@ export class PodScope {
     // The ebpf capture reads its extra fields (node name, pin root, objects, route table); iptables ignores them.
     const captureOptions: PodCaptureOptions & EbpfPodCaptureOptions = {
       outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, hbonePort: cfg.hbonePort, mark: cfg.mark, excludeOutboundPorts: [],
+      // The node's addresses as the agent starts (it shares the node's network): kubelet probes.
+      inboundExemptSources: [...ipv4Addresses()].filter((ip) => validIpv4(ip) && !ip.startsWith('127.')),
       nodeName: cfg.nodeName, pinRoot: cfg.ebpfPinRoot, objectDir: cfg.ebpfObjectDir || undefined, routeTable: cfg.routeTable,
     };
     this.capture = createPodCapture(cfg.redirectMode, captureOptions);

@@ -5,7 +5,8 @@
 // Inside the pod (nat table; NAT decides on a connection's first packet only):
 //   OUTPUT     → WEFT-INPOD-OUT: the agent's marked sockets, loopback and excluded ports RETURN;
 //                other TCP → REDIRECT to the outbound listener (127.0.0.1:15001)
-//   PREROUTING → WEFT-INPOD-IN:  loopback and the HBONE port RETURN;
+//   PREROUTING → WEFT-INPOD-IN:  loopback, the HBONE port and the node's own addresses (kubelet
+//                probes) RETURN;
 //                other TCP → REDIRECT to the inbound plaintext listener (pod-ip:15006)
 // The listeners read the original destination back with SO_ORIGINAL_DST.
 import type { PodCaptureOptions } from './pod-capture.ts';
@@ -57,8 +58,9 @@ export function inpodRules(o: PodCaptureOptions): string[] {
     `-A ${INPOD_CHAIN.out} -p tcp -j REDIRECT --to-ports ${o.outboundPort}`,
     `-A ${INPOD_CHAIN.in} -i lo -j RETURN`,
     `-A ${INPOD_CHAIN.in} -p tcp -m tcp --dport ${o.hbonePort} -j RETURN`,
-    `-A ${INPOD_CHAIN.in} -p tcp -j REDIRECT --to-ports ${o.inboundPort}`,
   );
+  for (const ip of [...new Set(o.inboundExemptSources ?? [])].sort()) rules.push(`-A ${INPOD_CHAIN.in} -s ${ip}/32 -j RETURN`);
+  rules.push(`-A ${INPOD_CHAIN.in} -p tcp -j REDIRECT --to-ports ${o.inboundPort}`);
   return rules;
 }
 

@@ -49,6 +49,13 @@ export interface PodCaptureOptions {
   mark: number;
   /** Destination ports a pod's outbound traffic keeps going to directly. */
   excludeOutboundPorts: readonly number[];
+  /**
+   * Sources whose connections to the pod are never captured: the node's own addresses, so the
+   * kubelet's probes reach the app under STRICT as they do in node scope (where traffic from the
+   * node is never captured either). A spoofed node source cannot finish a TCP handshake: the
+   * SYN-ACK goes to the node.
+   */
+  inboundExemptSources?: readonly string[];
   exec?: CommandRunner;
 }
 

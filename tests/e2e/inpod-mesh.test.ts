@@ -141,6 +141,10 @@ t.test('L7 policy DENY and STRICT', async (t) => {
   t.equal((await curl('client', `http://${tb.pod('web').ip}:8080/`)).status, 200, 'other paths pass');
   await mesh.waitUntil(() => refused('legacy', tb.pod('server').ip), 30_000, 'STRICT to refuse plaintext');
   t.ok((await tcpClient(mesh, 'client', tb.pod('server').ip, 8080, 'echo', ['--bytes', '2000'])).ok, 'mTLS from a meshed pod still passes');
+  // A kubelet probe comes from the node's own address: never captured (as in node scope), so
+  // STRICT does not fail every readiness probe.
+  const probe = await tb.exec(tb.node('n2').netns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `http://${tb.pod('web').ip}:8080/`]);
+  t.equal(probe.stdout, '200', 'an HTTP probe from the node reaches the STRICT pod');
   await mesh.writeCluster(base);
   await mesh.waitUntil(async () => !(await refused('legacy', tb.pod('server').ip)), 30_000, 'PERMISSIVE again');
 });

@@ -110,3 +110,14 @@ t.test('more than 15 excluded ports are split over multiport rules', async (t) =
   const doc = planInpodInstall(parseInpodNat(SAVED_NONE), { ...opts, excludeOutboundPorts: many }) ?? '';
   t.match(doc, '-A WEFT-INPOD-OUT -p tcp -m multiport --dports 1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014 -j RETURN\n-A WEFT-INPOD-OUT -p tcp -m multiport --dports 1015,1016 -j RETURN\n');
 });
+
+t.test("the node's addresses are exempt from inbound capture (kubelet probes), before the REDIRECT", async (t) => {
+  const doc = planInpodInstall(parseInpodNat(SAVED_NONE), { ...opts, inboundExemptSources: ['172.31.0.12', '10.244.2.1', '172.31.0.12'] }) ?? '';
+  t.match(doc, [
+    '-A WEFT-INPOD-IN -p tcp -m tcp --dport 15008 -j RETURN',
+    '-A WEFT-INPOD-IN -s 10.244.2.1/32 -j RETURN',
+    '-A WEFT-INPOD-IN -s 172.31.0.12/32 -j RETURN',
+    '-A WEFT-INPOD-IN -p tcp -j REDIRECT --to-ports 15006',
+  ].join('\n'), 'one RETURN per address (sorted, once each), then the REDIRECT');
+  t.notMatch(doc, /WEFT-INPOD-OUT -s /, 'outbound capture is unchanged');
+});
