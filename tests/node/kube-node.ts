@@ -432,17 +432,21 @@ export class KubeNode {
 
   #kubeProxyArgs: string[] = [];
 
-  /** Force-deletes every pod on the node and waits (up to `ms`) for their sandboxes to go. */
+  /**
+   * Deletes the workload controllers (so nothing re-creates pods), then force-deletes the node's
+   * pods until containerd holds no container (up to `ms`): the kubelet tears each sandbox down,
+   * CNI DEL included.
+   */
   async #drainPods(ms: number): Promise<void> {
-    const r = await this.kube.request('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`).catch(() => undefined);
-    const items = ((r?.body as { items?: Array<{ metadata: { name: string; namespace: string } }> } | undefined)?.items ?? []);
-    await Promise.all(items.map((p) => this.kube.request('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`, { gracePeriodSeconds: 0 }).catch(() => undefined)));
+    await this.kube.kubectl(['delete', 'daemonsets,deployments,replicasets,statefulsets,jobs', '--all', '--all-namespaces', '--wait=false']);
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
+      const r = await this.kube.request('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`).catch(() => undefined);
+      const items = ((r?.body as { items?: Array<{ metadata: { name: string; namespace: string } }> } | undefined)?.items ?? []);
+      await Promise.all(items.map((p) => this.kube.request('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`, { gracePeriodSeconds: 0 }).catch(() => undefined)));
       const ls = await this.ctr(['containers', 'ls', '-q']);
-      if (ls.code !== 0 || ls.stdout.trim() === '') return;
-      // Pods a controller re-creates are deleted again: the test's namespaces are going anyway.
-      await sleep(1000);
+      if (items.length === 0 && (ls.code !== 0 || ls.stdout.trim() === '')) return;
+      await sleep(2000);
     }
   }
 
