@@ -1,5 +1,6 @@
 // A real Kubernetes node on this machine, joined to a KubeCluster (tests/kube): containerd (Debian
-// 1.6) + runc + the standard `bridge`/`host-local`/`loopback` CNI plugins, kubelet and kube-proxy
+// 1.6) + runc + the standard `bridge`/`host-local`/`portmap` CNI plugins (Debian's, linked into a
+// bin folder of the node's own), kubelet and kube-proxy
 // (iptables mode) v1.28.7 from ../shared/kube. Every address it uses is on this machine:
 //
 // - pods get addresses from `podCidr` on a bridge of its own (`wb-<name>`, bridge-nf-call-iptables=1
@@ -19,7 +20,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { createWriteStream, existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +122,10 @@ export class KubeNode {
   readonly hostLink: string;
   readonly cniNetwork: string;
   readonly containerdSocket: string;
+  /** The runtime's CNI configuration folder (the node's conflist; a chained plugin adds itself here). */
   readonly cniConfDir: string;
+  /** The runtime's CNI plugin folder: links to Debian's plugins (/usr/lib/cni), and room for a chained plugin. */
+  readonly cniBinDir: string;
   readonly #undo: Array<[string, () => Promise<unknown>, (() => void)?]> = [];
   readonly #procs = new Map<string, ChildProcess>();
   #dns: Socket | undefined;
@@ -142,6 +146,7 @@ export class KubeNode {
     this.cniNetwork = `weft-node-${opts.name}`;
     this.containerdSocket = join(this.dir, 'containerd.sock');
     this.cniConfDir = join(this.dir, 'net.d');
+    this.cniBinDir = join(this.dir, 'cni-bin');
   }
 
   /** Starts the node; on any failure undoes what was done and throws. */
@@ -295,7 +300,7 @@ export class KubeNode {
       '  restrict_oom_score_adj = true',
       '  enable_selinux = false',
       '[plugins."io.containerd.grpc.v1.cri".cni]',
-      '  bin_dir = "/usr/lib/cni"',
+      `  bin_dir = ${JSON.stringify(this.cniBinDir)}`,
       `  conf_dir = ${JSON.stringify(this.cniConfDir)}`,
       '  max_conf_num = 1',
       '[plugins."io.containerd.grpc.v1.cri".containerd]',
@@ -355,6 +360,8 @@ export class KubeNode {
 
   async #cniConfig(): Promise<void> {
     await mkdir(this.cniConfDir, { recursive: true });
+    await mkdir(this.cniBinDir, { recursive: true });
+    for (const plugin of readdirSync('/usr/lib/cni')) await symlink(join('/usr/lib/cni', plugin), join(this.cniBinDir, plugin));
     const gateway = this.podCidr.replace(/\.0\/\d+$/, '.1');
     await writeFile(join(this.cniConfDir, '10-weft-node.conflist'), JSON.stringify({
       cniVersion: '1.0.0', name: this.cniNetwork,
