@@ -25,6 +25,7 @@ import { SummaryTaps } from './telemetry/summary-taps.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerPolicyStats } from './worker-protocol.ts';
 import { redirectNotReady, type RedirectStatus } from './redirect/redirect-status.ts';
 import { watchReadiness } from './readiness-log.ts';
+import { PodScope } from './pod-scope.ts';
 
 export interface AgentApp {
   readonly state: AgentState;
@@ -79,10 +80,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, mark: cfg.mark, routeTable: cfg.routeTable,
     nodeName: cfg.nodeName, pinRoot: cfg.ebpfPinRoot, objectDir: cfg.ebpfObjectDir || undefined,
   };
+  // Node scope: one redirector on the node. Pod scope: capture inside each pod (pod-scope.ts).
+  const podScoped = cfg.captureScope === 'pod' && cfg.redirectMode !== 'none';
   const redirector: Redirector | null =
-    cfg.redirectMode === 'none'
+    cfg.redirectMode === 'none' || podScoped
       ? null
       : createRedirector(cfg.redirectMode, redirectorOptions);
+  let pods: PodScope | null = null;
 
   // --- workers -------------------------------------------------------------------------------
   const workers: WorkerHandle[] = [];
@@ -106,14 +110,15 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   let stopping = false;
   // Redirection's state, for /ready, /config_dump/redirect and `weft check` alike: pending until
   // the first reconcile (which needs control's first snapshot), then installed or failed.
-  let redirect: RedirectStatus = redirector === null ? { state: 'none' } : { state: 'pending' };
+  let redirect: RedirectStatus = redirector === null && !podScoped ? { state: 'none' } : { state: 'pending' };
   // Logs "ready" / "not ready" as readiness changes (sampled, and checked at once on the events
   // that change it); started once the listeners are up.
   let readyLog: { check(): void; stop(): void } | null = null;
   let fatal: Error | null = null;
 
-  const broadcast = (m: ToWorker): void => {
+  const broadcast = (m: ToWorker): number => {
     for (const w of workers) w.worker.postMessage(m);
+    return workers.length;
   };
   const fullState = (): ToWorker => ({ type: 'state', reset: true, version: state.version ?? 0, upserts: state.records(), removes: [] });
 
@@ -179,6 +184,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             break;
           case 'drained':
             break;
+          case 'pods-synced':
+            pods?.onWorkerMessage(m);
+            break;
         }
       });
       worker.on('error', (err) => {
@@ -229,12 +237,21 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   const localMeshed = (): WorkloadRecord[] => state.localWorkloads(cfg.nodeName).filter((w) => w.meshed);
   let reconciling: Promise<void> = Promise.resolve();
   const reconcileRedirect = (): void => {
-    if (redirector === null || stopping) return;
+    if ((redirector === null && pods === null) || stopping || state.version === null) return;
     reconciling = reconciling.then(async () => {
       if (stopping) return;
       try {
-        await redirector.reconcile(localMeshed().map((w) => ({ key: w.key, ip: w.ip })));
-        redirect = { state: 'installed' };
+        if (pods !== null) {
+          await pods.manager.reconcile();
+          const st = pods.manager.status();
+          const failed = st.pods.filter((p) => p.state === 'failed');
+          redirect = failed.length === 0
+            ? { state: 'installed', pods: { captured: st.captured, missing: st.missing.length } }
+            : { state: 'failed', error: `${failed.length} pod(s) not captured: ${failed.map((p) => `${p.key}: ${p.error ?? ''}`).join('; ')}` };
+        } else if (redirector !== null) {
+          await redirector.reconcile(localMeshed().map((w) => ({ key: w.key, ip: w.ip })));
+          redirect = { state: 'installed' };
+        }
       } catch (err) {
         redirect = { state: 'failed', error: `${errorCode(err)}: ${(err as Error).message}` };
         log.error('redirect reconcile failed; will retry on the next change', { err });
@@ -310,14 +327,20 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
     return { ready: reasons.length === 0, reasons };
   }
-  admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, workers: workers.length, trustDomain: cfg.trustDomain }) });
+  admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, captureScope: cfg.captureScope, workers: workers.length, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => ({ ...stream.status(), clockOffsetMs: signer.clockOffsetMs() }) });
   admin.register({ key: 'logs', handle: () => [sinks.stdout.status(), sinks.stderr.status()] });
   admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'refused', handle: () => state.refusedObjects() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
-  admin.register({ key: 'redirect', handle: async () => (redirector === null ? { mode: 'none', status: redirect } : { mode: redirector.name, status: redirect, installed: await redirector.describe() }) });
+  admin.register({
+    key: 'redirect',
+    handle: async () => {
+      if (pods !== null) return { mode: cfg.redirectMode, scope: 'pod', status: redirect, pods: pods.manager.status() };
+      return redirector === null ? { mode: 'none', scope: cfg.captureScope, status: redirect } : { mode: redirector.name, scope: 'node', status: redirect, installed: await redirector.describe() };
+    },
+  });
   admin.register({ key: 'proxy', handle: () => proxyStats() });
   admin.register({ key: 'memory', handle: () => memoryDump(workers.map((w) => w.worker)) });
   admin.register({
@@ -377,6 +400,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     await stream.close();
     throw err;
   }
+  if (podScoped) {
+    pods = new PodScope({ cfg, log, broadcast, localMeshed, workloadByKey: (key) => state.workloadByKey(key) });
+    try {
+      await pods.start();
+    } catch (err) {
+      log.error('CNI relay socket could not listen; pods are found by scanning only', { socket: cfg.cniSocket, err });
+    }
+    // Re-adopt what is running now (after a restart: the same namespaces, captured once each).
+    reconcileRedirect();
+  }
   ready = true;
   log.info('proxy listening', { workers: workers.length, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort });
   // "ready" in the log when (and only when) /ready answers 200; until then what it waits for.
@@ -403,11 +436,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       const timer = new Promise<void>((r) => setTimeout(r, cfg.drainMs + 1000).unref());
       await Promise.race([drained, timer]);
       await Promise.all(workers.map((w) => w.worker.terminate()));
+      pods?.workersStopped();
       log.info('drained; removing redirection');
       // Last: with no proxy left, leave nothing on the node (an upgrade's next agent reinstalls).
       if (redirector !== null) {
         await redirector.uninstall().catch((err: unknown) => log.error('redirect uninstall failed', { err }));
       }
+      await pods?.stop().catch((err: unknown) => log.error('in-pod capture removal failed', { err }));
       secrets.close();
       summaries?.close();
       streamTaps?.close();

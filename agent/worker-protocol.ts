@@ -4,6 +4,8 @@
 import type { ResourceRecord } from '../control/api/model.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import type { StatsJson } from './proxy/stats.ts';
+import type { PodListenSpec } from './proxy/pod-listeners.ts';
+import type { PodNetns } from './redirect/pod-capture.ts';
 import type { PolicyCountersJson } from './policy/counters.ts';
 
 /** A worker's policy view for /config_dump `policies`. */
@@ -33,7 +35,9 @@ export type ToWorker =
   | { type: 'stats-request'; reqId: number }
   | { type: 'policy-stats-request'; reqId: number }
   | { type: 'telemetry-request'; reqId: number }
-  | { type: 'drain' };
+  | { type: 'drain' }
+  /** Pod scope: hold listeners inside exactly these pods (answered with pods-synced, same seq). */
+  | { type: 'pods'; seq: number; pods: PodNetns[]; spec: PodListenSpec };
 
 export type FromWorker =
   | { type: 'listening' }
@@ -43,4 +47,5 @@ export type FromWorker =
   | { type: 'policy-stats'; reqId: number; stats: WorkerPolicyStats }
   | { type: 'telemetry'; reqId: number; snapshot: TelemetrySnapshot }
   | { type: 'tap-events'; events: TapEvent[] }
-  | { type: 'drained' };
+  | { type: 'drained' }
+  | { type: 'pods-synced'; seq: number; failed: Array<{ inode: number; message: string }> };

@@ -10,6 +10,7 @@ import { listenTransparent } from './native/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createSocketFactory } from './proxy/socket-factory.ts';
+import { PodDirectory } from './proxy/pod-listeners.ts';
 import { ProxyStats } from './proxy/stats.ts';
 import { TapBuffer } from './telemetry/tap-buffer.ts';
 import { TelemetryRecorder } from './telemetry/recorder.ts';
@@ -70,6 +71,10 @@ export async function runWorker(init: WorkerInit): Promise<void> {
   };
 
   let drainResolve: (() => void) | undefined;
+  // Pod scope: pod listener syncs wait for the proxy, then run one at a time in arrival order.
+  let proxyUp: (p: Awaited<ReturnType<typeof startProxy>> | null) => void = () => {};
+  const proxyReady = new Promise<Awaited<ReturnType<typeof startProxy>> | null>((r) => { proxyUp = r; });
+  let podSyncs: Promise<void> = Promise.resolve();
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
       case 'state':
@@ -103,10 +108,23 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       case 'drain':
         drainResolve?.();
         break;
+      case 'pods':
+        podSyncs = podSyncs.then(async () => {
+          const p = await proxyReady;
+          const failed = p?.pods === undefined
+            ? m.pods.map((pod) => ({ inode: pod.inode, message: 'this worker has no pod listeners (capture scope is not pod)' }))
+            : await p.pods.sync(m.pods, m.spec);
+          post({ type: 'pods-synced', seq: m.seq, failed });
+        });
+        break;
     }
   });
 
-  const transparent = cfg.redirectMode !== 'none';
+  // Node scope: transparent node listeners. Pod scope: plain node listeners (HBONE between agents
+  // lands there) plus listeners inside each pod, and deliveries leave from inside the pod.
+  const podScope = cfg.captureScope === 'pod' && cfg.redirectMode !== 'none';
+  const transparent = cfg.redirectMode !== 'none' && !podScope;
+  const directory = podScope ? new PodDirectory(cfg.mark) : undefined;
   let proxy;
   try {
     proxy = await startProxy({
@@ -114,7 +132,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       view: state,
       certificates,
       localIdentities: () => state.localWorkloads(cfg.nodeName).map((w) => w.identity),
-      sockets: createSocketFactory(transparent ? listenTransparent : undefined),
+      sockets: createSocketFactory(transparent ? listenTransparent : undefined, directory),
       stats,
       telemetry,
       log,
@@ -122,11 +140,14 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       reusePort: true,
       policy,
       limitShares: workerCount(cfg),
+      pods: directory === undefined ? undefined : { directory, lookup: (key) => state.workloadByKey(key) },
     });
   } catch (err) {
+    proxyUp(null);
     post({ type: 'listen-failed', code: errorCode(err), message: (err as Error).message });
     return;
   }
+  proxyUp(proxy);
   post({ type: 'listening' });
   await new Promise<void>((resolve) => (drainResolve = resolve));
   await proxy.stopAccepting();

@@ -16,6 +16,10 @@ export const ErrorCodes = {
   /** eBPF redirection cannot run here: a kernel feature, a tool (bpftool, tc) or bpffs is missing. */
   EBPF_UNSUPPORTED: 'WEFT_ERR_EBPF_UNSUPPORTED',
   NATIVE_UNAVAILABLE: 'WEFT_ERR_NATIVE_UNAVAILABLE',
+  /** A pod's network namespace could not be opened or entered (vanished with its pod, or the agent lacks hostPID / the /run/netns mount / CAP_SYS_ADMIN). */
+  NETNS_UNAVAILABLE: 'WEFT_ERR_NETNS_UNAVAILABLE',
+  /** A message on the CNI relay socket (from weft-cni) that is not a well-formed ADD/DEL. */
+  CNI_RELAY_INVALID: 'WEFT_ERR_CNI_RELAY_INVALID',
   PEER_IDENTITY: 'WEFT_ERR_PEER_IDENTITY',
   NO_IDENTITY: 'WEFT_ERR_NO_IDENTITY',
   NO_ROUTE: 'WEFT_ERR_NO_ROUTE',

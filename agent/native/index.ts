@@ -1,13 +1,19 @@
-// The agent's door to agent/native: transparent listeners that Node's net module cannot open.
+// The agent's door to agent/native: transparent listeners that Node's net module cannot open, and
+// sockets born inside a pod's network namespace (in-pod capture).
 // The addon is built by scripts/build-native.sh; loading is lazy so code that never needs a
 // transparent socket (unit tests, the CLI) runs without it.
 import { createRequire } from 'node:module';
-import type net from 'node:net';
+import net from 'node:net';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 
 interface NativeAddon {
   listenTransparent(host: string, port: number, backlog: number, reusePort: boolean): number;
   isTransparent(fd: number): boolean;
+  listenInNetns(netnsPath: string, host: string, port: number, backlog: number, reusePort: boolean, transparent: boolean): number;
+  socketInNetns(netnsPath: string, mark: number): number;
+  netnsInode(path: string): number;
+  netnsIpv4(path: string): string[];
+  originalDst(fd: number): { ip: string; port: number };
 }
 
 // Beside this module in the source tree; the esbuild bundle gets a copy at dist/build/ so the same
@@ -66,4 +72,63 @@ export function transparentServer(server: net.Server, host: string, port: number
   const fd = listenTransparent(host, port, opts.backlog ?? 511, opts.reusePort ?? false);
   // Node adopts the fd; from here on server.close() closes it.
   return server.listen({ fd });
+}
+
+/** The addon's ENETNS (open/setns of a namespace failed) as the WeftError callers branch on. */
+function netnsCall<T>(path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENETNS') {
+      throw new WeftError(ErrorCodes.NETNS_UNAVAILABLE, `${(err as Error).message} — has the pod gone, or does the agent lack hostPID, the /run/netns mount or CAP_SYS_ADMIN?`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Opens a non-blocking listening TCP socket inside the network namespace at netnsPath (a
+ * /run/netns/* or /proc/PID/ns/net file) and returns its fd; it keeps accepting there whatever
+ * thread adopts it. Needs CAP_SYS_ADMIN (setns) and CAP_NET_ADMIN if transparent.
+ */
+export function listenInNetns(netnsPath: string, host: string, port: number, backlog = 511, reusePort = false, transparent = false): number {
+  const a = load();
+  return netnsCall(netnsPath, () => a.listenInNetns(netnsPath, host, port, backlog, reusePort, transparent));
+}
+
+/** An unconnected non-blocking IPv4 TCP socket born in that namespace, with SO_MARK = mark (0: none). */
+export function socketInNetns(netnsPath: string, mark: number): number {
+  const a = load();
+  return netnsCall(netnsPath, () => a.socketInNetns(netnsPath, mark));
+}
+
+/**
+ * A net.Socket around socketInNetns, ready for .connect(): Node adopts an unconnected TCP fd and
+ * connects it like its own (checked by tests/agent/native/netns.test.ts).
+ */
+export function netnsSocket(netnsPath: string, mark: number): net.Socket {
+  return new net.Socket({ fd: socketInNetns(netnsPath, mark) });
+}
+
+/** The inode of a network namespace file: the namespace's identity however many paths name it. */
+export function netnsInode(path: string): number {
+  const a = load();
+  return netnsCall(path, () => a.netnsInode(path));
+}
+
+/** Every IPv4 address configured in that namespace (loopback included). */
+export function netnsIpv4(path: string): string[] {
+  const a = load();
+  return netnsCall(path, () => a.netnsIpv4(path));
+}
+
+/** SO_ORIGINAL_DST of a REDIRECTed IPv4 connection's fd: where the client first sent it. */
+export function originalDst(fd: number): { ip: string; port: number } {
+  return load().originalDst(fd);
+}
+
+/** The fd behind a net.Socket (Linux TCP handles expose it; -1 when there is none). */
+export function socketFd(socket: net.Socket): number {
+  const handle = (socket as unknown as { _handle?: { fd?: number } | null })._handle;
+  return typeof handle?.fd === 'number' ? handle.fd : -1;
 }

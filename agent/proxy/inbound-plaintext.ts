@@ -14,6 +14,7 @@ import { pipeBoth } from './tcp.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
 import { ErrorCodes } from '../../common/errors.ts';
+import { localAddressOf, type CaptureOrigin } from './capture-origin.ts';
 import { LogThrottle } from '../../common/log-throttle.ts';
 import { isAgentListener, type AgentListeners } from './outbound-decide.ts';
 
@@ -37,13 +38,23 @@ export interface InboundDeps {
 }
 
 
-export function createInboundPlaintextHandler(deps: InboundDeps): (socket: net.Socket) => void {
+/** Handles one captured plaintext connection to a pod; `origin` is its pod listener's (pod scope). */
+export type InboundPlaintextHandler = (socket: net.Socket, origin?: CaptureOrigin) => void;
+
+export function createInboundPlaintextHandler(deps: InboundDeps): InboundPlaintextHandler {
   const refusals = new LogThrottle(deps.log, { intervalMs: 10_000 });
-  return function onInboundPlaintext(client: net.Socket): void {
+  return function onInboundPlaintext(client: net.Socket, origin?: CaptureOrigin): void {
     client.setNoDelay(true);
     client.on('error', () => undefined);
-    const targetIp = unmapIpv4(client.localAddress);
-    const port = client.localPort ?? 0;
+    const original = origin === undefined ? localAddressOf(client) : origin.original(client);
+    if (original === undefined) {
+      // A pod listener reached without capture (the pod's own 15006 dialled): nothing to deliver.
+      deps.stats.rejected++;
+      client.resetAndDestroy();
+      return;
+    }
+    const targetIp = original.ip;
+    const port = original.port;
     if (deps.self !== undefined && isAgentListener({ ip: targetIp, port }, deps.self)) {
       // Dialled directly (node addresses are never captured): no workload there, and never a relay.
       const source = unmapIpv4(client.remoteAddress);

@@ -59,7 +59,11 @@ export interface DecideOptions {
   self?: AgentListeners;
 }
 
-export function decideOutbound(source: Address, original: Address, view: RoutingView, opts: DecideOptions): OutboundDecision {
+/**
+ * `named`: the source workload as its listener names it (pod scope: the listener lives in that
+ * pod); without it the source is looked up by address (node scope).
+ */
+export function decideOutbound(source: Address, original: Address, view: RoutingView, opts: DecideOptions, named?: WorkloadRecord): OutboundDecision {
   // First, whoever the source is (a meshed pod, an unmeshed one, the node itself): never a loop.
   if (opts.self !== undefined && isAgentListener(original, opts.self)) {
     return {
@@ -69,7 +73,7 @@ export function decideOutbound(source: Address, original: Address, view: Routing
       rejected: 'agent_listener',
     };
   }
-  const src = view.workloadByIp(source.ip);
+  const src = named ?? view.workloadByIp(source.ip);
   let service: string | undefined;
   let target = original;
   let dst = view.workloadByIp(original.ip);

@@ -14,6 +14,7 @@ import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
+import { localAddressOf, type CaptureOrigin } from './capture-origin.ts';
 import { admitConnection, type WorkloadLimiter } from './workload-limits.ts';
 
 /** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
@@ -59,7 +60,10 @@ function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
 }
 
 
-export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) => void {
+/** Handles one captured outbound connection; `origin` is its pod listener's (pod scope), absent on the node's. */
+export type OutboundHandler = (socket: net.Socket, origin?: CaptureOrigin) => void;
+
+export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
   const opts: DecideOptions = { localNode: deps.localNode, hbonePort: deps.hbonePort, pick: randomPick, self: deps.self };
   const log = deps.log;
   const refusals = new LogThrottle(log, { intervalMs: REFUSAL_LOG_INTERVAL_MS });
@@ -90,15 +94,22 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     });
   }
 
-  return function onOutbound(client: net.Socket): void {
+  return function onOutbound(client: net.Socket, origin?: CaptureOrigin): void {
     client.setNoDelay(true);
     // Errors before the pipe is set up (a reset while deciding) must not crash the worker.
     client.on('error', () => undefined);
     const source = { ip: unmapIpv4(client.remoteAddress), port: client.remotePort ?? 0 };
-    const original = { ip: unmapIpv4(client.localAddress), port: client.localPort ?? 0 };
-    const decision = decideOutbound(source, original, deps.view, opts);
+    const original = origin === undefined ? localAddressOf(client) : origin.original(client);
+    if (original === undefined) {
+      // A pod listener reached without capture (the pod dialled 127.0.0.1:15001 itself): no destination.
+      deps.stats.rejected++;
+      client.resetAndDestroy();
+      return;
+    }
+    const named = origin?.pod();
+    const decision = decideOutbound(source, original, deps.view, opts, named);
     // Fairness first, before any work is spent on a connection its pod may not have.
-    const from = decision.kind === 'hbone' || decision.kind === 'local' ? decision.source : decision.kind === 'passthrough' ? deps.view.workloadByIp(source.ip) : undefined;
+    const from = decision.kind === 'hbone' || decision.kind === 'local' ? decision.source : decision.kind === 'passthrough' ? named ?? deps.view.workloadByIp(source.ip) : undefined;
     if (!admitConnection(deps.connectionLimit, client, from)) return;
     if (decision.kind !== 'reject') {
       deps.stats.record({
@@ -113,7 +124,7 @@ export function createOutboundHandler(deps: OutboundDeps): (socket: net.Socket) 
     const ctx = decision.kind === 'reject' ? undefined : connectionContext({
       direction: 'outbound',
       path: decision.kind === 'hbone' ? 'outbound_hbone' : decision.kind === 'local' ? 'outbound_local' : 'outbound_passthrough',
-      source: decision.kind === 'passthrough' ? deps.view.workloadByIp(source.ip) : decision.source,
+      source: decision.kind === 'passthrough' ? named ?? deps.view.workloadByIp(source.ip) : decision.source,
       destination: decision.kind === 'passthrough' ? deps.view.workloadByIp(decision.target.ip) : decision.destination,
       service: decision.kind === 'passthrough' ? undefined : decision.service,
       tls: decision.kind === 'hbone' ? 'mutual' : 'none',

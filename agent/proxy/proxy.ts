@@ -2,6 +2,7 @@
 // the HBONE server (15008), sharing a tunnel pool. Runs in each worker thread; SO_REUSEPORT lets
 // every worker own the same ports and the kernel spreads connections across them.
 import net from 'node:net';
+import type { WorkloadRecord } from '../../control/api/model.ts';
 import type { Logger } from '../../common/log.ts';
 import type { AgentConfig } from '../config.ts';
 import type { CertificateProvider } from '../identity/tls-contexts.ts';
@@ -19,6 +20,7 @@ import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
 import { WorkloadLimiter } from './workload-limits.ts';
 import { NodeListeners } from './agent-listeners.ts';
+import { PodListeners, type PodDirectory } from './pod-listeners.ts';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
 
 export interface ProxyDeps {
@@ -40,9 +42,13 @@ export interface ProxyDeps {
   policy?: InboundAuthorizer;
   /** Proxy instances (worker threads) the per-workload limits are split over; default 1. */
   limitShares?: number;
+  /** Pod scope: the directory of captured pods this worker's deliveries leave from (see pod-listeners.ts). */
+  pods?: { directory: PodDirectory; lookup: (key: string) => WorkloadRecord | undefined };
 }
 
 export interface Proxy {
+  /** Pod scope: the listeners this worker holds inside captured pods; undefined in node scope. */
+  readonly pods: PodListeners | undefined;
   /** Stops accepting new connections; open ones keep flowing. */
   stopAccepting(): Promise<void>;
   /** Closes everything, giving open tunnels the configured grace. */
@@ -102,10 +108,14 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,
   });
-  const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, createOutboundHandler({
+  const onOutbound = createOutboundHandler({
     ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound'), l7: config.httpEnabled ? outboundHttp.hook : undefined, connectionLimit,
-  }));
-  const inbound = net.createServer({ noDelay: true }, createInboundPlaintextHandler({ ...common, log: log.child('inbound') }));
+  });
+  const onInbound = createInboundPlaintextHandler({ ...common, log: log.child('inbound') });
+  const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => onOutbound(s));
+  const inbound = net.createServer({ noDelay: true }, (s) => onInbound(s));
+  // Pod scope: the same handlers behind listeners inside each captured pod, told which pod.
+  const pods = deps.pods === undefined ? undefined : new PodListeners({ outbound: onOutbound, inbound: onInbound }, deps.pods.lookup, deps.pods.directory);
   const hbone = createHboneServer({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
@@ -137,14 +147,17 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   }
 
   return {
+    pods,
     async stopAccepting() {
       // net.Server.close stops accepting and resolves once existing connections end; don't wait.
+      pods?.stopAccepting();
       outbound.close();
       inbound.close();
       hbone.server.close();
     },
     async close() {
       self.close();
+      pods?.stopAccepting();
       outbound.close();
       inbound.close();
       outboundHttp.close();

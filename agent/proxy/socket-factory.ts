@@ -2,6 +2,7 @@
 // transparent (IP_TRANSPARENT) listeners of the node and plain loopback ones in tests are one
 // swap apart, and socket options (nodelay, keepalive) are set in one place.
 import net from 'node:net';
+import { netnsSocket } from '../native/index.ts';
 import type { Address } from './outbound-decide.ts';
 
 export interface ListenOptions {
@@ -21,10 +22,36 @@ export interface SocketFactory {
 
 export type TransparentListen = (host: string, port: number, backlog: number, reusePort: boolean) => number;
 
+/**
+ * Pod scope: deliveries to a captured pod leave from a socket born inside that pod's namespace,
+ * carrying the agent's mark so the pod's capture rules let it through (a socket from the node
+ * would enter the pod through its interface and be captured again).
+ */
+export interface PodDelivery {
+  /** The namespace path of the captured pod with this IP, or undefined (then: from the node). */
+  netnsFor(ip: string): string | undefined;
+  mark: number;
+}
+
 const BACKLOG = 4096;
 const KEEPALIVE_MS = 30_000;
 
-export function createSocketFactory(transparentListen?: TransparentListen): SocketFactory {
+function podSocket(delivery: PodDelivery, netns: string, target: Address): net.Socket {
+  let s: net.Socket;
+  try {
+    s = netnsSocket(netns, delivery.mark);
+  } catch (err) {
+    // The pod's namespace vanished under us: the same shape as a failed connect.
+    s = new net.Socket();
+    process.nextTick(() => s.destroy(err as Error));
+    return s;
+  }
+  s.setNoDelay(true);
+  s.setKeepAlive(true, KEEPALIVE_MS);
+  return s.connect({ host: target.ip, port: target.port });
+}
+
+export function createSocketFactory(transparentListen?: TransparentListen, delivery?: PodDelivery): SocketFactory {
   return {
     name: transparentListen === undefined ? 'plain' : 'transparent',
     listen(server, opts) {
@@ -50,7 +77,10 @@ export function createSocketFactory(transparentListen?: TransparentListen): Sock
       });
     },
     connect(target, timeoutMs) {
-      const s = net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
+      const netns = delivery?.netnsFor(target.ip);
+      const s = netns === undefined
+        ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS })
+        : podSocket(delivery as PodDelivery, netns, target);
       // A connect that hangs (black-holed peer) must not hold the app's connection forever.
       s.setTimeout(timeoutMs, () => {
         if (s.connecting) s.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));

@@ -7,3 +7,8 @@ export {
 export { runCommand, type CommandRunner, type CommandResult } from './command-runner.ts';
 export { IptablesRedirector } from './iptables-redirector.ts';
 export { EbpfRedirector, defaultObjectDir, type EbpfRedirectorOptions } from './ebpf-redirector.ts';
+export {
+  createPodCapture, registerPodCapture, podCaptureNames,
+  type PodCapture, type PodCaptureOptions, type PodCaptureFactory, type PodNetns, type OriginalDestination,
+} from './pod-capture.ts';
+export { InpodIptablesCapture } from './inpod-iptables.ts';

@@ -2,12 +2,19 @@
 // /config_dump/redirect's `status`, and `weft check`'s redirection row (agent/cli/check.ts) all
 // come from these two functions, so they cannot say "OK" and "not installed" at once.
 
+/** Pod scope: captured pods, and the model's local meshed pods whose namespace is not found yet. */
+export interface PodCounts {
+  captured: number;
+  missing: number;
+}
+
 export type RedirectStatus =
   /** WEFT_REDIRECT_MODE=none: nothing is captured (tests). */
   | { state: 'none' }
   /** Not reconciled yet: the first reconcile runs when control's first config snapshot arrives. */
   | { state: 'pending' }
-  | { state: 'installed' }
+  /** Installed; in pod scope, `pods` counts the pods captured (each in its own namespace). */
+  | { state: 'installed'; pods?: PodCounts }
   /** The last reconcile failed; retried on the next change. */
   | { state: 'failed'; error: string };
 
@@ -35,5 +42,11 @@ export function redirectCheck(mode: string, s: RedirectStatus | undefined): Redi
   if (s === undefined) return { status: 'warn', detail: `${mode}: this agent does not report whether its rules are installed (an older agent); see /config_dump/redirect` };
   const why = redirectNotReady(s);
   if (why !== null) return { status: 'fail', detail: `${mode}: ${why}` };
+  if (s.state === 'installed' && s.pods !== undefined) {
+    const detail = `${mode} in-pod: ${s.pods.captured} pod${s.pods.captured === 1 ? '' : 's'} captured`;
+    // A meshed pod the model places here but whose namespace the agent cannot find is not captured.
+    if (s.pods.missing > 0) return { status: 'warn', detail: `${detail}; ${s.pods.missing} meshed pod${s.pods.missing === 1 ? '' : 's'} of this node not found (see /config_dump/redirect)` };
+    return { status: 'ok', detail };
+  }
   return { status: 'ok', detail: `${mode} installed` };
 }

@@ -33,6 +33,13 @@ export interface MeshOptions {
   controlEnv?: Record<string, string>;
   /** How agents redirect pod traffic (WEFT_REDIRECT_MODE); ebpf gets a private bpffs for its pins. */
   redirectMode?: 'iptables' | 'ebpf';
+  /**
+   * Where agents capture (WEFT_CAPTURE_SCOPE): `node`, or `pod` (in-pod: listeners and rules inside
+   * each pod's namespace). Default: the WEFT_CAPTURE_SCOPE of the test run, else node — so any
+   * e2e file runs in pod scope with `WEFT_CAPTURE_SCOPE=pod`. In pod scope each agent scans only
+   * its own node's pod namespaces and gets a CNI relay socket (cniSocket(node)).
+   */
+  captureScope?: 'node' | 'pod';
   /** Node → agent credential; random bootstrap tokens when absent (a Kubernetes test mints its own). */
   tokens?: Record<string, string>;
   /** Print agent/control logs to this process's stderr (the sandbox); tests keep them in memory. */
@@ -208,6 +215,14 @@ export class Mesh {
       WEFT_WORKERS: '2',
       ...(this.#opts.redirectMode === undefined ? {} : { WEFT_REDIRECT_MODE: this.#opts.redirectMode }),
       ...(this.#bpffs === undefined ? {} : { WEFT_EBPF_PIN_ROOT: this.#bpffs.path }),
+      ...(this.captureScope === 'pod' ? {
+        WEFT_CAPTURE_SCOPE: 'pod',
+        // Many testbeds share this machine's /run/netns: each agent looks at its own node's pods only.
+        WEFT_NETNS_DIRS: '/run/netns',
+        WEFT_NETNS_NAME_PREFIX: `${n.netns}-`,
+        WEFT_PROC_DIR: '',
+        WEFT_CNI_SOCKET: this.cniSocket(node),
+      } : {}),
       ...this.#opts.agentEnv,
       ...extraEnv,
     };
@@ -216,6 +231,16 @@ export class Mesh {
       ? this.tb.spawn(n.netns, process.execPath, [bundle], { env, nofile: AGENT_NOFILE })
       : this.tb.spawn(n.netns, '/bin/sh', ['-c', 'exec "$0" "$1" >>"$2" 2>&1', process.execPath, bundle, opts.logFile], { env, nofile: AGENT_NOFILE });
     this.#agents.set(node, track(child, `agent ${node}`, this.#opts.echoLogs ?? false));
+  }
+
+  /** node or pod: where this mesh's agents capture (MeshOptions.captureScope). */
+  get captureScope(): 'node' | 'pod' {
+    return this.#opts.captureScope ?? (process.env.WEFT_CAPTURE_SCOPE === 'pod' ? 'pod' : 'node');
+  }
+
+  /** Pod scope: the agent's CNI relay socket, which the weft-cni plugin (or a test) talks to. */
+  cniSocket(node: string): string {
+    return join(this.dir, `cni-${node}.sock`);
   }
 
   /** SIGTERM (drain and uninstall) by default; resolves with the exit code. */

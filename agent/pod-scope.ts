@@ -1,0 +1,132 @@
+// Pod scope (WEFT_CAPTURE_SCOPE=pod), the main thread's part: the pod registry (PodCaptureManager)
+// wired to the proxy workers (listener syncs over postMessage), the namespace scanner, the CNI
+// relay socket and a slow periodic rescan. app.ts calls reconcile() on every model change.
+import type { Logger } from '../common/log.ts';
+import type { WorkloadRecord } from '../control/api/model.ts';
+import type { AgentConfig } from './config.ts';
+import type { PodListenSpec } from './proxy/pod-listeners.ts';
+import { CniRelay } from './redirect/cni-relay.ts';
+import { scanNetns } from './redirect/netns-scan.ts';
+import { createPodCapture, type PodCapture, type PodNetns } from './redirect/pod-capture.ts';
+import { PodCaptureManager, type PodListenerSink } from './redirect/pod-capture-manager.ts';
+import type { FromWorker, ToWorker } from './worker-protocol.ts';
+
+const SYNC_TIMEOUT_MS = 15_000;
+
+export interface PodScopeDeps {
+  cfg: AgentConfig;
+  log: Logger;
+  /** Posts to every proxy worker; returns how many there are. */
+  broadcast: (m: ToWorker) => number;
+  /** This node's meshed workloads in the model. */
+  localMeshed: () => WorkloadRecord[];
+  workloadByKey: (key: string) => WorkloadRecord | undefined;
+}
+
+export class PodScope {
+  readonly capture: PodCapture;
+  readonly manager: PodCaptureManager;
+  readonly #deps: PodScopeDeps;
+  readonly #relay: CniRelay | null;
+  readonly #spec: PodListenSpec;
+  #seq = 0;
+  readonly #syncs = new Map<number, { want: number; failed: Map<number, string>; got: number; done: () => void }>();
+  #timer: NodeJS.Timeout | undefined;
+  #workersGone = false;
+
+  constructor(deps: PodScopeDeps) {
+    const { cfg, log } = deps;
+    this.#deps = deps;
+    this.capture = createPodCapture(cfg.redirectMode, {
+      outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort, hbonePort: cfg.hbonePort, mark: cfg.mark, excludeOutboundPorts: [],
+    });
+    this.#spec = {
+      outboundHost: this.capture.outboundHost, inboundHost: this.capture.inboundHost,
+      outboundPort: cfg.outboundPort, inboundPort: cfg.inboundPlaintextPort,
+      transparent: this.capture.transparentListeners, originalDestination: this.capture.originalDestination,
+    };
+    const sink: PodListenerSink = { sync: (pods) => this.#sync(pods) };
+    const namedDirs = cfg.netnsDirs.split(',').map((d) => d.trim()).filter((d) => d !== '');
+    this.manager = new PodCaptureManager({
+      capture: this.capture,
+      listeners: sink,
+      workloads: () => deps.localMeshed().map((w) => ({ key: w.key, ip: w.ip })),
+      scan: (extra) => scanNetns({ namedDirs, namePrefix: cfg.netnsNamePrefix, procDir: cfg.procDir, extra }),
+      log: log.child('pods'),
+    });
+    this.#relay = cfg.cniSocket === '' ? null : new CniRelay({
+      socketPath: cfg.cniSocket,
+      waitMs: cfg.cniWaitMs,
+      log: log.child('cni'),
+      target: {
+        added: async (pod) => {
+          this.manager.learn(pod);
+          await this.manager.reconcile();
+        },
+        deleted: async (m) => {
+          this.manager.forget(m);
+          await this.manager.reconcile();
+        },
+        verdict: (inode, key, ips) => {
+          if (this.manager.captured(inode)) return 'captured';
+          const failed = this.manager.failure(inode);
+          if (failed !== undefined) return { failed };
+          const w = (key === '' ? undefined : deps.workloadByKey(key)) ?? deps.localMeshed().find((x) => ips.includes(x.ip));
+          if (w !== undefined && (!w.meshed || w.node !== cfg.nodeName)) return 'not-meshed';
+          return 'unknown';
+        },
+        changed: (ms) => this.manager.changed(ms),
+      },
+    });
+  }
+
+  /** Opens the CNI relay socket and starts the periodic rescan. */
+  async start(): Promise<void> {
+    await this.#relay?.listen();
+    if (this.#deps.cfg.podRescanMs > 0) {
+      this.#timer = setInterval(() => void this.manager.reconcile({ rescan: true }).catch(() => {}), this.#deps.cfg.podRescanMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** A worker's answer to a listener sync. */
+  onWorkerMessage(m: Extract<FromWorker, { type: 'pods-synced' }>): void {
+    const s = this.#syncs.get(m.seq);
+    if (s === undefined) return;
+    for (const f of m.failed) if (!s.failed.has(f.inode)) s.failed.set(f.inode, f.message);
+    if (++s.got === s.want) s.done();
+  }
+
+  /** The workers have stopped (drain): listener syncs answer at once from here on. */
+  workersStopped(): void {
+    this.#workersGone = true;
+    for (const s of this.#syncs.values()) s.done();
+  }
+
+  /** Drain/uninstall: the relay closes, every pod's rules go, every pod listener closes. */
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#relay?.close();
+    await this.manager.uninstall();
+  }
+
+  #sync(pods: readonly PodNetns[]): Promise<Map<number, string>> {
+    const failed = new Map<number, string>();
+    if (this.#workersGone) return Promise.resolve(failed);
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        for (const p of pods) if (!failed.has(p.inode)) failed.set(p.inode, `a proxy worker did not answer within ${SYNC_TIMEOUT_MS} ms`);
+        done();
+      }, SYNC_TIMEOUT_MS);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#syncs.delete(seq);
+        resolve(failed);
+      };
+      const want = this.#deps.broadcast({ type: 'pods', seq, pods: [...pods], spec: this.#spec });
+      if (want === 0) { done(); return; }
+      this.#syncs.set(seq, { want, failed, got: 0, done });
+    });
+  }
+}
