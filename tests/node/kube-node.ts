@@ -19,7 +19,7 @@
 // sysctls the node changed, /var/log/pods entries and the kubepods cgroups go.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { createWriteStream, existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -228,6 +228,7 @@ export class KubeNode {
     await must('ip', ['addr', 'add', `${this.nodeIp}/32`, 'dev', this.hostLink]);
     await must('ip', ['link', 'set', this.hostLink, 'up']);
     await must('ip', ['route', 'add', range, 'dev', this.hostLink]);
+    await ensureSharedNetnsDir();
     await this.#sysctl('net.ipv4.ip_forward', '1');
     await this.#sysctl('net.bridge.bridge-nf-call-iptables', '1');
   }
@@ -469,6 +470,7 @@ export class KubeNode {
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m): m is string => m !== undefined && m.startsWith(`${this.dir}/`));
     for (const m of mounts.reverse()) sync('umount', ['-l', m]);
     killKubepods();
+    for (const ns of this.#podNetnsSync()) { sync('umount', [join('/run/netns', ns)]); try { rmSync(join('/run/netns', ns), { force: true }); } catch { /* gone */ } }
     sync('ip', ['link', 'del', this.bridge]);
     if (this.#before !== undefined) for (const [cmd, args] of restorePlan(this.#before, hostSnapshotSync())) sync(cmd, args);
     for (const [, , syncUndo] of this.#undo.reverse()) syncUndo?.();
@@ -537,21 +539,27 @@ export class KubeNode {
     for (const m of mounts.reverse()) await run('umount', ['-l', m.replace(/\\040/g, ' ')]);
   }
 
-  /** Network namespaces containerd made for sandboxes it could not tear down (/var/run/netns/cni-…), ours only. */
-  async #leftoverNetns(): Promise<void> {
-    // containerd 1.6 pins each sandbox's namespace under <state>/… or /var/run/netns/cni-<uuid>;
-    // a pin whose veth is on our bridge is ours. The bridge going removes the veths; the pins of
-    // namespaces we made are found by the IPAM leases they held.
-    const leases = join(this.dir, 'cni-ipam', this.cniNetwork);
-    if (!existsSync(leases)) return;
-    const ids = new Set(readdirSync(leases).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).map((f) => readFileSync(join(leases, f), 'utf8').split('\n')[0]?.trim()));
-    if (ids.size === 0 || !existsSync('/var/run/netns')) return;
-    for (const ns of readdirSync('/var/run/netns').filter((n) => n.startsWith('cni-'))) {
-      const r = await run('ip', ['-n', ns, '-4', '-o', 'addr', 'show']);
-      if (r.stdout.split('\n').some((l) => new RegExp(`inet ${this.podCidr.replace(/\.0\/\d+$/, '\\.')}`).test(l))) {
-        await run('umount', [join('/var/run/netns', ns)]);
-        await rm(join('/var/run/netns', ns), { force: true });
+  /**
+   * The sandbox namespaces containerd pinned (/run/netns/cni-<uuid>) that hold an address of this
+   * node's pod range: ours, left when the sandbox was not torn down (containerd killed). Their veths
+   * go with them.
+   */
+  #podNetnsSync(): string[] {
+    if (!existsSync('/run/netns')) return [];
+    const prefix = `inet ${this.podCidr.replace(/\.0\/\d+$/, '.')}`;
+    return readdirSync('/run/netns').filter((ns) => ns.startsWith('cni-')).filter((ns) => {
+      try {
+        return execFileSync('ip', ['-n', ns, '-4', '-o', 'addr', 'show'], { encoding: 'utf8', timeout: 5000 }).includes(prefix);
+      } catch {
+        return false;
       }
+    });
+  }
+
+  async #leftoverNetns(): Promise<void> {
+    for (const ns of this.#podNetnsSync()) {
+      await run('umount', [join('/run/netns', ns)]);
+      await rm(join('/run/netns', ns), { force: true });
     }
   }
 
@@ -569,6 +577,20 @@ export class KubeNode {
       }
     }
   }
+}
+
+/**
+ * /run/netns as a shared mount point, as `ip netns add` makes it (and, like iproute2, never
+ * undone): a pod-scope agent mounts it with HostToContainer propagation, which the runtime
+ * refuses on a private mount ("is mounted on / but it is not a shared or slave mount") — this
+ * machine's / is private, a systemd node's is shared.
+ */
+async function ensureSharedNetnsDir(): Promise<void> {
+  const info = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/run/netns');
+  if (info !== undefined && / shared:\d+/.test(info)) return;
+  await mkdir('/run/netns', { recursive: true });
+  if (info === undefined) await must('mount', ['--bind', '/run/netns', '/run/netns']);
+  await must('mount', ['--make-shared', '/run/netns']);
 }
 
 /** Every process in the kubepods cgroups (a container whose shim died), SIGKILLed by pid. */
