@@ -5,6 +5,9 @@ import type { Logger } from '../common/log.ts';
 import type { WorkloadRecord } from '../control/api/model.ts';
 import type { AgentConfig } from './config.ts';
 import type { PodListenSpec } from './proxy/pod-listeners.ts';
+import { dirname, join } from 'node:path';
+import { NATIVE_ADDON_PATH } from './native/index.ts';
+import { installCniPlugin, uninstallCniPlugin } from './redirect/cni-install.ts';
 import { CniRelay } from './redirect/cni-relay.ts';
 import { scanNetns } from './redirect/netns-scan.ts';
 import { createPodCapture, type PodCapture, type PodNetns } from './redirect/pod-capture.ts';
@@ -80,9 +83,19 @@ export class PodScope {
     });
   }
 
-  /** Opens the CNI relay socket and starts the periodic rescan. */
+  /** Opens the CNI relay socket, chains weft-cni on the node (if asked) and starts the periodic rescan. */
   async start(): Promise<void> {
     await this.#relay?.listen();
+    const { cfg, log } = this.#deps;
+    if (this.#relay !== null && cfg.cniBinDir !== '' && cfg.cniConfDir !== '') {
+      try {
+        // Shipped next to the native addon (dist/build/ in the bundle and the image).
+        const file = await installCniPlugin({ source: join(dirname(NATIVE_ADDON_PATH), 'weft-cni'), binDir: cfg.cniBinDir, confDir: cfg.cniConfDir });
+        log.info('weft-cni chained into the node CNI configuration', { conflist: file });
+      } catch (err) {
+        log.error('weft-cni could not be installed; new pods are found by rescans only', { err });
+      }
+    }
     if (this.#deps.cfg.podRescanMs > 0) {
       this.#timer = setInterval(() => void this.manager.reconcile({ rescan: true }).catch(() => {}), this.#deps.cfg.podRescanMs);
       this.#timer.unref();
@@ -106,6 +119,11 @@ export class PodScope {
   /** Drain/uninstall: the relay closes, every pod's rules go, every pod listener closes. */
   async stop(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    const { cfg, log } = this.#deps;
+    // Unchained first: with no agent, a chained plugin would fail every pod's ADD on this node.
+    if (cfg.cniBinDir !== '' && cfg.cniConfDir !== '') {
+      await uninstallCniPlugin({ binDir: cfg.cniBinDir, confDir: cfg.cniConfDir }).catch((err: unknown) => log.error('weft-cni could not be removed', { err }));
+    }
     await this.#relay?.close();
     await this.manager.uninstall();
   }

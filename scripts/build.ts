@@ -79,6 +79,8 @@ for (const r of results) {
 execFileSync('bash', ['scripts/build-native.sh'], { stdio: 'inherit' });
 mkdirSync('dist/build', { recursive: true });
 copyFileSync('agent/native/build/weft_native.node', 'dist/build/weft_native.node');
+// The chained CNI plugin pod scope installs on the node (agent/redirect/cni-install.ts).
+copyFileSync('agent/native/build/weft-cni', 'dist/build/weft-cni');
 // The eBPF programs, where the ebpf redirector looks next to the agent bundle (dist/ebpf/).
 execFileSync('bash', ['scripts/build-ebpf.sh'], { stdio: 'inherit' });
 mkdirSync('dist/ebpf', { recursive: true });

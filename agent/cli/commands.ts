@@ -25,7 +25,7 @@ export interface Command {
 }
 
 interface ReadyAnswer { ready: boolean; reasons: string[] }
-interface AgentSection { node: string; version: string; redirectMode: string; workers: number; trustDomain: string }
+interface AgentSection { node: string; version: string; redirectMode: string; captureScope?: string; workers: number; trustDomain: string }
 interface ControlSection { connected: boolean; synced: boolean; lastVersion: number | null; lastError: { code: string; message: string; at?: string } | null; since: string | null; reconnects: number }
 
 /** `weft status`'s control row: the connection, and when it is down, the last error's code and message. */
@@ -54,7 +54,8 @@ const status: Command = {
       ['ready', ready.ready ? 'yes' : `no (${ready.reasons.join('; ')})`],
       ['node', dump.agent.node],
       ['version', dump.agent.version],
-      ['redirect', dump.agent.redirectMode],
+      // An older agent has no captureScope: it captures at the node.
+      ['redirect', `${dump.agent.redirectMode} (${dump.agent.captureScope ?? 'node'} scope)`],
       ['workers', String(dump.agent.workers)],
       ['trust domain', dump.agent.trustDomain],
       ['control', controlSummary(dump.control)],

@@ -114,6 +114,24 @@ t.test('agent DaemonSet: node-level privileges only as far as the mode needs', a
   t.same(ebpf.containers[0].securityContext.capabilities.add, ['NET_ADMIN', 'NET_RAW', 'BPF', 'SYS_ADMIN'], 'ebpf mode adds BPF and SYS_ADMIN');
   t.same(hostPaths(ebpf), ['/run/xtables.lock', '/sys/fs/bpf', '/sys/fs/cgroup', '/var/run/weft'], 'and mounts bpffs and the cgroup hierarchy');
   t.equal(env(ebpf.containers[0], 'WEFT_REDIRECT_MODE'), 'ebpf');
+  t.equal(env(c, 'WEFT_CAPTURE_SCOPE'), 'node', 'node scope by default');
+  t.notOk((find(render(), 'DaemonSet', 'weft-agent').spec as { template: { spec: { hostPID?: boolean } } }).template.spec.hostPID, 'no hostPID in node scope');
+
+  const inpodDs = find(render({ redirect: { scope: 'pod', cni: { binDir: '/home/kubernetes/bin', confDir: '/etc/cni/net.d' } } }), 'DaemonSet', 'weft-agent');
+  const inpod = podSpec(inpodDs);
+  const ic = inpod.containers[0];
+  t.equal(env(ic, 'WEFT_CAPTURE_SCOPE'), 'pod');
+  t.ok((inpodDs.spec as { template: { spec: { hostPID?: boolean } } }).template.spec.hostPID, 'pod scope: hostPID for the /proc scan');
+  t.same(ic.securityContext.capabilities.add, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'], 'pod scope adds SYS_ADMIN (setns) and nothing else');
+  t.same(hostPaths(inpod), ['/etc/cni/net.d', '/home/kubernetes/bin', '/run/netns', '/run/xtables.lock', '/var/run/weft'], 'and mounts /run/netns and the CNI directories');
+  const netnsMount = ic.volumeMounts.find((m) => m.mountPath === '/run/netns') as { mountPropagation?: string } | undefined;
+  t.equal(netnsMount?.mountPropagation, 'HostToContainer', 'namespaces made after the agent started appear inside');
+  t.same([env(ic, 'WEFT_CNI_BIN_DIR'), env(ic, 'WEFT_CNI_CONF_DIR')], ['/host/opt/cni/bin', '/host/etc/cni/net.d']);
+  for (const [dir, path] of [['WEFT_CNI_BIN_DIR', '/home/kubernetes/bin'], ['WEFT_CNI_CONF_DIR', '/etc/cni/net.d']] as const) {
+    const m = ic.volumeMounts.find((v) => v.mountPath === env(ic, dir));
+    const vol = (inpod.volumes as Array<{ name: string; hostPath?: { path: string } }>).find((v) => v.name === m?.name);
+    t.equal(vol?.hostPath?.path, path, `${dir} is the host's ${path}`);
+  }
 });
 
 t.test('RBAC: control reads what discovery needs and reviews tokens; the agent gets nothing', async (t) => {

@@ -192,6 +192,7 @@ t.test('the agent image\'s /opt/weft, listed from its COPY lines against this ch
   const listing = imageListing(st[1].steps);
   t.ok(listing.includes('agent.mjs') && listing.includes('weft.mjs'), 'the agent and CLI bundles');
   t.ok(listing.includes('build/weft_native.node'), 'the IP_TRANSPARENT addon at build/weft_native.node');
+  t.ok(listing.includes('build/weft-cni'), 'the weft-cni plugin pod scope installs, at build/weft-cni (beside the addon)');
   // Every chunk agent.mjs loads, transitively (static and dynamic imports of ./agent-*.mjs).
   const seen = agentChunks(join(ROOT, 'dist'));
   t.ok(seen.size > 3, `agent.mjs loads ${seen.size - 1} chunks`);

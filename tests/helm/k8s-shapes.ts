@@ -65,7 +65,7 @@ const volume = obj({
 const toleration = obj({ key: 'string', operator: oneOfEnum('Exists', 'Equal'), value: 'string', effect: oneOfEnum('', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'), tolerationSeconds: 'int' });
 const affinityTerm = obj({ topologyKey: 'string', labelSelector, namespaces: arr('string') }, ['topologyKey']);
 const podSpec = obj({
-  serviceAccountName: 'string', automountServiceAccountToken: 'bool', hostNetwork: 'bool',
+  serviceAccountName: 'string', automountServiceAccountToken: 'bool', hostNetwork: 'bool', hostPID: 'bool',
   dnsPolicy: oneOfEnum('ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'),
   priorityClassName: 'string', terminationGracePeriodSeconds: 'int', nodeSelector: 'string-map', tolerations: arr(toleration),
   imagePullSecrets: arr(obj({ name: 'string' }, ['name'])),

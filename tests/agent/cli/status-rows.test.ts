@@ -32,3 +32,12 @@ t.test('redirection: /ready\'s reason and the check row agree in every state', a
   t.equal(redirectNotReady({ state: 'none' }), null, 'and does not hold readiness back');
   t.equal(redirectCheck('ebpf', undefined).status, 'warn', 'an older agent without a status is not called OK');
 });
+
+t.test('redirection in pod scope: the check counts captured pods and warns about ones not found', async (t) => {
+  t.same(redirectCheck('iptables', { state: 'installed', pods: { captured: 3, missing: 0 } }), { status: 'ok', detail: 'iptables in-pod: 3 pods captured' });
+  t.same(redirectCheck('iptables', { state: 'installed', pods: { captured: 1, missing: 0 } }), { status: 'ok', detail: 'iptables in-pod: 1 pod captured' });
+  const missing = redirectCheck('iptables', { state: 'installed', pods: { captured: 2, missing: 1 } });
+  t.equal(missing.status, 'warn');
+  t.match(missing.detail, /2 pods captured; 1 meshed pod of this node not found/);
+  t.equal(redirectNotReady({ state: 'installed', pods: { captured: 0, missing: 4 } }), null, 'pods not found yet do not hold readiness back (they may not have started)');
+});

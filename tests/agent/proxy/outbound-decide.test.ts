@@ -47,6 +47,15 @@ t.test('HBONE decision carries both identities', async (t) => {
   t.equal(d.destination.identity, 'spiffe://cluster.local/ns/demo/sa/server');
 });
 
+t.test('pod scope: the listener names the source, whatever address the connection comes from', async (t) => {
+  // Inside a pod a connection may come from 127.0.0.1 or an address the model does not list;
+  // the pod whose namespace holds the listener is the source.
+  const named = decideOutbound({ ip: '127.0.0.1', port: 5000 }, { ip: remote.ip, port: 8080 }, view, opts, local);
+  t.match(named, { kind: 'hbone', source: { key: local.key } });
+  t.match(decideOutbound({ ip: client.ip, port: 5000 }, { ip: remote.ip, port: 8080 }, view, opts, local), { kind: 'hbone', source: { key: local.key } }, 'the listener wins over the address');
+  t.match(decideOutbound({ ip: client.ip, port: 5000 }, { ip: remote.ip, port: 8080 }, view, opts, legacy), { kind: 'passthrough', reason: 'source is not a known meshed workload' }, 'a named pod that is not meshed has no identity to present');
+});
+
 t.test('inbound delivers only to meshed workloads on this node (no open relay)', async (t) => {
   t.match(decideInbound(remote.ip, view, 'n2'), { kind: 'deliver', destination: { key: 'demo/server' } });
   t.match(decideInbound(remote.ip, view, 'n1'), { kind: 'refuse', status: 421 });
