@@ -131,6 +131,7 @@ export class KubeNode {
   #dns: Socket | undefined;
   #forwarder: net.Server | undefined;
   #stopped = false;
+  #stoppedSync = false;
   /** What start() measured, in ms. */
   readonly timings: Record<string, number> = {};
 
@@ -463,8 +464,9 @@ export class KubeNode {
    * host changes — kube-proxy's chains, mounts, links, the route, the sysctls.
    */
   stopSync(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
+    // Runs even when stop() is under way (the signal may come during the teardown), once.
+    if (this.#stoppedSync) return;
+    this.#stoppedSync = true;
     const sync = (cmd: string, args: string[]): void => { try { execFileSync(cmd, args, { stdio: 'ignore', timeout: 20_000 }); } catch { /* best effort */ } };
     if (this.#kubeProxyArgs.length > 0) sync(this.kube.bins.tools['kube-proxy']!, ['--cleanup', ...this.#kubeProxyArgs]);
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m): m is string => m !== undefined && m.startsWith(`${this.dir}/`));
@@ -476,13 +478,15 @@ export class KubeNode {
     for (const [, , syncUndo] of this.#undo.reverse()) syncUndo?.();
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500); // the killed processes leave their cgroups
     for (const h of readdirSync('/sys/fs/cgroup')) removeCgroupTree(join('/sys/fs/cgroup', h, 'kubepods'));
+    for (const e of existsSync('/var/log/pods') ? readdirSync('/var/log/pods') : []) if (!this.#logEntriesBefore.has(e)) try { rmSync(join('/var/log/pods', e), { recursive: true, force: true }); } catch { /* best effort */ }
+    // The control plane's handler ran first and could not remove the folder while it had mounts.
+    if (process.env.WEFT_KEEP_KUBE_DIR === undefined) try { rmSync(this.kube.dir, { recursive: true, force: true }); } catch { /* best effort */ }
   }
 
   /** Undoes everything start() did, in reverse; idempotent; never throws. Returns what it could not undo. */
   async stop(): Promise<string[]> {
     if (this.#stopped) return [];
     this.#stopped = true;
-    liveNodes.delete(this);
     const problems: string[] = [];
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try { await fn(); } catch (err) { problems.push(`${what}: ${(err as Error).message}`); }
@@ -521,6 +525,7 @@ export class KubeNode {
     await step('kubepods cgroups', async () => {
       for (const h of readdirSync('/sys/fs/cgroup')) removeCgroupTree(join('/sys/fs/cgroup', h, 'kubepods'));
     });
+    liveNodes.delete(this);
     return problems;
   }
 
