@@ -15,6 +15,7 @@
 // WEFT_NODE_SCOPE=pod|node picks the chart's redirect.scope (default: pod).
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +141,11 @@ async function main(t: Test): Promise<void> {
       if (r.code !== 0) return false;
     }
     figures.push(`chart ready ${Math.round((Date.now() - started) / 1000)} s after helm install`);
+    if (SCOPE === 'pod') {
+      // Read from the node's disk, not from the agent: the runtime will call what is there.
+      t.ok(existsSync(join(node!.cniBinDir, 'weft-cni')), 'the agent put weft-cni into the node\'s CNI bin folder');
+      t.same(conflistPlugins(node!), ['bridge', 'portmap', 'weft-cni'], 'and chained it last in the node\'s conflist');
+    }
     return true;
   });
   void installed;
@@ -289,6 +295,22 @@ async function main(t: Test): Promise<void> {
     figures.push(`${failed.length}/${results.length} requests failed across the upgrade`);
   });
 
+  await t.test('helm uninstall leaves the node as it found it', async (t) => {
+    const un = await helm(['uninstall', 'weft', '--namespace', 'weft-system', '--wait', '--timeout=120s']);
+    t.equal(un.code, 0, 'helm uninstall weft --namespace weft-system', { diag: un.stderr });
+    helmInstalled = un.code !== 0;
+    const gone = await kubectl(['-n', 'weft-system', 'wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=weft-agent', '--timeout=120s']);
+    t.equal(gone.code, 0, 'the agent pod is gone', { diag: gone.stderr });
+    const save = await run('iptables-save', []);
+    t.same(save.stdout.split('\n').filter((l) => l.includes('WEFT') || l.includes('weft-redirect')), [], 'no Weft rule left in the node\'s iptables');
+    if (SCOPE === 'pod') {
+      t.notOk(existsSync(join(node!.cniBinDir, 'weft-cni')), 'weft-cni removed from the CNI bin folder');
+      t.same(conflistPlugins(node!), ['bridge', 'portmap'], 'and unchained from the conflist');
+    }
+    const r = await request('/after-uninstall');
+    t.match(r[0] ?? '', /^200 web /, 'the apps still talk, unmeshed');
+  });
+
   async function agentPod(): Promise<string> {
     const r = await kubectl(['-n', 'weft-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=weft-agent', '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[*].metadata.name}']);
     return r.stdout.trim();
@@ -302,6 +324,13 @@ async function main(t: Test): Promise<void> {
  */
 function scopeValues(node: KubeNode): string[] {
   return SCOPE === 'node' ? [] : ['--set', `redirect.scope=${SCOPE}`, '--set', `redirect.cni.binDir=${node.cniBinDir}`, '--set', `redirect.cni.confDir=${node.cniConfDir}`];
+}
+
+/** The plugin types of the node's conflist, in order, read from its file. */
+function conflistPlugins(node: KubeNode): string[] {
+  const file = readdirSync(node.cniConfDir).find((f) => f.endsWith('.conflist'));
+  if (file === undefined) return [];
+  return (JSON.parse(readFileSync(join(node.cniConfDir, file), 'utf8')) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type);
 }
 
 /** tcpdump says "listening on …" on stderr once capturing. */
