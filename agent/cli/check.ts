@@ -32,6 +32,11 @@ export async function kernelChecks(): Promise<CheckResult[]> {
   out.push(ipt === null
     ? { group: 'kernel', name: 'iptables', status: 'fail', detail: 'iptables not found on PATH: iptables redirect mode cannot install its rules' }
     : { group: 'kernel', name: 'iptables', status: 'ok', detail: ipt });
+  // Pod scope enters each pod's namespace to apply its rules (nsenter --net=PATH).
+  const nsenter = await run('nsenter', ['--version']);
+  out.push(nsenter === null
+    ? { group: 'kernel', name: 'nsenter (pod scope)', status: 'warn', detail: 'nsenter not found on PATH: redirect.scope=pod cannot install rules inside pods (util-linux); node scope is unaffected' }
+    : { group: 'kernel', name: 'nsenter (pod scope)', status: 'ok', detail: nsenter });
   out.push((await exists('/sys/kernel/btf/vmlinux'))
     ? { group: 'kernel', name: 'BTF (eBPF mode)', status: 'ok', detail: '/sys/kernel/btf/vmlinux present' }
     : { group: 'kernel', name: 'BTF (eBPF mode)', status: 'warn', detail: 'no /sys/kernel/btf/vmlinux: eBPF redirect mode needs a BTF-enabled kernel; iptables mode is unaffected' });

@@ -74,7 +74,12 @@ export class PodListeners {
     const want = new Map(pods.map((p) => [p.inode, p]));
     for (const [inode, h] of this.#held) {
       const w = want.get(inode);
-      if (w !== undefined && w.key === h.pod.key && w.path === h.pod.path) continue;
+      if (w !== undefined && w.key === h.pod.key) {
+        // Same namespace, same pod: the sockets stay; a newer path (a /proc one gone stale) and
+        // address are what deliveries use from now on.
+        h.pod = w;
+        continue;
+      }
       this.#held.delete(inode);
       for (const s of h.servers) s.close();
     }

@@ -167,7 +167,11 @@ export class PodCaptureManager {
     // Lost (or changed) pods: rules out first, so nothing is steered at a listener about to close.
     for (const [inode, pod] of this.#captured) {
       const w = want.get(inode);
-      if (w !== undefined && same(w, pod)) continue;
+      if (w !== undefined && same(w, pod)) {
+        // Keep the newest path (a /proc path goes stale when its process exits).
+        this.#captured.set(inode, w);
+        continue;
+      }
       await this.#removeRules(pod);
       this.#captured.delete(inode);
       this.#o.log.info('pod released', { pod: pod.key, inode, reason: w === undefined ? 'gone from the model or its namespace vanished' : 'model changed' });

@@ -73,7 +73,10 @@ t.test('network namespace functions', { skip: !isRoot && 'needs root (ip netns, 
     t.notMatch(sh('ss', ['-ltnH', `sport = :${port}`]), new RegExp(`:${port}\\b`), 'ss in the caller namespace does not');
     // A second worker shares the port (SO_REUSEPORT), as every proxy worker does per pod.
     const fd2 = listenInNetns(NS_PATH, '0.0.0.0', port, 16, true, false);
-    net.createServer().listen({ fd: fd2 }).close();
+    const second = net.createServer().listen({ fd: fd2 });
+    await once(second, 'listening');
+    // Closed before any client: SO_REUSEPORT would otherwise hash some connections to it.
+    await new Promise<void>((resolve) => second.close(() => resolve()));
     // A client inside the namespace (a socket born there) reaches it at the pod's address.
     const reply = await connectVia(netnsSocket(NS_PATH, 0), port, '10.250.7.2');
     t.equal(reply, 'hi 10.250.7.2\n');
