@@ -11,7 +11,7 @@ import { memoryDump } from './admin/memory.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { createMetricsServer, METRICS_PATH } from './admin/metrics-server.ts';
 import { metricsListen, workerCount, workerHeapLimits, type AgentConfig } from './config.ts';
-import { CachingSecretManager, HttpsCertificateSigner } from './identity/index.ts';
+import { CachingSecretManager, ControlTrust, HttpsCertificateSigner } from './identity/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { mergePolicyCounters } from './policy/counters.ts';
 import { sumStats, type StatsJson } from './proxy/stats.ts';
@@ -50,7 +50,15 @@ export interface AgentSinks {
 }
 
 export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL, env: Record<string, string>, sinks: AgentSinks): Promise<AgentApp> {
-  const caPem = await readFile(cfg.controlCaFile, 'utf8');
+  // Control's certificate is checked against the mounted bundle and the anchors control last sent
+  // (its certificate follows the signing anchor through a rotation): see control-trust.ts.
+  const controlTrust = new ControlTrust({
+    file: cfg.controlCaFile,
+    initial: await readFile(cfg.controlCaFile, 'utf8'),
+    fromControl: () => secrets.trustBundle.anchors,
+    log: log.child('identity'),
+  });
+  const caPem = controlTrust.anchors;
   const credential = async (): Promise<string> => (await readFile(cfg.credentialFile, 'utf8')).trim();
   const control = splitHostPort(cfg.controlAddress);
   const socketPath = cfg.controlSocket === '' ? undefined : cfg.controlSocket;

@@ -1,14 +1,18 @@
 // A/B comparison of two agent builds on one testbed, rounds interleaved (A B, B A, …), so a
 // change to the data path is judged against its baseline under the same machine noise. Each
-// variant's turn restarts both agents from its bundle; no mesh and HAProxy run once per round as
-// the references. Optionally CPU-profiles variants at the end (closed loop on the L7 path).
-// Needs root. Typical use, from the repository root after `node scripts/build.ts`:
+// variant's turn restarts both agents from its bundle; no mesh and both HAProxy pairs (TCP: the
+// opaque anchor; HTTP mode with h2 + mTLS between the nodes: the L7 anchor) run once per round as
+// the references, so the issue-19 rows (HTTP/1.1, HTTP/2, gRPC unary at 1000 req/s and closed loop,
+// against the HAProxy L7 pair) get before and after in one run. Optionally CPU-profiles variants at
+// the end (closed loop on the L7 path). Needs root. Typical use, from the repository root after
+// `node scripts/build.ts`:
 //   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit; the chunks it loads, dist/agent-*-HASH.mjs,
 //                                           # have content-hashed names, so later builds add theirs beside them)
-//   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--duration 8] [--only weft-l7]
-//     [--profile a,b] [--top 30]
-// or one build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
-import { cp, mkdir } from 'node:fs/promises';
+//   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--protocols h1,h2,grpc] [--duration 8]
+//     [--only weft-l7] [--json FILE] [--profile a,b] [--top 30]
+// --only picks the Weft rows; the references always run. --json saves every run record and the
+// idle readings. One build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +21,13 @@ import { AGENT_BUNDLE, type Mesh } from '../tests/testbed/mesh.ts';
 import { openBed } from './bed.ts';
 import { restartAgents } from './agent-env.ts';
 import { ensureBundles } from './bundles.ts';
-import { CLIENT_NODE, SERVER_NODE, configurations, type BenchContext, type Configuration } from './configurations.ts';
+import { CLIENT_NODE, SERVER_NODE, HAPROXY_L7, configurations, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { ensureHaproxy } from './haproxy.ts';
+import { rssMiB } from './proc-stats.ts';
+import { loadSummary } from './results.ts';
 import { runOnce, type RunRecord } from './runner.ts';
-import type { HttpWorkload } from './workloads.ts';
+import { multiplexed, type HttpWorkload, type Protocol } from './workloads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +35,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
     rates: { type: 'string', default: '1000,0' },
+    protocols: { type: 'string', default: 'h1' },
+    json: { type: 'string' },
     profile: { type: 'string' },
     'env-a': { type: 'string', multiple: true, default: [] },
     'env-b': { type: 'string', multiple: true, default: [] },
@@ -46,8 +54,16 @@ const variants = [
 ];
 const rounds = Math.max(1, Number(values.rounds));
 const durationS = Number(values.duration);
-const workloads: HttpWorkload[] = values.rates.split(',').map((r) => ({
-  kind: 'http', id: Number(r) === 0 ? 'max' : `${r}rps`, title: '', protocol: 'h1', rate: Number(r), durationS, warmupS: 2, connections: 16, newConnection: false, bytes: 1024,
+const PROTOCOLS: readonly Protocol[] = ['h1', 'h2', 'grpc'];
+const protocols = values.protocols.split(',').map((p) => p.trim()).filter((p) => p !== '');
+for (const p of protocols) if (!(PROTOCOLS as readonly string[]).includes(p)) throw new Error(`--protocols: ${JSON.stringify(p)} is not one of ${PROTOCOLS.join(', ')}`);
+// The suite's shapes (bench/workloads.ts): HTTP/1.1 over 16 keep-alive connections; HTTP/2 and gRPC
+// over 4 connections, 16 streams in flight when closed loop.
+const workloads: HttpWorkload[] = (protocols as Protocol[]).flatMap((protocol) => values.rates.split(',').map((r): HttpWorkload => {
+  const rate = Number(r);
+  const id = `${protocol}-${rate === 0 ? 'max' : `${rate}rps`}`;
+  if (protocol !== 'h1') return { ...multiplexed(protocol, rate, { durationS, warmupS: 2 }), id };
+  return { kind: 'http', id, title: '', protocol, rate, durationS, warmupS: 2, connections: 16, newConnection: false, bytes: 1024 };
 }));
 const log = (m: string): void => { process.stderr.write(`ab: ${m}\n`); };
 
@@ -56,14 +72,26 @@ async function useVariant(mesh: Mesh, bundle: string, env: Record<string, string
   await new Promise((r) => setTimeout(r, 500));
 }
 
-async function check(ctx: BenchContext, c: Configuration): Promise<void> {
-  const probe: HttpWorkload = { kind: 'http', id: 'check', title: '', protocol: 'h1', rate: 50, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, bytes: 16 };
+async function check(ctx: BenchContext, c: Configuration, protocol: Protocol = 'h1'): Promise<void> {
+  const probe: HttpWorkload = { kind: 'http', id: 'check', title: '', protocol, rate: 50, durationS: 0.5, warmupS: 0, connections: 2, newConnection: false, bytes: 16 };
   for (let i = 0; i < 20; i++) {
     const r = await runOnce(ctx, c, probe, 0);
     if (r.error === undefined && r.load !== undefined && r.load.errors === 0 && r.load.count > 0) return;
     await new Promise((res) => setTimeout(res, 500));
   }
-  throw new Error(`${c.id} carries no traffic`);
+  throw new Error(`${c.id} carries no ${protocol} traffic`);
+}
+
+/** Each workload's protocol once per configuration, so a broken path fails now, not in the table. */
+async function checkAll(ctx: BenchContext, cs: Configuration[]): Promise<void> {
+  for (const c of cs) for (const p of new Set(workloads.map((w) => w.protocol))) await check(ctx, c, p);
+}
+
+/** Agents' RSS after a restart and the checks, before any load: the "idle" figure, per variant. */
+interface IdleRss {
+  variant: string;
+  round: number;
+  rssMiB: (number | undefined)[];
 }
 
 const median = (xs: number[]): number => {
@@ -72,18 +100,29 @@ const median = (xs: number[]): number => {
 };
 const r2 = (x: number): string => (Number.isFinite(x) ? String(Math.round(x * 100) / 100) : '—');
 
-function table(rows: { variant: string; rec: RunRecord }[]): string {
-  const out: string[] = ['| workload | config | variant | req/s | p50 ms | p99 ms | p99 per round | CPU µs/req n1 / n2 | max RSS MiB n1 / n2 | errors |', '|---|---|---|--:|--:|--:|---|---|---|--:|'];
+function table(rows: { variant: string; rec: RunRecord }[], idle: IdleRss[]): string {
+  const out: string[] = [
+    '| workload | config | variant | req/s | vs HAProxy L7 | p50 ms | p99 ms | added p99 ms | p99 per round | CPU µs/req n1 / n2 | RSS idle MiB n1 / n2 | max RSS MiB n1 / n2 | errors |',
+    '|---|---|---|--:|--:|--:|--:|--:|---|---|---|---|--:|',
+  ];
   const keys = new Map<string, { variant: string; rec: RunRecord }[]>();
   for (const r of rows) {
     const k = `${r.rec.workload}|${r.rec.config}|${r.variant}`;
     keys.set(k, [...(keys.get(k) ?? []), r]);
   }
+  const okOf = (rs: { rec: RunRecord }[] | undefined): RunRecord[] => (rs ?? []).map((r) => r.rec).filter((r) => r.error === undefined && r.load !== undefined);
+  // The references have variant '-': one run per round, whichever variant the round started with.
+  const refMedian = (w: string, c: string, f: (r: RunRecord) => number): number => median(okOf(keys.get(`${w}|${c}|-`)).map(f));
   for (const [k, rs] of keys) {
     const [w, c, v] = k.split('|');
-    const ok = rs.map((r) => r.rec).filter((r) => r.load !== undefined);
+    const ok = okOf(rs);
     const per = (i: number, f: (p: { cpuUs: number; rssMaxMiB: number }, n: number) => number): string => r2(median(ok.filter((r) => r.proxies[i] !== undefined).map((r) => f(r.proxies[i], r.requests))));
-    out.push(`| ${w} | ${c} | ${v} | ${r2(median(ok.map((r) => r.load!.achievedRps)))} | ${r2(median(ok.map((r) => r.load!.p50)))} | ${r2(median(ok.map((r) => r.load!.p99)))} | ${ok.map((r) => r2(r.load!.p99)).join(', ')} | ${per(0, (p, n) => p.cpuUs / n)} / ${per(1, (p, n) => p.cpuUs / n)} | ${per(0, (p) => p.rssMaxMiB)} / ${per(1, (p) => p.rssMaxMiB)} | ${ok.reduce((a, r) => a + r.load!.errors, 0)} |`);
+    const rps = median(ok.map((r) => r.load!.achievedRps));
+    const p99 = median(ok.map((r) => r.load!.p99));
+    const idleOf = (i: number): string => r2(median(idle.filter((x) => x.variant === v).map((x) => x.rssMiB[i] ?? NaN).filter(Number.isFinite)));
+    const rssIdle = v === '-' ? '—' : `${idleOf(0)} / ${idleOf(1)}`;
+    const vsL7 = rps / refMedian(w, HAPROXY_L7, (r) => r.load!.achievedRps);
+    out.push(`| ${w} | ${c} | ${v} | ${r2(rps)} | ${Number.isFinite(vsL7) ? `${Math.round(vsL7 * 100)}%` : '—'} | ${r2(median(ok.map((r) => r.load!.p50)))} | ${r2(p99)} | ${c === 'no-mesh' ? '—' : r2(p99 - refMedian(w, 'no-mesh', (r) => r.load!.p99))} | ${ok.map((r) => r2(r.load!.p99)).join(', ')} | ${per(0, (p, n) => p.cpuUs / n)} / ${per(1, (p, n) => p.cpuUs / n)} | ${rssIdle} | ${per(0, (p) => p.rssMaxMiB)} / ${per(1, (p) => p.rssMaxMiB)} | ${ok.reduce((a, r) => a + r.load!.errors, 0)} |`);
   }
   return out.join('\n');
 }
@@ -93,8 +132,9 @@ async function main(): Promise<void> {
   ensureHaproxy();
   // Rows that need their own agent settings (the telemetry-cost rows) are left out: each variant's
   // turn restarts the agents with that variant's settings. One mesh (iptables) is what it swaps.
+  // --only picks among the Weft rows; the references (no mesh, both HAProxy pairs) always run.
   const only = values.only?.split(',');
-  const configs = configurations().filter((c) => c.agentEnv === undefined && c.site === 'iptables' && (only === undefined || only.includes(c.id)));
+  const configs = configurations().filter((c) => c.agentEnv === undefined && c.site === 'iptables' && (!c.meshed || only === undefined || only.includes(c.id)));
   const bed = await openBed('bench-ab', configs);
   const { ctx } = bed;
   const { dir } = ctx;
@@ -104,11 +144,18 @@ async function main(): Promise<void> {
     const weft = configs.filter((c) => c.meshed);
     const refs = configs.filter((c) => !c.meshed);
     const rows: { variant: string; rec: RunRecord }[] = [];
+    const idle: IdleRss[] = [];
+    // How busy the machine was: what tells a noisy comparison from a real difference.
+    const load: number[] = [];
+    const loadTimer = setInterval(() => load.push(os.loadavg()[0]), 5000);
+    await checkAll(ctx, refs);
     for (let round = 1; round <= rounds; round++) {
       const order = round % 2 === 1 ? variants : [...variants].reverse();
       for (const v of order) {
         await useVariant(mesh, v.bundle, v.env);
-        for (const c of weft) await check(ctx, c);
+        await checkAll(ctx, weft);
+        await new Promise((r) => setTimeout(r, 1000));
+        idle.push({ variant: v.id, round, rssMiB: [CLIENT_NODE, SERVER_NODE].map((n) => rssMiB(mesh.agentPid(n) ?? -1)) });
         for (const w of workloads) {
           for (const c of weft) {
             const rec = await runOnce(ctx, c, w, round);
@@ -126,7 +173,15 @@ async function main(): Promise<void> {
       }
     }
     rows.sort((x, y) => `${x.rec.workload}${x.rec.config}${x.variant}`.localeCompare(`${y.rec.workload}${y.rec.config}${y.variant}`));
-    process.stdout.write(`${table(rows)}\n`);
+    clearInterval(loadTimer);
+    const la = loadSummary(load);
+    process.stdout.write(`${table(rows, idle)}\n`);
+    process.stdout.write(`1-minute load average during the runs: ${la === undefined ? 'n/a' : `${la.min}–${la.max} (median ${la.median}, ${la.samples} samples)`} on ${os.cpus().length} cores\n`);
+    if (values.json !== undefined) {
+      const file = resolve(values.json);
+      await writeFile(file, JSON.stringify({ date: new Date().toISOString(), loadAverage: la, variants, workloads, idle, rows }, null, 1) + '\n');
+      log(`wrote ${file}`);
+    }
     const l7 = configs.find((c) => c.id === 'weft-l7');
     const profiled = l7 === undefined ? [] : variants.filter((v) => (values.profile ?? '').split(',').includes(v.id));
     for (const pv of profiled) {

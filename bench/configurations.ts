@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import type { RedirectMode } from '../tests/ebpf/mode.ts';
 import type { Mesh } from '../tests/testbed/mesh.ts';
 import type { Testbed } from '../tests/testbed/testbed.ts';
-import { startHaproxyPair, type HaproxyPair } from './haproxy.ts';
+import { startHaproxyPair, type HaproxyMode, type HaproxyPair } from './haproxy.ts';
 import { telemetryOff, tracingOn } from './telemetry-configurations.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 
@@ -99,26 +99,43 @@ function weftAgents(ctx: BenchContext, site: RedirectMode): WatchedProcess[] {
   return [CLIENT_NODE, SERVER_NODE].map((n) => ({ name: `agent ${n}`, pid: mesh.agentPid(n) ?? -1 }));
 }
 
-function haproxy(): Configuration {
+/** The id of the HAProxy pair in HTTP mode: the anchor of the L7 rows (issue 19). */
+export const HAPROXY_L7 = 'haproxy-l7';
+
+/** HAProxy as an mTLS pair: `tcp` carries bytes (the opaque rows' anchor); `http` parses requests
+ * and carries them as HTTP/2 streams between the nodes (the L7 rows' anchor). */
+function haproxy(mode: HaproxyMode): Configuration {
   let pair: HaproxyPair | undefined;
+  const http = mode === 'http';
+  // The TCP pair forwards the raw TCP port too (the bulk workload); an HTTP-mode proxy cannot carry it.
+  const forwarded: { port: number; app: 'h1' | 'h2' }[] = [
+    { port: HTTP_PORT, app: 'h1' },
+    ...(http ? [] : [{ port: TCP_PORT, app: 'h1' as const }]),
+    { port: DETECTED_PORTS.h2, app: 'h2' },
+    { port: DETECTED_PORTS.grpc, app: 'h2' },
+  ];
+  const first = http ? 15201 : 15101;
   const c: Configuration = {
-    id: 'haproxy',
-    label: 'HAProxy mTLS pair',
-    namespace: 'haproxy',
+    id: http ? HAPROXY_L7 : 'haproxy',
+    label: http ? 'HAProxy L7 mTLS HTTP/2 pair' : 'HAProxy TCP mTLS pair',
+    namespace: http ? 'hal7' : 'haproxy',
     meshed: false,
     site: 'iptables',
     ports: DETECTED_PORTS,
-    path: 'client pod → iptables REDIRECT → HAProxy n1 (TCP) → TLS 1.3 + client cert → HAProxy n2 → server pod',
+    path: http
+      ? 'client pod → iptables REDIRECT → HAProxy n1 (HTTP mode: HTTP/1.1, or h2c from the preface) → HTTP/2 streams on pooled TLS 1.3 + client-cert connections (alpn h2, http-reuse always) → HAProxy n2 → HTTP/1.1 (h2c for the HTTP/2 and gRPC servers) → server pod'
+      : 'client pod → iptables REDIRECT → HAProxy n1 (TCP) → TLS 1.3 + client cert → HAProxy n2 → server pod',
     async setup(ctx) {
       const { tb } = siteOf(ctx, c);
       pair = await startHaproxyPair({
         tb,
+        mode,
         dir: ctx.dir,
         clientNode: CLIENT_NODE,
         serverNode: SERVER_NODE,
         clientPodIp: tb.pod(clientPod(c)).ip,
         serverPodIp: tb.pod(serverPod(c)).ip,
-        ports: [HTTP_PORT, TCP_PORT, DETECTED_PORTS.h2, DETECTED_PORTS.grpc].map((port, i) => ({ port, outbound: 15101 + 2 * i, inbound: 15102 + 2 * i })),
+        ports: forwarded.map(({ port, app }, i) => ({ port, app, outbound: first + 2 * i, inbound: first + 1 + 2 * i })),
         threads: ctx.workers,
         // Two descriptors per connection, and a margin for listeners and the log.
         maxconn: Math.floor((nofile() - 64) / 2),
@@ -162,7 +179,8 @@ export function configurations(): Configuration[] {
     weft('weft-opaque', 'Weft opaque · iptables', 'weft', 'iptables', true),
     weft('weft-l7-ebpf', 'Weft L7 · eBPF', 'ebl7', 'ebpf', false),
     weft('weft-opaque-ebpf', 'Weft opaque · eBPF', 'ebop', 'ebpf', true),
-    haproxy(),
+    haproxy('tcp'),
+    haproxy('http'),
     telemetryOff((ctx) => weftAgents(ctx, 'iptables'), DETECTED_PORTS),
     tracingOn((ctx) => weftAgents(ctx, 'iptables'), DETECTED_PORTS, CLIENT_NODE),
   ];

@@ -6,7 +6,10 @@ import { configsOf, cpuPerRequest, med, proxyNames, rssPerThousand, runsOf, type
 import type { HttpWorkload, IdleWorkload, Workload } from './workloads.ts';
 
 export const BASE = 'no-mesh';
+/** The HAProxy TCP pair: the anchor of the opaque rows. */
 export const PEER = 'haproxy';
+/** The HAProxy pair in HTTP mode (h2 + mTLS between the nodes): the anchor of the L7 rows. */
+export const PEER_L7 = 'haproxy-l7';
 
 export interface Report {
   md: string[];
@@ -42,7 +45,7 @@ export function latencyTable(r: BenchResults, w: HttpWorkload, rep: Report, char
   const p = (c: string, k: 'p50' | 'p90' | 'p99' | 'p999'): number | undefined => med(r, w.id, c, (x) => x.load?.[k]);
   const configs = configsOf(r, w.id);
   rep.md.push(markdownTable(
-    ['configuration', 'achieved req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'added p50 ms', 'added p99 ms', 'p99 vs HAProxy', 'p99 per round (min–max)', 'errors', CPU_COLUMN, RSS_COLUMN],
+    ['configuration', 'achieved req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'added p50 ms', 'added p99 ms', 'p99 vs HAProxy TCP', 'p99 vs HAProxy L7', 'p99 per round (min–max)', 'errors', CPU_COLUMN, RSS_COLUMN],
     configs.map((c) => [
       c.label,
       n2(med(r, w.id, c.id, (x) => x.load?.achievedRps)),
@@ -50,6 +53,7 @@ export function latencyTable(r: BenchResults, w: HttpWorkload, rep: Report, char
       c.id === BASE ? '—' : signed(diff(p(c.id, 'p50'), p(BASE, 'p50'))),
       c.id === BASE ? '—' : signed(diff(p(c.id, 'p99'), p(BASE, 'p99'))),
       c.id === PEER ? '—' : ratio(p(c.id, 'p99'), p(PEER, 'p99')),
+      c.id === PEER_L7 ? '—' : ratio(p(c.id, 'p99'), p(PEER_L7, 'p99')),
       spread(r, w.id, c.id),
       n2(med(r, w.id, c.id, (x) => x.load?.errors)),
       proxyCpu(r, w.id, c.id),
@@ -69,9 +73,9 @@ export function throughputTable(r: BenchResults, w: HttpWorkload, rep: Report, c
   const rps = (c: string): number | undefined => med(r, w.id, c, (x) => x.load?.achievedRps);
   const configs = configsOf(r, w.id);
   rep.md.push(markdownTable(
-    ['configuration', 'req/s', 'vs no mesh', 'vs HAProxy', 'p50 ms', 'p99 ms', 'errors', CPU_COLUMN, RSS_COLUMN],
+    ['configuration', 'req/s', 'vs no mesh', 'vs HAProxy TCP', 'vs HAProxy L7', 'p50 ms', 'p99 ms', 'errors', CPU_COLUMN, RSS_COLUMN],
     configs.map((c) => [
-      c.label, n2(rps(c.id)), ratio(rps(c.id), rps(BASE)), ratio(rps(c.id), rps(PEER)),
+      c.label, n2(rps(c.id)), ratio(rps(c.id), rps(BASE)), ratio(rps(c.id), rps(PEER)), ratio(rps(c.id), rps(PEER_L7)),
       n2(med(r, w.id, c.id, (x) => x.load?.p50)), n2(med(r, w.id, c.id, (x) => x.load?.p99)),
       n2(med(r, w.id, c.id, (x) => x.load?.errors)), proxyCpu(r, w.id, c.id), proxyRss(r, w.id, c.id),
     ]),
@@ -86,7 +90,7 @@ export function bulkTable(r: BenchResults, w: Workload, rep: Report, chart: stri
   const g = (c: string): number | undefined => med(r, w.id, c, (x) => (x.bulk?.ok ? x.bulk.gbps : undefined));
   const configs = configsOf(r, w.id);
   rep.md.push(markdownTable(
-    ['configuration', 'Gb/s', 'vs no mesh', 'vs HAProxy', 'proxy CPU s (n1 / n2)'],
+    ['configuration', 'Gb/s', 'vs no mesh', 'vs HAProxy TCP', 'proxy CPU s (n1 / n2)'],
     configs.map((c) => [
       c.label, n2(g(c.id)), ratio(g(c.id), g(BASE)), ratio(g(c.id), g(PEER)),
       perProxy(r, c.id, (p) => (med(r, w.id, c.id, (x) => x.proxies.find((q) => q.name === p)?.cpuUs) ?? NaN) / 1e6, 2),

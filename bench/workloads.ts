@@ -31,6 +31,8 @@ export interface BulkWorkload {
   title: string;
   bytes: number;
   configs?: string[];
+  /** Never these configurations (ids), e.g. a proxy that cannot carry the protocol. */
+  except?: string[];
 }
 
 export interface IdleWorkload {
@@ -63,8 +65,13 @@ export interface Profile {
   runControlScale: boolean;
 }
 
-/** The configurations every workload runs against unless it names its own (configurations.ts). */
-export const IPTABLES_CONFIGS = ['no-mesh', 'weft-l7', 'weft-opaque', 'haproxy'];
+/** The configurations every workload runs against unless it names its own (configurations.ts):
+ * the baseline, Weft's two paths, and HAProxy as a TCP pair (the opaque anchor) and in HTTP mode
+ * (the L7 anchor). */
+export const IPTABLES_CONFIGS = ['no-mesh', 'weft-l7', 'weft-opaque', 'haproxy', 'haproxy-l7'];
+
+/** The HAProxy pair in HTTP mode: it carries requests, not a raw TCP stream. */
+const HTTP_ONLY = ['haproxy-l7'];
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -120,7 +127,7 @@ export function multiplexed(protocol: 'h2' | 'grpc', rate: number, t: Timing): H
 }
 
 export function bulk(bytes: number, configs?: string[]): BulkWorkload {
-  return { kind: 'bulk', id: 'tcp-bulk', title: `One TCP stream, ${bytes / MiB} MiB server → client`, bytes, configs };
+  return { kind: 'bulk', id: 'tcp-bulk', title: `One TCP stream, ${bytes / MiB} MiB server → client`, bytes, configs, except: HTTP_ONLY };
 }
 
 export function idle(connections: number, settleS: number): IdleWorkload {
@@ -128,7 +135,7 @@ export function idle(connections: number, settleS: number): IdleWorkload {
     kind: 'idle', id: `idle-${connections}`, title: `${connections.toLocaleString('en-US')} concurrent idle HTTP/1.1 connections (memory)`,
     connections, parallel: 200, settleS, rounds: 1,
     // No proxy in the no-mesh row: nothing to weigh.
-    configs: ['weft-l7', 'weft-opaque', 'weft-l7-ebpf', 'weft-opaque-ebpf', 'haproxy'],
+    configs: ['weft-l7', 'weft-opaque', 'weft-l7-ebpf', 'weft-opaque-ebpf', 'haproxy', 'haproxy-l7'],
   };
 }
 
@@ -153,7 +160,8 @@ export function profile(name: string): Profile {
         name, rounds: 2, profileS: 10, runCaSigning: true, runControlScale: false,
         workloads: [
           idle(10_000, 2), fixedRate(1000, t), fixedRate(2000, ip), maxThroughput(t), fixedRate(500, ip, 64 * KiB), newConnection(200, ip),
-          multiplexed('h2', 1000, ip), multiplexed('grpc', 500, ip), multiplexed('grpc', 0, ip), bulk(256 * MiB),
+          // HTTP/2 and gRPC at 1000 req/s and closed loop: the issue-19 targets' rows.
+          multiplexed('h2', 1000, ip), multiplexed('h2', 0, ip), multiplexed('grpc', 1000, ip), multiplexed('grpc', 0, ip), bulk(256 * MiB),
         ],
       };
     }
@@ -183,5 +191,6 @@ export function profile(name: string): Profile {
 
 /** Whether a workload runs against a configuration. */
 export function appliesTo(w: Workload, config: string): boolean {
+  if (w.kind === 'bulk' && w.except?.includes(config)) return false;
   return w.configs === undefined || w.configs.includes(config);
 }

@@ -69,6 +69,12 @@ export const ErrorCodes = {
   TLS_HANDSHAKE: 'WEFT_ERR_TLS_HANDSHAKE',
   /** An HTTP API path or method that does not exist (404/405). */
   HTTP_ROUTE: 'WEFT_ERR_HTTP_ROUTE',
+  /** An HTTP/2 peer broke the protocol (RFC 9113 connection error: framing, stream state, flow control, SETTINGS) or abused it (rapid reset, CONTINUATION flood, too many streams: ENHANCE_YOUR_CALM); the connection is closed with GOAWAY. */
+  H2_CONNECTION: 'WEFT_ERR_H2_CONNECTION',
+  /** An HTTP/2 stream error (RFC 9113 §5.4.2): the one stream is reset with RST_STREAM, the connection survives. */
+  H2_STREAM: 'WEFT_ERR_H2_STREAM',
+  /** An HPACK header block that cannot be decoded (RFC 7541; COMPRESSION_ERROR): the connection is closed with GOAWAY. */
+  H2_COMPRESSION: 'WEFT_ERR_H2_COMPRESSION',
   /** The `weft` CLI found no agent at the socket/address (not running, wrong path). */
   CLI_AGENT_UNREACHABLE: 'WEFT_ERR_CLI_AGENT_UNREACHABLE',
   /** The `weft` CLI may not open the agent's admin socket (run as root or in the socket's group). */

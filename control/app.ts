@@ -11,6 +11,7 @@ import { createNodeAuthenticator } from './auth/authenticator.ts';
 import './auth/bootstrap-tokens.ts';
 import './auth/token-review.ts';
 import { CaDirWatcher, loadCaDir, trustRecordOf } from './ca/anchor-rotation.ts';
+import { ServingCertificate } from './ca/serving-cert.ts';
 import { LocalCa, createCsrHandler, loadOrCreateTrustBundle } from './ca/index.ts';
 import { dashboardAllowedHosts, type ControlConfig } from './config.ts';
 import { createDiscoverySource } from './discovery/index.ts';
@@ -58,7 +59,16 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
   const bundle = await loadCaDir(cfg.caDir);
   log.info(created ? 'generated a new trust anchor' : 'loaded the trust anchor', { dir: cfg.caDir, anchors: bundle.anchorsPem.length });
   const ca = new LocalCa({ bundle, trustDomain: cfg.trustDomain, defaultTtlSeconds: cfg.certTtlSeconds, maxTtlSeconds: cfg.certMaxTtlSeconds });
-  const serving = await ca.issueServerCert(cfg.serverNames.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+  const serverNames = cfg.serverNames.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const servers: https.Server[] = [];
+  const servingCert = new ServingCertificate({
+    issue: () => ca.issueServerCert(serverNames),
+    onRenew: (cert) => {
+      for (const s of servers) s.setSecureContext({ ...tlsOptions, key: cert.keyPem, cert: cert.certChain.join('\n') });
+    },
+    log: log.child('serving-cert'),
+  });
+  const serving = await servingCert.start();
 
   // The model is the source's records plus one `trust` record, so anchor changes ride the same
   // stream (and the same snapshot/delta machinery) as everything else.
@@ -76,8 +86,11 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     intervalMs: cfg.caReloadMs,
     log: log.child('ca'),
     onChange(next) {
+      const signerChanged = trustRecordOf(next).signing !== trust.signing;
       ca.setBundle(next);
       trust = trustRecordOf(next);
+      // Agents will drop the old anchor at the rotation's last step; control's own certificate must not depend on it.
+      if (signerChanged) void servingCert.renew('the signing anchor changed');
       log.info('trust anchors changed', { signing: trust.signing, anchors: trust.anchors.length, version: trust.version });
       publish();
     },
@@ -134,7 +147,6 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     requestTimeout: timeout * 2,
     ...headerTimeoutOptions(timeout),
   };
-  const servers: https.Server[] = [];
   const streams: StreamServer[] = [];
   const metrics = new MetricsStore({ windowMs: cfg.metricsWindowSeconds * 1000 });
   let dashboard: Dashboard | null = null;
@@ -228,6 +240,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     }
   } catch (err) {
     anchors.stop();
+    servingCert.stop();
     await Promise.all(streams.map((s) => s.close()));
     await source.stop();
     for (const s of servers) s.close();
@@ -248,6 +261,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
     async close() {
       await dashboard?.close();
       anchors.stop();
+      servingCert.stop();
       await source.stop();
       await Promise.all(streams.map((s) => s.close()));
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));

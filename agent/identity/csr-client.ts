@@ -3,6 +3,7 @@
 import { Agent, request } from 'node:https';
 import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../common/errors.ts';
 import { CSR_PATH, type ApiError, type CsrRequest, type CsrResponse } from '../../control/api/csr.ts';
+import { resolveControlAnchors, type ControlAnchors } from './control-trust.ts';
 
 export interface CertificateSigner {
   sign(csrPem: string): Promise<CsrResponse>;
@@ -16,8 +17,8 @@ export interface HttpsSignerOptions {
   socketPath?: string;
   /** TLS server name control's certificate must carry (also sent as SNI). */
   servername: string;
-  /** PEM CA certificates control's serving certificate must chain to. */
-  caPem: string | readonly string[];
+  /** PEM CA certificates control's serving certificate must chain to (a function is asked per CSR). */
+  caPem: ControlAnchors;
   /** Read on every request: projected tokens are refreshed by the kubelet while we run. */
   token: () => string | Promise<string>;
   /** Lifetime to ask for; control caps it. */
@@ -37,7 +38,9 @@ function isCsrResponse(v: unknown): v is CsrResponse {
 
 export class HttpsCertificateSigner implements CertificateSigner {
   readonly #opts: HttpsSignerOptions;
-  readonly #agent: Agent;
+  #agent: Agent | undefined;
+  /** The anchors #agent was made with: a change (a rotation) gets a new keep-alive pool. */
+  #agentCa = '';
   readonly #where: string;
   #clockOffsetMs: number | null = null;
 
@@ -46,8 +49,6 @@ export class HttpsCertificateSigner implements CertificateSigner {
       throw new WeftError(ErrorCodes.CONFIG_INVALID, 'the CSR client needs control\'s host and port, or a unix socket path');
     }
     this.#opts = opts;
-    // One kept-alive connection saves a TLS handshake per CSR when many pods start at once.
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 4, ca: [...(typeof opts.caPem === 'string' ? [opts.caPem] : opts.caPem)] });
     this.#where = opts.socketPath !== undefined ? `unix:${opts.socketPath}` : `${opts.host}:${opts.port}`;
   }
 
@@ -59,8 +60,9 @@ export class HttpsCertificateSigner implements CertificateSigner {
       throw new WeftError(ErrorCodes.CSR_UNAUTHENTICATED, `cannot read the node credential: ${(err as Error).message}`, { cause: err });
     }
     const body: CsrRequest = this.#opts.ttlSeconds === undefined ? { csr: csrPem } : { csr: csrPem, ttlSeconds: this.#opts.ttlSeconds };
+    const agent = await this.#agentFor();
     const sentAt = Date.now();
-    const { status, text } = await this.#post(JSON.stringify(body), token);
+    const { status, text } = await this.#post(agent, JSON.stringify(body), token);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -90,10 +92,23 @@ export class HttpsCertificateSigner implements CertificateSigner {
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#agent?.destroy();
   }
 
-  #post(payload: string, token: string): Promise<{ status: number; text: string }> {
+  async #agentFor(): Promise<Agent> {
+    const ca = [...await resolveControlAnchors(this.#opts.caPem)];
+    const key = ca.join('\n');
+    if (this.#agent === undefined || key !== this.#agentCa) {
+      // The old pool is dropped, not destroyed: a CSR in flight on it finishes, and its idle
+      // sockets close when control's keep-alive timeout ends them.
+      // One kept-alive connection saves a TLS handshake per CSR when many pods start at once.
+      this.#agent = new Agent({ keepAlive: true, maxSockets: 4, ca });
+      this.#agentCa = key;
+    }
+    return this.#agent;
+  }
+
+  #post(agent: Agent, payload: string, token: string): Promise<{ status: number; text: string }> {
     const o = this.#opts;
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => {
@@ -107,7 +122,7 @@ export class HttpsCertificateSigner implements CertificateSigner {
       };
       const req = request(
         {
-          agent: this.#agent,
+          agent,
           ...(o.socketPath !== undefined ? { socketPath: o.socketPath } : { host: o.host, port: o.port }),
           servername: o.servername,
           method: 'POST',

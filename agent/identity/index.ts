@@ -13,3 +13,4 @@ export {
   type TimerHandle,
 } from './secret-manager.ts';
 export { AgentTrustBundle, type TrustBundleSnapshot } from './trust-bundle.ts';
+export { ControlTrust, resolveControlAnchors, unionAnchors, type ControlAnchors } from './control-trust.ts';

@@ -14,14 +14,15 @@ import { STREAM_MAX_FRAME, STREAM_PATH, STREAM_PROTOCOL_VERSION, type AgentMessa
 import type { AgentState } from './agent-state.ts';
 import { ControlMessageError, parseControlMessage } from './control-messages.ts';
 import { explainControlFailure } from './control-failure.ts';
+import { resolveControlAnchors, type ControlAnchors } from '../identity/control-trust.ts';
 
 export interface StreamClientOptions {
   /** `wss://host:port` (STREAM_PATH is added when the URL has no path). */
   url: string;
   /** Dial this unix socket instead of the URL's host and port; TLS still runs over it. */
   socketPath?: string;
-  /** Trust anchors for control's serving certificate. */
-  caPem: string | readonly string[];
+  /** Trust anchors for control's serving certificate (a function is asked on every connect). */
+  caPem: ControlAnchors;
   /** Name control's certificate must carry; defaults to the URL's host. */
   servername?: string;
   node: string;
@@ -144,8 +145,15 @@ export class StreamClient {
       this.#scheduleReconnect();
       return;
     }
+    let ca: string[];
+    try {
+      ca = [...await resolveControlAnchors(this.#o.caPem)];
+    } catch (err) {
+      this.#noteError(err, false);
+      this.#scheduleReconnect();
+      return;
+    }
     if (this.#closed) return;
-    const ca = typeof this.#o.caPem === 'string' ? [this.#o.caPem] : [...this.#o.caPem];
     const servername = this.#o.servername ?? new URL(this.#url).hostname;
     const socketPath = this.#o.socketPath;
     const u = new URL(this.#url);

@@ -46,7 +46,8 @@ export interface LocalCaOptions {
 export const DEFAULT_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_MAX_TTL_SECONDS = 7 * 24 * 3600;
 export const DEFAULT_BACKDATE_SECONDS = 5 * 60;
-const SERVER_TTL_SECONDS = 365 * 24 * 3600;
+// 30 days: control renews it at half of that (control/ca/serving-cert.ts), so a copied key ages out.
+const SERVER_TTL_SECONDS = 30 * 24 * 3600;
 
 export class LocalCa implements CertificateAuthority {
   readonly trustDomain: string;
@@ -114,7 +115,7 @@ export class LocalCa implements CertificateAuthority {
     if (names.length === 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, 'a server certificate needs at least one DNS name or IP address');
     const { publicKey, privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
     const spki = publicKey.export({ type: 'spki', format: 'der' });
-    // Not capped by the workload maximum: control rotates it with its own restarts and the anchor.
+    // Not capped by the workload maximum: control renews it itself, and again when the signing anchor changes.
     const cert = this.#issue(spki, names, opts.ttlSeconds ?? SERVER_TTL_SECONDS, ['serverAuth']);
     return {
       keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResults } from '../../bench/results.ts';
+import { appliesTo } from '../../bench/workloads.ts';
 
 const RUN = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
 
@@ -37,7 +38,7 @@ if (process.getuid?.() !== 0) {
     for (const w of r.workloads) {
       for (const c of r.configs) {
         const runs = r.runs.filter((x) => x.workload === w.id && x.config === c.id);
-        const applies = w.configs === undefined || w.configs.includes(c.id);
+        const applies = appliesTo(w, c.id);
         t.equal(runs.length, applies ? (w.kind === 'idle' ? (w.rounds ?? r.rounds) : r.rounds) : 0, `${w.id} × ${c.id}: one row per round`);
         for (const x of runs) {
           t.equal(x.error, undefined, `${w.id} × ${c.id} ran`);

@@ -25,7 +25,31 @@ export interface RedirectInspector {
 }
 
 export function redirectInspector(mesh: Mesh, mode: RedirectMode = testRedirectMode()): RedirectInspector {
+  if (mesh.captureScope === 'pod' && mode === 'iptables') return inpodIptablesInspector(mesh.tb);
   return mode === 'ebpf' ? ebpfInspector(mesh) : iptablesInspector(mesh.tb);
+}
+
+/** Pod scope, iptables: the nat rules inside each pod's own namespace (and nothing on the node). */
+function inpodIptablesInspector(tb: Testbed): RedirectInspector {
+  const podRules = async (pod: string): Promise<string[]> =>
+    (await tb.exec(tb.pod(pod).netns, 'iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => /weft/i.test(l));
+  const node = iptablesInspector(tb);
+  return {
+    async captures(pod) {
+      return (await podRules(pod)).some((l) => l.startsWith('-A OUTPUT ') && l.includes('WEFT-INPOD-OUT'));
+    },
+    async workloadLines(pod) {
+      return (await podRules(pod)).filter((l) => l.startsWith('-A'));
+    },
+    async leftovers(nodeName) {
+      const left = await node.leftovers(nodeName);
+      for (const n of tb.model.nodes) {
+        if (n.name !== nodeName) continue;
+        for (const p of n.pods) left.push(...(await podRules(p.name)).map((l) => `${p.name}: ${l}`));
+      }
+      return left;
+    },
+  };
 }
 
 async function routingLeftovers(tb: Testbed, netns: string): Promise<string[]> {

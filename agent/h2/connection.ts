@@ -1,0 +1,853 @@
+// One HTTP/2 connection (RFC 9113), client or server, over any byte stream: frames in through
+// FrameReader, frames out through a batching FrameWriter, HPACK both ways, streams as plain
+// objects in a Map, the §5.1 state machine (stream-state.ts), flow control (§5.2, §6.9), SETTINGS
+// with ack timeout, PING, GOAWAY, and the limits of limits.ts. It knows nothing of routing: the
+// caller gets header lists, data and resets through one H2Handler object (no closure per stream
+// or frame) and answers through methods.
+//
+// Errors: a connection error sends GOAWAY with its code, closes the writer side and reports it
+// (onError); a stream error sends RST_STREAM and reports it on the stream (onReset); the
+// connection survives it.
+import { DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, CLIENT_PREFACE, Flag, FrameType, H2Code, MAX_WINDOW, SettingId, DEFAULT_HEADER_TABLE_SIZE } from './constants.ts';
+import { FrameFields, decodeContinuation, decodeData, decodeGoaway, decodeHeaders, decodePing, decodePriority, decodeRstStream, decodeSettings, decodeWindowUpdate, type SettingsSink } from './frame-decode.ts';
+import { writeData, writeGoaway, writeHeaders, writePing, writeRstStream, writeSettings, writeSettingsAck, writeWindowUpdate } from './frame-encode.ts';
+import { FrameReader, type FrameSink } from './frame-reader.ts';
+import { FrameWriter, type ByteSink } from './frame-writer.ts';
+import { H2Error, connError, streamError } from './h2-error.ts';
+import { contentLength, requestHeadersError, responseHeadersError, trailersError, valueOf } from './header-rules.ts';
+import { HpackDecoder } from './hpack-decoder.ts';
+import { HpackEncoder } from './hpack-encoder.ts';
+import { DEFAULT_LIMITS, WindowCounter, type H2Limits } from './limits.ts';
+import { ClosedBy, IGNORE, StreamEvent, StreamState, errCode, isConnErr, isStreamErr, onReceive, onSend, type ClosedByValue, type StreamStateValue } from './stream-state.ts';
+
+/** A stream: plain data, owned by the connection; `ctx` is the caller's. */
+export interface H2Stream {
+  readonly id: number;
+  state: StreamStateValue;
+  /** What we may still send (peer's window), and what the peer may still send us. */
+  sendWindow: number;
+  recvWindow: number;
+  /** Octets consumed and not yet returned by WINDOW_UPDATE. */
+  recvUnacked: number;
+  /** Octets delivered that the caller has not consumed yet (manual flow control). */
+  held: number;
+  /** A final (non-1xx) header list was received. */
+  headersReceived: boolean;
+  /** content-length announced by the peer (-1: none) and DATA octets received. */
+  contentLength: number;
+  received: number;
+  /** Outgoing DATA waiting for window, its END_STREAM, and trailers to send after it. */
+  pending: Buffer[];
+  pendingBytes: number;
+  pendingEnd: boolean;
+  pendingTrailers: string[] | null;
+  ctx: unknown;
+}
+
+/** What kind of header list onHeaders carries. */
+export const HeadersKind = { HEAD: 0, INFORMATIONAL: 1, TRAILERS: 2 } as const;
+export type HeadersKindValue = (typeof HeadersKind)[keyof typeof HeadersKind];
+
+export interface H2Handler {
+  /** A request (server) or response (client) head, a 1xx, or trailers; `headers` is [name, value, …] and may be kept. */
+  onHeaders(stream: H2Stream, headers: string[], endStream: boolean, kind: HeadersKindValue): void;
+  /** DATA content (padding removed); `data` may be kept. */
+  onData(stream: H2Stream, data: Buffer, endStream: boolean): void;
+  /** The stream was reset: by the peer (`byPeer`), by a stream error we found, or refused by GOAWAY (code REFUSED_STREAM). */
+  onReset(stream: H2Stream, code: number, byPeer: boolean): void;
+  /** The stream reached `closed` (after onReset or the last END_STREAM). */
+  onStreamClose?(stream: H2Stream): void;
+  onGoaway?(lastStreamId: number, code: number, debug: Buffer): void;
+  /** A connection error (ours: GOAWAY sent; or the peer's GOAWAY with an error). The connection is finished. */
+  onError?(err: H2Error): void;
+  onPingAck?(data: Buffer): void;
+  /** Window opened on a stream that had pending data or whose sendData returned false. */
+  onWritable?(stream: H2Stream): void;
+}
+
+export interface H2ConnectionOptions {
+  role: 'client' | 'server';
+  limits?: Partial<H2Limits>;
+  /** SETTINGS_INITIAL_WINDOW_SIZE we announce (per-stream receive window). Default 1 MiB. */
+  initialWindowSize?: number;
+  /** Connection receive window we open at start. Default 16 MiB. */
+  connectionWindowSize?: number;
+  /** SETTINGS_MAX_FRAME_SIZE we announce. Default 16 KiB (the protocol's minimum). */
+  maxFrameSize?: number;
+  /** SETTINGS_HEADER_TABLE_SIZE we announce. Default 4096. */
+  headerTableSize?: number;
+  /** The caller returns receive window with consume(); otherwise it is returned on delivery. */
+  manualFlowControl?: boolean;
+  /** Pending outgoing octets per stream above which sendData returns false. Default 1 MiB. */
+  sendHighWater?: number;
+  /** Clock for the rate limits (tests). */
+  now?: () => number;
+}
+
+/** Counters of one connection, for the agent's config dump and metrics once wired. */
+export interface H2Stats {
+  streamsOpened: number;
+  /** Streams refused over SETTINGS_MAX_CONCURRENT_STREAMS (REFUSED_STREAM). */
+  streamsRefused: number;
+  resetsReceived: number;
+  resetsSent: number;
+  /** Limits tripped (GOAWAY ENHANCE_YOUR_CALM). */
+  calm: number;
+  goawaysReceived: number;
+}
+
+interface EndableSink extends ByteSink {
+  end?(): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class H2Connection implements FrameSink, SettingsSink {
+  readonly role: 'client' | 'server';
+  readonly limits: H2Limits;
+  readonly stats: H2Stats = { streamsOpened: 0, streamsRefused: 0, resetsReceived: 0, resetsSent: 0, calm: 0, goawaysReceived: 0 };
+  readonly #handler: H2Handler;
+  readonly #sink: EndableSink | undefined;
+  readonly writer: FrameWriter;
+  readonly #reader: FrameReader;
+  readonly #decoder: HpackDecoder;
+  readonly #encoder: HpackEncoder;
+  readonly #f = new FrameFields();
+  readonly #streams = new Map<number, H2Stream>();
+  readonly #closed = new Map<number, ClosedByValue>();
+  readonly #resets: WindowCounter;
+  readonly #control: WindowCounter;
+  readonly #now: () => number;
+  readonly #manual: boolean;
+  readonly #highWater: number;
+
+  // Our settings, and the peer's.
+  readonly #localInitialWindow: number;
+  readonly #localConnWindow: number;
+  readonly #localMaxFrameSize: number;
+  readonly #localTableSize: number;
+  #peerInitialWindow = DEFAULT_INITIAL_WINDOW_SIZE;
+  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  #peerMaxConcurrent = Number.MAX_SAFE_INTEGER;
+  #peerMaxHeaderList = Number.MAX_SAFE_INTEGER;
+
+  // Connection windows.
+  #sendWindow = DEFAULT_INITIAL_WINDOW_SIZE;
+  #recvWindow = DEFAULT_INITIAL_WINDOW_SIZE;
+  #recvUnacked = 0;
+
+  // Stream ids and counts.
+  #nextStreamId: number;
+  #lastPeerStream = 0;
+  #activePeer = 0;
+  #activeLocal = 0;
+
+  // A header block in progress (HEADERS without END_HEADERS, then CONTINUATION).
+  #hbStream = 0;
+  #hbFlags = 0;
+  #hbBuf: Buffer = EMPTY;
+  #hbLen = 0;
+  #hbFrames = 0;
+  #hbSelfDep = false;
+
+  #gotPeerSettings = false;
+  #settingsUnacked = 0;
+  #settingsTimer: NodeJS.Timeout | undefined = undefined;
+  readonly #onSettingsTimeout: () => void;
+  #goawaySent = false;
+  #goawayReceived = false;
+  #peerLastStream = MAX_WINDOW;
+  #dead = false;
+  /** Streams with pending data, drained when the connection window opens. */
+  readonly #blocked = new Set<H2Stream>();
+
+  constructor(sink: ByteSink | undefined, handler: H2Handler, opts: H2ConnectionOptions) {
+    this.role = opts.role;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#handler = handler;
+    this.#sink = sink;
+    this.writer = new FrameWriter(sink);
+    this.#localInitialWindow = opts.initialWindowSize ?? 1 << 20;
+    this.#localConnWindow = opts.connectionWindowSize ?? 16 << 20;
+    this.#localMaxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#localTableSize = opts.headerTableSize ?? DEFAULT_HEADER_TABLE_SIZE;
+    this.#reader = new FrameReader(this, { maxFrameSize: this.#localMaxFrameSize, expectPreface: this.role === 'server' });
+    this.#decoder = new HpackDecoder({ maxTableSize: DEFAULT_HEADER_TABLE_SIZE, maxHeaderListSize: this.limits.maxHeaderListSize });
+    this.#encoder = new HpackEncoder(DEFAULT_HEADER_TABLE_SIZE);
+    this.#resets = new WindowCounter(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
+    this.#control = new WindowCounter(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
+    this.#now = opts.now ?? Date.now;
+    this.#manual = opts.manualFlowControl ?? false;
+    this.#highWater = opts.sendHighWater ?? 1 << 20;
+    this.#nextStreamId = this.role === 'client' ? 1 : 2;
+    this.#onSettingsTimeout = () => this.#fail(connError(H2Code.SETTINGS_TIMEOUT, 'the peer did not acknowledge our SETTINGS in time'));
+  }
+
+  /** Sends the preface (client) and our SETTINGS, and opens the connection window. */
+  start(): void {
+    const w = this.writer;
+    if (this.role === 'client') {
+      const at = w.reserve(CLIENT_PREFACE.length);
+      CLIENT_PREFACE.copy(w.slab, at);
+      w.commit(CLIENT_PREFACE.length);
+    }
+    writeSettings(w, [
+      SettingId.ENABLE_PUSH, 0,
+      SettingId.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams,
+      SettingId.INITIAL_WINDOW_SIZE, this.#localInitialWindow,
+      SettingId.MAX_FRAME_SIZE, this.#localMaxFrameSize,
+      SettingId.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize,
+      SettingId.HEADER_TABLE_SIZE, this.#localTableSize,
+    ]);
+    this.#settingsUnacked++;
+    this.#armSettingsTimer();
+    if (this.#localConnWindow > DEFAULT_INITIAL_WINDOW_SIZE) {
+      writeWindowUpdate(w, 0, this.#localConnWindow - DEFAULT_INITIAL_WINDOW_SIZE);
+      this.#recvWindow = this.#localConnWindow;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#dead;
+  }
+
+  get activeStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** The peer's SETTINGS_MAX_HEADER_LIST_SIZE (advisory, for callers that check before sending). */
+  get peerMaxHeaderListSize(): number {
+    return this.#peerMaxHeaderList;
+  }
+
+  stream(id: number): H2Stream | undefined {
+    return this.#streams.get(id);
+  }
+
+  /** Bytes from the socket. Never throws: errors become GOAWAY/RST_STREAM and handler calls. */
+  receive(chunk: Buffer): void {
+    if (this.#dead) return;
+    try {
+      this.#reader.push(chunk);
+    } catch (err) {
+      if (err instanceof H2Error) this.#fail(err);
+      else this.#fail(connError(H2Code.INTERNAL_ERROR, `internal error: ${(err as Error).message}`), err);
+    }
+  }
+
+  /** The socket ended or failed: every stream is reset (not by the peer's protocol), nothing more is sent. */
+  transportClosed(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.#reader.stop();
+    this.#clearSettingsTimer();
+    for (const s of [...this.#streams.values()]) {
+      this.#closeStream(s, ClosedBy.RESET_RECEIVED);
+      this.#handler.onReset(s, H2Code.CANCEL, true);
+    }
+  }
+
+  // ---- frames in ----
+
+  onFrame(type: number, flags: number, sid: number, payload: Buffer): void {
+    if (this.#hbStream !== 0 && type !== FrameType.CONTINUATION) throw connError(H2Code.PROTOCOL_ERROR, 'a frame other than CONTINUATION inside a header block');
+    if (!this.#gotPeerSettings) {
+      if (type !== FrameType.SETTINGS || (flags & Flag.ACK) !== 0) throw connError(H2Code.PROTOCOL_ERROR, 'the peer did not start with SETTINGS');
+    }
+    try {
+      switch (type) {
+        case FrameType.DATA: return this.#onData(flags, sid, payload);
+        case FrameType.HEADERS: return this.#onHeadersFrame(flags, sid, payload);
+        case FrameType.PRIORITY: return this.#onPriority(sid, payload);
+        case FrameType.RST_STREAM: return this.#onRstStream(sid, payload);
+        case FrameType.SETTINGS: return this.#onSettings(flags, sid, payload);
+        case FrameType.PUSH_PROMISE: throw connError(H2Code.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
+        case FrameType.PING: return this.#onPing(flags, sid, payload);
+        case FrameType.GOAWAY: return this.#onGoaway(sid, payload);
+        case FrameType.WINDOW_UPDATE: return this.#onWindowUpdate(sid, payload);
+        case FrameType.CONTINUATION: return this.#onContinuation(flags, sid, payload);
+        default: return; // unknown frame types are ignored (§4.1, §5.5)
+      }
+    } catch (err) {
+      if (err instanceof H2Error && err.streamId !== 0) return this.#streamError(err);
+      throw err;
+    }
+  }
+
+  #calm(what: string): never {
+    this.stats.calm++;
+    throw connError(H2Code.ENHANCE_YOUR_CALM, what);
+  }
+
+  #isPeerId(id: number): boolean {
+    return (id & 1) === (this.role === 'server' ? 1 : 0);
+  }
+
+  /** A stream id never used yet (its state is idle). */
+  #isIdle(id: number): boolean {
+    return this.#isPeerId(id) ? id > this.#lastPeerStream : id >= this.#nextStreamId;
+  }
+
+  #onData(flags: number, sid: number, payload: Buffer): void {
+    const f = this.#f;
+    decodeData(f, flags, sid, payload);
+    const len = payload.length;
+    const es = (flags & Flag.END_STREAM) !== 0;
+    if (len > this.#recvWindow) throw connError(H2Code.FLOW_CONTROL_ERROR, `DATA of ${len} octets over the connection window ${this.#recvWindow}`);
+    this.#recvWindow -= len;
+    const s = this.#streams.get(sid);
+    if (s === undefined) {
+      if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${sid}`);
+      this.#returnConnCredit(len);
+      const r = onReceive(StreamState.CLOSED, StreamEvent.DATA, es, this.#closed.get(sid) ?? ClosedBy.RESET_RECEIVED);
+      return this.#apply(r, sid, 'DATA on a closed stream');
+    }
+    const r = onReceive(s.state, StreamEvent.DATA, es);
+    if (r < 0) {
+      this.#returnConnCredit(len);
+      return this.#apply(r, sid, 'DATA on a half-closed stream');
+    }
+    // Stream errors below: the stream is reset, its octets go back to the connection window.
+    if (len > s.recvWindow) {
+      this.#returnConnCredit(len);
+      throw streamError(H2Code.FLOW_CONTROL_ERROR, sid, `DATA of ${len} octets over the stream window ${s.recvWindow}`);
+    }
+    if (!s.headersReceived && this.role === 'client') {
+      this.#returnConnCredit(len);
+      throw streamError(H2Code.PROTOCOL_ERROR, sid, 'DATA before the response headers');
+    }
+    const n = f.end - f.start;
+    if (n === 0 && !es && this.#control.hit(this.#now())) this.#calm('too many empty DATA frames');
+    s.received += n;
+    if (s.contentLength >= 0 && (s.received > s.contentLength || (es && s.received !== s.contentLength))) {
+      this.#returnConnCredit(len);
+      throw streamError(H2Code.PROTOCOL_ERROR, sid, `DATA total ${s.received} does not match content-length ${s.contentLength}`);
+    }
+    s.recvWindow -= len;
+    // Padding is consumed at once; the content when the caller says so (or now).
+    if (len > n) this.#returnCredit(s, len - n);
+    s.state = r as StreamStateValue;
+    s.held += n;
+    this.#handler.onData(s, n === len ? payload : payload.subarray(f.start, f.end), es);
+    if (!this.#manual && n > 0) this.consume(s, n);
+    if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
+  }
+
+  #onHeadersFrame(flags: number, sid: number, payload: Buffer): void {
+    const f = this.#f;
+    decodeHeaders(f, flags, sid, payload);
+    const selfDep = f.hasPriority && f.dependency === sid;
+    if (f.end - f.start === 0 && (flags & Flag.END_HEADERS) === 0 && this.#control.hit(this.#now())) this.#calm('too many empty HEADERS frames');
+    if (flags & Flag.END_HEADERS) return this.#onHeaderBlock(flags, sid, payload.subarray(f.start, f.end), selfDep);
+    this.#hbStream = sid;
+    this.#hbFlags = flags;
+    this.#hbFrames = 0;
+    this.#hbLen = 0;
+    this.#hbSelfDep = selfDep;
+    this.#appendBlock(payload, f.start, f.end);
+  }
+
+  #onContinuation(flags: number, sid: number, payload: Buffer): void {
+    decodeContinuation(this.#f, sid, payload);
+    if (this.#hbStream === 0) throw connError(H2Code.PROTOCOL_ERROR, 'CONTINUATION without a header block in progress');
+    if (sid !== this.#hbStream) throw connError(H2Code.PROTOCOL_ERROR, `CONTINUATION on stream ${sid} inside a header block of stream ${this.#hbStream}`);
+    if (++this.#hbFrames > this.limits.maxContinuationFrames) this.#calm(`header block of more than ${this.limits.maxContinuationFrames} CONTINUATION frames`);
+    this.#appendBlock(payload, 0, payload.length);
+    if ((flags & Flag.END_HEADERS) === 0) return;
+    this.#hbStream = 0;
+    const block = this.#hbBuf.subarray(0, this.#hbLen);
+    this.#onHeaderBlock(this.#hbFlags, sid, block, this.#hbSelfDep);
+  }
+
+  #appendBlock(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.#hbLen + n > this.limits.maxHeaderBlockSize) this.#calm(`header block over ${this.limits.maxHeaderBlockSize} octets`);
+    if (this.#hbBuf.length < this.#hbLen + n) {
+      const next = Buffer.allocUnsafe(Math.min(this.limits.maxHeaderBlockSize, Math.max(this.#hbLen + n, this.#hbBuf.length * 2, 4096)));
+      this.#hbBuf.copy(next, 0, 0, this.#hbLen);
+      this.#hbBuf = next;
+    }
+    src.copy(this.#hbBuf, this.#hbLen, start, end);
+    this.#hbLen += n;
+  }
+
+  /** A complete header block: decode first (HPACK state must follow the peer whatever happens to the stream), then apply. */
+  #onHeaderBlock(flags: number, sid: number, block: Buffer, selfDep: boolean): void {
+    const es = (flags & Flag.END_STREAM) !== 0;
+    const headers: string[] = [];
+    const within = this.#decoder.decode(block, 0, block.length, headers);
+    if (selfDep) throw streamError(H2Code.PROTOCOL_ERROR, sid, 'HEADERS: a stream cannot depend on itself');
+    let s = this.#streams.get(sid);
+    if (s === undefined) {
+      if (!this.#isPeerId(sid)) {
+        if (sid >= this.#nextStreamId) throw connError(H2Code.PROTOCOL_ERROR, `HEADERS on stream ${sid}, which we never opened`);
+        return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, this.#closed.get(sid) ?? ClosedBy.END_STREAM), sid, 'HEADERS on a closed stream');
+      }
+      if (this.role === 'client') throw connError(H2Code.PROTOCOL_ERROR, `server-initiated stream ${sid} (push is disabled)`);
+      if (sid <= this.#lastPeerStream) {
+        // A stream we remember closing follows the §5.1 closed rules; any other lower id is a
+        // stream the peer may no longer open (§5.1.1: PROTOCOL_ERROR).
+        const by = this.#closed.get(sid);
+        if (by === undefined) throw connError(H2Code.PROTOCOL_ERROR, `HEADERS opening stream ${sid}, not above the last stream ${this.#lastPeerStream}`);
+        return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, by), sid, 'HEADERS on a closed stream');
+      }
+      this.#lastPeerStream = sid;
+      if (this.#goawaySent) return; // streams after our GOAWAY are ignored (§6.8)
+      if (this.#activePeer >= this.limits.maxConcurrentStreams) {
+        this.stats.streamsRefused++;
+        this.#countReset('streams refused over SETTINGS_MAX_CONCURRENT_STREAMS');
+        this.stats.resetsSent++;
+        writeRstStream(this.writer, sid, H2Code.REFUSED_STREAM);
+        this.#remember(sid, ClosedBy.RESET_SENT);
+        return;
+      }
+      s = this.#newStream(sid);
+      this.#activePeer++;
+      s.state = onReceive(StreamState.IDLE, StreamEvent.HEADERS, es) as StreamStateValue;
+      if (!within) return this.#tooLarge(s);
+      const bad = requestHeadersError(headers);
+      if (bad !== null) throw streamError(H2Code.PROTOCOL_ERROR, sid, `malformed request: ${bad}`);
+      return this.#deliverHead(s, headers, es);
+    }
+    const r = onReceive(s.state, StreamEvent.HEADERS, es);
+    if (r < 0) return this.#apply(r, sid, 'HEADERS on a half-closed stream');
+    if (!within) return this.#tooLarge(s);
+    if (this.role === 'client' && !s.headersReceived) {
+      const bad = responseHeadersError(headers);
+      if (bad !== null) throw streamError(H2Code.PROTOCOL_ERROR, sid, `malformed response: ${bad}`);
+      const status = valueOf(headers, ':status') as string;
+      if (status.charCodeAt(0) === 0x31) {
+        if (es) throw streamError(H2Code.PROTOCOL_ERROR, sid, '1xx response with END_STREAM');
+        this.#handler.onHeaders(s, headers, false, HeadersKind.INFORMATIONAL);
+        return;
+      }
+      s.state = r as StreamStateValue;
+      return this.#deliverHead(s, headers, es);
+    }
+    // Trailers: they end the stream (§8.1).
+    if (!es) throw streamError(H2Code.PROTOCOL_ERROR, sid, 'trailers without END_STREAM');
+    const bad = trailersError(headers);
+    if (bad !== null) throw streamError(H2Code.PROTOCOL_ERROR, sid, `malformed trailers: ${bad}`);
+    if (s.contentLength >= 0 && s.received !== s.contentLength) throw streamError(H2Code.PROTOCOL_ERROR, sid, `DATA total ${s.received} does not match content-length ${s.contentLength}`);
+    s.state = r as StreamStateValue;
+    this.#handler.onHeaders(s, headers, true, HeadersKind.TRAILERS);
+    if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
+  }
+
+  #deliverHead(s: H2Stream, headers: string[], es: boolean): void {
+    s.headersReceived = true;
+    const cl = contentLength(headers);
+    if (cl === -2) throw streamError(H2Code.PROTOCOL_ERROR, s.id, 'malformed content-length');
+    // A response to HEAD or a 304 carries content-length with no body; the caller knows the method, we do not check it on responses.
+    s.contentLength = this.role === 'server' ? cl : -1;
+    if (es && s.contentLength > 0) throw streamError(H2Code.PROTOCOL_ERROR, s.id, `END_STREAM with content-length ${s.contentLength}`);
+    this.#handler.onHeaders(s, headers, es, HeadersKind.HEAD);
+    if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
+  }
+
+  /** A header list over SETTINGS_MAX_HEADER_LIST_SIZE: 431 from a server, CANCEL from a client (RFC 9113 §10.5.1). */
+  #tooLarge(s: H2Stream): void {
+    if (this.role === 'server' && (s.state === StreamState.OPEN || s.state === StreamState.HALF_CLOSED_REMOTE)) {
+      this.#sendHeadersFrame(s, [':status', '431'], true);
+      if ((s.state as StreamStateValue) !== StreamState.CLOSED) this.#resetStream(s, H2Code.NO_ERROR);
+      else this.#closeStream(s, ClosedBy.END_STREAM);
+      return;
+    }
+    throw streamError(H2Code.CANCEL, s.id, `header list over ${this.limits.maxHeaderListSize} octets`);
+  }
+
+  #onPriority(sid: number, payload: Buffer): void {
+    if (this.#control.hit(this.#now())) this.#calm('too many PRIORITY frames');
+    decodePriority(this.#f, sid, payload); // ignored otherwise: RFC 9113 deprecates the scheme
+  }
+
+  #onRstStream(sid: number, payload: Buffer): void {
+    decodeRstStream(this.#f, sid, payload);
+    if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `RST_STREAM on idle stream ${sid}`);
+    this.stats.resetsReceived++;
+    this.#countReset('RST_STREAM flood (rapid reset)');
+    const s = this.#streams.get(sid);
+    if (s === undefined) return; // closed: ignored
+    this.#closeStream(s, ClosedBy.RESET_RECEIVED);
+    this.#handler.onReset(s, this.#f.errorCode, true);
+  }
+
+  #countReset(what: string): void {
+    if (this.#resets.hit(this.#now())) this.#calm(`${what}: over ${this.limits.maxResetsPerWindow} per ${this.limits.resetWindowMs} ms`);
+  }
+
+  #onSettings(flags: number, sid: number, payload: Buffer): void {
+    if ((flags & Flag.ACK) === 0 && this.#control.hit(this.#now())) this.#calm('SETTINGS flood');
+    const ack = decodeSettings(flags, sid, payload, this);
+    if (ack) {
+      if (this.#settingsUnacked === 0) return;
+      this.#settingsUnacked--;
+      if (this.#settingsUnacked === 0) this.#clearSettingsTimer();
+      // Our settings are in force at the peer now.
+      this.#decoder.setMaxTableSize(this.#localTableSize);
+      return;
+    }
+    this.#gotPeerSettings = true;
+    writeSettingsAck(this.writer);
+    this.#drainAll();
+  }
+
+  /** SettingsSink: one parameter of the peer's SETTINGS, already range-checked. */
+  onSetting(id: number, value: number): void {
+    switch (id) {
+      case SettingId.HEADER_TABLE_SIZE:
+        this.#encoder.setMaxTableSize(value);
+        return;
+      case SettingId.ENABLE_PUSH:
+        if (this.role === 'client' && value === 1) throw connError(H2Code.PROTOCOL_ERROR, 'a server sent SETTINGS_ENABLE_PUSH 1');
+        return;
+      case SettingId.MAX_CONCURRENT_STREAMS:
+        this.#peerMaxConcurrent = value;
+        return;
+      case SettingId.INITIAL_WINDOW_SIZE: {
+        // §6.9.2: every stream's send window moves by the difference; past 2^31-1 is a FLOW_CONTROL_ERROR.
+        const delta = value - this.#peerInitialWindow;
+        this.#peerInitialWindow = value;
+        for (const s of this.#streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw connError(H2Code.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE makes stream ${s.id}'s window overflow`);
+        }
+        return;
+      }
+      case SettingId.MAX_FRAME_SIZE:
+        this.#peerMaxFrameSize = value;
+        return;
+      case SettingId.MAX_HEADER_LIST_SIZE:
+        this.#peerMaxHeaderList = value;
+        return;
+      default:
+        return; // unknown settings are ignored (§6.5.2)
+    }
+  }
+
+  #onPing(flags: number, sid: number, payload: Buffer): void {
+    const ack = decodePing(flags, sid, payload);
+    if (ack) {
+      this.#handler.onPingAck?.(payload);
+      return;
+    }
+    if (this.#control.hit(this.#now())) this.#calm('PING flood');
+    writePing(this.writer, true, payload);
+  }
+
+  #onGoaway(sid: number, payload: Buffer): void {
+    const f = this.#f;
+    decodeGoaway(f, sid, payload);
+    this.stats.goawaysReceived++;
+    this.#goawayReceived = true;
+    this.#peerLastStream = Math.min(this.#peerLastStream, f.streamRef);
+    const debug = payload.subarray(f.start, f.end);
+    // Our streams above the peer's last id were never processed: refused, safe to retry elsewhere.
+    for (const s of [...this.#streams.values()]) {
+      if (!this.#isPeerId(s.id) && s.id > this.#peerLastStream) {
+        this.#closeStream(s, ClosedBy.RESET_RECEIVED);
+        this.#handler.onReset(s, H2Code.REFUSED_STREAM, true);
+      }
+    }
+    this.#handler.onGoaway?.(f.streamRef, f.errorCode, debug);
+  }
+
+  #onWindowUpdate(sid: number, payload: Buffer): void {
+    decodeWindowUpdate(this.#f, sid, payload);
+    const inc = this.#f.increment;
+    if (sid === 0) {
+      this.#sendWindow += inc;
+      if (this.#sendWindow > MAX_WINDOW) throw connError(H2Code.FLOW_CONTROL_ERROR, 'connection window over 2^31-1');
+      this.#drainAll();
+      return;
+    }
+    const s = this.#streams.get(sid);
+    if (s === undefined) {
+      if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${sid}`);
+      return;
+    }
+    s.sendWindow += inc;
+    if (s.sendWindow > MAX_WINDOW) throw streamError(H2Code.FLOW_CONTROL_ERROR, sid, 'stream window over 2^31-1');
+    this.#drain(s);
+  }
+
+  /** A stream-state outcome that is not a new state: ignore, stream error or connection error. */
+  #apply(r: number, sid: number, what: string): void {
+    if (r === IGNORE || r >= 0) return;
+    if (isStreamErr(r)) throw streamError(errCode(r), sid, `${what} (stream ${sid})`);
+    if (isConnErr(r)) throw connError(errCode(r), `${what} (stream ${sid})`);
+  }
+
+  #streamError(err: H2Error): void {
+    const s = this.#streams.get(err.streamId);
+    if (s === undefined) {
+      if (this.#closed.get(err.streamId) !== ClosedBy.RESET_SENT) {
+        this.stats.resetsSent++;
+        writeRstStream(this.writer, err.streamId, err.h2code);
+        this.#remember(err.streamId, ClosedBy.RESET_SENT);
+      }
+      return;
+    }
+    this.#resetStream(s, err.h2code);
+    this.#handler.onReset(s, err.h2code, false);
+  }
+
+  // ---- flow control, receive side ----
+
+  /** The caller consumed `n` octets of `s`'s data: return them to the peer when half a window has built up. */
+  consume(s: H2Stream, n: number): void {
+    const k = Math.min(n, s.held);
+    if (k <= 0) return;
+    s.held -= k;
+    this.#returnCredit(s, k); // the stream part only while the peer may still send on it
+  }
+
+  #returnCredit(s: H2Stream, n: number): void {
+    this.#returnStreamCredit(s, n);
+    this.#returnConnCredit(n);
+  }
+
+  #returnStreamCredit(s: H2Stream, n: number): void {
+    if (s.state !== StreamState.OPEN && s.state !== StreamState.HALF_CLOSED_LOCAL) return;
+    s.recvUnacked += n;
+    if (s.recvUnacked >= this.#localInitialWindow >> 1) {
+      writeWindowUpdate(this.writer, s.id, s.recvUnacked);
+      s.recvWindow += s.recvUnacked;
+      s.recvUnacked = 0;
+    }
+  }
+
+  #returnConnCredit(n: number): void {
+    if (this.#dead) return;
+    this.#recvUnacked += n;
+    if (this.#recvUnacked >= this.#localConnWindow >> 1) {
+      writeWindowUpdate(this.writer, 0, this.#recvUnacked);
+      this.#recvWindow += this.#recvUnacked;
+      this.#recvUnacked = 0;
+    }
+  }
+
+  // ---- frames out ----
+
+  /** Opens a stream with a request (client). Returns null when the peer's concurrency limit or a GOAWAY forbids a new stream now. */
+  request(headers: string[], endStream: boolean): H2Stream | null {
+    if (this.role !== 'client') throw new Error('request() on a server connection');
+    if (this.#dead || this.#goawayReceived || this.#goawaySent || this.#activeLocal >= this.#peerMaxConcurrent || this.#nextStreamId > MAX_WINDOW) return null;
+    const s = this.#newStream(this.#nextStreamId);
+    this.#nextStreamId += 2;
+    this.#activeLocal++;
+    this.#sendHeadersFrame(s, headers, endStream);
+    return s;
+  }
+
+  /** Response head (server), or trailers (endStream true) on either side. Trailers wait behind pending data. */
+  sendHeaders(s: H2Stream, headers: string[], endStream: boolean): void {
+    if (this.#dead || s.state === StreamState.CLOSED) return;
+    if (s.pendingBytes > 0 || s.pendingEnd) {
+      if (!endStream || s.pendingEnd) throw new Error('headers after data queued on the stream, or after its END_STREAM');
+      s.pendingTrailers = headers;
+      s.pendingEnd = true;
+      return;
+    }
+    this.#sendHeadersFrame(s, headers, endStream);
+    if ((s.state as StreamStateValue) === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
+  }
+
+  #sendHeadersFrame(s: H2Stream, headers: string[], endStream: boolean): void {
+    const next = onSend(s.state, StreamEvent.HEADERS, endStream);
+    if (next < 0) throw new Error(`HEADERS may not be sent on stream ${s.id} in state ${s.state}`);
+    const block = this.#encoder.encode(headers);
+    writeHeaders(this.writer, s.id, block, endStream, this.#peerMaxFrameSize);
+    s.state = next as StreamStateValue;
+  }
+
+  /**
+   * DATA on `s`, split to the peer's frame size and windows; what does not fit waits on the
+   * stream and goes when WINDOW_UPDATE arrives. Returns false when more than the high-water mark
+   * waits (stop producing until onWritable).
+   */
+  sendData(s: H2Stream, data: Buffer, endStream: boolean): boolean {
+    if (this.#dead || s.state === StreamState.CLOSED || s.state === StreamState.HALF_CLOSED_LOCAL || s.pendingEnd) return false;
+    if (data.length > 0) {
+      s.pending.push(data);
+      s.pendingBytes += data.length;
+    }
+    if (endStream) s.pendingEnd = true;
+    this.#drain(s);
+    return s.pendingBytes < this.#highWater;
+  }
+
+  #drain(s: H2Stream): void {
+    if (s.pending.length === 0 && !s.pendingEnd) return;
+    const wasBlocked = this.#blocked.has(s) || s.pendingBytes >= this.#highWater;
+    const w = this.writer;
+    while (s.pending.length > 0) {
+      const room = Math.min(this.#sendWindow, s.sendWindow, this.#peerMaxFrameSize);
+      if (room <= 0) {
+        this.#blocked.add(s);
+        return;
+      }
+      const head = s.pending[0];
+      const n = Math.min(room, head.length);
+      const chunk = n === head.length ? head : head.subarray(0, n);
+      if (n === head.length) s.pending.shift();
+      else s.pending[0] = head.subarray(n);
+      s.pendingBytes -= n;
+      this.#sendWindow -= n;
+      s.sendWindow -= n;
+      const last = s.pending.length === 0 && s.pendingEnd && s.pendingTrailers === null;
+      writeData(w, s.id, chunk, last);
+      if (last) {
+        s.pendingEnd = false;
+        s.state = onSend(s.state, StreamEvent.DATA, true) as StreamStateValue;
+        this.#blocked.delete(s);
+        if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
+        return;
+      }
+    }
+    this.#blocked.delete(s);
+    if (s.pendingEnd) {
+      s.pendingEnd = false;
+      if (s.pendingTrailers !== null) {
+        const t = s.pendingTrailers;
+        s.pendingTrailers = null;
+        this.#sendHeadersFrame(s, t, true);
+      } else {
+        writeData(w, s.id, EMPTY, true);
+        s.state = onSend(s.state, StreamEvent.DATA, true) as StreamStateValue;
+      }
+      if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
+      return;
+    }
+    if (wasBlocked) this.#handler.onWritable?.(s);
+  }
+
+  #drainAll(): void {
+    if (this.#blocked.size === 0) return;
+    for (const s of [...this.#blocked]) {
+      if (this.#sendWindow <= 0) return;
+      this.#drain(s);
+    }
+  }
+
+  /** Resets a stream (RST_STREAM); nothing more is sent or delivered on it. */
+  reset(s: H2Stream, code: number = H2Code.CANCEL): void {
+    if (this.#dead || s.state === StreamState.CLOSED) return;
+    this.#resetStream(s, code);
+  }
+
+  #resetStream(s: H2Stream, code: number): void {
+    this.stats.resetsSent++;
+    writeRstStream(this.writer, s.id, code);
+    this.#closeStream(s, ClosedBy.RESET_SENT);
+  }
+
+  /** PING with 8 octets of data (liveness); the ack comes to onPingAck. */
+  ping(data: Buffer = Buffer.alloc(8)): void {
+    if (this.#dead) return;
+    writePing(this.writer, false, data);
+  }
+
+  /** Graceful shutdown: GOAWAY NO_ERROR with the last peer stream; streams in flight finish. */
+  goaway(code: number = H2Code.NO_ERROR, debug?: string): void {
+    if (this.#dead || this.#goawaySent) return;
+    this.#goawaySent = true;
+    writeGoaway(this.writer, this.#lastPeerStream, code, debug === undefined ? undefined : Buffer.from(debug));
+    this.writer.flush();
+  }
+
+  /** Ends the connection now: GOAWAY (if not sent), flush, end the socket; streams still open are reset (onReset, not by the peer). */
+  close(code: number = H2Code.NO_ERROR): void {
+    if (this.#dead) return;
+    this.goaway(code);
+    this.#finish();
+    for (const s of [...this.#streams.values()]) {
+      this.#closeStream(s, ClosedBy.RESET_SENT);
+      this.#handler.onReset(s, H2Code.CANCEL, false);
+    }
+  }
+
+  // ---- internals ----
+
+  #newStream(id: number): H2Stream {
+    const s: H2Stream = {
+      id,
+      state: StreamState.IDLE,
+      sendWindow: this.#peerInitialWindow,
+      recvWindow: this.#localInitialWindow,
+      recvUnacked: 0,
+      held: 0,
+      headersReceived: false,
+      contentLength: -1,
+      received: 0,
+      pending: [],
+      pendingBytes: 0,
+      pendingEnd: false,
+      pendingTrailers: null,
+      ctx: undefined,
+    };
+    this.#streams.set(id, s);
+    this.stats.streamsOpened++;
+    return s;
+  }
+
+  #closeStream(s: H2Stream, by: ClosedByValue): void {
+    if (!this.#streams.delete(s.id)) return;
+    s.state = StreamState.CLOSED;
+    // Delivered but never consumed (a reset under manual flow control): the connection gets it back.
+    if (s.held > 0) {
+      this.#returnConnCredit(s.held);
+      s.held = 0;
+    }
+    s.pending.length = 0;
+    s.pendingBytes = 0;
+    this.#blocked.delete(s);
+    if (this.#isPeerId(s.id)) this.#activePeer--;
+    else this.#activeLocal--;
+    this.#remember(s.id, by);
+    this.#handler.onStreamClose?.(s);
+  }
+
+  #remember(id: number, by: ClosedByValue): void {
+    this.#closed.set(id, by);
+    if (this.#closed.size > this.limits.closedStreamMemory) {
+      const oldest = this.#closed.keys().next().value as number;
+      this.#closed.delete(oldest);
+    }
+  }
+
+  #fail(err: H2Error, cause?: unknown): void {
+    if (this.#dead) return;
+    if (cause !== undefined) (err as { cause?: unknown }).cause = cause;
+    if (!this.#goawaySent) {
+      this.#goawaySent = true;
+      writeGoaway(this.writer, this.#lastPeerStream, err.h2code, Buffer.from(err.message.slice(0, 256)));
+    }
+    this.#finish();
+    for (const s of [...this.#streams.values()]) {
+      this.#closeStream(s, ClosedBy.RESET_SENT);
+      this.#handler.onReset(s, err.h2code, false);
+    }
+    this.#handler.onError?.(err);
+  }
+
+  #finish(): void {
+    this.#dead = true;
+    this.#reader.stop();
+    this.#clearSettingsTimer();
+    this.writer.flush();
+    this.#sink?.end?.();
+  }
+
+  #armSettingsTimer(): void {
+    if (this.#settingsTimer !== undefined) return;
+    this.#settingsTimer = setTimeout(this.#onSettingsTimeout, this.limits.settingsTimeoutMs);
+    this.#settingsTimer.unref();
+  }
+
+  #clearSettingsTimer(): void {
+    if (this.#settingsTimer === undefined) return;
+    clearTimeout(this.#settingsTimer);
+    this.#settingsTimer = undefined;
+  }
+}

@@ -1,0 +1,147 @@
+// Outgoing bytes of one connection, batched: frames are serialised into a slab (control frames,
+// frame headers, HPACK blocks — copied, they are small) or appended by reference (DATA payloads —
+// not copied), and everything queued during one event-loop turn goes to the socket in one
+// corked burst (one TLS record run, one syscall) from a single setImmediate per turn. The flush
+// function is bound once per writer: no closure per frame.
+import { FRAME_HEADER_LENGTH } from './constants.ts';
+
+/** What the writer needs of a socket (net.Socket and tls.TLSSocket qualify). */
+export interface ByteSink {
+  write(chunk: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+}
+
+// Under Buffer.poolSize / 2, so a slab is a slice of Node's shared pool (cheap to get), and
+// dropped at every flush: an idle connection holds no output buffer (10 000 idle connections
+// must fit the agent's memory budget).
+const SLAB = 4000;
+const NONE = Buffer.alloc(0);
+
+export class FrameWriter {
+  #sink: ByteSink | undefined;
+  #slab: Buffer = NONE;
+  /** Start of the slab region not yet handed out, and the write position in it. */
+  #start = 0;
+  #pos = 0;
+  #chunks: Buffer[] = [];
+  #scheduled = false;
+  #immediate: NodeJS.Immediate | undefined = undefined;
+  /** Octets queued and not yet given to the socket. */
+  queued = 0;
+  readonly #flushBound: () => void;
+
+  constructor(sink?: ByteSink) {
+    this.#sink = sink;
+    this.#flushBound = () => this.flush();
+  }
+
+  setSink(sink: ByteSink): void {
+    this.#sink = sink;
+  }
+
+  /** Room for `n` octets at the returned offset of `slab`; the caller fills them and calls commit(n). */
+  reserve(n: number): number {
+    if (this.#pos + n > this.#slab.length) {
+      this.#cut();
+      this.#slab = Buffer.allocUnsafe(Math.max(SLAB, n));
+      this.#start = 0;
+      this.#pos = 0;
+    }
+    return this.#pos;
+  }
+
+  get slab(): Buffer {
+    return this.#slab;
+  }
+
+  commit(n: number): void {
+    this.#pos += n;
+    this.queued += n;
+    this.#schedule();
+  }
+
+  /** Appends `buf` by reference (it must not change until flushed). */
+  append(buf: Buffer): void {
+    if (buf.length === 0) return;
+    if (buf.length <= 256) {
+      const at = this.reserve(buf.length);
+      buf.copy(this.#slab, at);
+      this.commit(buf.length);
+      return;
+    }
+    this.#cut();
+    this.#chunks.push(buf);
+    this.queued += buf.length;
+    this.#schedule();
+  }
+
+  /** Writes a 9-octet frame header (RFC 9113 §4.1). */
+  header(length: number, type: number, flags: number, streamId: number): void {
+    const at = this.reserve(FRAME_HEADER_LENGTH);
+    const s = this.#slab;
+    s[at] = length >>> 16;
+    s[at + 1] = (length >>> 8) & 0xff;
+    s[at + 2] = length & 0xff;
+    s[at + 3] = type;
+    s[at + 4] = flags;
+    s.writeUInt32BE(streamId & 0x7fffffff, at + 5);
+    this.commit(FRAME_HEADER_LENGTH);
+  }
+
+  /** Everything queued, now (also called from the per-turn immediate). */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#immediate !== undefined) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+    this.#cut();
+    this.#release();
+    const chunks = this.#chunks;
+    if (chunks.length === 0 || this.#sink === undefined) return;
+    this.#chunks = [];
+    this.queued = 0;
+    const sink = this.#sink;
+    if (chunks.length === 1) {
+      sink.write(chunks[0]);
+      return;
+    }
+    sink.cork();
+    for (let i = 0; i < chunks.length; i++) sink.write(chunks[i]);
+    sink.uncork();
+  }
+
+  /** Everything queued as one Buffer, without a socket (tests, fuzzing). */
+  take(): Buffer {
+    this.#cut();
+    this.#release();
+    const out = Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.queued = 0;
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
+    this.#scheduled = false;
+    return out;
+  }
+
+  /** Lets go of the slab (all of it handed out by #cut): the next reserve takes a new one. */
+  #release(): void {
+    this.#slab = NONE;
+    this.#start = 0;
+    this.#pos = 0;
+  }
+
+  #cut(): void {
+    if (this.#pos > this.#start) {
+      this.#chunks.push(this.#slab.subarray(this.#start, this.#pos));
+      this.#start = this.#pos;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#sink === undefined) return;
+    this.#scheduled = true;
+    this.#immediate = setImmediate(this.#flushBound);
+  }
+}

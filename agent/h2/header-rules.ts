@@ -1,0 +1,99 @@
+// HTTP/2 field and message rules (RFC 9113 §8.2, §8.3): what makes a decoded header list
+// malformed — a stream error PROTOCOL_ERROR (§8.1.1). Pure functions over the flat
+// [name, value, …] list; they return the reason, or null when the list is well-formed.
+
+const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+// No ':protocol': extended CONNECT (RFC 8441) needs SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not announce.
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
+
+/** §8.2.1: a name with no upper case, no 0x00–0x20, 0x7f–0xff; a value with no NUL/CR/LF and no leading/trailing space or tab. */
+export function fieldError(name: string, value: string): string | null {
+  if (name.length === 0) return 'empty field name';
+  for (let i = name[0] === ':' ? 1 : 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 0x20 || (c >= 0x41 && c <= 0x5a) || c >= 0x7f || c === 0x3a) return `field name ${JSON.stringify(name)} has a forbidden character`;
+  }
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || c === 0x0a || c === 0x0d) return `field ${name} has NUL, CR or LF in its value`;
+  }
+  if (value.length > 0) {
+    const a = value.charCodeAt(0);
+    const z = value.charCodeAt(value.length - 1);
+    if (a === 0x20 || a === 0x09 || z === 0x20 || z === 0x09) return `field ${name} has leading or trailing whitespace`;
+  }
+  if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
+  if (name === 'te' && value !== 'trailers') return 'te other than "trailers"';
+  return null;
+}
+
+/** Pseudo-headers first, each once; regular fields valid. `allowed` says which pseudo-headers may appear. */
+function common(h: readonly string[], allowed: ReadonlySet<string> | null, seen: Set<string>): string | null {
+  let regular = false;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    const bad = fieldError(name, h[i + 1]);
+    if (bad !== null) return bad;
+    if (name.charCodeAt(0) === 0x3a) {
+      if (allowed === null) return `pseudo-header ${name} in trailers`;
+      if (regular) return `pseudo-header ${name} after a regular field`;
+      if (!allowed.has(name)) return `unknown pseudo-header ${name}`;
+      if (seen.has(name)) return `duplicate ${name}`;
+      seen.add(name);
+    } else regular = true;
+  }
+  return null;
+}
+
+/** A request's header list (§8.3.1): :method, and :scheme + :path (non-empty) unless CONNECT, which has :authority and neither. */
+export function requestHeadersError(h: readonly string[]): string | null {
+  const seen = new Set<string>();
+  const bad = common(h, REQUEST_PSEUDO, seen);
+  if (bad !== null) return bad;
+  if (!seen.has(':method')) return 'no :method';
+  const method = valueOf(h, ':method');
+  if (method === 'CONNECT') {
+    if (seen.has(':scheme') || seen.has(':path')) return 'CONNECT with :scheme or :path';
+    if (!seen.has(':authority')) return 'CONNECT without :authority';
+    return null;
+  }
+  if (!seen.has(':scheme')) return 'no :scheme';
+  if (!seen.has(':path') || valueOf(h, ':path') === '') return 'no :path';
+  return null;
+}
+
+const RESPONSE_PSEUDO = new Set([':status']);
+
+/** A response's header list (§8.3.2): exactly one :status, three digits. */
+export function responseHeadersError(h: readonly string[]): string | null {
+  const seen = new Set<string>();
+  const bad = common(h, RESPONSE_PSEUDO, seen);
+  if (bad !== null) return bad;
+  const status = valueOf(h, ':status');
+  if (status === undefined || !/^[1-9][0-9][0-9]$/.test(status)) return 'no valid :status';
+  return null;
+}
+
+/** Trailers (§8.1): no pseudo-headers. */
+export function trailersError(h: readonly string[]): string | null {
+  return common(h, null, new Set());
+}
+
+export function valueOf(h: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+  return undefined;
+}
+
+/** content-length as a number (§8.1.1: must match the DATA total), -1 if absent, -2 if malformed or conflicting. */
+export function contentLength(h: readonly string[]): number {
+  let n = -1;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] !== 'content-length') continue;
+    const v = h[i + 1];
+    if (!/^[0-9]{1,15}$/.test(v)) return -2;
+    const x = Number(v);
+    if (n !== -1 && n !== x) return -2;
+    n = x;
+  }
+  return n;
+}
