@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { kubeBinaries, type KubeBinaries } from './kube-binaries.ts';
 import { makeKubePki, type KubePki } from './kube-pki.ts';
 
+type ComponentLabel = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
+
 export type KubeObject = Record<string, unknown> & { apiVersion?: string; kind?: string; metadata?: Record<string, unknown> };
 
 export interface KubeResponse {
@@ -35,6 +37,14 @@ export interface KubeClusterOptions {
    * then gets a real 410 Expired — and no bookmarks are sent (they come from the cache).
    */
   watchCache?: boolean;
+  /**
+   * The Service ClusterIP range (default 10.96.0.0/16, a /16 or wider ending in .0.0); its first
+   * address is the `kubernetes` Service and a SAN of the serving certificate. The node tier picks
+   * its own, so its unreachable route for the range is its alone.
+   */
+  serviceCidr?: string;
+  /** Run kube-scheduler too (Deployments and DaemonSets get nodes; tests/node). Default false. */
+  scheduler?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -59,7 +69,26 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, onSignal);
 }
 
-async function freePort(): Promise<number> {
+/** Whether a component's self-signed HTTPS /healthz on loopback answers 200. */
+function healthz(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      ok(res.statusCode === 200);
+    });
+    req.on('error', () => ok(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** The first address of a service range (`10.96.0.0/16` → `10.96.0.1`): the `kubernetes` Service. */
+export function firstServiceIp(cidr: string): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (m === null || Number(m[4]) !== 0) throw new Error(`service range ${cidr}: expected a.b.c.0/len`);
+  return `${m[1]}.${m[2]}.${m[3]}.1`;
+}
+
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const s = net.createServer();
     s.once('error', fail);
@@ -84,14 +113,18 @@ export class KubeCluster {
   readonly adminKubeconfig: string;
   readonly #etcdPorts: [number, number];
   readonly #watchCache: boolean;
+  /** The Service ClusterIP range given to the API server. */
+  readonly serviceCidr: string;
   #etcd: ChildProcess | undefined;
   #api: ChildProcess | undefined;
   #kcm: ChildProcess | undefined;
+  #scheduler: ChildProcess | undefined;
   readonly #agent: https.Agent;
   #stopped = false;
 
-  private constructor(name: string, dir: string, pki: KubePki, bins: KubeBinaries, ports: [number, number, number], watchCache: boolean) {
+  private constructor(name: string, dir: string, pki: KubePki, bins: KubeBinaries, ports: [number, number, number], watchCache: boolean, serviceCidr: string) {
     this.name = name;
+    this.serviceCidr = serviceCidr;
     this.#watchCache = watchCache;
     this.dir = dir;
     this.pki = pki;
@@ -110,14 +143,16 @@ export class KubeCluster {
     const safe = opts.name.replace(/[^a-z0-9-]/gi, '-').toLowerCase();
     const dir = await mkdtemp(join(tmpdir(), `weft-kube-${safe}-`));
     dirs.add(dir);
-    const pki = await makeKubePki(dir);
+    const serviceCidr = opts.serviceCidr ?? '10.96.0.0/16';
+    const pki = await makeKubePki(dir, firstServiceIp(serviceCidr));
     const ports: [number, number, number] = [await freePort(), await freePort(), await freePort()];
-    const c = new KubeCluster(safe, dir, pki, bins, ports, opts.watchCache !== false);
+    const c = new KubeCluster(safe, dir, pki, bins, ports, opts.watchCache !== false, serviceCidr);
     try {
       await c.#writeAdminKubeconfig();
       await c.#startEtcd();
       await c.startApiServer();
       if (opts.controllerManager !== false) await c.#startControllerManager();
+      if (opts.scheduler === true) await c.#startScheduler();
     } catch (err) {
       await c.stop();
       throw err;
@@ -136,7 +171,7 @@ export class KubeCluster {
   }
 
   /** The last lines a component logged (for failure messages). */
-  async logTail(label: 'etcd' | 'kube-apiserver' | 'kube-controller-manager', lines = 20): Promise<string> {
+  async logTail(label: ComponentLabel, lines = 20): Promise<string> {
     try {
       return (await readFile(join(this.dir, `${label}.log`), 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
     } catch {
@@ -168,7 +203,9 @@ export class KubeCluster {
       `--tls-cert-file=${p.serverCert}`, `--tls-private-key-file=${p.serverKey}`, `--client-ca-file=${p.caCert}`,
       `--service-account-key-file=${p.saPub}`, `--service-account-signing-key-file=${p.saKey}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local', '--api-audiences=https://kubernetes.default.svc.cluster.local',
-      '--authorization-mode=Node,RBAC', '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
+      '--authorization-mode=Node,RBAC', `--service-cluster-ip-range=${this.serviceCidr}`, '--allow-privileged=true',
+      // kubectl exec/logs reach a kubelet (tests/node) at its InternalIP with this certificate.
+      `--kubelet-client-certificate=${p.kubeletClientCert}`, `--kubelet-client-key=${p.kubeletClientKey}`, '--kubelet-preferred-address-types=InternalIP',
       `--requestheader-client-ca-file=${p.frontProxyCa}`, '--requestheader-allowed-names=front-proxy-client',
       '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group', '--requestheader-extra-headers-prefix=X-Remote-Extra-',
       `--proxy-client-cert-file=${p.frontProxyCert}`, `--proxy-client-key-file=${p.frontProxyKey}`,
@@ -214,7 +251,17 @@ export class KubeCluster {
     await this.#waitFor('kube-controller-manager', this.#kcm, async () => (await this.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200, 60_000);
   }
 
-  async #waitFor(label: 'etcd' | 'kube-apiserver' | 'kube-controller-manager', child: ChildProcess, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  async #startScheduler(): Promise<void> {
+    const bin = this.bins.tools['kube-scheduler'];
+    if (bin === undefined) throw new Error(`kube-scheduler.xz is missing from ${this.bins.sourceDir}`);
+    const port = await freePort();
+    this.#scheduler = this.#spawn('kube-scheduler', bin, [
+      `--kubeconfig=${this.adminKubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${port}`,
+    ]);
+    await this.#waitFor('kube-scheduler', this.#scheduler, () => healthz(port), 60_000);
+  }
+
+  async #waitFor(label: ComponentLabel, child: ChildProcess, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${label} exited with ${child.exitCode}:\n${await this.logTail(label)}`);
@@ -232,6 +279,19 @@ export class KubeCluster {
       users: [{ name: 'admin', user: { 'client-certificate-data': await b64(this.pki.adminCert), 'client-key-data': await b64(this.pki.adminKey) } }],
       contexts: [{ name: 'admin', context: { cluster: this.name, user: 'admin' } }],
     }, null, 2));
+  }
+
+  /** Writes a kubeconfig that authenticates with a client certificate (a kubelet's, say); returns its path. */
+  async certKubeconfig(label: string, cert: string, key: string): Promise<string> {
+    const path = join(this.dir, `${label.replace(/[^a-z0-9-]/gi, '-')}.kubeconfig`);
+    const b64 = async (f: string): Promise<string> => (await readFile(f)).toString('base64');
+    await writeFile(path, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': label,
+      clusters: [{ name: this.name, cluster: { server: this.server, 'certificate-authority-data': Buffer.from(this.pki.caPem).toString('base64') } }],
+      users: [{ name: label, user: { 'client-certificate-data': await b64(cert), 'client-key-data': await b64(key) } }],
+      contexts: [{ name: label, context: { cluster: this.name, user: label } }],
+    }, null, 2), { mode: 0o600 });
+    return path;
   }
 
   /** Writes a kubeconfig that authenticates with `token` (a ServiceAccount's, say); returns its path. */
@@ -349,6 +409,7 @@ export class KubeCluster {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#agent.destroy();
+    await this.#kill(this.#scheduler, 'SIGTERM');
     await this.#kill(this.#kcm, 'SIGTERM');
     await this.#kill(this.#api, 'SIGTERM');
     await this.#kill(this.#etcd, 'SIGTERM');

@@ -22,6 +22,9 @@ export interface KubePki {
   frontProxyKey: string;
   saKey: string;
   saPub: string;
+  /** The API server's client certificate for kubelets (`kubectl exec/logs`), in system:masters. */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
   /** PEM text of the cluster CA (what clients trust). */
   caPem: string;
 }
@@ -58,12 +61,22 @@ async function leaf(dir: string, name: string, ca: { cert: string; key: string }
   return { cert, key };
 }
 
-export async function makeKubePki(dir: string): Promise<KubePki> {
+/**
+ * A client certificate from the cluster CA (`subject` like `/O=system:nodes/CN=system:node:NAME`),
+ * for a kubelet or another component the test starts.
+ */
+export async function makeClientCert(pki: KubePki, name: string, subject: string): Promise<{ cert: string; key: string }> {
+  return leaf(pki.dir, name, { cert: pki.caCert, key: pki.caKey }, subject, ['extendedKeyUsage=clientAuth']);
+}
+
+/** `serviceIp`: the `kubernetes` Service's ClusterIP (the first address of the service range), a SAN of the serving certificate. */
+export async function makeKubePki(dir: string, serviceIp = '10.96.0.1'): Promise<KubePki> {
   const ca = await selfSignedCa(dir, 'ca', 'weft-test-kubernetes-ca');
   const server = await leaf(dir, 'apiserver', ca, '/CN=kube-apiserver', [
     'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
+    `subjectAltName=IP:127.0.0.1,IP:${serviceIp},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
   ]);
+  const kubeletClient = await leaf(dir, 'apiserver-kubelet-client', ca, '/O=system:masters/CN=kube-apiserver-kubelet-client', ['extendedKeyUsage=clientAuth']);
   const admin = await leaf(dir, 'admin', ca, '/O=system:masters/CN=kubernetes-admin', ['extendedKeyUsage=clientAuth']);
   const fp = await selfSignedCa(dir, 'front-proxy-ca', 'weft-test-front-proxy-ca');
   const fpClient = await leaf(dir, 'front-proxy-client', fp, '/CN=front-proxy-client', ['extendedKeyUsage=clientAuth']);
@@ -84,6 +97,8 @@ export async function makeKubePki(dir: string): Promise<KubePki> {
     frontProxyKey: fpClient.key,
     saKey,
     saPub,
+    kubeletClientCert: kubeletClient.cert,
+    kubeletClientKey: kubeletClient.key,
     caPem: await readFile(ca.cert, 'utf8'),
   };
 }
