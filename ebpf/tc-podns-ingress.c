@@ -1,5 +1,6 @@
 /* tc ingress on a meshed pod's eth0, inside the pod's namespace: a new connection to the pod goes
- * to the agent's inbound plaintext listener, except on the direct ports (HBONE). See
+ * to the agent's inbound plaintext listener, except on the direct ports (HBONE) and from the node's
+ * own addresses (kubelet probes). See
  * include/weft-podns.h. */
 #include "include/weft-podns.h"
 
@@ -18,6 +19,9 @@ int weft_pod_in(struct __sk_buff *skb)
 	__u32 dport = bpf_ntohs(tcp->dest);
 	if (bpf_map_lookup_elem(&weft_pod_direct, &dport))
 		return weft_pod_count(WEFT_POD_PASS_DIRECT_PORT, TC_ACT_OK);
+	__u32 saddr = ip->saddr;
+	if (bpf_map_lookup_elem(&weft_pod_exempt_src, &saddr))
+		return weft_pod_count(WEFT_POD_PASS_EXEMPT_SOURCE, TC_ACT_OK);
 	struct bpf_sock_tuple t = {};
 	weft_pod_tuple(&t, ip, tcp);
 	/* The inbound listener binds 127.0.0.1 like the outbound one: the pod itself can reach it only

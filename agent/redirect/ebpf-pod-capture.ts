@@ -23,7 +23,7 @@ import { runCommand, type CommandResult, type CommandRunner } from './command-ru
 import { parseMapDump, pinDirName, hexToU32, hexToU64 } from './ebpf-plan.ts';
 import {
   ACCEPT_LOCAL_SCRIPT, POD_APPLY_SCRIPT, POD_HOOKS, POD_MAPS, POD_OBJECTS, POD_REASONS, POD_STATE_SCRIPT, batchText, marksProblem, parsePodState, planAttachments, planDetachDevice, planFilter,
-  planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
+  ipv4OfKey, planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
 } from './ebpf-pod-plan.ts';
 import { defaultObjectDir } from './ebpf-redirector.ts';
 import { registerPodCapture, type PodCapture, type PodCaptureOptions } from './pod-capture.ts';
@@ -107,7 +107,9 @@ export class EbpfPodCapture implements PodCapture {
   #version: string | undefined;
   #root: string | undefined;
   /** What this process last wrote into each pod's maps (by map dir): an unchanged pod costs no bpftool run. */
-  readonly #maps = new Map<string, { config: PodConfigValue; excluded: number[]; direct: number[] }>();
+  readonly #maps = new Map<string, { config: PodConfigValue; excluded: number[]; direct: number[]; exempt: string[] }>();
+  /** The node's addresses: connections from them to a pod are not captured (kubelet probes). */
+  readonly #exempt: string[];
   /** Program ids by pin path (a pin's program never changes; a version change is a new path). */
   readonly #progIds = new Map<string, number>();
   /** Pods attached by this process: key → namespace path and inode (describe, detach by key). */
@@ -119,6 +121,7 @@ export class EbpfPodCapture implements PodCapture {
       excludeOutboundPorts: opts.excludeOutboundPorts === undefined ? undefined : [...opts.excludeOutboundPorts],
     });
     this.hbonePort = opts.hbonePort ?? 15008;
+    this.#exempt = [...new Set(opts.inboundExemptSources ?? [])].sort();
     this.captureMark = opts.captureMark ?? 0x53a;
     this.rulePriority = opts.rulePriority ?? 1337;
     this.nodeName = opts.nodeName ?? 'node';
@@ -240,10 +243,14 @@ export class EbpfPodCapture implements PodCapture {
   async #attach(pod: PodRef, inode: number, name: string): Promise<void> {
     const pins = await this.#ensurePrograms(name);
     // The maps are read back once per process (adoption after a restart), then known.
-    const want = { config: this.#config(), excluded: [...this.options.excludeOutboundPorts], direct: [this.hbonePort] };
+    const want = { config: this.#config(), excluded: [...this.options.excludeOutboundPorts], direct: [this.hbonePort], exempt: this.#exempt };
     const known = this.#maps.get(pins.mapDir);
     if (known === undefined || JSON.stringify(known) !== JSON.stringify(want)) {
-      const cur = known ?? { excluded: await this.#portsIn(pins.mapDir, 'weft_pod_excluded'), direct: await this.#portsIn(pins.mapDir, 'weft_pod_direct') };
+      const cur = known ?? {
+        excluded: await this.#portsIn(pins.mapDir, 'weft_pod_excluded'),
+        direct: await this.#portsIn(pins.mapDir, 'weft_pod_direct'),
+        exempt: await this.#sourcesIn(pins.mapDir),
+      };
       const lines = planPodMapLines(pins.mapDir, cur, want);
       await this.#run('bpftool', ['batch', 'file', '-'], lines.join('\n') + '\n');
       this.#maps.set(pins.mapDir, want);
@@ -342,6 +349,11 @@ export class EbpfPodCapture implements PodCapture {
     const id = (JSON.parse((await this.#run('bpftool', ['-j', 'prog', 'show', 'pinned', pin])).stdout) as { id: number }).id;
     this.#progIds.set(pin, id);
     return id;
+  }
+
+  async #sourcesIn(mapDir: string): Promise<string[]> {
+    const r = await this.#exec('bpftool', ['-j', 'map', 'dump', 'pinned', join(mapDir, 'weft_pod_exempt_src')]);
+    return r.code === 0 ? parseMapDump(r.stdout).map((e) => ipv4OfKey(e.key)) : [];
   }
 
   async #portsIn(mapDir: string, map: string): Promise<number[]> {

@@ -13,12 +13,12 @@ export const POD_OBJECTS: Record<PodHook, { file: string; prog: string }> = {
   ingress: { file: 'tc-podns-ingress.o', prog: 'weft_pod_in' },
   lo: { file: 'tc-podns-lo.o', prog: 'weft_pod_lo' },
 };
-export const POD_MAPS = ['weft_pod_config', 'weft_pod_excluded', 'weft_pod_direct', 'weft_pod_stats'] as const;
+export const POD_MAPS = ['weft_pod_config', 'weft_pod_excluded', 'weft_pod_direct', 'weft_pod_exempt_src', 'weft_pod_stats'] as const;
 /** weft_pod_stats indexes, as enum weft_pod_reason in ebpf/include/weft-podns.h. */
 export const POD_REASONS = [
   'pass_not_tcp', 'pass_no_config', 'pass_agent', 'pass_excluded_port', 'pass_mid_flow',
   'redirect_syn', 'redirect_flow', 'redirect_failed', 'pass_unmarked', 'established', 'outbound', 'inbound',
-  'pass_direct_port', 'drop_no_listener', 'drop_assign_failed',
+  'pass_direct_port', 'drop_no_listener', 'drop_assign_failed', 'pass_exempt_source',
 ] as const;
 /** lo's ifindex in every network namespace (LOOPBACK_IFINDEX). */
 export const LO_IFINDEX = 1;
@@ -39,10 +39,20 @@ export function podConfigHex(c: PodConfigValue): string {
 }
 
 /** bpftool batch lines that make one pod's maps hold the desired config and port sets. */
+/** An IPv4 address as a weft_pod_exempt_src key: its bytes in network order, as the header holds them. */
+export function ipv4KeyHex(ip: string): string {
+  return ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(' ');
+}
+
+/** The address a weft_pod_exempt_src key (bpftool's hex bytes) holds. */
+export function ipv4OfKey(bytes: readonly string[]): string {
+  return bytes.map((h) => parseInt(h, 16)).join('.');
+}
+
 export function planPodMapLines(
   mapDir: string,
-  cur: { excluded: readonly number[]; direct: readonly number[] },
-  want: { config: PodConfigValue; excluded: readonly number[]; direct: readonly number[] },
+  cur: { excluded: readonly number[]; direct: readonly number[]; exempt?: readonly string[] },
+  want: { config: PodConfigValue; excluded: readonly number[]; direct: readonly number[]; exempt?: readonly string[] },
 ): string[] {
   const lines = [`map update pinned ${mapDir}/weft_pod_config key hex ${u32Hex(0)} value hex ${podConfigHex(want.config)}`];
   const sync = (map: string, have: readonly number[], should: readonly number[]) => {
@@ -53,6 +63,10 @@ export function planPodMapLines(
   };
   sync('weft_pod_excluded', cur.excluded, want.excluded);
   sync('weft_pod_direct', cur.direct, want.direct);
+  const haveSrc = new Set(cur.exempt ?? []);
+  const wantSrc = new Set(want.exempt ?? []);
+  for (const ip of wantSrc) if (!haveSrc.has(ip)) lines.push(`map update pinned ${mapDir}/weft_pod_exempt_src key hex ${ipv4KeyHex(ip)} value hex ${u32Hex(1)}`);
+  for (const ip of haveSrc) if (!wantSrc.has(ip)) lines.push(`map delete pinned ${mapDir}/weft_pod_exempt_src key hex ${ipv4KeyHex(ip)}`);
   return lines;
 }
 

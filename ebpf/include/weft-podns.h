@@ -63,6 +63,7 @@ enum weft_pod_reason {
 	WEFT_POD_PASS_DIRECT_PORT = 12,
 	WEFT_POD_DROP_NO_LISTENER = 13,
 	WEFT_POD_DROP_ASSIGN_FAILED = 14,
+	WEFT_POD_PASS_EXEMPT_SOURCE = 15,
 	WEFT_POD_REASONS = 16,
 };
 
@@ -88,6 +89,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } weft_pod_direct SEC(".maps");
+
+/* Sources (IPv4, network order as in the header) whose connections to the pod are never captured:
+ * the node's own addresses, so kubelet probes reach the app under STRICT as in node scope. A
+ * spoofed node source cannot finish a handshake (the SYN-ACK goes to the node) → 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} weft_pod_exempt_src SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

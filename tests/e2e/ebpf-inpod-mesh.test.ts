@@ -196,6 +196,10 @@ t.test('STRICT refuses plaintext, same node and across nodes; mTLS flows', async
   t.equal((await curl('client', `http://${tb.pod('near').ip}:8080/`)).status, 200, 'meshed client → near still flows');
   t.equal((await curl('client', `http://${VIP}/`)).status, 200, 'meshed client → VIP still flows');
   t.equal((await curl('legacy', `http://${tb.pod('outsider').ip}:8080/`)).status, 200, 'unmeshed → unmeshed is untouched');
+  // A kubelet probe comes from the node's own address: not captured (as in node scope), so STRICT
+  // does not fail every readiness probe.
+  const probe = await tb.exec(tb.node('n1').netns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `http://${tb.pod('near').ip}:8080/`]);
+  t.equal(probe.stdout, '200', 'an HTTP probe from the node reaches the STRICT pod');
 });
 
 t.test('a pod dialling the agent\'s in-pod listeners itself is refused, never looped', async (t) => {

@@ -34,6 +34,16 @@ t.test('map lines are the difference between what the maps hold and what they sh
         'map delete pinned /m/weft_pod_excluded key hex 16 00 00 00',
       ],
     },
+    {
+      // Keys are the address bytes in network order (172.31.0.12 = ac 1f 00 0c), whatever the host's order.
+      name: 'node addresses exempt from inbound capture: added and removed as the node changes',
+      cur: { excluded: [], direct: [15008], exempt: ['10.244.2.1', '172.31.0.9'] },
+      want: { excluded: [], direct: [15008], exempt: ['172.31.0.12', '10.244.2.1'] },
+      lines: [
+        'map update pinned /m/weft_pod_exempt_src key hex ac 1f 00 0c value hex 01 00 00 00',
+        'map delete pinned /m/weft_pod_exempt_src key hex ac 1f 00 09',
+      ],
+    },
   ];
   for (const c of cases) {
     const lines = planPodMapLines('/m', c.cur, { config: CONFIG, ...c.want });
