@@ -78,7 +78,10 @@ t.test('every documented option renders valid manifests', async (t) => {
 });
 
 t.test('agent DaemonSet: node-level privileges only as far as the mode needs', async (t) => {
-  const iptables = podSpec(find(render(), 'DaemonSet', 'weft-agent'));
+  // Node scope first (the least a node can grant); pod scope, the default, adds what it needs below.
+  const NODE = { redirect: { scope: 'node' } };
+  t.equal(env(podSpec(find(render(), 'DaemonSet', 'weft-agent')).containers[0], 'WEFT_CAPTURE_SCOPE'), 'pod', 'pod scope by default');
+  const iptables = podSpec(find(render(NODE), 'DaemonSet', 'weft-agent'));
   const c = iptables.containers[0];
   t.equal(iptables.hostNetwork, true, 'hostNetwork');
   t.equal(iptables.dnsPolicy, 'ClusterFirstWithHostNet', 'still resolves cluster DNS');
@@ -107,15 +110,15 @@ t.test('agent DaemonSet: node-level privileges only as far as the mode needs', a
   t.notOk(c.ports.some((p) => p.name === 'http-metrics'));
   t.equal(env(c, 'WEFT_QUERY_VALUES'), 'redacted', 'query values redacted by default');
   t.equal(env(c, 'WEFT_REDIRECT_MODE'), 'iptables');
-  const strategy = (find(render(), 'DaemonSet', 'weft-agent').spec as { updateStrategy: { type: string; rollingUpdate: { maxUnavailable: unknown } } }).updateStrategy;
+  const strategy = (find(render(NODE), 'DaemonSet', 'weft-agent').spec as { updateStrategy: { type: string; rollingUpdate: { maxUnavailable: unknown } } }).updateStrategy;
   t.same(strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
 
-  const ebpf = podSpec(find(render({ agent: { redirectMode: 'ebpf' } }), 'DaemonSet', 'weft-agent'));
+  const ebpf = podSpec(find(render({ ...NODE, agent: { redirectMode: 'ebpf' } }), 'DaemonSet', 'weft-agent'));
   t.same(ebpf.containers[0].securityContext.capabilities.add, ['NET_ADMIN', 'NET_RAW', 'BPF', 'SYS_ADMIN'], 'ebpf mode adds BPF and SYS_ADMIN');
   t.same(hostPaths(ebpf), ['/run/xtables.lock', '/sys/fs/bpf', '/sys/fs/cgroup', '/var/run/weft'], 'and mounts bpffs and the cgroup hierarchy');
   t.equal(env(ebpf.containers[0], 'WEFT_REDIRECT_MODE'), 'ebpf');
-  t.equal(env(c, 'WEFT_CAPTURE_SCOPE'), 'node', 'node scope by default');
-  t.notOk((find(render(), 'DaemonSet', 'weft-agent').spec as { template: { spec: { hostPID?: boolean } } }).template.spec.hostPID, 'no hostPID in node scope');
+  t.equal(env(c, 'WEFT_CAPTURE_SCOPE'), 'node', 'node scope when asked');
+  t.notOk((find(render(NODE), 'DaemonSet', 'weft-agent').spec as { template: { spec: { hostPID?: boolean } } }).template.spec.hostPID, 'no hostPID in node scope');
 
   const inpodDs = find(render({ redirect: { scope: 'pod', cni: { binDir: '/home/kubernetes/bin', confDir: '/etc/cni/net.d' } } }), 'DaemonSet', 'weft-agent');
   const inpod = podSpec(inpodDs);

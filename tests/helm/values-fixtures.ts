@@ -15,7 +15,7 @@ export const ALL_OPTIONS = {
   image: { registry: 'registry.local:5000/weft', tag: '0.2.0-rc.1', pullPolicy: 'Always', pullSecrets: ['regcred'] },
   namespace: { create: true, labels: { team: 'platform' } },
   crds: { install: true },
-  redirect: { scope: 'pod', cni: { binDir: '/home/kubernetes/bin', confDir: '/etc/cni/conf.d' } },
+  redirect: { scope: 'node', cni: { binDir: '/home/kubernetes/bin', confDir: '/etc/cni/conf.d' } },
   trustAnchor: { secretName: 'mesh-root', bundleConfigMapName: 'mesh-root-bundle', certPem: CERT, keyPem: KEY },
   control: {
     replicas: 3,
