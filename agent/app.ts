@@ -250,7 +250,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       if (stopping) return;
       try {
         if (pods !== null) {
-          await pods.manager.reconcile();
+          // The model is complete here (state.version set): stale capture from before a restart can go.
+          await pods.manager.reconcile({ sweep: true });
           const st = pods.manager.status();
           const failed = st.pods.filter((p) => p.state === 'failed');
           redirect = failed.length === 0

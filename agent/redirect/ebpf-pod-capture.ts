@@ -26,7 +26,7 @@ import {
   ipv4OfKey, planPodMapLines, planRouting, podPinInode, podPinName, type HookNow, type PodConfigValue, type PodRouting, type PodState,
 } from './ebpf-pod-plan.ts';
 import { defaultObjectDir } from './ebpf-redirector.ts';
-import { registerPodCapture, type PodCapture, type PodCaptureOptions } from './pod-capture.ts';
+import { registerPodCapture, type PodCapture, type PodCaptureOptions, type PodNetns } from './pod-capture.ts';
 import { resolveRedirectorOptions, type ResolvedRedirectorOptions } from './redirector.ts';
 
 /**
@@ -161,6 +161,23 @@ export class EbpfPodCapture implements PodCapture {
       const path = pod.path ?? known?.netnsPath;
       for (const name of await this.#dirsOfKey(pod.key)) await this.#detachDir(name, path);
       this.#pods.delete(pod.key);
+    });
+  }
+
+  /** Detaches every pod dir of this node whose namespace is not among `keep` (PodCapture.sweep). */
+  sweep(keep: readonly PodNetns[], seen: ReadonlyArray<{ inode: number; path: string; ip: string }>): Promise<number> {
+    return this.#serial(async () => {
+      const kept = new Set(keep.map((p) => p.inode));
+      const paths = new Map(seen.map((s) => [s.inode, s.path]));
+      let removed = 0;
+      for (const name of await this.#podDirs()) {
+        const inode = podPinInode(name);
+        if (inode !== undefined && kept.has(inode)) continue;
+        await this.#detachDir(name, inode === undefined ? undefined : paths.get(inode));
+        removed++;
+      }
+      for (const [key, p] of [...this.#pods]) if (!kept.has(p.inode)) this.#pods.delete(key);
+      return removed;
     });
   }
 

@@ -39,6 +39,26 @@ export class InpodIptablesCapture implements PodCapture {
     if (doc !== undefined) await this.#restore(pod, doc);
   }
 
+  async sweep(keep: readonly PodNetns[], seen: ReadonlyArray<{ inode: number; path: string; ip: string }>): Promise<number> {
+    const kept = new Set(keep.map((p) => p.inode));
+    let removed = 0;
+    for (const ns of seen) {
+      if (kept.has(ns.inode)) continue;
+      const pod: PodNetns = { inode: ns.inode, path: ns.path, key: '', ip: ns.ip };
+      let saved: string;
+      try {
+        saved = await this.#save(pod);
+      } catch {
+        continue; // vanished, or not ours to read: nothing to sweep there
+      }
+      const doc = planInpodUninstall(parseInpodNat(saved));
+      if (doc === undefined) continue;
+      await this.#restore(pod, doc);
+      removed++;
+    }
+    return removed;
+  }
+
   async describe(pod: PodNetns): Promise<unknown> {
     const s = parseInpodNat(await this.#save(pod));
     return {

@@ -57,6 +57,7 @@ export class PodCaptureManager {
   #ambiguous: string[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
+  #swept = false;
   readonly #waiters = new Set<() => void>();
 
   constructor(o: PodCaptureManagerOptions) {
@@ -75,8 +76,29 @@ export class PodCaptureManager {
   }
 
   /** Makes the captured set match the model; `rescan` reads the node's namespaces again first. */
-  reconcile(opts: { rescan?: boolean } = {}): Promise<void> {
-    return this.#serial(() => this.#reconcile(opts.rescan === true));
+  reconcile(opts: { rescan?: boolean; sweep?: boolean } = {}): Promise<void> {
+    return this.#serial(async () => {
+      await this.#reconcile(opts.rescan === true);
+      if (opts.sweep === true && !this.#swept) await this.#sweep();
+    });
+  }
+
+  /**
+   * Once, when the caller knows the model is complete (after the first snapshot): capture left in
+   * a namespace this agent does not want (a pod unmeshed while no agent ran) is removed.
+   */
+  async #sweep(): Promise<void> {
+    if (this.#stopped) return;
+    this.#swept = true;
+    const keep = [...this.#captured.values()];
+    const seen = this.#candidates().map((c) => ({ inode: c.inode, path: c.paths[0], ip: c.ips[0] ?? '' })).filter((c) => c.path !== undefined);
+    try {
+      const removed = await this.#o.capture.sweep(keep, seen);
+      if (removed > 0) this.#o.log.info('capture left by an earlier agent in pods it no longer meshes removed', { pods: removed });
+    } catch (err) {
+      this.#swept = false; // tried again on the next synced reconcile
+      this.#o.log.warn('sweeping stale pod capture failed; retried on the next change', { code: errorCode(err), message: (err as Error).message });
+    }
   }
 
   /** Removes the capture from every pod and closes every pod listener (drain, uninstall). */

@@ -38,6 +38,12 @@ export interface PodCapture {
   remove(pod: PodNetns): Promise<void>;
   /** What is installed in the pod's namespace, read back from the kernel. */
   describe(pod: PodNetns): Promise<unknown>;
+  /**
+   * Removes capture this node left in any namespace but `keep`'s: once, after a restart, when the
+   * model is known — a pod unmeshed (or gone from the model) while no agent ran keeps rules that
+   * steer its traffic at listeners nobody opens. `seen` is every namespace the scan found.
+   */
+  sweep(keep: readonly PodNetns[], seen: ReadonlyArray<{ inode: number; path: string; ip: string }>): Promise<number>;
 }
 
 export interface PodCaptureOptions {

@@ -231,6 +231,19 @@ t.test('an agent killed and started again adopts its pods: same programs, nothin
   t.equal((await curl('client', `http://${tb.pod('far').ip}:8080/`)).status, 200, 'cross node');
 });
 
+t.test('a pod unmeshed while its agent was down loses its programs when the agent is back', async (t) => {
+  await mesh.stopAgent('n1', 'SIGKILL');
+  t.same(await podPrograms('near'), CAPTURED, 'the killed agent left near captured');
+  await mesh.writeCluster({ ...cluster, absentPods: ['late', 'near'] });
+  await mesh.startAgent('n1');
+  await mesh.waitReady('n1', 60_000);
+  await mesh.waitUntil(async () => (await podPrograms('near')).length === 0, 60_000, "the new agent to remove near's stale programs");
+  t.same(await podPrograms('client'), CAPTURED, 'the pod still meshed keeps its capture');
+  t.equal((await curl('client', `http://${tb.pod('near').ip}:8080/`)).status, 200, 'near answers (nothing steers it at a dead listener)');
+  await mesh.writeCluster(cluster);
+  await mesh.waitUntil(async () => (await podPrograms('near')).length === CAPTURED.length, 60_000, 'near to be captured again once meshed');
+});
+
 t.test('an agent stopped with SIGTERM leaves nothing in its pods', async (t) => {
   await mesh.stopAgent('n2');
   t.same(await podPrograms('far'), [], 'far: no program');

@@ -167,6 +167,19 @@ t.test('an agent killed and restarted re-adopts every pod, once', async (t) => {
   t.ok((await tcpClient(mesh, 'client', tb.pod('server').ip, 8080, 'echo', ['--bytes', '3000'])).ok, 'traffic flows again');
 });
 
+t.test('a pod unmeshed while its agent was down loses its capture when the agent is back', async (t) => {
+  await mesh.stopAgent('n1', 'SIGKILL');
+  t.match(await natIn('near'), /WEFT-INPOD-OUT/, 'the killed agent left near captured');
+  await mesh.writeCluster({ ...base, absentPods: ['late', 'near'] });
+  await mesh.startAgent('n1');
+  await mesh.waitReady('n1');
+  await mesh.waitUntil(async () => !/WEFT/.test(await natIn('near')), 30_000, "the new agent to remove near's stale rules");
+  t.same(await capturedKeys('n1'), ['demo/client'], 'only the pod still meshed is captured');
+  t.ok((await tcpClient(mesh, 'client', tb.pod('near').ip, 8080, 'echo', ['--bytes', '1000'])).ok, 'near answers (nothing steers it at a dead listener)');
+  await mesh.writeCluster(base);
+  await mesh.waitUntil(async () => (await capturedKeys('n1')).length === 2, 30_000, 'near to be captured again once meshed');
+});
+
 t.test('a pod the model learns late is captured through weft-cni before it sends a byte', async (t) => {
   const late = tb.pod('late');
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'testbed', type: 'weft-cni', prevResult: { cniVersion: '1.0.0', ips: [{ address: `${late.ip}/32` }] } });

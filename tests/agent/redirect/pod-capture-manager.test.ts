@@ -19,6 +19,12 @@ function harness() {
     async apply(p: PodNetns) { steps.push(`apply ${p.key}@${p.inode}`); if (failApply.has(p.inode)) throw new Error('no nat table'); },
     async remove(p: PodNetns) { steps.push(`remove ${p.key}@${p.inode}`); },
     async describe() { return {}; },
+    async sweep(keep, seen) {
+      const kept = new Set(keep.map((p) => p.inode));
+      const stale = seen.filter((s) => !kept.has(s.inode));
+      steps.push(`sweep keep [${[...kept].join(',')}] stale [${stale.map((s) => s.inode).join(',')}]`);
+      return stale.length;
+    },
   };
   const m = new PodCaptureManager({
     capture,
@@ -113,4 +119,20 @@ t.test('uninstall: every pod rule-free, every listener closed, and no capture af
   t.same(h.steps, ['remove default/a@11', 'listen []']);
   await h.m.reconcile();
   t.same(h.steps, ['remove default/a@11', 'listen []'], 'a reconcile after uninstall does nothing');
+});
+
+t.test('sweep: once, after the pods it wants are captured, over every other namespace the scan saw', async (t) => {
+  const h = harness();
+  h.setScanned([
+    { inode: 11, paths: ['/run/netns/a'], ips: ['10.0.0.1'] },
+    { inode: 12, paths: ['/run/netns/b'], ips: ['10.0.0.2'] }, // unmeshed while no agent ran
+  ]);
+  await h.m.reconcile();
+  t.notOk(h.steps.some((s) => s.startsWith('sweep')), 'not without being asked (the model may not be complete)');
+  h.steps.length = 0;
+  await h.m.reconcile({ sweep: true });
+  t.same(h.steps, ['listen [11]', 'sweep keep [11] stale [12]'], 'after the captured set is settled');
+  h.steps.length = 0;
+  await h.m.reconcile({ sweep: true });
+  t.same(h.steps, ['listen [11]'], 'and only once');
 });
