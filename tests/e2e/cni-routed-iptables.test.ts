@@ -4,4 +4,7 @@
 import t from 'tap';
 import { runCell } from './cni-cell.ts';
 
-await runCell(t, { cni: 'routed', mode: 'iptables', scope: 'pod' });
+// The routed shape in pod scope is also what tests/e2e/inpod-mesh.test.ts runs (the same five checks and
+// more), so the suite runs this cell only when asked (WEFT_CNI_ROUTED=1), to stay under 30 minutes.
+if (process.env.WEFT_CNI_ROUTED === '1') await runCell(t, { cni: 'routed', mode: 'iptables', scope: 'pod' });
+else t.plan(0, 'set WEFT_CNI_ROUTED=1 (covered by inpod-mesh.test.ts)');
