@@ -9,6 +9,7 @@ import { unmapIpv4 } from './socket-admission.ts';
 import { originalDst, socketFd } from '../native/index.ts';
 import type { OriginalDestination } from '../redirect/pod-capture.ts';
 import type { Address } from './outbound-decide.ts';
+import type { ProxyStats } from './stats.ts';
 
 export interface CaptureOrigin {
   /** The pod whose namespace the listener lives in: outbound, the source; inbound, the destination. */
@@ -22,6 +23,24 @@ export interface CaptureOrigin {
 /** The node-scope reading: the accepted socket's local address is the original destination. */
 export function localAddressOf(client: net.Socket): Address {
   return { ip: unmapIpv4(client.localAddress), port: client.localPort ?? 0 };
+}
+
+/**
+ * A captured connection's original destination, for every capture path (outbound and inbound
+ * plaintext alike). When there is none — a pod listener reached without capture, the pod dialling
+ * the agent's own listener in it — the connection is reset and counted as `agent_listener`, and
+ * undefined comes back: there is nothing to deliver, and delivering would loop.
+ */
+export function originalOrRefuse(
+  client: net.Socket, origin: CaptureOrigin | undefined,
+  deps: { stats: Pick<ProxyStats, 'rejected'>; telemetry: { inputRejected(reason: string): void } },
+): Address | undefined {
+  const original = origin === undefined ? localAddressOf(client) : origin.original(client);
+  if (original !== undefined) return original;
+  deps.stats.rejected++;
+  deps.telemetry.inputRejected('agent_listener');
+  client.resetAndDestroy();
+  return undefined;
 }
 
 function soOriginalDst(client: net.Socket): Address | undefined {

@@ -14,7 +14,7 @@ import { pipeBoth } from './tcp.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
 import { ErrorCodes } from '../../common/errors.ts';
-import { localAddressOf, type CaptureOrigin } from './capture-origin.ts';
+import { originalOrRefuse, type CaptureOrigin } from './capture-origin.ts';
 import { LogThrottle } from '../../common/log-throttle.ts';
 import { isAgentListener, type AgentListeners } from './outbound-decide.ts';
 
@@ -46,14 +46,8 @@ export function createInboundPlaintextHandler(deps: InboundDeps): InboundPlainte
   return function onInboundPlaintext(client: net.Socket, origin?: CaptureOrigin): void {
     client.setNoDelay(true);
     client.on('error', () => undefined);
-    const original = origin === undefined ? localAddressOf(client) : origin.original(client);
-    if (original === undefined) {
-      // A pod listener reached without capture (the pod's own 15006 dialled): nothing to deliver.
-      deps.stats.rejected++;
-      deps.telemetry.inputRejected('agent_listener');
-      client.resetAndDestroy();
-      return;
-    }
+    const original = originalOrRefuse(client, origin, deps);
+    if (original === undefined) return;
     const targetIp = original.ip;
     const port = original.port;
     if (deps.self !== undefined && isAgentListener({ ip: targetIp, port }, deps.self)) {

@@ -14,7 +14,7 @@ import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
-import { localAddressOf, type CaptureOrigin } from './capture-origin.ts';
+import { originalOrRefuse, type CaptureOrigin } from './capture-origin.ts';
 import { admitConnection, type WorkloadLimiter } from './workload-limits.ts';
 
 /** A meshed (hbone/local) connection, offered to the L7 path first; it calls `tcp` to decline. */
@@ -99,14 +99,8 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
     // Errors before the pipe is set up (a reset while deciding) must not crash the worker.
     client.on('error', () => undefined);
     const source = { ip: unmapIpv4(client.remoteAddress), port: client.remotePort ?? 0 };
-    const original = origin === undefined ? localAddressOf(client) : origin.original(client);
-    if (original === undefined) {
-      // A pod listener reached without capture (the pod dialled 127.0.0.1:15001 itself): no destination.
-      deps.stats.rejected++;
-      deps.telemetry.inputRejected('agent_listener');
-      client.resetAndDestroy();
-      return;
-    }
+    const original = originalOrRefuse(client, origin, deps);
+    if (original === undefined) return;
     const named = origin?.pod();
     const decision = decideOutbound(source, original, deps.view, opts, named);
     // Fairness first, before any work is spent on a connection its pod may not have.
