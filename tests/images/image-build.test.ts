@@ -1,12 +1,13 @@
-// The images, built for real with buildah as docs/install.md says (tests/images/build-images.sh),
+// The images, built for real with buildah and with Docker BuildKit as docs/install.md says
+// (tests/images/build-images.sh, build-images-buildkit.sh),
 // and what they hold listed from the image itself (buildah mount): the agent bundle and every chunk
 // it imports, the IP_TRANSPARENT addon, one BPF object per ebpf/*.c (so redirectMode: ebpf can
 // start), the weft CLI, iptables/ip/tc/bpftool; nothing of the build (no node_modules, no /src), and
 // none of the host's own certificate authorities, which the build only ever had as a mounted secret.
 // The bundles are run inside the image (buildah run --isolation chroot) to show they load there.
 //
-// Slow (minutes: a Debian base, apt and npm inside the build) and needs root, buildah, podman and
-// mmdebstrap, so it runs only with WEFT_IMAGE_TESTS=1:
+// Slow (minutes: a Debian base, apt and npm inside the build) and needs root, buildah, podman,
+// mmdebstrap and Debian's docker.io (a private dockerd), so it runs only with WEFT_IMAGE_TESTS=1:
 //   WEFT_IMAGE_TESTS=1 tap tests/images/image-build.test.ts
 // WEFT_IMAGE_REUSE=1 lists existing localhost/weft-{agent,control}:test images instead of building.
 import t, { type Test } from 'tap';
@@ -18,6 +19,12 @@ import { agentChunks } from '../helm/agent-chunks.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TAG = 'test';
+
+// Each builder the install guide names, with the script that runs it as the guide says.
+const BUILDERS = [
+  { builder: 'buildah', script: 'build-images.sh', tag: TAG },
+  { builder: 'Docker BuildKit', script: 'build-images-buildkit.sh', tag: `${TAG}-buildkit` },
+];
 
 if (process.env.WEFT_IMAGE_TESTS !== '1') {
   t.plan(0, 'image builds take minutes and need buildah: set WEFT_IMAGE_TESTS=1');
@@ -33,10 +40,10 @@ function sh(cmd: string, args: string[]): Promise<{ code: number; stdout: string
   });
 }
 
-/** Runs the build script, streaming nothing, and returns its output and the build times it printed. */
-function buildImages(): Promise<{ code: number; output: string }> {
+/** Runs a build script, streaming nothing, and returns its output and the build times it printed. */
+function buildImages(script: string, tag: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const p = spawn('bash', [join(ROOT, 'tests/images/build-images.sh'), TAG], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', [join(ROOT, 'tests/images', script), tag], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     p.stdout.on('data', (d: Buffer) => (output += d.toString()));
     p.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -74,23 +81,30 @@ async function config(image: string): Promise<{ Entrypoint?: string[]; User?: st
 }
 
 async function run(): Promise<void> {
-  if (process.env.WEFT_IMAGE_REUSE !== '1') {
-    const started = Date.now();
-    const b = await buildImages();
-    t.equal(b.code, 0, `build-images.sh built both images (${Math.round((Date.now() - started) / 1000)} s)`);
-    if (b.code !== 0) {
-      t.comment(b.output.slice(-4000));
-      return;
-    }
-    for (const m of b.output.matchAll(/^build-images: (.*)$/gm)) t.comment(m[1]);
+  for (const b of BUILDERS) {
+    await t.test(`built with ${b.builder}`, async (t) => {
+      if (process.env.WEFT_IMAGE_REUSE !== '1') {
+        const started = Date.now();
+        const r = await buildImages(b.script, b.tag);
+        t.equal(r.code, 0, `${b.script} built both images (${Math.round((Date.now() - started) / 1000)} s)`);
+        if (r.code !== 0) {
+          t.comment(r.output.slice(-4000));
+          return;
+        }
+        for (const m of r.output.matchAll(/^build-images: (.*)$/gm)) t.comment(m[1]);
+      }
+      await listImages(t, b.tag);
+    });
   }
+}
 
+async function listImages(t: Test, tag: string): Promise<void> {
   // The host's own CAs (what /usr/local/share/ca-certificates adds to the public ones).
   const localDir = '/usr/local/share/ca-certificates';
   const hostLocal = existsSync(localDir) ? walk(localDir).filter((f) => f.endsWith('.crt')).flatMap((f) => [...certs(readFileSync(join(localDir, f), 'utf8'))]) : [];
 
-  t.test('the agent image', async (t) => {
-    const image = `localhost/weft-agent:${TAG}`;
+  await t.test('the agent image', async (t) => {
+    const image = `localhost/weft-agent:${tag}`;
     const { path, container } = await mount(t, image);
     const opt = join(path, 'opt/weft');
     const files = walk(opt);
@@ -127,8 +141,8 @@ async function run(): Promise<void> {
     t.match(bpftool.stdout, /bpftool v/, 'bpftool runs in the image');
   });
 
-  t.test('the control image', async (t) => {
-    const image = `localhost/weft-control:${TAG}`;
+  await t.test('the control image', async (t) => {
+    const image = `localhost/weft-control:${tag}`;
     const { path, container } = await mount(t, image);
     const files = walk(join(path, 'opt/weft'));
     t.same(files, ['control.mjs'], '/opt/weft holds control.mjs only');
