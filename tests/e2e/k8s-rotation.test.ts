@@ -82,7 +82,8 @@ if (cluster !== null) {
       return [...before].every(([k, s]) => now.get(k) !== undefined && now.get(k) !== s);
     }, 30_000, 'every workload certificate to be re-issued');
     t.pass('step 2: every workload certificate re-issued');
-    const signer = new HttpsCertificateSigner({ socketPath: mesh.controlSocket, servername: 'weft-control.weft-system.svc', caPem: certA.toString(), token: () => cluster.tokens.n1 });
+    // Control's own certificate follows the signer too, so a client here trusts A and B, as every agent does since step 1.
+    const signer = new HttpsCertificateSigner({ socketPath: mesh.controlSocket, servername: 'weft-control.weft-system.svc', caPem: [certA.toString(), b.certPem], token: () => cluster.tokens.n1 });
     t.teardown(() => signer.close());
     const issued = await signer.sign((await generateCsr('spiffe://cluster.local/ns/shop/sa/client')).csrPem);
     t.ok(new X509Certificate(issued.certChain[0]).checkIssued(certB), 'control now signs with B');
