@@ -165,6 +165,30 @@ static napi_value throw_netns(napi_env env, const char *path, int err) {
   return NULL;
 }
 
+/* The address a listener binds: the port checked and the host parsed. Throws EINVAL naming `fn`
+ * and returns 0 when either is bad; otherwise the address family. */
+static int listen_address(napi_env env, const char *fn, const char *host, int32_t port, struct sockaddr_storage *ss, socklen_t *ss_len) {
+  char msg[160];
+  if (port < 0 || port > 65535) {
+    snprintf(msg, sizeof msg, "%s: port out of range", fn);
+    napi_throw_error(env, "EINVAL", msg);
+    return 0;
+  }
+  int family = parse_addr(host, port, ss, ss_len);
+  if (family == 0) {
+    snprintf(msg, sizeof msg, "%s: host must be a literal IPv4 or IPv6 address", fn);
+    napi_throw_error(env, "EINVAL", msg);
+  }
+  return family;
+}
+
+/* A file descriptor handed back to JavaScript. */
+static napi_value fd_value(napi_env env, int fd) {
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
 /* listenTransparent(host: string, port: number, backlog: number, reusePort: boolean): number */
 static napi_value listen_transparent(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -184,23 +208,14 @@ static napi_value listen_transparent(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EINVAL", "listenTransparent: expected (string, number, number, boolean)");
     return NULL;
   }
-  if (port < 0 || port > 65535) {
-    napi_throw_error(env, "EINVAL", "listenTransparent: port out of range");
-    return NULL;
-  }
   struct sockaddr_storage ss;
   socklen_t ss_len;
-  int family = parse_addr(host, port, &ss, &ss_len);
-  if (family == 0) {
-    napi_throw_error(env, "EINVAL", "listenTransparent: host must be a literal IPv4 or IPv6 address");
-    return NULL;
-  }
+  int family = listen_address(env, "listenTransparent", host, port, &ss, &ss_len);
+  if (family == 0) return NULL;
   const char *step = NULL;
   int fd = open_listener(family, &ss, ss_len, backlog, reuse_port, true, &step);
   if (fd < 0) return throw_errno(env, step, errno);
-  napi_value result;
-  napi_create_int32(env, fd, &result);
-  return result;
+  return fd_value(env, fd);
 }
 
 /* listenInNetns(netnsPath, host, port, backlog, reusePort, transparent): number — the listener
@@ -222,17 +237,10 @@ static napi_value listen_in_netns(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EINVAL", "listenInNetns: expected (netnsPath: string, host: string, port: number, backlog: number, reusePort: boolean, transparent: boolean)");
     return NULL;
   }
-  if (port < 0 || port > 65535) {
-    napi_throw_error(env, "EINVAL", "listenInNetns: port out of range");
-    return NULL;
-  }
   struct sockaddr_storage ss;
   socklen_t ss_len;
-  int family = parse_addr(host, port, &ss, &ss_len);
-  if (family == 0) {
-    napi_throw_error(env, "EINVAL", "listenInNetns: host must be a literal IPv4 or IPv6 address");
-    return NULL;
-  }
+  int family = listen_address(env, "listenInNetns", host, port, &ss, &ss_len);
+  if (family == 0) return NULL;
   int home;
   if (enter_netns(path, &home) != 0) return throw_netns(env, path, errno);
   const char *step = NULL;
@@ -240,9 +248,7 @@ static napi_value listen_in_netns(napi_env env, napi_callback_info info) {
   int err = errno;
   leave_netns(home);
   if (fd < 0) return throw_errno(env, step, err);
-  napi_value result;
-  napi_create_int32(env, fd, &result);
-  return result;
+  return fd_value(env, fd);
 }
 
 /* socketInNetns(netnsPath, mark): number — an unconnected non-blocking IPv4 TCP socket born in
@@ -271,9 +277,7 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "setsockopt(SO_MARK) (needs CAP_NET_ADMIN)", err);
   }
-  napi_value result;
-  napi_create_int32(env, fd, &result);
-  return result;
+  return fd_value(env, fd);
 }
 
 /* netnsInode(path): number — the namespace's identity (st_ino of its nsfs file). */
