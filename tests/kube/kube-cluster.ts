@@ -48,6 +48,20 @@ export interface KubeClusterOptions {
 }
 
 const live = new Set<ChildProcess>();
+
+/**
+ * Starts a long-running binary whose output goes to `<dir>/<label>.log`, tracked in `live` (the
+ * caller's set, killed on exit) until it exits. Shared with tests/node, which runs more of them.
+ */
+export function spawnLogged(dir: string, label: string, cmd: string, args: string[], live: Set<ChildProcess>): ChildProcess {
+  const log = createWriteStream(join(dir, `${label}.log`), { flags: 'a' });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  return child;
+}
 const dirs = new Set<string>();
 /** Synchronous last resort: kill what still runs and remove the folders. */
 function killAllSync(): void {
@@ -161,13 +175,7 @@ export class KubeCluster {
   }
 
   #spawn(label: string, cmd: string, args: string[]): ChildProcess {
-    const log = createWriteStream(join(this.dir, `${label}.log`), { flags: 'a' });
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
-    live.add(child);
-    child.on('exit', () => live.delete(child));
-    return child;
+    return spawnLogged(this.dir, label, cmd, args, live);
   }
 
   /** The last lines a component logged (for failure messages). */

@@ -19,12 +19,12 @@
 // sysctls the node changed, /var/log/pods entries and the kubepods cgroups go.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { createWriteStream, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, firstServiceIp, type KubeCluster } from '../kube/kube-cluster.ts';
+import { freePort, firstServiceIp, spawnLogged, type KubeCluster } from '../kube/kube-cluster.ts';
 import { makeClientCert } from '../kube/kube-pki.ts';
 import { dnsAnswer, dnsQuestion } from './cluster-dns.ts';
 import { hostSnapshot, hostSnapshotSync, restoreHost, restorePlan, type HostSnapshot } from './host-leftovers.ts';
@@ -175,12 +175,7 @@ export class KubeNode {
   }
 
   #spawn(label: string, cmd: string, args: string[]): ChildProcess {
-    const log = createWriteStream(join(this.dir, `${label}.log`), { flags: 'a' });
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
-    live.add(child);
-    child.on('exit', () => live.delete(child));
+    const child = spawnLogged(this.dir, label, cmd, args, live);
     this.#procs.set(label, child);
     return child;
   }
