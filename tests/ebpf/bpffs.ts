@@ -32,3 +32,24 @@ export async function listPins(root: string): Promise<string[]> {
   // maps.debug and progs.debug are the kernel's own preloaded iterators in every bpffs.
   return r.stdout.split('\n').filter((l) => l !== '' && !/^[^/]*\.debug$/.test(l.slice(root.length + 1)));
 }
+
+/**
+ * The bed a BPF_PROG_RUN test needs: a network namespace named `name` with `addresses` on its lo
+ * (the tuples the programs look up), a private bpffs and a maps folder in it — all removed by
+ * the test's teardown. `inNs` runs a command in the namespace.
+ */
+export async function progRunBed(
+  t: { teardown(fn: () => unknown): void }, name: string, addresses: readonly string[],
+): Promise<{ ns: string; fsPath: string; mapDir: string; inNs: (cmd: string, args: string[]) => Promise<string> }> {
+  await run('ip', ['netns', 'del', name]);
+  await runOk('ip', ['netns', 'add', name]);
+  t.teardown(() => run('ip', ['netns', 'del', name]));
+  const inNs = (cmd: string, args: string[]) => runOk('ip', ['netns', 'exec', name, cmd, ...args]);
+  await inNs('ip', ['link', 'set', 'lo', 'up']);
+  for (const ip of addresses) await inNs('ip', ['addr', 'add', `${ip}/32`, 'dev', 'lo']);
+  const fs = await mountBpffs(name);
+  t.teardown(() => fs.unmount());
+  const mapDir = `${fs.path}/maps`;
+  await mkdir(mapDir, { recursive: true });
+  return { ns: name, fsPath: fs.path, mapDir, inNs };
+}

@@ -13,8 +13,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { POD_MAPS, POD_OBJECTS, planPodMapLines, type PodHook } from '../../agent/redirect/ebpf-pod-plan.ts';
 import { podStats } from '../../agent/redirect/ebpf-pod-capture.ts';
-import { run, runOk } from '../testbed/run.ts';
-import { mountBpffs } from './bpffs.ts';
+import { runOk } from '../testbed/run.ts';
+import { progRunBed } from './bpffs.ts';
 import { tcpFrame, type TcpPacket } from './packet.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,17 +28,9 @@ const VIP = '10.96.0.10';
 const AGENT_MARK = 0x539;
 const CAPTURE_MARK = 0x53a;
 
-await run('ip', ['netns', 'del', NS]);
-await runOk('ip', ['netns', 'add', NS]);
-t.teardown(() => run('ip', ['netns', 'del', NS]));
-const inNs = (cmd: string, args: string[]) => runOk('ip', ['netns', 'exec', NS, cmd, ...args]);
-await inNs('ip', ['link', 'set', 'lo', 'up']);
-for (const ip of [POD, PEER, VIP]) await inNs('ip', ['addr', 'add', `${ip}/32`, 'dev', 'lo']);
-
-const fs = await mountBpffs('ebpf-unit-podns');
-t.teardown(() => fs.unmount());
-const mapDir = join(fs.path, 'maps');
-await runOk('mkdir', ['-p', mapDir]);
+const bed = await progRunBed(t, NS, [POD, PEER, VIP]);
+const { inNs, mapDir } = bed;
+const fs = { path: bed.fsPath };
 const objDir = join(root, 'ebpf/build');
 await runOk('bpftool', ['prog', 'load', join(objDir, POD_OBJECTS.egress.file), join(fs.path, 'egress'), 'type', 'classifier', 'pinmaps', mapDir]);
 for (const h of ['ingress', 'lo'] as const) {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MAPS, OBJECTS, parseMapDump, planMapLines, statsFromDump } from '../../agent/redirect/ebpf-plan.ts';
-import { run, runOk } from '../testbed/run.ts';
-import { mountBpffs } from './bpffs.ts';
+import { runOk } from '../testbed/run.ts';
+import { progRunBed } from './bpffs.ts';
 import { tcpFrame, type TcpPacket } from './packet.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,17 +25,9 @@ const POD = '10.244.1.11'; // meshed
 const PEER = '10.244.2.11'; // not meshed
 const OTHER = '10.244.1.12'; // not meshed
 
-await run('ip', ['netns', 'del', NS]);
-await runOk('ip', ['netns', 'add', NS]);
-t.teardown(() => run('ip', ['netns', 'del', NS]));
-const inNs = (cmd: string, args: string[]) => runOk('ip', ['netns', 'exec', NS, cmd, ...args]);
-await inNs('ip', ['link', 'set', 'lo', 'up']);
-for (const ip of [POD, PEER, OTHER]) await inNs('ip', ['addr', 'add', `${ip}/32`, 'dev', 'lo']);
-
-const fs = await mountBpffs('ebpf-unit-progrun');
-t.teardown(() => fs.unmount());
-const mapDir = join(fs.path, 'maps');
-await runOk('mkdir', ['-p', mapDir]);
+const bed = await progRunBed(t, NS, [POD, PEER, OTHER]);
+const { inNs, mapDir } = bed;
+const fs = { path: bed.fsPath };
 const objDir = join(root, 'ebpf/build');
 await runOk('bpftool', ['prog', 'load', join(objDir, OBJECTS.pod.file), join(fs.path, 'pod'), 'type', 'classifier', 'pinmaps', mapDir]);
 await runOk('bpftool', ['prog', 'load', join(objDir, OBJECTS.inbound.file), join(fs.path, 'inbound'), 'type', 'classifier',
