@@ -270,7 +270,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   };
   const known = new Set<string>();
   const syncIdentities = (): void => {
-    const now = new Set(localMeshed().map((w) => w.identity));
+    // Pods not yet networked too: one captured at its CNI ADD needs its certificate at once.
+    const now = new Set([...localMeshed(), ...(pods === null ? [] : state.localPending(cfg.nodeName))].map((w) => w.identity));
     for (const id of now) {
       if (known.has(id)) continue;
       known.add(id);
@@ -339,7 +340,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, captureScope: cfg.captureScope, workers: workers.length, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => ({ ...stream.status(), clockOffsetMs: signer.clockOffsetMs() }) });
   admin.register({ key: 'logs', handle: () => [sinks.stdout.status(), sinks.stderr.status()] });
-  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
+  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })), localPending: state.localPending(cfg.nodeName).map((p) => ({ key: p.key, identity: p.identity })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'refused', handle: () => state.refusedObjects() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
@@ -410,7 +411,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     throw err;
   }
   if (podScoped) {
-    pods = new PodScope({ cfg, log, broadcast, localMeshed, workloadByKey: (key) => state.workloadByKey(key) });
+    pods = new PodScope({
+      cfg, log, broadcast, localMeshed,
+      workloadByKey: (key) => state.workloadByKey(key),
+      localPending: () => state.localPending(cfg.nodeName),
+      pendingByKey: (key) => state.pendingByKey(key),
+      modelKnowsScheduledPods: () => !stream.status().synced || stream.controlSends('pending-workload'),
+    });
     try {
       await pods.start();
     } catch (err) {
