@@ -28,8 +28,8 @@ export const REG_NAME = table((b) => isAlpha(b) || isDigit(b) || "-._~!$&'()*+,;
 /** What an IP-literal ("[...]") may hold: IPv6 hex digits, ':' and '.' (an embedded IPv4). */
 export const IP_LITERAL = table((b) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) || b === 0x3a || b === 0x2e);
 
-/** qdtext (RFC 9110 §5.6.4) without obs-text, which llhttp refuses in a chunk extension. */
-export const QDTEXT = table((b) => b === 0x09 || b === 0x20 || b === 0x21 || (b >= 0x23 && b <= 0x5b) || (b >= 0x5d && b <= 0x7e));
+/** qdtext (RFC 9110 §5.6.4): HTAB, SP, visible ASCII but '"' and '\\', obs-text. */
+export const QDTEXT = table((b) => b === 0x09 || b === 0x20 || b === 0x21 || (b >= 0x23 && b <= 0x5b) || (b >= 0x5d && b <= 0x7e) || b >= 0x80);
 
 /** Hex digit values; 255 for anything else. */
 export const HEX = (() => {

@@ -30,7 +30,7 @@ export function parseChunkLine(b: Uint8Array, s: number, e: number): number {
     if (i < e && b[i] === 0x3d) {
       i++;
       if (i < e && b[i] === 0x22) {
-        // quoted-string: qdtext / "\" (HTAB / SP / VCHAR)
+        // quoted-string: qdtext / "\" (HTAB / SP / VCHAR / obs-text)
         i++;
         for (;;) {
           if (i >= e) return BAD_EXT;
@@ -38,7 +38,7 @@ export function parseChunkLine(b: Uint8Array, s: number, e: number): number {
           if (c === 0x22) break;
           if (c === 0x5c) {
             i++;
-            if (i >= e || !(b[i] === 0x09 || (b[i] >= 0x20 && b[i] <= 0x7e))) return BAD_EXT;
+            if (i >= e || !(b[i] === 0x09 || (b[i] >= 0x20 && b[i] !== 0x7f))) return BAD_EXT;
           } else if (QDTEXT[c] !== 1) {
             return BAD_EXT;
           }

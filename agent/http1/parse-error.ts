@@ -70,6 +70,8 @@ export const RULES = {
   chunk_ext_too_large: FRAMING,
   /** Chunk data not followed by CRLF (RFC 9112 §7.1). */
   chunk_data_crlf: FRAMING,
+  /** Content-Length or Transfer-Encoding in a trailer section (RFC 9110 §6.5.1: framing fields never belong there). */
+  trailer_framing: FRAMING,
   /** The connection ended inside a message. */
   truncated: MALFORMED,
 } as const satisfies Record<string, RuleAnswer>;

@@ -389,7 +389,7 @@ export class RequestParser {
     const v = i + 1;
     // "HTTP/1.1" or "HTTP/1.0", exactly.
     if (e - v !== 8 || b[v] !== 0x48 || b[v + 1] !== 0x54 || b[v + 2] !== 0x54 || b[v + 3] !== 0x50 || b[v + 4] !== 0x2f || b[v + 5] !== 0x31 || b[v + 6] !== 0x2e || (b[v + 7] !== 0x31 && b[v + 7] !== 0x30)) {
-      return this.#reject('version', 'not HTTP/1.0 or HTTP/1.1');
+      return b[v] === SP ? this.#reject('request_line', 'not one space each side of the request target') : this.#reject('version', 'not HTTP/1.0 or HTTP/1.1');
     }
     const target = b.toString('latin1', ts, te);
     const form = targetForm(method, target);
@@ -431,6 +431,10 @@ export class RequestParser {
     const name = b.toString('latin1', s, colon);
     const value = vs === ve ? '' : b.toString('latin1', vs, ve);
     if (trailer) {
+      // Framing fields in a trailer section: a hop that merges trailers into the header section
+      // would reframe a message already framed (RFC 9110 §6.5.1); llhttp refuses them too.
+      const n = colon - s;
+      if ((n === 14 && nameIs(b, s, 'content-length')) || (n === 17 && nameIs(b, s, 'transfer-encoding'))) return this.#reject('trailer_framing', `${name} in a trailer section`);
       (this.#trailers ??= []).push(name, value);
       return true;
     }

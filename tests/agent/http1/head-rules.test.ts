@@ -35,7 +35,7 @@ t.test('parseChunkLine', async (t) => {
     ['20000000000000', BAD_SIZE], ['', BAD_SIZE], ['g', BAD_SIZE], ['3 ', BAD_SIZE], [' 3', BAD_SIZE], ['-3', BAD_SIZE], ['0x3', BAD_SIZE],
     ['3;a', 3], ['3;a=b', 3], ['3;a=b;c', 3], ['3;a="x y"', 3], ['3;a="q\\"d"', 3], ['3;a=""', 3],
     ['3 ;a', BAD_SIZE], ['3;', BAD_EXT], ['3;a=', BAD_EXT], ['3;a b', BAD_EXT], ['3;a =b', BAD_EXT], ['3;a="x', BAD_EXT],
-    ['3;a="x"y', BAD_EXT], ['3;=b', BAD_EXT], ['3;a="\u00e9"', BAD_EXT], ['3;a="\\\u0001"', BAD_EXT], ['3;a=b,c', BAD_EXT],
+    ['3;a="x"y', BAD_EXT], ['3;=b', BAD_EXT], ['3;a="\u00e9"', 3], ['3;a="\u007f"', BAD_EXT], ['3;a="\\\u0001"', BAD_EXT], ['3;a=b,c', BAD_EXT],
   ];
   for (const [line, want] of rows) {
     const b = Buffer.from(`xx${line}yy`, 'latin1');

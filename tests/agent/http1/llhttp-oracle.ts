@@ -16,6 +16,8 @@ export interface OracleMessage {
   trailers: string[];
   /** Handed over as an upgrade / CONNECT (node stops parsing there). */
   upgrade: boolean;
+  /** The body ended ('end' came): node accepted the whole message. */
+  complete: boolean;
 }
 
 export interface OracleResult {
@@ -37,21 +39,26 @@ export class LlhttpOracle {
   private constructor() {
     this.#server = http.createServer({ keepAlive: true, requestTimeout: 0 });
     (this.#server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    this.#server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // An Expect other than 100-continue is answered 417 by node's server unless 'checkExpectation'
+    // has a listener: a server policy, not the parser's, so such requests are recorded too.
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const p = this.#byPort.get(req.socket.remotePort ?? -1);
-      const m: OracleMessage = { method: req.method ?? '', target: req.url ?? '', version: req.httpVersion, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), trailers: [], upgrade: false };
+      const m: OracleMessage = { method: req.method ?? '', target: req.url ?? '', version: req.httpVersion, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), trailers: [], upgrade: false, complete: false };
       p?.result.messages.push(m);
       const parts: Buffer[] = [];
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
         m.body = Buffer.concat(parts);
         m.trailers = req.rawTrailers;
+        m.complete = true;
         res.end('ok');
       });
-    });
+    };
+    this.#server.on('request', onRequest);
+    this.#server.on('checkExpectation', onRequest);
     const upgrade = (req: http.IncomingMessage, socket: net.Socket): void => {
       const p = this.#byPort.get(socket.remotePort ?? -1);
-      p?.result.messages.push({ method: req.method ?? '', target: req.url ?? '', version: req.httpVersion, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), trailers: [], upgrade: true });
+      p?.result.messages.push({ method: req.method ?? '', target: req.url ?? '', version: req.httpVersion, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), trailers: [], upgrade: true, complete: true });
       socket.destroy();
     };
     this.#server.on('upgrade', upgrade);
