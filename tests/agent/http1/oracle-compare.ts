@@ -24,6 +24,15 @@ export const STRICTER: Record<string, (n: OracleMessage, input: string) => boole
   // RFC 9112 §2.2: a recipient MAY take a lone LF as a line end; a strict one refuses it (llhttp
   // takes it after an HTTP/0.9 request line and between messages).
   bare_lf: (_n, input) => /(^|[^\r])\n/.test(input),
+  // RFC 9112 §2.2: a bare CR MUST be treated as invalid (or replaced by SP); llhttp skips one
+  // before a request line.
+  bare_cr: (_n, input) => /\r(?!\n)/.test(input),
+  // RFC 9113 §3.4: PRI is the HTTP/2 preface's method, never an HTTP/1 request; llhttp knows it
+  // (to spot the preface) and takes it in any other request line.
+  method: (n) => n.method === 'PRI',
+  // RFC 9112 §7.1.1: an extension's name is a token and a value follows "="; llhttp takes an
+  // empty name (";=b") or value (";a=").
+  chunk_ext: (_n, input) => /;=|=[\r;]/.test(input),
   // RFC 9112 §3.2: a server MUST answer 400 to more than one Host, or an invalid one.
   host_duplicate: (n) => header(n, 'host').length > 1,
   host_invalid: (n) => header(n, 'host').some((h) => !AUTHORITY.test(h)),
