@@ -180,38 +180,28 @@ export class RequestParser {
     let pos = 0;
     while (pos < len) {
       switch (this.#state) {
-        case HEAD: {
-          const r = this.#acc !== null && this.#accLen > 0 ? this.#headSpanning(buf, pos) : this.#headInPlace(buf, pos);
+        case HEAD:
+        case CHUNK_SIZE:
+        case TRAILERS: {
+          // Line-framed parts: a head, a chunk-size line, a trailer line.
+          let r: number;
+          if (this.#state !== HEAD) r = this.#line(buf, pos);
+          else r = this.#acc !== null && this.#accLen > 0 ? this.#headSpanning(buf, pos) : this.#headInPlace(buf, pos);
           if (r === FAIL) return FAIL;
           if (r === NEED_MORE) return len;
           pos = r;
           break;
         }
         case BODY:
-        case CHUNK_DATA: {
-          const n = Math.min(this.#remaining, len - pos);
-          this.#remaining -= n;
-          const chunk = pos === 0 && n === len ? buf : buf.subarray(pos, pos + n);
-          pos += n;
-          if (this.#remaining === 0) this.#state = this.#state === BODY ? PAUSED : CHUNK_CR;
-          this.#h.onBody(chunk);
-          if (this.#state === PAUSED) this.#complete(null);
+        case CHUNK_DATA:
+          pos = this.#bodyBytes(buf, pos);
           break;
-        }
         case CHUNK_CR:
         case CHUNK_LF: {
           const want = this.#state === CHUNK_CR ? CR : LF;
           if (buf[pos] !== want) return this.#fail('chunk_data_crlf', 'chunk data not followed by CRLF');
           pos++;
           this.#state = this.#state === CHUNK_CR ? CHUNK_LF : CHUNK_SIZE;
-          break;
-        }
-        case CHUNK_SIZE:
-        case TRAILERS: {
-          const r = this.#line(buf, pos);
-          if (r === FAIL) return FAIL;
-          if (r === NEED_MORE) return len;
-          pos = r;
           break;
         }
         case PAUSED:
@@ -293,6 +283,17 @@ export class RequestParser {
     } else {
       this.#complete(null);
     }
+  }
+
+  /** Body bytes counted down (the whole Content-Length body, or one chunk's data); returns where they end. */
+  #bodyBytes(buf: Buffer, pos: number): number {
+    const end = Math.min(buf.length, pos + this.#remaining);
+    this.#remaining -= end - pos;
+    const bodyDone = this.#remaining === 0 && this.#state === BODY;
+    if (this.#remaining === 0) this.#state = bodyDone ? PAUSED : CHUNK_CR;
+    this.#h.onBody(pos === 0 && end === buf.length ? buf : buf.subarray(pos, end));
+    if (bodyDone) this.#complete(null);
+    return end;
   }
 
   // ---- the head ----
