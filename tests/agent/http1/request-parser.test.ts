@@ -299,3 +299,23 @@ t.test('after a refusal, the parser stays failed and calls onError once', async 
   t.equal(p.finish()?.rule, 'request_line');
   t.equal(errors, 1);
 });
+
+t.test('a head split across reads, then one big read: the head from the kept bytes, the body from the read', async (t) => {
+  const body = Buffer.alloc(40_000, 0x62);
+  const head = `\r\nPOST /big HTTP/1.1\r\n${H}Content-Length: ${body.length}\r\n\r\n`;
+  const next = `GET /after HTTP/1.1\r\n${H}\r\n`;
+  const wire = Buffer.concat([Buffer.from(head), body, Buffer.from(next)]);
+  for (const cut of [1, 2, 5, 20, head.length - 3, head.length - 1]) {
+    const o = drive(pieces(wire, [cut]));
+    t.same(o.messages.map((m) => [m.head.target, m.body.length, m.complete]), [['/big', body.length, true], ['/after', 0, true]], `cut at ${cut}`);
+    t.equal(o.messages[0].head.raw.toString(), head.slice(2), `raw rebuilt from the kept bytes (cut at ${cut})`);
+    t.ok(o.messages[0].body.equals(body), 'every body byte, once');
+  }
+  // The same with a chunked body whose size line and trailers span reads.
+  const chunked = Buffer.from(`POST /c HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n9c40;x=y\r\n${'c'.repeat(40_000)}\r\n0\r\nX-T: 1\r\n\r\n`);
+  const at = chunked.indexOf('9c40');
+  for (const cuts of [[at + 2], [at + 2, at + 12], [chunked.length - 8], [chunked.length - 3]]) {
+    const o = drive(pieces(chunked, cuts));
+    t.same(o.messages.map((m) => [m.body.length, m.trailers, m.complete]), [[40_000, ['X-T', '1'], true]], `chunked, cuts ${cuts.join(',')}`);
+  }
+});
