@@ -315,9 +315,10 @@ export class RequestParser {
     this.#text = null;
     this.#textBuf = null;
     if (r !== NEED_MORE) return r === FAIL ? FAIL : this.#headDone(buf.subarray(this.#rawStart, r), r);
-    // The head goes on in the next read: keep its bytes so far (a copy: the caller's buffer is not ours).
+    // The head goes on in the next read: keep its bytes so far (a copy: the caller's buffer is not
+    // ours). Past the bound nothing more is needed: the check below refuses that much.
     const from = this.#rawStart;
-    const n = buf.length - from;
+    const n = Math.min(buf.length - from, this.#limits.maxHeaderBytes + 1);
     const acc = this.#room(n);
     buf.copy(acc, 0, from);
     this.#accLen = n;

@@ -319,3 +319,10 @@ t.test('a head split across reads, then one big read: the head from the kept byt
     t.same(o.messages.map((m) => [m.body.length, m.trailers, m.complete]), [[40_000, ['X-T', '1'], true]], `chunked, cuts ${cuts.join(',')}`);
   }
 });
+
+t.test('an unterminated head in one large read is refused without keeping it all', async (t) => {
+  const o = drive([Buffer.from(`GET / HTTP/1.1\r\n${H}X: ${'a'.repeat(1 << 20)}`)]);
+  t.equal(o.error?.rule, 'headers_too_large');
+  const line = drive([Buffer.from(`GET /${'a'.repeat(1 << 20)}`)]);
+  t.equal(line.error?.rule, 'request_line_too_long');
+});
