@@ -108,10 +108,26 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,
   });
-  const onOutbound = createOutboundHandler({
+  const outboundHandler = createOutboundHandler({
     ...common, hbonePort: config.hbonePort, tunnels, log: log.child('outbound'), l7: config.httpEnabled ? outboundHttp.hook : undefined, connectionLimit,
   });
-  const onInbound = createInboundPlaintextHandler({ ...common, log: log.child('inbound') });
+  const inboundHandler = createInboundPlaintextHandler({ ...common, log: log.child('inbound') });
+  // Every captured connection is held until it closes, so close() can cut what the drain left
+  // (a proxy inline on the main thread has no thread to terminate). One shared listener.
+  const live = new Set<net.Socket>();
+  function untrack(this: net.Socket): void {
+    live.delete(this);
+  }
+  const onOutbound: typeof outboundHandler = (s, origin) => {
+    live.add(s);
+    s.once('close', untrack);
+    outboundHandler(s, origin);
+  };
+  const onInbound: typeof inboundHandler = (s, origin) => {
+    live.add(s);
+    s.once('close', untrack);
+    inboundHandler(s, origin);
+  };
   const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => onOutbound(s));
   const inbound = net.createServer({ noDelay: true }, (s) => onInbound(s));
   // Pod scope: the same handlers behind listeners inside each captured pod, told which pod.
@@ -156,6 +172,14 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
       hbone.server.close();
     },
     async close() {
+      // Captured connections still open after the drain are cut first, while the redirection
+      // is still in place (the main thread removes it next): the client gets its reset from
+      // this node. Cut after the rules are gone, its packets would travel to the destination,
+      // which knows no such connection and may drop them silently — the client would hang.
+      // A worker thread's termination did this implicitly; a proxy inline on the main thread
+      // must do it itself.
+      for (const s of live) s.destroy();
+      live.clear();
       self.close();
       pods?.stopAccepting();
       outbound.close();
