@@ -38,6 +38,7 @@ export const ALL_OPTIONS = {
     workers: 4,
     maxConnectionsPerWorkload: 20000,
     maxPendingRequestsPerWorkload: 0,
+    l7H2Engine: 'weft',
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,
