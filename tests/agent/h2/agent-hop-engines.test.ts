@@ -26,6 +26,11 @@ const ENGINES: H2Engine[] = ['node', 'weft'];
 interface Seen {
   /** Streams the server saw close, with their RST code, by path. */
   closed: Map<string, number | undefined>;
+  /** /stall: the request stream, unread until the test resumes it; and its octets read. */
+  stalled?: ServerHttp2Stream;
+  stalledRead: number;
+  /** /big/: octets the server's writes have handed to the stream so far. */
+  bigSent: number;
 }
 
 /** The destination side's L7 handler for the test: echo, a large answer, and a stream that hangs. */
@@ -43,15 +48,28 @@ function echoHandler(seen: Seen) {
       stream.resume();
       return;
     }
+    if (path === '/stall') {
+      // Reads nothing until the test says so: the sender must stop after the windows fill.
+      stream.pause();
+      seen.stalled = stream;
+      stream.on('data', (c: Buffer) => { seen.stalledRead += c.length; });
+      stream.once('end', () => {
+        stream.respond({ ':status': 200 });
+        stream.end(String(seen.stalledRead));
+      });
+      return;
+    }
     if (path.startsWith('/big/')) {
       const n = Number(path.slice(5));
       stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
+      seen.bigSent = 0;
       let sent = 0;
       const chunk = Buffer.alloc(64 * 1024, 0x61);
       const pump = (): void => {
         while (sent < n) {
           const c = chunk.subarray(0, Math.min(chunk.length, n - sent));
           sent += c.length;
+          seen.bigSent = sent;
           if (!stream.write(c)) {
             stream.once('drain', pump);
             return;
@@ -94,7 +112,7 @@ interface Failed {
 }
 
 /** One request through the agent's client path (PeerSessions → H2Attempt), collected. */
-function send(peers: PeerSessions, port: number, headers: Record<string, string>, body?: Buffer | Buffer[], onAttempt?: (a: H2Attempt) => void): Promise<Answer | Failed> {
+function send(peers: PeerSessions, port: number, headers: Record<string, string>, body?: Buffer | Buffer[], onAttempt?: (a: H2Attempt) => void, writeBody?: (a: H2Attempt) => void): Promise<Answer | Failed> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let head: IncomingHttpHeaders = {};
@@ -111,9 +129,10 @@ function send(peers: PeerSessions, port: number, headers: Record<string, string>
       onFailure: (delivered, err) => resolve({ failed: true, delivered, err }),
     };
     peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } }).then((entry) => {
-      const endStream = body === undefined;
+      const endStream = body === undefined && writeBody === undefined;
       const a = new H2Attempt(entry.session, { ':method': 'POST', ':scheme': 'http', ':authority': 'cart.shop:8080', 'weft-target': `${TARGET_HOST}:8080`, ...headers }, endStream, sink, () => peers.release(entry));
       onAttempt?.(a);
+      if (writeBody !== undefined) return writeBody(a);
       if (body === undefined) return;
       const parts = Array.isArray(body) ? body : [body];
       let i = 0;
@@ -168,7 +187,7 @@ const mesh = await makeMesh();
 for (const clientEngine of ENGINES) {
   for (const serverEngine of ENGINES) {
     t.test(`client ${clientEngine} → server ${serverEngine}`, async (t) => {
-      const seen: Seen = { closed: new Map() };
+      const seen: Seen = { closed: new Map(), stalledRead: 0, bigSent: 0 };
       const { hbone, port } = await startServer(mesh, serverEngine, seen);
       const peers = peersFor(mesh, clientEngine);
       t.teardown(async () => {
@@ -212,6 +231,61 @@ for (const clientEngine of ENGINES) {
         t.equal(b.body.length, 40 << 20, '40 MiB down');
       });
 
+      t.test('backpressure: a reader that stops stops its sender after the windows, both ways', async (t) => {
+        // Upload to a server that does not read: the client's body stalls (write → false, no
+        // drain) with at most the windows and buffers in flight, then finishes once it reads.
+        const total = 16 << 20;
+        let accepted = 0;
+        let waiting = false;
+        let attempt: H2Attempt | undefined;
+        const done = send(peers, port, { ':path': '/stall' }, undefined, undefined, (a) => {
+          attempt = a;
+          const chunk = Buffer.alloc(64 * 1024, 1);
+          const write = (): void => {
+            waiting = false;
+            while (accepted < total) {
+              accepted += chunk.length;
+              if (!a.body.write(chunk)) {
+                waiting = true;
+                a.body.once('drain', write);
+                return;
+              }
+            }
+            a.body.end();
+          };
+          write();
+        });
+        await until(() => attempt !== undefined && seen.stalled !== undefined);
+        await new Promise((r) => setTimeout(r, 500));
+        t.ok(waiting, 'the client is waiting for drain');
+        t.ok(accepted < 8 << 20, `the client took ${accepted} of ${total} octets before it stalled`);
+        seen.stalled?.resume();
+        const a = await done;
+        t.ok(isAnswer(a) && a.body.toString() === String(total), 'every octet arrived once the server read');
+
+        // Download to a client that does not read: the server's writes stall the same way.
+        let body: Readable | undefined;
+        const down = new Promise<number>((resolve, reject) => {
+          const sink: AttemptSink = {
+            onContinue: () => {},
+            onResponse: (_s, _h, b) => { body = b; b.pause(); },
+            onEnd: () => resolve(0),
+            onFailure: (_d, err) => reject(err),
+          };
+          void peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } }).then((entry) => {
+            new H2Attempt(entry.session, { ':method': 'GET', ':scheme': 'http', ':authority': 'cart.shop:8080', ':path': `/big/${total}` }, true, sink, () => peers.release(entry));
+          });
+        });
+        await until(() => body !== undefined);
+        await new Promise((r) => setTimeout(r, 500));
+        t.ok(seen.bigSent < 8 << 20, `the server wrote ${seen.bigSent} of ${total} octets to a client that reads nothing`);
+        let got = 0;
+        body?.on('data', (c: Buffer) => { got += c.length; });
+        body?.resume();
+        await down;
+        t.equal(got, total, 'all of it once the client reads');
+      });
+
       t.test('many concurrent streams on pooled sessions', async (t) => {
         const all = await Promise.all(Array.from({ length: 200 }, (_, i) => send(peers, port, { ':path': '/echo' }, Buffer.from(`req-${i}`))));
         const bodies = all.map((a) => (isAnswer(a) ? a.body.toString() : `failed ${a.err.message}`));
@@ -244,7 +318,7 @@ for (const clientEngine of ENGINES) {
 }
 
 t.test('the codec server carries CONNECT tunnels too (the same port takes both)', async (t) => {
-  const seen: Seen = { closed: new Map() };
+  const seen: Seen = { closed: new Map(), stalledRead: 0, bigSent: 0 };
   const { hbone, port } = await startServer(mesh, 'weft', seen);
   const target = await startTarget((s) => s.pipe(s));
   const peers = peersFor(mesh, 'node');
