@@ -11,13 +11,17 @@
 // client certificate, which the HBONE listener requires, so it is not used here.)
 import t from 'tap';
 import net from 'node:net';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import tls from 'node:tls';
+import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { PeerSessions } from '../../../agent/http/peer-sessions.ts';
 import { H2Attempt } from '../../../agent/http/h2-attempt.ts';
 import type { AttemptSink } from '../../../agent/http/upstream.ts';
 import { createHboneServer, deliverToTcp, type H2Engine, type HboneServer } from '../../../agent/proxy/hbone/index.ts';
 import { createLogger } from '../../../common/log.ts';
+import { H2Session } from '../../../agent/h2/session.ts';
+import { watchLiveness } from '../../../agent/proxy/hbone/liveness.ts';
+import { sniForIdentity } from '../../../agent/proxy/hbone/sni.ts';
 import { CLIENT_ID, SERVER_ID, TARGET_HOST, TD, makeMesh, startTarget, closeServer, type Mesh } from '../proxy/hbone/fixture.ts';
 
 const quiet = createLogger('test', { write() {} });
@@ -340,4 +344,55 @@ t.test('the codec server carries CONNECT tunnels too (the same port takes both)'
   t.equal(Buffer.concat(chunks).length, payload.length);
   t.ok(Buffer.concat(chunks).equals(payload), '3 MiB through the tunnel and back, then a clean end');
   peers.release(entry);
+});
+
+for (const engine of ENGINES) {
+  t.test(`${engine} client: a peer that refuses the connection fails the request as never delivered`, async (t) => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const peers = peersFor(mesh, engine);
+    t.teardown(() => peers.close());
+    const a = await send(peers, port, { ':path': '/echo' }, Buffer.from('x'));
+    t.ok(!isAnswer(a) && !a.delivered, 'not delivered: the retry stage may replay it anywhere');
+  });
+}
+
+t.test('codec client: PING liveness cuts a peer that goes silent after the handshake', async (t) => {
+  // A TLS peer with the right certificate and ALPN that never speaks HTTP/2: no SETTINGS, no PING ACK.
+  const cert = await mesh.serverCerts.get(SERVER_ID);
+  const silent = tls.createServer({ key: cert.keyPem, cert: cert.certChainPem.join('\n'), ALPNProtocols: ['h2'], minVersion: 'TLSv1.3' }, (s) => s.on('error', () => {}));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as net.AddressInfo).port;
+  const client = await mesh.clientCerts.get(CLIENT_ID);
+  const socket = tls.connect({ host: '127.0.0.1', port, key: client.keyPem, cert: client.certChainPem.join('\n'), ca: [...client.trustAnchorsPem], servername: sniForIdentity(SERVER_ID), ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+  const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect' });
+  t.teardown(() => {
+    session.destroy();
+    silent.close();
+  });
+  let failure: Error | undefined;
+  session.on('error', (err: Error) => { failure = err; });
+  const closedAt = new Promise((r) => session.once('close', r));
+  watchLiveness(session as unknown as ClientHttp2Session, 'silent-peer', { intervalMs: 100, timeoutMs: 400 }, quiet);
+  await closedAt;
+  t.equal((failure as Error & { code?: string } | undefined)?.code, 'WEFT_ERR_PEER_UNRESPONSIVE', 'the session ended with the liveness error');
+});
+
+t.test('codec client: PING answered by a live peer of either engine', async (t) => {
+  for (const engine of ENGINES) {
+    const seen: Seen = { closed: new Map(), stalledRead: 0, bigSent: 0 };
+    const { hbone, port } = await startServer(mesh, engine, seen);
+    const peers = peersFor(mesh, 'weft');
+    const entry = await peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } });
+    await until(() => !entry.session.connecting);
+    const rtt = await new Promise<number>((resolve, reject) => {
+      if (!entry.session.ping((err, d) => (err === null ? resolve(d) : reject(err)))) reject(new Error('no ping sent'));
+    });
+    t.ok(rtt >= 0, `${engine} server answered the PING`);
+    peers.release(entry);
+    await peers.close();
+    await hbone.close();
+  }
 });
