@@ -156,11 +156,14 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     });
   }
 
-  server.on('tlsClientError', (err: Error) => {
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     // Refused peers (foreign CA, expired, TLS 1.2, no certificate, garbage) are expected in a
     // mesh: no stack, but counted; a client that stalls the handshake is told apart.
     rejected(errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'hbone_handshake_timeout' : 'hbone_tls_handshake');
     log.debug('HBONE handshake refused', { code: errorCode(err), reason: err.message });
+    // A plain tls.Server leaves the socket open on a handshake error (the timeout included);
+    // node:http2's server destroys it itself, so this is a no-op there.
+    socket.destroy();
   });
 
   function onSession(session: ServerSession): void {
