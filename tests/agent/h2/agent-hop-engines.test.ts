@@ -17,12 +17,12 @@ import type { Readable } from 'node:stream';
 import { PeerSessions } from '../../../agent/http/peer-sessions.ts';
 import { H2Attempt } from '../../../agent/http/h2-attempt.ts';
 import type { AttemptSink } from '../../../agent/http/upstream.ts';
-import { createHboneServer, deliverToTcp, type H2Engine, type HboneServer } from '../../../agent/proxy/hbone/index.ts';
+import type { H2Engine, HboneServer } from '../../../agent/proxy/hbone/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { H2Session } from '../../../agent/h2/session.ts';
 import { watchLiveness } from '../../../agent/proxy/hbone/liveness.ts';
 import { sniForIdentity } from '../../../agent/proxy/hbone/sni.ts';
-import { CLIENT_ID, SERVER_ID, TARGET_HOST, TD, makeMesh, startTarget, closeServer, type Mesh } from '../proxy/hbone/fixture.ts';
+import { CLIENT_ID, SERVER_ID, TARGET_HOST, TD, makeMesh, startHbone, startTarget, closeServer, type Mesh } from '../proxy/hbone/fixture.ts';
 
 const quiet = createLogger('test', { write() {} });
 const ENGINES: H2Engine[] = ['node', 'weft'];
@@ -158,19 +158,9 @@ function isAnswer(a: Answer | Failed): a is Answer {
   return !('failed' in a);
 }
 
-async function startServer(mesh: Mesh, engine: H2Engine, seen: Seen, port = 0): Promise<{ hbone: HboneServer; port: number }> {
-  const hbone = createHboneServer({
-    trustDomain: TD,
-    certificates: mesh.serverCerts,
-    localIdentities: () => mesh.serverCerts.certs.keys(),
-    log: quiet,
-    closeGraceMs: 2000,
-    engine,
-    onStream: (req) => deliverToTcp(req, (host, p) => net.connect({ host, port: p, allowHalfOpen: true })),
-    onHttp: echoHandler(seen),
-  });
-  const addr = await hbone.listen(port, '127.0.0.1');
-  return { hbone, port: addr.port };
+async function startServer(mesh: Mesh, engine: H2Engine, seen: Seen): Promise<{ hbone: HboneServer; port: number }> {
+  const { hbone, port } = await startHbone(mesh, undefined, 0, { engine, onHttp: echoHandler(seen), closeGraceMs: 2000 });
+  return { hbone, port };
 }
 
 function peersFor(mesh: Mesh, engine: H2Engine): PeerSessions {
