@@ -30,7 +30,7 @@ export interface PeerSessionsOptions {
   closeGraceMs?: number;
   /** Sessions per key that requests are spread over (SessionPoolOptions.spread). */
   sessionsPerPeer?: number;
-  /** Which HTTP/2 implementation the sessions use (WEFT_L7_H2_ENGINE); default node. */
+  /** Which HTTP/2 implementation the sessions use (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
 }
 
@@ -102,7 +102,7 @@ export class PeerSessions {
       checkServerIdentity: expectServerIdentity(k.destinationIdentity, this.#opts.trustDomain),
       socket: this.#opts.dialTcp(k.node.host, k.node.port),
     };
-    if (this.#opts.engine === 'weft') return dialWeft(tlsOpts);
+    if ((this.#opts.engine ?? 'weft') === 'weft') return dialWeft(tlsOpts);
     const session = http2.connect(`https://${k.node.host}:${k.node.port}`, {
       createConnection: () => tlsConnect(tlsOpts),
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },

@@ -38,7 +38,7 @@ export const ALL_OPTIONS = {
     workers: 4,
     maxConnectionsPerWorkload: 20000,
     maxPendingRequestsPerWorkload: 0,
-    l7H2Engine: 'weft',
+    l7H2Engine: 'node',
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,

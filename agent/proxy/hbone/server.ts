@@ -63,7 +63,7 @@ export interface HboneServerOptions {
   handshakeTimeoutMs?: number;
   /** Bad input refused here (failed handshakes, bad targets, protocol errors), by reason. */
   onRejected?: (reason: string) => void;
-  /** Which HTTP/2 implementation serves the port (WEFT_L7_H2_ENGINE); default node. */
+  /** Which HTTP/2 implementation serves the port (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
 }
 
@@ -130,7 +130,8 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     ALPNProtocols: ['h2'],
   };
   const maxConcurrentStreams = opts.maxConcurrentStreams ?? 1000;
-  const server: Server = opts.engine === 'weft'
+  const engine = opts.engine ?? 'weft';
+  const server: Server = engine === 'weft'
     ? createTlsServer({ ...tlsOptions, noDelay: true } as TlsOptions)
     : http2.createSecureServer({
       ...tlsOptions,
@@ -140,7 +141,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       noDelay: true,
       settings: { maxConcurrentStreams, initialWindowSize: STREAM_WINDOW },
     });
-  if (opts.engine === 'weft') {
+  if (engine === 'weft') {
     server.on('secureConnection', (socket: TLSSocket) => {
       // ALPN h2 only (as allowHTTP1: false): a client that did not pick it gets no HTTP/2.
       if (socket.alpnProtocol !== 'h2') {
@@ -178,7 +179,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     session.on('frameError', () => rejected('hbone_h2_frame'));
     if (peer instanceof WeftError) log.warn('HBONE peer refused', { err: peer, remote: socket.remoteAddress });
   }
-  if (opts.engine !== 'weft') {
+  if (engine === 'node') {
     server.on('session', (session: http2.ServerHttp2Session) => {
       onSession(session);
       session.setLocalWindowSize(SESSION_WINDOW);
