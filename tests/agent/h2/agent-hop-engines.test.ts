@@ -176,6 +176,21 @@ const until = async (cond: () => boolean, ms = 10_000): Promise<boolean> => {
   return true;
 };
 
+/** Waits until `value` has not changed for half a second (a stalled sender), at most 20 s. */
+const settled = async (value: () => number): Promise<void> => {
+  const end = Date.now() + 20_000;
+  let last = value();
+  let since = Date.now();
+  while (Date.now() < end && Date.now() - since < 500) {
+    await new Promise((r) => setTimeout(r, 50));
+    const v = value();
+    if (v !== last) {
+      last = v;
+      since = Date.now();
+    }
+  }
+};
+
 const mesh = await makeMesh();
 
 for (const clientEngine of ENGINES) {
@@ -250,7 +265,7 @@ for (const clientEngine of ENGINES) {
           write();
         });
         await until(() => attempt !== undefined && seen.stalled !== undefined);
-        await new Promise((r) => setTimeout(r, 500));
+        await settled(() => accepted);
         t.ok(waiting, 'the client is waiting for drain');
         t.ok(accepted < 8 << 20, `the client took ${accepted} of ${total} octets before it stalled`);
         seen.stalled?.resume();
@@ -271,7 +286,7 @@ for (const clientEngine of ENGINES) {
           });
         });
         await until(() => body !== undefined);
-        await new Promise((r) => setTimeout(r, 500));
+        await settled(() => seen.bigSent);
         t.ok(seen.bigSent < 8 << 20, `the server wrote ${seen.bigSent} of ${total} octets to a client that reads nothing`);
         let got = 0;
         body?.on('data', (c: Buffer) => { got += c.length; });
