@@ -6,6 +6,7 @@
 // 3), medians. No pods, no app-side HTTP: what the engine change moves, without the rest.
 //   node bench/hop-engines.ts [--concurrency 16] [--seconds 3] [--rounds 3]
 import net from 'node:net';
+import { parseArgs } from 'node:util';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { PeerSessions } from '../agent/http/peer-sessions.ts';
 import { H2Attempt } from '../agent/http/h2-attempt.ts';
@@ -13,13 +14,10 @@ import type { AttemptSink } from '../agent/http/upstream.ts';
 import type { H2Engine } from '../agent/proxy/hbone/index.ts';
 import { CLIENT_ID, SERVER_ID, TD, makeMesh, startHbone } from '../tests/agent/proxy/hbone/fixture.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const CONCURRENCY = arg('concurrency', 16);
-const SECONDS = arg('seconds', 3);
-const ROUNDS = arg('rounds', 3);
+const { values } = parseArgs({ options: { concurrency: { type: 'string', default: '16' }, seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' } }, strict: true });
+const CONCURRENCY = Number(values.concurrency);
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
 const BODY = Buffer.alloc(1024, 'x');
 const ENGINES: H2Engine[] = ['node', 'weft'];
 
