@@ -2,7 +2,6 @@
 // server. Proxy workers (one per core) do the byte moving; they get state and certificates from
 // here, so there is one stream and one CSR per identity however many workers run.
 import { readFile } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
 import { errorCode } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import type { GuardedSink } from '../common/log-sink.ts';
@@ -10,7 +9,8 @@ import { resourceId, type WorkloadRecord } from '../control/api/model.ts';
 import { memoryDump } from './admin/memory.ts';
 import { createAdminServer, type AdminServer } from './admin/server.ts';
 import { createMetricsServer, METRICS_PATH } from './admin/metrics-server.ts';
-import { metricsListen, workerCount, workerHeapLimits, type AgentConfig } from './config.ts';
+import { metricsListen, proxyLayout, workerHeapLimits, type AgentConfig } from './config.ts';
+import { startProxyThread, type ProxyThread } from './proxy-thread.ts';
 import { CachingSecretManager, ControlTrust, HttpsCertificateSigner } from './identity/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
 import { mergePolicyCounters } from './policy/counters.ts';
@@ -34,7 +34,7 @@ export interface AgentApp {
 }
 
 interface WorkerHandle {
-  worker: Worker;
+  worker: ProxyThread;
   listening: boolean;
 }
 
@@ -130,18 +130,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   };
   const fullState = (): ToWorker => ({ type: 'state', reset: true, version: state.version ?? 0, upserts: state.records(), removes: [] });
 
+  const layout = proxyLayout(cfg);
   const listening = new Promise<void>((resolveAll, rejectAll) => {
-    const n = workerCount(cfg);
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < layout.count; i++) {
       const init: WorkerInit = { role: 'weft-proxy-worker', index: i, env, tapFlag: telemetry.tapFlag };
-      // The workers' output (logs, access log) goes through the main thread's guarded sinks: a
+      // The proxies' output (logs, access log) goes through the main thread's guarded sinks: a
       // full log disk must cost lines, not the process.
-      const worker = new Worker(workerEntry, { workerData: init, resourceLimits: workerHeapLimits(cfg), stdout: true, stderr: true });
-      worker.stdout.on('data', (d: Buffer) => sinks.stdout.write(d));
-      worker.stderr.on('data', (d: Buffer) => sinks.stderr.write(d));
+      const worker = startProxyThread({ init, entry: workerEntry, resourceLimits: workerHeapLimits(cfg), sinks }, layout.inline);
       const h: WorkerHandle = { worker, listening: false };
       workers.push(h);
-      worker.on('message', (m: FromWorker) => {
+      worker.onMessage((m: FromWorker) => {
         switch (m.type) {
           case 'listening':
             h.listening = true;
@@ -197,7 +195,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
             break;
         }
       });
-      worker.on('error', (err) => {
+      worker.onError((err) => {
         fatal = err;
         log.error('proxy worker crashed', { worker: i, err });
         rejectAll(err);
@@ -270,7 +268,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   };
   const known = new Set<string>();
   const syncIdentities = (): void => {
-    const now = new Set(localMeshed().map((w) => w.identity));
+    // Pods not yet networked too: one captured at its CNI ADD needs its certificate at once.
+    const now = new Set([...localMeshed(), ...(pods === null ? [] : state.localPending(cfg.nodeName))].map((w) => w.identity));
     for (const id of now) {
       if (known.has(id)) continue;
       known.add(id);
@@ -336,10 +335,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     if (fatal !== null) reasons.push(`worker failed: ${fatal.message}`);
     return { ready: reasons.length === 0, reasons };
   }
-  admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, captureScope: cfg.captureScope, workers: workers.length, trustDomain: cfg.trustDomain }) });
+  admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, captureScope: cfg.captureScope, workers: workers.length, proxyInline: layout.inline, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => ({ ...stream.status(), clockOffsetMs: signer.clockOffsetMs() }) });
   admin.register({ key: 'logs', handle: () => [sinks.stdout.status(), sinks.stderr.status()] });
-  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })) }) });
+  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })), localPending: state.localPending(cfg.nodeName).map((p) => ({ key: p.key, identity: p.identity })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'refused', handle: () => state.refusedObjects() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });
@@ -410,7 +409,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     throw err;
   }
   if (podScoped) {
-    pods = new PodScope({ cfg, log, broadcast, localMeshed, workloadByKey: (key) => state.workloadByKey(key) });
+    pods = new PodScope({
+      cfg, log, broadcast, localMeshed,
+      workloadByKey: (key) => state.workloadByKey(key),
+      localPending: () => state.localPending(cfg.nodeName),
+      pendingByKey: (key) => state.pendingByKey(key),
+      modelKnowsScheduledPods: () => !stream.status().synced || stream.controlSends('pending-workload'),
+    });
     try {
       await pods.start();
     } catch (err) {
@@ -420,7 +425,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     reconcileRedirect();
   }
   ready = true;
-  log.info('proxy listening', { workers: workers.length, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort, l7H2Engine: cfg.l7H2Engine });
+  log.info('proxy listening', { workers: workers.length, inline: layout.inline, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort, l7H2Engine: cfg.l7H2Engine });
   // "ready" in the log when (and only when) /ready answers 200; until then what it waits for.
   readyLog = watchReadiness(readiness, log);
 
@@ -439,7 +444,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
       // it to reach their sockets. New connections find no listener and TPROXY drops their SYN,
       // so clients retry until the next agent listens rather than bypassing the mesh.
       const drained = Promise.all(workers.map((w) => new Promise<void>((r) => {
-        w.worker.once('exit', () => r());
+        w.worker.onceExit(() => r());
         w.worker.postMessage({ type: 'drain' } satisfies ToWorker);
       })));
       const timer = new Promise<void>((r) => setTimeout(r, cfg.drainMs + 1000).unref());

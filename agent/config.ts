@@ -23,7 +23,7 @@ export const agentSettings = {
   netnsDirs: str('WEFT_NETNS_DIRS', '/run/netns,/var/run/netns', 'Pod scope: comma-separated directories of named network namespaces scanned for meshed pods at start and when a pod\'s namespace is unknown.'),
   netnsNamePrefix: str('WEFT_NETNS_NAME_PREFIX', '', 'Pod scope: only named namespaces whose file name starts with this are scanned (several test nodes sharing one machine); empty: all.'),
   procDir: str('WEFT_PROC_DIR', '/proc', 'Pod scope: the host\'s proc filesystem, scanned for the network namespaces of processes (needs hostPID); empty disables the /proc scan.'),
-  cniWaitMs: int('WEFT_CNI_WAIT_MS', 0, 'Pod scope: how long a CNI ADD for a pod the model does not know yet waits for it before letting the pod start uncaptured (it is captured as soon as the model learns it). A pod the model knows is always captured before ADD returns. Control learns a pod with its IP, which the API server publishes only after ADD, so on a real cluster a wait only delays every pod start: 0 by default; the testbed, whose model is written first, sets it.', 0, 120_000),
+  cniWaitMs: int('WEFT_CNI_WAIT_MS', 10_000, 'Pod scope: how long a CNI ADD for a pod the model does not know at all waits for it before letting the pod start uncaptured (it is captured as soon as the model learns it). Control sends every scheduled pod before it has an address (pending-workload records), so a pod is known before the runtime makes its sandbox and this wait runs only while control is behind or the agent is not yet synced. Against a control too old to send them the agent does not wait.', 0, 120_000),
   podRescanMs: int('WEFT_POD_RESCAN_MS', 30_000, 'Pod scope: how often namespaces are rescanned to catch vanished pods and retry failed captures; 0: only on changes.', 0, 3_600_000),
   ebpfPinRoot: str('WEFT_EBPF_PIN_ROOT', '/sys/fs/bpf', 'eBPF mode: a mounted BPF filesystem (hostPath) where programs and maps are pinned so a restarted agent adopts them.'),
   ebpfObjectDir: str('WEFT_EBPF_OBJECT_DIR', '', 'eBPF mode: directory with the compiled programs; empty means dist/ebpf next to the agent bundle.'),
@@ -36,6 +36,7 @@ export const agentSettings = {
   adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
   listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
+  proxyInline: oneOf('WEFT_PROXY_INLINE', 'auto', ['auto', 'always', 'never'] as const, 'Where the proxy runs: `always` — on the main thread, beside the config stream, in the agent\'s one V8 isolate (no worker threads; the least memory); `never` — in WEFT_WORKERS worker threads (each its own isolate); `auto` — inline when there would be one worker (a one-core node, or WEFT_WORKERS=1), where a thread of its own buys no parallelism. Inline, a large config snapshot is parsed on the thread that moves bytes.'),
   workerYoungGenMb: int('WEFT_WORKER_YOUNG_GEN_MB', 16, 'V8 young generation cap per proxy worker (MiB). Per-request garbage dies young; a capped young generation keeps each worker\'s resident memory low at the cost of more scavenges (8 cost ~35 % more GC time than 16 for about the same RSS). 0: V8\'s default (it grows to its maximum under load).', 0, 1024),
   workerOldGenMb: int('WEFT_WORKER_OLD_GEN_MB', 0, 'V8 old generation cap per proxy worker (MiB); 0: V8\'s default. A worker that exceeds it exits and the agent fails, so set it only with headroom.', 0, 16_384),
   heapGrowingPercent: int('WEFT_HEAP_GROWING_PERCENT', 50, 'How far V8 lets an old generation grow past its live size before the next full collection, in percent (every heap of the agent: V8\'s --heap-growing-percent). V8 on its own grows small heaps up to 4x, so under steady load each worker carried tens of MiB of garbage; 50 cut the agent\'s resident memory under load by ~40-60 MiB with no request CPU difference measurable on the bench (bench/ab.ts). 0: V8\'s own choice.', 0, 300),
@@ -100,6 +101,13 @@ export function metricsListen(cfg: AgentConfig): { host: string; port: number } 
 
 export function workerCount(cfg: AgentConfig): number {
   return cfg.workers === 0 ? availableParallelism() : cfg.workers;
+}
+
+/** How many proxy instances run, and whether the one there is runs inline on the main thread. */
+export function proxyLayout(cfg: AgentConfig): { inline: boolean; count: number } {
+  const n = workerCount(cfg);
+  const inline = cfg.proxyInline === 'always' || (cfg.proxyInline === 'auto' && n === 1);
+  return inline ? { inline: true, count: 1 } : { inline: false, count: n };
 }
 
 /** V8 heap limits for a proxy worker (worker_threads resourceLimits); unset fields keep V8's. */

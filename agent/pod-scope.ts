@@ -2,7 +2,7 @@
 // wired to the proxy workers (listener syncs over postMessage), the namespace scanner, the CNI
 // relay socket and a slow periodic rescan. app.ts calls reconcile() on every model change.
 import type { Logger } from '../common/log.ts';
-import type { WorkloadRecord } from '../control/api/model.ts';
+import type { PendingWorkloadRecord, WorkloadRecord } from '../control/api/model.ts';
 import type { AgentConfig } from './config.ts';
 import type { PodListenSpec } from './proxy/pod-listeners.ts';
 import { dirname, join } from 'node:path';
@@ -15,6 +15,7 @@ import { scanNetns } from './redirect/netns-scan.ts';
 import { createPodCapture, type PodCapture, type PodCaptureOptions, type PodNetns } from './redirect/pod-capture.ts';
 import type { EbpfPodCaptureOptions } from './redirect/ebpf-pod-capture.ts';
 import { PodCaptureManager, type PodListenerSink } from './redirect/pod-capture-manager.ts';
+import type { MatchWorkload } from './redirect/netns-match.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
 
 const SYNC_TIMEOUT_MS = 15_000;
@@ -27,6 +28,19 @@ export interface PodScopeDeps {
   /** This node's meshed workloads in the model. */
   localMeshed: () => WorkloadRecord[];
   workloadByKey: (key: string) => WorkloadRecord | undefined;
+  /** This node's meshed pods that have no address in the model yet (pending-workload records). */
+  localPending: () => PendingWorkloadRecord[];
+  pendingByKey: (key: string) => PendingWorkloadRecord | undefined;
+  /**
+   * Whether an ADD for a pod the model does not know should wait for it: before the first
+   * snapshot, and whenever control sends pending workloads (so a pod is known from its scheduling).
+   */
+  modelKnowsScheduledPods: () => boolean;
+}
+
+/** The record a pod captured at its CNI ADD goes by until the model publishes its address. */
+export function earlyWorkload(p: PendingWorkloadRecord, ip: string): WorkloadRecord {
+  return { kind: 'workload', key: p.key, uid: p.uid, name: p.name, namespace: p.namespace, node: p.node, ip, serviceAccount: p.serviceAccount, identity: p.identity, labels: p.labels, meshed: true, ready: false };
 }
 
 export class PodScope {
@@ -61,13 +75,13 @@ export class PodScope {
     this.manager = new PodCaptureManager({
       capture: this.capture,
       listeners: sink,
-      workloads: () => deps.localMeshed().map((w) => ({ key: w.key, ip: w.ip })),
+      workloads: () => this.#wanted(),
       scan: (extra) => scanNetns({ namedDirs, namePrefix: cfg.netnsNamePrefix, procDir: cfg.procDir, extra }),
       log: log.child('pods'),
     });
     this.#relay = cfg.cniSocket === '' ? null : new CniRelay({
       socketPath: cfg.cniSocket,
-      waitMs: cfg.cniWaitMs,
+      waitMs: () => (deps.modelKnowsScheduledPods() ? cfg.cniWaitMs : 0),
       log: log.child('cni'),
       target: {
         added: async (pod) => {
@@ -82,13 +96,28 @@ export class PodScope {
           if (this.manager.captured(inode)) return 'captured';
           const failed = this.manager.failure(inode);
           if (failed !== undefined) return { failed };
-          const w = (key === '' ? undefined : deps.workloadByKey(key)) ?? deps.localMeshed().find((x) => ips.includes(x.ip));
+          const w = (key === '' ? undefined : deps.workloadByKey(key) ?? deps.pendingByKey(key)) ?? deps.localMeshed().find((x) => ips.includes(x.ip));
           if (w !== undefined && (!w.meshed || w.node !== cfg.nodeName)) return 'not-meshed';
           return 'unknown';
         },
         changed: (ms) => this.manager.changed(ms),
       },
     });
+  }
+
+  /**
+   * The pods to capture: the model's local meshed workloads, and its local meshed pods without an
+   * address yet whose namespace a CNI ADD reported (at the address the ADD gave).
+   */
+  #wanted(): MatchWorkload[] {
+    const out: MatchWorkload[] = this.#deps.localMeshed().map((w) => ({ key: w.key, ip: w.ip }));
+    const have = new Set(out.map((w) => w.key));
+    for (const p of this.#deps.localPending()) {
+      if (have.has(p.key)) continue;
+      const ip = this.manager.reported(p.key)?.ips.find((a) => validIpv4(a));
+      if (ip !== undefined) out.push({ key: p.key, ip, early: earlyWorkload(p, ip) });
+    }
+    return out;
   }
 
   /** Opens the CNI relay socket, chains weft-cni on the node (if asked) and starts the periodic rescan. */

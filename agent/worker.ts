@@ -4,7 +4,8 @@
 import { parentPort } from 'node:worker_threads';
 import { createLogger, setLogLevel } from '../common/log.ts';
 import { WeftError, errorCode, type ErrorCode } from '../common/errors.ts';
-import { loadAgentConfig, workerCount } from './config.ts';
+import { loadAgentConfig, proxyLayout } from './config.ts';
+import type { ProxyIo } from './proxy-thread.ts';
 import type { WorkloadCertificate } from './identity/tls-contexts.ts';
 import { listenTransparent } from './native/index.ts';
 import { Authorizer } from './policy/authorizer.ts';
@@ -22,14 +23,23 @@ import type { TapEvent } from './telemetry/tap-events.ts';
 import { AgentState } from './state/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
 
-export async function runWorker(init: WorkerInit): Promise<void> {
-  const port = parentPort;
-  if (port === null) throw new Error('runWorker must run in a worker thread');
+/** Where a proxy worker thread runs: its parent port and its own stdio (piped to the main thread). */
+function threadIo(): ProxyIo {
+  if (parentPort === null) throw new Error('runWorker needs a worker thread or an inline port');
+  return { port: parentPort, stdout: process.stdout, stderr: process.stderr, inline: false };
+}
+
+/** Runs one proxy until drained: in a worker thread, or inline on the main thread (proxy-thread.ts). */
+export async function runWorker(init: WorkerInit, io: ProxyIo = threadIo()): Promise<void> {
+  const { port } = io;
   const post = (m: FromWorker): void => port.postMessage(m);
   const cfg = loadAgentConfig((k) => init.env[k]);
-  setLogLevel(cfg.logLevel);
-  Error.stackTraceLimit = cfg.workerStackTraceLimit;
-  const log = createLogger(`agent.worker${init.index}`);
+  // Inline, the level and the stack depth are the main thread's own (set once, for everything).
+  if (!io.inline) {
+    setLogLevel(cfg.logLevel);
+    Error.stackTraceLimit = cfg.workerStackTraceLimit;
+  }
+  const log = createLogger(io.inline ? 'agent.proxy' : `agent.worker${init.index}`, io.stderr);
   const state = new AgentState({ log });
   const stats = new ProxyStats();
   // Policy is compiled and enforced here, next to the connections; a state change re-checks the
@@ -51,7 +61,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
     onDrop: (signal, reason, n) => recorder?.otelDropped(signal, reason, n),
   });
   const spans = cfg.telemetry ? otel.spans : undefined;
-  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => process.stdout.write(line) : undefined, accessRecords: cfg.accessLog ? otel.logs ?? undefined : undefined, spans, queryValues: cfg.queryValues }) : undefined;
+  const recorder = cfg.telemetry ? new TelemetryRecorder({ tap, accessLog: cfg.accessLog ? (line) => io.stdout.write(line) : undefined, accessRecords: cfg.accessLog ? otel.logs ?? undefined : undefined, spans, queryValues: cfg.queryValues }) : undefined;
   const telemetry = recorder ?? noTelemetry;
 
   // Certificates: the main thread owns the secret manager; we cache what it sends.
@@ -139,7 +149,7 @@ export async function runWorker(init: WorkerInit): Promise<void> {
       transparent,
       reusePort: true,
       policy,
-      limitShares: workerCount(cfg),
+      limitShares: proxyLayout(cfg).count,
       pods: directory === undefined ? undefined : { directory, lookup: (key) => state.workloadByKey(key) },
     });
   } catch (err) {

@@ -61,6 +61,12 @@ export const ErrorCodes = {
   HTTP_PATH: 'WEFT_ERR_HTTP_PATH',
   /** A malformed HTTP/1 request (bad request line, header, framing or a smuggling attempt): 400, connection closed. */
   HTTP_MALFORMED: 'WEFT_ERR_HTTP_MALFORMED',
+  /** An HTTP/1 request whose body framing is ambiguous or invalid — Content-Length with Transfer-Encoding, several or non-digit Content-Lengths, a transfer coding other than one chunked, Transfer-Encoding in HTTP/1.0, a bad chunk size, extension or chunk end (the request-smuggling family): 400, connection closed. */
+  HTTP_FRAMING: 'WEFT_ERR_HTTP_FRAMING',
+  /** An HTTP/1 request line longer than the limit (RFC 9112 §3: 414 URI Too Long), connection closed. */
+  HTTP_URI_TOO_LONG: 'WEFT_ERR_HTTP_URI_TOO_LONG',
+  /** A response head the agent was about to write held a status outside 100–999, a field name that is not a token or a value with CR, LF or NUL (header injection): nothing was written. */
+  HTTP_RESPONSE_HEAD: 'WEFT_ERR_HTTP_RESPONSE_HEAD',
   /** An HTTP/1 request line plus headers larger than the limit: 431, connection closed. */
   HTTP_HEADERS_TOO_LARGE: 'WEFT_ERR_HTTP_HEADERS_TOO_LARGE',
   /** A client that did not finish its request headers within the header timeout (slowloris): 408, closed. */

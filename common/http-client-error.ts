@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { ErrorCodes, type ErrorCode } from './errors.ts';
 
 /** Why a client was refused: a bounded label value. */
-export type ClientErrorKind = 'header_timeout' | 'headers_too_large' | 'framing' | 'malformed';
+export type ClientErrorKind = 'header_timeout' | 'headers_too_large' | 'uri_too_long' | 'framing' | 'malformed';
 
 interface Answer {
   kind: ClientErrorKind;

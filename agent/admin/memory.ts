@@ -2,6 +2,7 @@
 // every V8 heap in it — the main thread's and each proxy worker's. RSS alone cannot tell a leak of
 // JavaScript objects from native buffers or a heap V8 has merely grown; the heaps can.
 import type { Worker } from 'node:worker_threads';
+import type { ProxyThread } from '../proxy-thread.ts';
 
 export interface HeapReading {
   usedBytes: number;
@@ -23,10 +24,11 @@ export interface MemoryDump {
 /** How long a worker may take to answer; a busy one is reported as null rather than hold the dump. */
 const WORKER_TIMEOUT_MS = 2000;
 
-function workerHeap(w: Worker): Promise<HeapReading | null> {
+/** A worker thread's heap, or null when it has exited or does not answer within `timeoutMs`. */
+export function workerHeap(w: Worker, timeoutMs: number): Promise<HeapReading | null> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), WORKER_TIMEOUT_MS);
+    timer = setTimeout(() => resolve(null), timeoutMs);
     timer.unref();
   });
   const asked = w.getHeapStatistics().then(
@@ -37,9 +39,10 @@ function workerHeap(w: Worker): Promise<HeapReading | null> {
   return Promise.race([asked, late]).finally(() => clearTimeout(timer));
 }
 
-export async function memoryDump(workers: readonly Worker[]): Promise<MemoryDump> {
+/** `workers`: the proxies; an inline one has no heap of its own (it is in `main`) and reads null. */
+export async function memoryDump(workers: readonly Pick<ProxyThread, 'heap'>[]): Promise<MemoryDump> {
   const m = process.memoryUsage();
-  const heaps = await Promise.all(workers.map(workerHeap));
+  const heaps = await Promise.all(workers.map((w) => w.heap(WORKER_TIMEOUT_MS)));
   const main = { usedBytes: m.heapUsed, totalBytes: m.heapTotal, externalBytes: m.external };
   return {
     rssBytes: m.rss, main, workers: heaps,

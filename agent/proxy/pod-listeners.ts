@@ -99,7 +99,10 @@ export class PodListeners {
   }
 
   async #open(pod: PodNetns, spec: PodListenSpec): Promise<net.Server[]> {
-    const origin = podOrigin(pod.key, spec.originalDestination, this.#lookup, { ip: pod.ip, ports: new Set([spec.outboundPort, spec.inboundPort]) });
+    // The model's record of the pod wins; until it has one (a pod captured at its CNI ADD, before
+    // its address was published) the record the capture was made from names it.
+    const lookup = pod.early === undefined ? this.#lookup : (key: string): WorkloadRecord | undefined => this.#lookup(key) ?? this.#held.get(pod.inode)?.pod.early;
+    const origin = podOrigin(pod.key, spec.originalDestination, lookup, { ip: pod.ip, ports: new Set([spec.outboundPort, spec.inboundPort]) });
     const { outbound, inbound } = this.#handlers;
     const servers: net.Server[] = [];
     try {

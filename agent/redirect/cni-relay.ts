@@ -1,6 +1,6 @@
 // The agent's end of the weft-cni relay: a unix socket the chained CNI plugin connects to on
 // every pod ADD and DEL. An ADD is answered only once the pod is captured (or known not to be
-// meshed, or the model has not learned it within WEFT_CNI_WAIT_MS), so a meshed pod's containers
+// meshed, or the model has not learned of it within the wait), so a meshed pod's containers
 // never start before its traffic is steered to the agent. A DEL releases the pod's namespace.
 import net from 'node:net';
 import { chmod, mkdir, rm } from 'node:fs/promises';
@@ -24,7 +24,8 @@ export interface CniRelayTarget {
 export interface CniRelayOptions {
   socketPath: string;
   target: CniRelayTarget;
-  waitMs: number;
+  /** How long an ADD waits for a pod the model does not know, now (WEFT_CNI_WAIT_MS, or 0). */
+  waitMs: () => number;
   log: Logger;
 }
 
@@ -97,7 +98,8 @@ export class CniRelay {
     }
     if (req.command === 'ADD') await this.#o.target.added({ inode, path: req.netns, key: req.podKey, ips: req.ips });
     // Wait for the model to know the pod (it may learn of it after the sandbox is made).
-    const deadline = Date.now() + this.#o.waitMs;
+    const waitMs = this.#o.waitMs();
+    const deadline = Date.now() + waitMs;
     for (;;) {
       const v = this.#o.target.verdict(inode, req.podKey, req.ips);
       if (v === 'captured' || v === 'not-meshed') {
@@ -108,7 +110,7 @@ export class CniRelay {
       const left = deadline - Date.now();
       if (left <= 0) {
         // Not in the model yet: let it start; the registry captures it when the model learns it.
-        this.#o.log.warn('CNI ADD: the model does not know the pod yet; it starts uncaptured until it does', { pod: req.podKey, netns: req.netns, waitedMs: this.#o.waitMs });
+        this.#o.log.warn('CNI ADD: the model does not know the pod yet; it starts uncaptured until it does', { pod: req.podKey, netns: req.netns, waitedMs: waitMs });
         return cniOk(req);
       }
       await this.#o.target.changed(Math.min(left, 1000));

@@ -2,6 +2,7 @@
 // see (each with the paths that open it and its IPv4 addresses) and the model's local meshed
 // workloads to the pods to capture. Matched by IP: a pod's address lives in exactly one namespace
 // on its node. Table-tested; netns-scan.ts does the reading.
+import type { WorkloadRecord } from '../../control/api/model.ts';
 import type { PodNetns } from './pod-capture.ts';
 
 /** One network namespace seen on the node, whatever number of paths name it. */
@@ -16,6 +17,8 @@ export interface NetnsCandidate {
 export interface MatchWorkload {
   key: string;
   ip: string;
+  /** Carried to the PodNetns (pod-capture.ts): the record for a pod the model has no address of yet. */
+  early?: WorkloadRecord;
 }
 
 export interface NetnsMatch {
@@ -47,7 +50,7 @@ export function matchNetns(candidates: readonly NetnsCandidate[], workloads: rea
     // by key keeps it, the other waits; one capture per namespace, ever.
     if (taken.has(c.inode)) { out.ambiguous.push(w.key); continue; }
     taken.add(c.inode);
-    out.pods.push({ inode: c.inode, path: c.paths[0], key: w.key, ip: w.ip });
+    out.pods.push(w.early === undefined ? { inode: c.inode, path: c.paths[0], key: w.key, ip: w.ip } : { inode: c.inode, path: c.paths[0], key: w.key, ip: w.ip, early: w.early });
   }
   return out;
 }

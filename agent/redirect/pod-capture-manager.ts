@@ -113,6 +113,13 @@ export class PodCaptureManager {
     });
   }
 
+  /** The namespace a CNI ADD reported for this pod (newest first when there were several). */
+  reported(key: string): CniPod | undefined {
+    let found: CniPod | undefined;
+    for (const p of this.#cni.values()) if (p.key === key) found = p;
+    return found;
+  }
+
   /** Whether the pod in this namespace is captured now. */
   captured(inode: number): boolean {
     return this.#captured.has(inode);

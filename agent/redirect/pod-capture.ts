@@ -2,6 +2,7 @@
 // opened INSIDE that pod's network namespace. One implementation per redirect mode registers by
 // name (iptables here, ebpf in ebpf-*.ts); the pod registry and the proxy workers use only this.
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
+import type { WorkloadRecord } from '../../control/api/model.ts';
 import type { CommandRunner } from './command-runner.ts';
 
 /** A meshed pod's network namespace as capture sees it. */
@@ -14,6 +15,12 @@ export interface PodNetns {
   key: string;
   /** The pod's IPv4 address (from the model, matched against the namespace's addresses). */
   ip: string;
+  /**
+   * The pod as the model will know it, for a pod captured at its CNI ADD before the model has its
+   * address (a pending-workload record plus the ADD's address). Listeners name it as the source
+   * until the model's own record arrives, which always wins.
+   */
+  early?: WorkloadRecord;
 }
 
 /** How a pod listener learns where a captured connection was going. */

@@ -3,7 +3,7 @@
 // (the one computed view) are cached until the next change.
 //
 // Records are replaced wholesale, never patched: a delta upsert is the record's new full value.
-import { resourceId, type MeshPolicyRecord, type NodeRecord, type PolicyRecord, type RefusedObject, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
+import { resourceId, type MeshPolicyRecord, type NodeRecord, type PendingWorkloadRecord, type PolicyRecord, type RefusedObject, type ResourceRecord, type RouteRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../../control/api/model.ts';
 import { jsonEqual } from '../../control/api/record-equal.ts';
 import type { Logger } from '../../common/log.ts';
 
@@ -201,6 +201,12 @@ export class AgentState {
     return r?.kind === 'workload' ? r : undefined;
   }
 
+  /** A pod scheduled here or elsewhere that has no address yet (decided on at its CNI ADD). */
+  pendingByKey(key: string): PendingWorkloadRecord | undefined {
+    const r = this.#records.get(resourceId({ kind: 'pending-workload', key }));
+    return r?.kind === 'pending-workload' ? r : undefined;
+  }
+
   serviceByKey(key: string): ServiceRecord | undefined {
     const r = this.#records.get(resourceId({ kind: 'service', key }));
     return r?.kind === 'service' ? r : undefined;
@@ -260,6 +266,13 @@ export class AgentState {
   localWorkloads(node: string): WorkloadRecord[] {
     const out: WorkloadRecord[] = [];
     for (const r of this.#records.values()) if (r.kind === 'workload' && r.meshed && r.node === node) out.push(r);
+    return out;
+  }
+
+  /** Meshed pods scheduled on `node` that have no address in the model yet. */
+  localPending(node: string): PendingWorkloadRecord[] {
+    const out: PendingWorkloadRecord[] = [];
+    for (const r of this.#records.values()) if (r.kind === 'pending-workload' && r.meshed && r.node === node) out.push(r);
     return out;
   }
 

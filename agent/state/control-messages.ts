@@ -40,7 +40,8 @@ export function parseControlMessage(text: string): ControlMessage {
     }
     case 'snapshot-sent':
       if (!isVersion(o.count)) throw new ControlMessageError('snapshot-sent without a valid count', version);
-      return { type: 'snapshot-sent', version, count: o.count };
+      if (o.features !== undefined && (!Array.isArray(o.features) || !o.features.every((f) => typeof f === 'string'))) throw new ControlMessageError('snapshot-sent: features must be a list of names', version);
+      return { type: 'snapshot-sent', version, count: o.count, ...(o.features !== undefined ? { features: o.features as string[] } : {}) };
     case 'delta': {
       const problem = checkRecords(o.upserts);
       if (problem !== null) throw new ControlMessageError(`delta: ${problem}`, version);

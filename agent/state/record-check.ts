@@ -23,6 +23,13 @@ export function checkRecord(r: unknown): string | null {
       if (!isStrMap(r.labels)) return `${where}: labels must map strings to strings`;
       if (typeof r.meshed !== 'boolean' || typeof r.ready !== 'boolean') return `${where}: meshed and ready must be booleans`;
       return null;
+    case 'pending-workload':
+      for (const f of ['uid', 'name', 'namespace', 'node', 'serviceAccount', 'identity'] as const) {
+        if (!isStr(r[f])) return `${where}: ${f} must be a non-empty string`;
+      }
+      if (!isStrMap(r.labels)) return `${where}: labels must map strings to strings`;
+      if (typeof r.meshed !== 'boolean') return `${where}: meshed must be a boolean`;
+      return null;
     case 'service': {
       if (!isStr(r.name) || !isStr(r.namespace)) return `${where}: name and namespace are required`;
       if (r.clusterIP !== null && !isStr(r.clusterIP)) return `${where}: clusterIP must be an address or null`;

@@ -13,6 +13,9 @@ import type { TapStartMessage, TapStopMessage } from '../../control/api/summary.
 import { STREAM_MAX_FRAME, STREAM_PATH, STREAM_PROTOCOL_VERSION, type AgentMessage, type ControlMessage } from '../../control/api/stream.ts';
 import type { AgentState } from './agent-state.ts';
 import { ControlMessageError, parseControlMessage } from './control-messages.ts';
+
+/** Optional record kinds this agent understands (record-check.ts checks each), named in its hello. */
+const AGENT_FEATURES = ['pending-workload'];
 import { explainControlFailure } from './control-failure.ts';
 import { resolveControlAnchors, type ControlAnchors } from '../identity/control-trust.ts';
 
@@ -82,6 +85,8 @@ export class StreamClient {
   #retryTimer: NodeJS.Timeout | null = null;
   #watchdog: NodeJS.Timeout | null = null;
   #collecting: Collecting | null = null;
+  /** What the last snapshot-sent said control honours of this agent's features. */
+  #controlFeatures: ReadonlySet<string> = new Set();
   /** The cause last logged as WEFT_ERR_CONTROL_UNREACHABLE, and when; null once connected. */
   #unreachableLogged: { cause: string; at: number } | null = null;
   #readyResolve!: () => void;
@@ -102,6 +107,11 @@ export class StreamClient {
   /** Resolves once the first snapshot is applied: until then the agent has nothing to route by. */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /** Whether control, as of the last snapshot, sends records of this optional kind (a feature). */
+  controlSends(feature: string): boolean {
+    return this.#controlFeatures.has(feature);
   }
 
   start(): void {
@@ -182,7 +192,7 @@ export class StreamClient {
       this.#since = new Date().toISOString();
       this.#armWatchdog(ws);
       this.#log.info('connected to control', { url: this.#url, socketPath });
-      this.#send(ws, { type: 'hello', protocol: STREAM_PROTOCOL_VERSION, node: this.#o.node, agentVersion: this.#o.agentVersion, credential });
+      this.#send(ws, { type: 'hello', protocol: STREAM_PROTOCOL_VERSION, node: this.#o.node, agentVersion: this.#o.agentVersion, credential, features: AGENT_FEATURES });
     });
     ws.on('ping', () => this.#armWatchdog(ws));
     ws.on('message', (data, isBinary) => {
@@ -238,6 +248,7 @@ export class StreamClient {
         this.#collecting = null;
         if (got.version !== msg.version) throw new ControlMessageError(`snapshot-sent for ${msg.version} after chunks of ${got.version}`, msg.version);
         if (got.records.length !== msg.count) throw new ControlMessageError(`snapshot announced ${msg.count} records, carried ${got.records.length}`, msg.version);
+        this.#controlFeatures = new Set(msg.features ?? []);
         const change = state.applySnapshot(msg.version, got.records);
         this.#synced = true;
         this.#attempt = 0;

@@ -20,6 +20,30 @@ export interface WorkloadRecord {
   ready: boolean;
 }
 
+/**
+ * A pod scheduled to a node that has no address yet: the window between the scheduler's binding
+ * and the kubelet publishing `status.podIP`, which is when the container runtime runs the CNI
+ * ADD. It tells the node's agent, at ADD, whether the pod is meshed and under which identity, so
+ * a meshed pod is captured before its first byte; the ADD itself supplies the address. Replaced
+ * by the pod's `workload` record once the address is published. Sent only to agents that announce
+ * the `pending-workload` feature in their hello (an older agent refuses unknown kinds).
+ */
+export interface PendingWorkloadRecord {
+  kind: 'pending-workload';
+  key: string;
+  uid: string;
+  name: string;
+  namespace: string;
+  node: string;
+  serviceAccount: string;
+  identity: string;
+  labels: Record<string, string>;
+  meshed: boolean;
+}
+
+/** Record kinds an agent sees only when its hello announces them as features. */
+export const FEATURE_KINDS: ReadonlySet<string> = new Set(['pending-workload']);
+
 export interface ServicePort {
   name?: string;
   port: number;
@@ -226,7 +250,7 @@ export interface RefusedRecord {
   objects: RefusedObject[];
 }
 
-export type ResourceRecord = RouteRecord | WorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord | RefusedRecord;
+export type ResourceRecord = RouteRecord | WorkloadRecord | PendingWorkloadRecord | ServiceRecord | NodeRecord | TrustRecord | PolicyRecord | MeshPolicyRecord | RefusedRecord;
 export type ResourceKind = ResourceRecord['kind'];
 
 /** Key used on the stream and in maps: `kind:key`, unique across kinds. */

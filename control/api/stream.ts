@@ -21,6 +21,12 @@ export interface HelloMessage {
   node: string;
   agentVersion: string;
   credential: string;
+  /**
+   * Optional parts of the protocol this agent understands (FEATURE_KINDS in model.ts: record
+   * kinds control sends only to agents that name them). Absent from agents older than the field;
+   * a control older than it ignores it.
+   */
+  features?: string[];
 }
 
 export interface AckMessage {
@@ -46,6 +52,8 @@ export interface SnapshotSentMessage {
   type: 'snapshot-sent';
   version: number;
   count: number;
+  /** The features of the agent's hello this control honours (absent from older controls). */
+  features?: string[];
 }
 
 export interface DeltaMessage {

@@ -10,7 +10,7 @@ import { spiffeId } from '../api/identity.ts';
 import { HTTPROUTE_API_VERSIONS, httpRouteRecord, serviceDefaults } from './httproute.ts';
 import { isPolicyObject, translatePolicyObject } from '../policy/translate-policy.ts';
 import type { PathNormalization } from '../../common/path-normalize.ts';
-import { resourceId, type NodeRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../api/model.ts';
+import { resourceId, type NodeRecord, type PendingWorkloadRecord, type ResourceRecord, type ServicePort, type ServiceRecord, type WorkloadRecord } from '../api/model.ts';
 
 export const MESH_LABEL = 'weft.dev/mesh';
 export const MESH_LABEL_ENABLED = 'enabled';
@@ -132,7 +132,7 @@ function isMeshedNamespace(f: Flat): boolean {
   return labels[MESH_LABEL] === MESH_LABEL_ENABLED;
 }
 
-function podRecord(f: Flat, meshedNamespaces: ReadonlySet<string>, trustDomain: string): WorkloadRecord | null {
+function podRecord(f: Flat, meshedNamespaces: ReadonlySet<string>, trustDomain: string): WorkloadRecord | PendingWorkloadRecord | null {
   const { r, object: o } = f;
   const meta = o.metadata as Obj;
   const uid = r.str(meta, 'uid', 'metadata.uid', true) as string;
@@ -143,20 +143,26 @@ function podRecord(f: Flat, meshedNamespaces: ReadonlySet<string>, trustDomain: 
   const phase = r.str(status, 'phase', 'status.phase', false);
   const node = r.str(spec, 'nodeName', 'spec.nodeName', false);
   const ip = r.str(status, 'podIP', 'status.podIP', false);
-  // Not yet scheduled, not yet networked, or finished: nothing to route to.
-  if (node === undefined || node === '' || ip === undefined || ip === '') return null;
+  // Not yet scheduled, or finished: nothing to route to and nothing to capture.
+  if (node === undefined || node === '') return null;
   if (phase !== undefined && TERMINAL_PHASES.has(phase)) return null;
   const serviceAccount = r.str(spec, 'serviceAccountName', 'spec.serviceAccountName', false) || 'default';
   const hostNetwork = spec.hostNetwork === true;
+  // hostNetwork pods share the node's address: their traffic cannot be told apart, so never meshed.
+  const meshed = meshedNamespaces.has(f.namespace) && annotations[MESH_ANNOTATION] !== MESH_ANNOTATION_DISABLED && !hostNetwork;
+  const deleting = meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
+  if (ip === undefined || ip === '') {
+    // Scheduled, not yet networked: the node's agent decides at the CNI ADD from this.
+    if (deleting) return null;
+    return { kind: 'pending-workload', key: `${f.namespace}/${f.name}`, uid, name: f.name, namespace: f.namespace, node, serviceAccount, identity: spiffeId(trustDomain, f.namespace, serviceAccount), labels, meshed };
+  }
   let ready = false;
   r.arr(status, 'conditions', 'status.conditions').forEach((c, i) => {
     if (!isObj(c)) return r.fail(`status.conditions[${i}] must be a mapping`);
     if (c.type === 'Ready') ready = c.status === 'True';
   });
   // A terminating pod still finishes its requests but must not receive new ones.
-  if (meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null) ready = false;
-  // hostNetwork pods share the node's address: their traffic cannot be told apart, so never meshed.
-  const meshed = meshedNamespaces.has(f.namespace) && annotations[MESH_ANNOTATION] !== MESH_ANNOTATION_DISABLED && !hostNetwork;
+  if (deleting) ready = false;
   return {
     kind: 'workload',
     key: `${f.namespace}/${f.name}`,
@@ -253,7 +259,7 @@ export function translateObjects(input: readonly SourceObject[], options: Transl
     if (f.kind === 'Pod') {
       const w = podRecord(f, meshedNamespaces, options.trustDomain);
       // Two live pods on one IP would make source identification ambiguous: refuse the input.
-      if (w !== null && w.meshed) {
+      if (w !== null && w.kind === 'workload' && w.meshed) {
         const other = ips.get(w.ip);
         if (other !== undefined) return f.r.fail(`status.podIP ${w.ip} is also the IP of meshed pod ${other}`);
         ips.set(w.ip, w.key);

@@ -34,7 +34,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ErrorCodes, WeftError, isWeftError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { PathNormalization } from '../../common/path-normalize.ts';
-import { resourceId, type RefusedObject, type RefusedRecord, type ResourceRecord, type WorkloadRecord } from '../api/model.ts';
+import { resourceId, type PendingWorkloadRecord, type RefusedObject, type RefusedRecord, type ResourceRecord, type WorkloadRecord } from '../api/model.ts';
 import { CUSTOM_KINDS, CustomKindWatch, type CustomKindStatus } from './crd-watch.ts';
 import { MESH_LABEL, MESH_LABEL_ENABLED, translateObjects, type SourceObject } from './k8s-translate.ts';
 import { CollectionInformer, meshCollections, type InformerOptions, type KubeObject } from './kubernetes-informers.ts';
@@ -271,8 +271,12 @@ export class KubernetesSource implements DiscoverySource {
     }
     const meshedIps = new Map<string, string>();
     for (const o of this.#objects('Pod')) {
-      let r = take('Pod', o, meshedNamespaces.has(o.metadata?.namespace ?? 'default')) as WorkloadRecord | null;
+      let r = take('Pod', o, meshedNamespaces.has(o.metadata?.namespace ?? 'default')) as WorkloadRecord | PendingWorkloadRecord | null;
       if (r === null) continue;
+      if (r.kind === 'pending-workload') {
+        out.push(r);
+        continue;
+      }
       if (r.ready && notReady.has(r.key)) r = { ...r, ready: false };
       if (r.meshed) {
         // Two meshed pods on one IP (a stale object during IP reuse) would make the source of a

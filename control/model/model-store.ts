@@ -130,12 +130,13 @@ export class ModelStore {
   }
 
   /**
-   * SPIFFE ids of meshed workloads scheduled on `node`: the identities that node's agent may have
-   * signed. Unmeshed pods are left out: their traffic never carries a mesh identity.
+   * SPIFFE ids of meshed pods scheduled on `node`: the identities that node's agent may have
+   * signed. Unmeshed pods are left out: their traffic never carries a mesh identity. A pod not yet
+   * networked counts: its agent captures it at the CNI ADD and fetches its certificate then.
    */
   identitiesOnNode(node: string): Set<string> {
     const out = new Set<string>();
-    for (const r of this.#records.values()) if (r.kind === 'workload' && r.node === node && r.meshed) out.add(r.identity);
+    for (const r of this.#records.values()) if ((r.kind === 'workload' || r.kind === 'pending-workload') && r.node === node && r.meshed) out.add(r.identity);
     return out;
   }
 }

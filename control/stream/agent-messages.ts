@@ -1,12 +1,14 @@
 // Validation of what agents send. Everything from the socket is untrusted until it has passed
 // through here: a frame that is not exactly one of the AgentMessage shapes is a protocol error.
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
-import type { AgentMessage } from '../api/stream.ts';
+import type { AgentMessage, HelloMessage } from '../api/stream.ts';
 import { checkObservabilityMessage } from '../metrics/summary-check.ts';
 
 const MAX_NODE = 253;
 const MAX_VERSION_STRING = 256;
 const MAX_CREDENTIAL = 16 * 1024;
+const MAX_FEATURES = 32;
+const MAX_FEATURE = 64;
 /** Nack reasons end up in logs and config dumps; an agent cannot flood them. */
 export const MAX_NACK_REASON = 1024;
 
@@ -33,7 +35,14 @@ export function parseAgentMessage(text: string): AgentMessage {
       if (typeof o.node !== 'string' || o.node === '' || o.node.length > MAX_NODE) throw protocolError('hello.node must be a node name');
       if (typeof o.agentVersion !== 'string' || o.agentVersion.length > MAX_VERSION_STRING) throw protocolError('hello.agentVersion must be a string');
       if (typeof o.credential !== 'string' || o.credential.length > MAX_CREDENTIAL) throw protocolError('hello.credential must be a string');
-      return { type: 'hello', protocol: o.protocol as number, node: o.node, agentVersion: o.agentVersion, credential: o.credential };
+      const hello: HelloMessage = { type: 'hello', protocol: o.protocol as number, node: o.node, agentVersion: o.agentVersion, credential: o.credential };
+      if (o.features !== undefined) {
+        if (!Array.isArray(o.features) || o.features.length > MAX_FEATURES || !o.features.every((f) => typeof f === 'string' && f !== '' && f.length <= MAX_FEATURE)) {
+          throw protocolError(`hello.features must be a list of at most ${MAX_FEATURES} feature names`);
+        }
+        hello.features = o.features as string[];
+      }
+      return hello;
     }
     case 'ack':
       if (!isVersion(o.version)) throw protocolError('ack.version must be a non-negative integer');

@@ -7,7 +7,7 @@ import type { WebSocket, RawData } from 'ws';
 import { ErrorCodes, WeftError, isWeftError, type ErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { NodeAuthenticator } from '../auth/authenticator.ts';
-import type { FrameCache } from './frame-cache.ts';
+import { Audience, type FrameCache } from './frame-cache.ts';
 import type { ModelChange, ModelStore } from '../model/model-store.ts';
 import { STREAM_PROTOCOL_VERSION, type ControlMessage, type HelloMessage } from '../api/stream.ts';
 import type { SummaryMessage, TapEventsMessage, TapStartMessage, TapStopMessage } from '../api/summary.ts';
@@ -200,13 +200,15 @@ export class AgentSession {
   }
 
   #sendSnapshot(): void {
-    const { version, count, frames } = this.#s.frames.snapshot();
+    // What this agent is sent: every kind, less the feature kinds its hello did not announce.
+    const audience = new Audience(this.#hello?.features ?? []);
+    const { version, count, frames } = this.#s.frames.snapshot(audience);
     // Deltas that happen while the snapshot is on its way wait behind it, in order.
     let pending: ModelChange[] | null = [];
     this.#unsubscribe = this.#s.store.subscribe((change) => {
       if (change.version <= version) return;
       if (pending !== null) pending.push(change);
-      else if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
+      else if (this.#send(this.#s.frames.delta(change, audience))) this.#sent = change.version;
     });
     // One frame at a time, each once the previous reached the kernel: pushing a 25 MB snapshot
     // into the TLS socket at once makes each connection hold that much encrypted data (and its
@@ -222,7 +224,7 @@ export class AgentSession {
       this.#sent = version;
       const queued = pending ?? [];
       pending = null;
-      for (const change of queued) if (this.#send(this.#s.frames.delta(change))) this.#sent = change.version;
+      for (const change of queued) if (this.#send(this.#s.frames.delta(change, audience))) this.#sent = change.version;
       this.#s.onStreaming?.(this);
       this.#log.info('agent streaming', { remote: this.#remote, agentVersion: this.#hello?.agentVersion, version, records: count });
     };

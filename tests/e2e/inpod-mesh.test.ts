@@ -16,6 +16,7 @@ import type { ClusterSpec } from '../testbed/cluster-objects.ts';
 import { parsePcap, tlsRecordTypes } from '../common/pcap.ts';
 import { patternBytes } from '../apps/tcp-modes.ts';
 import { proxyStats, tcpClient } from './helpers.ts';
+import { weftCniAdd } from './weft-cni-run.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WEFT_CNI = join(ROOT, 'agent/native/build/weft-cni');
@@ -182,26 +183,11 @@ t.test('a pod unmeshed while its agent was down loses its capture when the agent
 
 t.test('a pod the model learns late is captured through weft-cni before it sends a byte', async (t) => {
   const late = tb.pod('late');
-  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'testbed', type: 'weft-cni', prevResult: { cniVersion: '1.0.0', ips: [{ address: `${late.ip}/32` }] } });
-  // The runtime runs the plugin with the CNI environment and the configuration on stdin.
-  const plugin = spawn(WEFT_CNI, [], {
-    env: {
-      CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c0ffee', CNI_NETNS: `/run/netns/${late.netns}`, CNI_IFNAME: 'eth0',
-      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=late', CNI_PATH: '/opt/cni/bin',
-      WEFT_CNI_SOCKET: mesh.cniSocket('n1'),
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  plugin.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  plugin.stdin.end(conf);
-  const exited = new Promise<number | null>((res) => plugin.once('close', (code) => res(code)));
-  let done = false;
-  void exited.then(() => { done = true; });
+  const add = weftCniAdd({ socket: mesh.cniSocket('n1'), netnsPath: `/run/netns/${late.netns}`, namespace: 'demo', pod: 'late', ip: late.ip });
   await new Promise((r) => setTimeout(r, 1500));
-  t.notOk(done, 'ADD waits while the model does not know the pod');
+  t.notOk(add.done(), 'ADD waits while the model does not know the pod');
   await mesh.writeCluster({ ...base, absentPods: [] });
-  const code = await exited;
+  const { code, out } = await add.exited;
   t.equal(code, 0, 'the plugin succeeded');
   t.same(JSON.parse(out), { cniVersion: '1.0.0', ips: [{ address: `${late.ip}/32` }] }, 'it printed the previous result, as a chained plugin must');
   // Checked right as the plugin returned, before the pod sent anything:

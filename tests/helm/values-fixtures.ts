@@ -36,6 +36,7 @@ export const ALL_OPTIONS = {
     drainMs: 30000,
     terminationMarginSeconds: 15,
     workers: 4,
+    proxyInline: 'always',
     maxConnectionsPerWorkload: 20000,
     maxPendingRequestsPerWorkload: 0,
     l7H2Engine: 'node',

@@ -261,6 +261,36 @@ async function main(t: Test): Promise<void> {
     t.comment(r.stdout.trim().split('\n').map((l) => `  ${l}`).join('\n'));
   });
 
+  await t.test("a new pod's very first request is captured, under its own identity", async (t) => {
+    // The kubelet runs the CNI ADD before it publishes the pod's IP: the agent must know the pod
+    // (control's pending-workload record) and capture it then, or the first request goes around
+    // the mesh. The DENY names the new pod's ServiceAccount: uncaptured, its plaintext request
+    // would reach the PERMISSIVE web pods and be answered 200; captured, it is refused with 403.
+    const policy = {
+      apiVersion: 'weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-early', namespace: 'demo' },
+      spec: { selector: { matchLabels: { app: 'web' } }, action: 'DENY', rules: [{ from: [{ serviceAccounts: ['demo/early'] }] }] },
+    };
+    await kube.apply([{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'early', namespace: 'demo' } }, policy as never]);
+    t.teardown(async () => { await kubectl(['-n', 'demo', 'delete', 'pod/early', 'authorizationpolicy/deny-early', '--ignore-not-found', '--wait=false']); });
+    // Policy reaches the agent in well under a second (kube-policy.test.ts); give it plenty.
+    await sleep(5000);
+    await kube.apply([{
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'early', namespace: 'demo', labels: { app: 'early' } },
+      spec: {
+        serviceAccountName: 'early', restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'early', image: `localhost/weft-control:${TAG}`, imagePullPolicy: 'Never', command: ['node', '-e', clientScript('http://web.demo.svc.cluster.local/first', 1, 0)] }],
+      },
+    } as never]);
+    const done = await kubectl(['-n', 'demo', 'wait', 'pod/early', '--for=jsonpath={.status.phase}=Succeeded', '--timeout=180s']);
+    t.equal(done.code, 0, 'the pod ran its one request and exited', { diag: done.stderr });
+    const logs = (await kubectl(['-n', 'demo', 'logs', 'pod/early'])).stdout.trim().replace(/^\d+ /, '');
+    t.match(logs, /^403\b/, `its first request, made the moment its container started, was refused by the DENY (got: ${logs})`);
+    const agentLog = (await kubectl(['-n', 'weft-system', 'logs', 'ds/weft-agent', '--tail=-1'])).stdout;
+    const add = agentLog.split('\n').filter((l) => l.includes('"CNI ADD"') && l.includes('demo/early'));
+    t.match(add.join('\n'), /"verdict":"captured"/, 'the agent answered the ADD with the pod captured', { diag: add });
+    t.notMatch(agentLog, /does not know the pod yet[^\n]*demo\/early/, 'never "unknown, starts uncaptured"');
+  });
+
   await t.test('a rolling agent upgrade', async (t) => {
     const before = await agentPod();
     t.ok(before !== '', `agent pod before: ${before}`);

@@ -60,7 +60,7 @@ t.test('the plugin against the relay', async (t) => {
     verdict: () => verdict,
     changed: (ms) => new Promise((r) => { wake = () => r(); setTimeout(r, ms); }),
   };
-  const relay = new CniRelay({ socketPath: socket, target, waitMs: 20_000, log: createLogger('test') });
+  const relay = new CniRelay({ socketPath: socket, target, waitMs: () => 20_000, log: createLogger('test') });
   await relay.listen();
   t.teardown(() => relay.close());
 

@@ -45,6 +45,12 @@ const rows = [
     want: { pods: [{ inode: 11, path: '/run/netns/x', key: 'default/a', ip: '10.0.0.1' }], missing: [], ambiguous: ['default/b'] },
   },
   {
+    name: 'a pod known only from its CNI ADD keeps the record it is captured under',
+    candidates: [{ inode: 11, paths: ['/var/run/netns/cni-1'], ips: ['10.0.0.1'] }],
+    workloads: [{ ...a, early: { kind: 'workload' as const, key: 'default/a', uid: 'u', name: 'a', namespace: 'default', node: 'n1', ip: '10.0.0.1', serviceAccount: 'sa', identity: 'spiffe://td/ns/default/sa/sa', labels: {}, meshed: true, ready: false } }],
+    want: { pods: [{ inode: 11, path: '/var/run/netns/cni-1', key: 'default/a', ip: '10.0.0.1', early: { kind: 'workload' as const, key: 'default/a', uid: 'u', name: 'a', namespace: 'default', node: 'n1', ip: '10.0.0.1', serviceAccount: 'sa', identity: 'spiffe://td/ns/default/sa/sa', labels: {}, meshed: true, ready: false } }], missing: [], ambiguous: [] },
+  },
+  {
     name: 'a namespace with no path left is not usable',
     candidates: [{ inode: 11, paths: [], ips: ['10.0.0.1'] }],
     workloads: [a],

@@ -106,3 +106,17 @@ t.test('record checks', async (t) => {
   t.match(checkRecord({ ...api, ports: [{ port: 80, targetPort: 8080, protocol: 'ICMP' }] }), /protocol/);
   t.match(checkRecord(null), /not an object/);
 });
+
+t.test('pending-workload records: checked, kept apart from workloads, listed per node', async (t) => {
+  const p = { kind: 'pending-workload', key: 'shop/new', uid: 'u-new', name: 'new', namespace: 'shop', node: 'node-a', serviceAccount: 'api', identity: 'spiffe://cluster.local/ns/shop/sa/api', labels: { app: 'api' }, meshed: true } as const;
+  t.equal(checkRecord(p), null);
+  t.match(checkRecord({ ...p, identity: '' }), /identity must be a non-empty string/);
+  t.match(checkRecord({ ...p, meshed: 'yes' }), /meshed must be a boolean/);
+  t.match(checkRecord({ ...p, labels: { a: 1 } }), /labels must map strings/);
+  const s = new AgentState();
+  s.applySnapshot(1, [p, { ...p, key: 'shop/off', name: 'off', meshed: false }, { ...p, key: 'shop/far', name: 'far', node: 'node-b' }]);
+  t.equal(s.pendingByKey('shop/new')?.uid, 'u-new');
+  t.equal(s.workloadByKey('shop/new'), undefined, 'not a workload: nothing routes to it');
+  t.same(s.localPending('node-a').map((r) => r.key), ['shop/new'], 'meshed ones on this node only');
+  t.same(s.localWorkloads('node-a'), []);
+});

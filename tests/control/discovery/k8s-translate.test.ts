@@ -1,6 +1,6 @@
 import t from 'tap';
 import { translateObjects, type SourceObject } from '../../../control/discovery/k8s-translate.ts';
-import type { ResourceRecord, ServiceRecord, WorkloadRecord } from '../../../control/api/model.ts';
+import type { PendingWorkloadRecord, ResourceRecord, ServiceRecord, WorkloadRecord } from '../../../control/api/model.ts';
 
 const opts = { trustDomain: 'example.org' };
 const src = (...objects: unknown[]): SourceObject[] => objects.map((object, i) => ({ origin: `test.yaml#${i + 1}`, object }));
@@ -34,7 +34,7 @@ t.test('pods: table of meshing, skipping and identity rules', async (t) => {
     { name: 'other annotation value keeps it meshed', objects: [meshedNs, pod({ annotations: { 'weft.dev/mesh': 'enabled' } })], want: { meshed: true } },
     { name: 'hostNetwork never meshed', objects: [meshedNs, pod({ hostNetwork: true })], want: { meshed: false } },
     { name: 'not ready', objects: [meshedNs, pod({ ready: false })], want: { ready: false, meshed: true } },
-    { name: 'no IP → skipped', objects: [meshedNs, pod({ ip: null })], want: null },
+    { name: 'no IP → no workload (a pending one instead)', objects: [meshedNs, pod({ ip: null })], want: null },
     { name: 'not scheduled → skipped', objects: [meshedNs, pod({ node: null })], want: null },
     { name: 'Succeeded → skipped', objects: [meshedNs, pod({ phase: 'Succeeded' })], want: null },
     { name: 'Failed → skipped', objects: [meshedNs, pod({ phase: 'Failed' })], want: null },
@@ -47,6 +47,33 @@ t.test('pods: table of meshing, skipping and identity rules', async (t) => {
       t.match(got[0], c.want, c.name);
     }
   }
+});
+
+t.test('a scheduled pod without an address is a pending workload: enough for its agent to decide at CNI ADD', async (t) => {
+  const pending = (rs: ResourceRecord[]): PendingWorkloadRecord[] => rs.filter((r): r is PendingWorkloadRecord => r.kind === 'pending-workload');
+  const cases: { name: string; objects: unknown[]; want: PendingWorkloadRecord | null }[] = [
+    {
+      name: 'meshed namespace, named account',
+      objects: [meshedNs, pod({ ip: null, sa: 'api', phase: 'Pending' })],
+      want: { kind: 'pending-workload', key: 'shop/api-1', uid: 'uid-api-1', name: 'api-1', namespace: 'shop', node: 'node-a', serviceAccount: 'api', identity: 'spiffe://example.org/ns/shop/sa/api', labels: { app: 'api' }, meshed: true },
+    },
+    {
+      name: 'unlabelled namespace: known, and known not meshed',
+      objects: [plainNs, pod({ ns: 'legacy', ip: null, phase: 'Pending' })],
+      want: { kind: 'pending-workload', key: 'legacy/api-1', uid: 'uid-api-1', name: 'api-1', namespace: 'legacy', node: 'node-a', serviceAccount: 'default', identity: 'spiffe://example.org/ns/legacy/sa/default', labels: { app: 'api' }, meshed: false },
+    },
+    { name: 'opt-out annotation → not meshed', objects: [meshedNs, pod({ ip: null, annotations: { 'weft.dev/mesh': 'disabled' } })], want: { kind: 'pending-workload', key: 'shop/api-1', uid: 'uid-api-1', name: 'api-1', namespace: 'shop', node: 'node-a', serviceAccount: 'default', identity: 'spiffe://example.org/ns/shop/sa/default', labels: { app: 'api' }, meshed: false } },
+    { name: 'not scheduled → nothing', objects: [meshedNs, pod({ ip: null, node: null })], want: null },
+    { name: 'finished before it had an address → nothing', objects: [meshedNs, pod({ ip: null, phase: 'Failed' })], want: null },
+    { name: 'with an address → a workload, no pending record', objects: [meshedNs, pod()], want: null },
+  ];
+  for (const c of cases) {
+    const got = pending(translateObjects(src(...c.objects), opts));
+    t.same(got, c.want === null ? [] : [c.want], c.name);
+  }
+  const deleting = pod({ ip: null }) as { metadata: Record<string, unknown> };
+  deleting.metadata.deletionTimestamp = '2026-12-07T00:00:00Z';
+  t.same(translateObjects(src(meshedNs, deleting), opts).filter((r) => r.kind === 'pending-workload' || r.kind === 'workload'), [], 'a pod deleted before it had an address: nothing');
 });
 
 t.test('services: named and numeric ports, defaults, headless', async (t) => {

@@ -72,6 +72,12 @@ t.test('node queries: workloads and meshed identities', async (t) => {
   t.same(store.workloadsOnNode('node-a').map((w) => w.name).sort(), ['a', 'c', 'd']);
   t.same([...store.identitiesOnNode('node-a')].sort(), ['spiffe://cluster.local/ns/ns1/sa/d', 'spiffe://cluster.local/ns/ns1/sa/sa']);
   t.same([...store.identitiesOnNode('node-zzz')], []);
+  // A meshed pod bound to node-a but not yet networked: its agent captures it at CNI ADD and may
+  // ask for its certificate then. An unmeshed one adds nothing.
+  const pending = { kind: 'pending-workload', key: 'ns1/new', uid: 'u-new', name: 'new', namespace: 'ns1', node: 'node-a', serviceAccount: 'fresh', identity: 'spiffe://cluster.local/ns/ns1/sa/fresh', labels: {}, meshed: true } as const;
+  store.apply([pending, { ...pending, key: 'ns1/off', name: 'off', serviceAccount: 'off', identity: 'spiffe://cluster.local/ns/ns1/sa/off', meshed: false }]);
+  t.same([...store.identitiesOnNode('node-a')].sort(), ['spiffe://cluster.local/ns/ns1/sa/d', 'spiffe://cluster.local/ns/ns1/sa/fresh', 'spiffe://cluster.local/ns/ns1/sa/sa']);
+  t.same([...store.identitiesOnNode('node-b')].filter((id) => id.endsWith('/fresh')), [], 'on its own node only');
 });
 
 t.test('a throwing subscriber is logged and does not stop the others', async (t) => {

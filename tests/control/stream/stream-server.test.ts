@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { memoryLogger } from '../../../common/log.ts';
 import { AgentState } from '../../../agent/state/agent-state.ts';
 import { StreamClient } from '../../../agent/state/stream-client.ts';
-import { TOKENS, makePki, newStore, pod, rawClient, startControl, tempDir, until, SERVERNAME, type Cleanup, type Control, type Pki } from './stream-harness.ts';
+import { TOKENS, makePki, newStore, pod, rawClient, startControl, tempDir, until, SERVERNAME, type Cleanup, type Control, type Pki, type RawClient } from './stream-harness.ts';
+import type { PendingWorkloadRecord } from '../../../control/api/model.ts';
 import type { ModelStore } from '../../../control/model/model-store.ts';
 
 const hello = (node: string, credential: string) => ({ type: 'hello', protocol: 1, node, agentVersion: 'test', credential });
@@ -122,4 +123,52 @@ t.test('a newer stream from the same node replaces the older one', async (t) => 
   await until('first closed', () => first.closed !== null);
   t.equal(first.closed?.code, 4000);
   t.equal(control.stream.agents().length, 1);
+});
+
+t.test('pending workloads reach only agents that announce the feature; older agents get the rest', async (t) => {
+  const pki = await makePki();
+  const store = newStore();
+  const pending = (name: string): PendingWorkloadRecord => ({
+    kind: 'pending-workload', key: `shop/${name}`, uid: `u-${name}`, name, namespace: 'shop', node: 'node-a',
+    serviceAccount: 'api', identity: 'spiffe://cluster.local/ns/shop/sa/api', labels: { app: 'api' }, meshed: true,
+  });
+  store.replaceAll([pod('a', '10.1.0.1'), pending('p')]);
+  const control = await startControl(t, pki, store);
+  const older = await rawClient(t, pki, control);
+  older.send(hello('node-a', TOKENS['node-a']));
+  const newer = await rawClient(t, pki, control);
+  newer.send({ ...hello('node-b', TOKENS['node-b']), features: ['pending-workload', 'something-control-does-not-know'] });
+  await until('both snapshots', () => [older, newer].every((c) => c.frames.some((f) => f.type === 'snapshot-sent')));
+  const ids = (c: RawClient): string[] => c.frames.flatMap((f) => (f.type === 'snapshot' ? f.resources.map((r) => `${r.kind}:${r.key}`) : [])).sort();
+  t.same(ids(older), ['workload:shop/a'], 'no feature announced: the pending pod is left out');
+  t.same(ids(newer), ['pending-workload:shop/p', 'workload:shop/a'], 'announced: it is sent');
+  t.match(older.frames.find((f) => f.type === 'snapshot-sent'), { count: 1, features: [] });
+  t.match(newer.frames.find((f) => f.type === 'snapshot-sent'), { count: 2, features: ['pending-workload'] }, 'control names the features it honours, no others');
+
+  // The pod gets its address: the pending record goes, the workload comes. The older agent sees
+  // the same version with the workload only; a change of pending records alone is an empty delta.
+  store.apply([pod('p', '10.1.0.9')], ['pending-workload:shop/p']);
+  store.apply([pending('q')], []);
+  await until('two deltas each', () => [older, newer].every((c) => c.frames.filter((f) => f.type === 'delta').length === 2));
+  const deltas = (c: RawClient) => c.frames.filter((f) => f.type === 'delta').map((f) => (f.type === 'delta' ? { version: f.version, upserts: f.upserts.map((r) => `${r.kind}:${r.key}`), removes: f.removes } : null));
+  t.same(deltas(older), [{ version: 2, upserts: ['workload:shop/p'], removes: [] }, { version: 3, upserts: [], removes: [] }]);
+  t.same(deltas(newer), [{ version: 2, upserts: ['workload:shop/p'], removes: ['pending-workload:shop/p'] }, { version: 3, upserts: ['pending-workload:shop/q'], removes: [] }]);
+
+  // A real agent announces it, checks the record, and knows control sends them.
+  const { state, client } = agent(t, pki, control, 'node-a');
+  await until('agent synced', () => client.status().synced);
+  t.equal(state.pendingByKey('shop/q')?.identity, 'spiffe://cluster.local/ns/shop/sa/api');
+  t.same(state.localPending('node-a').map((p) => p.key), ['shop/q']);
+  t.ok(client.controlSends('pending-workload'));
+});
+
+t.test('hello.features must be a short list of names', async (t) => {
+  const pki = await makePki();
+  const control = await startControl(t, pki, newStore());
+  for (const features of ['pending-workload', [1], [''], Array.from({ length: 40 }, (_, i) => `f${i}`)]) {
+    const c = await rawClient(t, pki, control);
+    c.send({ ...hello('node-a', TOKENS['node-a']), features });
+    await until('closed', () => c.closed !== null);
+    t.match(c.frames.at(-1), { type: 'error', code: 'WEFT_ERR_STREAM_PROTOCOL', message: /hello\.features/ }, JSON.stringify(features).slice(0, 40));
+  }
 });
