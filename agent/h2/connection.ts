@@ -215,6 +215,16 @@ export class H2Connection implements FrameSink, SettingsSink {
     return this.#streams.size;
   }
 
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unbounded until its SETTINGS arrive). */
+  get peerMaxConcurrentStreams(): number {
+    return this.#peerMaxConcurrent;
+  }
+
+  /** The peer sent GOAWAY, or we did: no new streams on this connection. */
+  get draining(): boolean {
+    return this.#goawayReceived || this.#goawaySent;
+  }
+
   /** The peer's SETTINGS_MAX_HEADER_LIST_SIZE (advisory, for callers that check before sending). */
   get peerMaxHeaderListSize(): number {
     return this.#peerMaxHeaderList;

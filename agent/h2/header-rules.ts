@@ -52,14 +52,35 @@ export function requestHeadersError(h: readonly string[]): string | null {
   if (bad !== null) return bad;
   if (!seen.has(':method')) return 'no :method';
   const method = valueOf(h, ':method');
+  const authority = valueOf(h, ':authority');
+  if (authority !== undefined && !AUTHORITY.test(authority)) return 'malformed :authority';
   if (method === 'CONNECT') {
     if (seen.has(':scheme') || seen.has(':path')) return 'CONNECT with :scheme or :path';
     if (!seen.has(':authority')) return 'CONNECT without :authority';
     return null;
   }
   if (!seen.has(':scheme')) return 'no :scheme';
-  if (!seen.has(':path') || valueOf(h, ':path') === '') return 'no :path';
+  const path = valueOf(h, ':path');
+  if (path === undefined || path === '') return 'no :path';
+  if (!pathOk(path, method, valueOf(h, ':scheme'))) return 'malformed :path';
   return null;
+}
+
+// §8.3.1: :authority is the URI's authority without userinfo (RFC 3986 §3.2: host as reg-name,
+// IPv4 or [IPv6], and an optional port), so no '@', no space, no control octet.
+const AUTHORITY = /^[A-Za-z0-9\-._~%!$&'()*+,;=:[\]]+$/;
+
+/**
+ * §8.3.1: for http and https, :path is origin-form (starts with "/"), or "*" for OPTIONS; anything
+ * else (absolute-form, a bare word) is malformed. Never a space or control octet (RFC 3986).
+ */
+function pathOk(path: string, method: string | undefined, scheme: string | undefined): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false;
+  }
+  if (scheme !== 'http' && scheme !== 'https') return true;
+  return path.charCodeAt(0) === 0x2f /* '/' */ || (path === '*' && method === 'OPTIONS');
 }
 
 const RESPONSE_PSEUDO = new Set([':status']);

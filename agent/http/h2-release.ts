@@ -9,6 +9,7 @@
 // request before, half that with the listeners dropped, less again without node's copies of the
 // sent headers and the request's async resource, which it no longer reads once the stream closed.
 import type { Http2Stream } from 'node:http2';
+import { H2DuplexStream } from '../h2/duplex-stream.ts';
 
 const ignore = (): void => undefined;
 
@@ -32,6 +33,8 @@ export function releaseClosedStream(stream: Http2Stream): void {
   stream.removeAllListeners();
   // Nothing is emitted after 'close'; should node ever emit an error late, it must not throw.
   stream.on('error', ignore);
+  // The codec's streams (WEFT_L7_H2_ENGINE=weft) keep no such copies and no native handle.
+  if (stream instanceof H2DuplexStream) return;
   const s = stream as unknown as Record<symbol, unknown>;
   for (const k of heavySymbols(stream)) if (s[k] !== undefined) s[k] = undefined;
 }

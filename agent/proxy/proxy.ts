@@ -86,6 +86,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     closeGraceMs: config.drainMs,
     sessionsPerPeer: config.httpPeerSessions,
+    engine: config.l7H2Engine,
     dialTcp,
   });
   const router = new Router({
@@ -141,6 +142,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
+    engine: config.l7H2Engine,
     onRejected: (reason) => common.telemetry.inputRejected(reason),
   });
   const host = config.listenHost;

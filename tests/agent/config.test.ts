@@ -13,6 +13,12 @@ t.test('agent config: defaults, overrides, frozen', async (t) => {
   t.ok(Object.isFrozen(cfg));
 });
 
+t.test('agent config: the HTTP/2 engine between agents', async (t) => {
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1' })).l7H2Engine, 'weft', 'the codec by default');
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_L7_H2_ENGINE: 'node' })).l7H2Engine, 'node', 'node:http2 on request');
+  t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_L7_H2_ENGINE: 'nghttp2' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_L7_H2_ENGINE/ });
+});
+
 t.test('agent config: every bad value is reported at once with a stable code', async (t) => {
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '99999', WEFT_REDIRECT_MODE: 'magic', WEFT_WORKERS: 'two' })), {
     code: 'WEFT_ERR_CONFIG_INVALID',

@@ -39,6 +39,7 @@ export const ALL_OPTIONS = {
     proxyInline: 'always',
     maxConnectionsPerWorkload: 20000,
     maxPendingRequestsPerWorkload: 0,
+    l7H2Engine: 'node',
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,

@@ -223,6 +223,9 @@ export class Mesh {
         WEFT_PROC_DIR: '',
         WEFT_CNI_SOCKET: this.cniSocket(node),
       } : {}),
+      // The HTTP/2 engine between agents (WEFT_L7_H2_ENGINE) set for a whole test run, so the L7
+      // suites can be run on either; a test's own agentEnv or extraEnv still wins.
+      ...(process.env.WEFT_L7_H2_ENGINE === undefined ? {} : { WEFT_L7_H2_ENGINE: process.env.WEFT_L7_H2_ENGINE }),
       ...this.#opts.agentEnv,
       ...extraEnv,
     };

@@ -3,10 +3,17 @@
 // a mesh certificate with exactly one SPIFFE ID, which becomes `peerIdentity` for policy. Every
 // stream must be a CONNECT to host:port; what happens next is the `onStream` handler's business
 // (`deliverToTcp` is the usual one).
+//
+// Two engines speak the HTTP/2 (WEFT_L7_H2_ENGINE): node:http2's secure server, or agent/h2's
+// codec on a plain TLS server (`weft`), whose sessions and streams have the node:http2 surface
+// the handlers use (agent/h2/session.ts) — the same handlers run on both, and either engine
+// serves a peer running the other.
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import type { ServerHttp2Session, ServerHttp2Stream, IncomingHttpHeaders, Http2SecureServer } from 'node:http2';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { EventEmitter } from 'node:events';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import { createServer as createTlsServer, type SecureContext, type TLSSocket, type TlsOptions } from 'node:tls';
+import { H2Session } from '../../h2/session.ts';
 import { ErrorCodes, WeftError, errorCode } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { TlsContextCache, type CertificateProvider } from '../../identity/tls-contexts.ts';
@@ -56,12 +63,24 @@ export interface HboneServerOptions {
   handshakeTimeoutMs?: number;
   /** Bad input refused here (failed handshakes, bad targets, protocol errors), by reason. */
   onRejected?: (reason: string) => void;
+  /** Which HTTP/2 implementation serves the port (WEFT_L7_H2_ENGINE); default weft. */
+  engine?: H2Engine;
 }
 
+/** The HTTP/2 implementation on the hop between agents: node:http2, or agent/h2 (`weft`). */
+export type H2Engine = 'node' | 'weft';
+
 export interface HboneServer {
-  readonly server: Http2SecureServer;
+  readonly server: Server;
   listen(port: number, host: string): Promise<AddressInfo>;
   close(): Promise<void>;
+}
+
+/** What the listener needs of a session, whichever engine made it. */
+interface ServerSession extends EventEmitter {
+  readonly socket: TLSSocket | Socket;
+  close(): void;
+  destroy(): void;
 }
 
 interface SessionInfo {
@@ -90,7 +109,7 @@ function ignore(): void {}
 export function createHboneServer(opts: HboneServerOptions): HboneServer {
   const log = opts.log ?? createLogger('agent.hbone.server');
   const contexts = new TlsContextCache({ certificates: opts.certificates, trustAnchors: opts.trustAnchors });
-  const sessions = new Map<ServerHttp2Session, SessionInfo>();
+  const sessions = new Map<ServerSession, SessionInfo>();
 
   const sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
     const identity = identityForSni(servername, opts.trustDomain, opts.localIdentities());
@@ -102,28 +121,53 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
   };
 
   const rejected = opts.onRejected ?? ignore;
-  const server = http2.createSecureServer({
+  const tlsOptions: TlsOptions = {
     handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
     SNICallback: sniCallback,
     requestCert: true,
     rejectUnauthorized: true,
     minVersion: 'TLSv1.3',
     ALPNProtocols: ['h2'],
-    allowHTTP1: false,
-    // Nagle off, as on every other socket of the proxy: a response's HEADERS and its DATA can leave
-    // as separate TLS records, and the second must not wait for the peer's (delayed) ACK of the first.
-    noDelay: true,
-    settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 1000, initialWindowSize: STREAM_WINDOW },
-  });
+  };
+  const maxConcurrentStreams = opts.maxConcurrentStreams ?? 1000;
+  const engine = opts.engine ?? 'weft';
+  const server: Server = engine === 'weft'
+    ? createTlsServer({ ...tlsOptions, noDelay: true } as TlsOptions)
+    : http2.createSecureServer({
+      ...tlsOptions,
+      allowHTTP1: false,
+      // Nagle off, as on every other socket of the proxy: a response's HEADERS and its DATA can leave
+      // as separate TLS records, and the second must not wait for the peer's (delayed) ACK of the first.
+      noDelay: true,
+      settings: { maxConcurrentStreams, initialWindowSize: STREAM_WINDOW },
+    });
+  if (engine === 'weft') {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      // ALPN h2 only (as allowHTTP1: false): a client that did not pick it gets no HTTP/2.
+      if (socket.alpnProtocol !== 'h2') {
+        rejected('hbone_alpn');
+        socket.destroy();
+        return;
+      }
+      socket.setNoDelay(true);
+      const session = new H2Session(socket, { role: 'server', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW, limits: { maxConcurrentStreams } });
+      onSession(session);
+      // The codec's streams have the node:http2 surface the handlers use (agent/h2/duplex-stream.ts).
+      session.on('stream', onStream as unknown as (stream: unknown, headers: IncomingHttpHeaders) => void);
+    });
+  }
 
-  server.on('tlsClientError', (err: Error) => {
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     // Refused peers (foreign CA, expired, TLS 1.2, no certificate, garbage) are expected in a
     // mesh: no stack, but counted; a client that stalls the handshake is told apart.
     rejected(errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'hbone_handshake_timeout' : 'hbone_tls_handshake');
     log.debug('HBONE handshake refused', { code: errorCode(err), reason: err.message });
+    // A plain tls.Server leaves the socket open on a handshake error (the timeout included);
+    // node:http2's server destroys it itself, so this is a no-op there.
+    socket.destroy();
   });
 
-  server.on('session', (session: ServerHttp2Session) => {
+  function onSession(session: ServerSession): void {
     const socket = session.socket as TLSSocket;
     const peer = peerSpiffeId(socket, opts.trustDomain);
     const servername = typeof socket.servername === 'string' ? socket.servername : '';
@@ -133,14 +177,20 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     // Invalid frames end the session (nghttp2 answers GOAWAY); the agent only counts them.
     session.on('error', () => rejected('hbone_h2_protocol'));
     session.on('frameError', () => rejected('hbone_h2_frame'));
-    session.setLocalWindowSize(SESSION_WINDOW);
     if (peer instanceof WeftError) log.warn('HBONE peer refused', { err: peer, remote: socket.remoteAddress });
-  });
+  }
+  if (engine === 'node') {
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      onSession(session);
+      session.setLocalWindowSize(SESSION_WINDOW);
+    });
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => onStream(stream, headers));
+  }
 
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+  function onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     // The handler attaches its own; this one keeps a reset before then from crashing the agent.
     stream.on('error', ignore);
-    const info = sessions.get(stream.session as ServerHttp2Session);
+    const info = sessions.get(stream.session as unknown as ServerSession);
     if (info === undefined) {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
@@ -181,7 +231,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       log.error('HBONE stream handler failed', { err });
       respondOn(stream, 500, ErrorCodes.TUNNEL_CONNECT);
     }
-  });
+  }
 
   return {
     server,

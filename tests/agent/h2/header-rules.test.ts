@@ -34,6 +34,17 @@ const requests: [string, string[], boolean][] = [
   ['upgrade', [...GET, 'upgrade', 'h2c'], false],
   ['te: trailers', [...GET, 'te', 'trailers'], true],
   ['te: gzip', [...GET, 'te', 'gzip'], false],
+  // §8.3.1: origin-form :path for http(s), "*" only for OPTIONS; :authority without userinfo.
+  ['absolute-form :path', [':method', 'GET', ':scheme', 'http', ':path', 'http://evil/admin', ':authority', 'a'], false],
+  ['a :path that is a bare word', [':method', 'GET', ':scheme', 'https', ':path', 'admin'], false],
+  ['a space in :path', [':method', 'GET', ':scheme', 'http', ':path', '/a b'], false],
+  ['* for OPTIONS', [':method', 'OPTIONS', ':scheme', 'http', ':path', '*'], true],
+  ['* for GET', [':method', 'GET', ':scheme', 'http', ':path', '*'], false],
+  ['a query and an encoded octet', [':method', 'GET', ':scheme', 'http', ':path', '/a%20b?x=1&y=/z'], true],
+  ['CONNECT to host:port', [':method', 'CONNECT', ':authority', '10.0.0.1:8080'], true],
+  ['CONNECT to [v6]:port', [':method', 'CONNECT', ':authority', '[fd00::1]:443'], true],
+  ['spaces in the authority', [':method', 'CONNECT', ':authority', 'not a target'], false],
+  ['userinfo in the authority', [':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'user@host'], false],
 ];
 
 t.test('requests (§8.3.1)', async (t) => {

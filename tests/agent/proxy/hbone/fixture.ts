@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { makeTestCa, makeTestLeaf, type TestCa, type LeafOptions } from '../../../common/test-pki.ts';
 import type { CertificateProvider, WorkloadCertificate } from '../../../../agent/identity/tls-contexts.ts';
-import { createHboneServer, deliverToTcp, HboneConnector, type HboneRequest, type HboneServer, type HboneConnectorOptions, type AuthorizeTunnel } from '../../../../agent/proxy/hbone/index.ts';
+import { createHboneServer, deliverToTcp, HboneConnector, type HboneRequest, type HboneServer, type HboneServerOptions, type HboneConnectorOptions, type AuthorizeTunnel } from '../../../../agent/proxy/hbone/index.ts';
 import { pipeBoth, type SpliceResult } from '../../../../agent/proxy/tcp.ts';
 import { createLogger } from '../../../../common/log.ts';
 
@@ -64,7 +64,8 @@ export interface Started {
   results: SpliceResult[];
 }
 
-export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel, port = 0): Promise<Started> {
+/** `extra`: further server options (the HTTP/2 engine, an L7 handler, a longer grace). */
+export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel, port = 0, extra: Partial<HboneServerOptions> = {}): Promise<Started> {
   const requests: HboneRequest[] = [];
   const results: SpliceResult[] = [];
   const hbone = createHboneServer({
@@ -77,6 +78,7 @@ export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel, port =
       requests.push(req);
       deliverToTcp(req, (host, port) => net.connect({ host, port, allowHalfOpen: true }), authorize, (r) => results.push(r));
     },
+    ...extra,
   });
   const addr = await hbone.listen(port, '127.0.0.1');
   return { hbone, port: addr.port, requests, results };
