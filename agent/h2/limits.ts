@@ -32,7 +32,12 @@ export const DEFAULT_LIMITS: H2Limits = {
   maxHeaderListSize: 64 * 1024,
   maxHeaderBlockSize: 128 * 1024,
   maxContinuationFrames: 32,
-  maxResetsPerWindow: 200,
+  // Well above what a legitimate peer does: a source agent whose client gives up on all 256
+  // concurrent streams at once resets 256 in an instant (an app shutting down, a deadline
+  // storm), and a false ENHANCE_YOUR_CALM would fail every other request on that session. The
+  // attack needs tens of thousands per second to matter; 1000 bounds the stream setups a peer
+  // can make us waste (nghttp2 allows a burst of 1000 too).
+  maxResetsPerWindow: 1000,
   resetWindowMs: 1000,
   maxControlFramesPerWindow: 1000,
   controlWindowMs: 1000,
