@@ -91,6 +91,12 @@ export class H2DuplexStream extends Duplex {
     if (end) {
       this.#endSent = true;
       if (!this.writableEnded) this.end();
+      // A complete answer to a request nobody reads (a refusal, a tunnel whose target did not
+      // connect): as node:http2 does, and RFC 9113 §8.1 allows, the rest of the request is
+      // declined with RST_STREAM(NO_ERROR) and the stream closes now. Otherwise it would stay
+      // open until the peer ended its side, and whatever waits for 'close' (a policy admission,
+      // a tunnel's accounting) with it.
+      if (!this.#client && !this.#peerEnded && this.readableFlowing === null) this.close(H2Code.NO_ERROR);
     }
   }
 
