@@ -25,8 +25,10 @@ function connectVia(sock: net.Socket, port: number, host: string): Promise<strin
   return new Promise((resolve, reject) => {
     let got = '';
     sock.on('data', (b: Buffer) => { got += b.toString(); });
-    sock.once('error', reject);
-    sock.once('end', () => resolve(got));
+    // Destroyed either way: a socket left half-open would hold the test process past its end
+    // (seen once under load: tap's timeout listed one such socket as the live handle).
+    sock.once('error', (err) => { sock.destroy(); reject(err); });
+    sock.once('end', () => { sock.destroy(); resolve(got); });
     sock.connect(port, host);
   });
 }
