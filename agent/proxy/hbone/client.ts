@@ -10,6 +10,7 @@ import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../commo
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
 import { dialPeerSession } from './dial-peer.ts';
+import type { LivenessOptions } from './liveness.ts';
 import { SessionPool, type PoolEntry } from './pool.ts';
 import { UPGRADE_TUNNEL_HEADER, WEFT_ERROR_HEADER, type H2Engine } from './server.ts';
 
@@ -39,6 +40,8 @@ export interface HboneConnectorOptions {
   dialTcp?: (host: string, port: number) => Socket;
   /** Which HTTP/2 implementation the tunnel sessions use (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
+  /** PING liveness of pooled sessions (SessionPoolOptions.liveness; default every 5 s, 10 s to answer). */
+  liveness?: LivenessOptions;
 }
 
 /** A tunnel that could not be opened; `status`/`serverCode` are set when the peer answered. */
@@ -81,6 +84,7 @@ export class HboneConnector {
     this.#pool = new SessionPool({
       maxStreamsPerSession: opts.maxStreamsPerSession ?? 100,
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+      liveness: opts.liveness,
     });
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.#closeGraceMs = opts.closeGraceMs ?? 5000;
