@@ -5,7 +5,8 @@
 // ends when the last stream does), destroy() cuts; ping() for the pool's liveness watch;
 // remoteSettings.maxConcurrentStreams for its stream budget. One object per connection; streams
 // are H2DuplexStreams (duplex-stream.ts). This is the seam WEFT_L7_H2_ENGINE=weft swaps in for
-// node:http2 on the hop between agents (agent/http/peer-sessions.ts, agent/proxy/hbone/server.ts).
+// node:http2 on the hop between agents (the client sessions of agent/proxy/hbone/dial-peer.ts, L7
+// and tunnels; the listener of agent/proxy/hbone/server.ts).
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
