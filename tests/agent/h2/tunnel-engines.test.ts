@@ -17,7 +17,7 @@ import type { ClientHttp2Stream } from 'node:http2';
 import { ErrorCodes, errorCode, isWeftError } from '../../../common/errors.ts';
 import type { H2Engine, TunnelError } from '../../../agent/proxy/hbone/index.ts';
 import {
-  CLIENT_ID, SERVER_ID, TARGET_HOST, makeMesh, startHbone, startTarget, startOutbound, connector, closeServer, openReq, readAll, waitFor, type Mesh,
+  CLIENT_ID, SERVER_ID, TARGET_HOST, makeMesh, startHbone, startTarget, startOutbound, startPath, connector, closeServer, dialApp, hashTarget, openReq, readAll, settled, waitFor, type Mesh, type PathOptions,
 } from '../proxy/hbone/fixture.ts';
 
 const PAIRS: Array<[client: H2Engine, server: H2Engine]> = [['weft', 'node'], ['weft', 'weft'], ['node', 'weft']];
@@ -25,23 +25,6 @@ const MiB = 1 << 20;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 type Target = Awaited<ReturnType<typeof startTarget>>;
-
-/** Target that answers the byte count and sha256 of everything it got, once the client half-closed. */
-function hashTarget(): Promise<Target> {
-  return startTarget((s) => {
-    const h = createHash('sha256');
-    let n = 0;
-    s.on('data', (c: Buffer) => { h.update(c); n += c.length; });
-    s.on('end', () => s.end(`${n} ${h.digest('hex')}`));
-  });
-}
-
-function dial(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true }, () => resolve(s));
-    s.once('error', reject);
-  });
-}
 
 /** Writes `data` in 64 KiB pieces with backpressure, then ends (half-close) if asked. */
 function writeAll(s: NodeJS.WritableStream, data: Buffer, end: boolean): Promise<void> {
@@ -63,6 +46,38 @@ function writeAll(s: NodeJS.WritableStream, data: Buffer, end: boolean): Promise
   });
 }
 
+interface Pump {
+  /** Octets the writable has taken so far. */
+  accepted: number;
+  /** The last write returned false and no 'drain' came yet. */
+  waiting: boolean;
+  /** Everything written and the writable ended. */
+  done: Promise<void>;
+}
+
+/** Writes `total` octets in 64 KiB pieces as fast as the writable takes them, then ends it. */
+function pump(w: NodeJS.WritableStream, total: number): Pump {
+  const piece = Buffer.alloc(64 * 1024, 0x5a);
+  const p: Pump = { accepted: 0, waiting: false, done: Promise.resolve() };
+  p.done = new Promise((resolve) => {
+    const more = (): void => {
+      p.waiting = false;
+      while (p.accepted < total) {
+        p.accepted += piece.length;
+        if (!w.write(piece)) {
+          p.waiting = true;
+          w.once('drain', more);
+          return;
+        }
+      }
+      w.end();
+      resolve();
+    };
+    more();
+  });
+  return p;
+}
+
 /** Resolves with the error of a promise expected to reject (null when it resolved). */
 async function failure(p: Promise<unknown>): Promise<TunnelError | null> {
   try {
@@ -71,21 +86,6 @@ async function failure(p: Promise<unknown>): Promise<TunnelError | null> {
     return null;
   } catch (err) {
     return err as TunnelError;
-  }
-}
-
-/** Waits until `value` has not changed for half a second (a stalled sender), at most 20 s. */
-async function settled(value: () => number): Promise<void> {
-  const end = Date.now() + 20_000;
-  let last = value();
-  let since = Date.now();
-  while (Date.now() < end && Date.now() - since < 500) {
-    await new Promise((r) => setTimeout(r, 50));
-    const v = value();
-    if (v !== last) {
-      last = v;
-      since = Date.now();
-    }
   }
 }
 
@@ -100,18 +100,11 @@ async function deadPort(host = '127.0.0.1'): Promise<number> {
 
 const mesh: Mesh = await makeMesh();
 
-async function pair(t: { teardown(fn: () => Promise<void>): void }, client: H2Engine, server: H2Engine, target: Target, opts: { closeGraceMs?: number; connector?: Partial<Parameters<typeof connector>[1]> } = {}) {
-  const hb = await startHbone(mesh, undefined, 0, { engine: server, closeGraceMs: opts.closeGraceMs ?? 200 });
-  const conn = connector(mesh, { engine: client, ...opts.connector });
-  const out = await startOutbound(conn, hb.port, target.port);
-  t.teardown(async () => {
-    await closeServer(out.server, out.sockets);
-    await conn.close();
-    await hb.hbone.close();
-    await closeServer(target.server, target.sockets);
-  });
-  return { hb, conn, out };
+function pair(t: { teardown(fn: () => Promise<void>): void }, client: H2Engine, server: H2Engine, target: Target, opts: { closeGraceMs?: number; connector?: PathOptions['client'] } = {}) {
+  return startPath(t, mesh, target, { server: { engine: server, closeGraceMs: opts.closeGraceMs ?? 200 }, client: { engine: client, ...opts.connector } });
 }
+
+const dial = dialApp;
 
 for (const [clientEngine, serverEngine] of PAIRS) {
   t.test(`tunnel client ${clientEngine} → listener ${serverEngine}`, async (t) => {
@@ -169,63 +162,36 @@ for (const [clientEngine, serverEngine] of PAIRS) {
 
     t.test('backpressure: a reader that stops stops its sender, both ways', async (t) => {
       const total = 64 * MiB;
-      const chunk = Buffer.alloc(64 * 1024, 0x5a);
-      let targetWrote = 0;
       let targetRead = 0;
       let targetSocket: net.Socket | undefined;
+      let down: Pump | undefined;
       const target = await startTarget((s) => {
         targetSocket = s;
         s.pause();
         s.on('data', (c: Buffer) => { targetRead += c.length; });
-        const more = (): void => {
-          while (targetWrote < total) {
-            targetWrote += chunk.length;
-            if (!s.write(chunk)) {
-              s.once('drain', more);
-              return;
-            }
-          }
-          s.end();
-        };
-        more();
+        down = pump(s, total);
       });
       const { conn, hb } = await pair(t, clientEngine, serverEngine, target);
       const tunnel = await conn.open(openReq(hb.port, target.port));
       tunnel.pause();
       // Down: the tunnel is not read, so the target's writes stop after windows and buffers.
-      await settled(() => targetWrote);
-      t.ok(targetWrote < 24 * MiB, `the target wrote ${targetWrote} of ${total} octets to a tunnel nobody reads`);
+      await waitFor(() => down !== undefined, 'the target to start writing', 10_000);
+      await settled(() => down?.accepted ?? 0);
+      t.ok(down !== undefined && down.accepted < 24 * MiB, `the target wrote ${down?.accepted} of ${total} octets to a tunnel nobody reads`);
       // Up: the target is not read either, so the tunnel's writes stop the same way.
-      let accepted = 0;
-      let waiting = false;
-      const up = new Promise<void>((resolve) => {
-        const more = (): void => {
-          waiting = false;
-          while (accepted < total) {
-            accepted += chunk.length;
-            if (!tunnel.write(chunk)) {
-              waiting = true;
-              tunnel.once('drain', more);
-              return;
-            }
-          }
-          tunnel.end();
-          resolve();
-        };
-        more();
-      });
-      await settled(() => accepted);
-      t.ok(waiting, 'the tunnel writer waits for drain');
-      t.ok(accepted < 24 * MiB, `the tunnel took ${accepted} of ${total} octets for a target that reads nothing`);
+      const up = pump(tunnel, total);
+      await settled(() => up.accepted);
+      t.ok(up.waiting, 'the tunnel writer waits for drain');
+      t.ok(up.accepted < 24 * MiB, `the tunnel took ${up.accepted} of ${total} octets for a target that reads nothing`);
       // Both readers resume: everything arrives.
-      let down = 0;
-      tunnel.on('data', (c: Buffer) => { down += c.length; });
+      let got = 0;
+      tunnel.on('data', (c: Buffer) => { got += c.length; });
       const ended = new Promise((r) => tunnel.once('end', r));
       tunnel.resume();
       targetSocket?.resume();
-      await up;
+      await up.done;
       await ended;
-      t.equal(down, total, 'all of the download once read');
+      t.equal(got, total, 'all of the download once read');
       await waitFor(() => targetRead === total, 'the target to read the whole upload', 20_000);
       t.equal(targetRead, total, 'all of the upload once read');
     });
