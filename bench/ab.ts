@@ -9,9 +9,12 @@
 //   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit; the chunks it loads, dist/agent-*-HASH.mjs,
 //                                           # have content-hashed names, so later builds add theirs beside them)
 //   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--protocols h1,h2,grpc] [--duration 8]
-//     [--only weft-l7] [--json FILE] [--profile a,b] [--top 30]
+//     [--only weft-l7] [--json FILE] [--profile a,b] [--top 30] [--bulk MiB] [--newconn 200,500]
 // --only picks the Weft rows; the references always run. --json saves every run record and the
 // idle readings. One build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
+// --bulk adds one TCP stream of that many MiB (server → client; HAProxy L7 cannot carry it) and
+// --newconn the HTTP/1.1 new-connection-per-request shape at those rates (short connections: on
+// the opaque rows, one HBONE tunnel each); --protocols '' leaves only those.
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +30,7 @@ import { ensureHaproxy } from './haproxy.ts';
 import { rssMiB } from './proc-stats.ts';
 import { loadSummary } from './results.ts';
 import { runOnce, type RunRecord } from './runner.ts';
-import { multiplexed, type HttpWorkload, type Protocol } from './workloads.ts';
+import { appliesTo, bulk, multiplexed, newConnection, type HttpWorkload, type Protocol, type Workload } from './workloads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,6 +45,8 @@ const { values } = parseArgs({
     'env-b': { type: 'string', multiple: true, default: [] },
     top: { type: 'string', default: '25' },
     only: { type: 'string' },
+    bulk: { type: 'string' },
+    newconn: { type: 'string' },
   },
   strict: true,
 });
@@ -59,12 +64,15 @@ const protocols = values.protocols.split(',').map((p) => p.trim()).filter((p) =>
 for (const p of protocols) if (!(PROTOCOLS as readonly string[]).includes(p)) throw new Error(`--protocols: ${JSON.stringify(p)} is not one of ${PROTOCOLS.join(', ')}`);
 // The suite's shapes (bench/workloads.ts): HTTP/1.1 over 16 keep-alive connections; HTTP/2 and gRPC
 // over 4 connections, 16 streams in flight when closed loop.
-const workloads: HttpWorkload[] = (protocols as Protocol[]).flatMap((protocol) => values.rates.split(',').map((r): HttpWorkload => {
+const httpWorkloads: HttpWorkload[] = (protocols as Protocol[]).flatMap((protocol) => values.rates.split(',').map((r): HttpWorkload => {
   const rate = Number(r);
   const id = `${protocol}-${rate === 0 ? 'max' : `${rate}rps`}`;
   if (protocol !== 'h1') return { ...multiplexed(protocol, rate, { durationS, warmupS: 2 }), id };
   return { kind: 'http', id, title: '', protocol, rate, durationS, warmupS: 2, connections: 16, newConnection: false, bytes: 1024 };
 }));
+const MiB = 1 << 20;
+for (const r of (values.newconn ?? '').split(',').filter((x) => x.trim() !== '')) httpWorkloads.push(newConnection(Number(r), { durationS, warmupS: 2 }));
+const workloads: Workload[] = [...httpWorkloads, ...(values.bulk === undefined ? [] : [bulk(Number(values.bulk) * MiB)])];
 const log = (m: string): void => { process.stderr.write(`ab: ${m}\n`); };
 
 async function useVariant(mesh: Mesh, bundle: string, env: Record<string, string> = {}): Promise<void> {
@@ -84,7 +92,9 @@ async function check(ctx: BenchContext, c: Configuration, protocol: Protocol = '
 
 /** Each workload's protocol once per configuration, so a broken path fails now, not in the table. */
 async function checkAll(ctx: BenchContext, cs: Configuration[]): Promise<void> {
-  for (const c of cs) for (const p of new Set(workloads.map((w) => w.protocol))) await check(ctx, c, p);
+  const used = new Set(httpWorkloads.map((w) => w.protocol));
+  if (used.size === 0) used.add('h1');
+  for (const c of cs) for (const p of used) await check(ctx, c, p);
 }
 
 /** Agents' RSS after a restart and the checks, before any load: the "idle" figure, per variant. */
@@ -100,6 +110,26 @@ const median = (xs: number[]): number => {
 };
 const r2 = (x: number): string => (Number.isFinite(x) ? String(Math.round(x * 100) / 100) : '—');
 
+const isBulk = (rec: RunRecord): boolean => workloads.find((w) => w.id === rec.workload)?.kind === 'bulk';
+
+/** The bulk rows: throughput of one stream and the proxies' CPU per GiB moved. */
+function bulkTable(rows: { variant: string; rec: RunRecord }[]): string {
+  const out: string[] = ['| workload | config | variant | Gb/s | Gb/s per round | CPU ms/GiB n1 / n2 | errors |', '|---|---|---|--:|---|---|--:|'];
+  const keys = new Map<string, RunRecord[]>();
+  for (const r of rows) {
+    if (!isBulk(r.rec)) continue;
+    const k = `${r.rec.workload}|${r.rec.config}|${r.variant}`;
+    keys.set(k, [...(keys.get(k) ?? []), r.rec]);
+  }
+  for (const [k, rs] of keys) {
+    const [w, c, v] = k.split('|');
+    const ok = rs.filter((r) => r.bulk?.ok === true);
+    const cpu = (i: number): string => r2(median(ok.filter((r) => r.proxies[i] !== undefined).map((r) => r.proxies[i].cpuUs / 1000 / ((r.bulk?.bytes ?? 0) / (1 << 30)))));
+    out.push(`| ${w} | ${c} | ${v} | ${r2(median(ok.map((r) => r.bulk!.gbps)))} | ${ok.map((r) => r2(r.bulk!.gbps)).join(', ')} | ${cpu(0)} / ${cpu(1)} | ${rs.length - ok.length} |`);
+  }
+  return out.length === 2 ? '' : `\n${out.join('\n')}\n`;
+}
+
 function table(rows: { variant: string; rec: RunRecord }[], idle: IdleRss[]): string {
   const out: string[] = [
     '| workload | config | variant | req/s | vs HAProxy L7 | p50 ms | p99 ms | added p99 ms | p99 per round | CPU µs/req n1 / n2 | RSS idle MiB n1 / n2 | max RSS MiB n1 / n2 | errors |',
@@ -107,6 +137,7 @@ function table(rows: { variant: string; rec: RunRecord }[], idle: IdleRss[]): st
   ];
   const keys = new Map<string, { variant: string; rec: RunRecord }[]>();
   for (const r of rows) {
+    if (isBulk(r.rec)) continue;
     const k = `${r.rec.workload}|${r.rec.config}|${r.variant}`;
     keys.set(k, [...(keys.get(k) ?? []), r]);
   }
@@ -158,24 +189,26 @@ async function main(): Promise<void> {
         idle.push({ variant: v.id, round, rssMiB: [CLIENT_NODE, SERVER_NODE].map((n) => rssMiB(mesh.agentPid(n) ?? -1)) });
         for (const w of workloads) {
           for (const c of weft) {
+            if (!appliesTo(w, c.id)) continue;
             const rec = await runOnce(ctx, c, w, round);
             rows.push({ variant: v.id, rec });
-            log(`round ${round} ${v.id} ${w.id} ${c.id}: ${rec.error ?? `${rec.load?.achievedRps} req/s p50 ${rec.load?.p50} p99 ${rec.load?.p99} cpu ${rec.proxies.map((p) => Math.round(p.cpuUs / rec.requests)).join('/')} µs/req rss ${rec.proxies.map((p) => Math.round(p.rssMaxMiB)).join('/')}`}`);
+            log(`round ${round} ${v.id} ${w.id} ${c.id}: ${rec.error ?? (rec.bulk !== undefined ? `${rec.bulk.gbps} Gb/s ok ${rec.bulk.ok}` : `${rec.load?.achievedRps} req/s p50 ${rec.load?.p50} p99 ${rec.load?.p99} cpu ${rec.proxies.map((p) => Math.round(p.cpuUs / rec.requests)).join('/')} µs/req rss ${rec.proxies.map((p) => Math.round(p.rssMaxMiB)).join('/')}`)}`);
           }
         }
       }
       for (const w of workloads) {
         for (const c of refs) {
+          if (!appliesTo(w, c.id)) continue;
           const rec = await runOnce(ctx, c, w, round);
           rows.push({ variant: '-', rec });
-          log(`round ${round} ${w.id} ${c.id}: ${rec.error ?? `${rec.load?.achievedRps} req/s p50 ${rec.load?.p50} p99 ${rec.load?.p99}`}`);
+          log(`round ${round} ${w.id} ${c.id}: ${rec.error ?? (rec.bulk !== undefined ? `${rec.bulk.gbps} Gb/s ok ${rec.bulk.ok}` : `${rec.load?.achievedRps} req/s p50 ${rec.load?.p50} p99 ${rec.load?.p99}`)}`);
         }
       }
     }
     rows.sort((x, y) => `${x.rec.workload}${x.rec.config}${x.variant}`.localeCompare(`${y.rec.workload}${y.rec.config}${y.variant}`));
     clearInterval(loadTimer);
     const la = loadSummary(load);
-    process.stdout.write(`${table(rows, idle)}\n`);
+    process.stdout.write(`${table(rows, idle)}\n${bulkTable(rows)}`);
     process.stdout.write(`1-minute load average during the runs: ${la === undefined ? 'n/a' : `${la.min}–${la.max} (median ${la.median}, ${la.samples} samples)`} on ${os.cpus().length} cores\n`);
     if (values.json !== undefined) {
       const file = resolve(values.json);
@@ -191,7 +224,8 @@ async function main(): Promise<void> {
       await restartAgents(mesh, (n) => ({ ...pv.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir(n)}` }), pv.bundle);
       await check(ctx, l7);
       const fromUs = monotonicUs();
-      const rec = await runOnce(ctx, l7, { ...workloads[workloads.length - 1], rate: 0, warmupS: 1 }, 0);
+      const last = httpWorkloads[httpWorkloads.length - 1] ?? { kind: 'http', id: 'h1-max', title: '', protocol: 'h1', rate: 0, durationS, warmupS: 2, connections: 16, newConnection: false, bytes: 1024 };
+      const rec = await runOnce(ctx, l7, { ...last, rate: 0, warmupS: 1 }, 0);
       const window = { fromUs: fromUs + 1_500_000, toUs: monotonicUs() };
       log(`profile run: ${rec.load?.achievedRps} req/s`);
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.stopAgent(n);

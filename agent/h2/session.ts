@@ -5,7 +5,8 @@
 // ends when the last stream does), destroy() cuts; ping() for the pool's liveness watch;
 // remoteSettings.maxConcurrentStreams for its stream budget. One object per connection; streams
 // are H2DuplexStreams (duplex-stream.ts). This is the seam WEFT_L7_H2_ENGINE=weft swaps in for
-// node:http2 on the hop between agents (agent/http/peer-sessions.ts, agent/proxy/hbone/server.ts).
+// node:http2 on the hop between agents (the client sessions of agent/proxy/hbone/dial-peer.ts, L7
+// and tunnels; the listener of agent/proxy/hbone/server.ts).
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
@@ -13,7 +14,7 @@ import { H2Connection, HeadersKind, type H2ConnectionOptions, type H2Handler, ty
 import { H2DuplexStream, notOpenedError, type StreamOwner } from './duplex-stream.ts';
 import { headersToObject, objectToHeaders } from './header-object.ts';
 import { H2Code } from './constants.ts';
-import type { H2Error } from './h2-error.ts';
+import { connError, type H2Error } from './h2-error.ts';
 
 export interface H2SessionOptions extends Omit<H2ConnectionOptions, 'role' | 'manualFlowControl'> {
   role: 'client' | 'server';
@@ -150,6 +151,16 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
 
   onGoaway(lastStreamId: number, code: number, debug: Buffer): void {
     this.emit('goaway', code, lastStreamId, debug);
+    if (code !== H2Code.NO_ERROR && !this.destroyed) {
+      // A GOAWAY with an error code ends the connection (§5.4.1: its sender must close it), and
+      // node:http2 takes it so: the streams still open are cut now, not left waiting on a peer
+      // that may never close (they would hang until a timeout).
+      this.#error ??= connError(code, `the peer ended the HTTP/2 connection with error ${code}${debug.length > 0 ? ` (${debug.toString('latin1')})` : ''}`);
+      this.closed = true;
+      this.conn.close(H2Code.NO_ERROR);
+      this.destroy();
+      return;
+    }
     this.#endIfIdle();
   }
 

@@ -1,18 +1,13 @@
-// Pooled HTTP/2 sessions to peer agents for L7 requests: the same mTLS as HBONE (the source
-// workload's certificate, SNI naming the destination workload, TLS 1.3, ALPN h2, the server's
-// SPIFFE ID checked) and the same SessionPool, but their own pool, so long-lived tunnels and
+// Pooled HTTP/2 sessions to peer agents for L7 requests: dialled like the HBONE tunnel client's
+// (agent/proxy/hbone/dial-peer.ts: the source workload's certificate, SNI naming the destination
+// workload, TLS 1.3, ALPN h2, the server's SPIFFE ID checked; node:http2 or the codec by
+// WEFT_L7_H2_ENGINE) and the same SessionPool, but their own pool, so long-lived tunnels and
 // short requests do not share a stream budget.
-//
-// WEFT_L7_H2_ENGINE picks the HTTP/2 implementation of these sessions: node:http2, or agent/h2's
-// codec (`weft`), whose H2Session has the node:http2 client surface the pool, the liveness watch
-// and H2Attempt use (request, close/destroy, ping, remoteSettings, 'goaway'/'error'/'close').
-import http2, { type ClientHttp2Session } from 'node:http2';
-import { H2Session } from '../h2/session.ts';
+import type { ClientHttp2Session } from 'node:http2';
 import type { H2Engine } from '../proxy/hbone/server.ts';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../identity/tls-contexts.ts';
-import { expectServerIdentity, sniForIdentity } from '../proxy/hbone/index.ts';
+import { dialPeerSession } from '../proxy/hbone/dial-peer.ts';
 import { SessionPool, type PoolEntry } from '../proxy/hbone/pool.ts';
 
 export interface PeerKey {
@@ -36,8 +31,6 @@ export interface PeerSessionsOptions {
 
 /** How stale the synchronous path's view of a certificate may get before it is refreshed. */
 const CONTEXT_REFRESH_MS = 1000;
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 
 function poolKey(k: PeerKey): string {
   return `${k.sourceIdentity}|${k.destinationIdentity}|${k.node.host}:${k.node.port}`;
@@ -93,38 +86,13 @@ export class PeerSessions {
   }
 
   #dial(k: PeerKey, ctx: CachedContext): ClientHttp2Session {
-    const tlsOpts: ConnectionOptions = {
-      secureContext: ctx.context,
-      servername: sniForIdentity(k.destinationIdentity),
-      ALPNProtocols: ['h2'],
-      minVersion: 'TLSv1.3',
-      rejectUnauthorized: true,
-      checkServerIdentity: expectServerIdentity(k.destinationIdentity, this.#opts.trustDomain),
+    return dialPeerSession({
+      context: ctx.context,
+      destinationIdentity: k.destinationIdentity,
+      trustDomain: this.#opts.trustDomain,
+      node: k.node,
       socket: this.#opts.dialTcp(k.node.host, k.node.port),
-    };
-    if ((this.#opts.engine ?? 'weft') === 'weft') return dialWeft(tlsOpts);
-    const session = http2.connect(`https://${k.node.host}:${k.node.port}`, {
-      createConnection: () => tlsConnect(tlsOpts),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+      engine: this.#opts.engine ?? 'weft',
     });
-    session.on('error', () => undefined);
-    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
-    return session;
   }
-}
-
-function ignore(): void {}
-
-/** A codec session on a fresh TLS connection; its requests wait for the handshake. */
-function dialWeft(tlsOpts: ConnectionOptions): ClientHttp2Session {
-  const socket = tlsConnect(tlsOpts);
-  // ALPN h2 or nothing, as node:http2 insists; checked before the session starts (listener order).
-  socket.once('secureConnect', () => {
-    if (socket.alpnProtocol !== 'h2') session.destroy(new Error(`peer agent did not negotiate h2 (ALPN ${String(socket.alpnProtocol)})`));
-  });
-  const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
-  session.on('error', ignore);
-  // The H2Session stands in for node's ClientHttp2Session: the members the pool, liveness and
-  // H2Attempt use are the same (agent/h2/session.ts).
-  return session as unknown as ClientHttp2Session;
 }

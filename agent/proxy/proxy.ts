@@ -77,6 +77,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     connectTimeoutMs: config.connectTimeoutMs,
     closeGraceMs: config.drainMs,
+    engine: config.l7H2Engine,
     dialTcp,
   });
   // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.

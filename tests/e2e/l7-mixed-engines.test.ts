@@ -3,7 +3,8 @@
 // setting out (docs/upgrade.md). Every L7 request crosses the hop in both directions, so each
 // engine is the client side of one direction and the server side of the other: HTTP/1.1 GET and
 // a POST with a body far past every HTTP/2 window (curl), HTTP/2 prior knowledge (curl), and every
-// grpc-js call kind with a status in trailers.
+// grpc-js call kind with a status in trailers. Opaque TCP crosses too, as HBONE CONNECT tunnels
+// (the tunnel client switches with the engine): byte-exact echo, upload and download.
 // Real parts: the testbed's namespaces and iptables redirection, both agents and control, curl,
 // grpc-js, node:http servers in the pods. No fakes.
 import t from 'tap';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
+import { proxyStats, tcpClient } from './helpers.ts';
 
 const tb = await withTestbed(t, {
   name: 'l7-mixed-h2',
@@ -33,6 +35,7 @@ for (const pod of ['one', 'two']) {
   await mesh.startApp(pod, 'http-server.ts', ['--port', '8080', '--name', pod]);
   await mesh.startApp(pod, 'l7-server.ts', ['--port', '8082', '--h2-port', '8081', '--name', `${pod}-h2`]);
   await mesh.startApp(pod, 'grpc-server.ts', ['--port', '9090']);
+  await mesh.startApp(pod, 'tcp-server.ts', ['--port', '7070']);
 }
 const body = randomBytes(3 << 20);
 const bodyFile = join(tmpdir(), `weft-l7-mixed-${process.pid}.bin`);
@@ -72,5 +75,21 @@ for (const [from, to] of [['one', 'two'], ['two', 'one']] as const) {
     t.equal(g?.bidi, 'ABC');
     t.equal(g?.unavailable, 14, 'a gRPC status travels back in the trailers');
     t.ok((await requests(node)) - before >= 4, 'they took the L7 path of the source agent');
+  });
+}
+
+for (const [from, to] of [['one', 'two'], ['two', 'one']] as const) {
+  const via = from === 'one' ? 'node:http2 tunnel client → codec listener' : 'codec tunnel client → node:http2 listener';
+  t.test(`opaque TCP ${from} → ${to} (${via})`, async (t) => {
+    const node = from === 'one' ? 'n1' : 'n2';
+    const before = (await proxyStats(mesh, node)).paths.outbound_hbone.opened;
+    const ip = tb.pod(to).ip;
+    const echo = await tcpClient(mesh, from, ip, 7070, 'echo', ['--bytes', String(4 << 20)]);
+    t.ok(echo.ok, '4 MiB echoed byte for byte (the client half-closes and still gets the rest)');
+    const up = await tcpClient(mesh, from, ip, 7070, 'sink', ['--bytes', String(32 << 20)]);
+    t.ok(up.ok, '32 MiB upload: the server hashed exactly what was sent');
+    const down = await tcpClient(mesh, from, ip, 7070, 'source', ['--bytes', String(32 << 20), '--seed', '19']);
+    t.ok(down.ok, '32 MiB download hashes right');
+    t.ok((await proxyStats(mesh, node)).paths.outbound_hbone.opened - before >= 3, 'they went through HBONE tunnels');
   });
 }

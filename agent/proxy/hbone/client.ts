@@ -1,17 +1,18 @@
 // The sending end of HBONE: opens a CONNECT stream to a target through the destination node's
 // agent, over a pooled mTLS HTTP/2 session that presents the SOURCE workload's certificate and
-// accepts only a server proving the DESTINATION workload's SPIFFE ID.
+// accepts only a server proving the DESTINATION workload's SPIFFE ID (dial-peer.ts). The HTTP/2
+// is node:http2's or agent/h2's codec (`engine`, WEFT_L7_H2_ENGINE): the codec's sessions and
+// streams have the surface used here, so every rule below holds on both.
 import http2 from 'node:http2';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../common/errors.ts';
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
-import { expectServerIdentity } from './peer-identity.ts';
+import { dialPeerSession } from './dial-peer.ts';
+import type { LivenessOptions } from './liveness.ts';
 import { SessionPool, type PoolEntry } from './pool.ts';
-import { UPGRADE_TUNNEL_HEADER, WEFT_ERROR_HEADER } from './server.ts';
-import { sniForIdentity } from './sni.ts';
+import { UPGRADE_TUNNEL_HEADER, WEFT_ERROR_HEADER, type H2Engine } from './server.ts';
 
 export interface TunnelOpenRequest {
   sourceIdentity: string;
@@ -37,6 +38,10 @@ export interface HboneConnectorOptions {
   closeGraceMs?: number;
   /** Opens the TCP socket to a peer agent (the agent's SocketFactory); default: tls dials itself. */
   dialTcp?: (host: string, port: number) => Socket;
+  /** Which HTTP/2 implementation the tunnel sessions use (WEFT_L7_H2_ENGINE); default weft. */
+  engine?: H2Engine;
+  /** PING liveness of pooled sessions (SessionPoolOptions.liveness; default every 5 s, 10 s to answer). */
+  liveness?: LivenessOptions;
 }
 
 /** A tunnel that could not be opened; `status`/`serverCode` are set when the peer answered. */
@@ -51,9 +56,6 @@ export class TunnelError extends WeftError {
     this.serverCode = opts.serverCode;
   }
 }
-
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 
 function ignore(): void {}
 
@@ -74,6 +76,7 @@ export class HboneConnector {
   readonly #connectTimeoutMs: number;
   readonly #closeGraceMs: number;
   readonly #dialTcp: HboneConnectorOptions['dialTcp'];
+  readonly #engine: H2Engine;
 
   constructor(opts: HboneConnectorOptions) {
     this.#trustDomain = opts.trustDomain;
@@ -81,10 +84,12 @@ export class HboneConnector {
     this.#pool = new SessionPool({
       maxStreamsPerSession: opts.maxStreamsPerSession ?? 100,
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+      liveness: opts.liveness,
     });
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.#closeGraceMs = opts.closeGraceMs ?? 5000;
     this.#dialTcp = opts.dialTcp;
+    this.#engine = opts.engine ?? 'weft';
   }
 
   /**
@@ -127,27 +132,14 @@ export class HboneConnector {
 
   #dial(req: TunnelOpenRequest, ctx: CachedContext): ClientHttp2Session {
     const { host, port } = req.nodeAddress;
-    const tlsOpts: ConnectionOptions = {
-      secureContext: ctx.context,
-      servername: sniForIdentity(req.destinationIdentity),
-      ALPNProtocols: ['h2'],
-      minVersion: 'TLSv1.3',
-      rejectUnauthorized: true,
-      checkServerIdentity: expectServerIdentity(req.destinationIdentity, this.#trustDomain),
-    };
-    const dialTcp = this.#dialTcp;
-    if (dialTcp !== undefined) {
-      tlsOpts.socket = dialTcp(host, port);
-    } else {
-      tlsOpts.host = host;
-      tlsOpts.port = port;
-    }
-    const session = http2.connect(`https://${hostPort(req.nodeAddress)}`, {
-      createConnection: () => tlsConnect(tlsOpts),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+    return dialPeerSession({
+      context: ctx.context,
+      destinationIdentity: req.destinationIdentity,
+      trustDomain: this.#trustDomain,
+      node: req.nodeAddress,
+      socket: this.#dialTcp?.(host, port),
+      engine: this.#engine,
     });
-    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
-    return session;
   }
 
   #awaitAnswer(req: TunnelOpenRequest, entry: PoolEntry, stream: ClientHttp2Stream): Promise<ClientHttp2Stream> {

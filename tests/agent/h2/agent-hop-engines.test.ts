@@ -22,7 +22,7 @@ import { createLogger } from '../../../common/log.ts';
 import { H2Session } from '../../../agent/h2/session.ts';
 import { watchLiveness } from '../../../agent/proxy/hbone/liveness.ts';
 import { sniForIdentity } from '../../../agent/proxy/hbone/sni.ts';
-import { CLIENT_ID, SERVER_ID, TARGET_HOST, TD, makeMesh, startHbone, startTarget, closeServer, type Mesh } from '../proxy/hbone/fixture.ts';
+import { CLIENT_ID, SERVER_ID, TARGET_HOST, TD, makeMesh, settled, startHbone, startTarget, closeServer, type Mesh } from '../proxy/hbone/fixture.ts';
 
 const quiet = createLogger('test', { write() {} });
 const ENGINES: H2Engine[] = ['node', 'weft'];
@@ -174,21 +174,6 @@ const until = async (cond: () => boolean, ms = 10_000): Promise<boolean> => {
     await new Promise((r) => setTimeout(r, 10));
   }
   return true;
-};
-
-/** Waits until `value` has not changed for half a second (a stalled sender), at most 20 s. */
-const settled = async (value: () => number): Promise<void> => {
-  const end = Date.now() + 20_000;
-  let last = value();
-  let since = Date.now();
-  while (Date.now() < end && Date.now() - since < 500) {
-    await new Promise((r) => setTimeout(r, 50));
-    const v = value();
-    if (v !== last) {
-      last = v;
-      since = Date.now();
-    }
-  }
 };
 
 const mesh = await makeMesh();

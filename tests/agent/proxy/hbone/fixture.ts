@@ -2,6 +2,7 @@
 // provider, an HBONE server delivering to TCP, a target server, and a local "outbound" listener
 // that tunnels each accepted connection (what the agent's outbound proxy will do).
 import net from 'node:net';
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { makeTestCa, makeTestLeaf, type TestCa, type LeafOptions } from '../../../common/test-pki.ts';
 import type { CertificateProvider, WorkloadCertificate } from '../../../../agent/identity/tls-contexts.ts';
@@ -115,6 +116,16 @@ export function closeServer(server: net.Server, sockets?: Set<net.Socket>): Prom
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** A target that answers `<octets> <sha256 hex>` of everything it got, once the client half-closed. */
+export function hashTarget(): ReturnType<typeof startTarget> {
+  return startTarget((s) => {
+    const h = createHash('sha256');
+    let n = 0;
+    s.on('data', (c: Buffer) => { h.update(c); n += c.length; });
+    s.on('end', () => s.end(`${n} ${h.digest('hex')}`));
+  });
+}
+
 /** An "outbound" listener: each accepted connection is tunnelled to the target via HBONE. */
 export async function startOutbound(conn: HboneConnector, hbonePort: number, targetPort: number): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket>; results: SpliceResult[] }> {
   const sockets = new Set<net.Socket>();
@@ -152,4 +163,48 @@ export function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<v
     };
     tick();
   });
+}
+
+/** Waits until `value` has not changed for half a second (a stalled sender), at most 20 s. */
+export async function settled(value: () => number): Promise<void> {
+  const end = Date.now() + 20_000;
+  let last = value();
+  let since = Date.now();
+  while (Date.now() < end && Date.now() - since < 500) {
+    await new Promise((r) => setTimeout(r, 50));
+    const v = value();
+    if (v !== last) {
+      last = v;
+      since = Date.now();
+    }
+  }
+}
+
+/** An app connection to a local listener, half-open allowed (as the agent's captured sockets). */
+export function dialApp(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+export interface PathOptions {
+  /** Listener options (engine, grace). */
+  server?: Partial<HboneServerOptions>;
+  /** Connector options (engine, limits, grace). */
+  client?: Partial<HboneConnectorOptions>;
+}
+
+/** The whole tunnel path to `target`: HBONE listener, connector, outbound listener; torn down after the test. */
+export async function startPath(t: { teardown(fn: () => Promise<void>): void }, mesh: Mesh, target: { server: net.Server; port: number; sockets: Set<net.Socket> }, opts: PathOptions = {}) {
+  const hb = await startHbone(mesh, undefined, 0, opts.server);
+  const conn = connector(mesh, opts.client);
+  const out = await startOutbound(conn, hb.port, target.port);
+  t.teardown(async () => {
+    await closeServer(out.server, out.sockets);
+    await conn.close();
+    await hb.hbone.close();
+    await closeServer(target.server, target.sockets);
+  });
+  return { hb, conn, out };
 }

@@ -69,6 +69,9 @@ t.test('a session the server closed is replaced', async (t) => {
   t.equal(await echo(first, 'a'), 'a');
   first.end();
   await hb.hbone.close();
+  // The client learns of the close from the wire (GOAWAY, then FIN): after the server's own close
+  // at the earliest, a turn or two later on the codec (its session closes with its socket).
+  await waitFor(() => conn.liveSessions === 0, 'the pooled session to close');
   t.equal(conn.liveSessions, 0, 'the server going away closed the pooled session');
   const stale = await conn.open(req).then(() => null, (e: unknown) => e);
   t.ok(isWeftError(stale, ErrorCodes.TUNNEL_CONNECT), 'with the agent down, open fails instead of using a stale session');

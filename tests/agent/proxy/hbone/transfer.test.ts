@@ -1,10 +1,9 @@
 // Bytes through a real HBONE tunnel: app → outbound listener → HBONE client → mTLS HTTP/2 →
 // HBONE server → target, and back. Exact bytes, concurrency, half-close and resets both ways.
 import t from 'tap';
-import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  makeMesh, startHbone, connector, startTarget, startOutbound, closeServer, openReq, readAll, waitFor,
+  makeMesh, startTarget, startPath, dialApp, hashTarget, openReq, readAll, waitFor,
   CLIENT_ID, SERVER_ID, type Mesh,
 } from './fixture.ts';
 
@@ -15,35 +14,11 @@ t.before(async () => {
   mesh = await makeMesh();
 });
 
-/** Target that sends back the sha256 of everything it got, then ends. */
-async function hashTarget() {
-  return startTarget((s) => {
-    const h = createHash('sha256');
-    let n = 0;
-    s.on('data', (c: Buffer) => { h.update(c); n += c.length; });
-    s.on('end', () => s.end(`${n} ${h.digest('hex')}`));
-  });
+function setup(t: { teardown(fn: () => Promise<void>): void }, target: Awaited<ReturnType<typeof startTarget>>) {
+  return startPath(t, mesh, target);
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }, target: Awaited<ReturnType<typeof startTarget>>) {
-  const hb = await startHbone(mesh);
-  const conn = connector(mesh);
-  const out = await startOutbound(conn, hb.port, target.port);
-  t.teardown(async () => {
-    await closeServer(out.server, out.sockets);
-    await conn.close();
-    await hb.hbone.close();
-    await closeServer(target.server, target.sockets);
-  });
-  return { hb, conn, out };
-}
-
-function dial(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(s));
-    s.once('error', reject);
-  });
-}
+const dial = dialApp;
 
 for (const size of [1, 64 * 1024, 16 * 1024 * 1024]) {
   t.test(`byte-exact transfer of ${size} B, and half-close: the client ends, then still reads the answer`, async (t) => {

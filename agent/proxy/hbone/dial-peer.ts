@@ -1,0 +1,85 @@
+// Dials a peer agent's HBONE port (15008): one mTLS HTTP/2 session, the same for both pools that
+// use the hop — the tunnel client (client.ts) and the L7 client sessions
+// (agent/http/peer-sessions.ts). The source workload's certificate, SNI naming the destination
+// workload, TLS 1.3, ALPN h2, and the server's SPIFFE ID checked against the destination.
+//
+// WEFT_L7_H2_ENGINE picks the HTTP/2 implementation: node:http2, or agent/h2's codec (`weft`),
+// whose H2Session has the node:http2 client surface the pool, the liveness watch, the tunnel
+// client and H2Attempt use (request, close/destroy, ping, connecting, remoteSettings,
+// 'connect'/'goaway'/'error'/'close'); its streams have the ClientHttp2Stream surface
+// (agent/h2/duplex-stream.ts).
+import http2, { type ClientHttp2Session } from 'node:http2';
+import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
+import type { Socket } from 'node:net';
+import { H2Session } from '../../h2/session.ts';
+import { formatConnectTarget } from './connect-target.ts';
+import { expectServerIdentity } from './peer-identity.ts';
+import type { H2Engine } from './server.ts';
+import { sniForIdentity } from './sni.ts';
+
+export interface PeerDial {
+  /** The source workload's client context. */
+  context: SecureContext;
+  destinationIdentity: string;
+  trustDomain: string;
+  node: { host: string; port: number };
+  /** An already-dialled TCP socket to `node` (the agent's SocketFactory); absent: TLS dials itself. */
+  socket?: Socket;
+  engine: H2Engine;
+}
+
+// Windows large enough that one stream can fill a LAN link without waiting on WINDOW_UPDATEs;
+// memory is only used when the reader is slower than the network.
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
+function ignore(): void {}
+
+/** The TLS client options every session to a peer agent uses. */
+export function peerTlsOptions(d: PeerDial): ConnectionOptions {
+  const opts: ConnectionOptions = {
+    secureContext: d.context,
+    servername: sniForIdentity(d.destinationIdentity),
+    ALPNProtocols: ['h2'],
+    minVersion: 'TLSv1.3',
+    rejectUnauthorized: true,
+    checkServerIdentity: expectServerIdentity(d.destinationIdentity, d.trustDomain),
+  };
+  if (d.socket !== undefined) {
+    opts.socket = d.socket;
+  } else {
+    opts.host = d.node.host;
+    opts.port = d.node.port;
+  }
+  return opts;
+}
+
+/**
+ * A client session to a peer agent on the chosen engine; its requests wait for the handshake.
+ * Session errors are the pool's to record ('error' listener of SessionPool): one is attached
+ * here so that a failure before the pool listens cannot crash the agent.
+ */
+export function dialPeerSession(d: PeerDial): ClientHttp2Session {
+  const tlsOpts = peerTlsOptions(d);
+  if (d.engine === 'weft') return dialCodec(tlsOpts);
+  const session = http2.connect(`https://${formatConnectTarget(d.node)}`, {
+    createConnection: () => tlsConnect(tlsOpts),
+    settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+  });
+  session.on('error', ignore);
+  session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+  return session;
+}
+
+function dialCodec(tlsOpts: ConnectionOptions): ClientHttp2Session {
+  const socket = tlsConnect(tlsOpts);
+  // ALPN h2 or nothing, as node:http2 insists; checked before the session starts (listener order).
+  socket.once('secureConnect', () => {
+    if (socket.alpnProtocol !== 'h2') session.destroy(new Error(`peer agent did not negotiate h2 (ALPN ${String(socket.alpnProtocol)})`));
+  });
+  const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
+  session.on('error', ignore);
+  // The H2Session stands in for node's ClientHttp2Session: the members its users touch are the
+  // same (agent/h2/session.ts).
+  return session as unknown as ClientHttp2Session;
+}
