@@ -120,16 +120,12 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   function untrack(this: net.Socket): void {
     live.delete(this);
   }
-  const onOutbound: typeof outboundHandler = (s, origin) => {
+  const track = (s: net.Socket): void => {
     live.add(s);
     s.once('close', untrack);
-    outboundHandler(s, origin);
   };
-  const onInbound: typeof inboundHandler = (s, origin) => {
-    live.add(s);
-    s.once('close', untrack);
-    inboundHandler(s, origin);
-  };
+  const onOutbound: typeof outboundHandler = (s, origin) => { track(s); outboundHandler(s, origin); };
+  const onInbound: typeof inboundHandler = (s, origin) => { track(s); inboundHandler(s, origin); };
   const outbound = net.createServer({ pauseOnConnect: false, noDelay: true }, (s) => onOutbound(s));
   const inbound = net.createServer({ noDelay: true }, (s) => onInbound(s));
   // Pod scope: the same handlers behind listeners inside each captured pod, told which pod.
