@@ -9,7 +9,7 @@
 // the first attempt sees the body as it arrives.
 import http2 from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
 import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
@@ -20,20 +20,50 @@ import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/trace-context.ts';
 
-/** The app's request, as node:http or the node:http2 compatibility API presents it. */
-export interface ClientRequestLike extends Readable {
-  method?: string;
+/**
+ * The app's request as the exchange reads it: the head, and a body it can pause. Structural, so
+ * that node:http's IncomingMessage, node:http2's compatibility request and the agent's own codec
+ * adapters (agent/http1, agent/h2) all fit without a wrapper object per request.
+ */
+export interface ClientRequestLike {
+  readonly method?: string;
   url: string;
   headers: IncomingHttpHeaders;
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  on(event: 'end', fn: () => void): unknown;
+  off(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
 }
 
-/** The app's response: node:http ServerResponse or node:http2 Http2ServerResponse. */
-export interface ClientResponseLike extends Writable {
+/** HTTP/2 only: the stream under a response, for the answers a response object cannot give. */
+export interface ClientStreamLike {
+  readonly headersSent: boolean;
+  /** A trailers-only answer: one HEADERS frame with END_STREAM. */
+  respond(headers: OutgoingHttpHeaders, options: { endStream: boolean }): void;
+  /** RST_STREAM with `code`: the response was cut short. */
+  close(code: number): void;
+}
+
+/** The app's response, as the exchange writes it (same structural idea as ClientRequestLike). */
+export interface ClientResponseLike {
   readonly headersSent: boolean;
   readonly statusCode: number;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  /** Present on HTTP/2 responses only. */
+  readonly stream?: ClientStreamLike;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
   writeContinue(): void;
   addTrailers(headers: OutgoingHttpHeaders): void;
+  /** False: over the high-water mark, wait for 'drain'. */
+  write(chunk: Buffer): boolean;
+  end(text?: string): unknown;
+  /** HTTP/1: the only way to tell the app a response is incomplete is to close its connection. */
+  destroy(): unknown;
+  once(event: 'drain' | 'close', fn: () => void): unknown;
+  /** Once the response is done or the client left, whichever is first. */
+  on(event: 'close', fn: () => void): unknown;
 }
 
 /** Starts an attempt towards an endpoint (chooses local delivery or the peer hop). */
@@ -84,7 +114,8 @@ export class Exchange implements AttemptSink {
   #span: RequestSpan | undefined = undefined;
   #error: string | undefined = undefined;
 
-  constructor(router: Router, forward: Forwarder, source: RequestSource, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, fallbackAuthority: string, conn?: ConnectionContext) {
+  /** `bodyless`: the request has no body (RFC 9112 §6.3 for HTTP/1.1; END_STREAM on its HEADERS for HTTP/2) — the entry knows it. */
+  constructor(router: Router, forward: Forwarder, source: RequestSource, dst: HttpDestination, proto: AppProtocol, req: ClientRequestLike, res: ClientResponseLike, bodyless: boolean, fallbackAuthority: string, conn?: ConnectionContext) {
     this.#conn = conn;
     this.#router = router;
     this.#forward = forward;
@@ -95,7 +126,7 @@ export class Exchange implements AttemptSink {
     this.#grpc = isGrpc(h);
     const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless: hasNoBody(req, proto) };
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless };
   }
 
   start(): void {
@@ -390,7 +421,7 @@ export class Exchange implements AttemptSink {
     this.#committed = true;
     const res = this.#res;
     if (!res.headersSent && !res.destroyed) {
-      const h2 = (res as { stream?: { respond(h: OutgoingHttpHeaders, o: { endStream: boolean }): void; headersSent: boolean } }).stream;
+      const h2 = res.stream;
       if (this.#grpc && h2 !== undefined && !h2.headersSent) {
         // The mesh's own gRPC answers (timeouts, unavailable) are trailers-only: one HEADERS frame
         // with the status and END_STREAM, as gRPC servers send an immediate error.
@@ -411,7 +442,7 @@ export class Exchange implements AttemptSink {
   #abortClient(): void {
     this.#error ??= 'response_aborted';
     this.#attempt?.abort();
-    const res = this.#res as Writable & { stream?: { close(code: number): void } };
+    const res = this.#res;
     // HTTP/2: RST_STREAM; HTTP/1.1: the connection is the only way to say "incomplete".
     if (res.stream !== undefined) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     else res.destroy();
@@ -444,14 +475,6 @@ export class Exchange implements AttemptSink {
     // An unread request body must not hold the connection (node:http drains it on response end).
     this.#req.resume();
   }
-}
-
-/** RFC 9112 §6.3: an HTTP/1.1 request without Content-Length or Transfer-Encoding has no body;
- * an HTTP/2 request has none when END_STREAM came with its HEADERS. */
-function hasNoBody(req: ClientRequestLike, proto: AppProtocol): boolean {
-  if (proto === 'h2') return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true;
-  const h = req.headers;
-  return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
 }
 
 const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;

@@ -135,6 +135,14 @@ class PeerAttempt implements UpstreamAttempt {
   }
 }
 
+/** RFC 9112 §6.3: an HTTP/1.1 request without Content-Length or Transfer-Encoding has no body;
+ * an HTTP/2 request has none when END_STREAM came with its HEADERS. */
+function hasNoBody(req: ClientRequestLike, proto: AppProtocol): boolean {
+  if (proto === 'h2') return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true;
+  const h = req.headers;
+  return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
+}
+
 /** Whether an Upgrade header asks for h2c (among its tokens). */
 function isH2cUpgrade(upgrade: string | undefined): boolean {
   return upgrade !== undefined && upgrade.split(',').some((v) => v.trim().toLowerCase() === 'h2c');
@@ -221,7 +229,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       // 'close' comes once the response is done or the client left, whichever is first.
       res.once('close', () => limit.release(conn.source));
     }
-    new Exchange(router, forward, conn.from, conn.destination, conn.proto, req, res, conn.original, conn.ctx).start();
+    new Exchange(router, forward, conn.from, conn.destination, conn.proto, req, res, hasNoBody(req, conn.proto), conn.original, conn.ctx).start();
   }
 
   /**
