@@ -48,21 +48,40 @@ export interface PolicyDecision {
   audits: string[];
 }
 
-interface Source {
-  identity: string | null;
-  namespace: string | null;
-  serviceAccount: string | null;
-  address: ParsedAddress | null;
-}
+/**
+ * The source as the rules see it. Its parsed forms are made on first use: most policies name
+ * identities only, and parsing the SPIFFE ID and the address (a BigInt) for every request showed
+ * in the destination agent's profile for nothing.
+ */
+class Source {
+  readonly identity: string | null;
+  readonly #address: string;
+  #id: ReturnType<typeof parseSpiffeId> | undefined = undefined;
+  #parsedAddress: ParsedAddress | null | undefined = undefined;
 
-function sourceOf(ctx: ConnectionContext): Source {
-  const id = ctx.sourceIdentity === null ? null : parseSpiffeId(ctx.sourceIdentity);
-  return {
-    identity: ctx.sourceIdentity,
-    namespace: id?.namespace ?? null,
-    serviceAccount: id === null ? null : `${id.namespace}/${id.serviceAccount}`,
-    address: parseAddress(ctx.sourceAddress),
-  };
+  constructor(ctx: ConnectionContext) {
+    this.identity = ctx.sourceIdentity;
+    this.#address = ctx.sourceAddress;
+  }
+
+  #spiffe(): ReturnType<typeof parseSpiffeId> {
+    if (this.#id === undefined) this.#id = this.identity === null ? null : parseSpiffeId(this.identity);
+    return this.#id;
+  }
+
+  get namespace(): string | null {
+    return this.#spiffe()?.namespace ?? null;
+  }
+
+  get serviceAccount(): string | null {
+    const id = this.#spiffe();
+    return id === null ? null : `${id.namespace}/${id.serviceAccount}`;
+  }
+
+  get address(): ParsedAddress | null {
+    if (this.#parsedAddress === undefined) this.#parsedAddress = parseAddress(this.#address);
+    return this.#parsedAddress;
+  }
 }
 
 function sourceMatches(s: CompiledSource, src: Source): boolean {
@@ -76,9 +95,10 @@ function sourceMatches(s: CompiledSource, src: Source): boolean {
   if (s.namespaces !== null && (src.namespace === null || !s.namespaces.has(src.namespace))) return false;
   if (s.serviceAccounts !== null && (src.serviceAccount === null || !s.serviceAccounts.has(src.serviceAccount))) return false;
   if (s.ipBlocks !== null) {
-    if (src.address === null) return false;
+    const address = src.address;
+    if (address === null) return false;
     let hit = false;
-    for (const c of s.ipBlocks) if (cidrContains(c, src.address)) { hit = true; break; }
+    for (const c of s.ipBlocks) if (cidrContains(c, address)) { hit = true; break; }
     if (!hit) return false;
   }
   return true;
@@ -121,7 +141,7 @@ function isConnect(method: string): boolean {
 
 /** Decides a connection (req undefined) or one HTTP request on it. */
 export function evaluate(wp: WorkloadPolicy, ctx: ConnectionContext, req?: HttpRequestAttributes): PolicyDecision {
-  const src = sourceOf(ctx);
+  const src = new Source(ctx);
   const path = req === undefined ? undefined : new MatchPath(req.path);
   const audits: string[] = [];
   for (const p of wp.audit) if (firstMatch(p, src, ctx.port, req, path) >= 0) audits.push(p.key);
