@@ -293,7 +293,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       this.#closeAfter = true;
       this.#trailers = null;
       this.#front.rejected('http1_response_head');
-      this.#pendingHead = responseHead(502, ['weft-error', code, 'content-length', '0', 'date', httpDate(), 'connection', 'close']);
+      this.#pendingHead = responseHead(502, ['weft-error', code, 'content-length', '0', 'connection', 'close']);
     }
     return this;
   }
@@ -482,7 +482,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       this.headersSent = true;
       this.writableEnded = true;
       this.statusCode = status;
-      s.end(responseHead(status, ['weft-error', code, 'content-length', '0', 'date', httpDate(), 'connection', 'close']));
+      // The same bytes node:http's path answers refusals with (common/http-client-error.ts).
+      s.end(responseHead(status, ['weft-error', code, 'content-length', '0', 'connection', 'close']));
       // A client that never reads must not hold the socket: the answer is best effort.
       setTimeout(() => s.destroy(), LINGER_MS).unref();
     }
