@@ -273,7 +273,9 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     const minor = head === null ? 1 : head.minor;
     this.#framing = responseFraming({ method: head?.method ?? 'GET', minor, status, contentLength: headers['content-length'] !== undefined });
     const conn = headers.connection;
-    if (head === null || !head.keepAlive || this.#framing === 'close' || this.#eof || (typeof conn === 'string' && /(^|,)\s*close\s*(,|$)/i.test(conn))) this.#closeAfter = true;
+    // A client that shut its write side gets this answer and then the FIN, unless requests it
+    // pipelined before its FIN are still to be answered.
+    if (head === null || !head.keepAlive || this.#framing === 'close' || (this.#eof && this.#rest === null) || (typeof conn === 'string' && /(^|,)\s*close\s*(,|$)/i.test(conn))) this.#closeAfter = true;
     // The framing and connection fields this writer implies, added to the caller's fresh object
     // (the exchange and the mesh's answers build one per response), as node:http adds them.
     if (headers.date === undefined) headers.date = httpDate();
@@ -385,7 +387,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   readonly #afterResponse = (): void => {
     this.#fireClose();
     if (this.#gone) return;
-    if (this.#closeAfter || (this.#eof && this.#reqComplete)) {
+    if (this.#closeAfter) {
       this.#gone = true;
       this.#stopTimers();
       // Ends our side once the answer is written, then closes (the client may have half-closed).
@@ -393,6 +395,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       return;
     }
     this.#resDone = true;
+    // The next request (or, after the client's FIN, the end: #nextRequest → #endOfInput).
     if (this.#reqComplete) this.#nextRequest();
     // Else the exchange left the rest of the body unread: it drains (resume()), then the next.
   };

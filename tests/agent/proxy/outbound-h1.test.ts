@@ -260,4 +260,7 @@ t.test('half-close: a client that shuts its write side after its request gets th
   const r = await talk(['GET /slow HTTP/1.1\r\nHost: x\r\n\r\n'], { halfClose: true, quietMs: 2000 });
   t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow`);
   t.ok(r.closed, 'then the connection closes');
+  const two = await talk(['GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n'], { halfClose: true, quietMs: 2000 });
+  t.equal(two.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n\r\nslow${ok('/b', 'connection: close\r\n')}`, 'pipelined before the FIN: every one answered, the last says close');
+  t.ok(two.closed, 'then the connection closes');
 });
