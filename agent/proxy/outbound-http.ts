@@ -1,6 +1,7 @@
 // Outbound HTTP: a captured connection that detection found to be HTTP/1.x or HTTP/2 (prior
-// knowledge) is handed to an in-process, never-listening node:http / node:http2 server, which does
-// the framing (keep-alive, chunked, 100-continue, trailers); each request then runs through the
+// knowledge) is served by the agent's HTTP/1 codec (outbound-h1.ts; WEFT_L7_H1_ENGINE=node: an
+// in-process, never-listening node:http server) or node:http2, which do the framing (keep-alive,
+// chunked, 100-continue, trailers); each request then runs through the
 // L7 stages (agent/http/exchange.ts) and is balanced on its own. Requests to another node travel
 // as HTTP/2 streams on pooled mTLS sessions to that node's agent (agent/http/headers.ts describes
 // the hop); same-node requests go straight to the pod with the same stages.
