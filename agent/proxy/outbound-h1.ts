@@ -50,6 +50,8 @@ type VoidFn = () => void;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = '0\r\n';
+/** Bytes read ahead (pipelined requests) past which reading stops until they are served. */
+const HOLD_MAX = 64 * 1024;
 /** After a refusal, how long a client that does not read may hold the socket. */
 const LINGER_MS = 1000;
 
@@ -63,6 +65,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #eof = false;
   /** The socket is closed, refused or handed to an upgrade: nothing more is read or written here. */
   #gone = false;
+  /** Whether we paused the socket (detection hands it over paused). */
+  #socketPaused = true;
   /** One timer each for the header timeout and the keep-alive idle timeout, refreshed, never remade. */
   #headTimer: NodeJS.Timeout | undefined = undefined;
   #headArmed = false;
@@ -115,7 +119,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     this.#armHead();
     if (head.length > 0) this.#feed(head);
     if (ended) this.#onSocketEnd();
-    else if (!this.#gone && this.#rest === null && !this.#paused) this.socket.resume();
+    else this.#maybeResume();
   }
 
   get method(): string | undefined {
@@ -127,9 +131,9 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   readonly #onSocketData = (d: Buffer): void => {
     if (this.#gone) return;
     if (this.#rest !== null) {
-      // Read while we were holding a pipelined request (pause() lets one read through).
+      // Read while a pipelined request waits its turn: kept; reading stops past HOLD_MAX.
       this.#rest = Buffer.concat([this.#rest, d]);
-      this.socket.pause();
+      if (this.#rest.length > HOLD_MAX) this.#pauseSocket();
       return;
     }
     this.#feed(d);
@@ -146,7 +150,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
           continue;
         }
         this.#rest = b;
-        this.socket.pause();
+        if (b.length > HOLD_MAX) this.#pauseSocket();
         return;
       }
       if (this.#head === null) {
@@ -227,7 +231,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   pause(): this {
     if (!this.#gone && this.#inFlight && !this.#reqComplete) {
       this.#paused = true;
-      this.socket.pause();
+      this.#pauseSocket();
     }
     return this;
   }
@@ -251,7 +255,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       this.#endHeld = false;
       this.#onEnd?.();
     }
-    if (!this.#paused && !this.#gone && this.#rest === null && !this.#parser.paused) this.socket.resume();
+    this.#maybeResume();
     return this;
   }
 
@@ -351,7 +355,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       }
       s.write(`${last}\r\n`, 'latin1');
     }
-    s.uncork();
+    // Still corked: #afterResponse uncorks once it has served what is pipelined behind this
+    // response, so answers to requests that came in one read leave in one writev (corks nest).
     // 'close' listeners (the exchange's bookkeeping, the workload limit) run once the caller's
     // end() returned, as node:http emits it; then the next request may be parsed.
     queueMicrotask(this.#afterResponse);
@@ -385,6 +390,11 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   // ---- the turn of requests ----
 
   readonly #afterResponse = (): void => {
+    this.#turn();
+    this.socket.uncork();
+  };
+
+  #turn(): void {
     this.#fireClose();
     if (this.#gone) return;
     if (this.#closeAfter) {
@@ -398,7 +408,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     // The next request (or, after the client's FIN, the end: #nextRequest → #endOfInput).
     if (this.#reqComplete) this.#nextRequest();
     // Else the exchange left the rest of the body unread: it drains (resume()), then the next.
-  };
+  }
 
   #nextRequest(): void {
     this.#head = null;
@@ -432,7 +442,23 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       this.#endOfInput();
       return;
     }
-    if (this.#rest === null && !this.#paused && !this.#parser.paused) this.socket.resume();
+    this.#maybeResume();
+  }
+
+  // The socket is paused for backpressure (the request body) or past HOLD_MAX of read-ahead only:
+  // pausing a net.Socket stops its handle (readStop/readStart), too dear to do per request.
+  #pauseSocket(): void {
+    if (!this.#socketPaused) {
+      this.#socketPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  #maybeResume(): void {
+    if (!this.#socketPaused || this.#gone || this.#paused) return;
+    if (this.#rest !== null && this.#rest.length > HOLD_MAX) return;
+    this.#socketPaused = false;
+    this.socket.resume();
   }
 
   #fireClose(): void {
