@@ -13,6 +13,8 @@ import { rawHead, type UpgradeRequest } from '../../../agent/proxy/upgrade-splic
 const DATE = 'Mon, 07 Dec 2026 00:00:00 GMT';
 const events: string[] = [];
 const rejected: string[] = [];
+let falseWrites = 0;
+let dataWhilePaused = 0;
 const upgrades: Array<{ req: UpgradeRequest; head: Buffer; replay: Buffer }> = [];
 
 /** The scripted app: one behaviour per path. */
@@ -72,6 +74,47 @@ const front: H1Front = {
         res.end();
         done();
         return;
+      case '/big': {
+        // 4 MiB in 64 KiB writes, honouring write() → false and 'drain' as the exchange does.
+        const chunk = Buffer.alloc(64 * 1024, 'b');
+        let left = 64;
+        res.writeHead(200, { date: DATE, 'content-length': 64 * chunk.length });
+        const pump = (): void => {
+          while (left > 0) {
+            left--;
+            if (!res.write(chunk)) {
+              falseWrites++;
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      case '/sink': {
+        // Pauses the body at its first chunk for 300 ms: nothing may arrive meanwhile.
+        let bytes = 0;
+        let paused = false;
+        req.on('data', (c: Buffer) => {
+          if (paused) dataWhilePaused++;
+          bytes += c.length;
+          if (bytes === c.length) {
+            paused = true;
+            req.pause();
+            setTimeout(() => {
+              paused = false;
+              req.resume();
+            }, 300);
+          }
+        });
+        req.on('end', () => {
+          res.writeHead(200, { date: DATE, 'content-length': String(bytes).length });
+          res.end(String(bytes));
+        });
+        return;
+      }
       case '/crlf':
         res.writeHead(200, { date: DATE, 'content-length': 3, 'x-pod': 'a\r\nset-cookie: injected=1' });
         res.write(Buffer.from('abc'));
@@ -263,4 +306,28 @@ t.test('half-close: a client that shuts its write side after its request gets th
   const two = await talk(['GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n'], { halfClose: true, quietMs: 2000 });
   t.equal(two.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n\r\nslow${ok('/b', 'connection: close\r\n')}`, 'pipelined before the FIN: every one answered, the last says close');
   t.ok(two.closed, 'then the connection closes');
+});
+
+t.test('backpressure: a response to a slow reader waits for drain; a paused request body stops arriving', async (t) => {
+  falseWrites = 0;
+  const got = await new Promise<number>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let n = 0;
+    s.on('connect', () => {
+      s.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      s.pause();
+      setTimeout(() => s.resume(), 500);
+    });
+    s.on('data', (d: Buffer) => (n += d.length));
+    s.on('close', () => resolve(n));
+  });
+  const head = `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: ${4 * 1024 * 1024}\r\nconnection: close\r\n\r\n`;
+  t.equal(got, head.length + 4 * 1024 * 1024, 'every byte arrived');
+  t.ok(falseWrites > 0, `write() said wait (${falseWrites} times) while the client did not read`);
+
+  dataWhilePaused = 0;
+  const body = Buffer.alloc(4 * 1024 * 1024, 'q');
+  const r = await talk([`POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body], { want: 60, quietMs: 1000 });
+  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 7\r\n\r\n${body.length}`, 'the whole body counted');
+  t.equal(dataWhilePaused, 0, 'no chunk was delivered while the request was paused');
 });
