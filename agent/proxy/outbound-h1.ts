@@ -59,6 +59,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   readonly socket: net.Socket;
   readonly #front: H1Front;
   readonly #parser: RequestParser;
+  /** The Keep-Alive field of a response on a connection that stays open. */
+  readonly #keepAliveHint: string;
   /** Bytes read and not parsed yet: the next pipelined request(s), kept until this one is answered. */
   #rest: Buffer | null = null;
   /** The client shut its write side. */
@@ -104,6 +106,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   constructor(socket: net.Socket, front: H1Front) {
     this.socket = socket;
     this.#front = front;
+    this.#keepAliveHint = `timeout=${Math.floor(front.keepAliveTimeoutMs / 1000)}`;
     this.#parser = new RequestParser(this);
     socket.setNoDelay(true);
     socket.on('data', this.#onSocketData);
@@ -285,8 +288,14 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     if (headers.date === undefined) headers.date = httpDate();
     if (this.#framing === 'chunked') headers['transfer-encoding'] = 'chunked';
     if (conn === undefined) {
-      if (this.#closeAfter) headers.connection = 'close';
-      else if (minor === 0) headers.connection = 'keep-alive';
+      if (this.#closeAfter) {
+        headers.connection = 'close';
+      } else {
+        // As node:http says it: the idle bound lets a client's pool retire the connection before
+        // the agent does, instead of reusing it into a close.
+        headers.connection = 'keep-alive';
+        headers['keep-alive'] = this.#keepAliveHint;
+      }
     }
     try {
       this.#pendingHead = responseHead(status, headers);

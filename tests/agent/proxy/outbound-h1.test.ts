@@ -178,12 +178,14 @@ function talk(parts: Array<string | Buffer>, opts: { halfClose?: boolean; want?:
   });
 }
 
-const ok = (path: string, extra = ''): string => `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: ${path.length}\r\nx-host: x\r\nx-upgrade: undefined\r\n${extra}\r\n${path}`;
+/** What a response on a connection that stays open says about it (node:http says the same). */
+const KA = 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n';
+const ok = (path: string, extra = KA): string => `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: ${path.length}\r\nx-host: x\r\nx-upgrade: undefined\r\n${extra}\r\n${path}`;
 
 t.test('pipelined requests in one write are answered in order, each parsed only after the one before is answered', async (t) => {
   events.length = 0;
   const r = await talk(['GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
-  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n\r\nslow${ok('/b')}${ok('/c', 'connection: close\r\n')}`);
+  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n${KA}\r\nslow${ok('/b')}${ok('/c', 'connection: close\r\n')}`);
   t.ok(r.closed, 'closed after the request that asked for it');
   t.same(events, ['req GET /slow', 'end /slow', 'req GET /b', 'end /b', 'req GET /c', 'end /c'], 'the app saw /b only once /slow was answered');
 });
@@ -192,29 +194,29 @@ t.test('a request body split over many writes arrives whole (Content-Length and 
   const body = 'abcdefghijklmnopqrstuvwxyz';
   const head = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
   const r = await talk([...head.split(''), ...body.split('')], { want: 80 });
-  t.match(r.text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\ndate: ${DATE}\\r\\ncontent-length: 26\\r\\nx-writes: \\d+\\r\\n\\r\\n${body}$`));
+  t.match(r.text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\ndate: ${DATE}\\r\\ncontent-length: 26\\r\\nx-writes: \\d+\\r\\n${KA}\\r\\n${body}$`));
   t.ok(Number(/x-writes: (\d+)/.exec(r.text)?.[1]) > 1, 'the app got the body as it came, in several chunks');
   const chunked = `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nx-trailer: t\r\n\r\n`;
   const c = await talk(chunked.split(''), { want: 70 });
-  t.match(c.text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\ndate: ${DATE}\\r\\ncontent-length: 5\\r\\nx-writes: \\d+\\r\\n\\r\\nabcde$`));
+  t.match(c.text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\ndate: ${DATE}\\r\\ncontent-length: 5\\r\\nx-writes: \\d+\\r\\n${KA}\\r\\nabcde$`));
   t.notOk(c.closed, 'the connection stays open (keep-alive)');
 });
 
 t.test('unknown length: chunked with trailers to an HTTP/1.1 client, close-delimited to HTTP/1.0', async (t) => {
   const r = await talk(['GET /stream HTTP/1.1\r\nHost: x\r\n\r\n']);
-  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\nx-checksum: 42\r\n\r\n`);
+  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ntransfer-encoding: chunked\r\n${KA}\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\nx-checksum: 42\r\n\r\n`);
   t.notOk(r.closed, 'and the connection stays open');
   const old = await talk(['GET /stream HTTP/1.0\r\n\r\n']);
   t.equal(old.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\nconnection: close\r\n\r\nabcdefgh`, 'no chunked, no trailers: the end of the connection ends the body');
   t.ok(old.closed, 'closed');
   const keep = await talk(['GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n']);
-  t.equal(keep.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 2\r\nx-host: undefined\r\nx-upgrade: undefined\r\nconnection: keep-alive\r\n\r\n/k`, 'an HTTP/1.0 keep-alive request is told the connection stays');
+  t.equal(keep.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 2\r\nx-host: undefined\r\nx-upgrade: undefined\r\n${KA}\r\n/k`, 'an HTTP/1.0 keep-alive request is told the connection stays');
   t.notOk(keep.closed);
 });
 
 t.test('HEAD: the head only, Content-Length as given; the connection goes on', async (t) => {
   const r = await talk(['HEAD /hd HTTP/1.1\r\nHost: x\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n']);
-  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 3\r\nx-host: x\r\nx-upgrade: undefined\r\n\r\nHTTP/1.1 200 OK\r\ndate: ${DATE}\r\n\r\n${ok('/after')}`, 'no body, and no chunked framing for an unknown length');
+  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 3\r\nx-host: x\r\nx-upgrade: undefined\r\n${KA}\r\nHTTP/1.1 200 OK\r\ndate: ${DATE}\r\n${KA}\r\n${ok('/after')}`, 'no body, and no chunked framing for an unknown length');
 });
 
 t.test('100-continue: the interim answer, then the body, then the answer', async (t) => {
@@ -228,7 +230,7 @@ t.test('100-continue: the interim answer, then the body, then the answer', async
       }
     },
   });
-  t.equal(r.text, `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 2\r\n\r\nok`);
+  t.equal(r.text, `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 2\r\n${KA}\r\nok`);
 });
 
 t.test('an Expect other than 100-continue is answered 417 here, never given to the app', async (t) => {
@@ -304,7 +306,7 @@ t.test('half-close: a client that shuts its write side after its request gets th
   t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow`);
   t.ok(r.closed, 'then the connection closes');
   const two = await talk(['GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n'], { halfClose: true, quietMs: 2000 });
-  t.equal(two.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n\r\nslow${ok('/b', 'connection: close\r\n')}`, 'pipelined before the FIN: every one answered, the last says close');
+  t.equal(two.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n${KA}\r\nslow${ok('/b', 'connection: close\r\n')}`, 'pipelined before the FIN: every one answered, the last says close');
   t.ok(two.closed, 'then the connection closes');
 });
 
@@ -328,6 +330,6 @@ t.test('backpressure: a response to a slow reader waits for drain; a paused requ
   dataWhilePaused = 0;
   const body = Buffer.alloc(4 * 1024 * 1024, 'q');
   const r = await talk([`POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body], { want: 60, quietMs: 1000 });
-  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 7\r\n\r\n${body.length}`, 'the whole body counted');
+  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 7\r\n${KA}\r\n${body.length}`, 'the whole body counted');
   t.equal(dataWhilePaused, 0, 'no chunk was delivered while the request was paused');
 });
