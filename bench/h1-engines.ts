@@ -5,7 +5,7 @@
 // `--seconds` per engine (default 3), engines interleaved for `--rounds` (default 3), medians.
 // CPU is the whole process's (clients and pod included, the same for both engines) per request.
 // No TLS, no peer agent: what the engine change moves, with the stages it feeds.
-//   node bench/h1-engines.ts [--concurrency 16] [--seconds 3] [--rounds 3]
+//   node bench/h1-engines.ts [--concurrency 16] [--seconds 3] [--rounds 3] [--engines node,weft]
 import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
@@ -20,11 +20,11 @@ import { createSocketFactory } from '../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../agent/proxy/stats.ts';
 import { noTelemetry } from '../agent/telemetry/telemetry.ts';
 
-const { values } = parseArgs({ options: { concurrency: { type: 'string', default: '16' }, seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' } }, strict: true });
+const { values } = parseArgs({ options: { concurrency: { type: 'string', default: '16' }, seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, engines: { type: 'string', default: 'node,weft' } }, strict: true });
 const CONCURRENCY = Number(values.concurrency);
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
-const ENGINES = ['node', 'weft'] as const;
+const ENGINES = values.engines.split(',').filter((e): e is 'node' | 'weft' => e === 'node' || e === 'weft');
 const BODY = Buffer.alloc(1024, 'x');
 
 const pod = http.createServer({ keepAlive: true }, (req, res) => {
