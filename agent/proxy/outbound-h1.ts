@@ -148,12 +148,10 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     const p = this.#parser;
     while (b.length > 0 && !this.#gone) {
       if (p.paused) {
-        if (this.#resDone) {
-          this.#nextRequest();
-          continue;
-        }
         this.#rest = b;
-        if (b.length > HOLD_MAX) this.#pauseSocket();
+        // Answered already (before its body was read): go on with what follows (#nextRequest feeds #rest).
+        if (this.#resDone) this.#nextRequest();
+        else if (b.length > HOLD_MAX) this.#pauseSocket();
         return;
       }
       if (this.#head === null) {

@@ -115,6 +115,11 @@ const front: H1Front = {
         });
         return;
       }
+      case '/early':
+        // Answered before the body is read (as the mesh's 503s are): the body is drained unread.
+        res.writeHead(503, { date: DATE, 'content-length': 0 });
+        res.end();
+        return;
       case '/crlf':
         res.writeHead(200, { date: DATE, 'content-length': 3, 'x-pod': 'a\r\nset-cookie: injected=1' });
         res.write(Buffer.from('abc'));
@@ -200,6 +205,13 @@ t.test('a request body split over many writes arrives whole (Content-Length and 
   const c = await talk(chunked.split(''), { want: 70 });
   t.match(c.text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\ndate: ${DATE}\\r\\ncontent-length: 5\\r\\nx-writes: \\d+\\r\\n${KA}\\r\\nabcde$`));
   t.notOk(c.closed, 'the connection stays open (keep-alive)');
+});
+
+t.test('a response written before its request body was read: the body is drained, the next request served', async (t) => {
+  const body = 'x'.repeat(100_000);
+  const r = await talk([`POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`, `${body.slice(10)}GET /n HTTP/1.1\r\nHost: x\r\n\r\n`]);
+  t.equal(r.text, `HTTP/1.1 503 Service Unavailable\r\ndate: ${DATE}\r\ncontent-length: 0\r\n${KA}\r\n${ok('/n')}`);
+  t.notOk(r.closed);
 });
 
 t.test('unknown length: chunked with trailers to an HTTP/1.1 client, close-delimited to HTTP/1.0', async (t) => {
