@@ -100,7 +100,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #trailers: OutgoingHttpHeaders | null = null;
   #closeAfter = false;
   #resDone = false;
-  #closeFns: VoidFn[] = [];
+  readonly #closeFns: VoidFn[] = [];
   #drainFn: VoidFn | null = null;
 
   constructor(socket: net.Socket, front: H1Front) {
@@ -468,11 +468,13 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     this.socket.resume();
   }
 
+  /** The request's 'close' listeners, once; the array is reused for the next request. */
   #fireClose(): void {
     const fns = this.#closeFns;
-    if (fns.length === 0) return;
-    this.#closeFns = [];
-    for (const fn of fns) fn();
+    const n = fns.length;
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) fns[i]();
+    fns.splice(0, n);
   }
 
   readonly #onSocketEnd = (): void => {
