@@ -4,8 +4,11 @@
 //      list — what node:http's server runs under each IncomingMessage), in a tight loop.
 //   2. Server front: a batch of pipelined requests on one loopback connection answered 200 with
 //      a small body, by a node:http server (the outbound path today) and by a net server with
-//      RequestParser + responseHead (head and body in one write). Client and server share the
-//      process, so this is the whole loop's throughput, not the server's alone.
+//      RequestParser + responseHead (head and body in one write), and by a net server whose
+//      connections are agent/proxy/outbound-h1.ts's H1Connection (what the outbound path runs:
+//      the request/response object the exchange sees, framing, Date, timers) with a trivial
+//      front in place of the exchange. Client and server share the process, so this is the
+//      whole loop's throughput, not the server's alone.
 // Two requests: a typical GET (curl/browser-like headers) and a POST with a 1 KiB body.
 // Prints medians of 5 rounds; no assertions (tests assert behaviour, never speed).
 //   node bench/h1-parser.ts [--json]
@@ -14,6 +17,7 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import { RequestParser, type RequestHead } from '../agent/http1/request-parser.ts';
 import { responseHead } from '../agent/http1/response-head.ts';
+import { H1Connection, type H1Front } from '../agent/proxy/outbound-h1.ts';
 
 const GET = 'GET /api/v1/orders/12345?expand=items&limit=20 HTTP/1.1\r\nHost: orders.shop.svc.cluster.local:8080\r\n'
   + 'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n'
@@ -206,6 +210,32 @@ async function newServer(batch: Buffer): Promise<number> {
   }
 }
 
+/** The outbound path's connection object, answering 200 "ok\n" once each request's body is read. */
+const front: H1Front = {
+  headersTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  rejected() {},
+  upgrade(_req, socket) {
+    socket.destroy();
+  },
+  request(req, res) {
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' });
+      res.end('ok\n');
+    });
+  },
+};
+
+async function connServer(batch: Buffer): Promise<number> {
+  const s = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => new H1Connection(socket, front).start(Buffer.alloc(0), false));
+  const port = await listen(s);
+  try {
+    return await serverRate(port, batch);
+  } finally {
+    s.close();
+  }
+}
+
 const results: Record<string, Record<string, number>> = {};
 for (const [name, req] of [['GET, 9 headers', GET], ['POST, 1 KiB body', POST]] as const) {
   const batch = Buffer.from(req.repeat(BATCH), 'latin1');
@@ -213,7 +243,8 @@ for (const [name, req] of [['GET, 9 headers', GET], ['POST, 1 KiB body', POST]] 
   const parserNode = rate(BATCH, llhttp(batch));
   const frontNode = await nodeServer(batch);
   const frontOurs = await newServer(batch);
-  results[name] = { parserOurs, parserNode, frontOurs, frontNode };
+  const frontConn = await connServer(batch);
+  results[name] = { parserOurs, parserNode, frontOurs, frontNode, frontConn };
 }
 
 if (process.argv.includes('--json')) {
@@ -221,8 +252,8 @@ if (process.argv.includes('--json')) {
 } else {
   const f = (n: number): string => Math.round(n).toLocaleString('en-US').padStart(11);
   console.log(`HTTP/1.1 request parsing, requests/s (median of ${ROUNDS} rounds; node ${process.version})`);
-  console.log('request            | RequestParser | llhttp (HTTPParser) | ratio | net+RequestParser+responseHead | node:http server | ratio');
+  console.log('request            | RequestParser | llhttp (HTTPParser) | ratio | net+RequestParser+responseHead | net+H1Connection | node:http server | ratio (H1Connection / node:http)');
   for (const [name, r] of Object.entries(results)) {
-    console.log(`${name.padEnd(18)} | ${f(r.parserOurs)}   | ${f(r.parserNode)}         | ${(r.parserOurs / r.parserNode).toFixed(2)}  | ${f(r.frontOurs)}                    | ${f(r.frontNode)}      | ${(r.frontOurs / r.frontNode).toFixed(2)}`);
+    console.log(`${name.padEnd(18)} | ${f(r.parserOurs)}   | ${f(r.parserNode)}         | ${(r.parserOurs / r.parserNode).toFixed(2)}  | ${f(r.frontOurs)}                    | ${f(r.frontConn)}      | ${f(r.frontNode)}      | ${(r.frontConn / r.frontNode).toFixed(2)}`);
   }
 }

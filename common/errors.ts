@@ -71,6 +71,8 @@ export const ErrorCodes = {
   HTTP_HEADERS_TOO_LARGE: 'WEFT_ERR_HTTP_HEADERS_TOO_LARGE',
   /** A client that did not finish its request headers within the header timeout (slowloris): 408, closed. */
   HTTP_HEADER_TIMEOUT: 'WEFT_ERR_HTTP_HEADER_TIMEOUT',
+  /** An HTTP/1.1 request with an `Expect` other than `100-continue` (RFC 9110 §10.1.1: 417 Expectation Failed), not forwarded. */
+  HTTP_EXPECTATION: 'WEFT_ERR_HTTP_EXPECTATION',
   /** A peer that did not complete (or failed) the TLS handshake on an mTLS listener. */
   TLS_HANDSHAKE: 'WEFT_ERR_TLS_HANDSHAKE',
   /** An HTTP API path or method that does not exist (404/405). */

@@ -24,19 +24,7 @@ export function responseHead(status: number, fields: ResponseFields, body?: Buff
   if (!Number.isInteger(status) || status < 100 || status > 999) throw invalid(`status ${status} is not three digits`);
   const phrase = reason ?? http.STATUS_CODES[status] ?? '';
   if (!isValue(phrase)) throw invalid(`reason phrase ${JSON.stringify(phrase.slice(0, 40))}`);
-  let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
-  if (isFlat(fields)) {
-    if (fields.length % 2 !== 0) throw invalid('field pairs of odd length');
-    for (let i = 0; i < fields.length; i += 2) head += line(fields[i], fields[i + 1]);
-  } else {
-    for (const name of Object.keys(fields)) {
-      const v = fields[name];
-      if (v === undefined) continue;
-      if (typeof v === 'string') head += line(name, v);
-      else if (typeof v === 'number') head += line(name, String(v));
-      else for (const each of v) head += line(name, each);
-    }
-  }
+  let head = `HTTP/1.1 ${status} ${phrase}\r\n${fieldLines(fields)}`;
   head += '\r\n';
   // Every character was checked to be one byte (≤ 0xff): the string's length is its latin1 size.
   const bodyLength = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
@@ -44,6 +32,27 @@ export function responseHead(status: number, fields: ResponseFields, body?: Buff
   out.write(head, 0, 'latin1');
   if (typeof body === 'string') out.write(body, head.length, 'utf8');
   else if (body !== undefined) body.copy(out, head.length);
+  return out;
+}
+
+/**
+ * `fields` as field lines (each ending in CRLF), checked as responseHead checks them: also what a
+ * chunked body's trailer section is made of (RFC 9112 §7.1.2). Throws WEFT_ERR_HTTP_RESPONSE_HEAD.
+ */
+export function fieldLines(fields: ResponseFields): string {
+  let out = '';
+  if (isFlat(fields)) {
+    if (fields.length % 2 !== 0) throw invalid('field pairs of odd length');
+    for (let i = 0; i < fields.length; i += 2) out += line(fields[i], fields[i + 1]);
+  } else {
+    for (const name of Object.keys(fields)) {
+      const v = fields[name];
+      if (v === undefined) continue;
+      if (typeof v === 'string') out += line(name, v);
+      else if (typeof v === 'number') out += line(name, String(v));
+      else for (const each of v) out += line(name, each);
+    }
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Outbound HTTP: a captured connection that detection found to be HTTP/1.x or HTTP/2 (prior
-// knowledge) is handed to an in-process, never-listening node:http / node:http2 server, which does
-// the framing (keep-alive, chunked, 100-continue, trailers); each request then runs through the
+// knowledge) is served by the agent's HTTP/1 codec (outbound-h1.ts; WEFT_L7_H1_ENGINE=node: an
+// in-process, never-listening node:http server) or node:http2, which do the framing (keep-alive,
+// chunked, 100-continue, trailers); each request then runs through the
 // L7 stages (agent/http/exchange.ts) and is balanced on its own. Requests to another node travel
 // as HTTP/2 streams on pooled mTLS sessions to that node's agent (agent/http/headers.ts describes
 // the hop); same-node requests go straight to the pod with the same stages.
@@ -33,7 +34,8 @@ import { ErrorCodes } from '../../common/errors.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import { authorizeHttp, deniedHeaders, deniedHttp1 } from '../policy/http-authz.ts';
 import type { PolicyDecision } from '../policy/evaluate.ts';
-import { BAD_UPGRADE_TARGET, deliverUpgrade, rawHead, upgradeTargetOk } from './upgrade-splice.ts';
+import { BAD_UPGRADE_TARGET, deliverUpgrade, rawHead, upgradeTargetOk, type UpgradeRequest } from './upgrade-splice.ts';
+import { H1Connection, isH2cUpgrade, type H1Front } from './outbound-h1.ts';
 import { TunnelError } from './hbone/client.ts';
 import { unmapIpv4 } from './socket-admission.ts';
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
@@ -66,6 +68,8 @@ export interface OutboundHttpDeps {
   headersTimeoutMs?: number;
   /** How request paths are normalised before routing and policy (WEFT_PATH_NORMALIZATION). */
   pathNormalization?: PathNormalization;
+  /** What serves the app's HTTP/1.x connections (WEFT_L7_H1_ENGINE): the agent's codec (default) or node:http. */
+  h1Engine?: 'weft' | 'node';
 }
 
 /** What the connection-level decision knew; set on the socket before the HTTP server sees it. */
@@ -143,11 +147,6 @@ function hasNoBody(req: ClientRequestLike, proto: AppProtocol): boolean {
   return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
 }
 
-/** Whether an Upgrade header asks for h2c (among its tokens). */
-function isH2cUpgrade(upgrade: string | undefined): boolean {
-  return upgrade !== undefined && upgrade.split(',').some((v) => v.trim().toLowerCase() === 'h2c');
-}
-
 export interface OutboundHttp {
   /** Detection, then HTTP or back to TCP: the hook outbound.ts offers meshed connections to. */
   readonly hook: L7Hook;
@@ -157,6 +156,8 @@ export interface OutboundHttp {
 }
 
 const NOTHING = Buffer.alloc(0);
+/** How long an app's HTTP/1 connection may sit idle between requests (node:http's keepAliveTimeout before). */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   const { router, log } = deps;
@@ -206,8 +207,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     return new PeerAttempt(deps.peers, key, ep, r, sink);
   };
 
-  function onRequest(req: ClientRequestLike & { socket: Tagged }, res: ClientResponseLike): void {
-    const conn = req.socket[CONN];
+  function onRequest(req: ClientRequestLike & { socket: object }, res: ClientResponseLike): void {
+    const conn = (req.socket as Tagged)[CONN];
     if (conn === undefined) {
       res.destroy();
       return;
@@ -267,7 +268,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
    * head, less the upgrade headers, goes back to the HTTP/1 server with what followed it. The
    * client sees an ordinary answer, which RFC 9113 §3.2 (formerly RFC 7540) allows.
    */
-  function serveWithoutH2c(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  function serveWithoutH2c(req: UpgradeRequest, socket: Duplex, head: Buffer): void {
     let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
@@ -287,7 +288,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   }
 
   /** An upgrade or CONNECT head goes through the same target stage as every request. */
-  function onUpgradeHead(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  function onUpgradeHead(req: UpgradeRequest, socket: Duplex, head: Buffer): void {
     const refused = admitTarget(req, 'http1');
     if (refused === null) {
       if (req.method !== 'CONNECT' && isH2cUpgrade(req.headers.upgrade)) serveWithoutH2c(req, socket, head);
@@ -300,7 +301,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   }
 
   /** WebSocket and other upgrades, and CONNECT: replay the head on an opaque connection. */
-  function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  function onUpgrade(req: UpgradeRequest, socket: Duplex, head: Buffer): void {
     const conn = (socket as Tagged)[CONN];
     router.counters.upgrades++;
     socket.on('error', () => undefined);
@@ -354,7 +355,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   }
 
   const headersTimeout = deps.headersTimeoutMs ?? 30_000;
-  const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, keepAliveTimeout: 65_000, ...headerTimeoutOptions(headersTimeout) });
+  const h1 = http.createServer({ keepAlive: true, requestTimeout: 0, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, ...headerTimeoutOptions(headersTimeout) });
   h1.on('request', onRequest);
   h1.on('checkContinue', onRequest);
   h1.on('upgrade', onUpgradeHead);
@@ -375,6 +376,17 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   // in flight. tests/e2e/l7-half-close.test.ts holds it to that. (A server property since Node
   // 0.x; not in the typings.)
   (h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+
+  // WEFT_L7_H1_ENGINE=weft: the agent's own codec (outbound-h1.ts) serves HTTP/1.x, one object
+  // per connection; the same stages (onRequest, onUpgradeHead) behind it.
+  const h1Engine = deps.h1Engine ?? 'weft';
+  const front: H1Front = {
+    request: onRequest,
+    upgrade: onUpgradeHead,
+    rejected: (reason) => deps.telemetry.inputRejected(reason),
+    headersTimeoutMs: headersTimeout,
+    keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+  };
 
   const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
   h2.on('request', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
@@ -398,6 +410,10 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       // close on the client's FIN (it has no half-closed state of its own).
       socket.allowHalfOpen = false;
       h2.emit('connection', socket);
+      return;
+    }
+    if (h1Engine === 'weft') {
+      new H1Connection(socket, front).start(s.head, s.ended);
       return;
     }
     // node:http reads the socket's handle directly; bytes we already took are fed as a 'data'

@@ -106,7 +106,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const requestLimit = limit('pending_requests', config.maxPendingRequestsPerWorkload);
   const outboundHttp = createOutboundHttp({
     router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
-    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization,
+    detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization, h1Engine: config.l7H1Engine,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,
   });

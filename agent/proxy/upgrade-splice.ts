@@ -24,8 +24,28 @@ export interface UpgradeDeliveryDeps {
   log: Logger;
 }
 
-/** The request head as it was on the wire, for replay on an opaque connection. */
-export function rawHead(req: http.IncomingMessage): string {
+/**
+ * What the upgrade path reads of a request head: node:http's IncomingMessage, or the agent's own
+ * HTTP/1 codec's head (agent/proxy/outbound-h1.ts), which also carries the head's bytes.
+ */
+export interface UpgradeRequest {
+  readonly method?: string;
+  url?: string;
+  readonly httpVersion: string;
+  readonly rawHeaders: string[];
+  readonly headers: http.IncomingHttpHeaders;
+  /** The head's bytes as read (request line to the empty line), when the codec kept them. */
+  readonly rawBytes?: Buffer;
+  /** The target as on the wire: `rawBytes` is replayed only while `url` is still this. */
+  readonly rawTarget?: string;
+}
+
+/**
+ * The request head as it was on the wire, for replay on an opaque connection: the bytes read when
+ * the codec kept them and the target stage left the target alone, else written from the fields.
+ */
+export function rawHead(req: UpgradeRequest): string | Buffer {
+  if (req.rawBytes !== undefined && req.url === req.rawTarget) return req.rawBytes;
   let s = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
@@ -37,7 +57,7 @@ export function rawHead(req: http.IncomingMessage): string {
  * (an absolute-form target, rewritten for plain requests, would need its Host rewritten in the
  * replayed head too; it is refused instead), authority-form (as llhttp parsed it) for CONNECT.
  */
-export function upgradeTargetOk(req: http.IncomingMessage): boolean {
+export function upgradeTargetOk(req: UpgradeRequest): boolean {
   const url = req.url ?? '';
   return req.method === 'CONNECT' ? url !== '' && url.charCodeAt(0) !== 0x2f : isOriginForm(url);
 }
@@ -45,7 +65,7 @@ export function upgradeTargetOk(req: http.IncomingMessage): boolean {
 /** The answer to an upgrade whose target is refused (counted by the caller as `http_target`). */
 export const BAD_UPGRADE_TARGET = `HTTP/1.1 400 Bad Request\r\nweft-error: ${ErrorCodes.HTTP_MALFORMED}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 
-export function upgradeAttributes(req: http.IncomingMessage): HttpRequestAttributes {
+export function upgradeAttributes(req: UpgradeRequest): HttpRequestAttributes {
   return { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
 }
 
@@ -56,7 +76,7 @@ export function upgradeAttributes(req: http.IncomingMessage): HttpRequestAttribu
  */
 export function deliverUpgrade(
   deps: UpgradeDeliveryDeps,
-  req: http.IncomingMessage,
+  req: UpgradeRequest,
   client: Duplex,
   head: Buffer,
   target: Address,

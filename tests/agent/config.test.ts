@@ -19,6 +19,12 @@ t.test('agent config: the HTTP/2 engine between agents', async (t) => {
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_L7_H2_ENGINE: 'nghttp2' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_L7_H2_ENGINE/ });
 });
 
+t.test('agent config: what serves the apps\' HTTP/1', async (t) => {
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1' })).l7H1Engine, 'weft', 'the codec by default');
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_L7_H1_ENGINE: 'node' })).l7H1Engine, 'node', 'node:http on request');
+  t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_L7_H1_ENGINE: 'llhttp' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_L7_H1_ENGINE/ });
+});
+
 t.test('agent config: every bad value is reported at once with a stable code', async (t) => {
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '99999', WEFT_REDIRECT_MODE: 'magic', WEFT_WORKERS: 'two' })), {
     code: 'WEFT_ERR_CONFIG_INVALID',

@@ -40,6 +40,7 @@ export const ALL_OPTIONS = {
     maxConnectionsPerWorkload: 20000,
     maxPendingRequestsPerWorkload: 0,
     l7H2Engine: 'node',
+    l7H1Engine: 'node',
     certTtlSeconds: 7200,
     maxUnavailable: '20%',
     adminPort: 15120,

@@ -226,6 +226,8 @@ export class Mesh {
       // The HTTP/2 engine between agents (WEFT_L7_H2_ENGINE) set for a whole test run, so the L7
       // suites can be run on either; a test's own agentEnv or extraEnv still wins.
       ...(process.env.WEFT_L7_H2_ENGINE === undefined ? {} : { WEFT_L7_H2_ENGINE: process.env.WEFT_L7_H2_ENGINE }),
+      // Likewise what serves the apps' HTTP/1.x connections (WEFT_L7_H1_ENGINE).
+      ...(process.env.WEFT_L7_H1_ENGINE === undefined ? {} : { WEFT_L7_H1_ENGINE: process.env.WEFT_L7_H1_ENGINE }),
       ...this.#opts.agentEnv,
       ...extraEnv,
     };

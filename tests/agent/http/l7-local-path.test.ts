@@ -14,6 +14,8 @@ import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { appPath, runApp, startApp, type RunningApp } from '../../apps/spawn-app.ts';
 import { connectionContext, noTelemetry, type HttpRequestEvent, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
+// The app-side HTTP/1 engine (WEFT_L7_H1_ENGINE, default weft): run with =node for node:http.
+const H1_ENGINE = process.env.WEFT_L7_H1_ENGINE === 'node' ? 'node' : 'weft';
 
 const apps: RunningApp[] = [];
 t.teardown(async () => { await Promise.all(apps.map((a) => a.stop(1000))); });
@@ -82,7 +84,7 @@ const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', co
 const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
 const http = createOutboundHttp({
   router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'),
+  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), h1Engine: H1_ENGINE,
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
 

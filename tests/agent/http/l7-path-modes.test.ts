@@ -18,6 +18,8 @@ import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { appPath, startApp, type RunningApp } from '../../apps/spawn-app.ts';
 import { connectionContext, noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
+// The app-side HTTP/1 engine (WEFT_L7_H1_ENGINE, default weft): run with =node for node:http.
+const H1_ENGINE = process.env.WEFT_L7_H1_ENGINE === 'node' ? 'node' : 'weft';
 
 const main = await startApp(appPath('path-server.ts'), ['--port', '0']);
 const admin = await startApp(appPath('path-server.ts'), ['--port', '0']);
@@ -53,7 +55,7 @@ async function proxy(mode: PathNormalization | undefined): Promise<number> {
   const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('no certs')) }, dialTcp: (h, p) => net.connect(p, h) });
   const http = createOutboundHttp({
     router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-    tunnels: { open: () => Promise.reject(new Error('no tunnels')) }, log: createLogger('test'), ...(mode === undefined ? {} : { pathNormalization: mode }),
+    tunnels: { open: () => Promise.reject(new Error('no tunnels')) }, log: createLogger('test'), h1Engine: H1_ENGINE, ...(mode === undefined ? {} : { pathNormalization: mode }),
   });
   const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
   const srv = net.createServer((c) => sniffProtocol(c, 300, (s) => http.handle(c, s, { source: workload('client'), from: { identity: workload('client').identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: web, port: 80 }, proto: s.protocol === 'h2' ? 'h2' : 'http1', original: '10.96.0.1:80', ctx })));

@@ -17,6 +17,8 @@ import { connectionContext, noTelemetry, type Telemetry } from '../../../agent/t
 import { createSpanRecorder } from '../../../agent/telemetry/tracing.ts';
 import { parseTraceparent } from '../../../agent/telemetry/trace-context.ts';
 import { appPath, runApp, startApp } from '../../apps/spawn-app.ts';
+// The app-side HTTP/1 engine (WEFT_L7_H1_ENGINE, default weft): run with =node for node:http.
+const H1_ENGINE = process.env.WEFT_L7_H1_ENGINE === 'node' ? 'node' : 'weft';
 
 const log = createLogger('test');
 const server = await startApp(appPath('l7-server.ts'), ['--port', '0', '--name', 'good']);
@@ -64,7 +66,7 @@ const client = workload('client');
 const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', source: client, service: 'demo/web', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
 const http = createOutboundHttp({
   router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log,
+  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log, h1Engine: H1_ENGINE,
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
 
