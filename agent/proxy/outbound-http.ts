@@ -42,6 +42,8 @@ import { pipeBoth } from './tcp.ts';
 import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
+import { createAppH2Server, type AppRequest } from './outbound-h2.ts';
+import type { H2Engine } from './hbone/server.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 
 export interface OutboundHttpDeps {
@@ -50,6 +52,8 @@ export interface OutboundHttpDeps {
   peers: PeerSessions;
   tunnels: TunnelOpener;
   sockets: SocketFactory;
+  /** HTTP/2 prior knowledge from apps: node:http2's server or the agent's codec (WEFT_L7_H2_ENGINE); default weft. */
+  h2Engine?: H2Engine;
   hbonePort: number;
   connectTimeoutMs: number;
   detectTimeoutMs: number;
@@ -381,6 +385,11 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   h2.on('checkContinue', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   // Invalid frames from an app that spoke h2 prior knowledge: nghttp2 sends GOAWAY; counted here.
   h2.on('sessionError', () => deps.telemetry.inputRejected('h2_protocol'));
+  // The same on the agent's codec (outbound-h2.ts): no node:http2 session per app connection.
+  const h2Codec = deps.h2Engine === 'node' ? undefined : createAppH2Server({
+    onRequest: onRequest as (req: AppRequest, res: ClientResponseLike) => void,
+    onProtocolError: () => deps.telemetry.inputRejected('h2_protocol'),
+  });
 
   const counters = router.counters;
 
@@ -389,6 +398,10 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (conn.proto === 'h2') {
       if (s.ended) {
         socket.destroy();
+        return;
+      }
+      if (h2Codec !== undefined) {
+        h2Codec.handle(socket, s.head);
         return;
       }
       // node:http2 takes what is already buffered on the socket before reading its handle
@@ -450,6 +463,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     close() {
       h1.close();
       h2.close();
+      h2Codec?.close();
     },
   };
 }
