@@ -19,6 +19,7 @@ import { sniffProtocol } from '../../../agent/proxy/detect-socket.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
+import { rapidReset } from '../../apps/h2-rapid-reset.ts';
 
 const engine = process.env.WEFT_L7_H2_ENGINE === 'node' ? 'node' : 'weft';
 t.comment(`engine: ${engine}`);
@@ -358,38 +359,7 @@ t.test('h2c pod sessions are pooled: one session per pod address', async (t) => 
 
 t.test('a rapid-reset burst from a raw socket ends in GOAWAY ENHANCE_YOUR_CALM, counted', { skip: engine === 'node' ? 'the codec\'s limit (node:http2 has its own)' : false }, async (t) => {
   const before = rejected.filter((r) => r === 'h2_protocol').length;
-  const c = net.connect(noneCapture, '127.0.0.1');
-  c.on('error', () => undefined);
-  await new Promise((r) => c.once('connect', r));
-  const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
-    const h = Buffer.alloc(9);
-    h.writeUIntBE(payload.length, 0, 3);
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(id, 5);
-    return Buffer.concat([h, payload]);
-  };
-  // HPACK (RFC 7541): :method GET, :scheme http, :path / from the static table; :authority "a" literal.
-  const block = Buffer.from([0x82, 0x86, 0x84, 0x01, 0x01, 0x61]);
-  const cancel = Buffer.alloc(4);
-  cancel.writeUInt32BE(http2.constants.NGHTTP2_CANCEL);
-  const parts: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))];
-  for (let i = 0; i < 1500; i++) {
-    const id = 1 + 2 * i;
-    parts.push(frame(1, 0x4 | 0x1, id, block), frame(3, 0, id, cancel));
-  }
-  const got: Buffer[] = [];
-  c.on('data', (d: Buffer) => got.push(d));
-  c.write(Buffer.concat(parts));
-  await new Promise((r) => c.once('close', r));
-  // Walk the server's frames for its GOAWAY.
-  const all = Buffer.concat(got);
-  let goawayCode = -1;
-  for (let at = 0; at + 9 <= all.length;) {
-    const len = all.readUIntBE(at, 3);
-    if (all[at + 3] === 7) goawayCode = all.readUInt32BE(at + 9 + 4);
-    at += 9 + len;
-  }
+  const goawayCode = await rapidReset('127.0.0.1', noneCapture, 1500);
   t.equal(goawayCode, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
   t.equal(rejected.filter((r) => r === 'h2_protocol').length, before + 1, 'counted as h2_protocol');
 });
