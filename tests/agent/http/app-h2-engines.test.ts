@@ -19,6 +19,7 @@ import { sniffProtocol } from '../../../agent/proxy/detect-socket.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
+import { WorkloadLimiter } from '../../../agent/proxy/workload-limits.ts';
 import { rapidReset } from '../../apps/h2-rapid-reset.ts';
 
 const engine = process.env.WEFT_L7_H2_ENGINE === 'node' ? 'node' : 'weft';
@@ -153,12 +154,20 @@ const outbound = createOutboundHttp({
 });
 t.teardown(() => { outbound.close(); local.close(); void peers.close(); });
 
-async function capture(which: ServiceRecord): Promise<number> {
+// A second outbound path with a request limit of 2 in flight per source workload.
+const limiter = new WorkloadLimiter({ kind: 'pending_requests', limit: 2, shares: 1, telemetry, stats, log: createLogger('test') });
+const limited = createOutboundHttp({
+  router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
+  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), requestLimit: limiter,
+});
+t.teardown(() => { limited.close(); });
+
+async function capture(which: ServiceRecord, via = outbound): Promise<number> {
   const srv = net.createServer((c) => {
     sniffProtocol(c, 300, (s) => {
       if (s.protocol === 'tcp') return void c.end('opaque');
       const client = workload('client');
-      outbound.handle(c, s, { source: client, from: { identity: client.identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80` });
+      via.handle(c, s, { source: client, from: { identity: client.identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80` });
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -167,6 +176,7 @@ async function capture(which: ServiceRecord): Promise<number> {
 }
 const podCapture = await capture(podSvc);
 const noneCapture = await capture(noneSvc);
+const limitedCapture = await capture(podSvc, limited);
 
 interface Answer { status: number; headers: http2.IncomingHttpHeaders; body: Buffer; trailers: http2.IncomingHttpHeaders | undefined; rstCode: number | undefined }
 
@@ -341,6 +351,37 @@ t.test('a malformed target is refused 400 with weft-error and counted; the conne
   t.ok(rejected.length > before, `counted (${rejected.slice(before).join(', ')})`);
   const ok = await request(session, { ':path': '/fine' });
   t.equal(ok.body.toString(), '/fine');
+});
+
+t.test('the workload request limit: over it, 503 (gRPC: trailers-only UNAVAILABLE); released as streams end', async (t) => {
+  const session = await connect(limitedCapture);
+  t.teardown(() => session.close());
+  // Two requests the pod holds (it reads nothing until released) take the two units.
+  const held = ['lim-1', 'lim-2'].map((id) => {
+    const s = session.request({ ':method': 'POST', ':path': '/hold', 'x-id': id });
+    s.on('error', () => undefined);
+    s.resume();
+    s.write('x');
+    return s;
+  });
+  await new Promise<void>((r) => { const tick = (): void => { if (podRelease.has('lim-1') && podRelease.has('lim-2')) r(); else setTimeout(tick, 10); }; tick(); });
+  t.equal(limiter.held('demo/client'), 2, 'two units held');
+  const over = await request(session, { ':path': '/over' });
+  t.equal(over.status, 503);
+  t.equal(over.headers['weft-error'], 'WEFT_ERR_WORKLOAD_LIMIT');
+  const g = await request(session, { ':path': '/x.Y/Z', 'content-type': 'application/grpc', te: 'trailers' }, [Buffer.from([0, 0, 0, 0, 0])]);
+  t.equal(g.headers['grpc-status'], '14', 'gRPC: UNAVAILABLE');
+  t.equal(g.trailers, undefined, 'trailers-only');
+  // One finishes, one is reset by the app: both units come back.
+  podRelease.get('lim-1')?.();
+  held[0].end();
+  await new Promise((r) => held[0].once('close', r));
+  held[1].close(http2.constants.NGHTTP2_CANCEL);
+  await new Promise((r) => held[1].once('close', r));
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(limiter.held('demo/client'), 0, 'released: one unit per stream, once');
+  const after = await request(session, { ':path': '/after-limit' });
+  t.equal(after.status, 200);
 });
 
 t.test('h2c pod sessions are pooled: one session per pod address', async (t) => {
