@@ -164,7 +164,9 @@ t.teardown(() => { limited.close(); });
 
 async function capture(which: ServiceRecord, via = outbound): Promise<number> {
   const srv = net.createServer((c) => {
-    sniffProtocol(c, 300, (s) => {
+    // A generous detection timeout: on a loaded machine a client's preface can take a while, and
+    // a connection sniffed as TCP would be cut here (the test's capture has no TCP path).
+    sniffProtocol(c, 10_000, (s) => {
       if (s.protocol === 'tcp') return void c.end('opaque');
       const client = workload('client');
       via.handle(c, s, { source: client, from: { identity: client.identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: which, port: 80 }, proto: s.protocol, original: `${which.clusterIP}:80` });
@@ -189,9 +191,10 @@ function request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpH
     s.on('response', (h) => { head = h; });
     s.on('trailers', (tr) => { trailers = tr; });
     s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', () => undefined);
+    let error: Error | undefined;
+    s.on('error', (err) => { error = err; });
     s.on('close', () => {
-      if (head[':status'] === undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) return reject(new Error(`stream closed with ${s.rstCode} before a response`));
+      if (head[':status'] === undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) return reject(new Error(`stream closed with ${s.rstCode} before a response (${error?.message ?? 'no error'}; session destroyed ${session.destroyed})`));
       resolve({ status: Number(head[':status']), headers: head, body: Buffer.concat(chunks), trailers, rstCode: s.rstCode });
     });
     if (body !== undefined) {
