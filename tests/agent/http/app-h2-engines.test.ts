@@ -401,6 +401,43 @@ t.test('h2c pod sessions are pooled: one session per pod address', async (t) => 
   t.equal(conns, 0, 'the pod saw no new connection: the session from the earlier tests carried them');
 });
 
+t.test('an h2c pod that refuses the connection: the attempt fails as never delivered (a retry may go elsewhere)', async (t) => {
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const deadPort = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const failure = await new Promise<{ delivered: boolean; message: string }>((resolve, reject) => {
+    const a = local.start(
+      { method: 'POST', path: '/x', authority: 'pod', headers: {}, proto: 'h2', target: { ip: '127.0.0.1', port: deadPort }, source: 'spiffe://cluster.local/ns/demo/sa/client', sourceAddress: '127.0.0.1', bodyless: false },
+      {
+        onContinue: () => undefined,
+        onResponse: () => reject(new Error('a response from a closed port')),
+        onEnd: () => reject(new Error('an end from a closed port')),
+        onFailure: (delivered, err) => resolve({ delivered, message: err.message }),
+      },
+    );
+    a.body.end('body');
+  });
+  t.equal(failure.delivered, false, `not delivered (${failure.message})`);
+  // The failed session left the pool: a pod listening there now is reached.
+  const again = http2.createServer((req, res) => { req.resume(); res.end('here'); });
+  await new Promise<void>((r) => again.listen(deadPort, '127.0.0.1', r));
+  t.teardown(() => { again.close(); });
+  const status = await new Promise<number>((resolve, reject) => {
+    const a = local.start(
+      { method: 'GET', path: '/x', authority: 'pod', headers: {}, proto: 'h2', target: { ip: '127.0.0.1', port: deadPort }, source: 'spiffe://cluster.local/ns/demo/sa/client', sourceAddress: '127.0.0.1', bodyless: true },
+      {
+        onContinue: () => undefined,
+        onResponse: (st, _h, body) => { body.resume(); resolve(st); },
+        onEnd: () => undefined,
+        onFailure: (_d, err) => reject(err),
+      },
+    );
+    void a;
+  });
+  t.equal(status, 200, 'a fresh session to the same address');
+});
+
 t.test('a rapid-reset burst from a raw socket ends in GOAWAY ENHANCE_YOUR_CALM, counted', { skip: engine === 'node' ? 'the codec\'s limit (node:http2 has its own)' : false }, async (t) => {
   const before = rejected.filter((r) => r === 'h2_protocol').length;
   const goawayCode = await rapidReset('127.0.0.1', noneCapture, 1500);
