@@ -114,6 +114,14 @@ pod.on('stream', (stream, headers) => {
     podRelease.set(id ?? '', () => stream.resume());
     return;
   }
+  if (path === '/continue') {
+    // 100 Continue first, then the body is counted and the count answered.
+    stream.additionalHeaders({ ':status': 100 });
+    let n = 0;
+    stream.on('data', (c: Buffer) => { n += c.length; });
+    stream.on('end', () => { stream.respond({ ':status': 200 }); stream.end(String(n)); });
+    return;
+  }
   if (path === '/test.Svc/Slow') return; // never answers
   stream.respond({ ':status': 200, 'content-type': 'text/plain' });
   stream.end(path);
@@ -294,6 +302,20 @@ t.test('a pod that does not read holds the app\'s upload back, then takes all of
   podRelease.get('hold-1')?.();
   await writer;
   t.equal(await answer, String(total), 'the pod then received every byte');
+});
+
+t.test('100 Continue from the pod reaches the app, which then sends its body', async (t) => {
+  const session = await connect(podCapture);
+  t.teardown(() => session.close());
+  const s = session.request({ ':method': 'POST', ':path': '/continue', expect: '100-continue' });
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('continue', r));
+  t.pass('the app got 100 Continue before sending a byte');
+  s.end(Buffer.alloc(300_000, 2));
+  let body = '';
+  s.on('data', (c: Buffer) => { body += c.toString(); });
+  await new Promise((r) => s.once('end', r));
+  t.equal(body, '300000', 'the pod received the body sent after the 100');
 });
 
 t.test('an app that resets its stream mid-response: the pod\'s stream is cancelled', async (t) => {
