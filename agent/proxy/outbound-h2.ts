@@ -292,6 +292,14 @@ class AppH2Connection implements H2Handler {
       return;
     }
     if (kind !== HeadersKind.HEAD) return;
+    if (isConnect(headers)) {
+      // A tunnel from the app over HTTP/2 is not offered (it would splice past the L7 stages): 405,
+      // as node:http2's server answers a CONNECT nobody handles. Extended CONNECT (RFC 8441) never
+      // gets here: we do not announce SETTINGS_ENABLE_CONNECT_PROTOCOL, so the codec refuses :protocol.
+      this.conn.sendHeaders(s, METHOD_NOT_ALLOWED, true);
+      if (s.state === StreamState.HALF_CLOSED_LOCAL) this.conn.reset(s, H2Code.NO_ERROR);
+      return;
+    }
     const stream = new AppH2Stream(this.conn, s, this.#socket, headersToObject(headers), endStream);
     s.ctx = stream;
     this.#deps.onRequest(stream, stream);
@@ -351,6 +359,16 @@ class AppH2Connection implements H2Handler {
     this.#all.delete(this);
     this.conn.transportClosed();
   };
+}
+
+const METHOD_NOT_ALLOWED = [':status', '405', 'content-length', '0'];
+
+/** Whether a request head (a flat list, pseudo-headers first) is a CONNECT. */
+export function isConnect(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length && headers[i].charCodeAt(0) === 0x3a; i += 2) {
+    if (headers[i] === ':method') return headers[i + 1] === 'CONNECT';
+  }
+  return false;
 }
 
 /** How long a finished connection waits for the app to close before the socket is cut. */

@@ -19,6 +19,7 @@ import { sniffProtocol } from '../../../agent/proxy/detect-socket.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
+import { isConnect } from '../../../agent/proxy/outbound-h2.ts';
 import { WorkloadLimiter } from '../../../agent/proxy/workload-limits.ts';
 import { continuationFloodBurst, rapidReset, sendBurst } from '../../apps/h2-rapid-reset.ts';
 
@@ -407,6 +408,34 @@ t.test('the workload request limit: over it, 503 (gRPC: trailers-only UNAVAILABL
   t.equal(limiter.held('demo/client'), 0, 'released: one unit per stream, once');
   const after = await request(session, { ':path': '/after-limit' });
   t.equal(after.status, 200);
+});
+
+t.test('an h2 CONNECT from an app is answered 405 by the agent; the pod never sees it', async (t) => {
+  const session = await connect(podCapture);
+  t.teardown(() => session.close());
+  const before = podStreams;
+  const status = await new Promise<number>((resolve, reject) => {
+    const s = session.request({ ':method': 'CONNECT', ':authority': '10.96.0.1:80' });
+    // Ours either way once answered (node:http2's server leaves a CONNECT's stream open).
+    s.on('response', (h) => { resolve(Number(h[':status'])); s.close(); });
+    s.on('error', reject);
+  });
+  t.equal(status, 405);
+  t.equal(podStreams, before, 'nothing reached the pod');
+  const ok = await request(session, { ':path': '/after-connect' });
+  t.equal(ok.body.toString(), '/after-connect', 'the connection lives');
+});
+
+t.test('isConnect reads :method among the pseudo-headers only', async (t) => {
+  const rows: [string[], boolean][] = [
+    [[':method', 'CONNECT', ':authority', 'a:1'], true],
+    [[':authority', 'a:1', ':method', 'CONNECT'], true],
+    [[':method', 'GET', ':path', '/', ':scheme', 'http'], false],
+    [[':method', 'connect', ':authority', 'a:1'], false],
+    [[':path', '/', 'method', 'CONNECT'], false],
+    [[], false],
+  ];
+  for (const [list, want] of rows) t.equal(isConnect(list), want, JSON.stringify(list));
 });
 
 t.test('h2c pod sessions are pooled: one session per pod address', async (t) => {
