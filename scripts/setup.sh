@@ -2,13 +2,14 @@
 # Installs what Weft's tests and sandbox need on a fresh Debian bookworm machine: Debian packages
 # (iptables, nftables, tcpdump, iproute2; unzip and openssl for the chart tests; haproxy, the bench's
 # peer; chromium for the dashboard browser tests; etcd-server and xz-utils for the real Kubernetes
-# control plane of tests/kube/) and the npm packages, Node 24 among them. Idempotent:
+# control plane of tests/kube/; nghttp2-client for h2load, the HTTP/2 load client of the mesh
+# tests) and the npm packages, Node 24 among them. Idempotent:
 # a second run only checks. Fails with a clear message where it cannot install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_debs=()
-for pair in iptables:iptables nft:nftables tcpdump:tcpdump ip:iproute2 prlimit:util-linux cc:gcc clang:clang bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev unzip:unzip openssl:openssl haproxy:haproxy chromium:chromium etcd:etcd-server xz:xz-utils; do
+for pair in iptables:iptables nft:nftables tcpdump:tcpdump ip:iproute2 prlimit:util-linux cc:gcc clang:clang bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev unzip:unzip openssl:openssl haproxy:haproxy chromium:chromium etcd:etcd-server xz:xz-utils h2load:nghttp2-client; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if [ "${cmd#/}" != "$cmd" ]; then [ -e "$cmd" ] || need_debs+=("$pkg"); continue; fi  # a file, not a command
   command -v "$cmd" >/dev/null 2>&1 || need_debs+=("$pkg")

@@ -1,9 +1,12 @@
 // Delivery to a pod on this node, in the protocol the app spoke: HTTP/1.1 over a keep-alive
 // connection pool (our own client, h1-client.ts; sockets through the SocketFactory), or h2c over one pooled
-// session per pod address. Used by the originating agent for same-node endpoints and by the
+// session per pod address (h2c-pod-session.ts: node:http2 or the agent's codec, WEFT_L7_H2_ENGINE).
+// Used by the originating agent for same-node endpoints and by the
 // destination agent for requests that came over the mesh.
-import http2, { type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
+import type { H2Engine } from '../proxy/hbone/server.ts';
+import { dialPodSession } from './h2c-pod-session.ts';
 import { H1Pool } from './h1-client.ts';
 import { H2Attempt } from './h2-attempt.ts';
 import type { AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
@@ -13,6 +16,8 @@ export interface LocalUpstreamOptions {
   connectTimeoutMs: number;
   /** Idle pooled connections are closed after this long. */
   idleMs?: number;
+  /** The HTTP/2 implementation of the h2c sessions (WEFT_L7_H2_ENGINE); default weft. */
+  engine?: H2Engine;
 }
 
 export class LocalUpstream {
@@ -36,13 +41,14 @@ export class LocalUpstream {
     const s = this.#h2.get(key);
     if (s !== undefined && !s.closed && !s.destroyed) return s;
     const { sockets, connectTimeoutMs } = this.#opts;
-    const session = http2.connect(`http://${key}`, { createConnection: () => sockets.connect(target, connectTimeoutMs) });
-    session.on('error', () => this.#h2.delete(key));
-    session.on('goaway', () => this.#h2.delete(key));
-    session.once('close', () => {
+    const session = dialPodSession({ sockets, target, connectTimeoutMs, engine: this.#opts.engine ?? 'weft', idleMs: this.#opts.idleMs ?? 60_000 });
+    // Dropped on error, GOAWAY or close; only this session (a newer one may hold the key by then).
+    const drop = (): void => {
       if (this.#h2.get(key) === session) this.#h2.delete(key);
-    });
-    session.setTimeout(this.#opts.idleMs ?? 60_000, () => session.close());
+    };
+    session.on('error', drop);
+    session.on('goaway', drop);
+    session.once('close', drop);
     this.#h2.set(key, session);
     return session;
   }

@@ -1,7 +1,8 @@
 // Outbound HTTP: a captured connection that detection found to be HTTP/1.x or HTTP/2 (prior
-// knowledge) is served by the agent's HTTP/1 codec (outbound-h1.ts; WEFT_L7_H1_ENGINE=node: an
-// in-process, never-listening node:http server) or node:http2, which do the framing (keep-alive,
-// chunked, 100-continue, trailers); each request then runs through the
+// knowledge) is served by the agent's own codecs — HTTP/1 by outbound-h1.ts, HTTP/2 by
+// outbound-h2.ts (WEFT_L7_H1_ENGINE / WEFT_L7_H2_ENGINE=node: in-process, never-listening node:http
+// and node:http2 servers) — which do the framing (keep-alive, chunked, 100-continue, trailers);
+// each request then runs through the
 // L7 stages (agent/http/exchange.ts) and is balanced on its own. Requests to another node travel
 // as HTTP/2 streams on pooled mTLS sessions to that node's agent (agent/http/headers.ts describes
 // the hop); same-node requests go straight to the pod with the same stages.
@@ -44,6 +45,8 @@ import { pipeBoth } from './tcp.ts';
 import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
+import { createAppH2Server, type AppRequest } from './outbound-h2.ts';
+import type { H2Engine } from './hbone/server.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 
 export interface OutboundHttpDeps {
@@ -52,6 +55,8 @@ export interface OutboundHttpDeps {
   peers: PeerSessions;
   tunnels: TunnelOpener;
   sockets: SocketFactory;
+  /** HTTP/2 prior knowledge from apps: node:http2's server or the agent's codec (WEFT_L7_H2_ENGINE); default weft. */
+  h2Engine?: H2Engine;
   hbonePort: number;
   connectTimeoutMs: number;
   detectTimeoutMs: number;
@@ -393,6 +398,11 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
   h2.on('checkContinue', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   // Invalid frames from an app that spoke h2 prior knowledge: nghttp2 sends GOAWAY; counted here.
   h2.on('sessionError', () => deps.telemetry.inputRejected('h2_protocol'));
+  // The same on the agent's codec (outbound-h2.ts): no node:http2 session per app connection.
+  const h2Codec = deps.h2Engine === 'node' ? undefined : createAppH2Server({
+    onRequest: onRequest as (req: AppRequest, res: ClientResponseLike) => void,
+    onProtocolError: () => deps.telemetry.inputRejected('h2_protocol'),
+  });
 
   const counters = router.counters;
 
@@ -401,6 +411,10 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (conn.proto === 'h2') {
       if (s.ended) {
         socket.destroy();
+        return;
+      }
+      if (h2Codec !== undefined) {
+        h2Codec.handle(socket, s.head);
         return;
       }
       // node:http2 takes what is already buffered on the socket before reading its handle
@@ -466,6 +480,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     close() {
       h1.close();
       h2.close();
+      h2Codec?.close();
     },
   };
 }

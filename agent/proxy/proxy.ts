@@ -81,7 +81,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     dialTcp,
   });
   // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.
-  const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs });
+  const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs, engine: config.l7H2Engine });
   const peers = new PeerSessions({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
@@ -105,7 +105,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const connectionLimit = limit('connections', config.maxConnectionsPerWorkload);
   const requestLimit = limit('pending_requests', config.maxPendingRequestsPerWorkload);
   const outboundHttp = createOutboundHttp({
-    router, local, peers, tunnels, sockets: deps.sockets, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
+    router, local, peers, tunnels, sockets: deps.sockets, h2Engine: config.l7H2Engine, hbonePort: config.hbonePort, connectTimeoutMs: config.connectTimeoutMs,
     detectTimeoutMs: config.detectTimeoutMs, headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization, h1Engine: config.l7H1Engine,
     opaquePorts: new Set(config.opaquePorts.split(',').map((p) => Number(p.trim())).filter((p) => Number.isInteger(p) && p > 0)),
     stats: deps.stats, telemetry: common.telemetry, policy: deps.policy, log: log.child('http'), requestLimit,

@@ -75,7 +75,10 @@ const view: HttpView = {
 };
 const stats = new ProxyStats();
 const sockets = createSocketFactory();
-const local = new LocalUpstream({ sockets, connectTimeoutMs: 2000 });
+// Both HTTP/2 engines (the h2c client to pods, the server for apps' prior knowledge): the codec by
+// default, node:http2 with WEFT_L7_H2_ENGINE=node.
+const engine = process.env.WEFT_L7_H2_ENGINE === 'node' ? 'node' : 'weft';
+const local = new LocalUpstream({ sockets, connectTimeoutMs: 2000, engine });
 const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('no certs in this test')) }, dialTcp: (h, p) => net.connect(p, h) });
 const defaults = { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 2, retryBackoffMs: 5 };
 const events: HttpRequestEvent[] = [];
@@ -83,7 +86,7 @@ const telemetry: Telemetry = { ...noTelemetry, request: (e) => { events.push(e);
 const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults, telemetry });
 const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
 const http = createOutboundHttp({
-  router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
+  router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
   tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), h1Engine: H1_ENGINE,
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
