@@ -49,20 +49,34 @@ export function goawayCode(bytes: Buffer): number {
   return -1;
 }
 
+/** The debug data of the first GOAWAY among `bytes` (latin1; the codec puts its reason there), or ''. */
+export function goawayDebug(bytes: Buffer): string {
+  for (let at = 0; at + 9 <= bytes.length;) {
+    const len = bytes.readUIntBE(at, 3);
+    if (bytes[at + 3] === 7 && at + 9 + len <= bytes.length) return bytes.subarray(at + 17, at + 9 + len).toString('latin1');
+    at += 9 + len;
+  }
+  return '';
+}
+
 /** Sends `bytes` to host:port and resolves with the server's GOAWAY code once it closed. */
-export function sendBurst(host: string, port: number, bytes: Buffer): Promise<number> {
+export function sendBurst(host: string, port: number, bytes: Buffer, debug?: (text: string) => void): Promise<number> {
   return new Promise((resolve) => {
     const c = net.connect(port, host);
     const got: Buffer[] = [];
     c.on('error', () => undefined);
     c.on('data', (d: Buffer) => got.push(d));
     c.once('connect', () => c.write(bytes));
-    c.once('close', () => resolve(goawayCode(Buffer.concat(got))));
+    c.once('close', () => {
+      const all = Buffer.concat(got);
+      debug?.(goawayDebug(all));
+      resolve(goawayCode(all));
+    });
   });
 }
 
-export function rapidReset(host: string, port: number, streams: number): Promise<number> {
-  return sendBurst(host, port, rapidResetBurst(streams));
+export function rapidReset(host: string, port: number, streams: number, debug?: (text: string) => void): Promise<number> {
+  return sendBurst(host, port, rapidResetBurst(streams), debug);
 }
 
 // Run as a program (tests/agent/http/app-h2-engines.test.ts imports the functions instead).
@@ -70,7 +84,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   runCli('h2-rapid-reset', 'node tests/apps/h2-rapid-reset.ts --host H --port P [--streams N]', async (argv) => {
     const { values } = parseArgs({ args: argv, options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' }, streams: { type: 'string' } }, strict: true });
     const port = intFlag('port', values.port, 0, 1, 65535);
-    const code = await rapidReset(values.host, port, intFlag('streams', values.streams, 1500, 1, 100_000));
-    emit({ goaway: code, closed: true });
+    let debug = '';
+    const code = await rapidReset(values.host, port, intFlag('streams', values.streams, 1500, 1, 100_000), (d) => { debug = d; });
+    emit({ goaway: code, debug, closed: true });
   });
 }

@@ -84,8 +84,8 @@ for (const to of ['hb', 'hc'] as const) {
 t.test('a rapid-reset burst from an app ends in GOAWAY ENHANCE_YOUR_CALM and is counted', { skip: engine === 'node' ? 'the codec\'s limit (node:http2 enforces its own)' : false }, async (t) => {
   const before = (await rejectedInput(mesh, 'n1')).get('h2_protocol') ?? 0;
   const r = await mesh.runApp('ha', 'h2-rapid-reset.ts', ['--host', tb.pod('hb').ip, '--port', '8081', '--streams', '1500'], 60_000);
-  const out = r.stdout[r.stdout.length - 1] as unknown as { goaway: number } | undefined;
-  t.equal(out?.goaway, 11, 'GOAWAY ENHANCE_YOUR_CALM (0xb)');
+  const out = r.stdout[r.stdout.length - 1] as unknown as { goaway: number; debug?: string } | undefined;
+  t.equal(out?.goaway, 11, `GOAWAY ENHANCE_YOUR_CALM (0xb); the agent said ${JSON.stringify(out?.debug ?? '')}`);
   await mesh.waitUntil(async () => ((await rejectedInput(mesh, 'n1')).get('h2_protocol') ?? 0) > before, 15_000, 'the refusal counted');
   t.pass('weft_rejected_input_total{reason="h2_protocol"} went up');
   // The agent is unharmed: the next app connection is served.
