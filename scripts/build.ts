@@ -56,7 +56,7 @@ const builtinsByRequire: Plugin = {
   name: 'builtins-by-require',
   setup(b) {
     const names = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-    b.onResolve({ filter: /^[a-z_/:]+$/ }, (args) => {
+    b.onResolve({ filter: /^[a-z0-9_/:]+$/ }, (args) => {
       if (!names.has(args.path)) return undefined;
       // The stand-in's own require() is the real one (the banner's createRequire).
       if (args.namespace === 'builtin-by-require') return { path: args.path, external: true };
