@@ -1,8 +1,7 @@
 // esbuild bundles for the processes users run: agent, control and the `weft` CLI. One file each,
 // Node 24 target, ws/yaml/x509 bundled in so an image needs only `node` and the bundle. The
 // dashboard's browser bundle (control/dashboard/ui) is built first and embedded in control's.
-import { build, type Plugin } from 'esbuild';
-import { builtinModules } from 'node:module';
+import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
@@ -46,26 +45,6 @@ const agentChunked = {
   minifyWhitespace: true,
 } as const;
 
-// Node's built-in modules are loaded with require(), not as ES modules: importing one as an ES module
-// makes Node build its module namespace, which reads every export, lazy getters included, and
-// node:http's WebSocket, CloseEvent and MessageEvent getters load all of undici (fetch, WebSocket,
-// web streams): 13.5 MiB of RSS and 745 KB of source in every isolate that imports node:http, for
-// nothing the agent uses (bench/agent-memory.ts; docs/design-notes.md). Through require() a named
-// import becomes a property read on the module object, and only what the code touches loads.
-const builtinsByRequire: Plugin = {
-  name: 'builtins-by-require',
-  setup(b) {
-    const names = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-    b.onResolve({ filter: /^[a-z0-9_/:]+$/ }, (args) => {
-      if (!names.has(args.path)) return undefined;
-      // The stand-in's own require() is the real one (the banner's createRequire).
-      if (args.namespace === 'builtin-by-require') return { path: args.path, external: true };
-      return { path: args.path.replace(/^node:/, ''), namespace: 'builtin-by-require' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'builtin-by-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});`, loader: 'js' }));
-  },
-};
-
 const present = Object.entries(entries).filter(([, file]) => existsSync(file));
 const results = await Promise.all(
   present.map(([name, file]) =>
@@ -82,7 +61,6 @@ const results = await Promise.all(
       banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
       logLevel: 'warning',
       metafile: name === 'agent',
-      ...(name === 'agent' ? { plugins: [builtinsByRequire] } : {}),
       ...(name === 'control' ? { define: { __WEFT_DASHBOARD_BUNDLE__: JSON.stringify(dashboardBundle) } } : {}),
     }),
   ),
