@@ -36,8 +36,8 @@ export const agentSettings = {
   adminSocket: str('WEFT_ADMIN_SOCKET', '/var/run/weft/agent.sock', 'Unix admin socket for the `weft` CLI; empty disables it.'),
   listenHost: str('WEFT_LISTEN_HOST', '0.0.0.0', 'Address the proxy listeners bind (the transparent ones must be the wildcard to see every original destination).'),
   workers: int('WEFT_WORKERS', 0, 'Proxy worker threads; 0 means one per core. Each worker owns SO_REUSEPORT listeners, so the kernel spreads connections.', 0, 256),
-  proxyInline: oneOf('WEFT_PROXY_INLINE', 'auto', ['auto', 'always', 'never'] as const, 'Where the proxy runs: `always` — on the main thread, beside the config stream, in the agent\'s one V8 isolate (no worker threads; the least memory); `never` — in WEFT_WORKERS worker threads (each its own isolate); `auto` — inline when there would be one worker (a one-core node, or WEFT_WORKERS=1), where a thread of its own buys no parallelism. Inline, a large config snapshot is parsed on the thread that moves bytes.'),
-  workerYoungGenMb: int('WEFT_WORKER_YOUNG_GEN_MB', 16, 'V8 young generation cap per proxy worker (MiB). Per-request garbage dies young; a capped young generation keeps each worker\'s resident memory low at the cost of more scavenges (8 cost ~35 % more GC time than 16 for about the same RSS). 0: V8\'s default (it grows to its maximum under load).', 0, 1024),
+  proxyInline: oneOf('WEFT_PROXY_INLINE', 'auto', ['auto', 'always', 'never'] as const, 'Where the proxy runs: `always` — on the main thread, beside the config stream, in the agent\'s one V8 isolate (no worker threads; the least memory); `never` — in WEFT_WORKERS worker threads (each its own isolate); `auto` — inline when there would be one worker (WEFT_WORKERS=1), and with the default WEFT_WORKERS=0 on nodes of up to 2 cores, where one inline proxy used less CPU per request and ~55 MiB less memory than two workers (bench/ab.ts on a 2-core node); an explicit WEFT_WORKERS of 2 or more runs workers. Inline, a large config snapshot is parsed on the thread that moves bytes.'),
+  workerYoungGenMb: int('WEFT_WORKER_YOUNG_GEN_MB', 16, 'V8 young generation cap (MiB) of every isolate of the agent: each proxy worker, and the main thread (where the proxy runs inline; the agent re-executes itself once at start with the matching --max-semi-space-size, unless the command line or NODE_OPTIONS sets one). Per-request garbage dies young; a capped young generation keeps resident memory low at the cost of more scavenges (8 cost ~35 % more GC time than 16 for about the same RSS). Uncapped, the main thread\'s grows to 128 MiB under a connection ramp. 0: V8\'s default.', 0, 1024),
   workerOldGenMb: int('WEFT_WORKER_OLD_GEN_MB', 0, 'V8 old generation cap per proxy worker (MiB); 0: V8\'s default. A worker that exceeds it exits and the agent fails, so set it only with headroom.', 0, 16_384),
   heapGrowingPercent: int('WEFT_HEAP_GROWING_PERCENT', 50, 'How far V8 lets an old generation grow past its live size before the next full collection, in percent (every heap of the agent: V8\'s --heap-growing-percent). V8 on its own grows small heaps up to 4x, so under steady load each worker carried tens of MiB of garbage; 50 cut the agent\'s resident memory under load by ~40-60 MiB with no request CPU difference measurable on the bench (bench/ab.ts). 0: V8\'s own choice.', 0, 300),
   workerStackTraceLimit: int('WEFT_WORKER_STACK_TRACE_LIMIT', 0, 'Stack frames captured per Error in proxy workers (Error.stackTraceLimit; the main thread keeps V8\'s 10). Node builds an error object on a normal request path (an HTTP/2 stream that closes before its last write completes: once per L7 response at the destination agent), and capturing frames is most of its cost (~1 µs a frame, ~9 µs at 10). Errors keep their code and message; raise this when a stack is needed to debug.', 0, 100),
@@ -104,10 +104,21 @@ export function workerCount(cfg: AgentConfig): number {
   return cfg.workers === 0 ? availableParallelism() : cfg.workers;
 }
 
+/**
+ * Up to this many cores, `auto` with the default worker count (one per core) runs one proxy inline.
+ * Measured on a 2-core machine (bench/ab.ts, HTTP/1.1 through the L7 path, docs/design-notes.md):
+ * one inline proxy took less CPU per request than two workers at 1000 req/s, served more in a
+ * closed loop (the load generator, the apps and the kernel share those cores, and two workers
+ * split each peer's HTTP/2 sessions and write batches), and held ~55 MiB less. Not measured above
+ * two cores, so larger nodes keep a worker per core.
+ */
+export const INLINE_MAX_CORES = 2;
+
 /** How many proxy instances run, and whether the one there is runs inline on the main thread. */
-export function proxyLayout(cfg: AgentConfig): { inline: boolean; count: number } {
-  const n = workerCount(cfg);
-  const inline = cfg.proxyInline === 'always' || (cfg.proxyInline === 'auto' && n === 1);
+export function proxyLayout(cfg: AgentConfig, cores: number = availableParallelism()): { inline: boolean; count: number } {
+  const n = cfg.workers === 0 ? cores : cfg.workers;
+  const inline = cfg.proxyInline === 'always'
+    || (cfg.proxyInline === 'auto' && (n === 1 || (cfg.workers === 0 && cores <= INLINE_MAX_CORES)));
   return inline ? { inline: true, count: 1 } : { inline: false, count: n };
 }
 

@@ -12,6 +12,7 @@ import { GuardedSink } from '../common/log-sink.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
 import { limitHeapGrowth } from './heap-growth.ts';
+import { mainHeapFlags, reexecWithFlags } from './main-heap.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
 // The main thread writes stdout and stderr through guarded sinks (a full log disk must not kill
@@ -26,6 +27,10 @@ async function main(): Promise<void> {
   }
   const cfg = loadAgentConfig(processEnv);
   setLogLevel(cfg.logLevel);
+  // Before anything is opened: on success this does not return, and the agent starts over in the
+  // same process with the main thread's young generation capped (agent/main-heap.ts).
+  const execve = process.execve?.bind(process);
+  reexecWithFlags(mainHeapFlags(cfg.workerYoungGenMb, process.execArgv, process.env.NODE_OPTIONS ?? ''), { execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env, execve }, (msg, err) => log.warn(msg, { err }));
   limitHeapGrowth(cfg.heapGrowingPercent);
   log.info('starting', { config: cfg });
   await reportFileLimit(log);

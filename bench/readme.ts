@@ -90,7 +90,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
   for (const w of r.workloads) workloadSection(r, w, rep, link);
 
   md.push('### Proxies when idle\n');
-  md.push('After start-up and one check request per configuration, before any load: VmRSS, and CPU over 3 s of no traffic (timers, the config stream) in % of one core.\n');
+  md.push('After start-up and one check request per configuration, before any load: VmRSS, and CPU over 3 s of no traffic (timers, the config stream) in % of one core. About 47–52 MiB of an agent\'s RSS is file-backed: pages of the node binary (code, read-only data) that start-up and TLS touch, shared with every node process on the host and reclaimable; each proxy worker adds an isolate of its own (~35 MiB idle). `/config_dump/memory` splits RSS into anonymous and file-backed pages and the main heap by V8 space; `bench/agent-memory.ts` measures idle and 10 000-connection memory of two builds or settings without the rest of the suite (docs/design-notes.md, "What an agent\'s memory is made of").\n');
   md.push(markdownTable(['configuration', 'process', 'RSS MiB', 'idle CPU %'], r.idle.map((i) => [
     r.configs.find((c) => c.id === i.config)?.label ?? i.config, i.name, Math.round(i.rssMiB * 10) / 10, i.cpuPercent,
   ])));

@@ -1,6 +1,8 @@
 // The agent's memory as one admin section (/config_dump/memory): the process's resident set and
 // every V8 heap in it — the main thread's and each proxy worker's. RSS alone cannot tell a leak of
 // JavaScript objects from native buffers or a heap V8 has merely grown; the heaps can.
+import { readFile } from 'node:fs/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Worker } from 'node:worker_threads';
 import type { ProxyThread } from '../proxy-thread.ts';
 
@@ -11,8 +13,23 @@ export interface HeapReading {
   externalBytes: number;
 }
 
+/** One V8 heap space of the main isolate: what it has reserved and what its live objects use. */
+export interface HeapSpace {
+  sizeBytes: number;
+  usedBytes: number;
+}
+
 export interface MemoryDump {
   rssBytes: number;
+  /**
+   * The resident set split as the kernel counts it (Linux; null elsewhere): anonymous memory (every
+   * heap, Buffers, native state) and file-backed pages — mostly the node binary's code and data,
+   * shared with every other node process on the host and reclaimable, but counted in RSS.
+   */
+  rssAnonBytes: number | null;
+  rssFileBytes: number | null;
+  /** The main isolate's heap by space (new_space is the young generation, code_space the compiled code). */
+  mainSpaces: Record<string, HeapSpace>;
   /** Sum of every isolate's external memory: what Buffers held by JavaScript keep. */
   externalBytes: number;
   main: HeapReading;
@@ -42,11 +59,23 @@ export function workerHeap(w: Worker, timeoutMs: number): Promise<HeapReading | 
 /** `workers`: the proxies; an inline one has no heap of its own (it is in `main`) and reads null. */
 export async function memoryDump(workers: readonly Pick<ProxyThread, 'heap'>[]): Promise<MemoryDump> {
   const m = process.memoryUsage();
-  const heaps = await Promise.all(workers.map((w) => w.heap(WORKER_TIMEOUT_MS)));
+  const [heaps, split] = await Promise.all([Promise.all(workers.map((w) => w.heap(WORKER_TIMEOUT_MS))), rssSplit()]);
   const main = { usedBytes: m.heapUsed, totalBytes: m.heapTotal, externalBytes: m.external };
+  const mainSpaces: Record<string, HeapSpace> = {};
+  for (const s of getHeapSpaceStatistics()) mainSpaces[s.space_name] = { sizeBytes: s.space_size, usedBytes: s.space_used_size };
   return {
-    rssBytes: m.rss, main, workers: heaps,
+    rssBytes: m.rss, ...split, mainSpaces, main, workers: heaps,
     heapUsedBytes: heaps.reduce((n, h) => n + (h?.usedBytes ?? 0), main.usedBytes),
     externalBytes: heaps.reduce((n, h) => n + (h?.externalBytes ?? 0), main.externalBytes),
   };
+}
+
+/** RssAnon and RssFile from /proc/self/status; null where there is no such file. */
+async function rssSplit(): Promise<{ rssAnonBytes: number | null; rssFileBytes: number | null }> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const kib = (key: string): number | null => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(status);
+    return m === null ? null : Number(m[1]) * 1024;
+  };
+  return { rssAnonBytes: kib('RssAnon'), rssFileBytes: kib('RssFile') };
 }

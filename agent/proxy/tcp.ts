@@ -75,8 +75,20 @@ class Splice {
     this.onDone = onDone;
   }
 
-  readonly countOut = (chunk: Buffer): void => { this.bytesOut += chunk.length; };
-  readonly countIn = (chunk: Buffer): void => { this.bytesIn += chunk.length; };
+  // Copying is ours rather than pipe()'s: two pipe() calls made 18 closures and their contexts per
+  // connection (~2.5 KB of heap on every agent a connection crosses: 10 000 idle connections,
+  // 25 MiB). These four are the whole of it: write what one side read to the other, pause the
+  // reader while the writer's buffer is full, resume it on 'drain'.
+  readonly forwardOut = (chunk: Buffer): void => {
+    this.bytesOut += chunk.length;
+    if (!this.b.destroyed && !this.b.write(chunk)) this.a.pause();
+  };
+  readonly forwardIn = (chunk: Buffer): void => {
+    this.bytesIn += chunk.length;
+    if (!this.a.destroyed && !this.a.write(chunk)) this.b.pause();
+  };
+  readonly resumeA = (): void => { this.a.resume(); };
+  readonly resumeB = (): void => { this.b.resume(); };
   readonly onError = (err: Error): void => { this.error ??= err; };
   readonly onEndA = (): void => { this.sideEnded(this.a, this.b); };
   readonly onEndB = (): void => { this.sideEnded(this.b, this.a); };
@@ -93,14 +105,20 @@ class Splice {
     this.b.on('error', this.onError);
     this.a.on('close', this.onCloseA);
     this.b.on('close', this.onCloseB);
-    this.a.on('data', this.countOut);
-    this.b.on('data', this.countIn);
     this.a.on('end', this.onEndA);
     this.b.on('end', this.onEndB);
-    // pipe() carries backpressure; ends are ours to forward (sideEnded), because an HTTP/2 stream
-    // that receives RST_STREAM also emits 'end', which must not reach the app as a clean FIN.
-    this.a.pipe(this.b, { end: false });
-    this.b.pipe(this.a, { end: false });
+    // Ends are forwarded by sideEnded, not by the copy: an HTTP/2 stream that receives RST_STREAM
+    // also emits 'end', which must not reach the app as a clean FIN.
+    this.b.on('drain', this.resumeA);
+    this.a.on('drain', this.resumeB);
+    this.a.on('data', this.forwardOut);
+    this.b.on('data', this.forwardIn);
+    // A reader paused before we were handed it (sniffing does) flows now, unless its writer is
+    // already full, as pipe() did.
+    if (this.b.writableNeedDrain) this.a.pause();
+    else this.a.resume();
+    if (this.a.writableNeedDrain) this.b.pause();
+    else this.b.resume();
     // A side that closed before we were handed it will never emit 'close' again.
     if (this.a.closed) queueMicrotask(this.onCloseA);
     if (this.b.closed) queueMicrotask(this.onCloseB);

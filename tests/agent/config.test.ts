@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadAgentConfig, workerHeapLimits } from '../../agent/config.ts';
+import { loadAgentConfig, proxyLayout, workerHeapLimits } from '../../agent/config.ts';
 import { loadControlConfig } from '../../control/config.ts';
 
 const env = (vars: Record<string, string>) => (k: string): string | undefined => vars[k];
@@ -58,4 +58,18 @@ t.test('agent config: proxy worker heap limits and stack frames', async (t) => {
   t.equal(d.heapGrowingPercent, 50, 'heaps grow 50 % past their live size by default');
   t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HEAP_GROWING_PERCENT: '0' })).heapGrowingPercent, 0, '0 leaves it to V8');
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HEAP_GROWING_PERCENT: '-1' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_HEAP_GROWING_PERCENT/ });
+});
+
+t.test('agent config: where the proxy runs (WEFT_PROXY_INLINE × WEFT_WORKERS × cores)', async (t) => {
+  const rows: Array<[string, Record<string, string>, number, { inline: boolean; count: number }]> = [
+    ['default on one core: inline', {}, 1, { inline: true, count: 1 }],
+    ['default on two cores: inline (measured cheaper than two workers there)', {}, 2, { inline: true, count: 1 }],
+    ['default on four cores: a worker per core', {}, 4, { inline: false, count: 4 }],
+    ['WEFT_WORKERS=1 anywhere: inline', { WEFT_WORKERS: '1' }, 8, { inline: true, count: 1 }],
+    ['an explicit WEFT_WORKERS=2 on two cores: two workers', { WEFT_WORKERS: '2' }, 2, { inline: false, count: 2 }],
+    ['never: a worker even for one proxy', { WEFT_WORKERS: '1', WEFT_PROXY_INLINE: 'never' }, 1, { inline: false, count: 1 }],
+    ['never on two cores: a worker per core', { WEFT_PROXY_INLINE: 'never' }, 2, { inline: false, count: 2 }],
+    ['always: one inline proxy whatever the worker count', { WEFT_WORKERS: '4', WEFT_PROXY_INLINE: 'always' }, 4, { inline: true, count: 1 }],
+  ];
+  for (const [name, vars, cores, want] of rows) t.same(proxyLayout(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', ...vars })), cores), want, name);
 });

@@ -20,3 +20,21 @@ t.test('reports the main heap and each live worker\'s; an exited worker is null'
   t.equal(d.heapUsedBytes, d.main.usedBytes + (d.workers[0]?.usedBytes ?? 0), 'the total is the sum');
   t.equal(d.externalBytes, d.main.externalBytes + (d.workers[0]?.externalBytes ?? 0), 'external memory too');
 });
+
+t.test('splits the resident set into anonymous and file-backed pages, and the main heap by space', async (t) => {
+  const d = await memoryDump([]);
+  if (process.platform === 'linux') {
+    t.ok(d.rssAnonBytes !== null && d.rssAnonBytes > 0, 'anonymous pages (the heaps) are resident');
+    t.ok(d.rssFileBytes !== null && d.rssFileBytes > 0, 'so are pages of the node binary');
+    // Read at another moment than rssBytes, so only roughly equal: the two parts make the whole.
+    const sum = (d.rssAnonBytes ?? 0) + (d.rssFileBytes ?? 0);
+    t.ok(Math.abs(sum - d.rssBytes) < 16 * 1024 * 1024, `anon + file (${sum}) ≈ rss (${d.rssBytes})`);
+  }
+  // V8's young and old generations and its code space are always there.
+  for (const space of ['new_space', 'old_space', 'code_space']) {
+    t.ok(d.mainSpaces[space] !== undefined, space);
+    t.ok(d.mainSpaces[space].sizeBytes >= d.mainSpaces[space].usedBytes, `${space}: used within its size`);
+  }
+  const used = Object.values(d.mainSpaces).reduce((n, s) => n + s.usedBytes, 0);
+  t.ok(Math.abs(used - d.main.usedBytes) < 4 * 1024 * 1024, 'the spaces add up to the heap');
+});

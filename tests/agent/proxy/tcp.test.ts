@@ -77,3 +77,69 @@ t.test('a reset on one side is a reset on the other, both ways', async (t) => {
     t.ok((await done).error, 'the splice reports the abort');
   }
 });
+
+t.test('backpressure: while the far side does not read, the proxy stops reading; then every byte arrives in order', async (t) => {
+  const { client, far, done } = await rig(t);
+  far.pause();
+  // 64 MiB cannot fit in the kernel's socket buffers on both hops: if the proxy kept reading
+  // without writing room, it would buffer the rest in memory, and the client would finish writing.
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = i % 251;
+  let written = 0;
+  let blocked = false;
+  const total = 64;
+  await new Promise<void>((resolve) => {
+    const more = (): void => {
+      while (written < total) {
+        written++;
+        if (!client.write(chunk)) { blocked = true; client.once('drain', more); return; }
+      }
+      resolve();
+    };
+    more();
+    // The client stays blocked: the proxy has stopped reading from it.
+    setTimeout(resolve, 1500);
+  });
+  t.ok(blocked && written < total, `the client was held back (wrote ${written} of ${total} MiB before the far side read)`);
+  const farGot: Buffer[] = [];
+  let farBytes = 0;
+  far.on('data', (c: Buffer) => { farGot.push(c); farBytes += c.length; });
+  const farEnded = new Promise<void>((r) => far.once('end', () => r()));
+  far.resume();
+  await new Promise<void>((resolve) => {
+    const rest = (): void => {
+      while (written < total) {
+        written++;
+        if (!client.write(chunk)) { client.once('drain', rest); return; }
+      }
+      client.end();
+      resolve();
+    };
+    rest();
+  });
+  await farEnded;
+  t.equal(farBytes, total << 20, 'every byte');
+  const all = Buffer.concat(farGot);
+  let same = true;
+  for (let i = 0; i < all.length && same; i += 4093) same = all[i] === (i % (1 << 20)) % 251;
+  t.ok(same, 'in order');
+  far.end();
+  t.equal((await done).bytesOut, total << 20);
+});
+
+t.test('a side handed over paused (as sniffing leaves it) flows', async (t) => {
+  const farServer = net.createServer({ allowHalfOpen: true }, (s) => s.end('hello'));
+  await new Promise<void>((r) => farServer.listen(0, '127.0.0.3', r));
+  const proxy = net.createServer({ allowHalfOpen: true }, (near) => {
+    near.pause();
+    const up = net.connect({ host: '127.0.0.3', port: (farServer.address() as net.AddressInfo).port, allowHalfOpen: true });
+    up.pause();
+    up.once('connect', () => pipeBoth(near, up));
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  t.teardown(async () => { await Promise.all([proxy, farServer].map((s) => new Promise((r) => s.close(r)))); });
+  const client = net.connect({ host: '127.0.0.1', port: (proxy.address() as net.AddressInfo).port, allowHalfOpen: true });
+  const got = await readAll(client);
+  client.end();
+  t.equal(got, 'hello');
+});
