@@ -6,6 +6,7 @@
 // ends, no obs-fold, no whitespace before a colon, one Content-Length, never both Content-Length
 // and Transfer-Encoding, and a cap on the header section (and on the trailer section).
 import type { IncomingHttpHeaders } from 'node:http';
+import { addField } from '../http1/header-object.ts';
 
 export interface ResponseHandler {
   /** An interim answer (1xx other than 101); the final one follows. */
@@ -43,7 +44,6 @@ const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?$/;
 const DIGITS = /^\d{1,15}$/;
 // node:http keeps the first of these when a message repeats them (IncomingMessage#_addHeaderLine).
-const SINGLE = new Set(['content-type', 'content-length', 'user-agent', 'referer', 'host', 'authorization', 'proxy-authorization', 'if-modified-since', 'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag', 'last-modified', 'server', 'age', 'expires']);
 
 export class H1ResponseParser {
   readonly #maxHeader: number;
@@ -317,18 +317,6 @@ export class H1ResponseParser {
   }
 }
 
-/** Adds a field as node:http's IncomingMessage does: set-cookie a list, some fields first-wins, cookie joined by "; ", others by ", ". */
-function addField(h: IncomingHttpHeaders, name: string, value: string): void {
-  if (name === '__proto__') return;
-  const prev = h[name];
-  if (prev === undefined) {
-    h[name] = name === 'set-cookie' ? [value] : value;
-  } else if (name === 'set-cookie') {
-    (prev as string[]).push(value);
-  } else if (!SINGLE.has(name)) {
-    h[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
-  }
-}
 
 function trimOws(line: string, from: number): string {
   let s = from;

@@ -13,18 +13,20 @@ const FIRST_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 export function headerObject(raw: readonly string[]): IncomingHttpHeaders {
-  const h: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    const value = raw[i + 1];
-    const had = h[name];
-    if (had === undefined) {
-      h[name] = name === 'set-cookie' ? [value] : value;
-    } else if (name === 'set-cookie') {
-      (had as string[]).push(value);
-    } else if (!FIRST_ONLY.has(name)) {
-      h[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
-    }
+  const h: IncomingHttpHeaders = {};
+  for (let i = 0; i < raw.length; i += 2) addField(h, raw[i].toLowerCase(), raw[i + 1]);
+  return h;
+}
+
+/** Adds one field (`name` lower-case) to `h` by the rules above; the pod-side response parser uses it too. */
+export function addField(h: IncomingHttpHeaders, name: string, value: string): void {
+  if (name === '__proto__') return;
+  const prev = h[name];
+  if (prev === undefined) {
+    h[name] = name === 'set-cookie' ? [value] : value;
+  } else if (name === 'set-cookie') {
+    (prev as string[]).push(value);
+  } else if (!FIRST_ONLY.has(name)) {
+    h[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
-  return h as IncomingHttpHeaders;
 }

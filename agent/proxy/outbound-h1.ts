@@ -538,22 +538,12 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
 
   #armHead(): void {
     this.#headArmed = true;
-    if (this.#headTimer === undefined) {
-      this.#headTimer = setTimeout(this.#onHeadTimeout, this.#front.headersTimeoutMs);
-      this.#headTimer.unref();
-    } else {
-      this.#headTimer.refresh();
-    }
+    this.#headTimer = rearm(this.#headTimer, this.#onHeadTimeout, this.#front.headersTimeoutMs);
   }
 
   #armIdle(): void {
     this.#idleArmed = true;
-    if (this.#idleTimer === undefined) {
-      this.#idleTimer = setTimeout(this.#onIdleTimeout, this.#front.keepAliveTimeoutMs);
-      this.#idleTimer.unref();
-    } else {
-      this.#idleTimer.refresh();
-    }
+    this.#idleTimer = rearm(this.#idleTimer, this.#onIdleTimeout, this.#front.keepAliveTimeoutMs);
   }
 
   #stopTimers(): void {
@@ -620,4 +610,9 @@ function withoutUpgrade(h: IncomingHttpHeaders): IncomingHttpHeaders {
     out[k] = h[k];
   }
   return out;
+}
+
+/** The connection's timer, made once (unref'd) and refreshed after: no new Timeout per request. */
+function rearm(t: NodeJS.Timeout | undefined, fn: () => void, ms: number): NodeJS.Timeout {
+  return t === undefined ? setTimeout(fn, ms).unref() : t.refresh();
 }
