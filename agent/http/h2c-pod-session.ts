@@ -8,6 +8,8 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import { H2Session } from '../h2/session.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
 import type { H2Engine } from '../proxy/hbone/server.ts';
+// The same windows as the hop between agents: one stream can fill a link.
+import { SESSION_WINDOW, STREAM_WINDOW } from '../proxy/hbone/dial-peer.ts';
 
 export interface PodDial {
   sockets: SocketFactory;
@@ -18,9 +20,6 @@ export interface PodDial {
   idleMs: number;
 }
 
-// The same windows as the hop between agents (dial-peer.ts): one stream can fill a link.
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 
 function ignore(): void {}
 

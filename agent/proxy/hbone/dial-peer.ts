@@ -30,8 +30,8 @@ export interface PeerDial {
 
 // Windows large enough that one stream can fill a LAN link without waiting on WINDOW_UPDATEs;
 // memory is only used when the reader is slower than the network.
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
+export const STREAM_WINDOW = 1 << 20;
+export const SESSION_WINDOW = 16 << 20;
 
 function ignore(): void {}
 
