@@ -36,5 +36,15 @@ crashed=$(grep -cE '^not ok [0-9]+' "$log" || true)
 passed=$((passed - skipped))
 skipped=$((skipped + file_skipped))
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+# Name what failed just above the summary, so a log cut to its tail still says which test it was.
+if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+  echo "== failures"
+  awk '
+    /^# Subtest: tests\// { file = $3 }
+    /^    # Subtest: / { sub(/^    # Subtest: /, ""); name = $0 }
+    /^        not ok [0-9]+/ { line = $0; sub(/^ +/, "", line); print "  " file " > " name " > " line }
+    /^not ok [0-9]+/ { print "  " $0 }
+  ' "$log" | head -40
+fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 exit "$rc"
