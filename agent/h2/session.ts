@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { H2Connection, HeadersKind, type H2ConnectionOptions, type H2Handler, type H2Stream, type HeadersKindValue } from './connection.ts';
 import { H2DuplexStream, notOpenedError, type StreamOwner } from './duplex-stream.ts';
+import type { H2StreamHandler } from './stream-handler.ts';
 import { headersToObject, objectToHeaders } from './header-object.ts';
 import { H2Code } from './constants.ts';
 import { connError, type H2Error } from './h2-error.ts';
@@ -119,7 +120,7 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
   // ---- H2Handler ----
 
   onHeaders(s: H2Stream, headers: string[], endStream: boolean, kind: HeadersKindValue): void {
-    const st = s.ctx as H2DuplexStream | undefined;
+    const st = s.ctx as H2StreamHandler | undefined;
     if (st !== undefined) {
       st.onHeaders(headers, endStream, kind);
       return;
@@ -137,15 +138,15 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
   }
 
   onData(s: H2Stream, data: Buffer, endStream: boolean): void {
-    (s.ctx as H2DuplexStream | undefined)?.onData(data, endStream);
+    (s.ctx as H2StreamHandler | undefined)?.onData(data, endStream);
   }
 
   onReset(s: H2Stream, code: number): void {
-    (s.ctx as H2DuplexStream | undefined)?.onReset(code);
+    (s.ctx as H2StreamHandler | undefined)?.onReset(code);
   }
 
   onStreamClose(s: H2Stream): void {
-    (s.ctx as H2DuplexStream | undefined)?.onClosed();
+    (s.ctx as H2StreamHandler | undefined)?.onClosed();
     if (this.closed || this.conn.draining) this.#endIfIdle();
   }
 
@@ -179,7 +180,7 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
   }
 
   onWritable(s: H2Stream): void {
-    (s.ctx as H2DuplexStream | undefined)?.onWritable();
+    (s.ctx as H2StreamHandler | undefined)?.onWritable();
   }
 
   // ---- internals ----

@@ -215,7 +215,9 @@ t.test('policies: a DENY policy and the edge it denied', async (t) => {
   await page.goto(`${dashboard}#/policies`);
   const section = page.locator('section[data-policy="demo/deny-client"]');
   await section.waitFor({ timeout: 30_000 });
-  const denied = section.locator(`tr[data-denied="${ID('client')}->demo/server"]`);
+  // The same edge may also have a 'closed' row: a connection still open from an earlier test is
+  // closed when the DENY arrives, and counted under the policy too. This test wants the refusal.
+  const denied = section.locator(`tr[data-denied="${ID('client')}->demo/server"][data-kind="denied"]`);
   await denied.waitFor({ timeout: 30_000 });
   t.match(await denied.textContent(), /denied.*demo\/client.*demo\/server/, 'the denied edge is listed under the policy');
   t.match(await section.textContent(), /Enforced on: demo\/server/, 'with the workload that enforces it');

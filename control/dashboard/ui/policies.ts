@@ -16,7 +16,7 @@ function counterTable(caption: string, rows: CounterRow[]): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'muted' }, `${caption}: none.`);
   return h('table', { class: 'data' }, h('caption', {}, caption),
     h('thead', {}, h('tr', {}, ...['Kind', 'Source identity', 'Destination', 'Total', 'In window', 'Last'].map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, ...rows.map((r) => h('tr', { 'data-denied': `${r.source}->${r.destination}`, class: r.kind === 'audited' ? null : 'failed' },
+    h('tbody', {}, ...rows.map((r) => h('tr', { 'data-denied': `${r.source}->${r.destination}`, 'data-kind': r.kind, class: r.kind === 'audited' ? null : 'failed' },
       h('td', {}, r.kind), h('td', {}, shortIdentity(r.source)), h('td', {}, r.destination), h('td', { class: 'num' }, r.total), h('td', { class: 'num' }, r.recent), h('td', {}, r.lastAt === null ? '–' : clock(r.lastAt))))));
 }
 
