@@ -9,13 +9,12 @@
 // the first attempt sees the body as it arrives.
 import http2 from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
 import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
-import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from './upstream.ts';
+import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/trace-context.ts';
@@ -104,7 +103,7 @@ export class Exchange implements AttemptSink {
   #timer: NodeJS.Timeout | undefined = undefined;
   #idle: NodeJS.Timeout | undefined = undefined;
   #backoff: NodeJS.Timeout | undefined = undefined;
-  #body: Readable | undefined = undefined;
+  #body: ResponseBody | undefined = undefined;
 
   readonly #conn: ConnectionContext | undefined;
   #responseBytes = 0;
@@ -286,7 +285,7 @@ export class Exchange implements AttemptSink {
     this.#res.writeContinue();
   }
 
-  onResponse(status: number, headers: IncomingHttpHeaders, body: Readable): void {
+  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody): void {
     if (this.#finished) {
       body.destroy();
       return;

@@ -2,15 +2,40 @@
 // h2c to a local pod, HTTP/2 to a peer agent). The exchange drives every kind through this shape:
 // it writes the body into `body` and hears back through an AttemptSink.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Readable, Writable } from 'node:stream';
 
 export type AppProtocol = 'http1' | 'h2';
+
+/**
+ * An attempt's response body as its consumers read it: 'data' and 'end', pause/resume for
+ * backpressure, destroy to let go. Structural, so a codec stream's plain object fits as well as a
+ * node Readable (h1-client's response, an H2DuplexStream): no stream object per request is required.
+ */
+export interface ResponseBody {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  off(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  once(event: 'end', fn: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
+
+/**
+ * An attempt's request body as the exchange writes it: write() returns false past the high-water
+ * mark, then one 'drain' says go on. Structural for the same reason as ResponseBody.
+ */
+export interface AttemptBody {
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  once(event: 'drain', fn: () => void): unknown;
+  readonly writableEnded: boolean;
+  readonly destroyed: boolean;
+}
 
 export interface AttemptSink {
   /** The server sent 100 Continue. */
   onContinue(): void;
   /** Final response headers; `body` streams the response (consume or destroy it). */
-  onResponse(status: number, headers: IncomingHttpHeaders, body: Readable): void;
+  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody): void;
   /** The response body ended; `trailers` when the server sent any. */
   onEnd(trailers: IncomingHttpHeaders | undefined): void;
   /**
@@ -22,7 +47,7 @@ export interface AttemptSink {
 
 export interface UpstreamAttempt {
   /** Request body sink; end() it when the body is complete. */
-  readonly body: Writable;
+  readonly body: AttemptBody;
   /** Stops the attempt (timeout, client gone, retry decided). Idempotent; no sink calls after. */
   abort(): void;
 }
@@ -48,6 +73,6 @@ export interface AttemptRequest {
 }
 
 /** Ends an attempt's body once: end() on a finished or destroyed stream builds an error object. */
-export function endBody(body: Writable): void {
+export function endBody(body: AttemptBody): void {
   if (!body.writableEnded && !body.destroyed) body.end();
 }

@@ -6,12 +6,11 @@
 // the stream. Failures carry weft-error so the originating agent knows whether the request was
 // delivered (UPSTREAM_CONNECT: it was not, and may be replayed).
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Readable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
-import type { AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
+import { endBody, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
@@ -81,15 +80,36 @@ class StreamSink implements AttemptSink {
   constructor(stream: ServerHttp2Stream, report: RequestReport) {
     this.stream = stream;
     this.#report = report;
-    stream.on('data', this.#countIn);
     stream.on('close', this.#onClose);
   }
 
-  readonly #countIn = (c: Buffer): void => {
+  /** Relays the peer's request body into the attempt: one handler counts, writes and applies backpressure. */
+  relayRequestBody(): void {
+    const s = this.stream;
+    s.on('data', this.#onReqData);
+    s.once('end', this.#onReqEnd);
+  }
+
+  readonly #onReqData = (c: Buffer): void => {
     this.#requestBytes += c.length;
+    const body = this.attempt?.body;
+    if (body === undefined || body.destroyed || body.writableEnded) return;
+    if (!body.write(c)) {
+      this.stream.pause();
+      body.once('drain', this.#resumeReq);
+    }
   };
 
-  #body: Readable | undefined = undefined;
+  readonly #resumeReq = (): void => {
+    if (!this.stream.destroyed) this.stream.resume();
+  };
+
+  readonly #onReqEnd = (): void => {
+    const body = this.attempt?.body;
+    if (body !== undefined) endBody(body);
+  };
+
+  #body: ResponseBody | undefined = undefined;
 
   readonly #onBodyData = (c: Buffer): void => {
     this.#responseBytes += c.length;
@@ -114,7 +134,7 @@ class StreamSink implements AttemptSink {
     if (!this.stream.destroyed && !this.stream.headersSent) this.stream.additionalHeaders({ ':status': 100 });
   }
 
-  onResponse(status: number, headers: IncomingHttpHeaders, body: Readable): void {
+  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody): void {
     const s = this.stream;
     if (s.destroyed) {
       body.destroy();
@@ -272,6 +292,6 @@ export function createInboundHttpHandler(deps: InboundHttpDeps): (req: PeerHttpR
     sink.attempt = attempt;
     // A bodyless request went out whole (its attempt's body is already ended); piping would end it twice.
     if (stream.endAfterHeaders) stream.resume();
-    else stream.pipe(attempt.body);
+    else sink.relayRequestBody();
   };
 }

@@ -16,7 +16,7 @@ import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from 
 import type { Readable } from 'node:stream';
 import { PeerSessions } from '../../../agent/http/peer-sessions.ts';
 import { H2Attempt } from '../../../agent/http/h2-attempt.ts';
-import type { AttemptSink } from '../../../agent/http/upstream.ts';
+import type { AttemptSink, ResponseBody } from '../../../agent/http/upstream.ts';
 import type { H2Engine, HboneServer } from '../../../agent/proxy/hbone/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { H2Session } from '../../../agent/h2/session.ts';
@@ -258,7 +258,7 @@ for (const clientEngine of ENGINES) {
         t.ok(isAnswer(a) && a.body.toString() === String(total), 'every octet arrived once the server read');
 
         // Download to a client that does not read: the server's writes stall the same way.
-        let body: Readable | undefined;
+        let body: ResponseBody | undefined;
         const down = new Promise<number>((resolve, reject) => {
           const sink: AttemptSink = {
             onContinue: () => {},

@@ -467,7 +467,8 @@ t.test('an h2c pod that refuses the connection: the attempt fails as never deliv
         onFailure: (delivered, err) => resolve({ delivered, message: err.message }),
       },
     );
-    a.body.end('body');
+    a.body.write(Buffer.from('body'));
+    a.body.end();
   });
   t.equal(failure.delivered, false, `not delivered (${failure.message})`);
   // The failed session left the pool: a pod listening there now is reached.

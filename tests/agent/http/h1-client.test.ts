@@ -5,21 +5,20 @@ import t, { type Test } from 'tap';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import { H1Pool, serverIdleMs } from '../../../agent/http/h1-client.ts';
-import { endBody, type AttemptRequest, type AttemptSink } from '../../../agent/http/upstream.ts';
+import { endBody, type AttemptRequest, type AttemptSink, type ResponseBody } from '../../../agent/http/upstream.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 
 interface Outcome { status: number; headers: IncomingHttpHeaders; body: string; trailers: IncomingHttpHeaders | undefined; continued: boolean }
 interface Failure { delivered: boolean; err: Error & { code?: string } }
 
-function sink(opts: { paused?: boolean } = {}): { sink: AttemptSink; done: Promise<Outcome>; failed: Promise<Failure>; body: () => Readable | undefined } {
+function sink(opts: { paused?: boolean } = {}): { sink: AttemptSink; done: Promise<Outcome>; failed: Promise<Failure>; body: () => ResponseBody | undefined } {
   let resolve!: (o: Outcome) => void;
   let fail!: (f: Failure) => void;
   const done = new Promise<Outcome>((r) => { resolve = r; });
   const failed = new Promise<Failure>((r) => { fail = r; });
   const o: Outcome = { status: 0, headers: {}, body: '', trailers: undefined, continued: false };
-  let body: Readable | undefined;
+  let body: ResponseBody | undefined;
   return {
     done,
     failed,
@@ -284,7 +283,7 @@ t.test('abort mid-response closes the connection and says nothing more', async (
   const a = sink();
   const attempt = pool.start(req(s.port), {
     ...a.sink,
-    onResponse(st, h, b) { a.sink.onResponse(st, h, b); b.once('data', () => attempt.abort()); },
+    onResponse(st, h, b) { a.sink.onResponse(st, h, b); b.on('data', () => attempt.abort()); },
     onEnd() { calls++; },
     onFailure() { calls++; },
   });
