@@ -2,7 +2,7 @@
 // public key, the signature and the requested extensions — and the signature check, with
 // node:crypto doing the ECDSA verify.
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { children, decodeOid, DerError, expectTag, readTlv } from './der.ts';
+import { children, decodeOid, DerError, expectTag, readTlv } from '../../common/der.ts';
 
 export interface CsrExtension {
   oid: string;

@@ -1,12 +1,10 @@
 // The leaf certificate (X.509-SVID) as DER, built from a fixed shape and signed with node:crypto.
 // Everything variable is a parameter; nothing is copied from the request but the key and the SAN.
 import { sign, type KeyObject } from 'node:crypto';
-import { bits, children, expectTag, octets, oid, readTlv, seq, time, tlv, uint } from './der.ts';
+import { children, expectTag, octets, oid, readTlv, seq, time, tlv, uint } from '../../common/der.ts';
+import { DER_TRUE as TRUE, ECDSA_SHA256_ALGORITHM as ECDSA_SHA256, signedDer, subjectAltNameExtension, type SubjectAltName } from '../../common/x509-der.ts';
 
-export interface SubjectAltName {
-  type: 'url' | 'dns' | 'ip';
-  value: string;
-}
+export { derToPem, type SubjectAltName } from '../../common/x509-der.ts';
 
 export interface LeafSpec {
   serial: Buffer;
@@ -24,32 +22,22 @@ export interface LeafSpec {
   aki: Buffer;
 }
 
-const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 const VERSION_3 = tlv(0xa0, tlv(0x02, Buffer.from([2])));
 const EMPTY_NAME = seq();
-const TRUE = tlv(0x01, Buffer.from([0xff]));
 const EKU: Record<'serverAuth' | 'clientAuth', Buffer> = { serverAuth: oid('1.3.6.1.5.5.7.3.1'), clientAuth: oid('1.3.6.1.5.5.7.3.2') };
 // Fixed extensions, encoded once.
 const BASIC_CONSTRAINTS_LEAF = seq(oid('2.5.29.19'), TRUE, octets(seq()));
 const KEY_USAGE_DIGITAL_SIGNATURE = seq(oid('2.5.29.15'), TRUE, octets(tlv(0x03, Buffer.from([0x07, 0x80]))));
 const OID_EKU = oid('2.5.29.37');
-const OID_SAN = oid('2.5.29.17');
 const OID_SKI = oid('2.5.29.14');
 const OID_AKI = oid('2.5.29.35');
-
-function generalName(n: SubjectAltName): Buffer {
-  if (n.type === 'url') return tlv(0x86, Buffer.from(n.value, 'latin1'));
-  if (n.type === 'dns') return tlv(0x82, Buffer.from(n.value, 'latin1'));
-  return tlv(0x87, Buffer.from(n.value.split('.').map(Number)));
-}
 
 export function leafTbs(s: LeafSpec): Buffer {
   const extensions = [
     BASIC_CONSTRAINTS_LEAF,
     KEY_USAGE_DIGITAL_SIGNATURE,
     seq(OID_EKU, octets(seq(...s.extKeyUsages.map((u) => EKU[u])))),
-    // The subject is empty: the identity lives in the SAN alone, so the SAN is critical (RFC 5280).
-    seq(OID_SAN, TRUE, octets(seq(...s.sans.map(generalName)))),
+    subjectAltNameExtension(s.sans),
     seq(OID_SKI, octets(octets(s.ski))),
     seq(OID_AKI, octets(seq(tlv(0x80, s.aki)))),
   ];
@@ -58,13 +46,7 @@ export function leafTbs(s: LeafSpec): Buffer {
 
 /** Signs a TBSCertificate with the issuer's EC key; returns the Certificate DER. */
 export function signTbs(tbs: Buffer, issuerKey: KeyObject): Buffer {
-  const signature = sign('sha256', tbs, { key: issuerKey, dsaEncoding: 'der' });
-  return seq(tbs, ECDSA_SHA256, bits(signature));
-}
-
-export function derToPem(der: Buffer, label: string): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+  return signedDer(tbs, sign('sha256', tbs, { key: issuerKey, dsaEncoding: 'der' }));
 }
 
 /** The subject Name DER of a certificate: what its children carry as their issuer. */

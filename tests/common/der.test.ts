@@ -1,7 +1,7 @@
 import t from 'tap';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { children, decodeOid, oid, readTlv, seq, time, tlv, uint } from '../../../control/ca/der.ts';
-import { derToPem, leafTbs, signTbs } from '../../../control/ca/leaf-der.ts';
+import { children, decodeOid, oid, readTlv, seq, time, tlv, uint } from '../../common/der.ts';
+import { derToPem, leafTbs, signTbs } from '../../control/ca/leaf-der.ts';
 
 t.test('lengths: short, one-byte and two-byte forms round-trip', async (t) => {
   for (const n of [0, 127, 128, 255, 256, 70_000]) {

@@ -1,5 +1,5 @@
-// Just enough DER (X.690) to read a PKCS#10 request and to write a leaf certificate. Signing is
-// the CA's hot path; building the few fixed structures by hand and signing with node:crypto keeps
+// Just enough DER (X.690) to read a PKCS#10 request and to write a leaf certificate or a request.
+// Signing is the CA's hot path; building the few fixed structures by hand and signing with node:crypto keeps
 // it to the cost of one ECDSA verify and one sign, instead of a generic ASN.1 schema round trip.
 
 export interface DerNode {
