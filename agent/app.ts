@@ -425,7 +425,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
     reconcileRedirect();
   }
   ready = true;
-  log.info('proxy listening', { workers: workers.length, inline: layout.inline, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort, l7H2Engine: cfg.l7H2Engine });
+  log.info('proxy listening', { workers: workers.length, inline: layout.inline, outbound: cfg.outboundPort, inboundPlaintext: cfg.inboundPlaintextPort, hbone: cfg.hbonePort, l7H2Engine: cfg.l7H2Engine, l7H1Engine: cfg.l7H1Engine });
   // "ready" in the log when (and only when) /ready answers 200; until then what it waits for.
   readyLog = watchReadiness(readiness, log);
 
