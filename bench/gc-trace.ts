@@ -5,6 +5,7 @@
 // generation (bytes that survived scavenges; only a mark-compact frees them, and its pause is what
 // lands in the p99). With --base, a second build runs the same way, rounds interleaved.
 //   node bench/gc-trace.ts [--config weft-l7] [--rate 1000] [--duration 10] [--rounds 2] [--base dist/agent-base.mjs]
+//     [--env WEFT_WORKERS=0 ...]   (extra agent environment for every variant)
 // Needs root. Not a test: it prints a table.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,11 +28,13 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '2' },
     base: { type: 'string' },
+    env: { type: 'string', multiple: true, default: [] },
   },
   strict: true,
 });
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (m: string): void => { process.stderr.write(`gc-trace: ${m}\n`); };
+const agentEnv: Record<string, string> = Object.fromEntries(values.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
 /** One isolate's collections, read from --trace-gc lines. */
 export interface IsolateGc {
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
     if (mesh === undefined) throw new Error('no iptables mesh');
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const v of round % 2 === 1 ? wrapped : [...wrapped].reverse()) {
-        await restartAgents(mesh, {}, v.entry);
+        await restartAgents(mesh, agentEnv, v.entry);
         // Start-up collections (bundle parse, first sync) are not the workload's: skip them.
         const skipMs = 1000;
         const rec = await runOnce(bed.ctx, config, w, round);
