@@ -338,7 +338,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, workerEntry: URL
   admin.register({ key: 'agent', handle: () => ({ node: cfg.nodeName, version: AGENT_VERSION, redirectMode: cfg.redirectMode, captureScope: cfg.captureScope, workers: workers.length, proxyInline: layout.inline, trustDomain: cfg.trustDomain }) });
   admin.register({ key: 'control', handle: () => ({ ...stream.status(), clockOffsetMs: signer.clockOffsetMs() }) });
   admin.register({ key: 'logs', handle: () => [sinks.stdout.status(), sinks.stderr.status()] });
-  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed })), localPending: state.localPending(cfg.nodeName).map((p) => ({ key: p.key, identity: p.identity })) }) });
+  admin.register({ key: 'state', handle: () => ({ version: state.version, records: state.size, localWorkloads: state.localWorkloads(cfg.nodeName).map((w) => ({ key: w.key, ip: w.ip, identity: w.identity, meshed: w.meshed, ...(w.namedPorts === undefined ? {} : { namedPorts: w.namedPorts }) })), localPending: state.localPending(cfg.nodeName).map((p) => ({ key: p.key, identity: p.identity })) }) });
   admin.register({ key: 'certs', handle: () => secrets.snapshot() });
   admin.register({ key: 'refused', handle: () => state.refusedObjects() });
   admin.register({ key: 'trust', handle: () => ({ version: trustVersion, ...secrets.trustBundle.snapshot() }) });

@@ -40,6 +40,12 @@ function addressKey(ip: string, port: number): string {
   return `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
 
+/** The number a pod gives a named container port; undefined when it names no such port. */
+function namedPort(w: WorkloadRecord, name: string): number | undefined {
+  const ports = w.namedPorts;
+  return ports !== undefined && Object.hasOwn(ports, name) ? ports[name] : undefined;
+}
+
 function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
   const keys = Object.keys(selector);
   // A Service without a selector has hand-managed endpoints, which the model does not carry.
@@ -227,8 +233,9 @@ export class AgentState {
   }
 
   /**
-   * Ready workloads behind a service port. Named target ports are skipped: the model does not
-   * carry container port names yet, so they cannot be resolved per workload.
+   * Ready workloads behind a service port. A named target port is resolved per workload from the
+   * container ports the pod names (WorkloadRecord.namedPorts); a pod that does not name it is no
+   * endpoint of that port, as in the EndpointSlices Kubernetes makes.
    */
   endpoints(serviceKey: string, servicePort: number): Endpoint[] {
     const cacheKey = `${serviceKey}|${servicePort}`;
@@ -237,10 +244,13 @@ export class AgentState {
     const svc = this.serviceByKey(serviceKey);
     const port = svc?.ports.find((p) => p.port === servicePort && p.protocol === 'TCP');
     const out: Endpoint[] = [];
-    if (svc !== undefined && port !== undefined && typeof port.targetPort === 'number') {
+    if (svc !== undefined && port !== undefined) {
+      const target = port.targetPort;
       for (const r of this.#records.values()) {
         if (r.kind !== 'workload' || !r.ready || r.namespace !== svc.namespace || !selects(svc.selector, r.labels)) continue;
-        out.push({ workload: r, ip: r.ip, port: port.targetPort, node: r.node, nodeAddress: this.nodeAddress(r.node) });
+        const to = typeof target === 'number' ? target : namedPort(r, target);
+        if (to === undefined) continue;
+        out.push({ workload: r, ip: r.ip, port: to, node: r.node, nodeAddress: this.nodeAddress(r.node) });
       }
       out.sort((a, b) => (a.workload.key < b.workload.key ? -1 : 1));
     }

@@ -22,6 +22,7 @@ export function checkRecord(r: unknown): string | null {
       }
       if (!isStrMap(r.labels)) return `${where}: labels must map strings to strings`;
       if (typeof r.meshed !== 'boolean' || typeof r.ready !== 'boolean') return `${where}: meshed and ready must be booleans`;
+      if (r.namedPorts !== undefined && !(isObj(r.namedPorts) && Object.values(r.namedPorts).every(isPort))) return `${where}: namedPorts must map names to port numbers`;
       return null;
     case 'pending-workload':
       for (const f of ['uid', 'name', 'namespace', 'node', 'serviceAccount', 'identity'] as const) {

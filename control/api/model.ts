@@ -18,6 +18,13 @@ export interface WorkloadRecord {
   labels: Record<string, string>;
   meshed: boolean;
   ready: boolean;
+  /**
+   * The pod's named TCP container ports (`spec.containers[].ports[]` that have a name), name →
+   * number: what a Service's named `targetPort` resolves to for this pod, as Kubernetes'
+   * EndpointSlice controller resolves it. Absent when the pod names none, and in records from a
+   * control that predates the field (such a Service then has no endpoints on that pod).
+   */
+  namedPorts?: Record<string, number>;
 }
 
 /**
@@ -47,7 +54,7 @@ export const FEATURE_KINDS: ReadonlySet<string> = new Set(['pending-workload']);
 export interface ServicePort {
   name?: string;
   port: number;
-  /** A number, or a named container port (resolved per workload when the pod declares it). */
+  /** A number, or a named container port (resolved per workload from WorkloadRecord.namedPorts; a pod that does not declare it is no endpoint of this port). */
   targetPort: number | string;
   protocol: 'TCP' | 'UDP' | 'SCTP';
   appProtocol?: string;

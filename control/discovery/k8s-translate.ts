@@ -163,6 +163,7 @@ function podRecord(f: Flat, meshedNamespaces: ReadonlySet<string>, trustDomain: 
   });
   // A terminating pod still finishes its requests but must not receive new ones.
   if (deleting) ready = false;
+  const namedPorts = namedContainerPorts(f, spec);
   return {
     kind: 'workload',
     key: `${f.namespace}/${f.name}`,
@@ -176,7 +177,35 @@ function podRecord(f: Flat, meshedNamespaces: ReadonlySet<string>, trustDomain: 
     labels,
     meshed,
     ready,
+    ...(namedPorts === undefined ? {} : { namedPorts }),
   };
+}
+
+/**
+ * The pod's named TCP container ports, for Services whose targetPort is a name. Kubernetes looks
+ * the name up among the pod's containers with the Service port's protocol; the mesh carries TCP
+ * alone, so only TCP ports are kept. Undefined when there are none (most pods: no field at all).
+ */
+function namedContainerPorts(f: Flat, spec: Obj): Record<string, number> | undefined {
+  const { r } = f;
+  let out: Record<string, number> | undefined;
+  r.arr(spec, 'containers', 'spec.containers').forEach((c, i) => {
+    if (!isObj(c)) return r.fail(`spec.containers[${i}] must be a mapping`);
+    r.arr(c, 'ports', `spec.containers[${i}].ports`).forEach((p, j) => {
+      const path = `spec.containers[${i}].ports[${j}]`;
+      if (!isObj(p)) return r.fail(`${path} must be a mapping`);
+      const name = r.str(p, 'name', `${path}.name`, false);
+      if (name === undefined || name === '') return;
+      const protocol = r.str(p, 'protocol', `${path}.protocol`, false) ?? 'TCP';
+      if (protocol !== 'TCP') return;
+      const port = p.containerPort;
+      if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return r.fail(`${path}.containerPort must be an integer in 1–65535`);
+      out ??= {};
+      // The API server refuses a name used twice in a pod; a file that does it keeps the first, as kube's lookup does.
+      if (!Object.hasOwn(out, name)) out[name] = port;
+    });
+  });
+  return out;
 }
 
 function servicePort(f: Flat, p: unknown, i: number): ServicePort {

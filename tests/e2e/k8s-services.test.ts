@@ -17,6 +17,9 @@ import { proxyStats, tcpClient } from './helpers.ts';
 import { weftCheck } from './fault-load.ts';
 
 const VIP = '10.96.0.20';
+// A second Service over the same pods whose targetPort is a container port NAME, which each pod
+// maps to its own number (web-3 does not name it at all).
+const NAMED_VIP = '10.96.0.21';
 const tb = await withTestbed(t, {
   name: 'k8s-svc',
   nodes: [
@@ -26,7 +29,11 @@ const tb = await withTestbed(t, {
 });
 const spec = (absentPods: string[]): ClusterSpec => ({
   meshedNamespaces: ['shop'],
-  services: [{ name: 'web', namespace: 'shop', clusterIP: VIP, port: 80, targetPort: 8080, selector: 'web' }],
+  services: [
+    { name: 'web', namespace: 'shop', clusterIP: VIP, port: 80, targetPort: 8080, selector: 'web' },
+    { name: 'web-named', namespace: 'shop', clusterIP: NAMED_VIP, port: 80, targetPort: 'web', selector: 'web' },
+  ],
+  namedPorts: { 'web-1': { web: 8080 }, 'web-2': { web: 9090 } },
   absentPods,
 });
 const cluster = await startKubeTestbedCluster(t, 'k8s-svc', tb.model, spec(['web-3']));
@@ -86,6 +93,23 @@ if (cluster !== null) {
     const d = await spread(t, 30);
     t.ok(d['web-1'] > 0 && d['web-2'] > 0, `both ready endpoints served (${JSON.stringify(d)})`);
     t.equal(d['web-3'], 0, 'web-3 is not an endpoint yet');
+  });
+
+  t.test('a Service whose targetPort is a name reaches each pod on the port that pod gives the name', async (t) => {
+    // web-2 calls its port 9090 "web": a server there, apart from the 8080 one the other Service uses.
+    const web2Named = await mesh.startApp('web-2', 'tcp-server.ts', ['--port', '9090', '--log']);
+    t.teardown(() => web2Named.stop());
+    const conns = (): number => web2Named.lines.filter((l) => 'conn' in l).length;
+    const before = served();
+    const r = await tcpClient(mesh, 'client', NAMED_VIP, 80, 'echo', ['--bytes', '512', '--connections', '30']);
+    t.ok(r.ok, `30 connections through ${NAMED_VIP}:80 (targetPort "web") all succeeded${r.ok ? '' : `: ${r.errors.join(', ')}`}`);
+    await mesh.waitUntil(() => delta(before)['web-1'] + conns() >= 30, 10_000, 'servers to log every connection');
+    const d = delta(before);
+    t.ok(d['web-1'] > 0, `web-1 served on 8080, the number it gives "web" (${d['web-1']})`);
+    t.ok(conns() > 0, `web-2 served on 9090, the number it gives "web" (${conns()})`);
+    t.equal(d['web-2'], 0, 'and nothing reached web-2\'s unnamed 8080');
+    const state = (await mesh.admin('n1', '/config_dump/state')).body as { state: { localWorkloads: { key: string; namedPorts?: Record<string, number> }[] } };
+    t.same(state.state.localWorkloads.find((w) => w.key === 'shop/web-1')?.namedPorts, { web: 8080 }, 'the agent holds the pod\'s port names from the API server');
   });
 
   t.test('scaling up adds the new endpoint', async (t) => {

@@ -7,7 +7,8 @@ export interface ServiceSpec {
   namespace: string;
   clusterIP: string;
   port: number;
-  targetPort: number;
+  /** A number, or the name of a container port (ClusterSpec.namedPorts gives pods their names). */
+  targetPort: number | string;
   /** Pods whose name starts with this prefix get the label app=<selector>. */
   selector: string;
 }
@@ -20,6 +21,8 @@ export interface ClusterSpec {
   optOutPods?: string[];
   /** Pods left out of the model (as if deleted). */
   absentPods?: string[];
+  /** Named TCP container ports per pod name (beside the unnamed 8080 every pod declares). */
+  namedPorts?: Record<string, Record<string, number>>;
   /** Further objects appended as they are (e.g. weft.dev AuthorizationPolicy / MeshPolicy). */
   extraObjects?: Record<string, unknown>[];
 }
@@ -36,6 +39,10 @@ function uid(seed: string): string {
 /** The app label of a pod: its name up to the first digit-suffix or dash-number (client-1 → client). */
 export function appLabel(pod: string): string {
   return pod.replace(/-?\d+$/, '');
+}
+
+function namedPortsOf(spec: ClusterSpec, pod: string): KubeObject[] {
+  return Object.entries(spec.namedPorts?.[pod] ?? {}).map(([name, containerPort]) => ({ name, containerPort, protocol: 'TCP' }));
 }
 
 export function clusterObjects(model: TestbedModel, spec: ClusterSpec): KubeObject[] {
@@ -64,7 +71,7 @@ export function clusterObjects(model: TestbedModel, spec: ClusterSpec): KubeObje
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name: p.name, namespace: p.namespace, uid: uid(`pod/${p.namespace}/${p.name}`), labels: { app: appLabel(p.name) }, annotations, creationTimestamp: created },
-        spec: { nodeName: n.name, serviceAccountName: appLabel(p.name), containers: [{ name: 'app', image: 'weft-testbed/app', ports: [{ containerPort: 8080, protocol: 'TCP' }] }] },
+        spec: { nodeName: n.name, serviceAccountName: appLabel(p.name), containers: [{ name: 'app', image: 'weft-testbed/app', ports: [{ containerPort: 8080, protocol: 'TCP' }, ...namedPortsOf(spec, p.name)] }] },
         status: {
           phase: 'Running',
           podIP: p.ip,

@@ -43,7 +43,7 @@ t.test('snapshot builds the indexes; endpoints follow selector, readiness and na
     ['shop/b', '10.1.0.2', 8080, 'node-b', '192.168.0.2'],
     ['shop/f', '10.1.0.6', 8080, 'node-a', '192.168.0.1'],
   ], 'ready, selected, same namespace; unmeshed pods are endpoints too');
-  t.same(s.endpoints('shop/api', 9090), [], 'named target ports are not resolved');
+  t.same(s.endpoints('shop/api', 9090), [], 'a named target port: no pod here names it, so no endpoint');
   t.same(s.endpoints('shop/nope', 80), []);
   t.same(s.localWorkloads('node-a').map((w) => w.key).sort(), ['other/e', 'shop/a', 'shop/c', 'shop/d']);
 });
@@ -96,7 +96,30 @@ t.test('a shared IP prefers the meshed, ready workload and survives removing the
   t.equal(s.workloadByIp('10.1.0.1')?.key, 'shop/new');
 });
 
+t.test('a named target port resolves per pod; a pod that does not name it is no endpoint', async (t) => {
+  const s = new AgentState();
+  s.applySnapshot(1, [
+    pod('a', '10.1.0.1', { namedPorts: { grpc: 50051, metrics: 9100 } }),
+    pod('b', '10.1.0.2', { namedPorts: { grpc: 7000 } }),
+    pod('c', '10.1.0.3', { namedPorts: { http: 8080 } }),
+    pod('d', '10.1.0.4'),
+    // A name that is also an Object.prototype member must not resolve to one.
+    pod('e', '10.1.0.5', { namedPorts: {} }),
+    { ...api, key: 'shop/proto', name: 'proto', clusterIP: '10.96.0.11', ports: [{ port: 80, targetPort: 'constructor', protocol: 'TCP' }] },
+    api, nodeA,
+  ]);
+  t.same(s.endpoints('shop/api', 9090).map((e) => [e.workload.key, e.port]), [['shop/a', 50051], ['shop/b', 7000]], 'each pod\'s own number for the name');
+  t.same(s.endpoints('shop/api', 80).map((e) => [e.workload.key, e.port]), [['shop/a', 8080], ['shop/b', 8080], ['shop/c', 8080], ['shop/d', 8080], ['shop/e', 8080]], 'numeric target ports unchanged');
+  t.same(s.endpoints('shop/proto', 80), []);
+  // The pod is replaced by one that names the port: the cached endpoints follow.
+  s.applyDelta(2, [pod('d', '10.1.0.4', { namedPorts: { grpc: 9000 } })], []);
+  t.same(s.endpoints('shop/api', 9090).map((e) => [e.workload.key, e.port]), [['shop/a', 50051], ['shop/b', 7000], ['shop/d', 9000]]);
+});
+
 t.test('record checks', async (t) => {
+  t.equal(checkRecord(pod('a', '1.1.1.1', { namedPorts: { http: 8080 } })), null);
+  t.match(checkRecord({ ...pod('a', '1.1.1.1'), namedPorts: { http: 0 } }), /namedPorts must map names to port numbers/);
+  t.match(checkRecord({ ...pod('a', '1.1.1.1'), namedPorts: ['http'] }), /namedPorts/);
   t.equal(checkRecord(pod('a', '1.1.1.1')), null);
   t.equal(checkRecord(api), null);
   t.equal(checkRecord(nodeA), null);

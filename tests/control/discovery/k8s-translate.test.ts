@@ -113,6 +113,22 @@ t.test('nodes, service accounts and Lists', async (t) => {
   t.same(rs, [{ kind: 'node', key: 'node-a', name: 'node-a', address: '192.168.1.10' }], 'node without InternalIP skipped, SA accepted');
 });
 
+t.test('pods: named TCP container ports are carried for named target ports; other ports are not', async (t) => {
+  const withPorts = (containers: unknown[]): unknown => {
+    const p = pod() as { spec: Record<string, unknown> };
+    return { ...p, spec: { ...p.spec, containers } };
+  };
+  const [w] = workloads(translateObjects(src(meshedNs, withPorts([
+    { name: 'app', image: 'x', ports: [{ name: 'http', containerPort: 8080 }, { name: 'grpc', containerPort: 50051, protocol: 'TCP' }, { containerPort: 9999 }, { name: 'dns', containerPort: 53, protocol: 'UDP' }] },
+    { name: 'side', image: 'y', ports: [{ name: 'metrics', containerPort: 9100 }] },
+  ])), opts));
+  t.same(w.namedPorts, { http: 8080, grpc: 50051, metrics: 9100 }, 'every container\'s named TCP ports; unnamed and UDP ones left out');
+  const [plain] = workloads(translateObjects(src(meshedNs, pod()), opts));
+  t.notOk('namedPorts' in plain, 'a pod that names no port has no field');
+  t.throws(() => translateObjects(src(meshedNs, withPorts([{ name: 'app', ports: [{ name: 'http', containerPort: 70000 }] }])), opts),
+    { code: 'WEFT_ERR_SOURCE_INVALID', message: /spec\.containers\[0\]\.ports\[0\]\.containerPort must be an integer/ });
+});
+
 t.test('invalid input names the object and the field', async (t) => {
   const cases: { name: string; objects: unknown[]; message: RegExp }[] = [
     { name: 'not an object', objects: ['hello'], message: /test\.yaml#1: not a Kubernetes object/ },
