@@ -51,6 +51,12 @@ export const ErrorCodes = {
   ADMIN_CROSS_SITE: 'WEFT_ERR_ADMIN_CROSS_SITE',
   /** A mutating method on the admin server or the metrics port (both are read-only): 405. */
   ADMIN_METHOD: 'WEFT_ERR_ADMIN_METHOD',
+  /** An admin endpoint failed while answering (the message says what); the agent keeps running. */
+  ADMIN_INTERNAL: 'WEFT_ERR_ADMIN_INTERNAL',
+  /** An admin query parameter has a value the endpoint does not know (e.g. /stats?by=). */
+  ADMIN_QUERY: 'WEFT_ERR_ADMIN_QUERY',
+  /** A dashboard API endpoint failed while answering; control's log has the cause. */
+  DASHBOARD_INTERNAL: 'WEFT_ERR_DASHBOARD_INTERNAL',
   /** The workload reset or broke off an HTTP request after it was sent (the mesh answers 502). */
   HTTP_UPSTREAM: 'WEFT_ERR_HTTP_UPSTREAM',
   /** A workload's HTTP/1 response was malformed (framing, header syntax, header section over the limit): 502. */

@@ -5,6 +5,7 @@ import https from 'node:https';
 import type http from 'node:http';
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ErrorCodes } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { CSR_PATH } from './api/csr.ts';
 import { createNodeAuthenticator } from './auth/authenticator.ts';
@@ -123,7 +124,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       const started = Date.now();
       csr(req, res).catch((err: unknown) => {
         log.error('CSR handler failed', { err });
-        if (!res.headersSent) sendJson(res, 500, { code: 'WEFT_ERR_CA_UNAVAILABLE', message: 'internal error while signing' });
+        if (!res.headersSent) sendJson(res, 500, { code: ErrorCodes.CA_UNAVAILABLE, message: 'internal error while signing' });
       }).finally(() => telemetry.csr(res.statusCode, null, started, Date.now()));
     } else if (path === '/healthz' && req.method === 'GET') {
       sendJson(res, 200, { status: 'ok', version: store.snapshot().version });
@@ -133,7 +134,7 @@ export async function startControl(cfg: ControlConfig, log: Logger): Promise<Con
       res.end(text);
     } else {
       rejections.count('api_route');
-      sendJson(res, 404, { code: 'WEFT_ERR_HTTP_ROUTE', message: `no route ${req.method ?? ''} ${path}` });
+      sendJson(res, 404, { code: ErrorCodes.HTTP_ROUTE, message: `no route ${req.method ?? ''} ${path}` });
     }
   };
 

@@ -105,7 +105,7 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       reject('admin_method');
       res.setHeader('allow', 'GET, HEAD');
-      send(res, 405, { code: 'WEFT_ERR_ADMIN_METHOD', message: 'the admin API is read-only' });
+      send(res, 405, { code: ErrorCodes.ADMIN_METHOD, message: 'the admin API is read-only' });
       return;
     }
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -119,20 +119,20 @@ export function createAdminServer(readiness: () => Readiness, log: Logger, opts:
       const key = path.slice('/config_dump/'.length);
       const keys = key === '' ? [...handlers.keys()] : [key];
       if (key !== '' && !handlers.has(key)) {
-        send(res, 404, { code: 'WEFT_ERR_ADMIN_NOT_FOUND', message: `no config_dump section "${key}"; sections: ${[...handlers.keys()].join(', ')}` });
+        send(res, 404, { code: ErrorCodes.ADMIN_NOT_FOUND, message: `no config_dump section "${key}"; sections: ${[...handlers.keys()].join(', ')}` });
         return;
       }
       dump(keys).then(
         (body) => send(res, 200, body),
         (err: unknown) => {
           log.error('config_dump failed', { err });
-          send(res, 500, { code: 'WEFT_ERR_ADMIN_INTERNAL', message: (err as Error).message });
+          send(res, 500, { code: ErrorCodes.ADMIN_INTERNAL, message: (err as Error).message });
         },
       );
     } else if (routes.has(path)) {
       routes.get(path)?.(req, res, url);
     } else {
-      send(res, 404, { code: 'WEFT_ERR_ADMIN_NOT_FOUND', message: `no admin endpoint ${path}; try /healthz, /ready, /config_dump, ${[...routes.keys()].join(', ')}` });
+      send(res, 404, { code: ErrorCodes.ADMIN_NOT_FOUND, message: `no admin endpoint ${path}; try /healthz, /ready, /config_dump, ${[...routes.keys()].join(', ')}` });
     }
   };
 

@@ -1,5 +1,5 @@
 // How a policy path rule meets a request path. The path has already been normalised
-// (agent/http/path-normalize.ts: the mesh's mode); what is left here is what app servers still
+// (common/path-normalize.ts: the mesh's mode); what is left here is what app servers still
 // read differently among themselves, resolved towards the reading that makes a rule match:
 //   - the query is not part of the path a rule names;
 //   - path parameters (";jsessionid=…" after a segment) are stripped from every segment, as

@@ -2,6 +2,7 @@
 // Prometheus text (/metrics), golden metrics (/stats?by=), topology (/edges), most-hit
 // destinations (/top) and the live tap (/tap, WebSocket); pushes OTLP when configured.
 import type http from 'node:http';
+import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { AdminServer } from '../admin/server.ts';
 import { mergeSnapshots, type TelemetrySnapshot } from './aggregates.ts';
@@ -95,7 +96,7 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
 
   const fail = (res: http.ServerResponse) => (err: unknown): void => {
     o.log.error('telemetry endpoint failed', { err });
-    json(res, 500, { code: 'WEFT_ERR_ADMIN_INTERNAL', message: (err as Error).message });
+    json(res, 500, { code: ErrorCodes.ADMIN_INTERNAL, message: (err as Error).message });
   };
 
   o.admin.route('/metrics', (_req, res) => {
@@ -108,7 +109,7 @@ export async function startAgentTelemetry(o: AgentTelemetryOptions): Promise<Age
   o.admin.route('/stats', (_req, res, url) => {
     const by = (url.searchParams.get('by') ?? 'workload') as StatsBy;
     if (!STATS_BY.includes(by)) {
-      json(res, 400, { code: 'WEFT_ERR_ADMIN_QUERY', message: `by must be one of ${STATS_BY.join(', ')}` });
+      json(res, 400, { code: ErrorCodes.ADMIN_QUERY, message: `by must be one of ${STATS_BY.join(', ')}` });
       return;
     }
     window().then((w) => json(res, 200, { by, windowSeconds: w.seconds, rows: goldenStats(by, w) }), fail(res));

@@ -26,13 +26,7 @@ export const CONNECTION_LABEL_NAMES: readonly (keyof ConnectionLabels)[] = [
 /** Empty string means "unknown / outside the mesh"; exporters print it as such. */
 export const UNKNOWN = '';
 
-/**
- * A pod's workload name: the recommended app label, then `app`, then the pod name (a bare pod is
- * its own workload). Pods of one Deployment share it, so series do not churn with rollouts.
- */
-export function workloadName(w: Pick<WorkloadRecord, 'name' | 'labels'>): string {
-  return w.labels['app.kubernetes.io/name'] ?? w.labels.app ?? w.name;
-}
+export { workloadName } from '../../control/api/workload-name.ts';
 
 /** `namespace/name` of a service key stays as is; it is already bounded. */
 export function seriesKey(l: ConnectionLabels): string {

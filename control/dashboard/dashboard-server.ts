@@ -163,7 +163,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       json(res, status, body);
     } catch (err) {
       log.error('dashboard request failed', { path: url.pathname, err });
-      json(res, 500, { code: 'WEFT_ERR_DASHBOARD_INTERNAL', message: 'the dashboard could not answer; see control\'s log' });
+      json(res, 500, { code: ErrorCodes.DASHBOARD_INTERNAL, message: 'the dashboard could not answer; see control\'s log' });
     }
   });
 
@@ -194,6 +194,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     try {
       filter = tapFilterFromQuery(url.searchParams);
     } catch (err) {
+      rejected('dashboard_tap_filter');
       return refuse('400 Bad Request', ErrorCodes.TAP_FILTER, err instanceof TapFilterQueryError ? err.message : 'bad tap request');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -11,9 +11,9 @@ import type { EdgeId, MetricsStore } from './metrics-store.ts';
 
 export const OUTSIDE = '';
 
-export function workloadName(w: Pick<WorkloadRecord, 'name' | 'labels'>): string {
-  return w.labels['app.kubernetes.io/name'] ?? w.labels.app ?? w.name;
-}
+import { workloadName } from '../api/workload-name.ts';
+
+export { workloadName };
 
 export interface ViewContext {
   records: readonly ResourceRecord[];

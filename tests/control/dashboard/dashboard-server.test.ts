@@ -28,8 +28,8 @@ class FakeAgent {
   }
 }
 
-async function start(t: { teardown(fn: () => unknown): void }, token = '', agents: FakeAgent[] = []) {
-  const d = await startDashboard({ address: '127.0.0.1:0', token, store: new ModelStore(), metrics: new MetricsStore(), agents: () => agents, log });
+async function start(t: { teardown(fn: () => unknown): void }, token = '', agents: FakeAgent[] = [], rejected: string[] = []) {
+  const d = await startDashboard({ address: '127.0.0.1:0', token, store: new ModelStore(), metrics: new MetricsStore(), agents: () => agents, log, onRejected: (r) => rejected.push(r) });
   t.teardown(() => d.close());
   return d;
 }
@@ -78,12 +78,14 @@ t.test('a token guards pages, API and tap; bearer or ?token=', async (t) => {
 
 t.test('tap: filters to every agent, events back, stop when the viewer leaves', async (t) => {
   const agents = [new FakeAgent('n1'), new FakeAgent('n2')];
-  const d = await start(t, '', agents);
+  const rejected: string[] = [];
+  const d = await start(t, '', agents, rejected);
   const bad = await new Promise<number>((resolve) => {
     const ws = new WebSocket(`${d.url.replace('http', 'ws')}api/tap?colour=red`);
     ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
   });
   t.equal(bad, 400, 'unknown filters are refused');
+  t.same(rejected, ['dashboard_tap_filter'], 'and counted, as every other refusal is');
   const ws = new WebSocket(`${d.url.replace('http', 'ws')}api/tap?workload=server&status_class=5xx`);
   const got: Array<Record<string, unknown>> = [];
   await new Promise<void>((resolve) => ws.on('message', (m) => {
