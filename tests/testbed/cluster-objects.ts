@@ -21,7 +21,7 @@ export interface ClusterSpec {
   optOutPods?: string[];
   /** Pods left out of the model (as if deleted). */
   absentPods?: string[];
-  /** Named TCP container ports per pod name (beside the unnamed 8080 every pod declares). */
+  /** Named TCP container ports per pod name (every pod declares 8080; a name for it names that entry). */
   namedPorts?: Record<string, Record<string, number>>;
   /** Further objects appended as they are (e.g. weft.dev AuthorizationPolicy / MeshPolicy). */
   extraObjects?: Record<string, unknown>[];
@@ -41,8 +41,17 @@ export function appLabel(pod: string): string {
   return pod.replace(/-?\d+$/, '');
 }
 
-function namedPortsOf(spec: ClusterSpec, pod: string): KubeObject[] {
-  return Object.entries(spec.namedPorts?.[pod] ?? {}).map(([name, containerPort]) => ({ name, containerPort, protocol: 'TCP' }));
+/**
+ * A pod's container ports: 8080, plus the names ClusterSpec.namedPorts gives it. A name for 8080
+ * names that entry (the API server refuses two entries for one port and protocol).
+ */
+function containerPorts(spec: ClusterSpec, pod: string): KubeObject[] {
+  const ports: KubeObject[] = [{ containerPort: 8080, protocol: 'TCP' }];
+  for (const [name, containerPort] of Object.entries(spec.namedPorts?.[pod] ?? {})) {
+    if (containerPort === 8080) ports[0] = { name, ...ports[0] };
+    else ports.push({ name, containerPort, protocol: 'TCP' });
+  }
+  return ports;
 }
 
 export function clusterObjects(model: TestbedModel, spec: ClusterSpec): KubeObject[] {
@@ -71,7 +80,7 @@ export function clusterObjects(model: TestbedModel, spec: ClusterSpec): KubeObje
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name: p.name, namespace: p.namespace, uid: uid(`pod/${p.namespace}/${p.name}`), labels: { app: appLabel(p.name) }, annotations, creationTimestamp: created },
-        spec: { nodeName: n.name, serviceAccountName: appLabel(p.name), containers: [{ name: 'app', image: 'weft-testbed/app', ports: [{ containerPort: 8080, protocol: 'TCP' }, ...namedPortsOf(spec, p.name)] }] },
+        spec: { nodeName: n.name, serviceAccountName: appLabel(p.name), containers: [{ name: 'app', image: 'weft-testbed/app', ports: containerPorts(spec, p.name) }] },
         status: {
           phase: 'Running',
           podIP: p.ip,
