@@ -6,6 +6,7 @@
 // lands in the p99). With --base, a second build runs the same way, rounds interleaved.
 //   node bench/gc-trace.ts [--config weft-l7] [--rate 1000] [--duration 10] [--rounds 2] [--base dist/agent-base.mjs]
 //     [--env WEFT_WORKERS=0 ...]   (extra agent environment for every variant)
+//     [--v8 --no-allocation-site-pretenuring ...]   (further V8 flags for the agents' main isolate)
 // Needs root. Not a test: it prints a table.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     base: { type: 'string' },
     env: { type: 'string', multiple: true, default: [] },
+    v8: { type: 'string', multiple: true, default: [] },
   },
   strict: true,
 });
@@ -81,7 +83,7 @@ export function parseGcTrace(text: string, fromMs = 0): IsolateGc[] {
 async function wrapper(dir: string, bundle: string): Promise<string> {
   const file = join(dir, `trace-gc-${Math.random().toString(36).slice(2)}.mjs`);
   // Flags are process-wide: set on the main thread before the proxy workers start, they cover those too.
-  await writeFile(file, `import v8 from 'node:v8';\nimport { isMainThread } from 'node:worker_threads';\nif (isMainThread) v8.setFlagsFromString('--trace-gc');\nawait import(${JSON.stringify(pathToFileURL(bundle).href)});\n`);
+  await writeFile(file, `import v8 from 'node:v8';\nimport { isMainThread } from 'node:worker_threads';\nif (isMainThread) v8.setFlagsFromString(${JSON.stringify(['--trace-gc', ...values.v8].join(' '))});\nawait import(${JSON.stringify(pathToFileURL(bundle).href)});\n`);
   return file;
 }
 
