@@ -204,13 +204,18 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
   failOpen(err: Error): void {
     this.#closed = true;
     this.#early = null;
-    if (!this.#done) {
-      this.#done = true;
-      this.#letGo();
-      // No stream id: the server never saw the request.
-      this.#sink.onFailure(false, err);
-    }
     this.#release();
+    // Reported on the next tick: this can run inside the constructor (a session already closed),
+    // before the exchange holds the attempt.
+    if (!this.#done) process.nextTick(reportNotOpened, this, err);
+  }
+
+  /** (Internal: run by failOpen's tick.) No stream id: the server never saw the request. */
+  notOpened(err: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#letGo();
+    this.#sink.onFailure(false, err);
   }
 
   onHeaders(headers: string[], endStream: boolean, kind: HeadersKindValue): void {
@@ -333,6 +338,10 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
 
 function flushHeld(a: H2StreamAttempt): void {
   a.flushHeld();
+}
+
+function reportNotOpened(a: H2StreamAttempt, err: Error): void {
+  a.notOpened(err);
 }
 
 function releaseEntry(releaser: StreamReleaser, entry: PoolEntry): void {

@@ -503,3 +503,20 @@ t.test('the handshake queue holds Duplex requests and handler objects alike, in 
   t.equal(r.out.body.toString(), 'from the handler');
   t.equal(Buffer.concat(chunks).toString(), 'from the duplex');
 });
+
+t.test('a session already closed: not delivered, reported after the constructor returned', async (t) => {
+  const s = dial();
+  await new Promise((r) => s.once('connect', r));
+  s.close();
+  const rel = new CountingReleaser();
+  const entry = fakeEntry();
+  const r = recorder();
+  const a = new H2StreamAttempt(s, req('/plain', { ':method': 'GET' }), true, r.sink, rel, entry);
+  t.same(r.out.calls, [], 'nothing reported inside the constructor');
+  t.equal(a.destroyed, true);
+  await r.done;
+  t.same(r.out.calls, ['failure']);
+  t.equal(r.out.failure?.delivered, false);
+  t.equal((r.out.failure?.err as Error & { code?: string }).code, 'WEFT_ERR_UPSTREAM_CONNECT');
+  t.ok(await until(() => rel.counts.get(entry) === 1), 'released once');
+});
