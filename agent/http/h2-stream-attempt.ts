@@ -68,8 +68,10 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
   // ---- response body ----
   #dataFn: DataFn | undefined = undefined;
   #endFn: VoidFn | undefined = undefined;
+  /** As a node Readable: flowing once a 'data' consumer came or resume() was called; pause() stops it. */
+  #flowing = false;
   #paused = false;
-  /** DATA received while paused or before a 'data' consumer: held against the stream window. */
+  /** DATA received while not flowing (paused, or no consumer yet): held against the stream window. */
   #held: Buffer[] | null = null;
   #peerEnded = false;
   #flushQueued = false;
@@ -150,7 +152,9 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
   on(event: 'data', fn: DataFn): this {
     if (event !== 'data') throw new Error(`H2StreamAttempt: no '${event as string}' event`);
     this.#dataFn = fn;
-    if (this.#held !== null && !this.#paused) this.#queueFlush();
+    if (this.#paused) return this;
+    this.#flowing = true;
+    if (this.#held !== null) this.#queueFlush();
     return this;
   }
 
@@ -172,9 +176,10 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     return this;
   }
 
+  /** Flowing again; with no 'data' consumer the body is read and dropped, as a node Readable's is. */
   resume(): this {
-    if (!this.#paused) return this;
     this.#paused = false;
+    this.#flowing = true;
     if (this.#held !== null) this.#queueFlush();
     return this;
   }
@@ -243,9 +248,9 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
       return;
     }
     if (data.length > 0) {
-      if (this.#held === null && !this.#paused && this.#dataFn !== undefined) {
+      if (this.#held === null && this.#flowing && !this.#paused) {
         this.#session.conn.consume(this.#s as H2Stream, data.length);
-        this.#dataFn(data);
+        this.#dataFn?.(data);
       } else {
         // Not taken: the window stays closed by these octets until the consumer reads them.
         (this.#held ??= []).push(data);
@@ -311,10 +316,10 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     this.#flushQueued = false;
     const held = this.#held;
     if (held === null || this.#done) return;
-    while (held.length > 0 && !this.#paused && this.#dataFn !== undefined && !this.#done) {
+    while (held.length > 0 && this.#flowing && !this.#paused && !this.#done) {
       const c = held.shift() as Buffer;
       this.#session.conn.consume(this.#s as H2Stream, c.length);
-      this.#dataFn(c);
+      this.#dataFn?.(c);
     }
     if (held.length > 0 || this.#done) return;
     this.#held = null;

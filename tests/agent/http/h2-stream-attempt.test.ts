@@ -520,3 +520,19 @@ t.test('a session already closed: not delivered, reported after the constructor 
   t.equal((r.out.failure?.err as Error & { code?: string }).code, 'WEFT_ERR_UPSTREAM_CONNECT');
   t.ok(await until(() => rel.counts.get(entry) === 1), 'released once');
 });
+
+t.test('resume() with no data consumer reads and drops the body, as a node Readable does', async (t) => {
+  const d = recorder();
+  let body: ResponseBody | undefined;
+  new H2StreamAttempt(session, req(`/down/${4 << 20}`, { ':method': 'GET' }), true, {
+    ...d.sink,
+    onResponse: (s, h, b) => {
+      d.out.calls.push('response');
+      body = b;
+      b.resume();
+    },
+  });
+  await d.done;
+  t.same(d.out.calls, ['response', 'end'], '4 MiB past the window, ended with nobody reading');
+  t.ok(body !== undefined);
+});
