@@ -1,5 +1,6 @@
 // The hop between agents alone, per engine pairing (WEFT_L7_H2_ENGINE), in one process: the
-// agent's client side (PeerSessions + H2Attempt) against its HBONE listener (createHboneServer)
+// agent's client side (PeerSessions + startH2Attempt: H2Attempt on node:http2, one H2StreamAttempt
+// object per request on the codec) against its HBONE listener (createHboneServer)
 // over mesh mTLS on loopback, with a handler that answers like inbound-http.ts does (respond with
 // waitForTrailers, a 1 KiB body, trailers). Closed loop, `--concurrency` requests in flight
 // (default 16), `--seconds` per pairing (default 3), pairings interleaved for `--rounds` (default
@@ -9,7 +10,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { PeerSessions } from '../agent/http/peer-sessions.ts';
-import { H2Attempt } from '../agent/http/h2-attempt.ts';
+import { startH2Attempt } from '../agent/http/h2-stream-attempt.ts';
 import type { AttemptSink } from '../agent/http/upstream.ts';
 import type { H2Engine } from '../agent/proxy/hbone/index.ts';
 import { CLIENT_ID, SERVER_ID, TD, makeMesh, startHbone } from '../tests/agent/proxy/hbone/fixture.ts';
@@ -48,7 +49,7 @@ async function run(client: H2Engine, server: H2Engine): Promise<void> {
       onEnd() { done++; resolve(); },
       onFailure(_d, err) { reject(err); },
     };
-    new H2Attempt(entry.session, { ':method': 'GET', ':path': '/x', ':scheme': 'http', ':authority': 'cart:8080', 'weft-target': '127.0.0.2:8080', 'weft-proto': 'http1' }, true, sink, () => peers.release(entry));
+    startH2Attempt(entry.session, { ':method': 'GET', ':path': '/x', ':scheme': 'http', ':authority': 'cart:8080', 'weft-target': '127.0.0.2:8080', 'weft-proto': 'http1' }, true, sink, peers, entry);
   });
   const worker = async (): Promise<void> => {
     while (!stop) await one();

@@ -11,7 +11,7 @@ import { H2Code } from './constants.ts';
 import type { H2Connection, H2Stream, HeadersKindValue } from './connection.ts';
 import { HeadersKind } from './connection.ts';
 import { headersToObject, objectToHeaders } from './header-object.ts';
-import type { H2StreamHandler } from './stream-handler.ts';
+import type { H2PendingStream } from './stream-handler.ts';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -29,7 +29,7 @@ export function streamResetError(code: number): Error {
   return Object.assign(new Error(`HTTP/2 stream reset (code ${code})`), { code: 'ERR_HTTP2_STREAM_ERROR', h2code: code });
 }
 
-export class H2DuplexStream extends Duplex implements H2StreamHandler {
+export class H2DuplexStream extends Duplex implements H2PendingStream {
   readonly session: StreamOwner;
   readonly #client: boolean;
   #s: H2Stream | undefined = undefined;

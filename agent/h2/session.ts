@@ -4,7 +4,8 @@
 // header object; 'connect', 'goaway', 'error', 'close'; close() drains (GOAWAY, then the socket
 // ends when the last stream does), destroy() cuts; ping() for the pool's liveness watch;
 // remoteSettings.maxConcurrentStreams for its stream budget. One object per connection; streams
-// are H2DuplexStreams (duplex-stream.ts). This is the seam WEFT_L7_H2_ENGINE=weft swaps in for
+// are H2DuplexStreams (duplex-stream.ts), or, for a client stream opened with open(), the caller's
+// own handler object (agent/http/h2-stream-attempt.ts: no Duplex per request). This is the seam WEFT_L7_H2_ENGINE=weft swaps in for
 // node:http2 on the hop between agents (the client sessions of agent/proxy/hbone/dial-peer.ts, L7
 // and tunnels; the listener of agent/proxy/hbone/server.ts).
 import { EventEmitter } from 'node:events';
@@ -12,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { H2Connection, HeadersKind, type H2ConnectionOptions, type H2Handler, type H2Stream, type HeadersKindValue } from './connection.ts';
 import { H2DuplexStream, notOpenedError, type StreamOwner } from './duplex-stream.ts';
-import type { H2StreamHandler } from './stream-handler.ts';
+import type { H2PendingStream, H2StreamHandler } from './stream-handler.ts';
 import { headersToObject, objectToHeaders } from './header-object.ts';
 import { H2Code } from './constants.ts';
 import { connError, type H2Error } from './h2-error.ts';
@@ -23,8 +24,9 @@ export interface H2SessionOptions extends Omit<H2ConnectionOptions, 'role' | 'ma
   readyEvent?: string;
 }
 
+/** A client stream waiting for the handshake: a Duplex from request() or a caller's handler from open(). */
 interface PendingRequest {
-  stream: H2DuplexStream;
+  stream: H2PendingStream;
   headers: string[];
   endStream: boolean;
 }
@@ -78,6 +80,17 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
     return stream;
   }
 
+  /**
+   * A request (client) whose stream events go to `handler` (stream-handler.ts) instead of a Duplex:
+   * the hot path's one plain object per request. Opens now, or when the handshake is done; the
+   * handler hears `attach` once its HEADERS went, or `failOpen` when the stream never opens (the
+   * session closed or never connected, GOAWAY, the peer's stream limit: never delivered).
+   */
+  open(headers: string[], endStream: boolean, handler: H2PendingStream): void {
+    if (this.connecting) this.#pending.push({ stream: handler, headers, endStream });
+    else this.#open(handler, headers, endStream);
+  }
+
   /** Graceful: GOAWAY now; the socket ends when the last stream does. */
   close(cb?: () => void): void {
     if (cb !== undefined) this.once('close', cb);
@@ -111,8 +124,8 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
     return true;
   }
 
-  /** StreamOwner: a stream destroyed before it was opened leaves the queue. */
-  forget(stream: H2DuplexStream): void {
+  /** StreamOwner: a stream destroyed (a handler abandoned) before it was opened leaves the queue. */
+  forget(stream: H2PendingStream): void {
     const i = this.#pending.findIndex((p) => p.stream === stream);
     if (i >= 0) this.#pending.splice(i, 1);
   }
@@ -185,7 +198,7 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
 
   // ---- internals ----
 
-  #open(stream: H2DuplexStream, headers: string[], endStream: boolean): void {
+  #open(stream: H2PendingStream, headers: string[], endStream: boolean): void {
     if (stream.destroyed) return;
     const s = this.closed ? null : this.conn.request(headers, endStream);
     if (s === null) {

@@ -1,6 +1,7 @@
-// An attempt carried as one HTTP/2 stream: to a peer agent over the pooled mTLS session, or h2c
-// to a local pod. A stream the server never saw (no stream id yet: the session failed to connect)
-// or refused (REFUSED_STREAM, RFC 9113 §8.7) was not delivered and may be replayed.
+// An attempt carried as one node:http2 stream (WEFT_L7_H2_ENGINE=node; on the codec it is
+// h2-stream-attempt.ts): to a peer agent over the pooled mTLS session, or h2c to a local pod. A
+// stream the server never saw (no stream id yet: the session failed to connect) or refused
+// (REFUSED_STREAM, RFC 9113 §8.7) was not delivered and may be replayed.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Writable } from 'node:stream';
 import type { AttemptSink, UpstreamAttempt } from './upstream.ts';

@@ -1,7 +1,8 @@
 // One h2c (HTTP/2 prior knowledge, no TLS) client session to a pod on this node, on either
 // engine (WEFT_L7_H2_ENGINE): node:http2, or the agent's codec (agent/h2) as an H2Session over a
 // plain TCP socket from the SocketFactory. The codec's session has the ClientHttp2Session members
-// LocalUpstream and H2Attempt use (request, close, closed/destroyed, 'error'/'goaway'/'close');
+// LocalUpstream uses (close, closed/destroyed, 'error'/'goaway'/'close') and carries each request
+// as one H2StreamAttempt (H2Session.open);
 // a session that never connects fails its streams with no id (never delivered: a retry may go
 // elsewhere), as node:http2's does.
 import http2, { type ClientHttp2Session } from 'node:http2';

@@ -8,7 +8,7 @@ import type { SocketFactory } from '../proxy/socket-factory.ts';
 import type { H2Engine } from '../proxy/hbone/server.ts';
 import { dialPodSession } from './h2c-pod-session.ts';
 import { H1Pool } from './h1-client.ts';
-import { H2Attempt } from './h2-attempt.ts';
+import { startH2Attempt } from './h2-stream-attempt.ts';
 import type { AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
 
 export interface LocalUpstreamOptions {
@@ -33,7 +33,8 @@ export class LocalUpstream {
   start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
     if (r.proto === 'http1') return this.#h1.start(r, sink);
     const headers = { ...r.headers, ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http' };
-    return new H2Attempt(this.#session(r.target), headers, r.bodyless, sink);
+    // The codec's session carries it as one plain object (h2-stream-attempt.ts), node:http2's as H2Attempt.
+    return startH2Attempt(this.#session(r.target), headers, r.bodyless, sink);
   }
 
   #session(target: { ip: string; port: number }): ClientHttp2Session {

@@ -18,12 +18,12 @@ import type net from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forwarder, type RequestSource } from '../http/exchange.ts';
-import { H2Attempt } from '../http/h2-attempt.ts';
+import { startH2Attempt } from '../http/h2-stream-attempt.ts';
 import { PROTO_HEADER, TARGET_HEADER } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
-import type { AppProtocol, AttemptRequest, AttemptSink, UpstreamAttempt } from '../http/upstream.ts';
+import { endBody, type AppProtocol, type AttemptBody, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from '../http/upstream.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { sniffProtocol, type Sniffed } from './detect-socket.ts';
 import { planDetection } from './detect.ts';
@@ -109,7 +109,7 @@ function peerHeaders(ep: HttpEndpoint, r: AttemptRequest): http2.OutgoingHttpHea
  */
 class PeerAttempt implements UpstreamAttempt {
   readonly body = new PassThrough();
-  #inner: H2Attempt | undefined = undefined;
+  #inner: UpstreamAttempt | undefined = undefined;
   #aborted = false;
 
   constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
@@ -121,7 +121,7 @@ class PeerAttempt implements UpstreamAttempt {
           return;
         }
         try {
-          this.#inner = new H2Attempt(entry.session, headers, r.bodyless, sink, () => peers.release(entry));
+          this.#inner = startH2Attempt(entry.session, headers, r.bodyless, sink, peers, entry);
         } catch (err) {
           peers.release(entry);
           sink.onFailure(false, err as Error);
@@ -129,7 +129,7 @@ class PeerAttempt implements UpstreamAttempt {
         }
         // A bodyless request's stream ended with its HEADERS; the buffer has nothing to give it.
         if (r.bodyless) this.body.resume();
-        else this.body.pipe(this.#inner.stream);
+        else relayBody(this.body, this.#inner.body);
       },
       (err: unknown) => {
         if (!this.#aborted) sink.onFailure(false, err as Error);
@@ -142,6 +142,24 @@ class PeerAttempt implements UpstreamAttempt {
     this.#inner?.abort();
     this.body.destroy();
   }
+}
+
+/**
+ * The buffered body into the attempt's (a node Writable or the codec attempt's plain object, so no
+ * pipe()): write, wait for 'drain' when it says stop, end. Once per identity's first request.
+ */
+function relayBody(from: PassThrough, to: AttemptBody): void {
+  const resume = (): void => {
+    from.resume();
+  };
+  from.on('data', (c: Buffer) => {
+    if (to.destroyed) return;
+    if (!to.write(c)) {
+      from.pause();
+      to.once('drain', resume);
+    }
+  });
+  from.once('end', () => endBody(to));
 }
 
 /** RFC 9112 §6.3: an HTTP/1.1 request without Content-Length or Transfer-Encoding has no body;
@@ -204,7 +222,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return new H2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, () => deps.peers.release(entry));
+        return startH2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, deps.peers, entry);
       } catch {
         deps.peers.release(entry);
       }

@@ -4,10 +4,11 @@
 // workload, TLS 1.3, ALPN h2, and the server's SPIFFE ID checked against the destination.
 //
 // WEFT_L7_H2_ENGINE picks the HTTP/2 implementation: node:http2, or agent/h2's codec (`weft`),
-// whose H2Session has the node:http2 client surface the pool, the liveness watch, the tunnel
-// client and H2Attempt use (request, close/destroy, ping, connecting, remoteSettings,
-// 'connect'/'goaway'/'error'/'close'); its streams have the ClientHttp2Stream surface
-// (agent/h2/duplex-stream.ts).
+// whose H2Session has the node:http2 client surface the pool, the liveness watch and the tunnel
+// client use (request, close/destroy, ping, connecting, remoteSettings,
+// 'connect'/'goaway'/'error'/'close'); its request() streams have the ClientHttp2Stream surface
+// (agent/h2/duplex-stream.ts). L7 requests use H2Session.open instead: one plain object per
+// request (agent/http/h2-stream-attempt.ts).
 import http2, { type ClientHttp2Session } from 'node:http2';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';

@@ -1,5 +1,6 @@
 // The hop between agents on both HTTP/2 engines (WEFT_L7_H2_ENGINE): the agent's own client side
-// (PeerSessions + H2Attempt, what the source agent runs) against the agent's own HBONE listener
+// (PeerSessions + startH2Attempt — one H2StreamAttempt object per request on the codec, H2Attempt on
+// node:http2 — what the source agent runs) against the agent's own HBONE listener
 // (createHboneServer, what the destination agent runs), each side on node:http2 or on agent/h2,
 // in all four pairings — node:http2 client → codec server and codec client → node:http2 server are
 // the rolling-upgrade pairs. Real mTLS 1.3 with mesh certificates, SNI and ALPN h2 over loopback;
@@ -13,10 +14,10 @@ import t from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import type { Readable } from 'node:stream';
 import { PeerSessions } from '../../../agent/http/peer-sessions.ts';
 import { H2Attempt } from '../../../agent/http/h2-attempt.ts';
-import type { AttemptSink, ResponseBody } from '../../../agent/http/upstream.ts';
+import { H2StreamAttempt, startH2Attempt } from '../../../agent/http/h2-stream-attempt.ts';
+import type { AttemptSink, ResponseBody, UpstreamAttempt } from '../../../agent/http/upstream.ts';
 import type { H2Engine, HboneServer } from '../../../agent/proxy/hbone/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { H2Session } from '../../../agent/h2/session.ts';
@@ -115,8 +116,14 @@ interface Failed {
   err: Error;
 }
 
-/** One request through the agent's client path (PeerSessions → H2Attempt), collected. */
-function send(peers: PeerSessions, port: number, headers: Record<string, string>, body?: Buffer | Buffer[], onAttempt?: (a: H2Attempt) => void, writeBody?: (a: H2Attempt) => void): Promise<Answer | Failed> {
+/** Attempts made, by class: the weft client must carry every request as one H2StreamAttempt. */
+const made = { stream: 0, node: 0 };
+
+/**
+ * One request through the agent's client path (PeerSessions → startH2Attempt: an H2StreamAttempt on
+ * the codec's session, an H2Attempt on node:http2's), collected.
+ */
+function send(peers: PeerSessions, port: number, headers: Record<string, string>, body?: Buffer | Buffer[], onAttempt?: (a: UpstreamAttempt) => void, writeBody?: (a: UpstreamAttempt) => void): Promise<Answer | Failed> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let head: IncomingHttpHeaders = {};
@@ -124,7 +131,7 @@ function send(peers: PeerSessions, port: number, headers: Record<string, string>
     const chunks: Buffer[] = [];
     const sink: AttemptSink = {
       onContinue: () => { continued = true; },
-      onResponse: (s: number, h: IncomingHttpHeaders, b: Readable) => {
+      onResponse: (s: number, h: IncomingHttpHeaders, b: ResponseBody) => {
         status = s;
         head = h;
         b.on('data', (c: Buffer) => chunks.push(c));
@@ -134,7 +141,9 @@ function send(peers: PeerSessions, port: number, headers: Record<string, string>
     };
     peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } }).then((entry) => {
       const endStream = body === undefined && writeBody === undefined;
-      const a = new H2Attempt(entry.session, { ':method': 'POST', ':scheme': 'http', ':authority': 'cart.shop:8080', 'weft-target': `${TARGET_HOST}:8080`, ...headers }, endStream, sink, () => peers.release(entry));
+      const a = startH2Attempt(entry.session, { ':method': 'POST', ':scheme': 'http', ':authority': 'cart.shop:8080', 'weft-target': `${TARGET_HOST}:8080`, ...headers }, endStream, sink, peers, entry);
+      if (a instanceof H2StreamAttempt) made.stream++;
+      else if (a instanceof H2Attempt) made.node++;
       onAttempt?.(a);
       if (writeBody !== undefined) return writeBody(a);
       if (body === undefined) return;
@@ -184,6 +193,8 @@ for (const clientEngine of ENGINES) {
       const seen: Seen = { closed: new Map(), stalledRead: 0, bigSent: 0 };
       const { hbone, port } = await startServer(mesh, serverEngine, seen);
       const peers = peersFor(mesh, clientEngine);
+      made.stream = 0;
+      made.node = 0;
       t.teardown(async () => {
         await peers.close();
         await hbone.close();
@@ -231,7 +242,7 @@ for (const clientEngine of ENGINES) {
         const total = 16 << 20;
         let accepted = 0;
         let waiting = false;
-        let attempt: H2Attempt | undefined;
+        let attempt: UpstreamAttempt | undefined;
         const done = send(peers, port, { ':path': '/stall' }, undefined, undefined, (a) => {
           attempt = a;
           const chunk = Buffer.alloc(64 * 1024, 1);
@@ -267,7 +278,7 @@ for (const clientEngine of ENGINES) {
             onFailure: (_d, err) => reject(err),
           };
           void peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } }).then((entry) => {
-            new H2Attempt(entry.session, { ':method': 'GET', ':scheme': 'http', ':authority': 'cart.shop:8080', ':path': `/big/${total}` }, true, sink, () => peers.release(entry));
+            startH2Attempt(entry.session, { ':method': 'GET', ':scheme': 'http', ':authority': 'cart.shop:8080', ':path': `/big/${total}` }, true, sink, peers, entry);
           });
         });
         await until(() => body !== undefined);
@@ -287,7 +298,7 @@ for (const clientEngine of ENGINES) {
       });
 
       t.test('an aborted attempt resets its stream; the server sees the reset', async (t) => {
-        let attempt: H2Attempt | undefined;
+        let attempt: UpstreamAttempt | undefined;
         const p = send(peers, port, { ':path': '/hang' }, Buffer.from('x'), (a) => { attempt = a; });
         await until(() => attempt !== undefined);
         await new Promise((r) => setTimeout(r, 100));
@@ -295,6 +306,16 @@ for (const clientEngine of ENGINES) {
         t.ok(await until(() => seen.closed.has('/hang')), 'the server stream closed');
         t.equal(seen.closed.get('/hang'), 8, 'by RST_STREAM CANCEL');
         void p;
+      });
+
+      t.test('each stream was released to the pool exactly once, on the engine\'s own attempt class', async (t) => {
+        const entry = await peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } });
+        // The aborted /hang stream releases on close; the rest already ended.
+        t.ok(await until(() => entry.active === 1), `only this acquisition counted (active ${entry.active})`);
+        peers.release(entry);
+        t.equal(entry.active, 0);
+        if (clientEngine === 'weft') t.ok(made.stream > 200 && made.node === 0, `codec client: ${made.stream} H2StreamAttempts, ${made.node} H2Attempts`);
+        else t.ok(made.node > 200 && made.stream === 0, `node client: ${made.node} H2Attempts, ${made.stream} H2StreamAttempts`);
       });
 
       t.test('GOAWAY drains: the stream in flight finishes, the next request is not delivered there', async (t) => {
