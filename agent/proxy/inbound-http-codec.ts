@@ -186,6 +186,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
     this.#trailers = trailers;
     this.#body = undefined;
+    this.#drained();
     if (this.#closed || this.#endSent) return;
     this.#endSent = true;
     const list = this.#wantTrailers && trailers !== undefined ? objectToHeaders(endToEnd(trailers, true)) : undefined;
@@ -197,6 +198,8 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
   onFailure(delivered: boolean, err: Error): void {
     this.#error = failureLabel(delivered, err);
     this.#body = undefined;
+    // A body that failed may never say 'drain': what it held is given back, the rest dropped as it comes.
+    this.#drained();
     if (this.#closed || this.#endSent) return;
     if (this.#headersSent) {
       this.#rstCode = H2Code.INTERNAL_ERROR;
