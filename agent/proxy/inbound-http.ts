@@ -5,6 +5,10 @@
 // over the local pools, and the answer — 100 Continue, headers, body, trailers — goes back on
 // the stream. Failures carry weft-error so the originating agent knows whether the request was
 // delivered (UPSTREAM_CONNECT: it was not, and may be replayed).
+//
+// The decisions are InboundHttpCore's (inbound-http-admit.ts); this file holds the node:http2
+// mover (StreamSink, on node:http2's stream or the codec's Duplex facade) and createInboundHttp,
+// which pairs it with the codec mover (inbound-http-codec.ts) over one core.
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { endToEnd } from '../http/headers.ts';
 import { endBody, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
