@@ -25,7 +25,8 @@ import type { InboundAuthorizer } from '../../../../agent/policy/authorizer.ts';
 import type { PolicyDecision } from '../../../../agent/policy/evaluate.ts';
 import { noTelemetry, type HttpRequestEvent, type Telemetry } from '../../../../agent/telemetry/telemetry.ts';
 import { createSpanRecorder } from '../../../../agent/telemetry/tracing.ts';
-import { buildSecureContext } from '../../../../agent/identity/tls-contexts.ts';
+import { buildSecureContext, type WorkloadCertificate } from '../../../../agent/identity/tls-contexts.ts';
+import { makeTestLeaf } from '../../../common/test-pki.ts';
 import { sniForIdentity, type H2Engine } from '../../../../agent/proxy/hbone/index.ts';
 import type { WorkloadRecord } from '../../../../control/api/model.ts';
 import { ErrorCodes } from '../../../../common/errors.ts';
@@ -187,8 +188,8 @@ t.teardown(async () => {
 
 const mesh = await makeMesh();
 
-function connectPeer(port: number): Promise<ClientHttp2Session> {
-  const ctx = buildSecureContext(mesh.clientCerts.certs.get(CLIENT_ID)!, [mesh.ca.certPem]);
+function connectPeer(port: number, cert: WorkloadCertificate = mesh.clientCerts.certs.get(CLIENT_ID)!): Promise<ClientHttp2Session> {
+  const ctx = buildSecureContext(cert, [mesh.ca.certPem]);
   const session = http2.connect(`https://127.0.0.1:${port}`, {
     createConnection: () => tls.connect({ host: '127.0.0.1', port, servername: sniForIdentity(SERVER_ID), secureContext: ctx, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }),
   });
@@ -422,6 +423,24 @@ for (const engine of ENGINES) {
       const a = await done;
       t.equal(a.status, 200);
       t.equal(a.body.toString(), `${payload.length} ${createHash('sha256').update(payload).digest('hex')}`);
+    });
+
+    t.test('a peer whose certificate names two identities: 403 PEER_IDENTITY, never delivered, the session closed', async (t) => {
+      const leaf = await makeTestLeaf(mesh.ca, { uris: [CLIENT_ID, 'spiffe://cluster.local/ns/shop/sa/second'] });
+      const odd = await connectPeer(port, {
+        identity: CLIENT_ID, keyPem: leaf.keyPem, certChainPem: [leaf.certPem], trustAnchorsPem: [mesh.ca.certPem],
+        notBefore: new Date(Date.now() - 3600_000), notAfter: new Date(Date.now() + 3600_000),
+      });
+      t.teardown(() => { odd.destroy(); });
+      const before = duplexRequests;
+      const closed = new Promise<void>((r) => odd.once('close', () => r()));
+      const a = await send(odd, peerHeaders(`/echo/odd-peer?engine=${engine}`), Buffer.from('x'));
+      t.equal(a.status, 403);
+      t.equal(a.headers['weft-error'], ErrorCodes.PEER_IDENTITY);
+      t.notOk(pod.paths.some((p) => p.startsWith('/echo/odd-peer')), 'not delivered');
+      t.equal(duplexRequests, before, 'the L7 handler never saw it');
+      await closed;
+      t.pass('the listener closed the session');
     });
 
     t.test('which mover carried the L7 requests', async (t) => {
