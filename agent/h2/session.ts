@@ -22,6 +22,12 @@ export interface H2SessionOptions extends Omit<H2ConnectionOptions, 'role' | 'ma
   role: 'client' | 'server';
   /** The socket is still connecting: start when it emits this event ('secureConnect' for TLS). */
   readyEvent?: string;
+  /**
+   * Server: sees a new stream's request head before any Duplex is made. Returns true when it took
+   * the stream — attached its own H2StreamHandler as the codec stream's `ctx` (the plain object per
+   * request of the hot paths), or answered it; false: an H2DuplexStream and the 'stream' event.
+   */
+  onStreamHead?: (session: H2Session, stream: H2Stream, headers: string[], endStream: boolean) => boolean;
 }
 
 /** A client stream waiting for the handshake: a Duplex from request() or a caller's handler from open(). */
@@ -48,11 +54,13 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
   readonly #pings = new Map<number, { cb: PingCallback; at: number }>();
   #pingSeq = 0;
   #error: Error | undefined = undefined;
+  readonly #onStreamHead: H2SessionOptions['onStreamHead'];
 
   constructor(socket: Socket, opts: H2SessionOptions) {
     super();
     this.socket = socket;
     this.#client = opts.role === 'client';
+    this.#onStreamHead = opts.onStreamHead;
     this.conn = new H2Connection(socket, this, { ...opts, manualFlowControl: true });
     socket.on('data', this.#onData);
     socket.on('error', this.#onSocketError);
@@ -139,6 +147,8 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
       return;
     }
     if (this.#client || kind !== HeadersKind.HEAD) return;
+    const take = this.#onStreamHead;
+    if (take !== undefined && take(this, s, headers, endStream)) return;
     const stream = new H2DuplexStream(this, false);
     stream.attach(s);
     stream.endAfterHeaders = endStream;

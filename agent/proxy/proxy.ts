@@ -14,7 +14,7 @@ import { createOutboundHandler } from './outbound.ts';
 import { LocalUpstream } from '../http/local-upstream.ts';
 import { PeerSessions } from '../http/peer-sessions.ts';
 import { Router, type HttpView } from '../http/router.ts';
-import { createInboundHttpHandler } from './inbound-http.ts';
+import { createInboundHttp } from './inbound-http.ts';
 import { createOutboundHttp } from './outbound-http.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
@@ -135,7 +135,8 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,
     onStream: createInboundHboneHandler({ ...common, log: log.child('hbone'), headersTimeoutMs: config.httpHeadersTimeoutMs, pathNormalization: config.pathNormalization }),
-    onHttp: createInboundHttpHandler({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in'), pathNormalization: config.pathNormalization }),
+    // One set of decisions (inbound-http-admit.ts), two movers: node:http2's streams, the codec's.
+    ...createInboundHttp({ view: deps.view, localNode: config.nodeName, local, stats: deps.stats, policy: deps.policy, telemetry: common.telemetry, log: log.child('http-in'), pathNormalization: config.pathNormalization }),
     log: log.child('hbone'),
     closeGraceMs: config.drainMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,

@@ -7,13 +7,18 @@
 // Two engines speak the HTTP/2 (WEFT_L7_H2_ENGINE): node:http2's secure server, or agent/h2's
 // codec on a plain TLS server (`weft`), whose sessions and streams have the node:http2 surface
 // the handlers use (agent/h2/session.ts) — the same handlers run on both, and either engine
-// serves a peer running the other.
+// serves a peer running the other. On the codec, an L7 request from a verified peer can skip that
+// surface: `onCodecHttp` takes the codec stream and its header list directly (one plain object per
+// request, agent/proxy/inbound-http-codec.ts); CONNECT tunnels, and every stream of a session
+// whose peer was refused, still go the Duplex way through `onStream` and its checks.
 import http2 from 'node:http2';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket, type TlsOptions } from 'node:tls';
 import { H2Session } from '../../h2/session.ts';
+import type { H2Connection, H2Stream } from '../../h2/connection.ts';
+import { isConnect } from '../outbound-h2.ts';
 import { ErrorCodes, WeftError, errorCode } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { TlsContextCache, type CertificateProvider } from '../../identity/tls-contexts.ts';
@@ -54,6 +59,12 @@ export interface HboneServerOptions {
   onStream: (req: HboneRequest) => void;
   /** Non-CONNECT requests (L7 requests between agents, agent/proxy/inbound-http.ts); 405 without it. */
   onHttp?: (req: { stream: ServerHttp2Stream; headers: IncomingHttpHeaders; peerIdentity: string; localIdentity: string }) => void;
+  /**
+   * The codec engine only: non-CONNECT requests from a verified peer, taken as the codec stream and
+   * its header list before any Duplex is made; the handler answers it or attaches its own
+   * H2StreamHandler as the stream's `ctx`. Without it, the codec's streams go to `onHttp`.
+   */
+  onCodecHttp?: (peer: CodecPeer, stream: H2Stream, headers: string[], endStream: boolean) => void;
   log?: Logger;
   /** Advertised SETTINGS_MAX_CONCURRENT_STREAMS; clients open another session past it. */
   maxConcurrentStreams?: number;
@@ -86,6 +97,16 @@ interface ServerSession extends EventEmitter {
 interface SessionInfo {
   peer: string | WeftError;
   local: string;
+  /** A codec session whose peer was verified: what onCodecHttp gets. */
+  codec?: CodecPeer;
+}
+
+/** One codec session's verified peer, shared by every request on it (onCodecHttp). */
+export interface CodecPeer {
+  readonly conn: H2Connection;
+  readonly peerIdentity: string;
+  readonly localIdentity: string;
+  readonly remoteAddress: string;
 }
 
 // Per-stream windows large enough that one tunnel can fill a LAN link without waiting on
@@ -150,8 +171,12 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
         return;
       }
       socket.setNoDelay(true);
-      const session = new H2Session(socket, { role: 'server', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW, limits: { maxConcurrentStreams } });
-      onSession(session);
+      const session = new H2Session(socket, {
+        role: 'server', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW, limits: { maxConcurrentStreams },
+        onStreamHead: opts.onCodecHttp === undefined ? undefined : takeHead,
+      });
+      const info = onSession(session);
+      if (typeof info.peer === 'string') info.codec = { conn: session.conn, peerIdentity: info.peer, localIdentity: info.local, remoteAddress: socket.remoteAddress ?? '' };
       // The codec's streams have the node:http2 surface the handlers use (agent/h2/duplex-stream.ts).
       session.on('stream', onStream as unknown as (stream: unknown, headers: IncomingHttpHeaders) => void);
     });
@@ -167,17 +192,27 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     socket.destroy();
   });
 
-  function onSession(session: ServerSession): void {
+  /** A codec stream's head: an L7 request from a verified peer goes to onCodecHttp; the rest (CONNECT, refused peers) the Duplex way. */
+  function takeHead(session: H2Session, s: H2Stream, headers: string[], endStream: boolean): boolean {
+    const codec = sessions.get(session)?.codec;
+    if (codec === undefined || opts.onCodecHttp === undefined || isConnect(headers)) return false;
+    opts.onCodecHttp(codec, s, headers, endStream);
+    return true;
+  }
+
+  function onSession(session: ServerSession): SessionInfo {
     const socket = session.socket as TLSSocket;
     const peer = peerSpiffeId(socket, opts.trustDomain);
     const servername = typeof socket.servername === 'string' ? socket.servername : '';
     const local = identityForSni(servername, opts.trustDomain, opts.localIdentities()) ?? '';
-    sessions.set(session, { peer, local });
+    const info: SessionInfo = { peer, local };
+    sessions.set(session, info);
     session.once('close', () => sessions.delete(session));
     // Invalid frames end the session (nghttp2 answers GOAWAY); the agent only counts them.
     session.on('error', () => rejected('hbone_h2_protocol'));
     session.on('frameError', () => rejected('hbone_h2_frame'));
     if (peer instanceof WeftError) log.warn('HBONE peer refused', { err: peer, remote: socket.remoteAddress });
+    return info;
   }
   if (engine === 'node') {
     server.on('session', (session: http2.ServerHttp2Session) => {

@@ -1,0 +1,233 @@
+// The decisions on a peer agent's L7 request, ONE implementation for both HTTP/2 engines
+// (WEFT_L7_H2_ENGINE): what the request may become (target parse, path normalisation, the
+// refusals with their weft-error codes, the local-workload and identity checks, policy per request)
+// and what is reported when it is over (inbound telemetry, the server span). The movers that carry
+// the bytes are thin and engine-specific: inbound-http.ts on node:http2's stream, and
+// inbound-http-codec.ts on agent/h2's codec stream. A check written here cannot be skipped by one
+// engine (a past Upgrade path once lost its policy check by having its own copy).
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { ErrorCodes } from '../../common/errors.ts';
+import type { Logger } from '../../common/log.ts';
+import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
+import type { LocalUpstream } from '../http/local-upstream.ts';
+import type { AttemptRequest } from '../http/upstream.ts';
+import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
+import { isOriginForm } from '../http/request-target.ts';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
+import { decideInbound } from './inbound-decide.ts';
+import type { RoutingView } from './routing-view.ts';
+import type { ProxyStats } from './stats.ts';
+import type { InboundAuthorizer } from '../policy/authorizer.ts';
+import { authorizeHttp, deniedHeaders } from '../policy/http-authz.ts';
+import { connectionContext, noTelemetry, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
+import { startServerSpan } from '../telemetry/request-spans.ts';
+import type { RequestSpan } from '../telemetry/trace-context.ts';
+import type { WorkloadRecord } from '../../control/api/model.ts';
+
+export interface InboundHttpDeps {
+  view: RoutingView;
+  localNode: string;
+  local: LocalUpstream;
+  stats: ProxyStats;
+  log: Logger;
+  /** Authorization policy, per request, with the peer's verified identity. */
+  policy?: InboundAuthorizer;
+  /** Inbound request events (the destination side of the golden metrics). */
+  telemetry?: Telemetry;
+  /** Path normalisation (WEFT_PATH_NORMALIZATION): the source agent normalised already; a peer that did not is held to it here. */
+  pathNormalization?: PathNormalization;
+}
+
+/** A peer's request head as either engine has it. */
+export interface PeerHead {
+  headers: IncomingHttpHeaders;
+  /** The peer agent's verified SPIFFE ID (its client certificate). */
+  peerIdentity: string;
+  /** The local workload the peer asked for by SNI (whose certificate we presented). */
+  localIdentity: string;
+  /** The peer's address as the session's socket has it (policy ipBlocks, telemetry). */
+  remoteAddress: string;
+  /** END_STREAM came with the head. */
+  bodyless: boolean;
+}
+
+/** What the mover reports when the request is over (one event per request, inbound side). */
+export interface RequestReport {
+  telemetry: Telemetry;
+  conn: ConnectionContext;
+  method: string;
+  path: string;
+  authority: string;
+  retryAttempt: number;
+  /** The server span when tracing is on. */
+  span: RequestSpan | undefined;
+  /** The traceparent the pod got (access records). */
+  traceparent: string | undefined;
+  /** When the head arrived (ms). */
+  start: number;
+}
+
+/** The head's fate: a complete answer (`:status` and its headers, END_STREAM), or forward it. */
+export type PeerAdmission =
+  | { readonly refuse: OutgoingHttpHeaders; readonly forward?: undefined; readonly report?: undefined }
+  | { readonly refuse?: undefined; readonly forward: AttemptRequest; readonly report: RequestReport };
+
+function refusal(status: number, code: string): PeerAdmission {
+  return { refuse: { ':status': status, [WEFT_ERROR_HEADER]: code } };
+}
+
+/** The answer to a request the local attempt failed before its head went back: the code says delivered or not (replay rules). */
+export const FAILED_DELIVERED: OutgoingHttpHeaders = Object.freeze({ ':status': 502, [WEFT_ERROR_HEADER]: ErrorCodes.HTTP_UPSTREAM });
+export const FAILED_NOT_DELIVERED: OutgoingHttpHeaders = Object.freeze({ ':status': 503, [WEFT_ERROR_HEADER]: ErrorCodes.UPSTREAM_CONNECT });
+
+/** The error label of a failed attempt (spans): its own code, or what delivered-or-not means. */
+export function failureLabel(delivered: boolean, err: Error): string {
+  return (err as Error & { code?: string }).code ?? (delivered ? ErrorCodes.HTTP_UPSTREAM : ErrorCodes.UPSTREAM_CONNECT);
+}
+
+/** Trailers are expected from h2 servers (gRPC) and from HTTP/1.1 responses that announce them. */
+export function wantsTrailers(headers: IncomingHttpHeaders): boolean {
+  return headers[':status'] !== undefined || headers.trailer !== undefined;
+}
+
+/** The pod's response head as it goes back to the peer: end-to-end fields and `:status`. */
+export function responseHead(status: number, headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  // endToEnd's copy is ours: add the status to it rather than spreading it into another.
+  const out = endToEnd(headers, true);
+  out[':status'] = status;
+  return out;
+}
+
+/** The deciding half of the inbound L7 path, shared by both movers. One per agent (worker). */
+export class InboundHttpCore {
+  readonly deps: InboundHttpDeps;
+  readonly telemetry: Telemetry;
+  readonly #pathMode: PathNormalization;
+  /** One telemetry context per (peer identity, workload): the labels of inbound request events. */
+  readonly #contexts = new Map<string, ConnectionContext>();
+
+  constructor(deps: InboundHttpDeps) {
+    this.deps = deps;
+    this.telemetry = deps.telemetry ?? noTelemetry;
+    this.#pathMode = deps.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
+  }
+
+  /** Decides one head: every refusal counted and coded, policy applied, the forward request built. */
+  admit(h: PeerHead): PeerAdmission {
+    const { deps, telemetry } = this;
+    const headers = h.headers;
+    const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
+    const rawPath = headers[':path'];
+    if (target === null || typeof rawPath !== 'string' || (rawPath !== '*' && !isOriginForm(rawPath))) {
+      telemetry.inputRejected('hbone_http_target');
+      return refusal(400, ErrorCodes.HTTP_TARGET);
+    }
+    // Idempotent: a path the source agent normalised comes out unchanged (one scan, no copy).
+    const path = normalizePath(rawPath, this.#pathMode);
+    if (typeof path !== 'string') {
+      telemetry.inputRejected(`hbone_http_path_${path.refused}`);
+      return refusal(400, ErrorCodes.HTTP_PATH);
+    }
+    const decision = decideInbound(target.host, deps.view, deps.localNode);
+    if (decision.kind === 'refuse') {
+      deps.stats.rejected++;
+      telemetry.inputRejected('hbone_target_refused');
+      deps.log.warn('HTTP request refused', { code: decision.code, reason: decision.reason, peer: h.peerIdentity });
+      return refusal(decision.status, decision.code);
+    }
+    if (decision.destination.identity !== h.localIdentity) {
+      deps.stats.rejected++;
+      telemetry.inputRejected('hbone_identity_mismatch');
+      return refusal(421, ErrorCodes.PEER_IDENTITY);
+    }
+    const method = headers[':method'] as string;
+    if (deps.policy !== undefined) {
+      const v = authorizeHttp(
+        deps.policy,
+        {
+          sourceIdentity: h.peerIdentity,
+          sourceAddress: h.remoteAddress,
+          destination: decision.destination.key,
+          destinationIdentity: decision.destination.identity,
+          port: target.port,
+          transport: 'hbone',
+        },
+        { method, path, headers },
+      );
+      if (v.denied !== undefined) {
+        deps.stats.rejected++;
+        // 403 is final for the originating agent (never retried); the app sees it with the policy.
+        return { refuse: { ':status': 403, ...deniedHeaders(v.denied) } };
+      }
+    }
+    const conn = this.#contextFor(h.peerIdentity, decision.destination, h.remoteAddress);
+    const retryAttempt = Number(headers['weft-retry-attempt'] ?? 0) || 0;
+    const forward: AttemptRequest = {
+      method,
+      path,
+      authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
+      headers: endToEnd(headers, true),
+      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
+      target: { ip: target.host, port: target.port },
+      source: h.peerIdentity,
+      sourceAddress: h.remoteAddress,
+      bodyless: h.bodyless,
+    };
+    const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;
+    const report: RequestReport = {
+      telemetry,
+      conn,
+      method,
+      path,
+      authority: (headers[':authority'] as string | undefined) ?? '',
+      retryAttempt,
+      span,
+      traceparent: forward.headers.traceparent as string | undefined,
+      start: Date.now(),
+    };
+    return { forward, report };
+  }
+
+  #contextFor(peer: string, dst: WorkloadRecord, address: string): ConnectionContext {
+    const key = `${peer}|${dst.key}`;
+    let c = this.#contexts.get(key);
+    if (c === undefined) {
+      if (this.#contexts.size > 10_000) this.#contexts.clear();
+      c = connectionContext({ direction: 'inbound', path: 'inbound_hbone', sourceIdentity: peer, destination: dst, tls: 'mutual', sourceAddress: address, destinationAddress: `${dst.ip}` });
+      this.#contexts.set(key, c);
+    }
+    return c;
+  }
+}
+
+/**
+ * The request is over (its stream closed, whatever way): the inbound request event and the span's
+ * end. Each mover calls it exactly once, from its stream's close.
+ */
+export function reportPeerRequest(
+  r: RequestReport,
+  status: number,
+  requestBytes: number,
+  responseBytes: number,
+  trailers: IncomingHttpHeaders | undefined,
+  error: string | undefined,
+  reset: boolean,
+): void {
+  const g = trailers?.['grpc-status'];
+  r.telemetry.request({
+    connection: r.conn,
+    method: r.method,
+    status,
+    route: '',
+    path: r.path,
+    serverAddress: r.authority,
+    durationSeconds: (Date.now() - r.start) / 1000,
+    requestBytes,
+    responseBytes,
+    grpcStatus: typeof g === 'string' ? Number(g) : null,
+    retryAttempt: r.retryAttempt,
+    timedOut: false,
+    traceparent: r.traceparent,
+  });
+  r.span?.end(status, undefined, error ?? (reset ? 'stream_reset' : undefined));
+}
