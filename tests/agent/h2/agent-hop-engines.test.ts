@@ -24,6 +24,8 @@ import { H2Session } from '../../../agent/h2/session.ts';
 import { watchLiveness } from '../../../agent/proxy/hbone/liveness.ts';
 import { sniForIdentity } from '../../../agent/proxy/hbone/sni.ts';
 import { CLIENT_ID, SERVER_ID, TARGET_HOST, TD, makeMesh, settled, startHbone, startTarget, closeServer, type Mesh } from '../proxy/hbone/fixture.ts';
+import { writeAll } from '../../common/write-all.ts';
+import { pollUntil } from '../../common/poll-until.ts';
 
 const quiet = createLogger('test', { write() {} });
 const ENGINES: H2Engine[] = ['node', 'weft'];
@@ -68,21 +70,8 @@ function echoHandler(seen: Seen) {
       const n = Number(path.slice(5));
       stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
       seen.bigSent = 0;
-      let sent = 0;
       const chunk = Buffer.alloc(64 * 1024, 0x61);
-      const pump = (): void => {
-        while (sent < n) {
-          const c = chunk.subarray(0, Math.min(chunk.length, n - sent));
-          sent += c.length;
-          seen.bigSent = sent;
-          if (!stream.write(c)) {
-            stream.once('drain', pump);
-            return;
-          }
-        }
-        stream.end();
-      };
-      pump();
+      writeAll(stream, n, (_at, len) => chunk.subarray(0, len), (sent) => { seen.bigSent = sent; });
       stream.resume();
       return;
     }
@@ -176,14 +165,7 @@ function peersFor(mesh: Mesh, engine: H2Engine): PeerSessions {
   return new PeerSessions({ trustDomain: TD, certificates: mesh.clientCerts, dialTcp: (h, p) => net.connect({ host: h, port: p, noDelay: true }), engine, closeGraceMs: 500 });
 }
 
-const until = async (cond: () => boolean, ms = 10_000): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-};
+const until = pollUntil;
 
 const mesh = await makeMesh();
 

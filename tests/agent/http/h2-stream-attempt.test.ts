@@ -16,6 +16,8 @@ import { H2Session } from '../../../agent/h2/session.ts';
 import { H2StreamAttempt, startH2Attempt, type StreamReleaser } from '../../../agent/http/h2-stream-attempt.ts';
 import type { AttemptSink, ResponseBody, UpstreamAttempt } from '../../../agent/http/upstream.ts';
 import type { PoolEntry } from '../../../agent/proxy/hbone/pool.ts';
+import { writeAll } from '../../common/write-all.ts';
+import { pollUntil } from '../../common/poll-until.ts';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
@@ -120,19 +122,8 @@ server.on('stream', (stream, headers) => {
     const n = Number(path.slice(6));
     stream.respond({ ':status': 200 });
     seen.downSent = 0;
-    let i = 0;
-    const pump = (): void => {
-      while (seen.downSent < n) {
-        const c = Buffer.alloc(Math.min(64 * 1024, n - seen.downSent), i++ & 0xff);
-        seen.downSent += c.length;
-        if (!stream.write(c)) {
-          stream.once('drain', pump);
-          return;
-        }
-      }
-      stream.end();
-    };
-    pump();
+    // Each 64 KiB chunk filled with its index: order is checkable.
+    writeAll(stream, n, (at, len) => Buffer.alloc(len, (at / (64 * 1024)) & 0xff), (sent) => { seen.downSent = sent; });
     stream.resume();
     return;
   }
@@ -214,14 +205,7 @@ function recorder(hold = false): { sink: AttemptSink; out: Outcome; done: Promis
 
 const req = (path: string, extra: Record<string, string> = {}): Record<string, string> => ({ ':method': 'POST', ':scheme': 'http', ':authority': 'pod:8080', ':path': path, ...extra });
 
-const until = async (cond: () => boolean, ms = 10_000): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-};
+const until = pollUntil;
 
 /** Resolves once `read()` has not changed for `quietMs` (the flow stopped). */
 async function settled(read: () => number, quietMs = 300): Promise<number> {

@@ -32,6 +32,7 @@ import type { WorkloadRecord } from '../../../../control/api/model.ts';
 import { ErrorCodes } from '../../../../common/errors.ts';
 import { createLogger } from '../../../../common/log.ts';
 import { CLIENT_ID, SERVER_ID, TARGET_HOST, hashTarget, makeMesh, settled, startHbone, closeServer, waitFor } from './fixture.ts';
+import { writeAll } from '../../../common/write-all.ts';
 
 const quiet = createLogger('test', { write() {} });
 const ENGINES: H2Engine[] = ['node', 'weft'];
@@ -85,21 +86,7 @@ function onPodRequest(req: http.IncomingMessage, res: http.ServerResponse): void
   } else if (url.startsWith('/big/')) {
     const n = Number(url.slice(5).split('?')[0]);
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    let at = 0;
-    const pump = (): void => {
-      while (at < n) {
-        const k = Math.min(64 * 1024, n - at);
-        const c = pattern(at, k);
-        at += k;
-        pod.sent = at;
-        if (!res.write(c)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
+    writeAll(res, n, pattern, (sent) => { pod.sent = sent; });
     req.resume();
   } else if (url.startsWith('/trailers')) {
     res.writeHead(200, { trailer: 'grpc-status, x-sum', 'content-type': 'text/plain' });
