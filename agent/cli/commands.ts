@@ -34,7 +34,7 @@ export function controlSummary(c: Pick<ControlSection, 'connected' | 'synced' | 
   return c.lastError === null ? 'disconnected' : `disconnected (${c.lastError.code}: ${c.lastError.message})`;
 }
 interface CertRow { identity: string; state: string; serialNumber: string | null; notBefore: string | null; notAfter: string | null; rotateAt: string | null; failures: number; lastError: unknown }
-interface LocalWorkload { key: string; ip: string; identity: string; meshed: boolean }
+interface LocalWorkload { key: string; ip: string; identity: string; meshed: boolean; namedPorts?: Record<string, number> }
 interface ServiceRec { key: string; clusterIP: string | null; ports: Array<{ port: number; targetPort: number | string; name?: string }>; selector: Record<string, string> }
 
 /** Ready answers 503 when not ready: that is an answer, not a failure. */
