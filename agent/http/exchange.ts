@@ -7,13 +7,13 @@
 // Replay: the request body is kept while it streams, up to MAX_REPLAY_BODY; past that the request
 // can no longer be replayed and its outcome is final. Nothing is buffered before it is forwarded:
 // the first attempt sees the body as it arrives.
-import http2 from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
 import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
+import { H2Code } from '../h2/constants.ts';
 import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
@@ -443,7 +443,7 @@ export class Exchange implements AttemptSink {
     this.#attempt?.abort();
     const res = this.#res;
     // HTTP/2: RST_STREAM; HTTP/1.1: the connection is the only way to say "incomplete".
-    if (res.stream !== undefined) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    if (res.stream !== undefined) res.stream.close(H2Code.INTERNAL_ERROR);
     else res.destroy();
     this.#finish();
   }

@@ -2,12 +2,14 @@
 // h2-stream-attempt.ts): to a peer agent over the pooled mTLS session, or h2c to a local pod. A
 // stream the server never saw (no stream id yet: the session failed to connect) or refused
 // (REFUSED_STREAM, RFC 9113 §8.7) was not delivered and may be replayed.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { H2Code } from '../h2/constants.ts';
 import type { Writable } from 'node:stream';
 import type { AttemptSink, UpstreamAttempt } from './upstream.ts';
 import { releaseClosedStream } from './h2-release.ts';
 
-const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
+// RFC 9113 §7 codes (the same numbers as node:http2's NGHTTP2_* constants), without loading node:http2.
+const { REFUSED_STREAM: NGHTTP2_REFUSED_STREAM, CANCEL: NGHTTP2_CANCEL } = H2Code;
 
 export class H2Attempt implements UpstreamAttempt {
   readonly stream: ClientHttp2Stream;
@@ -78,7 +80,7 @@ export class H2Attempt implements UpstreamAttempt {
   #reportClose(): void {
     if (this.#done) return;
     // A clean end is reported by 'end'; any other close before it is a failure.
-    if (this.#responded && this.stream.readableEnded && this.stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
+    if (this.#responded && this.stream.readableEnded && this.stream.rstCode === H2Code.NO_ERROR) return;
     this.#done = true;
     const s = this.stream;
     const delivered = !(s.id === undefined || s.rstCode === NGHTTP2_REFUSED_STREAM) || this.#responded;

@@ -5,7 +5,7 @@
 // as one H2StreamAttempt (H2Session.open);
 // a session that never connects fails its streams with no id (never delivered: a retry may go
 // elsewhere), as node:http2's does.
-import http2, { type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import { H2Session } from '../h2/session.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
 import type { H2Engine } from '../proxy/hbone/server.ts';
@@ -34,7 +34,8 @@ export function dialPodSession(d: PodDial): ClientHttp2Session {
     socket.once('connect', () => socket.setTimeout(d.idleMs, () => session.close()));
     return session as unknown as ClientHttp2Session;
   }
-  const session = http2.connect(`http://${d.target.ip}:${d.target.port}`, { createConnection: () => socket });
+  // node:http2 is loaded only where the node engine is chosen.
+  const session = process.getBuiltinModule('node:http2').connect(`http://${d.target.ip}:${d.target.port}`, { createConnection: () => socket });
   session.on('error', ignore);
   session.setTimeout(d.idleMs, () => session.close());
   return session;

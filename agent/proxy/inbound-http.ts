@@ -9,7 +9,8 @@
 // The decisions are InboundHttpCore's (inbound-http-admit.ts); this file holds the node:http2
 // mover (StreamSink, on node:http2's stream or the codec's Duplex facade) and createInboundHttp,
 // which pairs it with the codec mover (inbound-http-codec.ts) over one core.
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { H2Code } from '../h2/constants.ts';
 import { endToEnd } from '../http/headers.ts';
 import { endBody, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import { releaseClosedStream } from '../http/h2-release.ts';
@@ -124,7 +125,7 @@ class StreamSink implements AttemptSink {
     const s = this.stream;
     this.#error = failureLabel(delivered, err);
     if (s.headersSent) {
-      if (!s.destroyed) s.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      if (!s.destroyed) s.close(H2Code.INTERNAL_ERROR);
       return;
     }
     // The code tells the originating agent whether the app saw the request (replay rules).

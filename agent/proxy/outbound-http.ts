@@ -13,7 +13,7 @@
 // upgrade-splice.ts before the splice, on another node by its agent, which reads the head off an
 // HBONE tunnel marked as an upgrade (inbound-upgrade.ts) before it reaches the pod.
 import http from 'node:http';
-import http2 from 'node:http2';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
 import type net from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
@@ -94,7 +94,7 @@ const CONN = Symbol('weft.httpConnection');
 type Tagged = { [CONN]?: HttpConnection };
 
 /** The request headers of the hop between agents (agent/http/headers.ts). */
-function peerHeaders(ep: HttpEndpoint, r: AttemptRequest): http2.OutgoingHttpHeaders {
+function peerHeaders(ep: HttpEndpoint, r: AttemptRequest): OutgoingHttpHeaders {
   return {
     ...r.headers,
     ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http',
@@ -411,13 +411,18 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
   };
 
-  const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
-  h2.on('request', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-  h2.on('checkContinue', onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-  // Invalid frames from an app that spoke h2 prior knowledge: nghttp2 sends GOAWAY; counted here.
-  h2.on('sessionError', () => deps.telemetry.inputRejected('h2_protocol'));
+  // WEFT_L7_H2_ENGINE=node: node:http2's server, made (and node:http2 loaded) only then.
+  const h2 = deps.h2Engine === 'node' ? nodeH2Server() : undefined;
+  function nodeH2Server(): Http2Server {
+    const server = process.getBuiltinModule('node:http2').createServer({ settings: { initialWindowSize: 1 << 20 } });
+    server.on('request', onRequest as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+    server.on('checkContinue', onRequest as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+    // Invalid frames from an app that spoke h2 prior knowledge: nghttp2 sends GOAWAY; counted here.
+    server.on('sessionError', () => deps.telemetry.inputRejected('h2_protocol'));
+    return server;
+  }
   // The same on the agent's codec (outbound-h2.ts): no node:http2 session per app connection.
-  const h2Codec = deps.h2Engine === 'node' ? undefined : createAppH2Server({
+  const h2Codec = h2 !== undefined ? undefined : createAppH2Server({
     onRequest: onRequest as (req: AppRequest, res: ClientResponseLike) => void,
     onProtocolError: () => deps.telemetry.inputRejected('h2_protocol'),
   });
@@ -431,8 +436,8 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
         socket.destroy();
         return;
       }
-      if (h2Codec !== undefined) {
-        h2Codec.handle(socket, s.head);
+      if (h2 === undefined) {
+        h2Codec?.handle(socket, s.head);
         return;
       }
       // node:http2 takes what is already buffered on the socket before reading its handle
@@ -497,7 +502,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     handle,
     close() {
       h1.close();
-      h2.close();
+      h2?.close();
       h2Codec?.close();
     },
   };

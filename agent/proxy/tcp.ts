@@ -3,7 +3,8 @@
 // abort on the other (a TCP RST becomes RST_STREAM and back), so the apps at both ends see what
 // they would see without the mesh in the middle.
 import { Socket } from 'node:net';
-import { constants as h2, type Http2Stream } from 'node:http2';
+import type { Http2Stream } from 'node:http2';
+import { H2Code } from '../h2/constants.ts';
 import type { Duplex } from 'node:stream';
 import { releaseClosedStream } from '../http/h2-release.ts';
 
@@ -24,7 +25,7 @@ function isHttp2Stream(s: Duplex): s is Duplex & Http2Stream {
 
 /** Was this tunnel stream reset (RST_STREAM with an error code, either way)? */
 function wasReset(s: Duplex): boolean {
-  return isHttp2Stream(s) && s.rstCode !== undefined && s.rstCode !== h2.NGHTTP2_NO_ERROR;
+  return isHttp2Stream(s) && s.rstCode !== undefined && s.rstCode !== H2Code.NO_ERROR;
 }
 
 /** Did this side close without both of its directions finishing cleanly? */
@@ -45,7 +46,7 @@ export function resetSide(s: Duplex): void {
     // then learn of the reset. Finishing without the shutdown leaves just the RST_STREAM.
     s._final = finishWithoutEndStream;
     // RFC 9113 §8.5: a TCP reset on a CONNECT tunnel is reported as CONNECT_ERROR.
-    s.close(h2.NGHTTP2_CONNECT_ERROR);
+    s.close(H2Code.CONNECT_ERROR);
   } else if (s instanceof Socket && !s.writableEnded) {
     // (libuv cannot RST a socket whose FIN is already queued; then a close is all that is left.)
     try {

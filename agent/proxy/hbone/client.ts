@@ -3,9 +3,9 @@
 // accepts only a server proving the DESTINATION workload's SPIFFE ID (dial-peer.ts). The HTTP/2
 // is node:http2's or agent/h2's codec (`engine`, WEFT_L7_H2_ENGINE): the codec's sessions and
 // streams have the surface used here, so every rule below holds on both.
-import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { H2Code } from '../../h2/constants.ts';
 import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../common/errors.ts';
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
@@ -102,7 +102,7 @@ export class HboneConnector {
     const entry = this.#pool.acquire(key, ctx.context, () => this.#dial(req, ctx));
     let stream: ClientHttp2Stream;
     try {
-      const headers: http2.OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': formatConnectTarget(req.target) };
+      const headers: OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': formatConnectTarget(req.target) };
       if (req.upgrade === true) headers[UPGRADE_TUNNEL_HEADER] = '1';
       stream = entry.session.request(headers, { endStream: false });
     } catch (err) {
@@ -159,7 +159,7 @@ export class HboneConnector {
           resolve(stream);
           return;
         }
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.close(H2Code.CANCEL);
         const raw = headers[WEFT_ERROR_HEADER];
         const serverCode = typeof raw === 'string' ? raw : undefined;
         reject(new TunnelError(
@@ -174,7 +174,7 @@ export class HboneConnector {
       };
       const timer = setTimeout(() => {
         cleanup();
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.close(H2Code.CANCEL);
         // A session that never finished its handshake is useless to the next caller too.
         if (entry.session.connecting) entry.session.destroy();
         reject(new TunnelError(
@@ -190,7 +190,7 @@ export class HboneConnector {
 
   #connectError(req: TunnelOpenRequest, entry: PoolEntry, cause: unknown): TunnelError {
     const via = hostPort(req.nodeAddress);
-    if (entry.goaway !== undefined && entry.goaway.errorCode !== http2.constants.NGHTTP2_NO_ERROR) {
+    if (entry.goaway !== undefined && entry.goaway.errorCode !== H2Code.NO_ERROR) {
       const serverCode = entry.goaway.detail === '' ? undefined : entry.goaway.detail;
       return new TunnelError(ErrorCodes.TUNNEL_REFUSED, `HBONE peer ${via} closed the session (HTTP/2 error ${entry.goaway.errorCode}${serverCode === undefined ? '' : `, ${serverCode}`})`, { cause, serverCode });
     }

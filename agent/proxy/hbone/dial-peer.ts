@@ -9,7 +9,7 @@
 // 'connect'/'goaway'/'error'/'close'); its request() streams have the ClientHttp2Stream surface
 // (agent/h2/duplex-stream.ts). L7 requests use H2Session.open instead: one plain object per
 // request (agent/http/h2-stream-attempt.ts).
-import http2, { type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 import { H2Session } from '../../h2/session.ts';
@@ -63,7 +63,8 @@ export function peerTlsOptions(d: PeerDial): ConnectionOptions {
 export function dialPeerSession(d: PeerDial): ClientHttp2Session {
   const tlsOpts = peerTlsOptions(d);
   if (d.engine === 'weft') return dialCodec(tlsOpts);
-  const session = http2.connect(`https://${formatConnectTarget(d.node)}`, {
+  // node:http2 is loaded only where the node engine is chosen.
+  const session = process.getBuiltinModule('node:http2').connect(`https://${formatConnectTarget(d.node)}`, {
     createConnection: () => tlsConnect(tlsOpts),
     settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
   });

@@ -11,10 +11,10 @@
 // surface: `onCodecHttp` takes the codec stream and its header list directly (one plain object per
 // request, agent/proxy/inbound-http-codec.ts); CONNECT tunnels, and every stream of a session
 // whose peer was refused, still go the Duplex way through `onStream` and its checks.
-import http2 from 'node:http2';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { H2Code } from '../../h2/constants.ts';
 import { createServer as createTlsServer, type SecureContext, type TLSSocket, type TlsOptions } from 'node:tls';
 import { H2Session } from '../../h2/session.ts';
 import type { H2Connection, H2Stream } from '../../h2/connection.ts';
@@ -120,7 +120,7 @@ function respondOn(stream: ServerHttp2Stream, status: number, code: string | und
     stream.respond({ ':status': 200 });
     return;
   }
-  const headers: http2.OutgoingHttpHeaders = { ':status': status };
+  const headers: OutgoingHttpHeaders = { ':status': status };
   if (code !== undefined) headers[WEFT_ERROR_HEADER] = code;
   stream.respond(headers, { endStream: true });
 }
@@ -154,7 +154,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
   const engine = opts.engine ?? 'weft';
   const server: Server = engine === 'weft'
     ? createTlsServer({ ...tlsOptions, noDelay: true } as TlsOptions)
-    : http2.createSecureServer({
+    : process.getBuiltinModule('node:http2').createSecureServer({
       ...tlsOptions,
       allowHTTP1: false,
       // Nagle off, as on every other socket of the proxy: a response's HEADERS and its DATA can leave
@@ -215,7 +215,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     return info;
   }
   if (engine === 'node') {
-    server.on('session', (session: http2.ServerHttp2Session) => {
+    server.on('session', (session: ServerHttp2Session) => {
       onSession(session);
       session.setLocalWindowSize(SESSION_WINDOW);
     });
@@ -227,7 +227,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     stream.on('error', ignore);
     const info = sessions.get(stream.session as unknown as ServerSession);
     if (info === undefined) {
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.close(H2Code.REFUSED_STREAM);
       return;
     }
     if (info.peer instanceof WeftError) {
