@@ -4,12 +4,12 @@
 // opaque anchor; HTTP mode with h2 + mTLS between the nodes: the L7 anchor) run once per round as
 // the references, so the issue-19 rows (HTTP/1.1, HTTP/2, gRPC unary at 1000 req/s and closed loop,
 // against the HAProxy L7 pair) get before and after in one run. Optionally CPU-profiles variants at
-// the end (closed loop on the L7 path). Needs root. Typical use, from the repository root after
+// the end (closed loop on the L7 path, or --profile-rate). Needs root. Typical use, from the repository root after
 // `node scripts/build.ts`:
 //   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit; the chunks it loads, dist/agent-*-HASH.mjs,
 //                                           # have content-hashed names, so later builds add theirs beside them)
 //   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--protocols h1,h2,grpc] [--duration 8]
-//     [--only weft-l7] [--json FILE] [--profile a,b] [--top 30] [--bulk MiB] [--newconn 200,500]
+//     [--only weft-l7] [--json FILE] [--profile a,b] [--profile-rate 1000] [--top 30] [--bulk MiB] [--newconn 200,500]
 // --only picks the Weft rows; the references always run. --json saves every run record and the
 // idle readings. One build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
 // --bulk adds one TCP stream of that many MiB (server → client; HAProxy L7 cannot carry it) and
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     'env-a': { type: 'string', multiple: true, default: [] },
     'env-b': { type: 'string', multiple: true, default: [] },
     top: { type: 'string', default: '25' },
+    'profile-rate': { type: 'string', default: '0' },
     only: { type: 'string' },
     bulk: { type: 'string' },
     newconn: { type: 'string' },
@@ -225,7 +226,8 @@ async function main(): Promise<void> {
       await check(ctx, l7);
       const fromUs = monotonicUs();
       const last = httpWorkloads[httpWorkloads.length - 1] ?? { kind: 'http', id: 'h1-max', title: '', protocol: 'h1', rate: 0, durationS, warmupS: 2, connections: 16, newConnection: false, bytes: 1024 };
-      const rec = await runOnce(ctx, l7, { ...last, rate: 0, warmupS: 1 }, 0);
+      // Closed loop by default; --profile-rate profiles an open-loop rate (where per-wakeup costs show).
+      const rec = await runOnce(ctx, l7, { ...last, rate: Number(values['profile-rate']), warmupS: 1 }, 0);
       const window = { fromUs: fromUs + 1_500_000, toUs: monotonicUs() };
       log(`profile run: ${rec.load?.achievedRps} req/s`);
       for (const n of [CLIENT_NODE, SERVER_NODE]) await mesh.stopAgent(n);

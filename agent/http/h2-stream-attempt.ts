@@ -80,13 +80,14 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
    * `endStream`: the request has no body (its HEADERS end the stream). `releaser.release(entry)`
    * runs once, after the stream closed or failed to open.
    */
-  constructor(session: H2Session, headers: OutgoingHttpHeaders, endStream: boolean, sink: AttemptSink, releaser?: StreamReleaser, entry?: PoolEntry) {
+  /** `headers`: a header list (pseudo-headers first), or an object to convert to one. */
+  constructor(session: H2Session, headers: OutgoingHttpHeaders | string[], endStream: boolean, sink: AttemptSink, releaser?: StreamReleaser, entry?: PoolEntry) {
     this.#session = session;
     this.#sink = sink;
     this.#releaser = releaser;
     this.#entry = entry;
     this.#endSent = endStream;
-    session.open(objectToHeaders(headers), endStream, this);
+    session.open(Array.isArray(headers) ? headers : objectToHeaders(headers), endStream, this);
   }
 
   // ---- UpstreamAttempt ----
@@ -357,8 +358,9 @@ function releaseEntry(releaser: StreamReleaser, entry: PoolEntry): void {
  * An attempt on a pooled client session of either engine: the codec's H2Session carries it as one
  * H2StreamAttempt, node:http2's as an H2Attempt (a Duplex per stream, unchanged).
  */
-export function startH2Attempt(session: ClientHttp2Session | H2Session, headers: OutgoingHttpHeaders, endStream: boolean, sink: AttemptSink, releaser?: StreamReleaser, entry?: PoolEntry): UpstreamAttempt {
+export function startH2Attempt(session: ClientHttp2Session | H2Session, headers: OutgoingHttpHeaders | string[], endStream: boolean, sink: AttemptSink, releaser?: StreamReleaser, entry?: PoolEntry): UpstreamAttempt {
   if (session instanceof H2Session) return new H2StreamAttempt(session, headers, endStream, sink, releaser, entry);
   const onClose = releaser === undefined || entry === undefined ? undefined : (): void => releaser.release(entry);
-  return new H2Attempt(session, headers, endStream, sink, onClose);
+  // node:http2 takes an object (a list's repeated fields joined, as RFC 9110 §5.3 allows).
+  return new H2Attempt(session, Array.isArray(headers) ? headersToObject(headers) as OutgoingHttpHeaders : headers, endStream, sink, onClose);
 }

@@ -9,6 +9,7 @@
 //   weft-proto: http1 | h2 — what the app spoke, so the destination speaks the same to the pod;
 //   weft-retry-attempt: n — on retries only; passed on to the server so it can tell replays.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { AttemptRequest } from './upstream.ts';
 
 export const TARGET_HEADER = 'weft-target';
 export const PROTO_HEADER = 'weft-proto';
@@ -39,4 +40,28 @@ export function endToEnd(h: IncomingHttpHeaders, keepRetryHeader: boolean): Outg
 export function isGrpc(h: IncomingHttpHeaders): boolean {
   const ct = h['content-type'];
   return typeof ct === 'string' && ct.startsWith('application/grpc');
+}
+
+/**
+ * The request's header list on the hop between agents (the shape above): the pseudo-headers,
+ * the request's end-to-end fields (`r.headers`, already through endToEnd), then weft-target (the
+ * chosen endpoint) and weft-proto — built straight from the request, with no
+ * header object in between (the spread object and its conversion were two copies per request).
+ */
+export function hopRequestHeaders(target: string, r: AttemptRequest): string[] {
+  const list = [':method', r.method, ':path', r.path, ':authority', r.authority, ':scheme', 'http'];
+  const h = r.headers;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || v === null) continue;
+    // Names from our parsers are lower case already (toLowerCase then returns the same string);
+    // a route filter's may not be.
+    const name = k.toLowerCase();
+    // endToEnd dropped pseudo-headers and the mesh's own fields; a filter must not bring them back.
+    if (name.charCodeAt(0) === 0x3a || name === TARGET_HEADER || name === PROTO_HEADER) continue;
+    if (Array.isArray(v)) for (const one of v) list.push(name, String(one));
+    else list.push(name, typeof v === 'string' ? v : String(v));
+  }
+  list.push(TARGET_HEADER, target, PROTO_HEADER, r.proto);
+  return list;
 }

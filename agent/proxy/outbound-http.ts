@@ -19,7 +19,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forwarder, type RequestSource } from '../http/exchange.ts';
 import { startH2Attempt } from '../http/h2-stream-attempt.ts';
-import { PROTO_HEADER, TARGET_HEADER } from '../http/headers.ts';
+import { hopRequestHeaders } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
@@ -93,15 +93,6 @@ export interface HttpConnection {
 const CONN = Symbol('weft.httpConnection');
 type Tagged = { [CONN]?: HttpConnection };
 
-/** The request headers of the hop between agents (agent/http/headers.ts). */
-function peerHeaders(ep: HttpEndpoint, r: AttemptRequest): OutgoingHttpHeaders {
-  return {
-    ...r.headers,
-    ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http',
-    [TARGET_HEADER]: ep.id, [PROTO_HEADER]: r.proto,
-  };
-}
-
 /**
  * A request to a peer agent when the source's certificate context is not at hand: waits for it
  * (and the pooled session), buffering the body in a PassThrough meanwhile. The first request of
@@ -113,7 +104,7 @@ class PeerAttempt implements UpstreamAttempt {
   #aborted = false;
 
   constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
-    const headers = peerHeaders(ep, r);
+    const headers = hopRequestHeaders(ep.id, r);
     peers.acquire(key).then(
       (entry) => {
         if (this.#aborted) {
@@ -222,7 +213,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return startH2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, deps.peers, entry);
+        return startH2Attempt(entry.session, hopRequestHeaders(ep.id, r), r.bodyless, sink, deps.peers, entry);
       } catch {
         deps.peers.release(entry);
       }

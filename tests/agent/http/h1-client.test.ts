@@ -270,6 +270,49 @@ t.test('backpressure: a paused consumer stops the socket; resuming delivers ever
   t.equal(bytes, size);
 });
 
+t.test('a consumer that pauses after every chunk gets every byte in order; onEnd (with trailers) comes before the body\'s end', { timeout: 20_000 }, async (t) => {
+  // Chunked with a trailer, in many writes: the client sees many chunks, and the trailers arrive
+  // with the last one. The oracle is the bytes the server wrote, not the client's framing.
+  const pieces = Array.from({ length: 200 }, (_, i) => Buffer.alloc(1000 + (i % 7) * 333, 0x41 + (i % 26)));
+  const s = await httpServer(t, (_q, r) => {
+    r.writeHead(200, { 'transfer-encoding': 'chunked', trailer: 'x-sum' });
+    let i = 0;
+    const next = (): void => {
+      if (i === pieces.length) {
+        r.addTrailers({ 'x-sum': String(pieces.length) });
+        r.end();
+        return;
+      }
+      r.write(pieces[i++]);
+      setImmediate(next);
+    };
+    next();
+  });
+  const pool = newPool(t);
+  const order: string[] = [];
+  const got: Buffer[] = [];
+  let trailers: IncomingHttpHeaders | undefined;
+  const ended = new Promise<void>((resolve) => {
+    pool.start(req(s.port), {
+      onContinue() {},
+      onResponse(_s, _h, b) {
+        b.on('data', (c: Buffer) => {
+          got.push(Buffer.from(c));
+          b.pause();
+          setTimeout(() => b.resume(), 1);
+        });
+        b.once('end', () => { order.push('end'); resolve(); });
+      },
+      onEnd(tr) { order.push('onEnd'); trailers = tr; },
+      onFailure(_d, err) { t.fail(`failed: ${err.message}`); resolve(); },
+    });
+  });
+  await ended;
+  t.ok(Buffer.concat(got).equals(Buffer.concat(pieces)), 'byte-exact, in order');
+  t.same(order, ['onEnd', 'end']);
+  t.equal(trailers?.['x-sum'], '200');
+});
+
 t.test('abort mid-response closes the connection and says nothing more', async (t) => {
   let serverClosed!: () => void;
   const closed = new Promise<void>((r) => { serverClosed = r; });
