@@ -81,6 +81,16 @@ function counterKey(name: string, labels: Record<string, string>): string {
   return k;
 }
 
+/** What request() remembers on a connection: the last series and the fields that chose it. */
+interface HttpSlot {
+  readonly method: string;
+  readonly status: number;
+  readonly route: string;
+  readonly server: string;
+  readonly grpc: number | null;
+  readonly series: HttpSeries;
+}
+
 export class Aggregates {
   readonly tcp = new Map<string, TcpSeries>();
   readonly http = new Map<string, HttpSeries>();
@@ -126,6 +136,29 @@ export class Aggregates {
   }
 
   request(e: HttpRequestEvent): void {
+    const ctx = e.connection;
+    // A connection's requests mostly land in one series (same method, status, route, authority):
+    // the last one is remembered on the connection, so the common case builds no key and hashes
+    // nothing. Series are never dropped (MAX_SERIES bounds them), so a remembered one stays live.
+    const m = ctx.httpSlot as HttpSlot | undefined;
+    let s: HttpSeries;
+    if (m !== undefined && m.method === e.method && m.status === e.status && m.route === e.route && m.server === e.serverAddress && m.grpc === e.grpcStatus) {
+      s = m.series;
+    } else {
+      s = this.#httpSeries(e);
+      ctx.httpSlot = { method: e.method, status: e.status, route: e.route, server: e.serverAddress, grpc: e.grpcStatus, series: s } satisfies HttpSlot;
+    }
+    s.requests++;
+    recordHistogram(s.duration, e.durationSeconds);
+    s.requestBytes += e.requestBytes;
+    s.responseBytes += e.responseBytes;
+    s.lastSeen = this.#now();
+    if (e.retryAttempt > 0) this.count('retries', ctx.labels.destination_service);
+    if (e.timedOut) this.count('timeouts', ctx.labels.destination_service);
+  }
+
+  /** The series of a request's labels, made on first sight (or the overflow series past MAX_SERIES). */
+  #httpSeries(e: HttpRequestEvent): HttpSeries {
     const method = normalizeMethod(e.method);
     const status = e.status === 0 ? '' : String(e.status);
     const grpc = e.grpcStatus === null ? '' : String(e.grpcStatus);
@@ -140,13 +173,7 @@ export class Aggregates {
       s = this.http.get(k) ?? { labels, requests: 0, duration: newHistogram(), requestBytes: 0, responseBytes: 0, lastSeen: 0 };
       this.http.set(k, s);
     }
-    s.requests++;
-    recordHistogram(s.duration, e.durationSeconds);
-    s.requestBytes += e.requestBytes;
-    s.responseBytes += e.responseBytes;
-    s.lastSeen = this.#now();
-    if (e.retryAttempt > 0) this.count('retries', e.connection.labels.destination_service);
-    if (e.timedOut) this.count('timeouts', e.connection.labels.destination_service);
+    return s;
   }
 
   /**

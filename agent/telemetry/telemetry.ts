@@ -16,6 +16,8 @@ export interface ConnectionContext {
   startedAt: number;
   /** The recorder's series slot, set by opened() so closed() needs no lookup. Opaque to callers. */
   slot: unknown;
+  /** The recorder's last HTTP series on this connection (its requests mostly repeat one). Opaque. */
+  httpSlot?: unknown;
 }
 
 export interface ConnectionTelemetry {
@@ -127,5 +129,6 @@ export function connectionContext(i: ContextInput): ConnectionContext {
     destinationAddress: i.destinationAddress,
     startedAt: 0,
     slot: undefined,
+    httpSlot: undefined,
   };
 }

@@ -80,6 +80,37 @@ t.test('HTTP requests: semconv labels, method normalized, retries and timeouts c
   t.equal(g[0].http?.requestRate, 0.2);
 });
 
+t.test('one connection, requests whose labels change from one to the next: each lands in its own series', async (t) => {
+  // The recorder remembers a connection's last series; this alternates every label it keys on, on
+  // one connection and on two, and counts per label set by hand (the oracle is the loop below).
+  const a = new Aggregates();
+  const c1 = ctx('client', 'server', 'demo/server');
+  const c2 = ctx('other', 'server', 'demo/server');
+  const base = { route: '', path: '/', durationSeconds: 0.001, requestBytes: 1, responseBytes: 2, retryAttempt: 0, timedOut: false };
+  const variants = [
+    { method: 'GET', status: 200, route: '', serverAddress: 'server.demo', grpcStatus: null },
+    { method: 'GET', status: 503, route: '', serverAddress: 'server.demo', grpcStatus: null },
+    { method: 'POST', status: 200, route: '', serverAddress: 'server.demo', grpcStatus: null },
+    { method: 'GET', status: 200, route: 'r1', serverAddress: 'server.demo', grpcStatus: null },
+    { method: 'GET', status: 200, route: '', serverAddress: 'server.demo:8080', grpcStatus: null },
+    { method: 'POST', status: 200, route: '', serverAddress: 'server.demo', grpcStatus: 14 },
+  ];
+  const want = new Map<string, number>();
+  for (let i = 0; i < 60; i++) {
+    const v = variants[(i * 7) % variants.length];
+    const conn = i % 3 === 0 ? c2 : c1;
+    a.request({ ...base, ...v, connection: conn });
+    const k = `${conn.labels.source_workload} ${v.method} ${v.status} ${v.route} ${v.serverAddress} ${v.grpcStatus}`;
+    want.set(k, (want.get(k) ?? 0) + 1);
+  }
+  const got = new Map<string, number>();
+  for (const s of a.snapshot().http) {
+    const l = s.labels;
+    got.set(`${l.source_workload} ${l.http_request_method} ${l.http_response_status_code} ${l.http_route} ${l.server_address} ${l.rpc_grpc_status_code === '' ? null : l.rpc_grpc_status_code}`, s.requests);
+  }
+  t.same(Object.fromEntries([...got].sort()), Object.fromEntries([...want].sort()));
+});
+
 t.test('Prometheus text escapes values and leaves empty labels out', async (t) => {
   const a = new Aggregates();
   const c = ctx();
