@@ -43,12 +43,13 @@ export function isGrpc(h: IncomingHttpHeaders): boolean {
 }
 
 /**
- * The request's header list on the hop between agents (the shape above): the pseudo-headers,
- * the request's end-to-end fields (`r.headers`, already through endToEnd), then weft-target (the
- * chosen endpoint) and weft-proto — built straight from the request, with no
- * header object in between (the spread object and its conversion were two copies per request).
+ * A request's HTTP/2 header list: the pseudo-headers, then the request's end-to-end fields
+ * (`r.headers`, already through endToEnd) and, on the hop between agents (`target` given: the
+ * chosen endpoint), weft-target and weft-proto — built straight from the request, with no header
+ * object in between (a spread object and its conversion were two copies per request). Also the
+ * head of an h2c request to a pod on this node (no `target`: no mesh fields).
  */
-export function hopRequestHeaders(target: string, r: AttemptRequest): string[] {
+export function requestHeaderList(r: AttemptRequest, target?: string): string[] {
   const list = [':method', r.method, ':path', r.path, ':authority', r.authority, ':scheme', 'http'];
   const h = r.headers;
   for (const k in h) {
@@ -62,6 +63,6 @@ export function hopRequestHeaders(target: string, r: AttemptRequest): string[] {
     if (Array.isArray(v)) for (const one of v) list.push(name, String(one));
     else list.push(name, typeof v === 'string' ? v : String(v));
   }
-  list.push(TARGET_HEADER, target, PROTO_HEADER, r.proto);
+  if (target !== undefined) list.push(TARGET_HEADER, target, PROTO_HEADER, r.proto);
   return list;
 }

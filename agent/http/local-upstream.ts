@@ -9,6 +9,7 @@ import type { H2Engine } from '../proxy/hbone/server.ts';
 import { dialPodSession } from './h2c-pod-session.ts';
 import { H1Pool } from './h1-client.ts';
 import { startH2Attempt } from './h2-stream-attempt.ts';
+import { requestHeaderList } from './headers.ts';
 import type { AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
 
 export interface LocalUpstreamOptions {
@@ -32,9 +33,8 @@ export class LocalUpstream {
 
   start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
     if (r.proto === 'http1') return this.#h1.start(r, sink);
-    const headers = { ...r.headers, ':method': r.method, ':path': r.path, ':authority': r.authority, ':scheme': 'http' };
     // The codec's session carries it as one plain object (h2-stream-attempt.ts), node:http2's as H2Attempt.
-    return startH2Attempt(this.#session(r.target), headers, r.bodyless, sink);
+    return startH2Attempt(this.#session(r.target), requestHeaderList(r), r.bodyless, sink);
   }
 
   #session(target: { ip: string; port: number }): ClientHttp2Session {

@@ -19,7 +19,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { Exchange, type ClientRequestLike, type ClientResponseLike, type Forwarder, type RequestSource } from '../http/exchange.ts';
 import { startH2Attempt } from '../http/h2-stream-attempt.ts';
-import { hopRequestHeaders } from '../http/headers.ts';
+import { requestHeaderList } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
@@ -104,7 +104,7 @@ class PeerAttempt implements UpstreamAttempt {
   #aborted = false;
 
   constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
-    const headers = hopRequestHeaders(ep.id, r);
+    const headers = requestHeaderList(r, ep.id);
     peers.acquire(key).then(
       (entry) => {
         if (this.#aborted) {
@@ -213,7 +213,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return startH2Attempt(entry.session, hopRequestHeaders(ep.id, r), r.bodyless, sink, deps.peers, entry);
+        return startH2Attempt(entry.session, requestHeaderList(r, ep.id), r.bodyless, sink, deps.peers, entry);
       } catch {
         deps.peers.release(entry);
       }

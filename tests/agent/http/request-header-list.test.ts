@@ -1,8 +1,8 @@
-// The header list of a request on the hop between agents, built straight from the request: a
+// The HTTP/2 header list of a request (on the hop between agents, and to an h2c pod), built straight from the request: a
 // table of requests and the exact lists expected (written out by hand from agent/http/headers.ts's
 // description of the hop, not computed), including the fields a route filter could add.
 import t from 'tap';
-import { hopRequestHeaders } from '../../../agent/http/headers.ts';
+import { requestHeaderList } from '../../../agent/http/headers.ts';
 import type { AttemptRequest } from '../../../agent/http/upstream.ts';
 
 function req(over: Partial<AttemptRequest>): AttemptRequest {
@@ -39,8 +39,13 @@ const cases: { name: string; r: AttemptRequest; target: string; want: string[] }
   },
 ];
 
+t.test('without a target (an h2c request to a pod on this node): no mesh fields, spoofed ones dropped too', async (t) => {
+  const r = req({ proto: 'h2', headers: { 'content-type': 'application/grpc', te: 'trailers', 'weft-target': '1.2.3.4:22' } });
+  t.same(requestHeaderList(r), [':method', 'GET', ':path', '/a?b=1', ':authority', 'web.default:8080', ':scheme', 'http', 'content-type', 'application/grpc', 'te', 'trailers']);
+});
+
 for (const c of cases) {
   t.test(c.name, async (t) => {
-    t.same(hopRequestHeaders(c.target, c.r), c.want);
+    t.same(requestHeaderList(c.r, c.target), c.want);
   });
 }
