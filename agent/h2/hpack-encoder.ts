@@ -10,17 +10,30 @@
 // the next block (§4.2), the smallest value first if it went down and up again.
 import { DynamicTable, ENTRY_OVERHEAD } from './hpack-dynamic-table.ts';
 import { huffmanEncode, huffmanLength } from './hpack-huffman.ts';
-import { STATIC_NAME_INDEX, STATIC_PAIR_INDEX, STATIC_TABLE_LENGTH } from './hpack-static-table.ts';
+import { STATIC_NAME_INDEX, STATIC_TABLE_LENGTH, STATIC_VALUE_INDEX } from './hpack-static-table.ts';
 
 const NEVER_INDEX = new Set(['authorization', 'proxy-authorization']);
 const NOT_INDEXED = new Set([':path', 'content-length', 'date', 'etag', 'if-modified-since', 'if-none-match', 'last-modified', 'location', 'set-cookie', 'age', 'expires', 'content-range', 'range', 'x-request-id', 'traceparent', 'tracestate']);
 
+/**
+ * What the dynamic table holds under one name: its newest entry (value and `inserted` count), and
+ * older values still possibly in the table. Most fields repeat their last value on a connection
+ * (content-type, user-agent, weft-proto…): that case is one name lookup and one string compare,
+ * with no "name\0value" key built and hashed per field.
+ */
+interface NameEntries {
+  value: string;
+  n: number;
+  /** value → `inserted` count, for the older entries of this name (newest wins); null while none. */
+  older: Map<string, number> | null;
+}
+
 export class HpackEncoder {
   readonly table: DynamicTable;
-  /** "name\0value" → the `inserted` count when it was added (newest wins). */
-  readonly #pairs = new Map<string, number>();
-  /** name → the `inserted` count of its newest entry. */
-  readonly #names = new Map<string, number>();
+  /** name → its entries in the dynamic table (pruned as they are evicted). */
+  readonly #entries = new Map<string, NameEntries>();
+  /** Values remembered across #entries (what #prune bounds). */
+  #remembered = 0;
   #pendingMin = -1;
   #pendingSize = -1;
   /**
@@ -32,6 +45,11 @@ export class HpackEncoder {
 
   constructor(maxTableSize = 4096) {
     this.table = new DynamicTable(maxTableSize);
+  }
+
+  /** How many (name, value) pairs the encoder remembers: never more than 4 × (table entries + 16). */
+  get remembered(): number {
+    return this.#remembered;
   }
 
   /** The peer's SETTINGS_HEADER_TABLE_SIZE (we use all of it, up to 64 KiB). */
@@ -54,23 +72,28 @@ export class HpackEncoder {
       this.#int(this.#pendingSize, 5, 0x20);
       this.#pendingMin = -1;
       this.#pendingSize = -1;
-      this.#pairs.clear();
-      this.#names.clear();
+      this.#entries.clear();
+      this.#remembered = 0;
     }
     for (let i = 0; i < headers.length; i += 2) this.#field(headers[i], headers[i + 1]);
     return this.#out.subarray(0, this.#pos);
   }
 
   #field(name: string, value: string): void {
-    const key = `${name}\0${value}`;
-    const s = STATIC_PAIR_INDEX.get(key);
-    if (s !== undefined) return this.#int(s, 7, 0x80);
-    const d = this.#dynIndex(this.#pairs.get(key));
-    if (d !== 0) return this.#int(d + STATIC_TABLE_LENGTH, 7, 0x80);
+    const sv = STATIC_VALUE_INDEX.get(name);
+    if (sv !== undefined) {
+      const s = sv.get(value);
+      if (s !== undefined) return this.#int(s, 7, 0x80);
+    }
+    const e = this.#entries.get(name);
     let nameRef = STATIC_NAME_INDEX.get(name) ?? 0;
-    if (nameRef === 0) {
-      const dn = this.#dynIndex(this.#names.get(name));
-      if (dn !== 0) nameRef = dn + STATIC_TABLE_LENGTH;
+    if (e !== undefined) {
+      const d = this.#dynIndex(e.value === value ? e.n : e.older?.get(value));
+      if (d !== 0) return this.#int(d + STATIC_TABLE_LENGTH, 7, 0x80);
+      if (nameRef === 0) {
+        const dn = this.#dynIndex(e.n);
+        if (dn !== 0) nameRef = dn + STATIC_TABLE_LENGTH;
+      }
     }
     const size = name.length + value.length + ENTRY_OVERHEAD;
     if (NEVER_INDEX.has(name) || (name === 'cookie' && value.length < 20)) {
@@ -80,13 +103,23 @@ export class HpackEncoder {
     } else {
       this.#int(nameRef, 6, 0x40);
       this.table.add(name, value);
-      const n = this.table.inserted;
-      this.#pairs.set(key, n);
-      this.#names.set(name, n);
-      if (this.#pairs.size > 4 * (this.table.length + 16)) this.#prune();
+      this.#remember(e, name, value, this.table.inserted);
     }
     if (nameRef === 0) this.#string(name);
     this.#string(value);
+  }
+
+  /** `name: value` is the table's newest entry, inserted as number `n`. */
+  #remember(e: NameEntries | undefined, name: string, value: string, n: number): void {
+    this.#remembered++;
+    if (e === undefined) {
+      this.#entries.set(name, { value, n, older: null });
+    } else {
+      (e.older ??= new Map()).set(e.value, e.n);
+      e.value = value;
+      e.n = n;
+    }
+    if (this.#remembered > 4 * (this.table.length + 16)) this.#prune();
   }
 
   /** Dynamic index (1 = newest) of the entry inserted as number `n`, or 0 if it was evicted. */
@@ -96,10 +129,24 @@ export class HpackEncoder {
     return i <= this.table.length ? i : 0;
   }
 
-  /** Drops map entries for evicted table entries (bounded memory). */
+  /** Forgets evicted entries (bounded memory). A name's newest entry goes last (FIFO eviction). */
   #prune(): void {
-    for (const [k, n] of this.#pairs) if (this.#dynIndex(n) === 0) this.#pairs.delete(k);
-    for (const [k, n] of this.#names) if (this.#dynIndex(n) === 0) this.#names.delete(k);
+    let kept = 0;
+    for (const [name, e] of this.#entries) {
+      if (this.#dynIndex(e.n) === 0) {
+        this.#entries.delete(name);
+        continue;
+      }
+      kept++;
+      const older = e.older;
+      if (older === null) continue;
+      for (const [v, n] of older) {
+        if (this.#dynIndex(n) === 0 || v === e.value) older.delete(v);
+        else kept++;
+      }
+      if (older.size === 0) e.older = null;
+    }
+    this.#remembered = kept;
   }
 
   #ensure(n: number): void {

@@ -76,11 +76,17 @@ export const STATIC_NAME_INDEX: ReadonlyMap<string, number> = (() => {
   return m;
 })();
 
-/** "name\0value" → static index, for entries with a value (for the encoder). */
-export const STATIC_PAIR_INDEX: ReadonlyMap<string, number> = (() => {
-  const m = new Map<string, number>();
+/**
+ * name → (value → static index), for the entries that have a value (for the encoder): the name is
+ * looked up first, so a field whose name has no static values costs one lookup and no string built.
+ */
+export const STATIC_VALUE_INDEX: ReadonlyMap<string, ReadonlyMap<string, number>> = (() => {
+  const m = new Map<string, Map<string, number>>();
   STATIC_TABLE.forEach(([n, v], i) => {
-    if (v !== '') m.set(`${n}\0${v}`, i + 1);
+    if (v === '') return;
+    let values = m.get(n);
+    if (values === undefined) m.set(n, (values = new Map()));
+    if (!values.has(v)) values.set(v, i + 1);
   });
   return m;
 })();

@@ -149,3 +149,59 @@ t.test('round trip: many header lists through one encoder/decoder pair (tables e
   }
   t.pass('500 lists');
 });
+
+t.test('encoder: a repeated field is one indexed octet, an older value of the same name too, an evicted one a literal again', async (t) => {
+  // Sizes by hand from §6.1 / §6.2.1: an indexed field is one octet while its index is under 127;
+  // a field first seen (a new name) is a literal with incremental indexing (0x40) and two strings.
+  const enc = new HpackEncoder(4096);
+  const dec = new HpackDecoder({ maxTableSize: 4096 });
+  const round = (list: string[]): Buffer => {
+    const b = Buffer.from(enc.encode(list));
+    const out: string[] = [];
+    dec.decode(b, 0, b.length, out);
+    t.same(out, list, 'decodes to what was encoded');
+    return b;
+  };
+  const first = round(['x-a', 'one']);
+  t.equal(first[0], 0x40, 'new name: literal with incremental indexing, name as a string');
+  t.same([...round(['x-a', 'one'])], [0x80 | 62], 'the same field again: dynamic index 62 (the newest)');
+  round(['x-a', 'two']);
+  t.same([...round(['x-a', 'one'])], [0x80 | 63], 'the older value of the name: still indexed, now 63');
+  t.same([...round(['x-a', 'two'])], [0x80 | 62], 'the newer one: 62');
+  // A small table evicts: 'x-b: v0' (39 octets with the 32 of overhead) is gone after two more.
+  const small = new HpackEncoder(100);
+  const sdec = new HpackDecoder({ maxTableSize: 100 });
+  const sround = (list: string[]): Buffer => {
+    const b = Buffer.from(small.encode(list));
+    const out: string[] = [];
+    sdec.decode(b, 0, b.length, out);
+    t.same(out, list);
+    return b;
+  };
+  sround(['x-b', 'v0']);
+  sround(['x-b', 'v1']);
+  sround(['x-b', 'v2']);
+  const again = sround(['x-b', 'v0']);
+  t.not(again[0] & 0x80, 0x80, 'an evicted value is not referenced: a literal, not an index');
+  t.equal(again[0] & 0xc0, 0x40, '…with incremental indexing, its name by the newest entry of x-b');
+});
+
+t.test('encoder memory stays bounded over many distinct values of few names (pruned with the table)', async (t) => {
+  const enc = new HpackEncoder(256);
+  const dec = new HpackDecoder({ maxTableSize: 256 });
+  for (let i = 0; i < 20_000; i++) {
+    const list = ['x-id', String(i), 'x-grp', String(i % 5)];
+    const b = Buffer.from(enc.encode(list));
+    const out: string[] = [];
+    dec.decode(b, 0, b.length, out);
+    if (out.join() !== list.join()) {
+      t.fail(`list ${i} differs`);
+      return;
+    }
+  }
+  // The table holds at most 256 / 33 ≈ 7 entries; the encoder prunes what it remembers past
+  // 4 × (entries + 16), so 40 000 distinct values leave it with a few dozen.
+  for (let i = 0; i < 20_000; i++) enc.encode(['x-id', `again-${i}`]);
+  t.ok(enc.remembered <= 4 * (enc.table.length + 16), `remembers ${enc.remembered} pairs for ${enc.table.length} table entries`);
+  t.ok(enc.remembered >= enc.table.length, 'and every entry the table holds (all distinct here) is still remembered');
+});
