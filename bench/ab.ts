@@ -9,7 +9,7 @@
 //   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit; the chunks it loads, dist/agent-*-HASH.mjs,
 //                                           # have content-hashed names, so later builds add theirs beside them)
 //   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--protocols h1,h2,grpc] [--duration 8]
-//     [--only weft-l7] [--json FILE] [--profile a,b] [--profile-rate 1000] [--top 30] [--bulk MiB] [--newconn 200,500]
+//     [--b dist/agent-x.mjs] [--only weft-l7] [--json FILE] [--profile a,b] [--profile-rate 1000] [--top 30] [--bulk MiB] [--newconn 200,500]
 // --only picks the Weft rows; the references always run. --json saves every run record and the
 // idle readings. One build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
 // --bulk adds one TCP stream of that many MiB (server → client; HAProxy L7 cannot carry it) and
@@ -35,6 +35,8 @@ import { appliesTo, bulk, multiplexed, newConnection, type HttpWorkload, type Pr
 const { values } = parseArgs({
   options: {
     base: { type: 'string' },
+    // Variant b's bundle (default dist/agent.mjs): pins a build while later builds replace dist/agent.mjs.
+    b: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
     rates: { type: 'string', default: '1000,0' },
@@ -53,10 +55,10 @@ const { values } = parseArgs({
 });
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const envOf = (kv: string[]): Record<string, string> => Object.fromEntries(kv.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-// A: the baseline bundle (--base, default the current one) with --env-a; B: dist/agent.mjs with --env-b.
+// A: the baseline bundle (--base, default the current one) with --env-a; B: --b (default dist/agent.mjs) with --env-b.
 const variants = [
   { id: 'a', bundle: values.base === undefined ? AGENT_BUNDLE : resolve(ROOT, values.base), env: envOf(values['env-a']) },
-  { id: 'b', bundle: AGENT_BUNDLE, env: envOf(values['env-b']) },
+  { id: 'b', bundle: values.b === undefined ? AGENT_BUNDLE : resolve(ROOT, values.b), env: envOf(values['env-b']) },
 ];
 const rounds = Math.max(1, Number(values.rounds));
 const durationS = Number(values.duration);
