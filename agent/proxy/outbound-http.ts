@@ -25,7 +25,7 @@ import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
 import { endBody, type AppProtocol, type AttemptBody, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from '../http/upstream.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
-import { sniffProtocol, type Sniffed } from './detect-socket.ts';
+import { releaseSniffed, sniffProtocol, type Sniffed } from './detect-socket.ts';
 import { planDetection } from './detect.ts';
 import type { Address } from './outbound-decide.ts';
 import type { L7Hook, MeshedDecision, TunnelOpener } from './outbound.ts';
@@ -483,19 +483,30 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       const kind = decision.kind === 'hbone' ? 'outbound_hbone' : 'outbound_local';
       deps.stats.opened(kind);
       deps.telemetry.opened(ctx);
-      client.once('close', () => {
-        deps.stats.closed(kind, client.bytesRead, client.bytesWritten, false);
-        deps.telemetry.closed(ctx, client.bytesRead, client.bytesWritten, undefined);
-      });
+      countClose(client, kind, ctx);
       const destination: HttpDestination = match !== undefined
         ? { kind: 'service', service: match.service, port: match.port.port }
         : { kind: 'workload', endpoint: router.endpointFor(decision.destination, decision.target.port) };
       const from: RequestSource = { identity: decision.source.identity, address: unmapIpv4(client.remoteAddress) };
       handle(client, s, { source: decision.source, from, destination, proto: s.protocol, original: `${original.ip}:${original.port}`, ctx });
+      // The codec has its own 'end' listener now; the sniffer (and this closure) may go.
+      releaseSniffed(s);
     };
     if (plan.kind === 'fixed') go({ protocol: plan.protocol, head: NOTHING, timedOut: false, ended: false });
     else sniffProtocol(client, deps.detectTimeoutMs, go);
   };
+
+  /**
+   * The connection's close, counted. Its own small scope: a listener made in `hook` would keep
+   * that whole scope (the decision, the detection closure, the TCP fallback) for as long as the
+   * connection lives. 'close' comes once, so `on`, without once()'s wrapper.
+   */
+  function countClose(client: net.Socket, kind: 'outbound_hbone' | 'outbound_local', ctx: ConnectionContext): void {
+    client.on('close', () => {
+      deps.stats.closed(kind, client.bytesRead, client.bytesWritten, false);
+      deps.telemetry.closed(ctx, client.bytesRead, client.bytesWritten, undefined);
+    });
+  }
 
   return {
     hook,
