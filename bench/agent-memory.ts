@@ -12,6 +12,9 @@
 // --env-a / --env-b: K=V,K=V for the agents of each variant (NODE_OPTIONS too, e.g.
 // NODE_OPTIONS=--max-semi-space-size=1). Variants alternate order every round (the machine's load
 // drifts).
+// --heapsnapshot: after each held reading of variant b, SIGUSR2 to both agents and a wait for the
+// file (give variant b NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR): where the
+// per-connection bytes of the JS heap are, by constructor, in DevTools or bench/lib/heap-classes.ts.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +28,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '2' }, settle: { type: 'string', default: '10' }, connections: { type: 'string', default: '10000' },
     phases: { type: 'string', default: 'idle,l7,opaque' }, base: { type: 'string' }, 'env-a': { type: 'string', default: '' }, 'env-b': { type: 'string', default: '' },
+    heapsnapshot: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -41,8 +45,8 @@ const NODES = ['n1', 'n2'] as const;
 const L7_PORT = 8080;
 const OPAQUE_PORT = 8081;
 
-interface MemoryBody { heapUsedBytes: number; externalBytes: number; main: { totalBytes: number }; workers: ({ totalBytes: number } | null)[] }
-interface Reading { rss: number; anon: number; file: number; heapUsed: number; heapTotal: number; external: number }
+interface MemoryBody { heapUsedBytes: number; externalBytes: number; mainSpaces: Record<string, { sizeBytes: number; usedBytes: number }>; main: { totalBytes: number }; workers: ({ totalBytes: number } | null)[] }
+interface Reading { rss: number; anon: number; file: number; heapUsed: number; heapTotal: number; external: number; newSpace: number; oldSpace: number }
 const MiB = 1024 * 1024;
 
 function proc(pid: number): Pick<Reading, 'rss' | 'anon' | 'file'> {
@@ -55,10 +59,11 @@ async function read(mesh: Mesh, node: string): Promise<Reading> {
   const p = proc(mesh.agentPid(node) ?? -1);
   const m = ((await mesh.admin(node, '/config_dump/memory')).body as { memory: MemoryBody }).memory;
   const heapTotal = m.workers.reduce((n, w) => n + (w?.totalBytes ?? 0), m.main.totalBytes);
-  return { ...p, heapUsed: m.heapUsedBytes / MiB, heapTotal: heapTotal / MiB, external: m.externalBytes / MiB };
+  const space = (k: string): number => (m.mainSpaces[k]?.sizeBytes ?? 0) / MiB;
+  return { ...p, heapUsed: m.heapUsedBytes / MiB, heapTotal: heapTotal / MiB, external: m.externalBytes / MiB, newSpace: space('new_space'), oldSpace: space('old_space') };
 }
 
-const fmt = (r: Reading): string => `rss ${r.rss.toFixed(1)} (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)}) heap ${r.heapUsed.toFixed(1)}/${r.heapTotal.toFixed(1)} ext ${r.external.toFixed(1)}`;
+const fmt = (r: Reading): string => `rss ${r.rss.toFixed(1)} (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)}) heap ${r.heapUsed.toFixed(1)}/${r.heapTotal.toFixed(1)} ext ${r.external.toFixed(1)} (main new space ${r.newSpace.toFixed(1)}, old space ${r.oldSpace.toFixed(1)})`;
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 const teardowns: Array<() => unknown> = [];
@@ -91,6 +96,7 @@ try {
           NODES.forEach((n, i) => { push(`${v.id} idle ${n}`, idle[i]); process.stderr.write(`round ${round + 1} ${v.id} idle ${n}: ${fmt(idle[i])}\n`); });
           continue;
         }
+        NODES.forEach((n, i) => { process.stderr.write(`round ${round + 1} ${v.id} ${phase} ${n} before: ${fmt(idle[i])}\n`); });
         const url = `http://${server.ip}:${phase === 'l7' ? L7_PORT : OPAQUE_PORT}/`;
         const hold = await startApp(HOLD_CLI, ['--url', url, '--connections', String(N), '--parallel', '200', '--timeout', '60000'], 15_000, launchIn(tb.pod('client').netns));
         try {
@@ -103,6 +109,10 @@ try {
             push(`${v.id} ${phase} ${n}`, held[i]);
             process.stderr.write(`round ${round + 1} ${v.id} ${phase} ${n}: ${est.open} held (failed ${JSON.stringify(est.failed)}): ${fmt(held[i])}; +${(held[i].rss - idle[i].rss).toFixed(1)} MiB = ${(per / 1024).toFixed(2)} KiB/conn (anon ${(perAnon / 1024).toFixed(2)}), heap +${(held[i].heapUsed - idle[i].heapUsed).toFixed(1)}\n`);
           });
+          if (values.heapsnapshot && v.id === 'b') {
+            for (const n of NODES) process.kill(mesh.agentPid(n) ?? -1, 'SIGUSR2');
+            await sleep(30);
+          }
         } finally {
           await hold.stop(5000);
         }

@@ -99,7 +99,7 @@ const FAIL = -1;
 
 export class RequestParser {
   readonly #h: RequestHandler;
-  readonly #limits: ParserLimits;
+  readonly #limits: Readonly<ParserLimits>;
   #state = HEAD;
   /** Bytes of a head (or of one chunk/trailer line) that spanned reads; reused. */
   #acc: Buffer | null = null;
@@ -145,7 +145,8 @@ export class RequestParser {
 
   constructor(handler: RequestHandler, limits: Partial<ParserLimits> = {}) {
     this.#h = handler;
-    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    // The defaults shared (frozen): not one copy per connection.
+    this.#limits = Object.keys(limits).length === 0 ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...limits };
     if (this.#limits.maxRequestLine >= this.#limits.maxHeaderBytes) throw new RangeError('maxRequestLine must be below maxHeaderBytes');
     this.#resetHead();
   }

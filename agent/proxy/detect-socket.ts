@@ -19,12 +19,16 @@ export interface Sniffed {
 }
 
 const EMPTY = Buffer.alloc(0);
+function nobody(): void {}
 
 // One object per sniffed connection; its handlers are created once, not per chunk. It is also
-// the verdict handed on (implements Sniffed), so `ended` stays live until the receiver reads it.
+// the verdict handed on (implements Sniffed), so `ended` stays live until the receiver reads it;
+// once the receiver has taken the socket it lets go (`releaseSniffed`): otherwise its 'end'
+// listener keeps it, its closures, its timer and the caller's `done` (with everything that closure
+// saw) for as long as the connection lives — about 1 KB per idle keep-alive connection.
 class Sniffer implements Sniffed {
   readonly socket: net.Socket;
-  readonly done: (r: Sniffed) => void;
+  done: (r: Sniffed) => void;
   head: Buffer = EMPTY;
   timer: NodeJS.Timeout | undefined;
   finished = false;
@@ -68,6 +72,21 @@ class Sniffer implements Sniffed {
     this.timedOut = timedOut;
     this.done(this);
   }
+
+  release(): void {
+    if (!this.finished) return;
+    this.socket.off('end', this.onEnd);
+    this.timer = undefined;
+    this.done = nobody;
+  }
+}
+
+/**
+ * The receiver has taken the socket (its own 'end' listener is on, or `ended` was read and
+ * forwarded): the sniffer stops watching it and drops what it held, except `head`.
+ */
+export function releaseSniffed(s: Sniffed | undefined): void {
+  if (s instanceof Sniffer) s.release();
 }
 
 /**
@@ -78,6 +97,8 @@ export function replayHead(upstream: { write(b: Buffer): boolean; end(): void },
   if (s === undefined) return;
   if (s.head.length > 0) upstream.write(s.head);
   if (s.ended) upstream.end();
+  // pipeBoth, called next by every caller, watches the client's 'end' from here on.
+  releaseSniffed(s);
 }
 
 /** Sniffs `socket`; `done` runs once with the socket paused and `head` not yet consumed. */

@@ -23,7 +23,7 @@ import type { AppProtocol } from '../http/upstream.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import { admitTarget } from './admit-target.ts';
-import { sniffProtocol, type Sniffed } from './detect-socket.ts';
+import { releaseSniffed, sniffProtocol, type Sniffed } from './detect-socket.ts';
 import { planDetection } from './detect.ts';
 import type { H2Engine } from './hbone/server.ts';
 import { connectionOf, tagConnection, type HttpConnection } from './http-connection.ts';
@@ -258,19 +258,31 @@ class OutboundHttpPath implements OutboundHttp {
       const kind = decision.kind === 'hbone' ? 'outbound_hbone' : 'outbound_local';
       d.stats.opened(kind);
       d.telemetry.opened(ctx);
-      client.once('close', () => {
-        d.stats.closed(kind, client.bytesRead, client.bytesWritten, false);
-        d.telemetry.closed(ctx, client.bytesRead, client.bytesWritten, undefined);
-      });
+      this.#countClose(client, kind, ctx);
       const destination: HttpDestination = match !== undefined
         ? { kind: 'service', service: match.service, port: match.port.port }
         : { kind: 'workload', endpoint: router.endpointFor(decision.destination, decision.target.port) };
       const from: RequestSource = { identity: decision.source.identity, address: unmapIpv4(client.remoteAddress) };
       this.handle(client, s, { source: decision.source, from, destination, proto: s.protocol, original: `${original.ip}:${original.port}`, ctx });
+      // The codec has its own 'end' listener now; the sniffer (and this closure) may go.
+      releaseSniffed(s);
     };
     if (plan.kind === 'fixed') go({ protocol: plan.protocol, head: NOTHING, timedOut: false, ended: false });
     else sniffProtocol(client, d.detectTimeoutMs, go);
   };
+
+  /**
+   * The connection's close, counted. Its own small scope: a listener made in `hook` would keep
+   * that whole scope (the decision, the detection closure, the TCP fallback) for as long as the
+   * connection lives. 'close' comes once, so `on`, without once()'s wrapper.
+   */
+  #countClose(client: net.Socket, kind: 'outbound_hbone' | 'outbound_local', ctx: ConnectionContext): void {
+    const d = this.#d;
+    client.on('close', () => {
+      d.stats.closed(kind, client.bytesRead, client.bytesWritten, false);
+      d.telemetry.closed(ctx, client.bytesRead, client.bytesWritten, undefined);
+    });
+  }
 
   close(): void {
     this.#h1.close();

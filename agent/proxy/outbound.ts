@@ -60,6 +60,8 @@ function randomPick(eps: readonly ServiceEndpoint[]): ServiceEndpoint {
 }
 
 
+function ignoreError(): void {}
+
 /** Handles one captured outbound connection; `origin` is its pod listener's (pod scope), absent on the node's. */
 export type OutboundHandler = (socket: net.Socket, origin?: CaptureOrigin) => void;
 
@@ -96,8 +98,10 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
 
   return function onOutbound(client: net.Socket, origin?: CaptureOrigin): void {
     client.setNoDelay(true);
-    // Errors before the pipe is set up (a reset while deciding) must not crash the worker.
-    client.on('error', () => undefined);
+    // Errors before the pipe is set up (a reset while deciding) must not crash the worker. A
+    // module-level function: a closure made here would keep this call's scope (the decision, the
+    // context) for as long as the connection lives.
+    client.on('error', ignoreError);
     const source = { ip: unmapIpv4(client.remoteAddress), port: client.remotePort ?? 0 };
     const original = originalOrRefuse(client, origin, deps);
     if (original === undefined) return;

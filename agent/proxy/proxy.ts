@@ -122,7 +122,8 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   }
   const track = (s: net.Socket): void => {
     live.add(s);
-    s.once('close', untrack);
+    // 'close' comes once: `on` spares once()'s wrapper (a closure and a scope per connection).
+    s.on('close', untrack);
   };
   const onOutbound: typeof outboundHandler = (s, origin) => { track(s); outboundHandler(s, origin); };
   const onInbound: typeof inboundHandler = (s, origin) => { track(s); inboundHandler(s, origin); };

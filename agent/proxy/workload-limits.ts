@@ -89,7 +89,8 @@ export function admitConnection(limiter: WorkloadLimiter | undefined, client: ne
     client.resetAndDestroy();
     return false;
   }
-  client.once('close', () => limiter.release(source));
+  // 'close' comes once: `on` spares once()'s wrapper, a closure and a scope per connection.
+  client.on('close', () => limiter.release(source));
   return true;
 }
 
