@@ -41,7 +41,7 @@ import { TunnelError } from './hbone/client.ts';
 import { unmapIpv4 } from './socket-admission.ts';
 import type { ConnectionContext, Telemetry } from '../telemetry/telemetry.ts';
 import type { SocketFactory } from './socket-factory.ts';
-import { pipeBoth } from './tcp.ts';
+import { pipeTunnel, type HboneTunnel } from './hbone/tunnel-end.ts';
 import { refuseRequest, type WorkloadLimiter } from './workload-limits.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { isOriginForm, originForm } from '../http/request-target.ts';
@@ -351,10 +351,10 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
       });
       return;
     }
-    const start = (upstream: Duplex): void => {
+    const start = (upstream: HboneTunnel): void => {
       upstream.write(rawHead(req));
       if (head.length > 0) upstream.write(head);
-      pipeBoth(socket, upstream);
+      pipeTunnel(socket, upstream);
     };
     const fail = (err: unknown): void => {
       if (socket.destroyed) return;
@@ -373,7 +373,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     }
     // Marked as an upgrade: the destination's agent reads and authorizes the head before its pod does.
     deps.tunnels
-      .open({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: deps.hbonePort }, target: { host: ep.ip, port: ep.port }, upgrade: true })
+      .openTunnel({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: deps.hbonePort }, target: { host: ep.ip, port: ep.port }, upgrade: true })
       .then(start, fail);
   }
 
