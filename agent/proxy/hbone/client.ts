@@ -270,8 +270,14 @@ class CodecOpen implements TunnelOpening {
     session.open(headers, false, this.#tunnel);
   }
 
-  answered(tunnel: CodecTunnel, status: number, serverCode: string | undefined): void {
+  answered(tunnel: CodecTunnel, headers: string[]): void {
     if (!this.#settle()) return;
+    let status = 0;
+    let serverCode: string | undefined;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === ':status') status = Number(headers[i + 1]);
+      else if (headers[i] === WEFT_ERROR_HEADER) serverCode = headers[i + 1];
+    }
     if (status === 200) {
       this.#resolve(tunnel);
       return;

@@ -30,8 +30,8 @@ const EMPTY = Buffer.alloc(0);
 
 /** What a client tunnel reports before it is spliced: the CONNECT's answer, or that none will come. */
 export interface TunnelOpening {
-  /** The answer's head: `status` and the `weft-error` code, if any. */
-  answered(tunnel: CodecTunnel, status: number, serverCode: string | undefined): void;
+  /** The answer's head (a flat header list, `:status` first). */
+  answered(tunnel: CodecTunnel, headers: string[]): void;
   /** The stream closed, or never opened, before an answer; `err` says why when known. */
   failed(tunnel: CodecTunnel, err: Error | undefined): void;
 }
@@ -134,15 +134,7 @@ export class CodecTunnel implements H2PendingStream {
       this.#answered = true;
       const opening = this.#opening;
       this.#opening = undefined;
-      if (opening !== undefined) {
-        let status = 0;
-        let code: string | undefined;
-        for (let i = 0; i < headers.length; i += 2) {
-          if (headers[i] === ':status') status = Number(headers[i + 1]);
-          else if (headers[i] === 'weft-error') code = headers[i + 1];
-        }
-        opening.answered(this, status, code);
-      }
+      if (opening !== undefined) opening.answered(this, headers);
     }
     if (endStream) this.#peerEnd();
   }

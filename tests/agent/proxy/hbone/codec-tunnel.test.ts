@@ -81,7 +81,7 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: 
   closers.push(() => client.destroy());
   const source = await new Promise<CodecTunnel>((resolve, reject) => {
     const opening: TunnelOpening = {
-      answered: (tunnel, status) => (status === 200 ? resolve(tunnel) : reject(new Error(`status ${status}`))),
+      answered: (tunnel, headers) => (headers[0] === ':status' && headers[1] === '200' ? resolve(tunnel) : reject(new Error(`answer ${headers.join(' ')}`))),
       failed: (_t, err) => reject(err ?? new Error('closed before an answer')),
     };
     client.open([':method', 'CONNECT', ':authority', `127.0.0.1:${targetPort}`], false, new CodecTunnel(client.conn, opening));
