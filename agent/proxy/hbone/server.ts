@@ -123,8 +123,8 @@ export interface CodecPeer {
 // Per-stream windows large enough that one tunnel can fill a LAN link without waiting on
 // WINDOW_UPDATEs; memory is only used when the app reads slower than the network delivers.
 const STREAM_WINDOW = 1 << 20;
-const NO_BYTES = Buffer.alloc(0);
 const SESSION_WINDOW = 16 << 20;
+const NO_BYTES = Buffer.alloc(0);
 
 function respondOn(stream: ServerHttp2Stream, status: number, code: string | undefined): void {
   if (stream.destroyed || stream.headersSent) return;
