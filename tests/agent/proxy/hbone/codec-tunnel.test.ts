@@ -30,6 +30,8 @@ interface Rig {
   /** Each end's SpliceResult once both its stream and its socket closed. */
   sourceDone: Promise<SpliceResult>;
   destinationDone: Promise<SpliceResult>;
+  /** Splices the source end (at once unless the rig was asked to hold it). */
+  spliceSource(): void;
 }
 
 async function listen(server: net.Server): Promise<number> {
@@ -38,7 +40,7 @@ async function listen(server: net.Server): Promise<number> {
 }
 
 /** A codec connection pair, an app, a target and one tunnel spliced across, as the two agents do it. */
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: { sendHighWater?: number } = {}): Promise<Rig> {
+async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: { sendHighWater?: number; holdSource?: boolean } = {}): Promise<Rig> {
   const closers: Array<() => void> = [];
   t.teardown(() => { for (const c of closers) c(); });
   // The target.
@@ -94,8 +96,10 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: 
   closers.push(() => { app.destroy(); captured?.destroy(); front.close(); });
   await waitFor(() => captured !== undefined && target !== undefined, 'the app and the target connected', 10_000);
   captured.on('error', () => undefined);
-  const sourceDone = new Promise<SpliceResult>((resolve) => source.splice(captured, resolve, true));
-  return { app, target, source, destination, sourceDone, destinationDone };
+  let spliceSource!: () => void;
+  const sourceDone = new Promise<SpliceResult>((resolve) => { spliceSource = () => source.splice(captured, resolve, true); });
+  if (opts.holdSource !== true) spliceSource();
+  return { app, target, source, destination, sourceDone, destinationDone, spliceSource };
 }
 
 /** Writes `data` in 64 KiB pieces with backpressure, then ends if asked. */
@@ -171,6 +175,21 @@ t.test('half-close target → app: the target\'s FIN reaches the app, the app st
   const [src, dst] = await Promise.all([r.sourceDone, r.destinationDone]);
   t.same([src.error, dst.error], [undefined, undefined], 'both ends closed cleanly');
   t.same([src.bytesIn, dst.bytesIn], [3, 3]);
+});
+
+t.test('what the target sent, and its FIN, before the source end was spliced reach the app first, in order', async (t) => {
+  const r = await rig(t, { holdSource: true });
+  const early = randomBytes(300 * 1024);
+  r.target.end(early);
+  // The bytes sit in the source end, held against the stream window, until the splice.
+  await waitFor(() => r.target.writableFinished, 'the target\'s bytes and FIN to leave', 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const atApp = readAll(r.app);
+  r.spliceSource();
+  t.ok((await atApp).equals(early), 'the app got the early 300 KiB, then a clean FIN');
+  r.app.end();
+  const [src, dst] = await Promise.all([r.sourceDone, r.destinationDone]);
+  t.same([src.bytesIn, src.error, dst.error], [early.length, undefined, undefined]);
 });
 
 t.test('app reset → RST_STREAM CONNECT_ERROR → target reset', async (t) => {
