@@ -57,7 +57,7 @@ async function front(engine: 'node' | 'weft'): Promise<{ port: number; close: ()
   const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults: { timeoutMs: 15_000, idleTimeoutMs: 0, retryLimit: 2, retryBackoffMs: 25 }, telemetry: noTelemetry });
   const out = createOutboundHttp({
     router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry: noTelemetry,
-    tunnels: { open: () => Promise.reject(new Error('none')) }, log: createLogger('bench'), h1Engine: engine,
+    tunnels: { openTunnel: () => Promise.reject(new Error('none')) }, log: createLogger('bench'), h1Engine: engine,
   });
   const client = workload('client');
   const srv = net.createServer({ noDelay: true }, (c) => {

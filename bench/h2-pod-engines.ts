@@ -58,7 +58,7 @@ async function serve(engine: 'node' | 'weft', podPort: number): Promise<void> {
   const local = new LocalUpstream({ sockets, connectTimeoutMs: 2000, engine });
   const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('none')) }, dialTcp: (h, p) => net.connect(p, h) });
   const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', counters: stats.l7, defaults: { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 0, retryBackoffMs: 5 }, telemetry: noTelemetry });
-  const out = createOutboundHttp({ router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 5000, opaquePorts: new Set(), stats, telemetry: noTelemetry, tunnels: { open: () => Promise.reject(new Error('none')) }, log: createLogger('bench') });
+  const out = createOutboundHttp({ router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 5000, opaquePorts: new Set(), stats, telemetry: noTelemetry, tunnels: { openTunnel: () => Promise.reject(new Error('none')) }, log: createLogger('bench') });
   const srv = net.createServer({ noDelay: true }, (c) => {
     sniffProtocol(c, 5000, (s) => {
       if (s.protocol === 'tcp') return void c.destroy();

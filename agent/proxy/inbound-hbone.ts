@@ -1,6 +1,7 @@
 // Inbound HBONE (15008): a peer agent's CONNECT, its client certificate already verified by the
 // TLS layer. Deliver only to a meshed workload on this node whose identity is the one the peer
 // asked for by SNI, so a tunnel can never be steered to a pod the client did not authenticate.
+import type { ServerHttp2Stream } from 'node:http2';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
@@ -10,7 +11,8 @@ import { decideInbound } from './inbound-decide.ts';
 import type { RoutingView } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
-import { resetSide } from './tcp.ts';
+import { onTunnelClose, resetTunnel } from './hbone/tunnel-end.ts';
+import { CodecTunnel } from './hbone/codec-tunnel.ts';
 import { connectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import type { InboundDeps } from './inbound-plaintext.ts';
 import { createInboundUpgrades } from './inbound-upgrade.ts';
@@ -48,7 +50,7 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
     // Policy, with the peer's verified identity. A denial answers 403 + WEFT_ERR_POLICY_DENIED, so
     // the source agent resets the app's connection; an allowed tunnel stays watched, and a later
     // policy that denies it resets the stream (the source app sees a reset too).
-    const sourceAddress = req.stream.session?.socket?.remoteAddress ?? '';
+    const sourceAddress = req.socket.remoteAddress ?? '';
     const admission = deps.policy?.admit(
       {
         sourceIdentity: req.peerIdentity,
@@ -58,14 +60,14 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
         port: req.target.port,
         transport: 'hbone',
       },
-      () => resetSide(req.stream),
+      () => resetTunnel(req.stream),
     );
     if (admission !== undefined && !admission.decision.allowed) {
       deps.stats.rejected++;
       req.respond(403, ErrorCodes.POLICY_DENIED);
       return;
     }
-    if (admission !== undefined) req.stream.once('close', admission.release);
+    if (admission !== undefined) onTunnelClose(req.stream, admission.release);
     const ctx = opened(req, decision.destination, sourceAddress);
     deliverToTcp(req, connect, undefined, (r) => {
       deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
@@ -89,13 +91,16 @@ export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest
   }
 
   function upgradeTunnel(req: HboneRequest, destination: WorkloadRecord): void {
-    const sourceAddress = req.stream.session?.socket?.remoteAddress ?? '';
+    const stream = req.stream;
+    // The listener keeps upgrade tunnels Duplex streams on both engines: node:http reads their head.
+    if (stream instanceof CodecTunnel) throw new Error('an upgrade tunnel reached the handler as a codec tunnel');
+    const sourceAddress = req.socket.remoteAddress ?? '';
     req.respond(200);
     const ctx = opened(req, destination, sourceAddress);
     const onDone = (r: SpliceResult): void => {
       deps.stats.closed('inbound_hbone', r.bytesIn, r.bytesOut, r.error !== undefined);
       deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
     };
-    upgrades.take(req.stream, { peerIdentity: req.peerIdentity, peerAddress: sourceAddress, destination, target: req.target, onDone });
+    upgrades.take(stream as ServerHttp2Stream, { peerIdentity: req.peerIdentity, peerAddress: sourceAddress, destination, target: req.target, onDone });
   }
 }

@@ -13,10 +13,10 @@ import { deniedHttp1 } from '../policy/http-authz.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import { admitTarget } from './admit-target.ts';
 import { TunnelError } from './hbone/client.ts';
+import { pipeTunnel, type HboneTunnel } from './hbone/tunnel-end.ts';
 import { connectionOf } from './http-connection.ts';
 import { isH2cUpgrade } from './outbound-h1.ts';
 import type { TunnelOpener } from './outbound.ts';
-import { pipeBoth } from './tcp.ts';
 import { BAD_UPGRADE_TARGET, deliverUpgrade, rawHead, upgradeTargetOk, type UpgradeDeliveryDeps, type UpgradeRequest } from './upgrade-splice.ts';
 
 export interface OutboundUpgradeDeps extends UpgradeDeliveryDeps {
@@ -105,10 +105,10 @@ export class OutboundUpgrades {
       });
       return;
     }
-    const start = (upstream: Duplex): void => {
+    const start = (upstream: HboneTunnel): void => {
       upstream.write(rawHead(req));
       if (head.length > 0) upstream.write(head);
-      pipeBoth(socket, upstream);
+      pipeTunnel(socket, upstream);
     };
     const fail = (err: unknown): void => {
       if (socket.destroyed) return;
@@ -127,7 +127,7 @@ export class OutboundUpgrades {
     }
     // Marked as an upgrade: the destination's agent reads and authorizes the head before its pod does.
     d.tunnels
-      .open({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: d.hbonePort }, target: { host: ep.ip, port: ep.port }, upgrade: true })
+      .openTunnel({ sourceIdentity: conn.source.identity, destinationIdentity: ep.workload.identity, nodeAddress: { host: nodeIp, port: d.hbonePort }, target: { host: ep.ip, port: ep.port }, upgrade: true })
       .then(start, fail);
   }
 }

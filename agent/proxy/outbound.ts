@@ -1,7 +1,6 @@
 // Outbound capture (15001): a meshed pod's connection, its original destination kept as the
 // accepted socket's local address by TPROXY. Decide first (pure), then move bytes.
 import type net from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { errorCode } from '../../common/errors.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
@@ -11,6 +10,7 @@ import type { RoutingView, ServiceEndpoint } from './routing-view.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
+import { pipeTunnel, type HboneTunnel } from './hbone/tunnel-end.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
 import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
@@ -22,14 +22,15 @@ export type MeshedDecision = Extract<OutboundDecision, { kind: 'hbone' | 'local'
 export type L7Hook = (client: net.Socket, original: Address, decision: MeshedDecision, ctx: ConnectionContext, tcp: (sniffed: Sniffed | undefined) => void) => void;
 
 export interface TunnelOpener {
-  open(req: {
+  /** An HBONE tunnel (HboneConnector.openTunnel): the codec's per-tunnel object or a Duplex; moved with pipeTunnel. */
+  openTunnel(req: {
     sourceIdentity: string;
     destinationIdentity: string;
     nodeAddress: { host: string; port: number };
     target: { host: string; port: number };
     /** The tunnel starts with an HTTP Upgrade/CONNECT head the destination's agent must authorize. */
     upgrade?: boolean;
-  }): Promise<Duplex>;
+  }): Promise<HboneTunnel>;
 }
 
 export interface OutboundDeps {
@@ -174,7 +175,7 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
         deps.telemetry.opened(hctx);
         client.pause();
         deps.tunnels
-          .open({
+          .openTunnel({
             sourceIdentity: decision.source.identity,
             destinationIdentity: decision.destination.identity,
             nodeAddress: { host: decision.node.ip, port: decision.node.port },
@@ -188,7 +189,7 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
                 return;
               }
               replayHead(tunnel, sniffed);
-              pipeBoth(client, tunnel, (r) => finish('outbound_hbone', hctx, countHead(r, sniffed)));
+              pipeTunnel(client, tunnel, (r) => finish('outbound_hbone', hctx, countHead(r, sniffed)));
               client.resume();
             },
             (err: unknown) => upstreamFailed('outbound_hbone', hctx, client, decision, err),

@@ -6,6 +6,9 @@
 import type { Socket } from 'node:net';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { H2Code } from '../../h2/constants.ts';
+import { H2Session } from '../../h2/session.ts';
+import { CodecTunnel, type TunnelOpening } from './codec-tunnel.ts';
+import type { HboneTunnel } from './tunnel-end.ts';
 import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../common/errors.ts';
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
@@ -94,12 +97,34 @@ export class HboneConnector {
 
   /**
    * Opens a tunnel; resolves once the peer answered 200 (its TCP connect to the target is up).
-   * The stream is the tunnel: splice it with the app's socket (pipeBoth).
+   * The stream is the tunnel as a Duplex on either engine (tests, tools); the agent's movers use
+   * openTunnel.
    */
   async open(req: TunnelOpenRequest): Promise<ClientHttp2Stream> {
+    return this.#openDuplex(req, await this.#acquire(req));
+  }
+
+  /**
+   * The agent's way to open a tunnel: on the codec engine one CodecTunnel per tunnel (no Duplex,
+   * codec-tunnel.ts), on node:http2 its stream; either is spliced with the app's socket by
+   * pipeTunnel (tunnel-end.ts). Same answers and failures as open().
+   */
+  async openTunnel(req: TunnelOpenRequest): Promise<HboneTunnel> {
+    const entry = await this.#acquire(req);
+    const session: unknown = entry.session;
+    if (!(session instanceof H2Session)) return this.#openDuplex(req, entry);
+    return new Promise<CodecTunnel>((resolve, reject) => {
+      new CodecOpen(req, entry, session, this.#pool, this.#connectTimeoutMs, resolve, reject);
+    });
+  }
+
+  async #acquire(req: TunnelOpenRequest): Promise<PoolEntry> {
     const ctx = await this.#contexts.get(req.sourceIdentity);
     const key = `${req.sourceIdentity}|${req.destinationIdentity}|${hostPort(req.nodeAddress)}`;
-    const entry = this.#pool.acquire(key, ctx.context, () => this.#dial(req, ctx));
+    return this.#pool.acquire(key, ctx.context, () => this.#dial(req, ctx));
+  }
+
+  #openDuplex(req: TunnelOpenRequest, entry: PoolEntry): Promise<ClientHttp2Stream> {
     let stream: ClientHttp2Stream;
     try {
       const headers: OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': formatConnectTarget(req.target) };
@@ -107,7 +132,7 @@ export class HboneConnector {
       stream = entry.session.request(headers, { endStream: false });
     } catch (err) {
       this.#pool.release(entry);
-      throw this.#connectError(req, entry, err);
+      return Promise.reject(connectError(req, entry, err));
     }
     stream.once('close', () => this.#pool.release(entry));
     // Errors after the answer are reported to whoever splices the stream (through 'close' and
@@ -161,26 +186,18 @@ export class HboneConnector {
         }
         stream.close(H2Code.CANCEL);
         const raw = headers[WEFT_ERROR_HEADER];
-        const serverCode = typeof raw === 'string' ? raw : undefined;
-        reject(new TunnelError(
-          ErrorCodes.TUNNEL_REFUSED,
-          `HBONE peer ${hostPort(req.nodeAddress)} refused the tunnel to ${hostPort(req.target)} for ${req.sourceIdentity}: ${status} ${serverCode ?? ''}`.trimEnd(),
-          { status, serverCode },
-        ));
+        reject(refusedError(req, status, typeof raw === 'string' ? raw : undefined));
       };
       const onClose = (): void => {
         cleanup();
-        reject(this.#connectError(req, entry, streamError));
+        reject(connectError(req, entry, streamError));
       };
       const timer = setTimeout(() => {
         cleanup();
         stream.close(H2Code.CANCEL);
         // A session that never finished its handshake is useless to the next caller too.
         if (entry.session.connecting) entry.session.destroy();
-        reject(new TunnelError(
-          ErrorCodes.TUNNEL_CONNECT,
-          `HBONE tunnel via ${hostPort(req.nodeAddress)} to ${hostPort(req.target)} got no answer in ${this.#connectTimeoutMs} ms — is a NetworkPolicy blocking port ${req.nodeAddress.port}?`,
-        ));
+        reject(noAnswerError(req, this.#connectTimeoutMs));
       }, this.#connectTimeoutMs);
       stream.once('response', onResponse);
       stream.once('close', onClose);
@@ -188,18 +205,104 @@ export class HboneConnector {
     });
   }
 
-  #connectError(req: TunnelOpenRequest, entry: PoolEntry, cause: unknown): TunnelError {
-    const via = hostPort(req.nodeAddress);
-    if (entry.goaway !== undefined && entry.goaway.errorCode !== H2Code.NO_ERROR) {
-      const serverCode = entry.goaway.detail === '' ? undefined : entry.goaway.detail;
-      return new TunnelError(ErrorCodes.TUNNEL_REFUSED, `HBONE peer ${via} closed the session (HTTP/2 error ${entry.goaway.errorCode}${serverCode === undefined ? '' : `, ${serverCode}`})`, { cause, serverCode });
+}
+
+/** The peer answered the CONNECT with a status other than 200 (and maybe its weft-error code). */
+function refusedError(req: TunnelOpenRequest, status: number, serverCode: string | undefined): TunnelError {
+  return new TunnelError(
+    ErrorCodes.TUNNEL_REFUSED,
+    `HBONE peer ${hostPort(req.nodeAddress)} refused the tunnel to ${hostPort(req.target)} for ${req.sourceIdentity}: ${status} ${serverCode ?? ''}`.trimEnd(),
+    { status, serverCode },
+  );
+}
+
+function noAnswerError(req: TunnelOpenRequest, ms: number): TunnelError {
+  return new TunnelError(
+    ErrorCodes.TUNNEL_CONNECT,
+    `HBONE tunnel via ${hostPort(req.nodeAddress)} to ${hostPort(req.target)} got no answer in ${ms} ms — is a NetworkPolicy blocking port ${req.nodeAddress.port}?`,
+  );
+}
+
+/** The stream closed or never opened before an answer: the session's GOAWAY or failure says why. */
+function connectError(req: TunnelOpenRequest, entry: PoolEntry, cause: unknown): TunnelError {
+  const via = hostPort(req.nodeAddress);
+  if (entry.goaway !== undefined && entry.goaway.errorCode !== H2Code.NO_ERROR) {
+    const serverCode = entry.goaway.detail === '' ? undefined : entry.goaway.detail;
+    return new TunnelError(ErrorCodes.TUNNEL_REFUSED, `HBONE peer ${via} closed the session (HTTP/2 error ${entry.goaway.errorCode}${serverCode === undefined ? '' : `, ${serverCode}`})`, { cause, serverCode });
+  }
+  const why = unwrapCancel(cause ?? entry.failure);
+  const reason = why instanceof Error ? `${errorCode(why)}: ${why.message}` : 'stream closed before an answer';
+  return new TunnelError(
+    ErrorCodes.TUNNEL_CONNECT,
+    `HBONE tunnel via ${via} to ${hostPort(req.target)} failed (${reason}) — is the peer agent up, and are both certificates from the mesh CA and current?`,
+    { cause: why },
+  );
+}
+
+/**
+ * A codec tunnel's open, until the answer: sends the CONNECT (H2Session.open, so it waits for the
+ * handshake like any stream), and settles the open's promise once — 200 resolves with the tunnel,
+ * another status, a closed stream or the connect timeout reject with the same TunnelErrors as the
+ * Duplex path. One object per open; the tunnel forgets it once answered.
+ */
+class CodecOpen implements TunnelOpening {
+  readonly #req: TunnelOpenRequest;
+  readonly #entry: PoolEntry;
+  readonly #session: H2Session;
+  readonly #ms: number;
+  readonly #resolve: (t: CodecTunnel) => void;
+  readonly #reject: (err: TunnelError) => void;
+  readonly #tunnel: CodecTunnel;
+  readonly #timer: NodeJS.Timeout;
+  #settled = false;
+
+  constructor(req: TunnelOpenRequest, entry: PoolEntry, session: H2Session, pool: SessionPool, ms: number, resolve: (t: CodecTunnel) => void, reject: (err: TunnelError) => void) {
+    this.#req = req;
+    this.#entry = entry;
+    this.#session = session;
+    this.#ms = ms;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#tunnel = new CodecTunnel(session.conn, this, pool, entry);
+    this.#timer = setTimeout(this.#onTimeout, ms);
+    const headers = [':method', 'CONNECT', ':authority', formatConnectTarget(req.target)];
+    if (req.upgrade === true) headers.push(UPGRADE_TUNNEL_HEADER, '1');
+    session.open(headers, false, this.#tunnel);
+  }
+
+  answered(tunnel: CodecTunnel, headers: string[]): void {
+    if (!this.#settle()) return;
+    let status = 0;
+    let serverCode: string | undefined;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === ':status') status = Number(headers[i + 1]);
+      else if (headers[i] === WEFT_ERROR_HEADER) serverCode = headers[i + 1];
     }
-    const why = unwrapCancel(cause ?? entry.failure);
-    const reason = why instanceof Error ? `${errorCode(why)}: ${why.message}` : 'stream closed before an answer';
-    return new TunnelError(
-      ErrorCodes.TUNNEL_CONNECT,
-      `HBONE tunnel via ${via} to ${hostPort(req.target)} failed (${reason}) — is the peer agent up, and are both certificates from the mesh CA and current?`,
-      { cause: why },
-    );
+    if (status === 200) {
+      this.#resolve(tunnel);
+      return;
+    }
+    tunnel.destroy();
+    this.#reject(refusedError(this.#req, status, serverCode));
+  }
+
+  failed(_tunnel: CodecTunnel, err: Error | undefined): void {
+    if (!this.#settle()) return;
+    this.#reject(connectError(this.#req, this.#entry, err));
+  }
+
+  readonly #onTimeout = (): void => {
+    if (!this.#settle()) return;
+    this.#tunnel.destroy();
+    // A session that never finished its handshake is useless to the next caller too.
+    if (this.#session.connecting) this.#session.destroy();
+    this.#reject(noAnswerError(this.#req, this.#ms));
+  };
+
+  #settle(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    return true;
   }
 }

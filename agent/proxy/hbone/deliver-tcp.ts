@@ -1,8 +1,10 @@
 // The usual end of an HBONE stream: authorize, connect to the target workload, answer 200 only
-// once the TCP connection is up (so the client app's connect() result stays truthful), then splice.
+// once the TCP connection is up (so the client app's connect() result stays truthful), then splice
+// (pipeTunnel: the codec's CodecTunnel or node:http2's stream, tunnel-end.ts).
 import type { Socket } from 'node:net';
 import { ErrorCodes, errorCode } from '../../../common/errors.ts';
-import { pipeBoth, type SpliceDone } from '../tcp.ts';
+import type { SpliceDone } from '../tcp.ts';
+import { offTunnelClose, onTunnelClose, pipeTunnel } from './tunnel-end.ts';
 import type { TunnelTarget } from './connect-target.ts';
 import type { HboneRequest } from './server.ts';
 
@@ -33,7 +35,7 @@ export function deliverToTcp(req: HboneRequest, connect: ConnectTcp, authorize?:
   socket.allowHalfOpen = true;
 
   const onConnectError = (err: Error): void => {
-    stream.off('close', onEarlyClose);
+    offTunnelClose(stream, onEarlyClose);
     req.respond(statusFor(err), ErrorCodes.UPSTREAM_CONNECT);
     socket.destroy();
     onDone?.({ bytesIn: 0, bytesOut: 0, error: err });
@@ -45,11 +47,11 @@ export function deliverToTcp(req: HboneRequest, connect: ConnectTcp, authorize?:
     onDone?.({ bytesIn: 0, bytesOut: 0 });
   };
   socket.once('error', onConnectError);
-  stream.once('close', onEarlyClose);
+  onTunnelClose(stream, onEarlyClose);
   socket.once('connect', () => {
     socket.off('error', onConnectError);
-    stream.off('close', onEarlyClose);
+    offTunnelClose(stream, onEarlyClose);
     req.respond(200);
-    pipeBoth(stream, socket, onDone);
+    pipeTunnel(stream, socket, onDone);
   });
 }

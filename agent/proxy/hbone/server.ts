@@ -9,8 +9,11 @@
 // the handlers use (agent/h2/session.ts) — the same handlers run on both, and either engine
 // serves a peer running the other. On the codec, an L7 request from a verified peer can skip that
 // surface: `onCodecHttp` takes the codec stream and its header list directly (one plain object per
-// request, agent/proxy/inbound-http-codec.ts); CONNECT tunnels, and every stream of a session
-// whose peer was refused, still go the Duplex way through `onStream` and its checks.
+// request, agent/proxy/inbound-http-codec.ts), and a plain CONNECT tunnel from a verified peer is
+// one CodecTunnel (codec-tunnel.ts: the stream's handler and, once delivered, the splice with the
+// target's socket). Upgrade tunnels (`weft-upgrade: 1`, whose head node:http reads in
+// agent/proxy/inbound-upgrade.ts), and every stream of a session whose peer was refused, still go
+// the Duplex way. Both ways reach `onStream` through the same checks (connectRequest).
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
@@ -23,6 +26,8 @@ import { ErrorCodes, WeftError, errorCode } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { TlsContextCache, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { parseConnectTarget, type TunnelTarget } from './connect-target.ts';
+import { CodecTunnel } from './codec-tunnel.ts';
+import type { HboneTunnel } from './tunnel-end.ts';
 import { peerSpiffeId } from './peer-identity.ts';
 import { identityForSni } from './sni.ts';
 
@@ -44,7 +49,13 @@ export interface HboneRequest {
   readonly target: TunnelTarget;
   /** The CONNECT carried UPGRADE_TUNNEL_HEADER: the tunnel starts with an HTTP request head. */
   readonly upgrade: boolean;
-  readonly stream: ServerHttp2Stream;
+  /**
+   * The tunnel: node:http2's stream (a Duplex; on the codec an H2DuplexStream for upgrade tunnels),
+   * or the codec's CodecTunnel for a plain one. Moved with tunnel-end.ts (pipeTunnel, resetTunnel…).
+   */
+  readonly stream: HboneTunnel;
+  /** The session's TLS socket (the peer agent's address, its certificate). */
+  readonly socket: TLSSocket;
   /** Answers the CONNECT: 200 opens the tunnel; anything else ends it, with `code` in weft-error. */
   respond(status: number, code?: string): void;
 }
@@ -113,6 +124,7 @@ export interface CodecPeer {
 // WINDOW_UPDATEs; memory is only used when the app reads slower than the network delivers.
 const STREAM_WINDOW = 1 << 20;
 const SESSION_WINDOW = 16 << 20;
+const NO_BYTES = Buffer.alloc(0);
 
 function respondOn(stream: ServerHttp2Stream, status: number, code: string | undefined): void {
   if (stream.destroyed || stream.headersSent) return;
@@ -123,6 +135,22 @@ function respondOn(stream: ServerHttp2Stream, status: number, code: string | und
   const headers: OutgoingHttpHeaders = { ':status': status };
   if (code !== undefined) headers[WEFT_ERROR_HEADER] = code;
   stream.respond(headers, { endStream: true });
+}
+
+/** The answer to a CONNECT on the codec's per-tunnel object, as respondOn gives it on a Duplex. */
+function respondOnCodec(tunnel: CodecTunnel, status: number, code: string | undefined): void {
+  if (status === 200) {
+    tunnel.answer([':status', '200'], false);
+    return;
+  }
+  const headers = [':status', String(status)];
+  if (code !== undefined) headers.push(WEFT_ERROR_HEADER, code);
+  tunnel.answer(headers, true);
+}
+
+function headerValue(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
 }
 
 function ignore(): void {}
@@ -173,7 +201,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       socket.setNoDelay(true);
       const session = new H2Session(socket, {
         role: 'server', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW, limits: { maxConcurrentStreams },
-        onStreamHead: opts.onCodecHttp === undefined ? undefined : takeHead,
+        onStreamHead: takeHead,
       });
       const info = onSession(session);
       if (typeof info.peer === 'string') info.codec = { conn: session.conn, peerIdentity: info.peer, localIdentity: info.local, remoteAddress: socket.remoteAddress ?? '' };
@@ -192,10 +220,25 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
     socket.destroy();
   });
 
-  /** A codec stream's head: an L7 request from a verified peer goes to onCodecHttp; the rest (CONNECT, refused peers) the Duplex way. */
+  /**
+   * A codec stream's head, from a verified peer: a plain CONNECT becomes a CodecTunnel, an L7
+   * request goes to onCodecHttp; the rest (upgrade tunnels, refused peers, L7 without onCodecHttp)
+   * the Duplex way.
+   */
   function takeHead(session: H2Session, s: H2Stream, headers: string[], endStream: boolean): boolean {
-    const codec = sessions.get(session)?.codec;
-    if (codec === undefined || opts.onCodecHttp === undefined || isConnect(headers)) return false;
+    const info = sessions.get(session);
+    const codec = info?.codec;
+    if (info === undefined || codec === undefined) return false;
+    if (isConnect(headers)) {
+      const upgrade = headerValue(headers, UPGRADE_TUNNEL_HEADER) === '1';
+      if (upgrade) return false;
+      const tunnel = new CodecTunnel(codec.conn);
+      tunnel.attach(s);
+      if (endStream) tunnel.onData(NO_BYTES, true);
+      connectRequest(info, codec.peerIdentity, headerValue(headers, ':authority'), false, tunnel, session.socket as TLSSocket);
+      return true;
+    }
+    if (opts.onCodecHttp === undefined) return false;
     opts.onCodecHttp(codec, s, headers, endStream);
     return true;
   }
@@ -246,25 +289,31 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       respondOn(stream, 405, ErrorCodes.TUNNEL_TARGET);
       return;
     }
-    const target = parseConnectTarget(headers[':authority']);
+    const authority = headers[':authority'];
+    connectRequest(info, info.peer, typeof authority === 'string' ? authority : undefined, headers[UPGRADE_TUNNEL_HEADER] === '1', stream, (stream.session as unknown as ServerSession).socket as TLSSocket);
+  }
+
+  /**
+   * A CONNECT from a verified peer, on either engine: the target's check, then onStream. The one
+   * place both tunnel shapes pass (the Duplex's onStream above, the codec's takeHead).
+   */
+  function connectRequest(info: SessionInfo, peer: string, authority: string | undefined, upgrade: boolean, stream: HboneTunnel, socket: TLSSocket): void {
+    const respond = (status: number, code?: string): void => {
+      if (stream instanceof CodecTunnel) respondOnCodec(stream, status, code);
+      else respondOn(stream as ServerHttp2Stream, status, code);
+    };
+    const target = parseConnectTarget(authority);
     if (target === null) {
       rejected('hbone_connect_target');
-      respondOn(stream, 400, ErrorCodes.TUNNEL_TARGET);
+      respond(400, ErrorCodes.TUNNEL_TARGET);
       return;
     }
-    const req: HboneRequest = {
-      peerIdentity: info.peer,
-      localIdentity: info.local,
-      target,
-      upgrade: headers[UPGRADE_TUNNEL_HEADER] === '1',
-      stream,
-      respond: (status, code) => respondOn(stream, status, code),
-    };
+    const req: HboneRequest = { peerIdentity: peer, localIdentity: info.local, target, upgrade, stream, socket, respond };
     try {
       opts.onStream(req);
     } catch (err) {
       log.error('HBONE stream handler failed', { err });
-      respondOn(stream, 500, ErrorCodes.TUNNEL_CONNECT);
+      respond(500, ErrorCodes.TUNNEL_CONNECT);
     }
   }
 

@@ -159,7 +159,7 @@ const telemetry: Telemetry = { ...noTelemetry, inputRejected: (reason) => { reje
 const router = new Router({ view, localNode: 'n1', balancer: 'round-robin', counters: stats.l7, defaults: { timeoutMs: 0, idleTimeoutMs: 0, retryLimit: 0, retryBackoffMs: 5 }, telemetry });
 const outbound = createOutboundHttp({
   router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'),
+  tunnels: { openTunnel: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'),
 });
 t.teardown(() => { outbound.close(); local.close(); void peers.close(); });
 
@@ -167,7 +167,7 @@ t.teardown(() => { outbound.close(); local.close(); void peers.close(); });
 const limiter = new WorkloadLimiter({ kind: 'pending_requests', limit: 2, shares: 1, telemetry, stats, log: createLogger('test') });
 const limited = createOutboundHttp({
   router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), requestLimit: limiter,
+  tunnels: { openTunnel: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), requestLimit: limiter,
 });
 t.teardown(() => { limited.close(); });
 

@@ -87,7 +87,7 @@ const router = new Router({ view, localNode: 'n1', balancer: 'p2c-peak-ewma', co
 const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
 const http = createOutboundHttp({
   router, local, peers, sockets, h2Engine: engine, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), h1Engine: H1_ENGINE,
+  tunnels: { openTunnel: () => Promise.reject(new Error('no tunnels here')) }, log: createLogger('test'), h1Engine: H1_ENGINE,
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
 

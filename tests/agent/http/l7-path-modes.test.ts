@@ -55,7 +55,7 @@ async function proxy(mode: PathNormalization | undefined): Promise<number> {
   const peers = new PeerSessions({ trustDomain: 'cluster.local', certificates: { get: () => Promise.reject(new Error('no certs')) }, dialTcp: (h, p) => net.connect(p, h) });
   const http = createOutboundHttp({
     router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-    tunnels: { open: () => Promise.reject(new Error('no tunnels')) }, log: createLogger('test'), h1Engine: H1_ENGINE, ...(mode === undefined ? {} : { pathNormalization: mode }),
+    tunnels: { openTunnel: () => Promise.reject(new Error('no tunnels')) }, log: createLogger('test'), h1Engine: H1_ENGINE, ...(mode === undefined ? {} : { pathNormalization: mode }),
   });
   const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
   const srv = net.createServer((c) => sniffProtocol(c, 300, (s) => http.handle(c, s, { source: workload('client'), from: { identity: workload('client').identity, address: c.remoteAddress ?? '' }, destination: { kind: 'service', service: web, port: 80 }, proto: s.protocol === 'h2' ? 'h2' : 'http1', original: '10.96.0.1:80', ctx })));

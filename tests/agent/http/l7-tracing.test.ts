@@ -66,7 +66,7 @@ const client = workload('client');
 const ctx = connectionContext({ direction: 'outbound', path: 'outbound_local', source: client, service: 'demo/web', tls: 'none', sourceAddress: '127.0.0.1:1', destinationAddress: '10.96.0.1:80' });
 const http = createOutboundHttp({
   router, local, peers, sockets, hbonePort: 15008, connectTimeoutMs: 2000, detectTimeoutMs: 300, opaquePorts: new Set(), stats, telemetry,
-  tunnels: { open: () => Promise.reject(new Error('no tunnels here')) }, log, h1Engine: H1_ENGINE,
+  tunnels: { openTunnel: () => Promise.reject(new Error('no tunnels here')) }, log, h1Engine: H1_ENGINE,
 });
 t.teardown(() => { http.close(); local.close(); void peers.close(); });
 

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { makeTestCa, makeTestLeaf, type TestCa, type LeafOptions } from '../../../common/test-pki.ts';
 import type { CertificateProvider, WorkloadCertificate } from '../../../../agent/identity/tls-contexts.ts';
 import { createHboneServer, deliverToTcp, HboneConnector, type HboneRequest, type HboneServer, type HboneServerOptions, type HboneConnectorOptions, type AuthorizeTunnel } from '../../../../agent/proxy/hbone/index.ts';
-import { pipeBoth, type SpliceResult } from '../../../../agent/proxy/tcp.ts';
+import type { SpliceResult } from '../../../../agent/proxy/tcp.ts';
+import { pipeTunnel } from '../../../../agent/proxy/hbone/tunnel-end.ts';
 import { createLogger } from '../../../../common/log.ts';
 
 export const TD = 'cluster.local';
@@ -134,8 +135,9 @@ export async function startOutbound(conn: HboneConnector, hbonePort: number, tar
     sockets.add(app);
     app.on('close', () => sockets.delete(app));
     app.on('error', () => {});
-    conn.open(openReq(hbonePort, targetPort)).then(
-      (tunnel) => pipeBoth(app, tunnel, (r) => results.push(r)),
+    // What the agent runs (outbound.ts): the codec's per-tunnel object on the codec engine.
+    conn.openTunnel(openReq(hbonePort, targetPort)).then(
+      (tunnel) => pipeTunnel(app, tunnel, (r) => results.push(r)),
       () => app.resetAndDestroy(),
     );
   });
