@@ -23,7 +23,7 @@ import { PROTO_HEADER, TARGET_HEADER } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpDestination, HttpEndpoint, Router } from '../http/router.ts';
-import { endBody, type AppProtocol, type AttemptBody, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from '../http/upstream.ts';
+import { endRequest, type AppProtocol, type AttemptBody, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from '../http/upstream.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { sniffProtocol, type Sniffed } from './detect-socket.ts';
 import { planDetection } from './detect.ts';
@@ -111,6 +111,8 @@ class PeerAttempt implements UpstreamAttempt {
   readonly body = new PassThrough();
   #inner: UpstreamAttempt | undefined = undefined;
   #aborted = false;
+  /** The request's trailers: they end the inner attempt's body once the buffer is relayed. */
+  trailers: OutgoingHttpHeaders | undefined = undefined;
 
   constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
     const headers = peerHeaders(ep, r);
@@ -121,7 +123,7 @@ class PeerAttempt implements UpstreamAttempt {
           return;
         }
         try {
-          this.#inner = startH2Attempt(entry.session, headers, r.bodyless, sink, peers, entry);
+          this.#inner = startH2Attempt(entry.session, headers, r.bodyless, sink, peers, entry, r.mayTrail);
         } catch (err) {
           peers.release(entry);
           sink.onFailure(false, err as Error);
@@ -129,7 +131,7 @@ class PeerAttempt implements UpstreamAttempt {
         }
         // A bodyless request's stream ended with its HEADERS; the buffer has nothing to give it.
         if (r.bodyless) this.body.resume();
-        else relayBody(this.body, this.#inner.body);
+        else relayBody(this.body, this.#inner, this);
       },
       (err: unknown) => {
         if (!this.#aborted) sink.onFailure(false, err as Error);
@@ -142,13 +144,19 @@ class PeerAttempt implements UpstreamAttempt {
     this.#inner?.abort();
     this.body.destroy();
   }
+
+  endWithTrailers(trailers: OutgoingHttpHeaders): void {
+    this.trailers = trailers;
+    this.body.end();
+  }
 }
 
 /**
  * The buffered body into the attempt's (a node Writable or the codec attempt's plain object, so no
  * pipe()): write, wait for 'drain' when it says stop, end. Once per identity's first request.
  */
-function relayBody(from: PassThrough, to: AttemptBody): void {
+function relayBody(from: PassThrough, inner: UpstreamAttempt, outer: PeerAttempt): void {
+  const to: AttemptBody = inner.body;
   const resume = (): void => {
     from.resume();
   };
@@ -159,7 +167,7 @@ function relayBody(from: PassThrough, to: AttemptBody): void {
       to.once('drain', resume);
     }
   });
-  from.once('end', () => endBody(to));
+  from.once('end', () => endRequest(inner, outer.trailers));
 }
 
 /** RFC 9112 §6.3: an HTTP/1.1 request without Content-Length or Transfer-Encoding has no body;
@@ -196,7 +204,7 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     });
     const sinkBody = new PassThrough();
     sinkBody.resume();
-    return { body: sinkBody, abort: () => body.destroy() };
+    return { body: sinkBody, abort: () => body.destroy(), endWithTrailers: () => sinkBody.end() };
   }
 
   const forward: Forwarder = (ep, r, sink) => {
@@ -215,14 +223,14 @@ export function createOutboundHttp(deps: OutboundHttpDeps): OutboundHttp {
     if (nodeIp === undefined) {
       const a = new PassThrough();
       queueMicrotask(() => sink.onFailure(false, new Error(`node ${ep.workload.node} of ${ep.workload.key} is unknown`)));
-      return { body: a, abort: () => a.destroy() };
+      return { body: a, abort: () => a.destroy(), endWithTrailers: () => a.end() };
     }
     const key = { sourceIdentity: r.source, destinationIdentity: ep.workload.identity, node: { host: nodeIp, port: deps.hbonePort } };
     const entry = deps.peers.acquireNow(key);
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return startH2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, deps.peers, entry);
+        return startH2Attempt(entry.session, peerHeaders(ep, r), r.bodyless, sink, deps.peers, entry, r.mayTrail);
       } catch {
         deps.peers.release(entry);
       }
