@@ -14,7 +14,8 @@ import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
-import { endBody, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
+import { requestTrailers } from './trailer-fields.ts';
+import { endRequest, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
 import type { RequestSpan } from '../telemetry/trace-context.ts';
@@ -33,6 +34,11 @@ export interface ClientRequestLike {
   off(event: 'data', fn: (chunk: Buffer) => void): unknown;
   pause(): unknown;
   resume(): unknown;
+  /**
+   * The request's trailer section, complete by 'end' (node:http's and node:http2's `trailers`,
+   * the codecs' own): empty or absent when it had none.
+   */
+  readonly trailers?: IncomingHttpHeaders;
 }
 
 /** HTTP/2 only: the stream under a response, for the answers a response object cannot give. */
@@ -89,6 +95,8 @@ export class Exchange implements AttemptSink {
   #chunks: Buffer[] | null = [];
   #bodyBytes = 0;
   #bodyEnded = false;
+  /** The request's trailers as forwarded (trailer-fields.ts), kept for replays; undefined: none. */
+  #trailers: OutgoingHttpHeaders | undefined = undefined;
   #attempt: UpstreamAttempt | undefined = undefined;
   #endpoint: HttpEndpoint | undefined = undefined;
   #attemptStart = 0;
@@ -125,7 +133,9 @@ export class Exchange implements AttemptSink {
     this.#grpc = isGrpc(h);
     const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless };
+    // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
+    const mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
+    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
   }
 
   start(): void {
@@ -170,7 +180,13 @@ export class Exchange implements AttemptSink {
 
   readonly #onReqEnd = (): void => {
     this.#bodyEnded = true;
-    if (this.#attempt !== undefined) endBody(this.#attempt.body);
+    const t = this.#req.trailers;
+    if (t !== undefined) {
+      const v = requestTrailers(t);
+      if (v.dropped > 0) this.#router.counters.requestTrailerFieldsDropped += v.dropped;
+      this.#trailers = v.forward;
+    }
+    if (this.#attempt !== undefined) endRequest(this.#attempt, this.#trailers);
   };
 
   // ---- attempts ----
@@ -206,7 +222,8 @@ export class Exchange implements AttemptSink {
     const a = this.#forward(ep, r, this);
     this.#attempt = a;
     if (this.#chunks !== null) for (const c of this.#chunks) a.body.write(c);
-    if (this.#bodyEnded) endBody(a.body);
+    // A replay ends with the same trailers as the first attempt.
+    if (this.#bodyEnded) endRequest(a, this.#trailers);
     else this.#req.resume();
   }
 

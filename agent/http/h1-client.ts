@@ -16,6 +16,8 @@ import { Writable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
 import { BAD_VALUE, H1ResponseParser, TOKEN, type ResponseHandler } from './h1-response-parser.ts';
+import { fieldLines } from '../http1/response-head.ts';
+import type { L7Counters } from './counters.ts';
 import type { AttemptRequest, AttemptSink, ResponseBody, UpstreamAttempt } from './upstream.ts';
 
 // Like node:http's request-target check: no whitespace or control characters.
@@ -241,11 +243,15 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
   #res: H1ResponseBody | null = null;
   #trailers: IncomingHttpHeaders | undefined = undefined;
   #done = false;
+  /** The request's trailer section as field lines, written with the last chunk; '' for none. */
+  #reqTrailers = '';
+  readonly #counters: Pick<L7Counters, 'requestTrailersDropped'> | undefined;
 
   /** `conn` an Error: the request cannot be written; the sink hears it next tick. */
-  constructor(conn: H1Conn | Error, r: AttemptRequest, head: string, chunked: boolean, sink: AttemptSink) {
+  constructor(conn: H1Conn | Error, r: AttemptRequest, head: string, chunked: boolean, sink: AttemptSink, counters?: Pick<L7Counters, 'requestTrailersDropped'>) {
     this.#sink = sink;
     this.#chunked = chunked;
+    this.#counters = counters;
     if (conn instanceof Error) {
       this.#conn = null;
       this.#head = null;
@@ -273,6 +279,31 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
 
   get body(): Writable {
     return this.#body;
+  }
+
+  /**
+   * The request's trailers, written as the chunked body's trailer section (RFC 9112 §7.1.2). A
+   * body framed by Content-Length (the app's request had one) has no place for them: RFC 9112
+   * §7.1.2 lets a recipient that removes the chunked coding discard trailer fields, and so does
+   * this hop — the section is dropped and counted (requestTrailersDropped, /config_dump
+   * proxy.l7), never merged into the head (RFC 9110 §6.5.2). So is a field that could not be
+   * written safely (a control character: it would split the message).
+   */
+  endWithTrailers(trailers: OutgoingHttpHeaders): void {
+    if (this.#chunked) {
+      try {
+        this.#reqTrailers = fieldLines(trailers);
+      } catch {
+        this.#dropTrailers();
+      }
+    } else {
+      this.#dropTrailers();
+    }
+    this.#body.end();
+  }
+
+  #dropTrailers(): void {
+    if (this.#counters !== undefined) this.#counters.requestTrailersDropped++;
   }
 
   abort(): void {
@@ -343,7 +374,7 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
     }
     const head = this.#head;
     this.#head = null;
-    const last = this.#chunked ? '0\r\n\r\n' : '';
+    const last = !this.#chunked ? '' : this.#reqTrailers === '' ? '0\r\n\r\n' : `0\r\n${this.#reqTrailers}\r\n`;
     const out = head === null ? last : head + last;
     if (out !== '') c.socket.write(out, 'latin1');
     cb();
@@ -574,6 +605,8 @@ export interface H1PoolOptions {
   connectTimeoutMs: number;
   /** Idle connections are closed after this long. */
   idleMs: number;
+  /** Where request trailer sections dropped for a Content-Length body are counted. */
+  counters?: Pick<L7Counters, 'requestTrailersDropped'>;
 }
 
 /** Keep-alive connections per pod address; one pool per LocalUpstream. */
@@ -593,7 +626,7 @@ export class H1Pool {
   start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
     const framing = framingOf(r);
     const head = requestHead(r, framing.field);
-    if (typeof head !== 'string') return new H1Attempt(head, r, '', false, sink);
+    if (typeof head !== 'string') return new H1Attempt(head, r, '', false, sink, this.#opts.counters);
     const { ip, port } = r.target;
     const key = `${ip}:${port}`;
     const list = this.#idle.get(key);
@@ -615,7 +648,7 @@ export class H1Pool {
       conn = new H1Conn(this, key, this.#opts.sockets.connect(r.target, this.#opts.connectTimeoutMs));
       this.#all.add(conn);
     }
-    return new H1Attempt(conn, r, head, framing.chunked, sink);
+    return new H1Attempt(conn, r, head, framing.chunked, sink, this.#opts.counters);
   }
 
   release(c: H1Conn): void {

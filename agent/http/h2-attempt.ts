@@ -18,12 +18,21 @@ export class H2Attempt implements UpstreamAttempt {
   #responded = false;
   #trailers: IncomingHttpHeaders | undefined = undefined;
   #error: Error | undefined = undefined;
+  readonly #mayTrail: boolean;
+  /** The request's trailers, sent when node:http2 asks for them ('wantTrailers'). */
+  #reqTrailers: OutgoingHttpHeaders | undefined = undefined;
 
-  /** `endStream`: the request has no body; its HEADERS frame ends the stream (see AttemptRequest). */
-  constructor(session: ClientHttp2Session, headers: OutgoingHttpHeaders, endStream: boolean, sink: AttemptSink, onClose?: () => void) {
+  /**
+   * `endStream`: the request has no body; its HEADERS frame ends the stream (see AttemptRequest).
+   * `mayTrail`: its body may end with trailers — node:http2 then holds END_STREAM after the body
+   * (`waitForTrailers`) and asks for them; with none it ends the stream with an empty DATA frame.
+   */
+  constructor(session: ClientHttp2Session, headers: OutgoingHttpHeaders, endStream: boolean, sink: AttemptSink, onClose?: () => void, mayTrail = false) {
     this.#sink = sink;
-    this.stream = session.request(headers, { endStream });
+    this.#mayTrail = mayTrail && !endStream;
+    this.stream = session.request(headers, this.#mayTrail ? { endStream, waitForTrailers: true } : { endStream });
     const s = this.stream;
+    if (this.#mayTrail) s.once('wantTrailers', this.#onWantTrailers);
     s.on('continue', this.#onContinue);
     s.on('response', this.#onResponse);
     s.on('trailers', this.#onTrailers);
@@ -36,6 +45,20 @@ export class H2Attempt implements UpstreamAttempt {
   get body(): Writable {
     return this.stream;
   }
+
+  /**
+   * Trailers end the body. Without `mayTrail` the stream was opened without waitForTrailers and
+   * cannot carry them: the body ends bare (every caller that can have trailers sets it).
+   */
+  endWithTrailers(trailers: OutgoingHttpHeaders): void {
+    if (this.#mayTrail) this.#reqTrailers = trailers;
+    this.stream.end();
+  }
+
+  readonly #onWantTrailers = (): void => {
+    const s = this.stream;
+    if (!s.destroyed && !s.closed) s.sendTrailers(this.#reqTrailers ?? {});
+  };
 
   abort(): void {
     if (this.#done) return;

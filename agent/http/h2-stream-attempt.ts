@@ -61,6 +61,8 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
   #early: Buffer[] | null = null;
   #earlyBytes = 0;
   #earlyEnd = false;
+  /** Trailers given before the stream opened: they end it once it does. */
+  #earlyTrailers: string[] | null = null;
   /** write() returned false: 'drain' is owed. */
   #wantDrain = false;
   #drainFn: VoidFn | undefined = undefined;
@@ -148,6 +150,21 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     else this.#session.conn.sendData(s, EMPTY, true);
   }
 
+  /** The body's end as a trailing HEADERS frame with END_STREAM (RFC 9113 §8.1), queued behind its DATA. */
+  endWithTrailers(trailers: OutgoingHttpHeaders): void {
+    if (this.#endSent) return;
+    this.#endSent = true;
+    if (this.destroyed) return;
+    const list = objectToHeaders(trailers);
+    const s = this.#s;
+    if (s === undefined) {
+      this.#earlyEnd = true;
+      this.#earlyTrailers = list;
+    } else {
+      this.#session.conn.sendHeaders(s, list, true);
+    }
+  }
+
   // ---- ResponseBody, and the one-slot events of both bodies ----
 
   on(event: 'data', fn: DataFn): this {
@@ -203,13 +220,17 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     const conn = this.#session.conn;
     let room = true;
     if (early !== null) for (const c of early) room = conn.sendData(s, c, false);
-    if (this.#earlyEnd) conn.sendData(s, EMPTY, true);
+    const t = this.#earlyTrailers;
+    this.#earlyTrailers = null;
+    if (t !== null) conn.sendHeaders(s, t, true);
+    else if (this.#earlyEnd) conn.sendData(s, EMPTY, true);
     if (room && this.#wantDrain) this.#drain();
   }
 
   failOpen(err: Error): void {
     this.#closed = true;
     this.#early = null;
+    this.#earlyTrailers = null;
     this.#release();
     // Reported on the next tick: this can run inside the constructor (a session already closed),
     // before the exchange holds the attempt.
@@ -273,6 +294,7 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
   onClosed(): void {
     this.#closed = true;
     this.#early = null;
+    this.#earlyTrailers = null;
     this.#wantDrain = false;
     this.#drainFn = undefined;
     this.#release();
@@ -356,11 +378,12 @@ function releaseEntry(releaser: StreamReleaser, entry: PoolEntry): void {
 
 /**
  * An attempt on a pooled client session of either engine: the codec's H2Session carries it as one
- * H2StreamAttempt, node:http2's as an H2Attempt (a Duplex per stream, unchanged).
+ * H2StreamAttempt, node:http2's as an H2Attempt (a Duplex per stream, unchanged). `mayTrail`
+ * (AttemptRequest.mayTrail): node:http2 must be told before the stream opens that trailers may end it.
  */
-export function startH2Attempt(session: ClientHttp2Session | H2Session, headers: OutgoingHttpHeaders | string[], endStream: boolean, sink: AttemptSink, releaser?: StreamReleaser, entry?: PoolEntry): UpstreamAttempt {
+export function startH2Attempt(session: ClientHttp2Session | H2Session, headers: OutgoingHttpHeaders | string[], endStream: boolean, sink: AttemptSink, releaser?: StreamReleaser, entry?: PoolEntry, mayTrail = false): UpstreamAttempt {
   if (session instanceof H2Session) return new H2StreamAttempt(session, headers, endStream, sink, releaser, entry);
   const onClose = releaser === undefined || entry === undefined ? undefined : (): void => releaser.release(entry);
   // node:http2 takes an object (a list's repeated fields joined, as RFC 9110 §5.3 allows).
-  return new H2Attempt(session, Array.isArray(headers) ? headersToObject(headers) as OutgoingHttpHeaders : headers, endStream, sink, onClose);
+  return new H2Attempt(session, Array.isArray(headers) ? headersToObject(headers) as OutgoingHttpHeaders : headers, endStream, sink, onClose, mayTrail);
 }

@@ -9,6 +9,7 @@ import type { H2Engine } from '../proxy/hbone/server.ts';
 import { dialPodSession } from './h2c-pod-session.ts';
 import { H1Pool } from './h1-client.ts';
 import { startH2Attempt } from './h2-stream-attempt.ts';
+import type { L7Counters } from './counters.ts';
 import { requestHeaderList } from './headers.ts';
 import type { AttemptRequest, AttemptSink, UpstreamAttempt } from './upstream.ts';
 
@@ -19,6 +20,8 @@ export interface LocalUpstreamOptions {
   idleMs?: number;
   /** The HTTP/2 implementation of the h2c sessions (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
+  /** Request trailer sections the HTTP/1.1 pool drops (a Content-Length body carries none). */
+  counters?: Pick<L7Counters, 'requestTrailersDropped'>;
 }
 
 export class LocalUpstream {
@@ -28,13 +31,13 @@ export class LocalUpstream {
 
   constructor(opts: LocalUpstreamOptions) {
     this.#opts = opts;
-    this.#h1 = new H1Pool({ sockets: opts.sockets, connectTimeoutMs: opts.connectTimeoutMs, idleMs: opts.idleMs ?? 60_000 });
+    this.#h1 = new H1Pool({ sockets: opts.sockets, connectTimeoutMs: opts.connectTimeoutMs, idleMs: opts.idleMs ?? 60_000, counters: opts.counters });
   }
 
   start(r: AttemptRequest, sink: AttemptSink): UpstreamAttempt {
     if (r.proto === 'http1') return this.#h1.start(r, sink);
     // The codec's session carries it as one plain object (h2-stream-attempt.ts), node:http2's as H2Attempt.
-    return startH2Attempt(this.#session(r.target), requestHeaderList(r), r.bodyless, sink);
+    return startH2Attempt(this.#session(r.target), requestHeaderList(r), r.bodyless, sink, undefined, undefined, r.mayTrail);
   }
 
   #session(target: { ip: string; port: number }): ClientHttp2Session {

@@ -50,6 +50,12 @@ export interface UpstreamAttempt {
   readonly body: AttemptBody;
   /** Stops the attempt (timeout, client gone, retry decided). Idempotent; no sink calls after. */
   abort(): void;
+  /**
+   * Ends the request body with a trailer section (fields already checked by trailer-fields.ts,
+   * at least one): trailing HEADERS with END_STREAM on HTTP/2, the chunked trailer section on
+   * HTTP/1.1 — or dropped and counted where the request cannot carry one (h1-client.ts).
+   */
+  endWithTrailers(trailers: OutgoingHttpHeaders): void;
 }
 
 export interface AttemptRequest {
@@ -70,9 +76,22 @@ export interface AttemptRequest {
    * per request. The attempt's `body` is already ended then; end it only if `writableEnded` is false.
    */
   bodyless: boolean;
+  /**
+   * The body may end with trailers (an HTTP/1.1 chunked body, any HTTP/2 body). Only node:http2's
+   * client (WEFT_L7_H2_ENGINE=node) must know before the stream opens (`waitForTrailers`); absent: false.
+   */
+  mayTrail?: boolean;
 }
 
 /** Ends an attempt's body once: end() on a finished or destroyed stream builds an error object. */
 export function endBody(body: AttemptBody): void {
   if (!body.writableEnded && !body.destroyed) body.end();
+}
+
+/** Ends an attempt's request: with its trailer section when there is one, else as endBody. */
+export function endRequest(a: UpstreamAttempt, trailers: OutgoingHttpHeaders | undefined): void {
+  const body = a.body;
+  if (body.writableEnded || body.destroyed) return;
+  if (trailers === undefined) body.end();
+  else a.endWithTrailers(trailers);
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../../common/log.ts';
 import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptRequest } from '../http/upstream.ts';
+import { requestTrailers } from '../http/trailer-fields.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
@@ -112,6 +113,16 @@ export class InboundHttpCore {
     this.#pathMode = deps.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
   }
 
+  /**
+   * A peer's request trailers as the pod gets them: the same rule as the source agent's
+   * (trailer-fields.ts), held here too (a peer is trusted with identity, not with framing).
+   */
+  forwardTrailers(t: IncomingHttpHeaders): OutgoingHttpHeaders | undefined {
+    const v = requestTrailers(t);
+    if (v.dropped > 0) this.deps.stats.l7.requestTrailerFieldsDropped += v.dropped;
+    return v.forward;
+  }
+
   /** Decides one head: every refusal counted and coded, policy applied, the forward request built. */
   admit(h: PeerHead): PeerAdmission {
     const { deps, telemetry } = this;
@@ -172,6 +183,8 @@ export class InboundHttpCore {
       source: h.peerIdentity,
       sourceAddress: h.remoteAddress,
       bodyless: h.bodyless,
+      // Any HTTP/2 body may end with trailers; the source agent forwards an app's (trailer-fields.ts).
+      mayTrail: !h.bodyless,
     };
     const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;
     const report: RequestReport = {

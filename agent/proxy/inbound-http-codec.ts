@@ -16,14 +16,14 @@
 // listens on it, and the codec drops its stream at close. What it registers — one 'data' listener
 // on the pod's response body, one 'drain' under backpressure — lives on the attempt's own
 // streams, which are let go with the attempt.
-import type { IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { H2Code } from '../h2/constants.ts';
 import { HeadersKind, type H2Connection, type H2Stream, type HeadersKindValue } from '../h2/connection.ts';
 import { headersToObject, objectToHeaders } from '../h2/header-object.ts';
 import { StreamState } from '../h2/stream-state.ts';
 import type { H2StreamHandler } from '../h2/stream-handler.ts';
 import { endToEnd } from '../http/headers.ts';
-import { endBody, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
+import { endRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import type { CodecPeer } from './hbone/server.ts';
 import { FAILED_DELIVERED, FAILED_NOT_DELIVERED, failureLabel, reportPeerRequest, responseHead, wantsTrailers, type InboundHttpCore, type RequestReport } from './inbound-http-admit.ts';
 
@@ -58,7 +58,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
       answer(peer.conn, s, objectToHeaders(a.refuse));
       return;
     }
-    const r = new CodecPeerRequest(peer.conn, s, a.report);
+    const r = new CodecPeerRequest(peer.conn, s, a.report, core);
     // Attached before the attempt starts: whatever it reports, the stream's close reaches `r`.
     s.ctx = r;
     r.attempt = core.deps.local.start(a.forward, r);
@@ -67,6 +67,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
   readonly #conn: H2Connection;
   readonly #s: H2Stream;
   readonly #report: RequestReport;
+  readonly #core: InboundHttpCore;
   attempt: UpstreamAttempt | undefined = undefined;
   #status = 0;
   #requestBytes = 0;
@@ -89,17 +90,18 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
   /** RST_STREAM code either way (0: none, or NO_ERROR). */
   #rstCode = 0;
 
-  private constructor(conn: H2Connection, s: H2Stream, report: RequestReport) {
+  private constructor(conn: H2Connection, s: H2Stream, report: RequestReport, core: InboundHttpCore) {
     this.#conn = conn;
     this.#s = s;
     this.#report = report;
+    this.#core = core;
   }
 
   // ---- H2StreamHandler: the peer's side ----
 
-  onHeaders(_headers: string[], _endStream: boolean, kind: HeadersKindValue): void {
-    // Request trailers end the body (not forwarded: the node:http2 mover drops them too).
-    if (kind === HeadersKind.TRAILERS) this.#peerEnd();
+  onHeaders(headers: string[], _endStream: boolean, kind: HeadersKindValue): void {
+    // Request trailers end the body, and end the pod's request too (the core's rule, trailer-fields.ts).
+    if (kind === HeadersKind.TRAILERS) this.#peerEnd(headers.length > 0 ? this.#core.forwardTrailers(headersToObject(headers)) : undefined);
   }
 
   onData(data: Buffer, endStream: boolean): void {
@@ -121,7 +123,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
         this.#conn.consume(this.#s, n);
       }
     }
-    if (endStream) this.#peerEnd();
+    if (endStream) this.#peerEnd(undefined);
   }
 
   onReset(code: number): void {
@@ -148,9 +150,9 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
     if (n > 0) this.#conn.consume(this.#s, n);
   }
 
-  #peerEnd(): void {
-    const body = this.attempt?.body;
-    if (body !== undefined) endBody(body);
+  #peerEnd(trailers: OutgoingHttpHeaders | undefined): void {
+    const a = this.attempt;
+    if (a !== undefined) endRequest(a, trailers);
   }
 
   // ---- AttemptSink: the pod's side ----

@@ -12,7 +12,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { H2Code } from '../h2/constants.ts';
 import { endToEnd } from '../http/headers.ts';
-import { endBody, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
+import { endRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import { releaseClosedStream } from '../http/h2-release.ts';
 import type { H2Stream } from '../h2/connection.ts';
 import { FAILED_DELIVERED, FAILED_NOT_DELIVERED, InboundHttpCore, failureLabel, reportPeerRequest, responseHead, wantsTrailers, type InboundHttpDeps, type RequestReport } from './inbound-http-admit.ts';
@@ -39,14 +39,18 @@ class StreamSink implements AttemptSink {
   attempt: UpstreamAttempt | undefined = undefined;
   #trailers: IncomingHttpHeaders | undefined = undefined;
   readonly #report: RequestReport;
+  readonly #core: InboundHttpCore;
+  /** The peer's request trailers as the pod gets them ('trailers' comes before 'end'). */
+  #reqTrailers: OutgoingHttpHeaders | undefined = undefined;
   #status = 0;
   #requestBytes = 0;
   #responseBytes = 0;
   #error: string | undefined = undefined;
 
-  constructor(stream: ServerHttp2Stream, report: RequestReport) {
+  constructor(stream: ServerHttp2Stream, report: RequestReport, core: InboundHttpCore) {
     this.stream = stream;
     this.#report = report;
+    this.#core = core;
     stream.on('close', this.#onClose);
   }
 
@@ -54,8 +58,16 @@ class StreamSink implements AttemptSink {
   relayRequestBody(): void {
     const s = this.stream;
     s.on('data', this.#onReqData);
+    s.once('trailers', this.#onReqTrailers);
     s.once('end', this.#onReqEnd);
   }
+
+  readonly #onReqTrailers = (t: IncomingHttpHeaders): void => {
+    for (const _ in t) {
+      this.#reqTrailers = this.#core.forwardTrailers(t);
+      return;
+    }
+  };
 
   readonly #onReqData = (c: Buffer): void => {
     this.#requestBytes += c.length;
@@ -72,8 +84,8 @@ class StreamSink implements AttemptSink {
   };
 
   readonly #onReqEnd = (): void => {
-    const body = this.attempt?.body;
-    if (body !== undefined) endBody(body);
+    const a = this.attempt;
+    if (a !== undefined) endRequest(a, this.#reqTrailers);
   };
 
   #body: ResponseBody | undefined = undefined;
@@ -168,7 +180,7 @@ export function createInboundHttp(deps: InboundHttpDeps): InboundHttp {
         refuse(stream, a.refuse);
         return;
       }
-      const sink = new StreamSink(stream, a.report);
+      const sink = new StreamSink(stream, a.report, core);
       const attempt = deps.local.start(a.forward, sink);
       sink.attempt = attempt;
       // A bodyless request went out whole (its attempt's body is already ended); piping would end it twice.

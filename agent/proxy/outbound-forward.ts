@@ -10,7 +10,8 @@ import { requestHeaderList } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { PeerKey, PeerSessions } from '../http/peer-sessions.ts';
 import type { HttpEndpoint, Router } from '../http/router.ts';
-import { endBody, type AttemptBody, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from '../http/upstream.ts';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { endRequest, type AttemptBody, type AttemptRequest, type AttemptSink, type UpstreamAttempt } from '../http/upstream.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
 import type { PolicyDecision } from '../policy/evaluate.ts';
 import { authorizeHttp, deniedHeaders } from '../policy/http-authz.ts';
@@ -49,14 +50,14 @@ export class OutboundForwarder {
     if (nodeIp === undefined) {
       const a = new PassThrough();
       queueMicrotask(() => sink.onFailure(false, new Error(`node ${ep.workload.node} of ${ep.workload.key} is unknown`)));
-      return { body: a, abort: () => a.destroy() };
+      return { body: a, abort: () => a.destroy(), endWithTrailers: () => a.end() };
     }
     const key = { sourceIdentity: r.source, destinationIdentity: ep.workload.identity, node: { host: nodeIp, port: d.hbonePort } };
     const entry = d.peers.acquireNow(key);
     if (entry !== undefined) {
       // The common case: a recent certificate context, so the stream opens now.
       try {
-        return startH2Attempt(entry.session, requestHeaderList(r, ep.id), r.bodyless, sink, d.peers, entry);
+        return startH2Attempt(entry.session, requestHeaderList(r, ep.id), r.bodyless, sink, d.peers, entry, r.mayTrail);
       } catch {
         d.peers.release(entry);
       }
@@ -75,7 +76,7 @@ function denied(d: PolicyDecision, sink: AttemptSink): UpstreamAttempt {
   });
   const sinkBody = new PassThrough();
   sinkBody.resume();
-  return { body: sinkBody, abort: () => body.destroy() };
+  return { body: sinkBody, abort: () => body.destroy(), endWithTrailers: () => sinkBody.end() };
 }
 
 /**
@@ -87,6 +88,8 @@ class PeerAttempt implements UpstreamAttempt {
   readonly body = new PassThrough();
   #inner: UpstreamAttempt | undefined = undefined;
   #aborted = false;
+  /** The request's trailers: they end the inner attempt's body once the buffer is relayed. */
+  trailers: OutgoingHttpHeaders | undefined = undefined;
 
   constructor(peers: PeerSessions, key: PeerKey, ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink) {
     const headers = requestHeaderList(r, ep.id);
@@ -97,7 +100,7 @@ class PeerAttempt implements UpstreamAttempt {
           return;
         }
         try {
-          this.#inner = startH2Attempt(entry.session, headers, r.bodyless, sink, peers, entry);
+          this.#inner = startH2Attempt(entry.session, headers, r.bodyless, sink, peers, entry, r.mayTrail);
         } catch (err) {
           peers.release(entry);
           sink.onFailure(false, err as Error);
@@ -105,7 +108,7 @@ class PeerAttempt implements UpstreamAttempt {
         }
         // A bodyless request's stream ended with its HEADERS; the buffer has nothing to give it.
         if (r.bodyless) this.body.resume();
-        else relayBody(this.body, this.#inner.body);
+        else relayBody(this.body, this.#inner, this);
       },
       (err: unknown) => {
         if (!this.#aborted) sink.onFailure(false, err as Error);
@@ -118,13 +121,19 @@ class PeerAttempt implements UpstreamAttempt {
     this.#inner?.abort();
     this.body.destroy();
   }
+
+  endWithTrailers(trailers: OutgoingHttpHeaders): void {
+    this.trailers = trailers;
+    this.body.end();
+  }
 }
 
 /**
  * The buffered body into the attempt's (a node Writable or the codec attempt's plain object, so no
  * pipe()): write, wait for 'drain' when it says stop, end. Once per identity's first request.
  */
-function relayBody(from: PassThrough, to: AttemptBody): void {
+function relayBody(from: PassThrough, inner: UpstreamAttempt, outer: PeerAttempt): void {
+  const to: AttemptBody = inner.body;
   const resume = (): void => {
     from.resume();
   };
@@ -135,5 +144,5 @@ function relayBody(from: PassThrough, to: AttemptBody): void {
       to.once('drain', resume);
     }
   });
-  from.once('end', () => endBody(to));
+  from.once('end', () => endRequest(inner, outer.trailers));
 }

@@ -87,6 +87,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #head: RequestHead | null = null;
   url = '/';
   headers: IncomingHttpHeaders = {};
+  /** The chunked body's trailer section, set before 'end' (the exchange forwards it); undefined: none. */
+  trailers: IncomingHttpHeaders | undefined = undefined;
   #onData: DataFn | null = null;
   #onEnd: VoidFn | null = null;
   #paused = false;
@@ -209,8 +211,9 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     else this.#onData?.(chunk);
   }
 
-  onMessageComplete(): void {
-    // Request trailers are not forwarded (node:http's path drops them too: the exchange reads none).
+  onMessageComplete(trailers: string[] | null): void {
+    // The parser bounded the section (count and bytes) and refused framing fields in it.
+    if (trailers !== null) this.trailers = headerObject(trailers);
     this.#reqComplete = true;
     if (this.#paused) this.#endHeld = true;
     else this.#onEnd?.();
@@ -433,6 +436,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     this.#head = null;
     this.url = '/';
     this.headers = {};
+    this.trailers = undefined;
     this.#onData = null;
     this.#onEnd = null;
     this.#paused = false;

@@ -53,6 +53,8 @@ export class AppH2Stream extends EventEmitter implements ClientRequestLike, Clie
   headers: IncomingHttpHeaders;
   /** The request had no body: END_STREAM came with its HEADERS. */
   readonly endAfterHeaders: boolean;
+  /** The request's trailing HEADERS (RFC 9113 §8.1), set before 'end'; undefined: none. */
+  trailers: IncomingHttpHeaders | undefined = undefined;
   headersSent = false;
   statusCode = 200;
   destroyed = false;
@@ -287,8 +289,11 @@ class AppH2Connection implements H2Handler {
   onHeaders(s: H2Stream, headers: string[], endStream: boolean, kind: HeadersKindValue): void {
     const st = s.ctx as AppH2Stream | undefined;
     if (st !== undefined) {
-      // Request trailers: the exchange forwards none (as before); the body ends.
-      if (kind === HeadersKind.TRAILERS) st.onPeerEnd();
+      // Request trailers end the body; the exchange forwards them (agent/http/trailer-fields.ts).
+      if (kind === HeadersKind.TRAILERS) {
+        if (headers.length > 0) st.trailers = headersToObject(headers);
+        st.onPeerEnd();
+      }
       return;
     }
     if (kind !== HeadersKind.HEAD) return;

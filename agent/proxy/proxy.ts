@@ -81,7 +81,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     dialTcp,
   });
   // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.
-  const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs, engine: config.l7H2Engine });
+  const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs, engine: config.l7H2Engine, counters: deps.stats.l7 });
   const peers = new PeerSessions({
     trustDomain: config.trustDomain,
     certificates: deps.certificates,

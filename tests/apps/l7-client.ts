@@ -10,6 +10,11 @@
 //     ws         WebSocket upgrade on the URL, three messages echoed
 //     h2         HTTP/2 prior knowledge: GET /, POST /echo, GET /trailers (trailer seen)
 //     trailers   HTTP/1.1 GET /trailers, trailer seen
+//     req-trailers     [--method POST] [--body-bytes 300000] a chunked request to U (the server's /req-trailers)
+//                      ending in a trailer section (req.addTrailers): x-checksum (the body's
+//                      sha256) and x-note, plus authorization and weft-target, which the mesh
+//                      must not forward; result {ok, status, sha256, pod} (pod: the server's JSON)
+//     h2-req-trailers  the same over HTTP/2 prior knowledge (waitForTrailers, sendTrailers)
 //     timing     GET, reporting status, weft-timeout and elapsed ms
 //   node tests/apps/l7-client.ts get --url U [--header k:v]...   one GET: {ok, status, headers, body}
 //     (body parsed as JSON when it is JSON)
@@ -78,7 +83,61 @@ async function load(urls: string[], n: number, concurrency: number, method: stri
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-async function check(kind: string, url: string): Promise<Record<string, unknown>> {
+/** The request trailers the req-trailers checks send: two to forward, two the mesh must drop. */
+function requestTrailerSection(body: Buffer): Record<string, string> {
+  return { 'x-checksum': createHash('sha256').update(body).digest('hex'), 'x-note': 'sent-after-the-body', authorization: 'Bearer must-not-cross', 'weft-target': '10.255.0.1:1' };
+}
+
+/** `n` bytes in parts of at most 60 000, each part its own letter. */
+function trailerBody(n: number): Buffer[] {
+  return Array.from({ length: Math.ceil(n / 60_000) }, (_, i) => Buffer.alloc(Math.min(60_000, n - i * 60_000), 0x41 + (i % 26)));
+}
+
+async function requestTrailers(url: string, method: string, bytes: number): Promise<Record<string, unknown>> {
+  const parts = trailerBody(bytes);
+  const whole = Buffer.concat(parts);
+  const answer = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+    const req = http.request(url, { method, agent: false }, (res) => {
+      const c: Buffer[] = [];
+      res.on('data', (d: Buffer) => c.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(c) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    // No content-length: node:http sends the body chunked, and the trailers after the last chunk.
+    for (const p of parts) req.write(p);
+    req.addTrailers(requestTrailerSection(whole));
+    req.end();
+  });
+  return { ok: answer.status === 200, status: answer.status, sha256: createHash('sha256').update(whole).digest('hex'), pod: JSON.parse(answer.body.toString()) as unknown };
+}
+
+async function h2RequestTrailers(url: string, method: string, bytes: number): Promise<Record<string, unknown>> {
+  const u = new URL(url);
+  const parts = trailerBody(bytes);
+  const whole = Buffer.concat(parts);
+  const session = http2.connect(u.origin);
+  session.on('error', () => undefined);
+  try {
+    const answer = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const s = session.request({ ':method': method, ':path': u.pathname }, { waitForTrailers: true });
+      let status = 0;
+      const c: Buffer[] = [];
+      s.on('wantTrailers', () => s.sendTrailers(requestTrailerSection(whole)));
+      s.on('response', (h) => { status = Number(h[':status']); });
+      s.on('data', (d: Buffer) => c.push(d));
+      s.on('end', () => resolve({ status, body: Buffer.concat(c) }));
+      s.on('error', reject);
+      for (const p of parts) s.write(p);
+      s.end();
+    });
+    return { ok: answer.status === 200, status: answer.status, sha256: createHash('sha256').update(whole).digest('hex'), pod: JSON.parse(answer.body.toString()) as unknown };
+  } finally {
+    session.close();
+  }
+}
+
+async function check(kind: string, url: string, method = 'POST', bytes = 300_000): Promise<Record<string, unknown>> {
   switch (kind) {
     case 'keepalive': {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -158,6 +217,10 @@ async function check(kind: string, url: string): Promise<Record<string, unknown>
       const a = await request(new URL('/trailers', url).href, {});
       return { ok: a.status === 200 && a.trailers['x-checksum'] === 'abc123', trailer: a.trailers['x-checksum'] ?? null };
     }
+    case 'req-trailers':
+      return requestTrailers(url, method, bytes);
+    case 'h2-req-trailers':
+      return h2RequestTrailers(url, method, bytes);
     case 'timing': {
       const t0 = Date.now();
       const a = await request(url, {});
@@ -169,7 +232,7 @@ async function check(kind: string, url: string): Promise<Record<string, unknown>
 }
 
 if (import.meta.main) {
-  runCli('l7-client', 'node tests/apps/l7-client.ts load|get|keepalive|upload|download|continue|ws|h2|trailers|timing --url(s) ...', async (argv) => {
+  runCli('l7-client', 'node tests/apps/l7-client.ts load|get|keepalive|upload|download|continue|ws|h2|trailers|req-trailers|h2-req-trailers|timing --url(s) ...', async (argv) => {
     const { values, positionals } = parseArgs({
       args: argv,
       options: { url: { type: 'string' }, urls: { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, method: { type: 'string' }, 'body-bytes': { type: 'string' }, header: { type: 'string', multiple: true } },
@@ -188,7 +251,7 @@ if (import.meta.main) {
         if (String(a.headers['content-type']).startsWith('application/json')) body = JSON.parse(text) as unknown;
         emit({ ok: true, status: a.status, headers: a.headers, body });
       } else {
-        emit(await check(kind, values.url ?? ''));
+        emit(await check(kind, values.url ?? '', values.method, intFlag('body-bytes', values['body-bytes'], 300_000, 0, 1 << 26)));
       }
     } catch (err) {
       emit({ ok: false, error: (err as Error).message, code: (err as { code?: string }).code ?? null });

@@ -7,7 +7,9 @@
 // --delay-ms delays every answer, --reset resets the connection instead of answering.
 // Routes: GET / → {name,method,path,attempt}; POST /echo → the body back (chunked if it came
 // chunked); /status/<code>; /delay/<ms>; /chunked/<n> → n bytes in 1 KiB chunks, no length;
-// /trailers → a body then trailers (x-checksum); /fail-until/<n> → 503 while the request's
+// /trailers → a body then trailers (x-checksum); /req-trailers[/<n>] → once the request ended,
+// {name, version, attempt, bytes, sha256, te, trailers} — the body's digest and the request's
+// trailers as the pod read them (req.trailers; 503 while weft-retry-attempt is below n); /fail-until/<n> → 503 while the request's
 // weft-retry-attempt is below n, then 200 (fails first, succeeds on the n-th retry); /headers → {name, headers} (what the mesh delivered,
 // e.g. traceparent); /pattern/<seed>/<n> → n bytes of the seeded test pattern (tcp-modes.ts), so a
 // client can check every byte. Every answer carries x-weft-app-name.
@@ -16,6 +18,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
 import { emit, intFlag, numberFlag, onShutdown, runCli } from './app-cli.ts';
@@ -76,6 +79,20 @@ function handle(o: Opts, req: Req, res: Res): void {
 }
 
 function route(o: Opts, req: Req, res: Res, path: string, method: string, attempt: number): void {
+  const rt = /^\/req-trailers(?:\/(\d{1,3}))?$/.exec(path);
+  if (rt !== null) {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (c: Buffer) => { hash.update(c); bytes += c.length; });
+    req.on('end', () => {
+      const failUntil = Number(rt[1] ?? 0);
+      json(res, attempt < failUntil ? 503 : 200, {
+        name: o.name, version: req.httpVersion, attempt, bytes, sha256: hash.digest('hex'),
+        te: req.headers['transfer-encoding'] ?? null, trailers: req.trailers,
+      });
+    });
+    return;
+  }
   if (path === '/echo') {
     const headers: http.OutgoingHttpHeaders = { 'content-type': String(req.headers['content-type'] ?? 'application/octet-stream') };
     if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];

@@ -17,7 +17,7 @@ import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from 
 import { PeerSessions } from '../../../agent/http/peer-sessions.ts';
 import { H2Attempt } from '../../../agent/http/h2-attempt.ts';
 import { H2StreamAttempt, startH2Attempt } from '../../../agent/http/h2-stream-attempt.ts';
-import type { AttemptSink, ResponseBody, UpstreamAttempt } from '../../../agent/http/upstream.ts';
+import { endRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../../../agent/http/upstream.ts';
 import type { H2Engine, HboneServer } from '../../../agent/proxy/hbone/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { H2Session } from '../../../agent/h2/session.ts';
@@ -75,6 +75,19 @@ function echoHandler(seen: Seen) {
       stream.resume();
       return;
     }
+    // /req-trailers: what arrived — body size and the request's trailers (node:http2's 'trailers'
+    // event, the codec facade's too) — as JSON once the request ended.
+    if (path === '/req-trailers') {
+      let n = 0;
+      let trailers: IncomingHttpHeaders = {};
+      stream.on('trailers', (tr: IncomingHttpHeaders) => { trailers = tr; });
+      stream.on('data', (c: Buffer) => { n += c.length; });
+      stream.once('end', () => {
+        stream.respond({ ':status': 200, 'content-type': 'application/json' });
+        stream.end(JSON.stringify({ n, trailers }));
+      });
+      return;
+    }
     // /echo: 100 Continue when asked, the body back, its size and a gRPC status as trailers.
     if (headers.expect === '100-continue') stream.additionalHeaders({ ':status': 100 });
     let n = 0;
@@ -112,7 +125,7 @@ const made = { stream: 0, node: 0 };
  * One request through the agent's client path (PeerSessions → startH2Attempt: an H2StreamAttempt on
  * the codec's session, an H2Attempt on node:http2's), collected.
  */
-function send(peers: PeerSessions, port: number, headers: Record<string, string>, body?: Buffer | Buffer[], onAttempt?: (a: UpstreamAttempt) => void, writeBody?: (a: UpstreamAttempt) => void): Promise<Answer | Failed> {
+function send(peers: PeerSessions, port: number, headers: Record<string, string>, body?: Buffer | Buffer[], onAttempt?: (a: UpstreamAttempt) => void, writeBody?: (a: UpstreamAttempt) => void, mayTrail = false): Promise<Answer | Failed> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let head: IncomingHttpHeaders = {};
@@ -130,7 +143,7 @@ function send(peers: PeerSessions, port: number, headers: Record<string, string>
     };
     peers.acquire({ sourceIdentity: CLIENT_ID, destinationIdentity: SERVER_ID, node: { host: '127.0.0.1', port } }).then((entry) => {
       const endStream = body === undefined && writeBody === undefined;
-      const a = startH2Attempt(entry.session, { ':method': 'POST', ':scheme': 'http', ':authority': 'cart.shop:8080', 'weft-target': `${TARGET_HOST}:8080`, ...headers }, endStream, sink, peers, entry);
+      const a = startH2Attempt(entry.session, { ':method': 'POST', ':scheme': 'http', ':authority': 'cart.shop:8080', 'weft-target': `${TARGET_HOST}:8080`, ...headers }, endStream, sink, peers, entry, mayTrail);
       if (a instanceof H2StreamAttempt) made.stream++;
       else if (a instanceof H2Attempt) made.node++;
       onAttempt?.(a);
@@ -191,6 +204,34 @@ for (const clientEngine of ENGINES) {
         t.equal(a.body.toString(), 'hello');
         t.equal(a.trailers?.['x-bytes'], '5', 'trailers relayed');
         t.equal(a.trailers?.['grpc-status'], '0');
+      });
+
+      t.test('request trailers: a trailing HEADERS frame with END_STREAM after the body (RFC 9113 §8.1)', async (t) => {
+        const withTrailers = (parts: Buffer[], trailers: Record<string, string> | undefined) => (a: UpstreamAttempt): void => {
+          let i = 0;
+          const write = (): void => {
+            while (i < parts.length) {
+              if (!a.body.write(parts[i++])) {
+                a.body.once('drain', write);
+                return;
+              }
+            }
+            endRequest(a, trailers);
+          };
+          write();
+        };
+        const small = await send(peers, port, { ':path': '/req-trailers' }, undefined, undefined, withTrailers([Buffer.from('abc')], { 'x-checksum': 'sha256=abc' }), true);
+        if (!isAnswer(small)) return t.fail(`failed: ${small.err.message}`);
+        t.same(JSON.parse(small.body.toString()), { n: 3, trailers: { 'x-checksum': 'sha256=abc' } });
+        // 3 MiB: past the 1 MiB stream window, so the trailers wait behind queued DATA.
+        const parts = Array.from({ length: 48 }, () => Buffer.alloc(64 * 1024, 7));
+        const big = await send(peers, port, { ':path': '/req-trailers' }, undefined, undefined, withTrailers(parts, { 'x-checksum': 'big', 'grpc-timeout': '1S' }), true);
+        if (!isAnswer(big)) return t.fail(`failed: ${big.err.message}`);
+        t.same(JSON.parse(big.body.toString()), { n: 3 << 20, trailers: { 'x-checksum': 'big', 'grpc-timeout': '1S' } });
+        // May have trailers, has none: the stream ends without a trailer section.
+        const none = await send(peers, port, { ':path': '/req-trailers' }, undefined, undefined, withTrailers([Buffer.from('z')], undefined), true);
+        if (!isAnswer(none)) return t.fail(`failed: ${none.err.message}`);
+        t.same(JSON.parse(none.body.toString()), { n: 1, trailers: {} });
       });
 
       t.test('a bodyless request (END_STREAM on HEADERS) and 100 Continue', async (t) => {

@@ -6,7 +6,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { H1Pool, serverIdleMs } from '../../../agent/http/h1-client.ts';
-import { endBody, type AttemptRequest, type AttemptSink, type ResponseBody } from '../../../agent/http/upstream.ts';
+import { endBody, endRequest, type AttemptRequest, type AttemptSink, type ResponseBody } from '../../../agent/http/upstream.ts';
 import { createSocketFactory } from '../../../agent/proxy/socket-factory.ts';
 
 interface Outcome { status: number; headers: IncomingHttpHeaders; body: string; trailers: IncomingHttpHeaders | undefined; continued: boolean }
@@ -395,4 +395,58 @@ t.test('an invalid header value never reaches the wire', async (t) => {
   endBody(withBody.body);
   t.equal((await b.failed).err.code, 'WEFT_ERR_HTTP_MALFORMED', 'a streaming body is dropped, not an error');
   t.equal(s.connections(), 0);
+});
+
+t.test('request trailers: a chunked body ends with its trailer section; a Content-Length body drops it (counted)', async (t) => {
+  // The oracle is node:http's own parser on the pod side: req.trailers once the body ended.
+  const seen: { trailers: IncomingHttpHeaders; body: string; te: string | undefined }[] = [];
+  const s = await httpServer(t, (q, r) => {
+    let body = '';
+    q.setEncoding('utf8');
+    q.on('data', (c: string) => { body += c; });
+    q.on('end', () => {
+      seen.push({ trailers: q.trailers, body, te: q.headers['transfer-encoding'] });
+      r.end('ok');
+    });
+  });
+  const counters = { requestTrailersDropped: 0 };
+  const pool = new H1Pool({ sockets: createSocketFactory(), connectTimeoutMs: 2000, idleMs: 60_000, counters });
+  t.teardown(() => pool.close());
+
+  const a = sink();
+  const chunked = pool.start(req(s.port, { method: 'POST', bodyless: false, mayTrail: true }), a.sink);
+  chunked.body.write(Buffer.from('abc'));
+  endRequest(chunked, { 'x-checksum': 'sha256=1234', 'x-list': ['1', '2'] });
+  t.equal((await a.done).status, 200);
+  t.equal(seen[0].te, 'chunked');
+  t.equal(seen[0].body, 'abc');
+  t.same(seen[0].trailers, { 'x-checksum': 'sha256=1234', 'x-list': '1, 2' }, 'the pod reads the trailers');
+  t.equal(counters.requestTrailersDropped, 0);
+
+  const b = sink();
+  const sized = pool.start(req(s.port, { method: 'PUT', bodyless: false, headers: { 'content-length': '3' } }), b.sink);
+  sized.body.write(Buffer.from('xyz'));
+  endRequest(sized, { 'x-checksum': 'sha256=5678' });
+  t.equal((await b.done).status, 200);
+  t.equal(seen[1].body, 'xyz');
+  t.same(seen[1].trailers, {}, 'a Content-Length body has no trailer section');
+  t.equal(counters.requestTrailersDropped, 1, 'the dropped section is counted');
+
+  // A value that would split the message is never written: the body ends bare, the section counted.
+  const c = sink();
+  const bad = pool.start(req(s.port, { method: 'POST', bodyless: false }), c.sink);
+  bad.body.write(Buffer.from('q'));
+  endRequest(bad, { 'x-evil': 'a\r\nx-injected: 1' });
+  t.equal((await c.done).status, 200);
+  t.same(seen[2].trailers, {});
+  t.equal(counters.requestTrailersDropped, 2);
+
+  // Without trailers the last chunk is bare, and the connection is reused throughout.
+  const d = sink();
+  const plain = pool.start(req(s.port, { method: 'POST', bodyless: false }), d.sink);
+  plain.body.write(Buffer.from('p'));
+  endRequest(plain, undefined);
+  t.equal((await d.done).status, 200);
+  t.same(seen[3].trailers, {});
+  t.equal(s.connections(), 1, 'one connection for all four');
 });

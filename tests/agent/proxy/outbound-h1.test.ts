@@ -55,6 +55,17 @@ const front: H1Front = {
         });
         return;
       }
+      case '/trailers-seen': {
+        // What the exchange reads at 'end': the request's trailer section, or nothing.
+        req.resume();
+        req.on('end', () => {
+          const body = JSON.stringify((req as { trailers?: unknown }).trailers ?? null);
+          res.writeHead(200, { date: DATE, 'content-length': body.length });
+          res.end(body);
+          done();
+        });
+        return;
+      }
       case '/continue': {
         const parts: Buffer[] = [];
         req.on('data', (c: Buffer) => parts.push(Buffer.from(c)));
@@ -205,6 +216,14 @@ t.test('a request body split over many writes arrives whole (Content-Length and 
   const c = await talk(chunked.split(''), { want: 70 });
   t.match(c.text, new RegExp(`^HTTP/1\\.1 200 OK\\r\\ndate: ${DATE}\\r\\ncontent-length: 5\\r\\nx-writes: \\d+\\r\\n${KA}\\r\\nabcde$`));
   t.notOk(c.closed, 'the connection stays open (keep-alive)');
+});
+
+t.test('request trailers: the chunked body\'s trailer section is the request\'s `trailers` by its end; the next request has none', async (t) => {
+  const withTrailers = 'POST /trailers-seen HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: c1\r\nx-list: 1\r\nx-list: 2\r\n\r\n';
+  const plain = 'POST /trailers-seen HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n';
+  const r = await talk([...withTrailers.split(''), plain], { want: 200 });
+  const first = '{"x-checksum":"c1","x-list":"1, 2"}';
+  t.equal(r.text, `HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: ${first.length}\r\n${KA}\r\n${first}HTTP/1.1 200 OK\r\ndate: ${DATE}\r\ncontent-length: 4\r\n${KA}\r\nnull`, 'names lower-cased, repeats joined (as node:http\'s req.trailers); none on the next request');
 });
 
 t.test('a response written before its request body was read: the body is drained, the next request served', async (t) => {

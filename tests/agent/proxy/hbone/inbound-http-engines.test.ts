@@ -88,6 +88,10 @@ function onPodRequest(req: http.IncomingMessage, res: http.ServerResponse): void
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     writeAll(res, n, pattern, (sent) => { pod.sent = sent; });
     req.resume();
+  } else if (url.startsWith('/req-trailers')) {
+    // What the pod read: its request's framing and trailer section (node:http's req.trailers).
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ te: req.headers['transfer-encoding'] ?? null, length: req.headers['content-length'] ?? null, trailers: req.trailers })));
   } else if (url.startsWith('/trailers')) {
     res.writeHead(200, { trailer: 'grpc-status, x-sum', 'content-type': 'text/plain' });
     res.write('with trailers');
@@ -115,6 +119,17 @@ const grpcPod = http2.createServer();
 grpcPod.on('stream', (stream, headers) => {
   stream.on('error', () => {});
   pod.paths.push(headers[':path'] as string);
+  if ((headers[':path'] as string).startsWith('/req-trailers')) {
+    // The request's trailing HEADERS as node:http2 reads them ('trailers' before 'end').
+    let trailers: IncomingHttpHeaders = {};
+    stream.on('trailers', (tr: IncomingHttpHeaders) => { trailers = tr; });
+    stream.resume();
+    stream.once('end', () => {
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ trailers }));
+    });
+    return;
+  }
   stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'fine' }));
   stream.resume();
@@ -167,7 +182,7 @@ const exporter = new InMemorySpanExporter();
 const spans = createSpanRecorder({ env: () => undefined, log: quiet, exporter });
 const telemetry: Telemetry = { ...noTelemetry, tracing: true, spans, request: (e) => { events.push(e); }, inputRejected: (r) => { rejected.push(r); } };
 const stats = new ProxyStats();
-const local = new LocalUpstream({ sockets: createSocketFactory(), connectTimeoutMs: 2000 });
+const local = new LocalUpstream({ sockets: createSocketFactory(), connectTimeoutMs: 2000, counters: stats.l7 });
 t.teardown(async () => {
   local.close();
   await spans.shutdown();
@@ -300,6 +315,31 @@ for (const engine of ENGINES) {
       t.equal(g.trailers?.['grpc-message'], 'fine');
       const ge = await reportedOnce(t, `/pkg.Svc/Call?engine=${engine}`);
       t.equal(ge?.grpcStatus, 0);
+    });
+
+    t.test('request trailers reach the pod: a chunked trailer section (HTTP/1.1 pod), trailing HEADERS (h2c pod)', async (t) => {
+      /** A peer request whose body ends with trailing HEADERS (node:http2: waitForTrailers, sendTrailers). */
+      const withTrailers = (headers: Record<string, string>, body: string, trailers: Record<string, string>): Promise<Answer> => {
+        const req = session.request(headers, { waitForTrailers: true });
+        const done = collect(req);
+        req.once('wantTrailers', () => req.sendTrailers(trailers));
+        req.end(body);
+        return done;
+      };
+      const fields0 = stats.l7.requestTrailerFieldsDropped;
+      const h1 = await withTrailers(peerHeaders(`/req-trailers/h1?engine=${engine}`), 'abc', { 'x-checksum': 'c1', authorization: 'Bearer no', 'weft-target': '10.0.0.1:1' });
+      t.equal(h1.status, 200);
+      t.same(JSON.parse(h1.body.toString()), { te: 'chunked', length: null, trailers: { 'x-checksum': 'c1' } }, 'the HTTP/1.1 pod reads the allowed trailer');
+      t.equal(stats.l7.requestTrailerFieldsDropped - fields0, 2, 'authorization and weft-target dropped and counted at the destination');
+      const h2 = await withTrailers(peerHeaders(`/req-trailers/h2?engine=${engine}`, { 'weft-proto': 'h2' }, `${TARGET_HOST}:${grpcPort}`), 'xyz', { 'x-checksum': 'c2', 'grpc-previous-rpc-attempts': '1' });
+      t.equal(h2.status, 200);
+      t.same(JSON.parse(h2.body.toString()), { trailers: { 'x-checksum': 'c2', 'grpc-previous-rpc-attempts': '1' } }, 'the h2c pod reads trailing HEADERS');
+      // A body framed by Content-Length has no trailer section: dropped, counted, the body whole.
+      const sections0 = stats.l7.requestTrailersDropped;
+      const sized = await withTrailers(peerHeaders(`/req-trailers/sized?engine=${engine}`, { 'content-length': '3' }), 'abc', { 'x-checksum': 'c3' });
+      t.equal(sized.status, 200);
+      t.same(JSON.parse(sized.body.toString()), { te: null, length: '3', trailers: {} });
+      t.equal(stats.l7.requestTrailersDropped - sections0, 1, 'the dropped section is counted');
     });
 
     t.test('a large request body into a pod that does not read: the peer stalls, then every byte arrives', async (t) => {
