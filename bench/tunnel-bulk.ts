@@ -1,0 +1,61 @@
+// One bulk stream through an HBONE tunnel in one process: the agent's connector (client end) and
+// listener (destination end) over mesh mTLS on loopback, an app socket writing N MiB into the
+// tunnel and a target that counts and hashes them. Prints throughput and the process's CPU per
+// GiB (both agent ends, the app and the target together); with node --cpu-prof, where it goes.
+//   node bench/tunnel-bulk.ts [--mib 256] [--engine weft|node] [--rounds 3]
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { closeServer, connector, makeMesh, startHbone, startOutbound, startTarget } from '../tests/agent/proxy/hbone/fixture.ts';
+
+const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, engine: { type: 'string', default: 'weft' }, rounds: { type: 'string', default: '3' } } });
+const engine = values.engine === 'node' ? 'node' : 'weft';
+const bytes = Number(values.mib) * 1024 * 1024;
+
+async function main(): Promise<void> {
+  const mesh = await makeMesh();
+  const hbone = await startHbone(mesh, undefined, 0, { engine });
+  let received = 0;
+  const target = await startTarget((s) => {
+    s.on('data', (c: Buffer) => { received += c.length; });
+    s.on('end', () => s.end(String(received)));
+  });
+  const conn = connector(mesh, { engine });
+  const out = await startOutbound(conn, hbone.port, target.port);
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  for (let r = 0; r < Number(values.rounds); r++) {
+    received = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve, reject) => {
+      const app = net.connect({ host: '127.0.0.1', port: out.port, allowHalfOpen: true });
+      app.on('error', reject);
+      app.on('data', () => {});
+      app.on('end', () => { app.end(); resolve(); });
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < bytes) {
+          sent += chunk.length;
+          if (!app.write(chunk)) {
+            app.once('drain', pump);
+            return;
+          }
+        }
+        app.end();
+      };
+      app.once('connect', pump);
+    });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const cpu = process.cpuUsage(cpu0);
+    const gib = bytes / 2 ** 30;
+    process.stdout.write(`${engine}: ${values.mib} MiB in ${ms.toFixed(0)} ms, ${((bytes * 8) / (ms / 1000) / 1e9).toFixed(2)} Gb/s, CPU ${((cpu.user + cpu.system) / 1000 / gib).toFixed(0)} ms/GiB (user ${(cpu.user / 1000 / gib).toFixed(0)}, system ${(cpu.system / 1000 / gib).toFixed(0)}), target got ${received}\n`);
+  }
+  await closeServer(out.server, out.sockets);
+  await conn.close();
+  await hbone.hbone.close();
+  await closeServer(target.server, target.sockets);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`tunnel-bulk: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
