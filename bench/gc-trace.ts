@@ -7,6 +7,7 @@
 //   node bench/gc-trace.ts [--config weft-l7] [--rate 1000] [--duration 10] [--rounds 2] [--base dist/agent-base.mjs]
 //     [--env WEFT_WORKERS=0 ...]   (extra agent environment for every variant)
 //     [--v8 --no-allocation-site-pretenuring ...]   (further V8 flags for the agents' main isolate)
+//     [--logs DIR]   (keep each agent's log there, e.g. for --v8=--trace-gc-nvp's promoted= per scavenge)
 // Needs root. Not a test: it prints a table.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     base: { type: 'string' },
     env: { type: 'string', multiple: true, default: [] },
     v8: { type: 'string', multiple: true, default: [] },
+    logs: { type: 'string' },
   },
   strict: true,
 });
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
         const skipMs = 1000;
         const rec = await runOnce(bed.ctx, config, w, round);
         const requests = rec.requests;
+        if (values.logs !== undefined) for (const n of [CLIENT_NODE, SERVER_NODE]) await writeFile(join(resolve(values.logs), `${v.id.replaceAll(' ', '-')}-r${round}-${n}.log`), mesh.agentLog(n));
         for (const n of [CLIENT_NODE, SERVER_NODE]) {
           const gcs = parseGcTrace(mesh.agentLog(n), skipMs).filter((g) => g.scavenges > 3);
           const promoted = gcs.reduce((a, g) => a + g.promotedMB, 0);
