@@ -6,7 +6,7 @@
 // a flush): what `bench/gc-trace.ts` sees promoted. Also prints the built-in modules each agent
 // loaded (process.moduleLoadList), to see whether node:http2 or node:http is on a path.
 //   node bench/heap-diff.ts [--protocol h1|h2|grpc] [--rate 1000] [--gap 4] [--top 25] [--env WEFT_WORKERS=0 ...]
-//     [--keep DIR]   (keep the .heapsnapshot files there, for Chrome DevTools' comparison view)
+//     [--keep DIR]   (keep the .heapsnapshot files and the agents' logs there; DevTools' comparison view reads the snapshots)
 // Needs root. Not a test: it prints a table. Writing a snapshot stops the agent for about a second;
 // the load generator's latency figures of this run mean nothing.
 import { mkdtemp, readFile, readdir, rm, writeFile, cp } from 'node:fs/promises';
@@ -187,7 +187,10 @@ async function main(): Promise<void> {
         for (const a of all.slice(0, Number(values.top))) process.stdout.write(`| ${a.where.replaceAll('|', '\\|')} | ${(a.bytes / 1024).toFixed(1)} |\n`);
       }
     }
-    if (values.keep !== undefined) await cp(tmp, values.keep, { recursive: true });
+    if (values.keep !== undefined) {
+      for (const node of [CLIENT_NODE, SERVER_NODE]) await writeFile(join(tmp, `${node}.log`), mesh.agentLog(node));
+      await cp(tmp, values.keep, { recursive: true });
+    }
   } finally {
     await bed.close();
     await rm(tmp, { recursive: true, force: true });
