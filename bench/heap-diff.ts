@@ -3,7 +3,10 @@
 // first (snapshot ids only grow), grouped by constructor with their most common retainer. Under a
 // constant rate what is in flight is a few dozen requests; a group that counts in the thousands is
 // per-request state kept longer than a request (a ring, a map keyed by stream, a record kept until
-// a flush): what `bench/gc-trace.ts` sees promoted. Also prints the built-in modules each agent
+// a flush). Between the two, V8's sampling heap profiler records by allocation stack what no
+// scavenge freed (promoted, or still alive): where what `bench/gc-trace.ts` counts comes from —
+// including what dies promoted, which no snapshot shows (an old object that died still roots the
+// young objects it points to until a mark-compact). Also prints the built-in modules each agent
 // loaded (process.moduleLoadList), to see whether node:http2 or node:http is on a path.
 //   node bench/heap-diff.ts [--protocol h1|h2|grpc] [--rate 1000] [--gap 4] [--top 25] [--env WEFT_WORKERS=0 ...]
 //     [--keep DIR]   (keep the .heapsnapshot files and the agents' logs there; DevTools' comparison view reads the snapshots)
@@ -105,19 +108,31 @@ export function newSurvivors(before: Snapshot, after: Snapshot): Group[] {
 async function wrapper(dir: string): Promise<string> {
   const file = join(dir, 'heap-diff-entry.mjs');
   // SIGUSR2 (SIGUSR1 would start the inspector): the first starts V8's sampling heap profiler,
-  // keeping samples of objects a scavenge left alive even when a mark-compact frees them later
-  // (includeObjectsCollectedByMajorGC: what was promoted, by allocation stack), then takes
-  // snapshot 0; the second takes snapshot 1 and writes the profile.
+  // keeping samples of objects no scavenge freed (includeObjectsCollectedByMajorGC: promoted ones
+  // that a mark-compact freed later, by allocation stack), then takes snapshot 0; the second takes
+  // snapshot 1 and writes the profile and the collections counted in between.
   await writeFile(file, `import v8 from 'node:v8';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 const session = new Session();
 session.connect();
 let k = 0;
+const gcs = { minor: 0, major: 0 };
+new PerformanceObserver((list) => {
+  if (k !== 1) return;
+  for (const e of list.getEntries()) {
+    if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcs.major++;
+    else if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs.minor++;
+  }
+}).observe({ entryTypes: ['gc'] });
 process.on('SIGUSR2', () => {
   const base = ${JSON.stringify(dir)} + '/' + process.env.WEFT_NODE_NAME + '-' + k;
   writeFileSync(base + '.modules.json', JSON.stringify(process.moduleLoadList));
-  if (k === 1) session.post('HeapProfiler.stopSampling', (err, r) => { if (!err) writeFileSync(base + '.heapprofile', JSON.stringify(r.profile)); });
+  if (k === 1) {
+    writeFileSync(base + '.gcs.json', JSON.stringify(gcs));
+    session.post('HeapProfiler.stopSampling', (err, r) => { if (!err) writeFileSync(base + '.heapprofile', JSON.stringify(r.profile)); });
+  }
   v8.writeHeapSnapshot(base + '.heapsnapshot');
   if (k === 0) session.post('HeapProfiler.startSampling', { samplingInterval: 2048, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false });
   k++;
@@ -183,7 +198,8 @@ async function main(): Promise<void> {
         const profile = JSON.parse(await readFile(join(tmp, `${node}-1.heapprofile`), 'utf8')) as { head: ProfileNode };
         const all = allocators(profile.head);
         const sum = all.reduce((s, a) => s + a.bytes, 0);
-        process.stdout.write(`\nAllocations that outlived a scavenge (sampled, live or freed later by a mark-compact): ${(sum / 1024).toFixed(0)} KiB, ${(sum / (rate * gapS)).toFixed(0)} B per request\n\n| allocated in ← called from | KiB |\n|---|--:|\n`);
+        const gcs = JSON.parse(await readFile(join(tmp, `${node}-1.gcs.json`), 'utf8').catch(() => '{}')) as { minor?: number; major?: number };
+        process.stdout.write(`\nSampled allocations no scavenge freed: ${(sum / 1024).toFixed(0)} KiB, ${(sum / (rate * gapS)).toFixed(0)} B per request; ${gcs.minor ?? '?'} scavenges and ${gcs.major ?? '?'} mark-compacts in the window. A mark-compact frees the young generation too, and its dead young objects count here as well: with mark-compacts in the window this over-counts (bench/gc-trace.ts --v8=--trace-gc-nvp has V8's exact promoted bytes); the allocation sites are what to read.\n\n| allocated in ← called from | KiB |\n|---|--:|\n`);
         for (const a of all.slice(0, Number(values.top))) process.stdout.write(`| ${a.where.replaceAll('|', '\\|')} | ${(a.bytes / 1024).toFixed(1)} |\n`);
       }
     }
