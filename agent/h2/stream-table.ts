@@ -131,17 +131,20 @@ export class StreamTable<V> {
 
 /**
  * The last `capacity` streams closed and how each closed (a small code), oldest forgotten first.
- * Two typed arrays: nothing per stream is allocated, nothing in them is a pointer.
+ * Two typed arrays: nothing per stream is allocated, nothing in them is a pointer. They grow by
+ * doubling up to `capacity` (an idle connection that served a few streams holds a few slots, not
+ * 256), then the oldest slot is reused.
  */
 export class ClosedStreams {
-  readonly #ids: Int32Array;
-  readonly #by: Uint8Array;
+  readonly #capacity: number;
+  #ids = new Int32Array(0);
+  #by = new Uint8Array(0);
+  /** Slots in use (≤ capacity) and where the next one goes. */
+  #count = 0;
   #next = 0;
 
   constructor(capacity: number) {
-    const n = Math.max(1, capacity);
-    this.#ids = new Int32Array(n);
-    this.#by = new Uint8Array(n);
+    this.#capacity = Math.max(1, capacity);
   }
 
   /** How `id` closed, or undefined when it is not (or no longer) remembered. */
@@ -152,9 +155,11 @@ export class ClosedStreams {
 
   /** A stream that just left the open table: it cannot be here already, so no look-up. */
   add(id: number, by: number): void {
+    if (this.#count === this.#ids.length && this.#count < this.#capacity) this.#grow();
     this.#ids[this.#next] = id;
     this.#by[this.#next] = by;
     this.#next = (this.#next + 1) % this.#ids.length;
+    if (this.#count < this.#ids.length) this.#count++;
   }
 
   /** Records or updates (in place, keeping its age) how `id` closed. */
@@ -164,11 +169,23 @@ export class ClosedStreams {
     else this.add(id, by);
   }
 
+  /** Before the ring first wraps its slots are in order from 0, so growing is a copy. */
+  #grow(): void {
+    const n = Math.min(this.#capacity, Math.max(8, this.#ids.length * 2));
+    const ids = new Int32Array(n);
+    const by = new Uint8Array(n);
+    ids.set(this.#ids);
+    by.set(this.#by);
+    this.#ids = ids;
+    this.#by = by;
+    this.#next = this.#count;
+  }
+
   #find(id: number): number {
     if (id <= 0) return -1;
     const n = this.#ids.length;
     // Newest first: a frame on a closed stream is almost always for one that closed lately.
-    for (let k = 1; k <= n; k++) {
+    for (let k = 1; k <= this.#count; k++) {
       const i = (this.#next - k + n) % n;
       if (this.#ids[i] === id) return i;
     }
