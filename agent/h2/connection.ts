@@ -18,6 +18,7 @@ import { contentLength, requestHeadersError, responseHeadersError, trailersError
 import { HpackDecoder } from './hpack-decoder.ts';
 import { HpackEncoder } from './hpack-encoder.ts';
 import { DEFAULT_LIMITS, WindowCounter, type H2Limits } from './limits.ts';
+import { ClosedStreams, StreamTable } from './stream-table.ts';
 import { ClosedBy, IGNORE, StreamEvent, StreamState, errCode, isConnErr, isStreamErr, onReceive, onSend, type ClosedByValue, type StreamStateValue } from './stream-state.ts';
 
 /** A stream: plain data, owned by the connection; `ctx` is the caller's. */
@@ -113,8 +114,9 @@ export class H2Connection implements FrameSink, SettingsSink {
   readonly #decoder: HpackDecoder;
   readonly #encoder: HpackEncoder;
   readonly #f = new FrameFields();
-  readonly #streams = new Map<number, H2Stream>();
-  readonly #closed = new Map<number, ClosedByValue>();
+  // Not Maps: see stream-table.ts (a long-lived Map's rehashed tables keep closed streams' requests alive past scavenges).
+  readonly #streams = new StreamTable<H2Stream>();
+  readonly #closed: ClosedStreams;
   readonly #resets: WindowCounter;
   readonly #control: WindowCounter;
   readonly #now: () => number;
@@ -164,6 +166,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   constructor(sink: ByteSink | undefined, handler: H2Handler, opts: H2ConnectionOptions) {
     this.role = opts.role;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#closed = new ClosedStreams(this.limits.closedStreamMemory);
     this.#handler = handler;
     this.#sink = sink;
     this.writer = new FrameWriter(sink);
@@ -251,7 +254,7 @@ export class H2Connection implements FrameSink, SettingsSink {
     this.#dead = true;
     this.#reader.stop();
     this.#clearSettingsTimer();
-    for (const s of [...this.#streams.values()]) {
+    for (const s of this.#streams.values()) {
       this.#closeStream(s, ClosedBy.RESET_RECEIVED);
       this.#handler.onReset(s, H2Code.CANCEL, true);
     }
@@ -309,7 +312,7 @@ export class H2Connection implements FrameSink, SettingsSink {
     if (s === undefined) {
       if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${sid}`);
       this.#returnConnCredit(len);
-      const r = onReceive(StreamState.CLOSED, StreamEvent.DATA, es, this.#closed.get(sid) ?? ClosedBy.RESET_RECEIVED);
+      const r = onReceive(StreamState.CLOSED, StreamEvent.DATA, es, (this.#closed.get(sid) as ClosedByValue | undefined) ?? ClosedBy.RESET_RECEIVED);
       return this.#apply(r, sid, 'DATA on a closed stream');
     }
     const r = onReceive(s.state, StreamEvent.DATA, es);
@@ -391,13 +394,13 @@ export class H2Connection implements FrameSink, SettingsSink {
     if (s === undefined) {
       if (!this.#isPeerId(sid)) {
         if (sid >= this.#nextStreamId) throw connError(H2Code.PROTOCOL_ERROR, `HEADERS on stream ${sid}, which we never opened`);
-        return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, this.#closed.get(sid) ?? ClosedBy.END_STREAM), sid, 'HEADERS on a closed stream');
+        return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, (this.#closed.get(sid) as ClosedByValue | undefined) ?? ClosedBy.END_STREAM), sid, 'HEADERS on a closed stream');
       }
       if (this.role === 'client') throw connError(H2Code.PROTOCOL_ERROR, `server-initiated stream ${sid} (push is disabled)`);
       if (sid <= this.#lastPeerStream) {
         // A stream we remember closing follows the §5.1 closed rules; any other lower id is a
         // stream the peer may no longer open (§5.1.1: PROTOCOL_ERROR).
-        const by = this.#closed.get(sid);
+        const by = this.#closed.get(sid) as ClosedByValue | undefined;
         if (by === undefined) throw connError(H2Code.PROTOCOL_ERROR, `HEADERS opening stream ${sid}, not above the last stream ${this.#lastPeerStream}`);
         return this.#apply(onReceive(StreamState.CLOSED, StreamEvent.HEADERS, es, by), sid, 'HEADERS on a closed stream');
       }
@@ -553,7 +556,7 @@ export class H2Connection implements FrameSink, SettingsSink {
     this.#peerLastStream = Math.min(this.#peerLastStream, f.streamRef);
     const debug = payload.subarray(f.start, f.end);
     // Our streams above the peer's last id were never processed: refused, safe to retry elsewhere.
-    for (const s of [...this.#streams.values()]) {
+    for (const s of this.#streams.values()) {
       if (!this.#isPeerId(s.id) && s.id > this.#peerLastStream) {
         this.#closeStream(s, ClosedBy.RESET_RECEIVED);
         this.#handler.onReset(s, H2Code.REFUSED_STREAM, true);
@@ -771,7 +774,7 @@ export class H2Connection implements FrameSink, SettingsSink {
     if (this.#dead) return;
     this.goaway(code);
     this.#finish();
-    for (const s of [...this.#streams.values()]) {
+    for (const s of this.#streams.values()) {
       this.#closeStream(s, ClosedBy.RESET_SENT);
       this.#handler.onReset(s, H2Code.CANCEL, false);
     }
@@ -814,16 +817,12 @@ export class H2Connection implements FrameSink, SettingsSink {
     this.#blocked.delete(s);
     if (this.#isPeerId(s.id)) this.#activePeer--;
     else this.#activeLocal--;
-    this.#remember(s.id, by);
+    this.#closed.add(s.id, by);
     this.#handler.onStreamClose?.(s);
   }
 
   #remember(id: number, by: ClosedByValue): void {
     this.#closed.set(id, by);
-    if (this.#closed.size > this.limits.closedStreamMemory) {
-      const oldest = this.#closed.keys().next().value as number;
-      this.#closed.delete(oldest);
-    }
   }
 
   #fail(err: H2Error, cause?: unknown): void {
@@ -834,7 +833,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       writeGoaway(this.writer, this.#lastPeerStream, err.h2code, Buffer.from(err.message.slice(0, 256)));
     }
     this.#finish();
-    for (const s of [...this.#streams.values()]) {
+    for (const s of this.#streams.values()) {
       this.#closeStream(s, ClosedBy.RESET_SENT);
       this.#handler.onReset(s, err.h2code, false);
     }

@@ -55,6 +55,23 @@ t.test('released to zero, a pod leaves nothing behind', async (t) => {
   t.equal(l.workloads, 50);
   for (const p of pods) { l.release(p); l.release(p); }
   t.equal(l.workloads, 0);
+  // Zeros are kept (written in place, no Map rehash per request) but bounded: pods that come and
+  // go, one request each, never leave more than 64 entries behind.
+  for (let i = 0; i < 1000; i++) {
+    const p = pod(`churn-${i}`, 'churn');
+    if (!l.tryAcquire(p)) t.fail(`churn-${i} refused`);
+    l.release(p);
+    if (l.remembered > 65) t.fail(`${l.remembered} entries remembered after ${i} pods came and went`);
+  }
+  t.equal(l.workloads, 0);
+  t.ok(l.remembered <= 65, `at most 64 idle entries kept (${l.remembered})`);
+  // A kept zero counts again from zero: released below zero stays zero, the limit still applies.
+  const again = pods[0];
+  l.release(again);
+  t.equal(l.held('demo/p-0'), 0);
+  for (let i = 0; i < 10; i++) t.ok(l.tryAcquire(again));
+  t.notOk(l.tryAcquire(again), 'the 11th over a limit of 10 is refused');
+  t.equal(l.workloads, 1);
 });
 
 t.test('the limit is split over the workers; 0 means none', async (t) => {
