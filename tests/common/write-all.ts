@@ -24,3 +24,26 @@ export function writeAll(to: Sink, total: number, chunk: (offset: number, length
   };
   pump();
 }
+
+/**
+ * Writes `data` in 64 KiB pieces with backpressure, then ends (half-close) if asked; resolves once
+ * the last piece was handed over. For tests that push a known buffer through a socket or stream.
+ */
+export function writeBuffer(to: Sink, data: Buffer, end: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    let off = 0;
+    const more = (): void => {
+      while (off < data.length) {
+        const piece = data.subarray(off, off + 64 * 1024);
+        off += piece.length;
+        if (!to.write(piece)) {
+          to.once('drain', more);
+          return;
+        }
+      }
+      if (end) to.end();
+      resolve();
+    };
+    more();
+  });
+}

@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ClientHttp2Stream } from 'node:http2';
 import { ErrorCodes, errorCode, isWeftError } from '../../../common/errors.ts';
 import type { H2Engine, TunnelError } from '../../../agent/proxy/hbone/index.ts';
+import { writeBuffer } from '../../common/write-all.ts';
 import {
   CLIENT_ID, SERVER_ID, TARGET_HOST, makeMesh, startHbone, startTarget, startOutbound, startPath, connector, closeServer, dialApp, hashTarget, openReq, readAll, settled, waitFor, type Mesh, type PathOptions,
 } from '../proxy/hbone/fixture.ts';
@@ -26,25 +27,6 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 type Target = Awaited<ReturnType<typeof startTarget>>;
 
-/** Writes `data` in 64 KiB pieces with backpressure, then ends (half-close) if asked. */
-function writeAll(s: NodeJS.WritableStream, data: Buffer, end: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    let off = 0;
-    const more = (): void => {
-      while (off < data.length) {
-        const piece = data.subarray(off, off + 64 * 1024);
-        off += piece.length;
-        if (!s.write(piece)) {
-          s.once('drain', more);
-          return;
-        }
-      }
-      if (end) s.end();
-      resolve();
-    };
-    more();
-  });
-}
 
 interface Pump {
   /** Octets the writable has taken so far. */
@@ -114,7 +96,7 @@ for (const [clientEngine, serverEngine] of PAIRS) {
       const app = await dial(out.port);
       const payload = randomBytes(32 * MiB);
       const answer = readAll(app);
-      await writeAll(app, payload, true);
+      await writeBuffer(app, payload, true);
       t.equal((await answer).toString(), `${payload.length} ${sha(payload)}`, 'the target got every octet in order, and its answer came back after the FIN');
       await waitFor(() => hb.results.length === 1, 'server splice done', 10_000);
       t.equal(hb.results[0].error, undefined, 'a clean close on the listener side');
@@ -133,7 +115,7 @@ for (const [clientEngine, serverEngine] of PAIRS) {
           targetEnded = true;
           s.end();
         });
-        void writeAll(s, payload, true).then(() => { afterEnd = 1; });
+        void writeBuffer(s, payload, true).then(() => { afterEnd = 1; });
       });
       const { out } = await pair(t, clientEngine, serverEngine, target);
       const app = await dial(out.port);
@@ -143,7 +125,7 @@ for (const [clientEngine, serverEngine] of PAIRS) {
       t.equal(afterEnd, 1, 'the target had ended its side');
       t.notOk(app.writableEnded, 'the app can still send');
       const late = randomBytes(MiB);
-      await writeAll(app, late, true);
+      await writeBuffer(app, late, true);
       await waitFor(() => targetEnded, 'the target to see the app end', 10_000);
       t.ok(targetGot.equals(late), '1 MiB sent after the target half-closed arrived, byte-exact');
     });
@@ -154,7 +136,7 @@ for (const [clientEngine, serverEngine] of PAIRS) {
       const app = await dial(out.port);
       const payload = randomBytes(24 * MiB);
       const back = readAll(app);
-      await writeAll(app, payload, true);
+      await writeBuffer(app, payload, true);
       const got = await back;
       t.equal(got.length, payload.length);
       t.ok(got.equals(payload), 'echoed in order');
@@ -293,7 +275,7 @@ for (const [clientEngine, serverEngine] of PAIRS) {
       await waitFor(() => conn.sessionCount(req) === 0, 'the GOAWAY to take the session out of the pool', 10_000);
       const ended = new Promise((r) => tunnel.once('end', r));
       const more = randomBytes(2 * MiB);
-      await writeAll(tunnel, more, true);
+      await writeBuffer(tunnel, more, true);
       await ended;
       t.ok(Buffer.concat(got).equals(Buffer.concat([Buffer.from('before '), more])), 'the tunnel in flight carried 2 MiB more after the GOAWAY and ended cleanly');
       await closing;
@@ -311,7 +293,7 @@ for (const [clientEngine, serverEngine] of PAIRS) {
       await new Promise((r) => setTimeout(r, 100));
       t.notOk(closed, 'close waits for the open tunnel');
       const payload = randomBytes(MiB);
-      await writeAll(tunnel, payload, true);
+      await writeBuffer(tunnel, payload, true);
       t.ok((await back).equals(payload), 'the tunnel finished its exchange during the drain');
       await closing;
       t.equal(conn.liveSessions, 0, 'no session left');

@@ -14,6 +14,7 @@ import type { H2Stream } from '../../../../agent/h2/connection.ts';
 import { CodecTunnel, type TunnelOpening } from '../../../../agent/proxy/hbone/codec-tunnel.ts';
 import type { SpliceResult } from '../../../../agent/proxy/tcp.ts';
 import { readAll, settled, waitFor } from './fixture.ts';
+import { writeBuffer } from '../../../common/write-all.ts';
 
 const MiB = 1 << 20;
 const CONNECT_ERROR = 0xa;
@@ -102,25 +103,6 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: 
   return { app, target, source, destination, sourceDone, destinationDone, spliceSource };
 }
 
-/** Writes `data` in 64 KiB pieces with backpressure, then ends if asked. */
-function writeAll(s: net.Socket, data: Buffer, end: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    let off = 0;
-    const more = (): void => {
-      while (off < data.length) {
-        const piece = data.subarray(off, off + 64 * 1024);
-        off += piece.length;
-        if (!s.write(piece)) {
-          s.once('drain', more);
-          return;
-        }
-      }
-      if (end) s.end();
-      resolve();
-    };
-    more();
-  });
-}
 
 /** Resolves with how a socket's read side finished: 'end', or its error code. */
 function outcome(s: net.Socket): Promise<string> {
@@ -137,7 +119,7 @@ t.test('a big transfer both ways at once arrives byte for byte, and each end cou
   const down = randomBytes(24 * MiB);
   const atTarget = readAll(r.target);
   const atApp = readAll(r.app);
-  await Promise.all([writeAll(r.app, up, true), writeAll(r.target, down, true)]);
+  await Promise.all([writeBuffer(r.app, up, true), writeBuffer(r.target, down, true)]);
   t.equal(sha(await atTarget), sha(up), 'the target got all 32 MiB in order');
   t.equal(sha(await atApp), sha(down), 'the app got all 24 MiB in order');
   const [src, dst] = await Promise.all([r.sourceDone, r.destinationDone]);
@@ -156,7 +138,7 @@ t.test('half-close app → target: the app\'s FIN reaches the target, the answer
   t.equal(Buffer.concat(got).toString(), 'request');
   const answer = randomBytes(3 * MiB);
   const atApp = readAll(r.app);
-  await writeAll(r.target, answer, true);
+  await writeBuffer(r.target, answer, true);
   t.ok((await atApp).equals(answer), 'the target\'s 3 MiB answer after the app\'s FIN arrived whole');
   const [src, dst] = await Promise.all([r.sourceDone, r.destinationDone]);
   t.equal(src.error, undefined);
@@ -170,7 +152,7 @@ t.test('half-close target → app: the target\'s FIN reaches the app, the app st
   t.equal(await appEnd, 'end', 'the app saw a clean FIN');
   const more = randomBytes(2 * MiB);
   const atTarget = readAll(r.target);
-  await writeAll(r.app, more, true);
+  await writeBuffer(r.app, more, true);
   t.ok((await atTarget).equals(more), 'the app\'s 2 MiB after the target\'s FIN arrived whole');
   const [src, dst] = await Promise.all([r.sourceDone, r.destinationDone]);
   t.same([src.error, dst.error], [undefined, undefined], 'both ends closed cleanly');
