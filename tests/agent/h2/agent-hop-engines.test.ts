@@ -149,20 +149,24 @@ function send(peers: PeerSessions, port: number, headers: Record<string, string>
       onAttempt?.(a);
       if (writeBody !== undefined) return writeBody(a);
       if (body === undefined) return;
-      const parts = Array.isArray(body) ? body : [body];
-      let i = 0;
-      const write = (): void => {
-        while (i < parts.length) {
-          if (!a.body.write(parts[i++])) {
-            a.body.once('drain', write);
-            return;
-          }
-        }
-        a.body.end();
-      };
-      write();
+      writeParts(a, Array.isArray(body) ? body : [body], undefined);
     }, reject);
   });
+}
+
+/** Writes `parts` into an attempt's body with backpressure, then ends it (with `trailers`, if any). */
+function writeParts(a: UpstreamAttempt, parts: Buffer[], trailers: Record<string, string> | undefined): void {
+  let i = 0;
+  const write = (): void => {
+    while (i < parts.length) {
+      if (!a.body.write(parts[i++])) {
+        a.body.once('drain', write);
+        return;
+      }
+    }
+    endRequest(a, trailers);
+  };
+  write();
 }
 
 function isAnswer(a: Answer | Failed): a is Answer {
@@ -207,19 +211,7 @@ for (const clientEngine of ENGINES) {
       });
 
       t.test('request trailers: a trailing HEADERS frame with END_STREAM after the body (RFC 9113 §8.1)', async (t) => {
-        const withTrailers = (parts: Buffer[], trailers: Record<string, string> | undefined) => (a: UpstreamAttempt): void => {
-          let i = 0;
-          const write = (): void => {
-            while (i < parts.length) {
-              if (!a.body.write(parts[i++])) {
-                a.body.once('drain', write);
-                return;
-              }
-            }
-            endRequest(a, trailers);
-          };
-          write();
-        };
+        const withTrailers = (parts: Buffer[], trailers: Record<string, string> | undefined) => (a: UpstreamAttempt): void => writeParts(a, parts, trailers);
         const small = await send(peers, port, { ':path': '/req-trailers' }, undefined, undefined, withTrailers([Buffer.from('abc')], { 'x-checksum': 'sha256=abc' }), true);
         if (!isAnswer(small)) return t.fail(`failed: ${small.err.message}`);
         t.same(JSON.parse(small.body.toString()), { n: 3, trailers: { 'x-checksum': 'sha256=abc' } });
