@@ -86,14 +86,15 @@ export class HpackEncoder {
       if (s !== undefined) return this.#int(s, 7, 0x80);
     }
     const e = this.#entries.get(name);
-    let nameRef = STATIC_NAME_INDEX.get(name) ?? 0;
     if (e !== undefined) {
       const d = this.#dynIndex(e.value === value ? e.n : e.older?.get(value));
       if (d !== 0) return this.#int(d + STATIC_TABLE_LENGTH, 7, 0x80);
-      if (nameRef === 0) {
-        const dn = this.#dynIndex(e.n);
-        if (dn !== 0) nameRef = dn + STATIC_TABLE_LENGTH;
-      }
+    }
+    // A literal: its name by index when the static table or the dynamic one (newest entry) has it.
+    let nameRef = STATIC_NAME_INDEX.get(name) ?? 0;
+    if (nameRef === 0 && e !== undefined) {
+      const dn = this.#dynIndex(e.n);
+      if (dn !== 0) nameRef = dn + STATIC_TABLE_LENGTH;
     }
     const size = name.length + value.length + ENTRY_OVERHEAD;
     if (NEVER_INDEX.has(name) || (name === 'cookie' && value.length < 20)) {
