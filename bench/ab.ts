@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_BUNDLE, type Mesh } from '../tests/testbed/mesh.ts';
 import { openBed } from './bed.ts';
-import { restartAgents } from './agent-env.ts';
+import { envFrom, restartAgents } from './agent-env.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, HAPROXY_L7, configurations, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
@@ -54,11 +54,10 @@ const { values } = parseArgs({
   strict: true,
 });
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const envOf = (kv: string[]): Record<string, string> => Object.fromEntries(kv.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 // A: the baseline bundle (--base, default the current one) with --env-a; B: --b (default dist/agent.mjs) with --env-b.
 const variants = [
-  { id: 'a', bundle: values.base === undefined ? AGENT_BUNDLE : resolve(ROOT, values.base), env: envOf(values['env-a']) },
-  { id: 'b', bundle: values.b === undefined ? AGENT_BUNDLE : resolve(ROOT, values.b), env: envOf(values['env-b']) },
+  { id: 'a', bundle: values.base === undefined ? AGENT_BUNDLE : resolve(ROOT, values.base), env: envFrom(values['env-a']) },
+  { id: 'b', bundle: values.b === undefined ? AGENT_BUNDLE : resolve(ROOT, values.b), env: envFrom(values['env-b']) },
 ];
 const rounds = Math.max(1, Number(values.rounds));
 const durationS = Number(values.duration);

@@ -12,6 +12,11 @@ import { CLIENT_NODE, SERVER_NODE, siteOf, type BenchContext, type Configuration
  * a profile directory each, say) and optionally another build, and waits until both are ready.
  * Every bench script that swaps agent settings or builds goes through here.
  */
+/** `K=V` command-line settings as an environment (the value may itself hold '='). */
+export function envFrom(assignments: readonly string[]): Record<string, string> {
+  return Object.fromEntries(assignments.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
 export async function restartAgents(mesh: Mesh, env: Record<string, string> | ((node: string) => Record<string, string>) = {}, bundle?: string): Promise<void> {
   const nodes = [CLIENT_NODE, SERVER_NODE];
   const envOf = typeof env === 'function' ? env : () => env;

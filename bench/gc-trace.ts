@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_BUNDLE } from '../tests/testbed/mesh.ts';
-import { restartAgents } from './agent-env.ts';
+import { envFrom, restartAgents } from './agent-env.ts';
 import { openBed } from './bed.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, configurations } from './configurations.ts';
@@ -42,7 +42,7 @@ const { values } = parseArgs({
 });
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (m: string): void => { process.stderr.write(`gc-trace: ${m}\n`); };
-const agentEnv: Record<string, string> = Object.fromEntries(values.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const agentEnv: Record<string, string> = envFrom(values.env);
 
 /** One isolate's collections, read from --trace-gc lines. */
 export interface IsolateGc {

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_BUNDLE } from '../tests/testbed/mesh.ts';
-import { restartAgents } from './agent-env.ts';
+import { envFrom, restartAgents } from './agent-env.ts';
 import { openBed } from './bed.ts';
 import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, configurations } from './configurations.ts';
@@ -38,7 +38,7 @@ const { values } = parseArgs({
   strict: true,
 });
 const log = (m: string): void => { process.stderr.write(`heap-diff: ${m}\n`); };
-const agentEnv: Record<string, string> = Object.fromEntries(values.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const agentEnv: Record<string, string> = envFrom(values.env);
 
 /** The parts of a .heapsnapshot this reads (V8's JSON layout, described by its own meta). */
 interface Snapshot {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { restartAgents } from './agent-env.ts';
+import { envFrom, restartAgents } from './agent-env.ts';
 import { openBed } from './bed.ts';
 import { ensureBundles } from './bundles.ts';
 import { configurations, type BenchContext, type Configuration } from './configurations.ts';
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   try {
     const mesh = bed.ctx.sites.get('iptables')?.mesh;
     if (mesh === undefined) throw new Error('no iptables mesh');
-    const env: Record<string, string> = Object.fromEntries(values.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    const env: Record<string, string> = envFrom(values.env);
     if (values.perf) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
     await restartAgents(mesh, env);
     const w = workload();
