@@ -33,7 +33,7 @@ function raiseAgentLimits(mesh: Mesh): void {
 }
 
 /** One testbed and mesh for a redirect mode, holding the pods of that mode's configurations. */
-async function startSite(base: string, mode: RedirectMode, configs: Configuration[], workers: number): Promise<Site> {
+async function startSite(base: string, mode: RedirectMode, configs: Configuration[]): Promise<Site> {
   const tb = await Testbed.create({
     // The eBPF testbed's bpffs pins live under a name that says so (tests/ebpf/bpffs.ts).
     name: testbedName(base, mode),
@@ -49,7 +49,10 @@ async function startSite(base: string, mode: RedirectMode, configs: Configuratio
       redirectMode: mode,
       // One client pod opens the 10 000 idle connections: the per-workload fairness limit (4096 by
       // default) would refuse most of them, and the bench measures the proxy, not that limit.
-      agentEnv: { WEFT_WORKERS: String(workers), WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(','), WEFT_MAX_CONNECTIONS_PER_WORKLOAD: '65536' },
+      // WEFT_WORKERS is left at its default, so the suite measures the agent a user installs (on a
+      // node of up to 2 cores: the proxy inline on the main thread); a row that wants workers sets
+      // them in its own agentEnv, and bench/ab.ts compares the two with --env-a/--env-b.
+      agentEnv: { WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(','), WEFT_MAX_CONNECTIONS_PER_WORKLOAD: '65536' },
     });
     raiseAgentLimits(mesh);
     return { tb, mesh };
@@ -89,7 +92,7 @@ export async function openBed(name: string, configs: Configuration[]): Promise<B
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    for (const m of [...new Set(configs.map((c) => c.site))]) sites.set(m, await startSite(name, m, configs.filter((c) => c.site === m), workers));
+    for (const m of [...new Set(configs.map((c) => c.site))]) sites.set(m, await startSite(name, m, configs.filter((c) => c.site === m)));
     for (const c of configs) {
       await startServers(ctx, c, apps);
       await c.setup?.(ctx);

@@ -56,7 +56,7 @@ export interface BenchContext {
   sites: Map<RedirectMode, Site>;
   /** Scratch directory of this run (certificates, configs, profiles). */
   dir: string;
-  /** The core budget each proxy gets: WEFT_WORKERS for the agent, nbthread for HAProxy. */
+  /** The machine's cores: HAProxy's nbthread. The agent keeps its own default (bench/bed.ts). */
   workers: number;
 }
 

@@ -59,6 +59,8 @@ export interface BenchResults {
   profile: string;
   rounds: number;
   workers: number;
+  /** WEFT_WORKERS the agents ran with: 'default' = unset; absent (files before 2026-12-07) = `workers`. */
+  agentWorkers?: string;
   machine: MachineInfo;
   configs: { id: string; label: string; path: string }[];
   workloads: Workload[];

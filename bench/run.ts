@@ -129,7 +129,7 @@ async function main(): Promise<void> {
 
     const runs: RunRecord[] = [];
     const results: BenchResults = {
-      date: new Date().toISOString(), profile: prof.name, rounds: prof.rounds, workers, machine: machine(),
+      date: new Date().toISOString(), profile: prof.name, rounds: prof.rounds, workers, agentWorkers: 'default', machine: machine(),
       configs: configs.map((c) => ({ id: c.id, label: c.label, path: c.path })), workloads: prof.workloads, idle, runs, hotSpots: [], durationS: 0,
     };
     // How busy the machine was: on a shared machine this is what tells a noisy run from a slow path.
