@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
+import { PROTO_HEADER, TARGET_HEADER, appendEndToEnd, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptRequest } from '../http/upstream.ts';
 import { requestTrailers } from '../http/trailer-fields.ts';
@@ -97,6 +97,11 @@ export function responseHead(status: number, headers: IncomingHttpHeaders): Outg
   const out = endToEnd(headers, true);
   out[':status'] = status;
   return out;
+}
+
+/** The same head as an HTTP/2 header list (the codec mover): `:status` first, then the end-to-end fields, one pass. */
+export function responseHeadList(status: number, headers: IncomingHttpHeaders): string[] {
+  return appendEndToEnd([':status', String(status)], headers, true);
 }
 
 /** The deciding half of the inbound L7 path, shared by both movers. One per agent (worker). */
