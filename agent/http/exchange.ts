@@ -10,7 +10,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
-import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
+import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, endToEnd, isGrpc } from './headers.ts';
+import { listGet, listSet } from './header-list.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
@@ -135,7 +136,7 @@ export class Exchange implements AttemptSink {
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
     // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
     const mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
+    this.#request = { method: this.#method, path: req.url, authority, headers: appendEndToEnd([], h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
   }
 
   start(): void {
@@ -218,7 +219,11 @@ export class Exchange implements AttemptSink {
     this.#attemptStart = router.now();
     const r = this.#request;
     r.target = { ip: ep.ip, port: ep.port };
-    if (this.#retries > 0) r.headers = { ...r.headers, [RETRY_HEADER]: String(this.#retries) };
+    if (this.#retries > 0) {
+      // A copy: the list an earlier attempt was given stays as it was sent.
+      r.headers = r.headers.slice();
+      listSet(r.headers, RETRY_HEADER, String(this.#retries));
+    }
     const a = this.#forward(ep, r, this);
     this.#attempt = a;
     if (this.#chunks !== null) for (const c of this.#chunks) a.body.write(c);
@@ -260,7 +265,7 @@ export class Exchange implements AttemptSink {
       grpcStatus: g === undefined ? null : Number(g),
       retryAttempt: this.#retries,
       timedOut,
-      traceparent: this.#request.headers.traceparent as string | undefined,
+      traceparent: listGet(this.#request.headers, 'traceparent'),
     });
     this.#status = 0;
     this.#grpcStatus = undefined;

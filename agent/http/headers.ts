@@ -82,24 +82,18 @@ export function isGrpc(h: IncomingHttpHeaders): boolean {
 
 /**
  * A request's HTTP/2 header list: the pseudo-headers, then the request's end-to-end fields
- * (`r.headers`, already through endToEnd) and, on the hop between agents (`target` given: the
- * chosen endpoint), weft-target and weft-proto — built straight from the request, with no header
- * object in between (a spread object and its conversion were two copies per request). Also the
+ * (`r.headers`, a list already through the hop rule) and, on the hop between agents (`target`
+ * given: the chosen endpoint), weft-target and weft-proto — one array copy, no object. Also the
  * head of an h2c request to a pod on this node (no `target`: no mesh fields).
  */
 export function requestHeaderList(r: AttemptRequest, target?: string): string[] {
   const list = [':method', r.method, ':path', r.path, ':authority', r.authority, ':scheme', 'http'];
   const h = r.headers;
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined || v === null) continue;
-    // Names from our parsers are lower case already (toLowerCase then returns the same string);
-    // a route filter's may not be.
-    const name = k.toLowerCase();
-    // endToEnd dropped pseudo-headers and the mesh's own fields; a filter must not bring them back.
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    // The hop rule dropped pseudo-headers and the mesh's own fields; nothing may bring them back.
     if (name.charCodeAt(0) === 0x3a || name === TARGET_HEADER || name === PROTO_HEADER) continue;
-    if (Array.isArray(v)) for (const one of v) list.push(name, String(one));
-    else list.push(name, typeof v === 'string' ? v : String(v));
+    list.push(name, h[i + 1]);
   }
   if (target !== undefined) list.push(TARGET_HEADER, target, PROTO_HEADER, r.proto);
   return list;

@@ -12,6 +12,7 @@ import { PROTO_HEADER, TARGET_HEADER, appendEndToEnd, endToEnd } from '../http/h
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptRequest } from '../http/upstream.ts';
 import { requestTrailers } from '../http/trailer-fields.ts';
+import { listGet } from '../http/header-list.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
@@ -182,7 +183,7 @@ export class InboundHttpCore {
       method,
       path,
       authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
-      headers: endToEnd(headers, true),
+      headers: appendEndToEnd([], headers, true),
       proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
       target: { ip: target.host, port: target.port },
       source: h.peerIdentity,
@@ -200,7 +201,7 @@ export class InboundHttpCore {
       authority: (headers[':authority'] as string | undefined) ?? '',
       retryAttempt,
       span,
-      traceparent: forward.headers.traceparent as string | undefined,
+      traceparent: listGet(forward.headers, 'traceparent'),
       start: Date.now(),
     };
     return { forward, report };
