@@ -16,6 +16,7 @@ import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } f
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
 import { requestTrailers } from './trailer-fields.ts';
+import { idleWatch, type IdleWatch, type IdleWatched } from './idle-watch.ts';
 import { endRequest, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
@@ -84,7 +85,7 @@ export type Forwarder = (ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink)
 const WEFT_ERROR = 'weft-error';
 const MAX_BACKOFF_MS = 1000;
 
-export class Exchange implements AttemptSink {
+export class Exchange implements AttemptSink, IdleWatched {
   readonly #router: Router;
   readonly #forward: Forwarder;
   readonly #req: ClientRequestLike;
@@ -110,7 +111,11 @@ export class Exchange implements AttemptSink {
   #committed = false;
   #finished = false;
   #timer: NodeJS.Timeout | undefined = undefined;
-  #idle: NodeJS.Timeout | undefined = undefined;
+  /** The idle timeout's watch (idle-watch.ts: one timer per duration, not one per request); its links below. */
+  #idle: IdleWatch | undefined = undefined;
+  idlePrev: IdleWatched | null = null;
+  idleNext: IdleWatched | null = null;
+  idleAt = -1;
   #backoff: NodeJS.Timeout | undefined = undefined;
   #body: ResponseBody | undefined = undefined;
 
@@ -145,7 +150,10 @@ export class Exchange implements AttemptSink {
     this.#resolved.budget?.deposit();
     const { policy } = this.#resolved;
     if (policy.timeoutMs > 0) this.#timer = setTimeout(this.#onRequestTimeout, policy.timeoutMs);
-    if (policy.idleTimeoutMs > 0) this.#idle = setTimeout(this.#onIdleTimeout, policy.idleTimeoutMs);
+    if (policy.idleTimeoutMs > 0) {
+      this.#idle = idleWatch(policy.idleTimeoutMs);
+      this.#idle.add(this);
+    }
     this.#req.on('data', this.#onReqData);
     this.#req.on('end', this.#onReqEnd);
     this.#res.on('close', this.#onClientClose);
@@ -157,7 +165,7 @@ export class Exchange implements AttemptSink {
   // ---- body ----
 
   readonly #onReqData = (chunk: Buffer): void => {
-    this.#idle?.refresh();
+    this.#idle?.touch(this);
     this.#bodyBytes += chunk.length;
     if (this.#chunks !== null) {
       if (this.#bodyBytes > MAX_REPLAY_BODY) this.#chunks = null;
@@ -349,7 +357,7 @@ export class Exchange implements AttemptSink {
 
   readonly #onResData = (chunk: Buffer): void => {
     this.#responseBytes += chunk.length;
-    this.#idle?.refresh();
+    this.#idle?.touch(this);
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return;
     if (!res.write(chunk)) {
@@ -401,11 +409,12 @@ export class Exchange implements AttemptSink {
     this.#timedOut('request');
   };
 
-  readonly #onIdleTimeout = (): void => {
+  /** The idle watch says no bytes moved for the idle timeout (it let go of this exchange already). */
+  onIdle(): void {
     this.#idle = undefined;
     this.#router.counters.idleTimeouts++;
     this.#timedOut('idle');
-  };
+  }
 
   #timedOut(which: 'request' | 'idle'): void {
     if (this.#finished) return;
@@ -483,7 +492,7 @@ export class Exchange implements AttemptSink {
     this.#finished = true;
     if (this.#span !== undefined) endClientSpan(this.#span, { status: this.#res.headersSent ? this.#res.statusCode : 0, endpoint: this.#endpoint, retries: this.#retries, error: this.#error });
     clearTimeout(this.#timer);
-    clearTimeout(this.#idle);
+    this.#idle?.remove(this);
     clearTimeout(this.#backoff);
     if (this.#inflight && this.#endpoint !== undefined) {
       // Abandoned (the app left): release the pending count without judging the endpoint.
