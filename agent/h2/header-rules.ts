@@ -3,9 +3,6 @@
 // [name, value, …] list; they return the reason, or null when the list is well-formed.
 
 const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
-// No ':protocol': extended CONNECT (RFC 8441) needs SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not announce.
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
-
 /** §8.2.1: a name with no upper case, no 0x00–0x20, 0x7f–0xff; a value with no NUL/CR/LF and no leading/trailing space or tab. */
 export function fieldError(name: string, value: string): string | null {
   if (name.length === 0) return 'empty field name';
@@ -27,39 +24,64 @@ export function fieldError(name: string, value: string): string | null {
   return null;
 }
 
-/** Pseudo-headers first, each once; regular fields valid. `allowed` says which pseudo-headers may appear. */
-function common(h: readonly string[], allowed: ReadonlySet<string> | null, seen: Set<string>): string | null {
+// The pseudo-headers as bits: which ones a list has is one small integer, not a Set per list
+// (this runs on every HEADERS frame the agent receives).
+const METHOD = 1;
+const SCHEME = 2;
+const AUTHORITY_BIT = 4;
+const PATH = 8;
+const STATUS = 16;
+function pseudoBit(name: string): number {
+  switch (name) {
+    case ':method': return METHOD;
+    case ':scheme': return SCHEME;
+    case ':authority': return AUTHORITY_BIT;
+    case ':path': return PATH;
+    case ':status': return STATUS;
+    default: return 0;
+  }
+}
+// No ':protocol': extended CONNECT (RFC 8441) needs SETTINGS_ENABLE_CONNECT_PROTOCOL, which we do not announce.
+const REQUEST_PSEUDO = METHOD | SCHEME | AUTHORITY_BIT | PATH;
+const RESPONSE_PSEUDO = STATUS;
+
+/**
+ * Pseudo-headers first, each once; regular fields valid. `allowed` says which pseudo-headers may
+ * appear (bits; 0: none, trailers). Returns the bits of the pseudo-headers seen, or the reason.
+ */
+function common(h: readonly string[], allowed: number): number | string {
   let regular = false;
+  let seen = 0;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
     const bad = fieldError(name, h[i + 1]);
     if (bad !== null) return bad;
     if (name.charCodeAt(0) === 0x3a) {
-      if (allowed === null) return `pseudo-header ${name} in trailers`;
+      if (allowed === 0) return `pseudo-header ${name} in trailers`;
       if (regular) return `pseudo-header ${name} after a regular field`;
-      if (!allowed.has(name)) return `unknown pseudo-header ${name}`;
-      if (seen.has(name)) return `duplicate ${name}`;
-      seen.add(name);
+      const bit = pseudoBit(name) & allowed;
+      if (bit === 0) return `unknown pseudo-header ${name}`;
+      if ((seen & bit) !== 0) return `duplicate ${name}`;
+      seen |= bit;
     } else regular = true;
   }
-  return null;
+  return seen;
 }
 
 /** A request's header list (§8.3.1): :method, and :scheme + :path (non-empty) unless CONNECT, which has :authority and neither. */
 export function requestHeadersError(h: readonly string[]): string | null {
-  const seen = new Set<string>();
-  const bad = common(h, REQUEST_PSEUDO, seen);
-  if (bad !== null) return bad;
-  if (!seen.has(':method')) return 'no :method';
+  const seen = common(h, REQUEST_PSEUDO);
+  if (typeof seen === 'string') return seen;
+  if ((seen & METHOD) === 0) return 'no :method';
   const method = valueOf(h, ':method');
-  const authority = valueOf(h, ':authority');
+  const authority = (seen & AUTHORITY_BIT) === 0 ? undefined : valueOf(h, ':authority');
   if (authority !== undefined && !AUTHORITY.test(authority)) return 'malformed :authority';
   if (method === 'CONNECT') {
-    if (seen.has(':scheme') || seen.has(':path')) return 'CONNECT with :scheme or :path';
-    if (!seen.has(':authority')) return 'CONNECT without :authority';
+    if ((seen & (SCHEME | PATH)) !== 0) return 'CONNECT with :scheme or :path';
+    if ((seen & AUTHORITY_BIT) === 0) return 'CONNECT without :authority';
     return null;
   }
-  if (!seen.has(':scheme')) return 'no :scheme';
+  if ((seen & SCHEME) === 0) return 'no :scheme';
   const path = valueOf(h, ':path');
   if (path === undefined || path === '') return 'no :path';
   if (!pathOk(path, method, valueOf(h, ':scheme'))) return 'malformed :path';
@@ -83,13 +105,10 @@ function pathOk(path: string, method: string | undefined, scheme: string | undef
   return path.charCodeAt(0) === 0x2f /* '/' */ || (path === '*' && method === 'OPTIONS');
 }
 
-const RESPONSE_PSEUDO = new Set([':status']);
-
 /** A response's header list (§8.3.2): exactly one :status, three digits. */
 export function responseHeadersError(h: readonly string[]): string | null {
-  const seen = new Set<string>();
-  const bad = common(h, RESPONSE_PSEUDO, seen);
-  if (bad !== null) return bad;
+  const seen = common(h, RESPONSE_PSEUDO);
+  if (typeof seen === 'string') return seen;
   const status = valueOf(h, ':status');
   if (status === undefined || !/^[1-9][0-9][0-9]$/.test(status)) return 'no valid :status';
   return null;
@@ -97,7 +116,8 @@ export function responseHeadersError(h: readonly string[]): string | null {
 
 /** Trailers (§8.1): no pseudo-headers. */
 export function trailersError(h: readonly string[]): string | null {
-  return common(h, null, new Set());
+  const seen = common(h, 0);
+  return typeof seen === 'string' ? seen : null;
 }
 
 export function valueOf(h: readonly string[], name: string): string | undefined {

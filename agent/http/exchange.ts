@@ -10,11 +10,13 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
-import { RETRY_HEADER, TIMEOUT_HEADER, endToEnd, isGrpc } from './headers.ts';
+import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, endToEnd, isGrpc } from './headers.ts';
+import { listGet, listSet } from './header-list.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
 import { requestTrailers } from './trailer-fields.ts';
+import { idleWatch, type IdleWatch, type IdleWatched } from './idle-watch.ts';
 import { endRequest, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
@@ -83,7 +85,7 @@ export type Forwarder = (ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink)
 const WEFT_ERROR = 'weft-error';
 const MAX_BACKOFF_MS = 1000;
 
-export class Exchange implements AttemptSink {
+export class Exchange implements AttemptSink, IdleWatched {
   readonly #router: Router;
   readonly #forward: Forwarder;
   readonly #req: ClientRequestLike;
@@ -109,7 +111,11 @@ export class Exchange implements AttemptSink {
   #committed = false;
   #finished = false;
   #timer: NodeJS.Timeout | undefined = undefined;
-  #idle: NodeJS.Timeout | undefined = undefined;
+  /** The idle timeout's watch (idle-watch.ts: one timer per duration, not one per request); its links below. */
+  #idle: IdleWatch | undefined = undefined;
+  idlePrev: IdleWatched | null = null;
+  idleNext: IdleWatched | null = null;
+  idleAt = -1;
   #backoff: NodeJS.Timeout | undefined = undefined;
   #body: ResponseBody | undefined = undefined;
 
@@ -135,7 +141,7 @@ export class Exchange implements AttemptSink {
     this.#resolved = router.resolve(dst, this.#method, req.url, h);
     // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
     const mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
-    this.#request = { method: this.#method, path: req.url, authority, headers: endToEnd(h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
+    this.#request = { method: this.#method, path: req.url, authority, headers: appendEndToEnd([], h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
   }
 
   start(): void {
@@ -144,7 +150,10 @@ export class Exchange implements AttemptSink {
     this.#resolved.budget?.deposit();
     const { policy } = this.#resolved;
     if (policy.timeoutMs > 0) this.#timer = setTimeout(this.#onRequestTimeout, policy.timeoutMs);
-    if (policy.idleTimeoutMs > 0) this.#idle = setTimeout(this.#onIdleTimeout, policy.idleTimeoutMs);
+    if (policy.idleTimeoutMs > 0) {
+      this.#idle = idleWatch(policy.idleTimeoutMs);
+      this.#idle.add(this);
+    }
     this.#req.on('data', this.#onReqData);
     this.#req.on('end', this.#onReqEnd);
     this.#res.on('close', this.#onClientClose);
@@ -156,7 +165,7 @@ export class Exchange implements AttemptSink {
   // ---- body ----
 
   readonly #onReqData = (chunk: Buffer): void => {
-    this.#idle?.refresh();
+    this.#idle?.touch(this);
     this.#bodyBytes += chunk.length;
     if (this.#chunks !== null) {
       if (this.#bodyBytes > MAX_REPLAY_BODY) this.#chunks = null;
@@ -218,7 +227,11 @@ export class Exchange implements AttemptSink {
     this.#attemptStart = router.now();
     const r = this.#request;
     r.target = { ip: ep.ip, port: ep.port };
-    if (this.#retries > 0) r.headers = { ...r.headers, [RETRY_HEADER]: String(this.#retries) };
+    if (this.#retries > 0) {
+      // A copy: the list an earlier attempt was given stays as it was sent.
+      r.headers = r.headers.slice();
+      listSet(r.headers, RETRY_HEADER, String(this.#retries));
+    }
     const a = this.#forward(ep, r, this);
     this.#attempt = a;
     if (this.#chunks !== null) for (const c of this.#chunks) a.body.write(c);
@@ -260,7 +273,7 @@ export class Exchange implements AttemptSink {
       grpcStatus: g === undefined ? null : Number(g),
       retryAttempt: this.#retries,
       timedOut,
-      traceparent: this.#request.headers.traceparent as string | undefined,
+      traceparent: listGet(this.#request.headers, 'traceparent'),
     });
     this.#status = 0;
     this.#grpcStatus = undefined;
@@ -344,7 +357,7 @@ export class Exchange implements AttemptSink {
 
   readonly #onResData = (chunk: Buffer): void => {
     this.#responseBytes += chunk.length;
-    this.#idle?.refresh();
+    this.#idle?.touch(this);
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return;
     if (!res.write(chunk)) {
@@ -396,11 +409,12 @@ export class Exchange implements AttemptSink {
     this.#timedOut('request');
   };
 
-  readonly #onIdleTimeout = (): void => {
+  /** The idle watch says no bytes moved for the idle timeout (it let go of this exchange already). */
+  onIdle(): void {
     this.#idle = undefined;
     this.#router.counters.idleTimeouts++;
     this.#timedOut('idle');
-  };
+  }
 
   #timedOut(which: 'request' | 'idle'): void {
     if (this.#finished) return;
@@ -478,7 +492,7 @@ export class Exchange implements AttemptSink {
     this.#finished = true;
     if (this.#span !== undefined) endClientSpan(this.#span, { status: this.#res.headersSent ? this.#res.statusCode : 0, endpoint: this.#endpoint, retries: this.#retries, error: this.#error });
     clearTimeout(this.#timer);
-    clearTimeout(this.#idle);
+    this.#idle?.remove(this);
     clearTimeout(this.#backoff);
     if (this.#inflight && this.#endpoint !== undefined) {
       // Abandoned (the app left): release the pending count without judging the endpoint.

@@ -19,6 +19,7 @@ import { BAD_VALUE, H1ResponseParser, TOKEN, type ResponseHandler } from './h1-r
 import { fieldLines } from '../http1/response-head.ts';
 import type { L7Counters } from './counters.ts';
 import type { AttemptRequest, AttemptSink, ResponseBody, UpstreamAttempt } from './upstream.ts';
+import { listGet } from './header-list.ts';
 
 // Like node:http's request-target check: no whitespace or control characters.
 const BAD_PATH = /[^\x21-\xff]/;
@@ -53,27 +54,22 @@ function requestHead(r: AttemptRequest, framing: string): string | Error {
   if (BAD_PATH.test(r.path) || r.path === '') return codedError('invalid request target', ErrorCodes.HTTP_MALFORMED);
   if (BAD_VALUE.test(r.authority)) return codedError('invalid authority', ErrorCodes.HTTP_MALFORMED);
   let head = `${r.method} ${r.path} HTTP/1.1\r\nhost: ${r.authority}\r\nconnection: keep-alive\r\n${framing}`;
-  const h: OutgoingHttpHeaders = r.headers;
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined || k === 'host' || k === 'connection') continue;
-    if (!TOKEN.test(k)) return codedError(`invalid header name ${JSON.stringify(k.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
-    if (typeof v === 'string') {
-      if (BAD_VALUE.test(v)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
-      head += `${k}: ${v}\r\n`;
-    } else if (typeof v === 'number') {
-      head += `${k}: ${v}\r\n`;
-    } else if (k === 'cookie') {
-      // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
-      const joined = v.join('; ');
-      if (BAD_VALUE.test(joined)) return codedError('invalid character in header cookie', ErrorCodes.HTTP_MALFORMED);
-      head += `cookie: ${joined}\r\n`;
-    } else {
-      for (const one of v) {
-        if (BAD_VALUE.test(one)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
-        head += `${k}: ${one}\r\n`;
-      }
+  const h = r.headers;
+  let cookieDone = false;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i];
+    let v = h[i + 1];
+    if (k === 'host' || k === 'connection') continue;
+    if (k === 'cookie') {
+      // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3),
+      // where the first one was.
+      if (cookieDone) continue;
+      cookieDone = true;
+      for (let j = i + 2; j < h.length; j += 2) if (h[j] === 'cookie') v = `${v}; ${h[j + 1]}`;
     }
+    if (!TOKEN.test(k)) return codedError(`invalid header name ${JSON.stringify(k.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
+    if (BAD_VALUE.test(v)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
+    head += `${k}: ${v}\r\n`;
   }
   return `${head}\r\n`;
 }
@@ -273,8 +269,8 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
     this.#head = head;
     this.#body = new RequestBody(this);
     // The pod answers 100 Continue only once it has the head: send it now rather than with the body.
-    const expect = r.headers.expect;
-    if (typeof expect === 'string' && expect.toLowerCase() === '100-continue') this.#flushHead();
+    const expect = listGet(r.headers, 'expect');
+    if (expect !== undefined && expect.toLowerCase() === '100-continue') this.#flushHead();
   }
 
   get body(): Writable {
@@ -458,7 +454,7 @@ const CHUNKED: Framing = { field: 'transfer-encoding: chunked\r\n', chunked: tru
 
 /** How the request's body is framed on the wire: the head's framing field, and whether chunked. */
 function framingOf(r: AttemptRequest): Framing {
-  const hasLength = r.headers['content-length'] !== undefined;
+  const hasLength = listGet(r.headers, 'content-length') !== undefined;
   if (r.bodyless) return !hasLength && BODY_METHODS.has(r.method) ? EMPTY_BODY : NO_FRAMING;
   return hasLength ? NO_FRAMING : CHUNKED;
 }

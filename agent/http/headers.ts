@@ -18,23 +18,61 @@ export const TIMEOUT_HEADER = 'weft-timeout';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings', TARGET_HEADER, PROTO_HEADER]);
 
+/** The options a message's Connection field names (lower case): those fields stop at this hop too. */
+function connectionOptions(h: IncomingHttpHeaders): string[] | undefined {
+  const conn = h.connection;
+  return typeof conn === 'string' && conn !== '' ? conn.toLowerCase().split(/\s*,\s*/) : undefined;
+}
+
+/**
+ * THE rule of what stops at a hop, for both forms below: pseudo-headers, hop-by-hop fields, the
+ * mesh's own hop fields, what Connection names, and the retry mark unless kept. `te` is among the
+ * hop-by-hop fields; `teTrailers` says whether it comes back as "trailers".
+ */
+function hopOnly(k: string, named: string[] | undefined, keepRetryHeader: boolean): boolean {
+  return k.charCodeAt(0) === 0x3a /* ':' */ || HOP_BY_HOP.has(k) || (!keepRetryHeader && k === RETRY_HEADER) || (named !== undefined && named.includes(k));
+}
+
+function teTrailers(h: IncomingHttpHeaders): boolean {
+  return h.te !== undefined && /(^|,)\s*trailers\s*(,|$)/i.test(String(h.te));
+}
+
 /**
  * End-to-end headers of a request or response (pseudo-headers, hop-by-hop and anything the
  * Connection header names removed; `te: trailers` kept — gRPC needs it). One copy per message.
  */
 export function endToEnd(h: IncomingHttpHeaders, keepRetryHeader: boolean): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  const conn = h.connection;
-  const named = typeof conn === 'string' && conn !== '' ? conn.toLowerCase().split(/\s*,\s*/) : undefined;
+  const named = connectionOptions(h);
   for (const k in h) {
-    if (k.charCodeAt(0) === 0x3a || HOP_BY_HOP.has(k)) continue; // ':'
-    if (!keepRetryHeader && k === RETRY_HEADER) continue;
-    if (named !== undefined && named.includes(k)) continue;
+    if (hopOnly(k, named, keepRetryHeader)) continue;
     const v = h[k];
     if (v !== undefined) out[k] = v;
   }
-  if (h.te !== undefined && /(^|,)\s*trailers\s*(,|$)/i.test(String(h.te))) out.te = 'trailers';
+  if (teTrailers(h)) out.te = 'trailers';
   return out;
+}
+
+/**
+ * The same end-to-end fields appended to an HTTP/2 header list (`list`, returned): names lower
+ * case, an array value as repeated fields, a number in decimal. Where the fields go straight to a
+ * list (the pod's response head back to the peer agent), this is one pass and no object — endToEnd
+ * then objectToHeaders were an object and two arrays per response.
+ */
+export function appendEndToEnd(list: string[], h: IncomingHttpHeaders, keepRetryHeader: boolean): string[] {
+  const named = connectionOptions(h);
+  for (const key in h) {
+    const v = h[key];
+    if (v === undefined) continue;
+    // Our parsers' names are lower case already (toLowerCase then returns the same string).
+    const k = key.toLowerCase();
+    if (hopOnly(k, named, keepRetryHeader)) continue;
+    if (typeof v === 'string') list.push(k, v);
+    else if (Array.isArray(v)) for (const one of v) list.push(k, String(one));
+    else list.push(k, String(v));
+  }
+  if (teTrailers(h)) list.push('te', 'trailers');
+  return list;
 }
 
 export function isGrpc(h: IncomingHttpHeaders): boolean {
@@ -44,24 +82,18 @@ export function isGrpc(h: IncomingHttpHeaders): boolean {
 
 /**
  * A request's HTTP/2 header list: the pseudo-headers, then the request's end-to-end fields
- * (`r.headers`, already through endToEnd) and, on the hop between agents (`target` given: the
- * chosen endpoint), weft-target and weft-proto — built straight from the request, with no header
- * object in between (a spread object and its conversion were two copies per request). Also the
+ * (`r.headers`, a list already through the hop rule) and, on the hop between agents (`target`
+ * given: the chosen endpoint), weft-target and weft-proto — one array copy, no object. Also the
  * head of an h2c request to a pod on this node (no `target`: no mesh fields).
  */
 export function requestHeaderList(r: AttemptRequest, target?: string): string[] {
   const list = [':method', r.method, ':path', r.path, ':authority', r.authority, ':scheme', 'http'];
   const h = r.headers;
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined || v === null) continue;
-    // Names from our parsers are lower case already (toLowerCase then returns the same string);
-    // a route filter's may not be.
-    const name = k.toLowerCase();
-    // endToEnd dropped pseudo-headers and the mesh's own fields; a filter must not bring them back.
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    // The hop rule dropped pseudo-headers and the mesh's own fields; nothing may bring them back.
     if (name.charCodeAt(0) === 0x3a || name === TARGET_HEADER || name === PROTO_HEADER) continue;
-    if (Array.isArray(v)) for (const one of v) list.push(name, String(one));
-    else list.push(name, typeof v === 'string' ? v : String(v));
+    list.push(name, h[i + 1]);
   }
   if (target !== undefined) list.push(TARGET_HEADER, target, PROTO_HEADER, r.proto);
   return list;

@@ -2,6 +2,7 @@
 // h2c to a local pod, HTTP/2 to a peer agent). The exchange drives every kind through this shape:
 // it writes the body into `body` and hears back through an AttemptSink.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { HeaderList } from './header-list.ts';
 
 export type AppProtocol = 'http1' | 'h2';
 
@@ -62,7 +63,12 @@ export interface AttemptRequest {
   method: string;
   path: string;
   authority: string;
-  headers: OutgoingHttpHeaders;
+  /**
+   * The end-to-end fields as they go to the next hop: a header list (agent/http/header-list.ts),
+   * names lower case, built once by the hop rule (headers.ts appendEndToEnd) and walked by every
+   * writer — the hop's HTTP/2 list (requestHeaderList), the pod's HTTP/1.1 head (h1-client.ts).
+   */
+  headers: HeaderList;
   proto: AppProtocol;
   target: { ip: string; port: number };
   /** The app's SPIFFE ID: the certificate a peer hop presents. */

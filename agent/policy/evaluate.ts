@@ -36,7 +36,15 @@ export interface ConnectionContext {
 export interface HttpRequestAttributes {
   method: string;
   path: string;
-  headers: Readonly<Record<string, unknown>>;
+  /** A header object (lower-case keys) or a header list (agent/http/header-list.ts); only presence is asked. */
+  headers: Readonly<Record<string, unknown>> | readonly string[];
+}
+
+/** Whether the request has field `name`: the one presence test, for either form of its headers. */
+function hasHeader(headers: HttpRequestAttributes['headers'], name: string): boolean {
+  if (!Array.isArray(headers)) return (headers as Readonly<Record<string, unknown>>)[name] !== undefined;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return true;
+  return false;
 }
 
 export interface PolicyDecision {
@@ -116,7 +124,7 @@ function operationMatches(o: CompiledOperation, port: number, req: HttpRequestAt
   if (req === undefined || path === undefined) return l4Lenient;
   if (o.methods !== null && !o.methods.has(req.method.toUpperCase())) return false;
   if (o.paths !== null && !pathMatches(o, path)) return false;
-  if (o.headers !== null) for (const h of o.headers) if ((req.headers[h.name] !== undefined) !== h.present) return false;
+  if (o.headers !== null) for (const h of o.headers) if (hasHeader(req.headers, h.name) !== h.present) return false;
   return true;
 }
 

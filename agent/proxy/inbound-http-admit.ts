@@ -8,10 +8,11 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { PROTO_HEADER, TARGET_HEADER, endToEnd } from '../http/headers.ts';
+import { PROTO_HEADER, TARGET_HEADER, appendEndToEnd, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptRequest } from '../http/upstream.ts';
 import { requestTrailers } from '../http/trailer-fields.ts';
+import { listGet } from '../http/header-list.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
@@ -99,6 +100,11 @@ export function responseHead(status: number, headers: IncomingHttpHeaders): Outg
   return out;
 }
 
+/** The same head as an HTTP/2 header list (the codec mover): `:status` first, then the end-to-end fields, one pass. */
+export function responseHeadList(status: number, headers: IncomingHttpHeaders): string[] {
+  return appendEndToEnd([':status', String(status)], headers, true);
+}
+
 /** The deciding half of the inbound L7 path, shared by both movers. One per agent (worker). */
 export class InboundHttpCore {
   readonly deps: InboundHttpDeps;
@@ -177,7 +183,7 @@ export class InboundHttpCore {
       method,
       path,
       authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
-      headers: endToEnd(headers, true),
+      headers: appendEndToEnd([], headers, true),
       proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
       target: { ip: target.host, port: target.port },
       source: h.peerIdentity,
@@ -195,7 +201,7 @@ export class InboundHttpCore {
       authority: (headers[':authority'] as string | undefined) ?? '',
       retryAttempt,
       span,
-      traceparent: forward.headers.traceparent as string | undefined,
+      traceparent: listGet(forward.headers, 'traceparent'),
       start: Date.now(),
     };
     return { forward, report };

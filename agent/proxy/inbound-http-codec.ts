@@ -22,10 +22,10 @@ import { HeadersKind, type H2Connection, type H2Stream, type HeadersKindValue } 
 import { headersToObject, objectToHeaders } from '../h2/header-object.ts';
 import { StreamState } from '../h2/stream-state.ts';
 import type { H2StreamHandler } from '../h2/stream-handler.ts';
-import { endToEnd } from '../http/headers.ts';
+import { appendEndToEnd } from '../http/headers.ts';
 import { endRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import type { CodecPeer } from './hbone/server.ts';
-import { FAILED_DELIVERED, FAILED_NOT_DELIVERED, failureLabel, reportPeerRequest, responseHead, wantsTrailers, type InboundHttpCore, type RequestReport } from './inbound-http-admit.ts';
+import { FAILED_DELIVERED, FAILED_NOT_DELIVERED, failureLabel, reportPeerRequest, responseHeadList, wantsTrailers, type InboundHttpCore, type RequestReport } from './inbound-http-admit.ts';
 
 
 const EMPTY = Buffer.alloc(0);
@@ -169,7 +169,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
     this.#status = status;
     this.#wantTrailers = wantsTrailers(headers);
     this.#headersSent = true;
-    this.#conn.sendHeaders(this.#s, objectToHeaders(responseHead(status, headers)), false);
+    this.#conn.sendHeaders(this.#s, responseHeadList(status, headers), false);
     this.#body = body;
     body.on('data', (this.#onBodyData ??= this.#bodyData.bind(this)));
   }
@@ -191,7 +191,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
     this.#drained();
     if (this.#closed || this.#endSent) return;
     this.#endSent = true;
-    const list = this.#wantTrailers && trailers !== undefined ? objectToHeaders(endToEnd(trailers, true)) : undefined;
+    const list = this.#wantTrailers && trailers !== undefined ? appendEndToEnd([], trailers, true) : undefined;
     // Trailers end the stream (queued behind the body); none at all ends it with an empty DATA.
     if (list !== undefined && list.length > 0) this.#conn.sendHeaders(this.#s, list, true);
     else this.#conn.sendData(this.#s, EMPTY, true);

@@ -6,7 +6,8 @@
 //
 // Callers check `Telemetry.tracing` first; nothing here runs when tracing is off.
 import type { Attributes } from '@opentelemetry/api';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { listDelete, listGet, listSet, type HeaderList } from '../http/header-list.ts';
 import type { WorkloadRecord } from '../../control/api/model.ts';
 import { workloadName } from './labels.ts';
 import { namespaceOf } from './recorder.ts';
@@ -21,7 +22,7 @@ export interface SpannedRequest {
   method: string;
   path: string;
   authority: string;
-  headers: OutgoingHttpHeaders;
+  headers: HeaderList;
 }
 
 function put(a: Attributes, key: string, value: string): void {
@@ -63,15 +64,15 @@ function baseAttributes(conn: ConnectionContext | undefined, r: SpannedRequest, 
 
 function start(spans: SpanRecorder, kind: 'client' | 'server', incoming: string | string[] | undefined, r: SpannedRequest, route: string): RequestSpan {
   const span = spans.startRequest({ kind, traceparent: typeof incoming === 'string' ? incoming : undefined, name: route === '' ? r.method : `${r.method} ${route}` });
-  r.headers[TRACEPARENT] = span.traceparent;
+  listSet(r.headers, TRACEPARENT, span.traceparent);
   // W3C Trace Context §3.3: tracestate belongs to the traceparent it came with.
-  if (!span.continued) delete r.headers[TRACESTATE];
+  if (!span.continued) listDelete(r.headers, TRACESTATE);
   return span;
 }
 
 /** Source agent, request start: a client span, its context forwarded upstream in `r.headers`. */
 export function startClientSpan(spans: SpanRecorder, conn: ConnectionContext | undefined, r: SpannedRequest, route: string): RequestSpan {
-  const span = start(spans, 'client', r.headers[TRACEPARENT] as string | string[] | undefined, r, route);
+  const span = start(spans, 'client', listGet(r.headers, TRACEPARENT), r, route);
   // Unsampled requests (most, at a low ratio) only propagate: no attributes to build.
   if (span.recording) span.setAttributes(baseAttributes(conn, r, route));
   return span;

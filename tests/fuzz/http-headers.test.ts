@@ -12,7 +12,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import type { IncomingHttpHeaders } from 'node:http';
-import { endToEnd, PROTO_HEADER, RETRY_HEADER, TARGET_HEADER } from '../../agent/http/headers.ts';
+import { appendEndToEnd, endToEnd, PROTO_HEADER, RETRY_HEADER, TARGET_HEADER } from '../../agent/http/headers.ts';
 import { isOriginForm, originForm } from '../../agent/http/request-target.ts';
 import { classifyClientError } from '../../common/http-client-error.ts';
 import { assertProperty, corpus, runs } from './fuzz.ts';
@@ -47,6 +47,26 @@ t.test('endToEnd: only end-to-end headers cross, unchanged', async (t) => {
       if (!dropped && out[k] === undefined) return false;
     }
     return true;
+  }), RUNS);
+  t.pass(`${RUNS} header sets`);
+});
+
+t.test('appendEndToEnd: the same rule as a flat list, arrays as repeated fields, in order', async (t) => {
+  assertProperty(fc.property(headers, fc.boolean(), (h, keepRetry) => {
+    const list = appendEndToEnd([':status', '200'], h, keepRetry);
+    if (list[0] !== ':status' || list[1] !== '200') return false;
+    const named = typeof h.connection === 'string' ? h.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
+    // What should cross, written from the rule (not from the code): every other field, each array value once, in order.
+    const want: string[] = [];
+    for (const [k, v] of Object.entries(h)) {
+      const dropped = k.startsWith(':') || HOP.includes(k) || named.includes(k) || k === 'te' || (k === RETRY_HEADER && !keepRetry);
+      if (dropped || v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) want.push(k, one);
+    }
+    const te = typeof h.te === 'string' && h.te.split(',').some((x) => x.trim().toLowerCase() === 'trailers');
+    if (te) want.push('te', 'trailers');
+    const got = list.slice(2);
+    return got.length === want.length && got.every((x, i) => x === want[i]);
   }), RUNS);
   t.pass(`${RUNS} header sets`);
 });

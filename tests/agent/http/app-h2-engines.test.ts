@@ -459,7 +459,7 @@ t.test('an h2c pod that refuses the connection: the attempt fails as never deliv
   await new Promise<void>((r) => closed.close(() => r()));
   const failure = await new Promise<{ delivered: boolean; message: string }>((resolve, reject) => {
     const a = local.start(
-      { method: 'POST', path: '/x', authority: 'pod', headers: {}, proto: 'h2', target: { ip: '127.0.0.1', port: deadPort }, source: 'spiffe://cluster.local/ns/demo/sa/client', sourceAddress: '127.0.0.1', bodyless: false },
+      { method: 'POST', path: '/x', authority: 'pod', headers: [], proto: 'h2', target: { ip: '127.0.0.1', port: deadPort }, source: 'spiffe://cluster.local/ns/demo/sa/client', sourceAddress: '127.0.0.1', bodyless: false },
       {
         onContinue: () => undefined,
         onResponse: () => reject(new Error('a response from a closed port')),
@@ -477,7 +477,7 @@ t.test('an h2c pod that refuses the connection: the attempt fails as never deliv
   t.teardown(() => { again.close(); });
   const status = await new Promise<number>((resolve, reject) => {
     const a = local.start(
-      { method: 'GET', path: '/x', authority: 'pod', headers: {}, proto: 'h2', target: { ip: '127.0.0.1', port: deadPort }, source: 'spiffe://cluster.local/ns/demo/sa/client', sourceAddress: '127.0.0.1', bodyless: true },
+      { method: 'GET', path: '/x', authority: 'pod', headers: [], proto: 'h2', target: { ip: '127.0.0.1', port: deadPort }, source: 'spiffe://cluster.local/ns/demo/sa/client', sourceAddress: '127.0.0.1', bodyless: true },
       {
         onContinue: () => undefined,
         onResponse: (st, _h, body) => { body.resume(); resolve(st); },

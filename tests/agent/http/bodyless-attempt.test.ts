@@ -76,7 +76,7 @@ t.test('HTTP/1.1: a bodyless attempt is sent whole and answered', async (t) => {
   const port = (server.address() as AddressInfo).port;
   const local = new LocalUpstream({ sockets: createSocketFactory(), connectTimeoutMs: 2000 });
   t.teardown(() => { local.close(); server.close(); });
-  const r = { method: 'GET', path: '/', authority: 'x', headers: {}, proto: 'http1' as const, target: { ip: '127.0.0.1', port }, source: 'spiffe://t/ns/a/sa/b', sourceAddress: '127.0.0.1', bodyless: true };
+  const r = { method: 'GET', path: '/', authority: 'x', headers: [], proto: 'http1' as const, target: { ip: '127.0.0.1', port }, source: 'spiffe://t/ns/a/sa/b', sourceAddress: '127.0.0.1', bodyless: true };
   const a = sink();
   const attempt = local.start(r, a.sink);
   t.ok(attempt.body.writableEnded, 'the request is ended at once');

@@ -43,7 +43,7 @@ async function listen(server: net.Server): Promise<number> {
 }
 
 function req(port: number, over: Partial<AttemptRequest> = {}): AttemptRequest {
-  return { method: 'GET', path: '/', authority: 'pod.test', headers: {}, proto: 'http1', target: { ip: '127.0.0.1', port }, source: 'spiffe://t/ns/a/sa/b', sourceAddress: '127.0.0.1', bodyless: true, ...over };
+  return { method: 'GET', path: '/', authority: 'pod.test', headers: [], proto: 'http1', target: { ip: '127.0.0.1', port }, source: 'spiffe://t/ns/a/sa/b', sourceAddress: '127.0.0.1', bodyless: true, ...over };
 }
 
 /** A node:http server that counts connections; closes everything at teardown. */
@@ -69,7 +69,7 @@ t.test('keep-alive: sequential requests share one connection; the head carries h
   const pool = newPool(t);
   for (let i = 0; i < 3; i++) {
     const a = sink();
-    pool.start(req(s.port, { path: `/p${i}?q=1`, headers: { 'x-multi': ['1', '2'], cookie: ['c=1', 'd=2'], 'x-num': 5 } }), a.sink);
+    pool.start(req(s.port, { path: `/p${i}?q=1`, headers: ['x-multi', '1', 'cookie', 'c=1', 'x-multi', '2', 'cookie', 'd=2', 'x-num', '5'] }), a.sink);
     const o = await a.done;
     t.equal(o.body, `GET /p${i}?q=1`);
     t.same(o.headers['set-cookie'], ['a=1', 'b=2']);
@@ -98,7 +98,7 @@ t.test('request bodies: chunked without a length, identity with one, content-len
   endBody(chunked.body);
   await a.done;
   const b = sink();
-  const sized = pool.start(req(s.port, { method: 'PUT', bodyless: false, headers: { 'content-length': '5' } }), b.sink);
+  const sized = pool.start(req(s.port, { method: 'PUT', bodyless: false, headers: ['content-length', '5'] }), b.sink);
   sized.body.write(Buffer.from('world'));
   endBody(sized.body);
   await b.done;
@@ -118,7 +118,7 @@ t.test('100-continue: the head goes first, the sink hears Continue, then the bod
   const pool = newPool(t);
   const a = sink();
   let continued = false;
-  const attempt = pool.start(req(s.port, { method: 'POST', bodyless: false, headers: { expect: '100-continue', 'content-length': '4' } }), {
+  const attempt = pool.start(req(s.port, { method: 'POST', bodyless: false, headers: ['expect', '100-continue', 'content-length', '4'] }), {
     ...a.sink,
     onContinue() {
       continued = true;
@@ -385,12 +385,12 @@ t.test('an invalid header value never reaches the wire', async (t) => {
   const s = await httpServer(t, (_q, r) => r.end('ok'));
   const pool = newPool(t);
   const a = sink();
-  pool.start(req(s.port, { headers: { 'x-bad': 'a\r\nx-injected: 1' } }), a.sink);
+  pool.start(req(s.port, { headers: ['x-bad', 'a\r\nx-injected: 1'] }), a.sink);
   const f = await a.failed;
   t.equal(f.err.code, 'WEFT_ERR_HTTP_MALFORMED');
   t.equal(s.connections(), 0);
   const b = sink();
-  const withBody = pool.start(req(s.port, { method: 'POST', bodyless: false, headers: { 'x-bad': 'a\nb' } }), b.sink);
+  const withBody = pool.start(req(s.port, { method: 'POST', bodyless: false, headers: ['x-bad', 'a\nb'] }), b.sink);
   withBody.body.write(Buffer.from('dropped'));
   endBody(withBody.body);
   t.equal((await b.failed).err.code, 'WEFT_ERR_HTTP_MALFORMED', 'a streaming body is dropped, not an error');
@@ -424,7 +424,7 @@ t.test('request trailers: a chunked body ends with its trailer section; a Conten
   t.equal(counters.requestTrailersDropped, 0);
 
   const b = sink();
-  const sized = pool.start(req(s.port, { method: 'PUT', bodyless: false, headers: { 'content-length': '3' } }), b.sink);
+  const sized = pool.start(req(s.port, { method: 'PUT', bodyless: false, headers: ['content-length', '3'] }), b.sink);
   sized.body.write(Buffer.from('xyz'));
   endRequest(sized, { 'x-checksum': 'sha256=5678' });
   t.equal((await b.done).status, 200);

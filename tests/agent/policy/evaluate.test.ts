@@ -103,6 +103,9 @@ const cases: Case[] = [
   { name: 'L7: prefix path mismatch', policies: [pol('ALLOW', [rule([], [{ paths: [{ type: 'prefix', value: '/api/' }] }])])], ctx: ctx(WEB), req: get('/apix'), allowed: false },
   { name: 'L7: header presence', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: get('/', { 'x-user': '' }), allowed: true },
   { name: 'L7: header absent', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
+  { name: 'L7: header presence, the request\'s headers as a list (the forwarded form)', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: { method: 'GET', path: '/', headers: ['accept', '*/*', 'x-user', ''] }, allowed: true },
+  { name: 'L7: header absent from a list; a value equal to the name does not count', policies: [pol('ALLOW', [rule([], [{ headers: [{ name: 'x-user', present: true }] }])])], ctx: ctx(WEB), req: { method: 'GET', path: '/', headers: ['accept', 'x-user'] }, allowed: false },
+  { name: 'L7: present: false matches a list without the header', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: { method: 'GET', path: '/', headers: ['x-debug-not', '1'] }, allowed: false },
   { name: 'L7: header required absent (present: false)', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: get('/'), allowed: false },
   { name: 'L7: present: false does not match when the header is there', policies: [pol('DENY', [rule([], [{ headers: [{ name: 'x-debug', present: false }] }])])], ctx: ctx(WEB), req: get('/', { 'x-debug': '1' }), allowed: true },
   // What app servers still read differently after normalisation (agent/policy/path-match.ts, docs/policy.md).

@@ -10,6 +10,7 @@ import { createSpanRecorder } from '../../../agent/telemetry/tracing.ts';
 import { formatTraceparent, noSpans, parseTraceparent, tracesEnabled } from '../../../agent/telemetry/trace-context.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { flattenSpans, startOtlpReceiver } from '../../common/otlp-receiver.ts';
+import { listGet } from '../../../agent/http/header-list.ts';
 
 const log = createLogger('test');
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -72,13 +73,13 @@ t.test('client span: child of the caller, forwarded upstream, mesh attributes, o
   const exporter = new InMemorySpanExporter();
   const rec = createSpanRecorder({ env: () => undefined, log, exporter });
   t.teardown(() => rec.shutdown());
-  const r: SpannedRequest = { method: 'GET', path: '/items/3?token=secret', authority: 'server.demo:8080', headers: { traceparent: TP, tracestate: 'vendor=1', accept: '*/*' } };
+  const r: SpannedRequest = { method: 'GET', path: '/items/3?token=secret', authority: 'server.demo:8080', headers: ['traceparent', TP, 'tracestate', 'vendor=1', 'accept', '*/*'] };
   const span = startClientSpan(rec, outboundConn, r, 'demo/items');
-  const fwd = parseTraceparent(r.headers.traceparent as string);
+  const fwd = parseTraceparent(listGet(r.headers, 'traceparent'));
   t.equal(fwd?.traceId, TRACE, 'same trace upstream');
   t.not(fwd?.spanId, '00f067aa0ba902b7', 'the span id is the new span');
   t.equal(fwd?.flags, 1, 'sampled, like the caller');
-  t.equal(r.headers.tracestate, 'vendor=1', 'tracestate kept with its traceparent');
+  t.equal(listGet(r.headers, 'tracestate'), 'vendor=1', 'tracestate kept with its traceparent');
   endClientSpan(span, { status: 503, endpoint: { workload: workload('server'), local: false }, retries: 2, error: undefined });
   const [s] = exporter.getFinishedSpans();
   t.equal(s.name, 'GET demo/items');
@@ -99,10 +100,10 @@ t.test('no or a broken traceparent: a new trace, its tracestate dropped', async 
   const exporter = new InMemorySpanExporter();
   const rec = createSpanRecorder({ env: () => undefined, log, exporter });
   t.teardown(() => rec.shutdown());
-  const r: SpannedRequest = { method: 'POST', path: '/', authority: '10.96.0.10', headers: { traceparent: '00-zz-00-01', tracestate: 'vendor=1' } };
+  const r: SpannedRequest = { method: 'POST', path: '/', authority: '10.96.0.10', headers: ['traceparent', '00-zz-00-01', 'tracestate', 'vendor=1'] };
   const span = startClientSpan(rec, undefined, r, '');
-  t.notOk('tracestate' in r.headers);
-  t.ok(parseTraceparent(r.headers.traceparent as string) !== null, 'a valid traceparent goes upstream');
+  t.equal(listGet(r.headers, 'tracestate'), undefined);
+  t.ok(parseTraceparent(listGet(r.headers, 'traceparent')) !== null, 'a valid traceparent goes upstream');
   endClientSpan(span, { status: 200, endpoint: { workload: workload('server'), local: true }, retries: 0, error: undefined });
   const [s] = exporter.getFinishedSpans();
   t.equal(s.parentSpanContext, undefined, 'a root span');
@@ -110,10 +111,10 @@ t.test('no or a broken traceparent: a new trace, its tracestate dropped', async 
   t.equal(s.attributes['weft.tls'], 'none', 'same-node endpoint: no TLS');
   t.equal(s.attributes['server.address'], '10.96.0.10');
   t.equal(s.status.code, 0, 'unset for a success');
-  const r2: SpannedRequest = { method: 'GET', path: '/', authority: 'x', headers: {} };
+  const r2: SpannedRequest = { method: 'GET', path: '/', authority: 'x', headers: [] };
   const cut = startClientSpan(rec, undefined, r2, '');
   endClientSpan(cut, { status: 200, endpoint: undefined, retries: 0, error: 'response_aborted' });
-  const none = startClientSpan(rec, undefined, { ...r2, headers: {} }, '');
+  const none = startClientSpan(rec, undefined, { ...r2, headers: [] }, '');
   endClientSpan(none, { status: 0, endpoint: undefined, retries: 0, error: undefined });
   const [, a, b] = exporter.getFinishedSpans();
   t.equal(a.attributes['error.type'], 'response_aborted');
@@ -126,13 +127,13 @@ t.test('server span: child of the source agent span; the pod gets its context', 
   const rec = createSpanRecorder({ env: () => undefined, log, exporter });
   t.teardown(() => rec.shutdown());
   const inbound = connectionContext({ direction: 'inbound', path: 'inbound_hbone', sourceIdentity: 'spiffe://cluster.local/ns/demo/sa/client', destination: workload('server'), tls: 'mutual', sourceAddress: '', destinationAddress: '' });
-  const forwarded: SpannedRequest = { method: 'GET', path: '/', authority: 'server.demo', headers: { traceparent: TP } };
+  const forwarded: SpannedRequest = { method: 'GET', path: '/', authority: 'server.demo', headers: ['traceparent', TP] };
   const span = startServerSpan(rec, { traceparent: TP }, inbound, forwarded, 1);
   span.end(200);
   const [s] = exporter.getFinishedSpans();
   t.equal(s.kind, 1 /* SERVER */);
   t.equal(s.parentSpanContext?.spanId, '00f067aa0ba902b7');
-  t.equal(forwarded.headers.traceparent, `00-${TRACE}-${s.spanContext().spanId}-01`, 'the pod sees the server span');
+  t.equal(listGet(forwarded.headers, 'traceparent'), `00-${TRACE}-${s.spanContext().spanId}-01`, 'the pod sees the server span');
   t.match(s.attributes, {
     'weft.direction': 'inbound', 'weft.source.namespace': 'demo', 'weft.source.identity': 'spiffe://cluster.local/ns/demo/sa/client',
     'weft.destination.workload': 'server', 'weft.tls': 'mutual', 'http.request.resend_count': 1, 'http.response.status_code': 200,
@@ -145,17 +146,17 @@ t.test('sampling from OTEL_TRACES_SAMPLER: ratio 0 exports nothing, the context 
   const exporter = new InMemorySpanExporter();
   const rec = createSpanRecorder({ env: (k) => process.env[k], log, exporter });
   t.teardown(() => rec.shutdown());
-  const root: SpannedRequest = { method: 'GET', path: '/', authority: 's', headers: {} };
+  const root: SpannedRequest = { method: 'GET', path: '/', authority: 's', headers: [] };
   endClientSpan(startClientSpan(rec, undefined, root, ''), { status: 200, endpoint: undefined, retries: 0, error: undefined });
-  const tp = parseTraceparent(root.headers.traceparent as string);
+  const tp = parseTraceparent(listGet(root.headers, 'traceparent'));
   t.ok(tp !== null, 'a traceparent is still sent upstream');
   t.equal(tp?.flags, 0, 'marked not sampled, so the next hop does not sample either');
-  const unsampled: SpannedRequest = { method: 'GET', path: '/', authority: 's', headers: { traceparent: TP.replace(/01$/, '00') } };
+  const unsampled: SpannedRequest = { method: 'GET', path: '/', authority: 's', headers: ['traceparent', TP.replace(/01$/, '00')] };
   endClientSpan(startClientSpan(rec, undefined, unsampled, ''), { status: 200, endpoint: undefined, retries: 0, error: undefined });
-  t.equal(parseTraceparent(unsampled.headers.traceparent as string)?.traceId, TRACE, "the caller's trace id kept");
+  t.equal(parseTraceparent(listGet(unsampled.headers, 'traceparent'))?.traceId, TRACE, "the caller's trace id kept");
   t.equal(exporter.getFinishedSpans().length, 0, 'nothing exported at ratio 0');
   // Parent-based: a caller that sampled its trace gets the mesh's spans whatever the ratio.
-  const sampled: SpannedRequest = { method: 'GET', path: '/', authority: 's', headers: { traceparent: TP } };
+  const sampled: SpannedRequest = { method: 'GET', path: '/', authority: 's', headers: ['traceparent', TP] };
   endClientSpan(startClientSpan(rec, undefined, sampled, ''), { status: 200, endpoint: undefined, retries: 0, error: undefined });
   t.equal(exporter.getFinishedSpans().length, 1);
 });
@@ -167,7 +168,7 @@ for (const protocol of ['http/json', 'http/protobuf'] as const) t.test(`OTLP/HTT
   const { resourceFromAttributes } = await import('@opentelemetry/resources');
   const rec = createSpanRecorder({ env: (k) => process.env[k], log, resource: resourceFromAttributes({ 'service.name': 'weft-agent', 'k8s.node.name': 'n7' }) });
   t.equal(rec.exporting, true);
-  const r: SpannedRequest = { method: 'GET', path: '/x', authority: 'server.demo', headers: { traceparent: TP } };
+  const r: SpannedRequest = { method: 'GET', path: '/x', authority: 'server.demo', headers: ['traceparent', TP] };
   endClientSpan(startClientSpan(rec, outboundConn, r, ''), { status: 500, endpoint: { workload: workload('server'), local: false }, retries: 0, error: undefined });
   await rec.forceFlush();
   await rec.shutdown();
