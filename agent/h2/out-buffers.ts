@@ -10,7 +10,7 @@
 // to the garbage collector, so an idle agent holds at most that much.
 
 /** Smallest buffer lent: a flush this size or more is joined; smaller ones go as chunks. */
-export const JOIN_MIN = Number(process.env.JOIN_MIN ?? 16 * 1024);
+export const JOIN_MIN = 16 * 1024;
 const MIN_SIZE = 64 * 1024;
 /** Largest buffer the pool keeps (larger flushes get one of their own, dropped after the write). */
 const KEEP_MAX = 1024 * 1024;
