@@ -42,6 +42,12 @@ export interface H2Stream {
   pendingBytes: number;
   pendingEnd: boolean;
   pendingTrailers: string[] | null;
+  /**
+   * The handler takes a DATA frame that straddles reads in pieces, views of each read, rather than
+   * assembled into a buffer of its own (frame-reader.ts): set by one that writes each piece on at
+   * once and batches its writes (the HBONE tunnels, codec-tunnel.ts). Others get whole frames.
+   */
+  pieces: boolean;
   ctx: unknown;
 }
 
@@ -318,17 +324,23 @@ export class H2Connection implements FrameSink, SettingsSink {
     this.#deliverData(s, f.end - f.start === payload.length ? payload : payload.subarray(f.start, f.end), (flags & Flag.END_STREAM) !== 0);
   }
 
-  /** FrameSink: an unpadded DATA frame of `length` octets whose content follows in pieces (frame-reader.ts). */
-  onDataHead(flags: number, sid: number, length: number): void {
+  /**
+   * FrameSink: an unpadded DATA frame of `length` octets that straddles reads (frame-reader.ts).
+   * Taken in pieces only for a stream whose handler asked for them (`H2Stream.pieces`); any other
+   * frame is assembled and checked whole by #onData, as before.
+   */
+  onDataHead(flags: number, sid: number, length: number): boolean {
     this.#pieceStream = undefined;
+    if (this.#streams.get(sid)?.pieces !== true) return false;
     this.#frameOrder(FrameType.DATA, flags);
     this.#pieceEnd = (flags & Flag.END_STREAM) !== 0;
     try {
       this.#pieceStream = this.#admitData(flags, sid, length, length);
     } catch (err) {
-      if (err instanceof H2Error && err.streamId !== 0) return this.#streamError(err);
-      throw err;
+      if (err instanceof H2Error && err.streamId !== 0) this.#streamError(err);
+      else throw err;
     }
+    return true;
   }
 
   /** FrameSink: the next piece of the DATA frame announced by onDataHead. */
@@ -853,6 +865,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       pendingBytes: 0,
       pendingEnd: false,
       pendingTrailers: null,
+      pieces: false,
       ctx: undefined,
     };
     this.#streams.set(id, s);

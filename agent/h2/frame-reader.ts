@@ -1,12 +1,13 @@
 // Splits the byte stream of one connection into frames (RFC 9113 §4.1). A frame that lies
 // whole in the chunk just read is handed over as a subarray of it (no copy). An unpadded DATA
-// frame that straddles reads is not assembled either: its header is announced (onDataHead) and
-// its content handed on in pieces, each a subarray of the chunk it arrived in (onDataPart) —
-// over TLS every full-size DATA frame straddles (a TLS read yields at most 16 KiB of cleartext,
-// a 16 KiB frame is 9 octets more), and assembling each cost one allocation and one copy per
-// frame on a bulk stream. Any other frame that straddles reads is assembled in a buffer of its
-// own. The length is checked against our SETTINGS_MAX_FRAME_SIZE before any payload is buffered
-// (FRAME_SIZE_ERROR, §4.2), so a peer cannot make us hold more than one maximum frame.
+// frame that straddles reads need not be assembled: its header is offered to the sink
+// (onDataHead), and if the sink takes it, its content is handed on in pieces, each a subarray of
+// the chunk it arrived in (onDataPart) — over TLS every full-size DATA frame straddles (a TLS read
+// yields at most 16 KiB of cleartext, a 16 KiB frame is 9 octets more), and assembling each costs
+// one allocation and one copy per frame on a bulk stream. Any other frame that straddles reads is
+// assembled in a buffer of its own. The length is checked against our SETTINGS_MAX_FRAME_SIZE
+// before any payload is buffered (FRAME_SIZE_ERROR, §4.2), so a peer cannot make us hold more
+// than one maximum frame.
 import { CLIENT_PREFACE, FRAME_HEADER_LENGTH, Flag, FrameType, H2Code } from './constants.ts';
 import { connError } from './h2-error.ts';
 
@@ -87,10 +88,9 @@ export class FrameReader {
           this.#need = -1;
           this.#sink.onFrame(this.#type, this.#flags, this.#stream, chunk.subarray(off, off + n));
           off += n;
-        } else if (this.#need > 0 && this.#pieces && this.#type === FrameType.DATA && (this.#flags & Flag.PADDED) === 0) {
+        } else if (this.#need > 0 && this.#pieces && this.#type === FrameType.DATA && (this.#flags & Flag.PADDED) === 0 && (this.#sink as Required<FrameSink>).onDataHead(this.#flags, this.#stream, this.#need)) {
           this.#piecewise = true;
           this.#partialLen = 0;
-          (this.#sink as Required<FrameSink>).onDataHead(this.#flags, this.#stream, this.#need);
         } else if (this.#need > 0) {
           // A frame of its own buffer, so the payload handed on may be kept.
           this.#partial = Buffer.allocUnsafe(this.#need);

@@ -127,6 +127,8 @@ export class CodecTunnel implements H2PendingStream {
   attach(s: H2Stream): void {
     this.#s = s;
     s.ctx = this;
+    // Each piece goes straight to a corked socket write (#toSocketWrite): no frame need be assembled.
+    s.pieces = true;
   }
 
   failOpen(err: Error): void {
