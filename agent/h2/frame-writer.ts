@@ -4,8 +4,9 @@
 // socket in one write (one TLS record run, one syscall) from a single setImmediate per turn: a
 // small flush as a corked burst of its chunks, a large one (JOIN_MIN and up: a bulk stream's
 // DATA) joined into one reused buffer of out-buffers.ts, so that the TLS socket does not join
-// them into a fresh allocation of its own. A payload appended by reference must therefore stay
-// unchanged only until the flush, not until the socket has written it. The flush function and
+// them into a fresh allocation of its own; while a joined write is in flight the next turn's
+// bytes wait here, not in the socket's queue (#flushTurn). A payload appended by reference must
+// stay unchanged until it is flushed (copied into a joined buffer or handed to the socket). The flush function and
 // the write callback are bound once per writer: no closure per frame or per flush.
 import { FRAME_HEADER_LENGTH } from './constants.ts';
 import { JOIN_MIN, outBuffers } from './out-buffers.ts';
@@ -38,14 +39,16 @@ export class FrameWriter {
   readonly #flushBound: () => void;
   /** Joined buffers the socket is writing, oldest first (writes complete in order). */
   readonly #lent: Buffer[] = [];
-  readonly #writtenBound: () => void;
+  readonly #writtenBound: (err?: Error | null) => void;
 
   constructor(sink?: ByteSink) {
     this.#sink = sink;
-    this.#flushBound = () => this.flush();
-    this.#writtenBound = () => {
+    this.#flushBound = () => this.#flushTurn();
+    this.#writtenBound = (err?: Error | null) => {
       const b = this.#lent.shift();
       if (b !== undefined) outBuffers.give(b);
+      // What was held behind the joined write goes now, joined again if large (see #flushTurn).
+      if (err == null && this.#lent.length === 0 && this.queued > 0) this.flush();
     };
   }
 
@@ -102,7 +105,22 @@ export class FrameWriter {
     this.commit(FRAME_HEADER_LENGTH);
   }
 
-  /** Everything queued, now (also called from the per-turn immediate). */
+  /**
+   * The per-turn flush, held while a joined write is still in flight (its callback flushes
+   * instead): a TLS socket completes a write on a later turn, and a second write queued behind it
+   * would reach the socket as a writev, which TLS joins into a fresh allocation — what joining
+   * here avoids. The bytes go no later than they would from the socket's own queue.
+   */
+  #flushTurn(): void {
+    if (this.#lent.length > 0) {
+      this.#scheduled = false;
+      this.#immediate = undefined;
+      return;
+    }
+    this.flush();
+  }
+
+  /** Everything queued, now, even behind a write in flight (GOAWAY, the connection's end, tests). */
   flush(): void {
     this.#scheduled = false;
     if (this.#immediate !== undefined) {

@@ -94,6 +94,44 @@ t.test('a lent buffer is not written into again until the socket has called back
   for (const wr of sink.writes.slice(1)) wr.cb?.();
 });
 
+t.test('while a joined write is in flight the next turn waits, then leaves in one joined write from its callback', async (t) => {
+  const sink = new RecordingSink();
+  const w = new FrameWriter(sink);
+  const a = randomBytes(JOIN_MIN);
+  writeData(w, 1, a, false);
+  writeData(w, 1, Buffer.from('x'), false);
+  await new Promise((r) => setImmediate(r));
+  t.equal(sink.writes.length, 1, 'the first turn: one joined write, its callback held by the socket');
+  const b = randomBytes(JOIN_MIN);
+  const c = randomBytes(5_000);
+  writeData(w, 3, b, false);
+  await new Promise((r) => setImmediate(r));
+  writeData(w, 3, c, false);
+  writePing(w, false, Buffer.alloc(8));
+  await new Promise((r) => setImmediate(r));
+  t.equal(sink.writes.length, 1, 'two more turns: nothing written behind the write in flight');
+  sink.writes[0].cb?.();
+  t.equal(sink.writes.length, 2, 'its callback wrote what waited');
+  t.ok(sink.writes[1].cb !== undefined, 'as one joined write');
+  t.same(dataOf(sink.writes[1].copy), [b, c], 'in order');
+  sink.writes[1].cb?.();
+  await new Promise((r) => setImmediate(r));
+  t.equal(sink.writes.length, 2, 'nothing left');
+});
+
+t.test('an explicit flush goes out even behind a write in flight (GOAWAY before the socket ends)', async (t) => {
+  const sink = new RecordingSink();
+  const w = new FrameWriter(sink);
+  writeData(w, 1, randomBytes(JOIN_MIN), false);
+  writeData(w, 1, Buffer.from('x'), false);
+  w.flush();
+  writePing(w, false, Buffer.alloc(8));
+  w.flush();
+  t.equal(sink.writes.length, 2);
+  sink.writes[0].cb?.();
+  t.equal(sink.writes.length, 2, 'nothing written twice');
+});
+
 t.test('a small flush of several chunks is a corked burst of them, as before', async (t) => {
   const sink = new RecordingSink();
   const w = new FrameWriter(sink);
@@ -115,7 +153,19 @@ t.test('the pool lends buffers big enough, keeps a bounded amount, and never len
   t.equal(pool.take(10).buffer, a.buffer, 'a given-back buffer is lent again');
   t.equal(pool.keptBytes, 0);
   for (let i = 0; i < 100; i++) pool.give(Buffer.allocUnsafeSlow(1 << 20));
-  t.ok(pool.keptBytes <= 2 << 20, `kept ${pool.keptBytes} octets at most 2 MiB`);
+  t.ok(pool.keptBytes <= 4 << 20, `kept ${pool.keptBytes} octets, at most 4 MiB`);
   pool.give(Buffer.allocUnsafeSlow(8 << 20));
-  t.ok(pool.keptBytes <= 2 << 20, 'a very large buffer is not kept');
+  t.ok(pool.keptBytes <= 4 << 20, 'a very large buffer is not kept');
+});
+
+t.test('the pool lets its kept buffers go once nothing has been taken for a while', async (t) => {
+  const pool = new OutBuffers({ trimMs: 50 });
+  pool.give(pool.take(100_000));
+  t.ok(pool.keptBytes > 0);
+  await new Promise((r) => setTimeout(r, 30));
+  pool.give(pool.take(100_000));
+  await new Promise((r) => setTimeout(r, 30));
+  t.ok(pool.keptBytes > 0, 'still kept: a take 30 ms ago');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(pool.keptBytes, 0, 'idle past the trim delay: nothing kept');
 });
