@@ -42,6 +42,12 @@ export interface H2Stream {
   pendingBytes: number;
   pendingEnd: boolean;
   pendingTrailers: string[] | null;
+  /**
+   * The handler takes a DATA frame that straddles reads in pieces, views of each read, rather than
+   * assembled into a buffer of its own (frame-reader.ts): set by one that writes each piece on at
+   * once and batches its writes (the HBONE tunnels, codec-tunnel.ts). Others get whole frames.
+   */
+  pieces: boolean;
   ctx: unknown;
 }
 
@@ -151,6 +157,10 @@ export class H2Connection implements FrameSink, SettingsSink {
   #hbLen = 0;
   #hbFrames = 0;
   #hbSelfDep = false;
+
+  // A DATA frame arriving in pieces (onDataHead / onDataPart): its stream (undefined: dropped) and END_STREAM.
+  #pieceStream: H2Stream | undefined = undefined;
+  #pieceEnd = false;
 
   #gotPeerSettings = false;
   #settingsUnacked = 0;
@@ -263,10 +273,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   // ---- frames in ----
 
   onFrame(type: number, flags: number, sid: number, payload: Buffer): void {
-    if (this.#hbStream !== 0 && type !== FrameType.CONTINUATION) throw connError(H2Code.PROTOCOL_ERROR, 'a frame other than CONTINUATION inside a header block');
-    if (!this.#gotPeerSettings) {
-      if (type !== FrameType.SETTINGS || (flags & Flag.ACK) !== 0) throw connError(H2Code.PROTOCOL_ERROR, 'the peer did not start with SETTINGS');
-    }
+    this.#frameOrder(type, flags);
     try {
       switch (type) {
         case FrameType.DATA: return this.#onData(flags, sid, payload);
@@ -287,6 +294,14 @@ export class H2Connection implements FrameSink, SettingsSink {
     }
   }
 
+  /** The order rules every frame meets first: nothing inside a header block, SETTINGS first. */
+  #frameOrder(type: number, flags: number): void {
+    if (this.#hbStream !== 0 && type !== FrameType.CONTINUATION) throw connError(H2Code.PROTOCOL_ERROR, 'a frame other than CONTINUATION inside a header block');
+    if (!this.#gotPeerSettings) {
+      if (type !== FrameType.SETTINGS || (flags & Flag.ACK) !== 0) throw connError(H2Code.PROTOCOL_ERROR, 'the peer did not start with SETTINGS');
+    }
+  }
+
   #calm(what: string): never {
     this.stats.calm++;
     throw connError(H2Code.ENHANCE_YOUR_CALM, what);
@@ -304,7 +319,50 @@ export class H2Connection implements FrameSink, SettingsSink {
   #onData(flags: number, sid: number, payload: Buffer): void {
     const f = this.#f;
     decodeData(f, flags, sid, payload);
-    const len = payload.length;
+    const s = this.#admitData(flags, sid, payload.length, f.end - f.start);
+    if (s === undefined) return;
+    this.#deliverData(s, f.end - f.start === payload.length ? payload : payload.subarray(f.start, f.end), (flags & Flag.END_STREAM) !== 0);
+  }
+
+  /**
+   * FrameSink: an unpadded DATA frame of `length` octets that straddles reads (frame-reader.ts).
+   * Taken in pieces only for a stream whose handler asked for them (`H2Stream.pieces`); any other
+   * frame is assembled and checked whole by #onData, as before.
+   */
+  onDataHead(flags: number, sid: number, length: number): boolean {
+    this.#pieceStream = undefined;
+    if (this.#streams.get(sid)?.pieces !== true) return false;
+    this.#frameOrder(FrameType.DATA, flags);
+    this.#pieceEnd = (flags & Flag.END_STREAM) !== 0;
+    try {
+      this.#pieceStream = this.#admitData(flags, sid, length, length);
+    } catch (err) {
+      if (err instanceof H2Error && err.streamId !== 0) this.#streamError(err);
+      else throw err;
+    }
+    return true;
+  }
+
+  /** FrameSink: the next piece of the DATA frame announced by onDataHead. */
+  onDataPart(part: Buffer, last: boolean): void {
+    const s = this.#pieceStream;
+    if (s === undefined) return; // refused at its head: its window went back then
+    if (last) this.#pieceStream = undefined;
+    if (s.state === StreamState.CLOSED) {
+      // Reset (by us) between two pieces: what was not delivered goes back to the connection.
+      this.#returnConnCredit(part.length);
+      return;
+    }
+    this.#deliverData(s, part, last && this.#pieceEnd);
+  }
+
+  /**
+   * An incoming DATA frame of `len` octets (`n` of them content, the rest padding) against the
+   * connection and stream windows, the stream's state and its content-length: takes the window and
+   * returns the stream to deliver to, or undefined when the frame is dropped (its window returned).
+   * Throws the stream or connection error the frame is.
+   */
+  #admitData(flags: number, sid: number, len: number, n: number): H2Stream | undefined {
     const es = (flags & Flag.END_STREAM) !== 0;
     if (len > this.#recvWindow) throw connError(H2Code.FLOW_CONTROL_ERROR, `DATA of ${len} octets over the connection window ${this.#recvWindow}`);
     this.#recvWindow -= len;
@@ -313,12 +371,14 @@ export class H2Connection implements FrameSink, SettingsSink {
       if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${sid}`);
       this.#returnConnCredit(len);
       const r = onReceive(StreamState.CLOSED, StreamEvent.DATA, es, (this.#closed.get(sid) as ClosedByValue | undefined) ?? ClosedBy.RESET_RECEIVED);
-      return this.#apply(r, sid, 'DATA on a closed stream');
+      this.#apply(r, sid, 'DATA on a closed stream');
+      return undefined;
     }
     const r = onReceive(s.state, StreamEvent.DATA, es);
     if (r < 0) {
       this.#returnConnCredit(len);
-      return this.#apply(r, sid, 'DATA on a half-closed stream');
+      this.#apply(r, sid, 'DATA on a half-closed stream');
+      return undefined;
     }
     // Stream errors below: the stream is reset, its octets go back to the connection window.
     if (len > s.recvWindow) {
@@ -329,7 +389,6 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#returnConnCredit(len);
       throw streamError(H2Code.PROTOCOL_ERROR, sid, 'DATA before the response headers');
     }
-    const n = f.end - f.start;
     if (n === 0 && !es && this.#control.hit(this.#now())) this.#calm('too many empty DATA frames');
     s.received += n;
     if (s.contentLength >= 0 && (s.received > s.contentLength || (es && s.received !== s.contentLength))) {
@@ -339,9 +398,18 @@ export class H2Connection implements FrameSink, SettingsSink {
     s.recvWindow -= len;
     // Padding is consumed at once; the content when the caller says so (or now).
     if (len > n) this.#returnCredit(s, len - n);
-    s.state = r as StreamStateValue;
+    return s;
+  }
+
+  /** Content of an admitted DATA frame (all of it, or one piece) to the handler; `es` with the frame's last octet. */
+  #deliverData(s: H2Stream, data: Buffer, es: boolean): void {
+    if (es) {
+      const r = onReceive(s.state, StreamEvent.DATA, true);
+      if (r >= 0) s.state = r as StreamStateValue;
+    }
+    const n = data.length;
     s.held += n;
-    this.#handler.onData(s, n === len ? payload : payload.subarray(f.start, f.end), es);
+    this.#handler.onData(s, data, es);
     if (!this.#manual && n > 0) this.consume(s, n);
     if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
   }
@@ -797,6 +865,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       pendingBytes: 0,
       pendingEnd: false,
       pendingTrailers: null,
+      pieces: false,
       ctx: undefined,
     };
     this.#streams.set(id, s);

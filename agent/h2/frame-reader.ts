@@ -1,14 +1,27 @@
 // Splits the byte stream of one connection into frames (RFC 9113 §4.1). A frame that lies
-// whole in the chunk just read is handed over as a subarray of it (no copy); only a frame that
-// straddles reads is assembled in a buffer. The length is checked against our
-// SETTINGS_MAX_FRAME_SIZE before any payload is buffered (FRAME_SIZE_ERROR, §4.2), so a peer
-// cannot make us hold more than one maximum frame.
-import { CLIENT_PREFACE, FRAME_HEADER_LENGTH, H2Code } from './constants.ts';
+// whole in the chunk just read is handed over as a subarray of it (no copy). An unpadded DATA
+// frame that straddles reads need not be assembled: its header is offered to the sink
+// (onDataHead), and if the sink takes it, its content is handed on in pieces, each a subarray of
+// the chunk it arrived in (onDataPart) — over TLS every full-size DATA frame straddles (a TLS read
+// yields at most 16 KiB of cleartext, a 16 KiB frame is 9 octets more), and assembling each costs
+// one allocation and one copy per frame on a bulk stream. Any other frame that straddles reads is
+// assembled in a buffer of its own. The length is checked against our SETTINGS_MAX_FRAME_SIZE
+// before any payload is buffered (FRAME_SIZE_ERROR, §4.2), so a peer cannot make us hold more
+// than one maximum frame.
+import { CLIENT_PREFACE, FRAME_HEADER_LENGTH, Flag, FrameType, H2Code } from './constants.ts';
 import { connError } from './h2-error.ts';
 
 export interface FrameSink {
   /** One frame; `payload` is a view of the chunk read or a buffer of its own: it may be kept. */
   onFrame(type: number, flags: number, streamId: number, payload: Buffer): void;
+  /**
+   * (Optional: a sink without it gets every frame whole from onFrame.) An unpadded DATA frame whose `length` octets of content (> 0) did not arrive with its header:
+   * they follow as onDataPart calls, the last with `last` true, unless a connection error stops
+   * the reader first. A throw here is taken as one from onFrame.
+   */
+  onDataHead?(flags: number, streamId: number, length: number): void;
+  /** The next piece of the announced DATA frame's content: a view of the chunk read, which may be kept. */
+  onDataPart?(part: Buffer, last: boolean): void;
 }
 
 export class FrameReader {
@@ -26,10 +39,15 @@ export class FrameReader {
   #type = 0;
   #flags = 0;
   #stream = 0;
+  /** The frame in progress is a DATA frame handed on in pieces (onDataPart), not assembled. */
+  #piecewise = false;
+  /** The sink takes DATA in pieces. */
+  readonly #pieces: boolean;
   #stopped = false;
 
   constructor(sink: FrameSink, opts: { maxFrameSize: number; expectPreface: boolean }) {
     this.#sink = sink;
+    this.#pieces = sink.onDataHead !== undefined && sink.onDataPart !== undefined;
     this.maxFrameSize = opts.maxFrameSize;
     this.#prefaceLeft = opts.expectPreface ? CLIENT_PREFACE.length : 0;
   }
@@ -70,14 +88,28 @@ export class FrameReader {
           this.#need = -1;
           this.#sink.onFrame(this.#type, this.#flags, this.#stream, chunk.subarray(off, off + n));
           off += n;
+        } else if (this.#need > 0 && this.#pieces && this.#type === FrameType.DATA && (this.#flags & Flag.PADDED) === 0 && (this.#sink as Required<FrameSink>).onDataHead(this.#flags, this.#stream, this.#need)) {
+          this.#piecewise = true;
+          this.#partialLen = 0;
         } else if (this.#need > 0) {
-          // A frame of its own buffer, so the payload handed on may be kept (DATA is).
+          // A frame of its own buffer, so the payload handed on may be kept.
           this.#partial = Buffer.allocUnsafe(this.#need);
           this.#partialLen = 0;
         }
         continue;
       }
       const n = Math.min(this.#need - this.#partialLen, end - off);
+      if (this.#piecewise) {
+        this.#partialLen += n;
+        const last = this.#partialLen === this.#need;
+        if (last) {
+          this.#piecewise = false;
+          this.#need = -1;
+        }
+        (this.#sink as Required<FrameSink>).onDataPart(chunk.subarray(off, off + n), last);
+        off += n;
+        continue;
+      }
       chunk.copy(this.#partial, this.#partialLen, off, off + n);
       this.#partialLen += n;
       off += n;

@@ -1,13 +1,20 @@
 // Outgoing bytes of one connection, batched: frames are serialised into a slab (control frames,
 // frame headers, HPACK blocks — copied, they are small) or appended by reference (DATA payloads —
-// not copied), and everything queued during one event-loop turn goes to the socket in one
-// corked burst (one TLS record run, one syscall) from a single setImmediate per turn. The flush
-// function is bound once per writer: no closure per frame.
+// not copied until the flush), and everything queued during one event-loop turn goes to the
+// socket in one write (one TLS record run, one syscall) from a single setImmediate per turn: a
+// small flush as a corked burst of its chunks, a large one (JOIN_MIN and up: a bulk stream's
+// DATA) joined into one reused buffer of out-buffers.ts, so that the TLS socket does not join
+// them into a fresh allocation of its own; while a joined write is in flight the next turn's
+// bytes wait here, not in the socket's queue (#flushTurn). A payload appended by reference must
+// stay unchanged until it is flushed (copied into a joined buffer or handed to the socket). The flush function and
+// the write callback are bound once per writer: no closure per frame or per flush.
 import { FRAME_HEADER_LENGTH } from './constants.ts';
+import { JOIN_MIN, outBuffers } from './out-buffers.ts';
 
 /** What the writer needs of a socket (net.Socket and tls.TLSSocket qualify). */
 export interface ByteSink {
-  write(chunk: Buffer): boolean;
+  /** `cb` runs once the socket is done with `chunk` (written, or failed). */
+  write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean;
   cork(): void;
   uncork(): void;
 }
@@ -30,10 +37,19 @@ export class FrameWriter {
   /** Octets queued and not yet given to the socket. */
   queued = 0;
   readonly #flushBound: () => void;
+  /** Joined buffers the socket is writing, oldest first (writes complete in order). */
+  readonly #lent: Buffer[] = [];
+  readonly #writtenBound: (err?: Error | null) => void;
 
   constructor(sink?: ByteSink) {
     this.#sink = sink;
-    this.#flushBound = () => this.flush();
+    this.#flushBound = () => this.#flushTurn();
+    this.#writtenBound = (err?: Error | null) => {
+      const b = this.#lent.shift();
+      if (b !== undefined) outBuffers.give(b);
+      // What was held behind the joined write goes now, joined again if large (see #flushTurn).
+      if (err == null && this.#lent.length === 0 && this.queued > 0) this.flush();
+    };
   }
 
   setSink(sink: ByteSink): void {
@@ -89,7 +105,22 @@ export class FrameWriter {
     this.commit(FRAME_HEADER_LENGTH);
   }
 
-  /** Everything queued, now (also called from the per-turn immediate). */
+  /**
+   * The per-turn flush, held while a joined write is still in flight (its callback flushes
+   * instead): a TLS socket completes a write on a later turn, and a second write queued behind it
+   * would reach the socket as a writev, which TLS joins into a fresh allocation — what joining
+   * here avoids. The bytes go no later than they would from the socket's own queue.
+   */
+  #flushTurn(): void {
+    if (this.#lent.length > 0) {
+      this.#scheduled = false;
+      this.#immediate = undefined;
+      return;
+    }
+    this.flush();
+  }
+
+  /** Everything queued, now, even behind a write in flight (GOAWAY, the connection's end, tests). */
   flush(): void {
     this.#scheduled = false;
     if (this.#immediate !== undefined) {
@@ -101,10 +132,19 @@ export class FrameWriter {
     const chunks = this.#chunks;
     if (chunks.length === 0 || this.#sink === undefined) return;
     this.#chunks = [];
+    const total = this.queued;
     this.queued = 0;
     const sink = this.#sink;
     if (chunks.length === 1) {
       sink.write(chunks[0]);
+      return;
+    }
+    if (total >= JOIN_MIN) {
+      const out = outBuffers.take(total);
+      let at = 0;
+      for (let i = 0; i < chunks.length; i++) at += chunks[i].copy(out, at);
+      this.#lent.push(out);
+      sink.write(out.subarray(0, at), this.#writtenBound);
       return;
     }
     sink.cork();

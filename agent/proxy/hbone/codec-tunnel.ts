@@ -16,7 +16,11 @@
 //   stream with CONNECT_ERROR (RFC 9113 §8.5);
 // - the result: bytes each way and the first error, reported once both the stream and the socket
 //   have closed (the same SpliceResult, so the callers' counters and telemetry are unchanged).
-// Socket listeners are bound once per tunnel; nothing is allocated per chunk.
+// - writes to the socket are corked for the rest of the event-loop turn in which the first of them
+//   came, so the DATA of one turn (a frame's content arrives in two or more pieces, one per TLS
+//   read of 16 KiB; libuv hands over up to 32 reads in one go) leaves in one writev, not one
+//   write syscall per piece.
+// Socket listeners and the uncork are bound once per tunnel; nothing is allocated per chunk.
 import type { Duplex } from 'node:stream';
 import { H2Code } from '../../h2/constants.ts';
 import type { H2Connection, H2Stream, HeadersKindValue } from '../../h2/connection.ts';
@@ -90,6 +94,8 @@ export class CodecTunnel implements H2PendingStream {
   /** The socket is paused because the codec holds too much for this stream. */
   #socketPaused = false;
   #socketClosed = false;
+  /** The socket is corked until this turn's immediate (#uncork). */
+  #corked = false;
   #error: Error | undefined = undefined;
   #done = false;
 
@@ -121,6 +127,8 @@ export class CodecTunnel implements H2PendingStream {
   attach(s: H2Stream): void {
     this.#s = s;
     s.ctx = this;
+    // Each piece goes straight to a corked socket write (#toSocketWrite): no frame need be assembled.
+    s.pieces = true;
   }
 
   failOpen(err: Error): void {
@@ -273,9 +281,20 @@ export class CodecTunnel implements H2PendingStream {
   #toSocketWrite(socket: Duplex, s: H2Stream, data: Buffer): void {
     this.#toSocket += data.length;
     if (socket.destroyed) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      setImmediate(this.#uncork);
+    }
     if (socket.write(data) && this.#owed === 0) this.conn.consume(s, data.length);
     else this.#owed += data.length;
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    const socket = this.#socket;
+    if (socket !== undefined && !socket.destroyed && socket.writableCorked > 0) socket.uncork();
+  };
 
   readonly #onSocketData = (chunk: Buffer): void => {
     this.#fromSocket += chunk.length;

@@ -1,6 +1,7 @@
 // Bytes through a real HBONE tunnel: app → outbound listener → HBONE client → mTLS HTTP/2 →
 // HBONE server → target, and back. Exact bytes, concurrency, half-close and resets both ways.
 import t from 'tap';
+import { writeBuffer } from '../../../common/write-all.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   makeMesh, startTarget, startPath, dialApp, hashTarget, openReq, readAll, waitFor,
@@ -70,6 +71,42 @@ t.test('100 concurrent tunnels through one pool share one session', async (t) =>
   t.equal(ok.filter(Boolean).length, 100, 'every tunnel carried its bytes exactly');
   t.equal(conn.sessionCount(openReq(hb.port, target.port)), 1, 'one pooled session');
   t.equal(hb.requests.length, 100);
+});
+
+t.test('8 tunnels on one mTLS session, 4 MiB each way at once, one app reading slowly: every byte to its own tunnel, in order', async (t) => {
+  // Over TLS a read yields at most 16 KiB of cleartext, so every full DATA frame reaches the codec
+  // in two pieces, views of two reads (agent/h2/frame-reader.ts), and the flushes of several
+  // streams are joined into reused buffers (agent/h2/out-buffers.ts): a piece handed to the wrong
+  // stream, or a buffer reused too early, shows here as a hash mismatch. The target echoes.
+  const target = await startTarget((s) => s.pipe(s));
+  const { hb, conn, out } = await setup(t, target);
+  const size = 4 * 1024 * 1024;
+  const runs = Array.from({ length: 8 }, async (_, i) => {
+    const app = await dial(out.port);
+    const payload = randomBytes(size);
+    const got: Buffer[] = [];
+    let n = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      app.on('end', resolve);
+      app.on('error', reject);
+    });
+    app.on('data', (c: Buffer) => {
+      got.push(c);
+      n += c.length;
+      // App 0 reads slowly: 256 KiB, then a pause, so its tunnel stalls on windows while the others flow.
+      if (i === 0 && n >= 256 * 1024) {
+        n = 0;
+        app.pause();
+        setTimeout(() => app.resume(), 20);
+      }
+    });
+    await writeBuffer(app, payload, true);
+    await ended;
+    return sha(Buffer.concat(got)) === sha(payload);
+  });
+  const ok = await Promise.all(runs);
+  t.same(ok, Array(8).fill(true), 'each app got back exactly what it sent');
+  t.equal(conn.sessionCount(openReq(hb.port, target.port)), 1, 'all on one pooled session');
 });
 
 t.test('target resets → the client app sees ECONNRESET', async (t) => {
