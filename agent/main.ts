@@ -13,6 +13,8 @@ import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
 import { limitHeapGrowth } from './heap-growth.ts';
 import { mainHeapFlags, reexecWithFlags } from './main-heap.ts';
+import { startMallocTrim } from './malloc-trim.ts';
+import { mallocTrim } from './native/index.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
 // The main thread writes stdout and stderr through guarded sinks (a full log disk must not kill
@@ -39,8 +41,13 @@ async function main(): Promise<void> {
   if (sinks === undefined) throw new Error('the agent main runs on the main thread');
   const { startAgent } = await import('./app.ts');
   const app = await startAgent(cfg, log, new URL(import.meta.url), env, sinks);
+  // One process-wide trim, whatever the proxy layout (every thread's arena is trimmed).
+  const trim = startMallocTrim(cfg.mallocTrimMs, mallocTrim);
   // "ready" is logged by the app when /ready would answer 200 (agent/readiness-log.ts).
-  stopOnSignals(log, () => app.stop());
+  stopOnSignals(log, () => {
+    trim.stop();
+    return app.stop();
+  });
 }
 
 const init = workerData as WorkerInit | undefined;
