@@ -13,7 +13,7 @@ import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
 import { limitHeapGrowth } from './heap-growth.ts';
 import { mainHeapFlags, reexecWithFlags } from './main-heap.ts';
-import { startMallocTrim } from './malloc-trim.ts';
+import { startMemoryReclaim } from './memory-reclaim.ts';
 import { mallocTrim } from './native/index.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
@@ -41,11 +41,11 @@ async function main(): Promise<void> {
   if (sinks === undefined) throw new Error('the agent main runs on the main thread');
   const { startAgent } = await import('./app.ts');
   const app = await startAgent(cfg, log, new URL(import.meta.url), env, sinks);
-  // One process-wide trim, whatever the proxy layout (every thread's arena is trimmed).
-  const trim = startMallocTrim(cfg.mallocTrimMs, mallocTrim);
+  // Memory a busy spell left resident, given back when quiet (agent/memory-reclaim.ts).
+  const stopReclaim = startMemoryReclaim(cfg.memoryReclaimMs, mallocTrim);
   // "ready" is logged by the app when /ready would answer 200 (agent/readiness-log.ts).
   stopOnSignals(log, () => {
-    trim.stop();
+    stopReclaim();
     return app.stop();
   });
 }

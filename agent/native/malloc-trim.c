@@ -1,6 +1,6 @@
 /*
  * mallocTrim(): gives the C heap's free pages back to the kernel (glibc's malloc_trim(0)), for the
- * agent's periodic trim (agent/malloc-trim.ts). glibc returns memory on free() only from the top
+ * agent's periodic trim (agent/memory-reclaim.ts). glibc returns memory on free() only from the top
  * of an arena; the pages of free chunks in the middle stay resident until malloc_trim. A connection
  * ramp leaves many such holes (socket read buffers are malloc'd at 64 KiB and shrunk to the bytes
  * read): 18 MiB of an agent holding 10 000 idle connections (docs/design-notes.md, issue 19).
