@@ -13,6 +13,8 @@ import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
 import { limitHeapGrowth } from './heap-growth.ts';
 import { mainHeapFlags, reexecWithFlags } from './main-heap.ts';
+import { startMemoryReclaim } from './memory-reclaim.ts';
+import { mallocTrim } from './native/index.ts';
 import type { WorkerInit } from './worker-protocol.ts';
 
 // The main thread writes stdout and stderr through guarded sinks (a full log disk must not kill
@@ -39,8 +41,13 @@ async function main(): Promise<void> {
   if (sinks === undefined) throw new Error('the agent main runs on the main thread');
   const { startAgent } = await import('./app.ts');
   const app = await startAgent(cfg, log, new URL(import.meta.url), env, sinks);
+  // Memory a busy spell left resident, given back when quiet (agent/memory-reclaim.ts).
+  const stopReclaim = startMemoryReclaim(cfg.memoryReclaimMs, mallocTrim);
   // "ready" is logged by the app when /ready would answer 200 (agent/readiness-log.ts).
-  stopOnSignals(log, () => app.stop());
+  stopOnSignals(log, () => {
+    stopReclaim();
+    return app.stop();
+  });
 }
 
 const init = workerData as WorkerInit | undefined;

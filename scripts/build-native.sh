@@ -19,8 +19,9 @@ if ! { [ -f "$cni_out" ] && [ "$cni_out" -nt "$cni_src" ] && [ "$cni_out" -nt "$
   echo "build-native: built $cni_out"
 fi
 # Up to date: nothing to do (tests call this before using the addon).
-if [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "$out" -nt "$0" ]; then exit 0; fi
+trim_src=agent/native/malloc-trim.c
+if [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "$out" -nt "$trim_src" ] && [ "$out" -nt "$0" ]; then exit 0; fi
 # Undefined napi_* symbols are resolved against the node binary when the addon is loaded.
-"${CC:-cc}" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -o "$out.tmp" "$src"
+"${CC:-cc}" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -o "$out.tmp" "$src" "$trim_src"
 mv "$out.tmp" "$out"
 echo "build-native: built $out"

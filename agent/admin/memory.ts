@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { Worker } from 'node:worker_threads';
+import { reclaimStats, type ReclaimStats } from '../memory-reclaim.ts';
 import type { ProxyThread } from '../proxy-thread.ts';
 
 export interface HeapReading {
@@ -36,6 +37,8 @@ export interface MemoryDump {
   workers: (HeapReading | null)[];
   /** Sum of every heap's used bytes. */
   heapUsedBytes: number;
+  /** The periodic reclaim (WEFT_MEMORY_RECLAIM_MS, agent/memory-reclaim.ts): ticks, collections, trims, their last durations. */
+  reclaim: ReclaimStats;
 }
 
 /** How long a worker may take to answer; a busy one is reported as null rather than hold the dump. */
@@ -67,6 +70,7 @@ export async function memoryDump(workers: readonly Pick<ProxyThread, 'heap'>[]):
     rssBytes: m.rss, ...split, mainSpaces, main, workers: heaps,
     heapUsedBytes: heaps.reduce((n, h) => n + (h?.usedBytes ?? 0), main.usedBytes),
     externalBytes: heaps.reduce((n, h) => n + (h?.externalBytes ?? 0), main.externalBytes),
+    reclaim: { ...reclaimStats },
   };
 }
 

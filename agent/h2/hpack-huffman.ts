@@ -4,7 +4,7 @@
 // derived from them at load, and tests/agent/h2/hpack-huffman.test.ts checks codes printed in the
 // RFC and the Appendix C vectors against the derivation.
 //
-// Decoding runs a 4-bit state machine built at load from the code tree: 256 states (the tree's
+// Decoding runs a 4-bit state machine built from the code tree on the first decode: 256 states (the tree's
 // internal nodes) × 16 nibbles, each step emitting at most one symbol (the shortest code is 5
 // bits, so a nibble completes at most one). No per-bit loop, no allocation but the output.
 import { H2Code } from './constants.ts';
@@ -62,8 +62,16 @@ const FAIL = 0x200;
 const STEP = new Uint16Array(256 * 16);
 const SYMBOL = new Uint8Array(256 * 16);
 const ACCEPT = new Uint8Array(256);
+/**
+ * The tables are built on the first decode, not at load: the build is ~20 000 loop iterations,
+ * enough for V8 to compile the module's start-up code with TurboFan on some starts, which maps
+ * ~4.4 MiB more of the node binary's code into an agent that then sits idle (docs/design-notes.md,
+ * issue 19, session 10). An agent that never decodes HPACK never builds them.
+ */
+let tablesBuilt = false;
 
-(() => {
+function buildDecodeTables(): void {
+  tablesBuilt = true;
   // Build the tree: child[node*2+bit] = internal node id, or -(sym+1) for a leaf.
   const child = new Int32Array(256 * 2);
   let nodes = 1;
@@ -113,7 +121,7 @@ const ACCEPT = new Uint8Array(256);
       SYMBOL[s * 16 + nib] = sym;
     }
   }
-})();
+}
 
 /** Octets latin1 string `s` takes Huffman-coded, padding included. */
 export function huffmanLength(s: string): number {
@@ -166,6 +174,7 @@ const scratch = { buf: Buffer.allocUnsafe(4096) };
  * bits (§5.2).
  */
 export function huffmanDecode(src: Uint8Array, start: number, end: number): string {
+  if (!tablesBuilt) buildDecodeTables();
   // Output is at most 8/5 of the input.
   const need = Math.ceil(((end - start) * 8) / 5);
   if (scratch.buf.length < need) scratch.buf = Buffer.allocUnsafe(Math.max(need, scratch.buf.length * 2));

@@ -14,6 +14,7 @@ interface NativeAddon {
   netnsInode(path: string): number;
   netnsIpv4(path: string): string[];
   originalDst(fd: number): { ip: string; port: number };
+  mallocTrim(): boolean;
 }
 
 // Beside this module in the source tree; the esbuild bundle gets a copy at dist/build/ so the same
@@ -131,4 +132,13 @@ export function originalDst(fd: number): { ip: string; port: number } {
 export function socketFd(socket: net.Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: number } | null })._handle;
   return typeof handle?.fd === 'number' ? handle.fd : -1;
+}
+
+/**
+ * Gives the C heap's free pages back to the kernel (glibc's malloc_trim(0)); true when some were.
+ * False without the addon or off glibc: the caller loses nothing but the trim.
+ */
+export function mallocTrim(): boolean {
+  if (!nativeAvailable()) return false;
+  return load().mallocTrim();
 }

@@ -3,7 +3,8 @@
  * IP_TRANSPARENT (so TPROXY can hand it connections addressed to other hosts) and SO_REUSEPORT;
  * open listening and connecting sockets inside another network namespace (in-pod capture: setns on
  * the calling thread, socket(), setns back — a socket stays in the namespace it was born in);
- * read a namespace's inode and IPv4 addresses; read SO_ORIGINAL_DST of a REDIRECTed connection.
+ * read a namespace's inode and IPv4 addresses; read SO_ORIGINAL_DST of a REDIRECTed connection;
+ * and (malloc-trim.c) give the C heap's free pages back.
  * Node then adopts the fds with server.listen({ fd }) / new net.Socket({ fd }).
  *
  * The few N-API functions used are declared here rather than taken from node_api.h: the N-API
@@ -378,6 +379,9 @@ static napi_value is_transparent(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* malloc-trim.c */
+napi_value weft_malloc_trim(napi_env env, napi_callback_info info);
+
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   if (napi_create_function(env, name, strlen(name), cb, NULL, &fn) == 0) napi_set_named_property(env, exports, name, fn);
@@ -392,6 +396,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
   export_fn(env, exports, "netnsInode", netns_inode);
   export_fn(env, exports, "netnsIpv4", netns_ipv4);
   export_fn(env, exports, "originalDst", original_dst);
+  export_fn(env, exports, "mallocTrim", weft_malloc_trim);
   return exports;
 }
 

@@ -105,9 +105,3 @@ export function replayHead(upstream: { write(b: Buffer): boolean; end(): void },
 export function sniffProtocol(socket: net.Socket, timeoutMs: number, done: (r: Sniffed) => void): void {
   new Sniffer(socket, timeoutMs, done);
 }
-
-/** The sniffed bytes count as sent: pipeBoth only counts what it copied after them. */
-export function countHead<R extends { bytesOut: number }>(r: R, s: Sniffed | undefined): R {
-  if (s !== undefined) r.bytesOut += s.head.length;
-  return r;
-}

@@ -21,6 +21,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type net from 'node:net';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
+import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../http1/deadline-queue.ts';
 import { headerObject } from '../http1/header-object.ts';
 import { httpDate } from '../http1/http-date.ts';
 import type { H1ParseError } from '../http1/parse-error.ts';
@@ -65,7 +66,7 @@ function keepAliveHint(ms: number): string {
   return h;
 }
 
-export class H1Connection implements RequestHandler, ClientRequestLike, ClientResponseLike {
+export class H1Connection implements RequestHandler, ClientRequestLike, ClientResponseLike, DeadlineEntry {
   readonly socket: net.Socket;
   readonly #front: H1Front;
   readonly #parser: RequestParser;
@@ -77,11 +78,17 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #gone = false;
   /** Whether we paused the socket (detection hands it over paused). */
   #socketPaused = true;
-  /** One timer each for the header timeout and the keep-alive idle timeout, refreshed, never remade. */
-  #headTimer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * The header timeout and the keep-alive idle timeout, never both at once: the connection waits in
+   * its thread's queue for the one that runs (agent/http1/deadline-queue.ts), no timer of its own.
+   */
   #headArmed = false;
-  #idleTimer: NodeJS.Timeout | undefined = undefined;
   #idleArmed = false;
+  /** The deadline queue's links (agent/http1/deadline-queue.ts); nobody else touches them. */
+  dqQueue: DeadlineQueue | null = null;
+  dqPrev: DeadlineEntry | null = null;
+  dqNext: DeadlineEntry | null = null;
+  dqAt = 0;
 
   // ---- the request in turn ----
   #head: RequestHead | null = null;
@@ -184,7 +191,7 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   }
 
   onRequestHead(head: RequestHead): void {
-    this.#headArmed = false;
+    this.#disarmTimer();
     this.#head = head;
     this.url = head.target;
     this.headers = headerObject(head.rawHeaders);
@@ -554,37 +561,44 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     this.#refuse(417, ErrorCodes.HTTP_EXPECTATION, 'http1_expectation');
   }
 
+  // One bound at a time: arming one takes the connection out of the other's queue.
   #armHead(): void {
     this.#headArmed = true;
-    this.#headTimer = rearm(this.#headTimer, this.#onHeadTimeout, this.#front.headersTimeoutMs);
+    this.#idleArmed = false;
+    deadlineQueue(this.#front.headersTimeoutMs).arm(this);
   }
 
   #armIdle(): void {
     this.#idleArmed = true;
-    this.#idleTimer = rearm(this.#idleTimer, this.#onIdleTimeout, this.#front.keepAliveTimeoutMs);
+    this.#headArmed = false;
+    deadlineQueue(this.#front.keepAliveTimeoutMs).arm(this);
+  }
+
+  #disarmTimer(): void {
+    this.#headArmed = false;
+    this.#idleArmed = false;
+    this.dqQueue?.disarm(this);
   }
 
   #stopTimers(): void {
-    this.#headArmed = false;
-    this.#idleArmed = false;
-    clearTimeout(this.#headTimer);
-    clearTimeout(this.#idleTimer);
+    this.#disarmTimer();
   }
 
-  readonly #onHeadTimeout = (): void => {
-    // A timer that fires while disarmed (the head came in time) does nothing.
-    if (!this.#headArmed || this.#gone) return;
-    this.#headArmed = false;
-    this.#refuse(408, ErrorCodes.HTTP_HEADER_TIMEOUT, 'http1_header_timeout');
-  };
-
-  readonly #onIdleTimeout = (): void => {
-    if (!this.#idleArmed || this.#gone || this.#head !== null) return;
+  /** The queue's call when the armed bound passed (the connection has left the queue). */
+  deadlineExpired(): void {
+    if (this.#gone) return;
+    if (this.#headArmed) {
+      this.#headArmed = false;
+      this.#refuse(408, ErrorCodes.HTTP_HEADER_TIMEOUT, 'http1_header_timeout');
+      return;
+    }
+    if (!this.#idleArmed || this.#head !== null) return;
+    this.#idleArmed = false;
     if (!this.#parser.idle) return; // a head has begun: the header timeout holds it
     this.#gone = true;
     this.#stopTimers();
     this.socket.destroy();
-  };
+  }
 
   // ---- upgrades ----
 
@@ -645,7 +659,3 @@ function withoutUpgrade(h: IncomingHttpHeaders): IncomingHttpHeaders {
   return out;
 }
 
-/** The connection's timer, made once (unref'd) and refreshed after: no new Timeout per request. */
-function rearm(t: NodeJS.Timeout | undefined, fn: () => void, ms: number): NodeJS.Timeout {
-  return t === undefined ? setTimeout(fn, ms).unref() : t.refresh();
-}

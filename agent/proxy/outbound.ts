@@ -12,7 +12,7 @@ import type { PathKind, ProxyStats } from './stats.ts';
 import { pipeBoth, type SpliceResult } from './tcp.ts';
 import { pipeTunnel, type HboneTunnel } from './hbone/tunnel-end.ts';
 import { connectionContext, type ConnectionContext, type Telemetry } from '../telemetry/telemetry.ts';
-import { countHead, replayHead, type Sniffed } from './detect-socket.ts';
+import { replayHead, type Sniffed } from './detect-socket.ts';
 import { admitSocket, unmapIpv4 } from './socket-admission.ts';
 import { originalOrRefuse, type CaptureOrigin } from './capture-origin.ts';
 import { admitConnection, type WorkloadLimiter } from './workload-limits.ts';
@@ -76,6 +76,19 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
     deps.telemetry.closed(ctx, r.bytesOut, r.bytesIn, r.error);
   }
 
+  /**
+   * The splice's end, counted (the sniffed bytes count as sent: the splice counts only what it
+   * copied after them). Its own small scope: a closure made in `direct` or `tcpPath` would keep that
+   * call's whole scope — the decision with its addresses, the sniffer with its first read — for as
+   * long as the connection lives.
+   */
+  function spliceEnd(kind: PathKind, ctx: ConnectionContext, headBytes: number): (r: SpliceResult) => void {
+    return (r) => {
+      r.bytesOut += headBytes;
+      finish(kind, ctx, r);
+    };
+  }
+
   function upstreamFailed(kind: PathKind, ctx: ConnectionContext, client: net.Socket, decision: OutboundDecision, err: unknown): void {
     deps.stats.closed(kind, 0, 0, true);
     deps.telemetry.closed(ctx, 0, 0, err as Error);
@@ -93,7 +106,7 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
     upstream.once('connect', () => {
       upstream.off('error', onError);
       replayHead(upstream, sniffed);
-      pipeBoth(client, upstream, (r) => finish(kind, ctx, countHead(r, sniffed)));
+      pipeBoth(client, upstream, spliceEnd(kind, ctx, sniffed?.head.length ?? 0));
     });
   }
 
@@ -189,7 +202,7 @@ export function createOutboundHandler(deps: OutboundDeps): OutboundHandler {
                 return;
               }
               replayHead(tunnel, sniffed);
-              pipeTunnel(client, tunnel, (r) => finish('outbound_hbone', hctx, countHead(r, sniffed)));
+              pipeTunnel(client, tunnel, spliceEnd('outbound_hbone', hctx, sniffed?.head.length ?? 0));
               client.resume();
             },
             (err: unknown) => upstreamFailed('outbound_hbone', hctx, client, decision, err),

@@ -104,7 +104,12 @@ export class Aggregates {
   openConnection(ctx: ConnectionContext): void {
     const key = seriesKey(ctx.labels);
     let s = this.tcp.get(key);
-    if (s === undefined) {
+    if (s !== undefined) {
+      // The connection keeps its series' labels (equal values: the key is made of them), so the
+      // connections of one (source, destination) share one labels object, and the one built for
+      // this connection dies young.
+      ctx.labels = s.labels;
+    } else {
       if (this.tcp.size >= MAX_SERIES) {
         const o = overflowLabels(ctx.labels.direction);
         const ok = seriesKey(o);

@@ -7,7 +7,8 @@ import { noSpans, type SpanRecorder } from './trace-context.ts';
 
 /** One proxied connection, built once when the handler has decided where it goes. */
 export interface ConnectionContext {
-  readonly labels: ConnectionLabels;
+  /** Never changed in place; opened() swaps it for its series' equal object (one per series, shared). */
+  labels: ConnectionLabels;
   /** The proxy path (outbound_hbone, inbound_plaintext…): tap and access log only. */
   readonly path: string;
   readonly sourceAddress: string;

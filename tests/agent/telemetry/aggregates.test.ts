@@ -53,11 +53,32 @@ t.test('open/close count once per connection; merge sums workers', async (t) => 
   t.equal(m.counters[0].value, 3);
 });
 
+t.test('connections of one series share one labels object, equal to what each was built with', async (t) => {
+  const a = new Aggregates(() => 1000);
+  const c1 = ctx();
+  const c2 = ctx();
+  const other = ctx('client', 'other');
+  const expected = { ...c2.labels };
+  t.not(c1.labels, c2.labels, 'two objects before opened()');
+  a.openConnection(c1);
+  a.openConnection(c2);
+  a.openConnection(other);
+  t.equal(c2.labels, c1.labels, 'the second keeps the first one\'s labels');
+  t.same(c2.labels, expected, 'with the same values');
+  t.not(other.labels, c1.labels, 'another destination keeps its own');
+  t.equal(other.labels.destination_workload, 'other');
+  t.equal(a.tcp.size, 2);
+  t.equal([...a.tcp.values()][0].opened, 2);
+});
+
 t.test('series are capped: new label sets fold into overflow', async (t) => {
   const a = new Aggregates();
   for (let i = 0; i < MAX_SERIES + 10; i++) a.openConnection(ctx(`c${i}`));
   t.equal(a.tcp.size, MAX_SERIES + 1);
   t.ok([...a.tcp.values()].some((s) => s.labels.source_workload === 'overflow' && s.opened === 10));
+  const late = ctx('late');
+  a.openConnection(late);
+  t.equal(late.labels.source_workload, 'late', 'a connection counted in the overflow series keeps its own labels (tap, spans)');
 });
 
 t.test('HTTP requests: semconv labels, method normalized, retries and timeouts counted', async (t) => {

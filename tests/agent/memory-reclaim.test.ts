@@ -1,0 +1,105 @@
+// The agent's memory reclaim (agent/memory-reclaim.ts): when the memory-reducing collection runs
+// (a table: quiet and grown, nothing else), a tick's order and counts with counting stubs in place
+// of V8 and glibc, the interval, and — in a child process, on real V8 — that the collection it
+// obtains without exposing gc() shrinks a heap a burst left grown (the young generation back to its
+// minimum), the oracle being V8's own heap statistics and the kernel's RssAnon.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { MIN_GROWTH, QUIET_ELU, reclaimTick, shouldCollect, startMemoryReclaim, type ReclaimStats } from '../../agent/memory-reclaim.ts';
+
+const MiB = 1024 * 1024;
+
+t.test('the collection runs only when the last interval was quiet and the heap grew enough since the last one', async (t) => {
+  const rows: Array<[string, number, number, number, boolean]> = [
+    ['idle after start (never collected), heap 18 MiB', 0.001, 18 * MiB, 0, true],
+    ['busy interval', 0.5, 60 * MiB, 10 * MiB, false],
+    ['just over quiet', QUIET_ELU, 60 * MiB, 10 * MiB, false],
+    ['just quiet', QUIET_ELU - 0.001, 60 * MiB, 10 * MiB, true],
+    ['quiet, grown less than the minimum', 0.001, 10 * MiB + MIN_GROWTH - 1, 10 * MiB, false],
+    ['quiet, grown exactly the minimum', 0.001, 10 * MiB + MIN_GROWTH, 10 * MiB, true],
+    ['quiet, smaller than after the last one', 0.001, 8 * MiB, 10 * MiB, false],
+  ];
+  for (const [name, elu, heapTotal, heapAfterLast, want] of rows) t.equal(shouldCollect({ elu, heapTotal, heapAfterLast }), want, name);
+});
+
+t.test('a tick: collection (when due) before the trim, counted; the next baseline is the heap after it', async (t) => {
+  const calls: string[] = [];
+  let heap = 30 * MiB;
+  let elu = 0.001;
+  const stats: ReclaimStats = { ticks: 0, collections: 0, lastCollectionMs: 0, trimsReleased: 0, lastTrimMs: 0 };
+  const state = { heapAfterLast: 0 };
+  const deps = {
+    trim: () => { calls.push('trim'); return true; },
+    collect: () => { calls.push('collect'); heap = 12 * MiB; },
+    heapTotal: () => heap,
+    elu: () => elu,
+  };
+  reclaimTick(deps, state, stats);
+  t.same(calls, ['collect', 'trim']);
+  t.equal(state.heapAfterLast, 12 * MiB, 'the heap right after the collection');
+  calls.length = 0;
+  reclaimTick(deps, state, stats);
+  t.same(calls, ['trim'], 'idle again, nothing grew: no second collection');
+  heap = 40 * MiB;
+  elu = 0.3;
+  calls.length = 0;
+  reclaimTick(deps, state, stats);
+  t.same(calls, ['trim'], 'grown but busy: trim only');
+  elu = 0.001;
+  calls.length = 0;
+  reclaimTick(deps, state, stats);
+  t.same(calls, ['collect', 'trim'], 'quiet again after growing: collected');
+  t.equal(stats.ticks, 4);
+  t.equal(stats.collections, 2);
+  t.equal(stats.trimsReleased, 4);
+  calls.length = 0;
+  reclaimTick({ ...deps, collect: undefined, heapTotal: () => 99 * MiB }, state, stats);
+  t.same(calls, ['trim'], 'no collection to be had: the trim still runs');
+});
+
+t.test('the interval: ticks while running, none after stop, none at 0', async (t) => {
+  let trims = 0;
+  const stats: ReclaimStats = { ticks: 0, collections: 0, lastCollectionMs: 0, trimsReleased: 0, lastTrimMs: 0 };
+  const stop = startMemoryReclaim(40, () => { trims++; return false; }, stats);
+  await new Promise((r) => setTimeout(r, 230));
+  stop();
+  const after = trims;
+  t.ok(after >= 3, `ticked on its interval (${after} in 230 ms)`);
+  t.equal(stats.ticks, after);
+  await new Promise((r) => setTimeout(r, 120));
+  t.equal(trims, after, 'none after stop');
+  const off = startMemoryReclaim(0, () => { trims++; return false; }, stats);
+  await new Promise((r) => setTimeout(r, 100));
+  off();
+  t.equal(trims, after, '0: never');
+});
+
+const CHILD = `
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { readFileSync } from 'node:fs';
+import { memoryReducingGc } from ${JSON.stringify(new URL('../../agent/memory-reclaim.ts', import.meta.url).href)};
+const anon = () => Number(/RssAnon:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+const keep = [];
+for (let i = 0; i < 100000; i++) keep.push({ i, s: 'k' + i });
+let burst = [];
+for (let i = 0; i < 400000; i++) burst.push({ i, s: 'x' + i });
+burst = [];
+await new Promise((r) => setTimeout(r, 300));
+const before = { total: getHeapStatistics().total_heap_size, newSpace: newSpace(), anon: anon() };
+const gc = memoryReducingGc();
+gc();
+const after = { total: getHeapStatistics().total_heap_size, newSpace: newSpace(), anon: anon() };
+process.stdout.write(JSON.stringify({ before, after, exposed: typeof globalThis.gc, kept: keep.length }));
+`;
+
+t.test('the collection it obtains shrinks a heap a burst grew, and gc() stays unexposed', async (t) => {
+  const out = execFileSync(process.execPath, ['--max-semi-space-size=8', '--input-type=module', '-e', CHILD], { encoding: 'utf8' });
+  const r = JSON.parse(out) as { before: { total: number; newSpace: number; anon: number }; after: { total: number; newSpace: number; anon: number }; exposed: string; kept: number };
+  t.comment(`heap total ${(r.before.total / MiB).toFixed(1)} -> ${(r.after.total / MiB).toFixed(1)} MiB, new space ${(r.before.newSpace / MiB).toFixed(1)} -> ${(r.after.newSpace / MiB).toFixed(1)}, RssAnon ${r.before.anon.toFixed(1)} -> ${r.after.anon.toFixed(1)} MiB`);
+  t.ok(r.after.newSpace < r.before.newSpace, 'the young generation shrank');
+  t.ok(r.before.total - r.after.total > 8 * MiB, 'the heap gave back more than 8 MiB');
+  t.ok(r.before.anon - r.after.anon > 8, 'and the process\'s anonymous RSS fell with it');
+  t.equal(r.exposed, 'undefined', 'gc() is not left on globalThis');
+  t.equal(r.kept, 100000, 'live objects survive');
+});
