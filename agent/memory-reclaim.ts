@@ -10,8 +10,10 @@
 //     again, and a busy one never.
 //   - glibc's heap: free() returns memory to the kernel only from an arena's top; free chunks in
 //     the middle keep their pages until malloc_trim(0) (socket reads are malloc'd at 64 KiB and
-//     shrunk to what was read; TLS and handles come and go between them). Trimmed every interval,
-//     busy or not: it takes about a millisecond, and the pages come back zeroed on reuse.
+//     shrunk to what was read; TLS and handles come and go between them). Trimmed on the same
+//     quiet intervals: it takes 2–16 ms (measured with 10 000 connections held), a stall that
+//     under load would land in the latency tail once an interval, and a busy agent reuses those
+//     pages anyway.
 // Measured on an inline agent (bench/agent-memory.ts; gdb-driven, docs/design-notes.md issue 19):
 // idle, anon RSS 20.4 -> 16.4 MiB (collection) -> 15.7 (trim); holding 10 000 idle HTTP/1.1
 // connections 95.0 -> 81.8 -> 59.7 MiB. The main isolate only: proxy workers (WEFT_WORKERS > 1)
@@ -32,9 +34,14 @@ export interface ReclaimInput {
   heapAfterLast: number;
 }
 
-/** Whether this tick runs the memory-reducing collection (the trim always runs). */
+/** Whether the last interval was quiet enough to pause in: nothing reclaims on a busy one. */
+export function isQuiet(elu: number): boolean {
+  return elu < QUIET_ELU;
+}
+
+/** Whether this tick runs the memory-reducing collection (a quiet interval, and the heap grew). */
 export function shouldCollect(i: ReclaimInput): boolean {
-  return i.elu < QUIET_ELU && i.heapTotal - i.heapAfterLast >= MIN_GROWTH;
+  return isQuiet(i.elu) && i.heapTotal - i.heapAfterLast >= MIN_GROWTH;
 }
 
 export interface ReclaimStats {
@@ -59,10 +66,12 @@ export interface ReclaimDeps {
   elu: () => number;
 }
 
-/** One tick: the collection when quiet and grown, then the trim. */
+/** One tick: on a quiet interval, the collection when the heap grew, then the trim. */
 export function reclaimTick(d: ReclaimDeps, state: { heapAfterLast: number }, stats: ReclaimStats): void {
   stats.ticks++;
-  if (d.collect !== undefined && shouldCollect({ elu: d.elu(), heapTotal: d.heapTotal(), heapAfterLast: state.heapAfterLast })) {
+  const elu = d.elu();
+  if (!isQuiet(elu)) return;
+  if (d.collect !== undefined && shouldCollect({ elu, heapTotal: d.heapTotal(), heapAfterLast: state.heapAfterLast })) {
     const t0 = performance.now();
     d.collect();
     stats.lastCollectionMs = performance.now() - t0;
