@@ -16,7 +16,7 @@ import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } f
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
 import { requestTrailers } from './trailer-fields.ts';
-import { idleWatch, type IdleWatch, type IdleWatched } from './idle-watch.ts';
+import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.ts';
 import { endRequest, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
 import { endClientSpan, startClientSpan } from '../telemetry/request-spans.ts';
@@ -85,7 +85,7 @@ export type Forwarder = (ep: HttpEndpoint, r: AttemptRequest, sink: AttemptSink)
 const WEFT_ERROR = 'weft-error';
 const MAX_BACKOFF_MS = 1000;
 
-export class Exchange implements AttemptSink, IdleWatched {
+export class Exchange implements AttemptSink, DeadlineEntry {
   readonly #router: Router;
   readonly #forward: Forwarder;
   readonly #req: ClientRequestLike;
@@ -111,11 +111,11 @@ export class Exchange implements AttemptSink, IdleWatched {
   #committed = false;
   #finished = false;
   #timer: NodeJS.Timeout | undefined = undefined;
-  /** The idle timeout's watch (idle-watch.ts: one timer per duration, not one per request); its links below. */
-  #idle: IdleWatch | undefined = undefined;
-  idlePrev: IdleWatched | null = null;
-  idleNext: IdleWatched | null = null;
-  idleAt = -1;
+  /** The idle timeout's queue while it runs (deadline-queue.ts: one timer per duration, not one per request; null once expired or finished); its links below. */
+  dqQueue: DeadlineQueue | null = null;
+  dqPrev: DeadlineEntry | null = null;
+  dqNext: DeadlineEntry | null = null;
+  dqAt = 0;
   #backoff: NodeJS.Timeout | undefined = undefined;
   #body: ResponseBody | undefined = undefined;
 
@@ -150,10 +150,7 @@ export class Exchange implements AttemptSink, IdleWatched {
     this.#resolved.budget?.deposit();
     const { policy } = this.#resolved;
     if (policy.timeoutMs > 0) this.#timer = setTimeout(this.#onRequestTimeout, policy.timeoutMs);
-    if (policy.idleTimeoutMs > 0) {
-      this.#idle = idleWatch(policy.idleTimeoutMs);
-      this.#idle.add(this);
-    }
+    if (policy.idleTimeoutMs > 0) deadlineQueue(policy.idleTimeoutMs).arm(this);
     this.#req.on('data', this.#onReqData);
     this.#req.on('end', this.#onReqEnd);
     this.#res.on('close', this.#onClientClose);
@@ -165,7 +162,7 @@ export class Exchange implements AttemptSink, IdleWatched {
   // ---- body ----
 
   readonly #onReqData = (chunk: Buffer): void => {
-    this.#idle?.touch(this);
+    this.dqQueue?.arm(this);
     this.#bodyBytes += chunk.length;
     if (this.#chunks !== null) {
       if (this.#bodyBytes > MAX_REPLAY_BODY) this.#chunks = null;
@@ -357,7 +354,7 @@ export class Exchange implements AttemptSink, IdleWatched {
 
   readonly #onResData = (chunk: Buffer): void => {
     this.#responseBytes += chunk.length;
-    this.#idle?.touch(this);
+    this.dqQueue?.arm(this);
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return;
     if (!res.write(chunk)) {
@@ -409,9 +406,8 @@ export class Exchange implements AttemptSink, IdleWatched {
     this.#timedOut('request');
   };
 
-  /** The idle watch says no bytes moved for the idle timeout (it let go of this exchange already). */
-  onIdle(): void {
-    this.#idle = undefined;
+  /** The idle timeout's queue says no bytes moved for the timeout (it let go of this exchange already). */
+  deadlineExpired(): void {
     this.#router.counters.idleTimeouts++;
     this.#timedOut('idle');
   }
@@ -492,7 +488,7 @@ export class Exchange implements AttemptSink, IdleWatched {
     this.#finished = true;
     if (this.#span !== undefined) endClientSpan(this.#span, { status: this.#res.headersSent ? this.#res.statusCode : 0, endpoint: this.#endpoint, retries: this.#retries, error: this.#error });
     clearTimeout(this.#timer);
-    this.#idle?.remove(this);
+    this.dqQueue?.disarm(this);
     clearTimeout(this.#backoff);
     if (this.#inflight && this.#endpoint !== undefined) {
       // Abandoned (the app left): release the pending count without judging the endpoint.

@@ -21,7 +21,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type net from 'node:net';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
-import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../http1/deadline-queue.ts';
+import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.ts';
 import { headerObject } from '../http1/header-object.ts';
 import { httpDate } from '../http1/http-date.ts';
 import type { H1ParseError } from '../http1/parse-error.ts';
@@ -80,11 +80,11 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #socketPaused = true;
   /**
    * The header timeout and the keep-alive idle timeout, never both at once: the connection waits in
-   * its thread's queue for the one that runs (agent/http1/deadline-queue.ts), no timer of its own.
+   * its thread's queue for the one that runs (agent/deadline-queue.ts), no timer of its own.
    */
   #headArmed = false;
   #idleArmed = false;
-  /** The deadline queue's links (agent/http1/deadline-queue.ts); nobody else touches them. */
+  /** The deadline queue's links (agent/deadline-queue.ts); nobody else touches them. */
   dqQueue: DeadlineQueue | null = null;
   dqPrev: DeadlineEntry | null = null;
   dqNext: DeadlineEntry | null = null;

@@ -1,5 +1,5 @@
 // The outbound HTTP/1 connection's two bounds on one deadline (agent/proxy/outbound-h1.ts with
-// agent/http1/deadline-queue.ts), over real loopback sockets: a connection waits for the header
+// agent/deadline-queue.ts), over real loopback sockets: a connection waits for the header
 // timeout while a head is due and for the keep-alive idle timeout between requests, in one queue
 // entry, never both. Each bound must still hold as it did with a timer each: the idle bound closes
 // a quiet keep-alive connection (silently) no earlier than its bound after the last answer, a head

@@ -1,9 +1,9 @@
-// The deadline queue the HTTP/1 connections' header and idle timeouts wait in
-// (agent/http1/deadline-queue.ts), on Node's real timers: entries expire once each, never before
+// The deadline queue the HTTP/1 connections' header and idle timeouts and the L7 requests' idle
+// timeout wait in (agent/deadline-queue.ts), on Node's real timers: entries expire once each, never before
 // their bound (measured on this test's own clock), in the order they were armed; re-arming pushes
 // an entry back, disarming takes it out, arming in another queue moves it there. No fakes.
 import t from 'tap';
-import { DeadlineQueue, type DeadlineEntry } from '../../../agent/http1/deadline-queue.ts';
+import { DeadlineQueue, deadlineQueue, type DeadlineEntry } from '../../agent/deadline-queue.ts';
 
 interface Probe extends DeadlineEntry {
   name: string;
@@ -118,4 +118,56 @@ t.test('an expiry callback may re-arm or disarm itself', async (t) => {
   t.same(fired, ['again', 'again', 'again'], 're-armed twice from its own expiry, then left');
   for (let i = 1; i < 3; i++) t.ok(again.expiredAt[i] - again.expiredAt[i - 1] >= 80, 'each a whole bound after the one before');
   t.equal(q.size, 0);
+});
+
+t.test('activity keeps an entry alive (re-armed as the newest, as the body chunks of a request are); it expires a bound after the last', async (t) => {
+  fired.length = 0;
+  const q = new DeadlineQueue(100);
+  const busy = probe('busy');
+  const quiet = probe('quiet');
+  arm(q, busy);
+  arm(q, quiet);
+  for (let i = 0; i < 8; i++) {
+    await sleep(40);
+    arm(q, busy); // the tail after the first re-arm: its deadline moves, its place stays last
+  }
+  t.same(fired, ['quiet'], 'the quiet one expired, the busy one did not (320 ms of activity against a 100 ms bound)');
+  t.ok(quiet.expiredAt[0] - quiet.armedAt >= 100, 'quiet not early');
+  await sleep(500);
+  t.same(fired, ['quiet', 'busy']);
+  t.ok(busy.expiredAt[0] - busy.armedAt >= 100, `busy: ${(busy.expiredAt[0] - busy.armedAt).toFixed(1)} ms after its last arm`);
+  t.equal(q.size, 0);
+});
+
+t.test('the timer outlives an empty queue: entries armed after it emptied still expire on time, never early', async (t) => {
+  fired.length = 0;
+  const q = new DeadlineQueue(150);
+  // One entry at a time, each gone before the next (a request at a time at an open-loop rate):
+  // the queue empties between them and keeps its timer.
+  for (let i = 0; i < 5; i++) {
+    const p = probe(`done-${i}`);
+    arm(q, p);
+    await sleep(20);
+    q.disarm(p);
+  }
+  t.equal(q.size, 0);
+  const last = probe('last');
+  arm(q, last);
+  await sleep(60); // the timer set for done-0 fires about now, on an empty-then-refilled queue
+  t.same(fired, [], 'nothing expires early');
+  await sleep(600);
+  t.same(fired, ['last'], 'only the one left armed expires');
+  t.ok(last.expiredAt[0] - last.armedAt >= 150, 'not before its bound');
+  // Once more after the queue emptied by expiry (the timer fired on nothing and stopped).
+  await sleep(300);
+  const again = probe('again');
+  arm(q, again);
+  await sleep(600);
+  t.same(fired, ['last', 'again']);
+  t.ok(again.expiredAt[0] - again.armedAt >= 150, 'not before its bound');
+});
+
+t.test('one queue per bound on this thread', async (t) => {
+  t.equal(deadlineQueue(1234), deadlineQueue(1234));
+  t.not(deadlineQueue(1234), deadlineQueue(1235));
 });
