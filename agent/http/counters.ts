@@ -18,6 +18,8 @@ export interface L7Counters {
   ejectionsCapped: number;
   /** Request trailer fields the rule of trailer-fields.ts kept from the next hop (framing, routing, auth…). */
   requestTrailerFieldsDropped: number;
+  /** Response trailer fields the same rule kept from the app (or, on the destination agent, from the peer). */
+  responseTrailerFieldsDropped: number;
   /** Request trailer sections dropped whole: the pod's request was framed by Content-Length, which carries none (h1-client.ts). */
   requestTrailersDropped: number;
 }
@@ -26,6 +28,6 @@ export function newL7Counters(): L7Counters {
   return {
     detectedHttp1: 0, detectedH2: 0, detectedTcp: 0, detectTimeouts: 0, requests: 0, responses5xx: 0, retries: 0,
     retryBudgetExhausted: 0, timeouts: 0, idleTimeouts: 0, upgrades: 0, ejections: 0, probes: 0, recoveries: 0, ejectionsCapped: 0,
-    requestTrailerFieldsDropped: 0, requestTrailersDropped: 0,
+    requestTrailerFieldsDropped: 0, responseTrailerFieldsDropped: 0, requestTrailersDropped: 0,
   };
 }

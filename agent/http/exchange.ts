@@ -15,7 +15,7 @@ import { listGet, listSet } from './header-list.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
-import { requestTrailers } from './trailer-fields.ts';
+import { trailerFields } from './trailer-fields.ts';
 import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.ts';
 import { endRequest, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
 import type { ConnectionContext } from '../telemetry/telemetry.ts';
@@ -188,7 +188,7 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#bodyEnded = true;
     const t = this.#req.trailers;
     if (t !== undefined) {
-      const v = requestTrailers(t);
+      const v = trailerFields(t);
       if (v.dropped > 0) this.#router.counters.requestTrailerFieldsDropped += v.dropped;
       this.#trailers = v.forward;
     }
@@ -372,7 +372,10 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     if (trailers !== undefined) {
       const g = trailers['grpc-status'];
       if (typeof g === 'string') this.#grpcStatus = g;
-      this.#res.addTrailers(endToEnd(trailers, true));
+      // The trailer rule both ways (trailer-fields.ts), not the header section's hop rule.
+      const v = trailerFields(trailers);
+      if (v.dropped > 0) this.#router.counters.responseTrailerFieldsDropped += v.dropped;
+      if (v.forward !== undefined) this.#res.addTrailers(v.forward);
     }
     this.#report(false);
     this.#res.end();

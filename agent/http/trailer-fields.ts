@@ -1,8 +1,13 @@
-// Which request trailer fields cross the mesh. An app's trailer section (HTTP/1.1: the chunked
-// body's trailer section, RFC 9112 §7.1.2; HTTP/2: a HEADERS frame with END_STREAM after the
-// body, RFC 9113 §8.1) travels app → source agent → HTTP/2 hop (trailing HEADERS) → destination
-// agent → pod (chunked trailer section, or trailing HEADERS to an HTTP/2 pod), and is checked
-// here on both agents (the source before its hop, the destination before its pod).
+// Which trailer fields cross the mesh, both ways: one rule for requests and responses. A request's
+// trailer section (HTTP/1.1: the chunked body's trailer section, RFC 9112 §7.1.2; HTTP/2: a
+// HEADERS frame with END_STREAM after the body, RFC 9113 §8.1) travels app → source agent →
+// HTTP/2 hop (trailing HEADERS) → destination agent → pod (chunked trailer section, or trailing
+// HEADERS to an HTTP/2 pod), and a response's back the other way (a gRPC status, a checksum); each
+// is checked here on both agents (the sender's before its hop, the receiver's before its app or
+// pod: a peer is trusted with identity, not with framing). Until 2026-12-07 response trailers
+// went through the header section's hop-by-hop rule instead (agent/http/headers.ts), so a pod's
+// trailer could carry `weft-error`, `content-length` or `set-cookie` to the app; the same check
+// written twice had drifted.
 //
 // The rule (RFC 9110 §6.5.1: "many fields cannot be processed outside the header section
 // because their evaluation is necessary prior to receiving the content"; a sender must not
@@ -41,7 +46,7 @@ const NEVER_TRAILER: ReadonlySet<string> = new Set([
   'content-encoding', 'content-type', 'content-range', 'trailer',
 ]);
 
-/** Whether `name` (lower-case) may be forwarded as a request trailer field. */
+/** Whether `name` (lower-case) may be forwarded as a trailer field (request or response). */
 export function mayForwardTrailer(name: string): boolean {
   return name.charCodeAt(0) !== 0x3a /* ':' */ && !NEVER_TRAILER.has(name);
 }
@@ -55,10 +60,11 @@ export interface TrailerVerdict {
 const NONE: TrailerVerdict = { forward: undefined, dropped: 0 };
 
 /**
- * The trailer fields of a request to forward. An empty (or absent) section costs nothing: no
- * object is made. Names are lower-case already (both parsers lower-case them).
+ * The trailer fields of a message to forward, as an object (node:http's addTrailers, the
+ * exchange's response). An empty (or absent) section costs nothing: no object is made. Names are
+ * lower-case already (both parsers lower-case them).
  */
-export function requestTrailers(t: IncomingHttpHeaders | undefined): TrailerVerdict {
+export function trailerFields(t: IncomingHttpHeaders | undefined): TrailerVerdict {
   if (t === undefined) return NONE;
   let out: OutgoingHttpHeaders | undefined;
   let dropped = 0;
@@ -72,4 +78,23 @@ export function requestTrailers(t: IncomingHttpHeaders | undefined): TrailerVerd
     (out ??= {})[k] = v;
   }
   return dropped === 0 && out === undefined ? NONE : { forward: out, dropped };
+}
+
+/**
+ * The same rule appending to an HTTP/2 header list (the codec's trailing HEADERS), with no object
+ * in between; returns how many fields were dropped.
+ */
+export function appendTrailerFields(list: string[], t: IncomingHttpHeaders): number {
+  let dropped = 0;
+  for (const k in t) {
+    const v = t[k];
+    if (v === undefined) continue;
+    if (!mayForwardTrailer(k)) {
+      dropped++;
+      continue;
+    }
+    if (typeof v === 'string') list.push(k, v);
+    else for (const one of v) list.push(k, one);
+  }
+  return dropped;
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../../common/log.ts';
 import { PROTO_HEADER, TARGET_HEADER, appendEndToEnd, endToEnd } from '../http/headers.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptRequest } from '../http/upstream.ts';
-import { requestTrailers } from '../http/trailer-fields.ts';
+import { appendTrailerFields, trailerFields } from '../http/trailer-fields.ts';
 import { listGet } from '../http/header-list.ts';
 import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
@@ -124,9 +124,24 @@ export class InboundHttpCore {
    * (trailer-fields.ts), held here too (a peer is trusted with identity, not with framing).
    */
   forwardTrailers(t: IncomingHttpHeaders): OutgoingHttpHeaders | undefined {
-    const v = requestTrailers(t);
+    const v = trailerFields(t);
     if (v.dropped > 0) this.deps.stats.l7.requestTrailerFieldsDropped += v.dropped;
     return v.forward;
+  }
+
+  /** The pod's response trailers as the peer gets them (the same rule, trailer-fields.ts); undefined: none to send. */
+  responseTrailers(t: IncomingHttpHeaders): OutgoingHttpHeaders | undefined {
+    const v = trailerFields(t);
+    if (v.dropped > 0) this.deps.stats.l7.responseTrailerFieldsDropped += v.dropped;
+    return v.forward;
+  }
+
+  /** The same as an HTTP/2 header list (the codec mover's trailing HEADERS); empty: none to send. */
+  responseTrailerList(t: IncomingHttpHeaders): string[] {
+    const list: string[] = [];
+    const dropped = appendTrailerFields(list, t);
+    if (dropped > 0) this.deps.stats.l7.responseTrailerFieldsDropped += dropped;
+    return list;
   }
 
   /** Decides one head: every refusal counted and coded, policy applied, the forward request built. */

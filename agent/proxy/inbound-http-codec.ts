@@ -22,7 +22,6 @@ import { HeadersKind, type H2Connection, type H2Stream, type HeadersKindValue } 
 import { headersToObject, objectToHeaders } from '../h2/header-object.ts';
 import { StreamState } from '../h2/stream-state.ts';
 import type { H2StreamHandler } from '../h2/stream-handler.ts';
-import { appendEndToEnd } from '../http/headers.ts';
 import { endRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import type { CodecPeer } from './hbone/server.ts';
 import { FAILED_DELIVERED, FAILED_NOT_DELIVERED, failureLabel, reportPeerRequest, responseHeadList, wantsTrailers, type InboundHttpCore, type RequestReport } from './inbound-http-admit.ts';
@@ -191,7 +190,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
     this.#drained();
     if (this.#closed || this.#endSent) return;
     this.#endSent = true;
-    const list = this.#wantTrailers && trailers !== undefined ? appendEndToEnd([], trailers, true) : undefined;
+    const list = this.#wantTrailers && trailers !== undefined ? this.#core.responseTrailerList(trailers) : undefined;
     // Trailers end the stream (queued behind the body); none at all ends it with an empty DATA.
     if (list !== undefined && list.length > 0) this.#conn.sendHeaders(this.#s, list, true);
     else this.#conn.sendData(this.#s, EMPTY, true);

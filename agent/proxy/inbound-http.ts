@@ -11,7 +11,6 @@
 // which pairs it with the codec mover (inbound-http-codec.ts) over one core.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { H2Code } from '../h2/constants.ts';
-import { endToEnd } from '../http/headers.ts';
 import { endRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from '../http/upstream.ts';
 import { releaseClosedStream } from '../http/h2-release.ts';
 import type { H2Stream } from '../h2/connection.ts';
@@ -146,7 +145,7 @@ class StreamSink implements AttemptSink {
 
   readonly #sendTrailers = (): void => {
     if (this.stream.destroyed) return;
-    this.stream.sendTrailers(this.#trailers === undefined ? {} : endToEnd(this.#trailers, true));
+    this.stream.sendTrailers((this.#trailers === undefined ? undefined : this.#core.responseTrailers(this.#trailers)) ?? {});
   };
 
   readonly #onClose = (): void => {

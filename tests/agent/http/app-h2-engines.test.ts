@@ -69,7 +69,8 @@ pod.on('stream', (stream, headers) => {
   if (path.startsWith('/big/')) {
     const body = pattern(Number(path.slice(5)), 7);
     stream.respond({ ':status': 200 }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'x-sha256': sha(body) }));
+    // With two fields a trailer must not carry (RFC 9110 §6.5.1), which the app must not see.
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'x-sha256': sha(body), 'weft-error': 'WEFT_ERR_FORGED', 'set-cookie': 'sid=1' }));
     stream.end(body);
     return;
   }
@@ -244,9 +245,13 @@ t.test('bodies past every window both ways, byte for byte, with the pod\'s trail
   t.equal(up.trailers?.['x-bytes'], String(24 << 20), 'the pod received every byte');
   t.equal(up.trailers?.['x-sha256'], sha(parts), 'the pod\'s hash of what it received is the hash of what was sent');
   t.equal(sha(up.body), sha(parts), 'the echo came back byte for byte');
+  const dropped0 = stats.l7.responseTrailerFieldsDropped;
   const down = await request(session, { ':path': `/big/${20 << 20}` });
   t.equal(down.body.length, 20 << 20, '20 MiB down');
   t.equal(sha(down.body), down.trailers?.['x-sha256'], 'matching the pod\'s hash in its trailers');
+  t.equal(down.trailers?.['weft-error'], undefined, 'a pod\'s trailer cannot label the answer as the mesh\'s');
+  t.equal(down.trailers?.['set-cookie'], undefined, 'nor set a cookie after the content');
+  t.equal(stats.l7.responseTrailerFieldsDropped - dropped0, 2, 'dropped and counted by the source agent');
 });
 
 t.test('a slow app reader holds the pod back (flow control through the agent), then gets everything', async (t) => {

@@ -1,9 +1,9 @@
-// The rule for request trailer fields (agent/http/trailer-fields.ts) as a table written from
+// The rule for trailer fields, requests and responses alike (agent/http/trailer-fields.ts), as a table written from
 // RFC 9110 §6.5.1 (what cannot be processed after the content), RFC 9110 §7.6.1 / RFC 9113
 // §8.2.2 (hop-by-hop) and RFC 9113 §8.1 (no pseudo-headers in trailers), field by field, not
 // copied from the implementation's set. Plain unit test: no sockets.
 import t from 'tap';
-import { mayForwardTrailer, requestTrailers } from '../../../agent/http/trailer-fields.ts';
+import { appendTrailerFields, mayForwardTrailer, trailerFields } from '../../../agent/http/trailer-fields.ts';
 
 const TABLE: [name: string, forwarded: boolean, why: string][] = [
   // end-to-end metadata that only exists once the body was sent: forwarded
@@ -66,21 +66,30 @@ t.test('each field name: forwarded as a trailer or not', async (t) => {
 });
 
 t.test('a section keeps the allowed fields, counts the dropped ones', async (t) => {
-  const v = requestTrailers({ 'x-checksum': 'abc', 'content-length': '5', authorization: 'Bearer x', 'x-list': ['1', '2'], host: 'evil' });
+  const v = trailerFields({ 'x-checksum': 'abc', 'content-length': '5', authorization: 'Bearer x', 'x-list': ['1', '2'], host: 'evil' });
   t.same(v.forward, { 'x-checksum': 'abc', 'x-list': ['1', '2'] });
   t.equal(v.dropped, 3);
 });
 
 t.test('a section of dropped fields only forwards nothing', async (t) => {
-  const v = requestTrailers({ 'weft-target': '10.0.0.1:80', te: 'trailers' });
+  const v = trailerFields({ 'weft-target': '10.0.0.1:80', te: 'trailers' });
   t.equal(v.forward, undefined);
   t.equal(v.dropped, 2);
 });
 
 t.test('no section, or an empty one: nothing to forward, and the same shared answer (no object per request)', async (t) => {
-  const a = requestTrailers(undefined);
-  const b = requestTrailers({});
+  const a = trailerFields(undefined);
+  const b = trailerFields({});
   t.equal(a.forward, undefined);
   t.equal(a.dropped, 0);
   t.equal(a, b, 'one shared verdict');
+});
+
+t.test('the list form: the same fields in order, repeated values as repeated fields, the dropped ones counted', async (t) => {
+  const list = ['kept', 'before'];
+  const dropped = appendTrailerFields(list, { 'grpc-status': '0', 'content-length': '5', 'x-list': ['1', '2'], 'set-cookie': ['a=1'], 'weft-error': 'x', 'grpc-message': 'ok' });
+  t.same(list, ['kept', 'before', 'grpc-status', '0', 'x-list', '1', 'x-list', '2', 'grpc-message', 'ok']);
+  t.equal(dropped, 3);
+  t.equal(appendTrailerFields(list, {}), 0, 'an empty section appends nothing');
+  t.equal(list.length, 10);
 });

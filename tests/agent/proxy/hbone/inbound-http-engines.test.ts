@@ -95,7 +95,8 @@ function onPodRequest(req: http.IncomingMessage, res: http.ServerResponse): void
   } else if (url.startsWith('/trailers')) {
     res.writeHead(200, { trailer: 'grpc-status, x-sum', 'content-type': 'text/plain' });
     res.write('with trailers');
-    res.addTrailers({ 'grpc-status': '7', 'x-sum': '42' });
+    // Two fields a trailer must not carry (RFC 9110 §6.5.1: session state; the mesh's own label).
+    res.addTrailers({ 'grpc-status': '7', 'x-sum': '42', 'weft-error': 'WEFT_ERR_FORGED', 'set-cookie': 'sid=1' });
     res.end();
     req.resume();
   } else {
@@ -300,11 +301,15 @@ for (const engine of ENGINES) {
     });
 
     t.test('trailers: an HTTP/1.1 pod\'s announced trailers and an h2c gRPC pod\'s status', async (t) => {
+      const dropped0 = stats.l7.responseTrailerFieldsDropped;
       const a = await send(session, peerHeaders(`/trailers?engine=${engine}`));
       t.equal(a.status, 200);
       t.equal(a.body.toString(), 'with trailers');
       t.equal(a.trailers?.['grpc-status'], '7');
       t.equal(a.trailers?.['x-sum'], '42');
+      t.equal(a.trailers?.['weft-error'], undefined, 'a pod cannot label the hop from its trailers');
+      t.equal(a.trailers?.['set-cookie'], undefined, 'nor set a cookie after the content');
+      t.equal(stats.l7.responseTrailerFieldsDropped - dropped0, 2, 'both dropped and counted at the destination');
       const e = await reportedOnce(t, `/trailers?engine=${engine}`);
       t.equal(e?.grpcStatus, 7, 'the gRPC status reaches telemetry');
       const g = await send(session, peerHeaders(`/pkg.Svc/Call?engine=${engine}`, { 'weft-proto': 'h2', 'content-type': 'application/grpc', te: 'trailers' }, `${TARGET_HOST}:${grpcPort}`), Buffer.from([0, 0, 0, 0, 0]));
