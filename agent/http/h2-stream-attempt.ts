@@ -25,6 +25,7 @@ import { H2Session } from '../h2/session.ts';
 import type { H2PendingStream } from '../h2/stream-handler.ts';
 import type { PoolEntry } from '../proxy/hbone/pool.ts';
 import { H2Attempt } from './h2-attempt.ts';
+import { announcedLength, resetEndsResponse } from './reset-ends-response.ts';
 import type { AttemptBody, AttemptSink, ResponseBody, UpstreamAttempt } from './upstream.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -49,6 +50,8 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
   #done = false;
   #aborted = false;
   #responded = false;
+  /** The response head's content-length (-1: none): a RST_STREAM(NO_ERROR) short of it is a cut. */
+  #contentLength = -1;
   /** The codec stream closed, or it never opened. */
   #closed = false;
   #released = false;
@@ -259,6 +262,7 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     this.#responded = true;
     if (this.#done) return;
     const h = headersToObject(headers);
+    this.#contentLength = announcedLength(h['content-length']);
     this.#sink.onResponse(Number(h[':status']), h, this);
     if (endStream) this.#peerEnd();
   }
@@ -285,6 +289,13 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     // A complete response stays complete: a server may reset the rest of our upload (NO_ERROR,
     // RFC 9113 §8.1) after its END_STREAM, and what it sent is still delivered.
     if (this.#done || this.#peerEnded) return;
+    // RST_STREAM(NO_ERROR) after the whole body (reset-ends-response.ts): the end of the response;
+    // what the consumer has not read yet is still delivered (the stream's window went back to the
+    // connection when it closed).
+    if (resetEndsResponse(code, this.#responded, this.#contentLength, this.#s?.received ?? 0)) {
+      this.#peerEnd();
+      return;
+    }
     this.#done = true;
     this.#letGo();
     const delivered = this.#responded || code !== H2Code.REFUSED_STREAM;

@@ -35,10 +35,13 @@ export interface PeerDial {
 // goes back through both agents' event loops, and on a loaded 2-core node that loop, not the CPU,
 // bounded one stream (testbed bulk row 0.82–0.94 → 1.06–1.08 Gb/s in one A/B, docs/design-notes.md).
 // A stalled stream holds at most this much; all of a session's streams together, SESSION_WINDOW.
-// (The agent's h2c sessions to pods keep STREAM_WINDOW: with 4 MiB there, a slow app reader's
-// download through outbound-h2.ts hung in tests/agent/http/app-h2-engines.test.ts; not yet
-// understood, see the note.)
+// The agent's h2c sessions to pods (agent/http/h2c-pod-session.ts) announce it too. (They once
+// kept 1 MiB: a slow app reader's download hung with 4 MiB. The cause was not the window: a body
+// that ends exactly as the stream window does leaves node:http2's server unable to send its empty
+// END_STREAM DATA frame, so it closes the stream with RST_STREAM(NO_ERROR), which the codec's
+// attempt took as a failure; agent/http/reset-ends-response.ts. Any window size can meet it.)
 export const PEER_STREAM_WINDOW = 4 << 20;
+/** The stream window the HBONE listener announces (agent/proxy/hbone/server.ts: uploads). */
 export const STREAM_WINDOW = 1 << 20;
 export const SESSION_WINDOW = 16 << 20;
 

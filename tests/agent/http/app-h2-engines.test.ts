@@ -21,6 +21,7 @@ import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
 import { isConnect } from '../../../agent/proxy/outbound-h2.ts';
 import { WorkloadLimiter } from '../../../agent/proxy/workload-limits.ts';
+import { PEER_STREAM_WINDOW } from '../../../agent/proxy/hbone/dial-peer.ts';
 import { continuationFloodBurst, rapidReset, sendBurst } from '../../apps/h2-rapid-reset.ts';
 
 const engine = process.env.WEFT_L7_H2_ENGINE === 'node' ? 'node' : 'weft';
@@ -89,6 +90,15 @@ pod.on('stream', (stream, headers) => {
       stream.end();
     };
     next();
+    return;
+  }
+  if (path.startsWith('/exact/')) {
+    // N octets in one write, end() once it went: when N is the agent's whole stream window towards
+    // the pod and nothing was read, nghttp2 holds the empty END_STREAM DATA frame for window and
+    // node:http2 closes the stream with RST_STREAM(NO_ERROR) in its place.
+    const n = Number(path.slice(7));
+    stream.respond({ ':status': 200 });
+    stream.write(pattern(n, 5), () => stream.end());
     return;
   }
   if (path === '/endless' || path === '/abort') {
@@ -275,6 +285,32 @@ t.test('a slow app reader holds the pod back (flow control through the agent), t
   s.resume();
   await new Promise((r) => s.once('end', r));
   t.equal(n, total, 'then all of it');
+});
+
+// Deterministic form of the hang the test above showed with a 4 MiB pod window: the body ends
+// exactly where the agent's stream window towards the pod does, while the app reads nothing.
+t.test('a body that ends exactly at the agent\'s window towards the pod, to a paused app: all of it, then the end', async (t) => {
+  const session = await connect(podCapture);
+  t.teardown(() => session.close());
+  const total = PEER_STREAM_WINDOW;
+  const closed = new Promise<number>((r) => podClosed.set('exact-1', r));
+  const s = session.request({ ':method': 'GET', ':path': `/exact/${total}`, 'x-id': 'exact-1' }, { endStream: true });
+  s.on('error', () => undefined);
+  s.pause();
+  await new Promise((r) => s.once('response', r));
+  // On the codec the pod's stream is closed (RST_STREAM NO_ERROR) before the app reads a byte; on
+  // node:http2 (a 64 KiB window towards the pod) the pod is still held by backpressure instead.
+  const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(r, 1500, 'not yet'))]);
+  t.comment(`the pod's stream before the app reads: ${typeof code === 'number' ? `closed with code ${code}` : 'open, held'}`);
+  if (engine === 'weft') t.equal(code, http2.constants.NGHTTP2_NO_ERROR, 'the case under test: the pod closed with RST_STREAM(NO_ERROR) while nothing was read');
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  s.resume();
+  await new Promise((r) => s.once('end', r));
+  t.equal(s.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'the app\'s stream ended without a reset');
+  const all = Buffer.concat(chunks);
+  t.equal(all.length, total, 'every octet');
+  t.equal(sha(all), sha(pattern(total, 5)), 'the body as the pod sent it');
 });
 
 t.test('a pod that does not read holds the app\'s upload back, then takes all of it', async (t) => {

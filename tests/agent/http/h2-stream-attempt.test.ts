@@ -118,6 +118,17 @@ server.on('stream', (stream, headers) => {
     });
     return;
   }
+  if (path.startsWith('/exact/')) {
+    // A body of exactly N octets, then end() (with content-length when asked): when N is the
+    // client's whole stream window, nghttp2 defers the empty END_STREAM DATA frame until a
+    // WINDOW_UPDATE (RFC 9113 §6.9.1 lets it: "MAY be sent"), and node:http2, whose writable side
+    // has finished, closes the stream with RST_STREAM(NO_ERROR) before any comes.
+    const n = Number(path.slice(7));
+    stream.respond(headers['x-with-length'] === '1' ? { ':status': 200, 'content-length': String(n) } : { ':status': 200 });
+    // end() once the body went: as a streaming producer's last write, then end().
+    stream.write(Buffer.alloc(n, 0x5a), () => stream.end());
+    return;
+  }
   if (path.startsWith('/down/')) {
     const n = Number(path.slice(6));
     stream.respond({ ':status': 200 });
@@ -154,9 +165,9 @@ function fakeEntry(): PoolEntry {
   return { key: 'k', session: undefined as never, context: undefined as never, active: 1, usable: true, goaway: undefined, failure: undefined, idleTimer: undefined };
 }
 
-function dial(p = port): H2Session {
+function dial(p = port, initialWindowSize?: number): H2Session {
   const socket = net.connect({ host: '127.0.0.1', port: p });
-  const session = new H2Session(socket, { role: 'client', readyEvent: 'connect' });
+  const session = new H2Session(socket, { role: 'client', readyEvent: 'connect', initialWindowSize });
   session.on('error', () => {});
   return session;
 }
@@ -456,6 +467,33 @@ t.test('backpressure down: a paused consumer holds the receive window; resume re
   for (let off = 0, i = 0; off < total; off += 64 * 1024, i++) if (all[off] !== (i & 0xff) || all[Math.min(total, off + 64 * 1024) - 1] !== (i & 0xff)) ok = false;
   t.ok(ok, 'in order');
 });
+
+// The hang of a slow app reader behind an h2c pod with a 4 MiB stream window
+// (tests/agent/http/app-h2-engines.test.ts): a body that ends exactly as the stream window does
+// left node:http2's server unable to send END_STREAM, and it closed the stream with
+// RST_STREAM(NO_ERROR) after its last DATA. node:http2's client takes that as the body's end;
+// the codec's attempt took it as a failure, and the app's stream was reset, its tail dropped.
+for (const window of [64 * 1024, 256 * 1024, 1 << 20]) {
+  for (const withLength of [false, true]) {
+    t.test(`a body that fills the ${window}-octet stream window, then RST_STREAM(NO_ERROR) from the server: the whole body, an end${withLength ? ' (content-length)' : ''}`, async (t) => {
+      const s = dial(port, window);
+      t.teardown(() => s.destroy());
+      const path = `/exact/${window}`;
+      seen.closed.delete(path);
+      const r = recorder(true);
+      new H2StreamAttempt(s, req(path, { ':method': 'GET', 'x-with-length': withLength ? '1' : '0' }), true, r.sink);
+      await until(() => r.body() !== undefined);
+      // The consumer reads nothing until the server's stream is gone: no credit went back.
+      await until(() => seen.closed.has(path));
+      t.equal(seen.closed.get(path), http2.constants.NGHTTP2_NO_ERROR, 'the case under test: the server closed its stream with NO_ERROR before END_STREAM could go');
+      (r.body() as ResponseBody).resume();
+      await r.done;
+      t.same(r.out.calls, ['response', 'end'], 'an end, not a failure');
+      t.equal(r.out.body.length, window, 'every octet of the body');
+      t.ok(r.out.body.every((b) => b === 0x5a), 'the body as sent');
+    });
+  }
+}
 
 t.test('many concurrent attempts on one session', async (t) => {
   const all = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
