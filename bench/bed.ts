@@ -49,10 +49,11 @@ async function startSite(base: string, mode: RedirectMode, configs: Configuratio
       redirectMode: mode,
       // One client pod opens the 10 000 idle connections: the per-workload fairness limit (4096 by
       // default) would refuse most of them, and the bench measures the proxy, not that limit.
-      // WEFT_WORKERS is left at its default, so the suite measures the agent a user installs (on a
-      // node of up to 2 cores: the proxy inline on the main thread); a row that wants workers sets
-      // them in its own agentEnv, and bench/ab.ts compares the two with --env-a/--env-b.
-      agentEnv: { WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(','), WEFT_MAX_CONNECTIONS_PER_WORKLOAD: '65536' },
+      // WEFT_WORKERS at its default, 0, so the suite measures the agent a user installs (on a node
+      // of up to 2 cores: the proxy inline on the main thread). Said explicitly: the test mesh
+      // (tests/testbed/mesh.ts) pins 2 workers for the e2e suites. A row that wants workers sets
+      // them in its own agentEnv; bench/ab.ts compares the two with --env-a/--env-b.
+      agentEnv: { WEFT_WORKERS: '0', WEFT_OPAQUE_PORTS: [OPAQUE_PORTS.h1, OPAQUE_PORTS.h2, OPAQUE_PORTS.grpc].join(','), WEFT_MAX_CONNECTIONS_PER_WORKLOAD: '65536' },
     });
     raiseAgentLimits(mesh);
     return { tb, mesh };
