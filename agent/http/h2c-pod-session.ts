@@ -10,7 +10,7 @@ import { H2Session } from '../h2/session.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
 import type { H2Engine } from '../proxy/hbone/server.ts';
 // The same windows as the client sessions of the hop between agents: one stream can fill a link.
-import { PEER_STREAM_WINDOW, SESSION_WINDOW } from '../proxy/hbone/dial-peer.ts';
+import { CLIENT_STREAM_WINDOW, SESSION_WINDOW } from '../proxy/hbone/flow-windows.ts';
 
 export interface PodDial {
   sockets: SocketFactory;
@@ -27,7 +27,7 @@ function ignore(): void {}
 export function dialPodSession(d: PodDial): ClientHttp2Session {
   const socket = d.sockets.connect(d.target, d.connectTimeoutMs);
   if (d.engine === 'weft') {
-    const session = new H2Session(socket, { role: 'client', readyEvent: 'connect', initialWindowSize: PEER_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
+    const session = new H2Session(socket, { role: 'client', readyEvent: 'connect', initialWindowSize: CLIENT_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
     session.on('error', ignore);
     // The socket's own inactivity timer (the SocketFactory cleared its connect timer on 'connect'):
     // what node:http2's session.setTimeout is on the other engine.

@@ -17,6 +17,7 @@ import { formatConnectTarget } from './connect-target.ts';
 import { expectServerIdentity } from './peer-identity.ts';
 import type { H2Engine } from './server.ts';
 import { sniForIdentity } from './sni.ts';
+import { CLIENT_STREAM_WINDOW, SESSION_WINDOW } from './flow-windows.ts';
 
 export interface PeerDial {
   /** The source workload's client context. */
@@ -29,21 +30,11 @@ export interface PeerDial {
   engine: H2Engine;
 }
 
-// Windows large enough that one stream can fill a LAN link without waiting on WINDOW_UPDATEs;
-// memory is only used when the reader is slower than the network. The stream window is what a
-// source agent lets one tunnel's peer send ahead (a download): 4 MiB, not 1, because the credit
-// goes back through both agents' event loops, and on a loaded 2-core node that loop, not the CPU,
-// bounded one stream (testbed bulk row 0.82–0.94 → 1.06–1.08 Gb/s in one A/B, docs/design-notes.md).
-// A stalled stream holds at most this much; all of a session's streams together, SESSION_WINDOW.
-// The agent's h2c sessions to pods (agent/http/h2c-pod-session.ts) announce it too. (They once
-// kept 1 MiB: a slow app reader's download hung with 4 MiB. The cause was not the window: a body
-// that ends exactly as the stream window does leaves node:http2's server unable to send its empty
-// END_STREAM DATA frame, so it closes the stream with RST_STREAM(NO_ERROR), which the codec's
-// attempt took as a failure; agent/http/reset-ends-response.ts. Any window size can meet it.)
-export const PEER_STREAM_WINDOW = 4 << 20;
-/** The stream window the HBONE listener announces (agent/proxy/hbone/server.ts: uploads). */
-export const STREAM_WINDOW = 1 << 20;
-export const SESSION_WINDOW = 16 << 20;
+// The windows (flow-windows.ts). The h2c pod sessions once kept 1 MiB: a slow app reader's
+// download hung with 4 MiB. The cause was not the window: a body that ends exactly as the stream
+// window does leaves node:http2's server unable to send its empty END_STREAM DATA frame, so it
+// closes the stream with RST_STREAM(NO_ERROR), which the codec's attempt took as a failure
+// (agent/http/reset-ends-response.ts). Any window size can meet it.
 
 function ignore(): void {}
 
@@ -77,7 +68,7 @@ export function dialPeerSession(d: PeerDial): ClientHttp2Session {
   // node:http2 is loaded only where the node engine is chosen.
   const session = process.getBuiltinModule('node:http2').connect(`https://${formatConnectTarget(d.node)}`, {
     createConnection: () => tlsConnect(tlsOpts),
-    settings: { enablePush: false, initialWindowSize: PEER_STREAM_WINDOW },
+    settings: { enablePush: false, initialWindowSize: CLIENT_STREAM_WINDOW },
   });
   session.on('error', ignore);
   session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
@@ -90,7 +81,7 @@ function dialCodec(tlsOpts: ConnectionOptions): ClientHttp2Session {
   socket.once('secureConnect', () => {
     if (socket.alpnProtocol !== 'h2') session.destroy(new Error(`peer agent did not negotiate h2 (ALPN ${String(socket.alpnProtocol)})`));
   });
-  const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect', initialWindowSize: PEER_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
+  const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect', initialWindowSize: CLIENT_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
   session.on('error', ignore);
   // The H2Session stands in for node's ClientHttp2Session: the members its users touch are the
   // same (agent/h2/session.ts).

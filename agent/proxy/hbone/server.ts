@@ -30,6 +30,7 @@ import { CodecTunnel } from './codec-tunnel.ts';
 import type { HboneTunnel } from './tunnel-end.ts';
 import { peerSpiffeId } from './peer-identity.ts';
 import { identityForSni } from './sni.ts';
+import { LISTENER_STREAM_WINDOW, SESSION_WINDOW } from './flow-windows.ts';
 
 export const HBONE_PORT = 15008;
 /** Response header that carries our stable error code to the client agent. */
@@ -120,10 +121,6 @@ export interface CodecPeer {
   readonly remoteAddress: string;
 }
 
-// Per-stream windows large enough that one tunnel can fill a LAN link without waiting on
-// WINDOW_UPDATEs; memory is only used when the app reads slower than the network delivers.
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 const NO_BYTES = Buffer.alloc(0);
 
 function respondOn(stream: ServerHttp2Stream, status: number, code: string | undefined): void {
@@ -188,7 +185,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       // Nagle off, as on every other socket of the proxy: a response's HEADERS and its DATA can leave
       // as separate TLS records, and the second must not wait for the peer's (delayed) ACK of the first.
       noDelay: true,
-      settings: { maxConcurrentStreams, initialWindowSize: STREAM_WINDOW },
+      settings: { maxConcurrentStreams, initialWindowSize: LISTENER_STREAM_WINDOW },
     });
   if (engine === 'weft') {
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -200,7 +197,7 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
       }
       socket.setNoDelay(true);
       const session = new H2Session(socket, {
-        role: 'server', initialWindowSize: STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW, limits: { maxConcurrentStreams },
+        role: 'server', initialWindowSize: LISTENER_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW, limits: { maxConcurrentStreams },
         onStreamHead: takeHead,
       });
       const info = onSession(session);

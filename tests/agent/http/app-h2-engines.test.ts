@@ -21,7 +21,7 @@ import { ProxyStats } from '../../../agent/proxy/stats.ts';
 import { noTelemetry, type Telemetry } from '../../../agent/telemetry/telemetry.ts';
 import { isConnect } from '../../../agent/proxy/outbound-h2.ts';
 import { WorkloadLimiter } from '../../../agent/proxy/workload-limits.ts';
-import { PEER_STREAM_WINDOW } from '../../../agent/proxy/hbone/dial-peer.ts';
+import { CLIENT_STREAM_WINDOW } from '../../../agent/proxy/hbone/flow-windows.ts';
 import { continuationFloodBurst, rapidReset, sendBurst } from '../../apps/h2-rapid-reset.ts';
 
 const engine = process.env.WEFT_L7_H2_ENGINE === 'node' ? 'node' : 'weft';
@@ -292,7 +292,7 @@ t.test('a slow app reader holds the pod back (flow control through the agent), t
 t.test('a body that ends exactly at the agent\'s window towards the pod, to a paused app: all of it, then the end', async (t) => {
   const session = await connect(podCapture);
   t.teardown(() => session.close());
-  const total = PEER_STREAM_WINDOW;
+  const total = CLIENT_STREAM_WINDOW;
   const closed = new Promise<number>((r) => podClosed.set('exact-1', r));
   const s = session.request({ ':method': 'GET', ':path': `/exact/${total}`, 'x-id': 'exact-1' }, { endStream: true });
   s.on('error', () => undefined);
