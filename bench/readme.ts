@@ -65,7 +65,7 @@ export function renderReport(r: BenchResults, readmeDir: string, outDir: string,
     : `Nothing else ran on the machine (\`--quiet-machine\`): the load below is the benchmark's own load generator, servers and proxies.`;
   md.push(`- ${who}${la} Configurations run interleaved (A B C A B C …) and every figure is the **median over rounds** (with two rounds, their mean); compare rows within a table rather than across runs.`);
   md.push(r.agentWorkers === 'default'
-    ? `- Core budget: the Weft agent runs with its default (\`WEFT_WORKERS\` unset: on a node of up to 2 cores the proxy runs inline on the main thread, one V8 isolate; with more cores, a worker per core) and HAProxy with \`nbthread ${r.workers}\` (one thread per core of this machine), one of each per node.`
+    ? `- Core budget: the Weft agent runs with its default, \`WEFT_WORKERS=0\` (on a node of up to 2 cores the proxy runs inline on the main thread, one V8 isolate; with more cores, a worker per core) and HAProxy with \`nbthread ${r.workers}\` (one thread per core of this machine), one of each per node.`
     : `- Core budget: the Weft agent runs \`WEFT_WORKERS=${r.agentWorkers ?? r.workers}\` proxy workers and HAProxy \`nbthread ${r.workers}\` (one per core of this machine), one of each per node.`);
   md.push('- Load generator, servers, both proxies and the kernel\'s forwarding all share those cores: the maximum-throughput figures are the throughput of the whole system, not of a proxy alone.\n');
 
