@@ -1,12 +1,17 @@
 // An OTLP/HTTP traces endpoint for the bench's "tracing on" row: it answers every export at once
-// and only counts (spans by their `"spanId"` keys, bytes, requests), so the collector costs the
-// shared machine as little as possible and keeps no memory. tests/common/otlp-receiver.ts decodes
-// and keeps everything, which is right for tests and wrong under thousands of spans a second.
+// and only counts (spans, bytes, requests), so the collector costs the shared machine as little as
+// possible and keeps no memory. tests/common/otlp-receiver.ts keeps everything, which is right for
+// tests and wrong under thousands of spans a second. Spans are counted in either encoding: the
+// agents export http/protobuf by default (and this row measures the default); it counted only
+// JSON's `"spanId"` keys until 2026-12-07, and so reported 0 spans for every run since that
+// default changed.
 //   node bench/span-sink.ts --host H --port P   → {"ready":true} then, on SIGTERM, one summary line
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from '../tests/testbed/testbed.ts';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { decodeOtlpProtobuf } from '../tests/common/otlp-protobuf.ts';
 
 export interface SinkCounts {
   requests: number;
@@ -16,7 +21,17 @@ export interface SinkCounts {
 
 const SPAN_ID = Buffer.from('"spanId"');
 
-function countSpans(body: Buffer): number {
+interface DecodedTraces { resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[] }
+
+/** Spans in one OTLP/HTTP traces export: JSON (by its `"spanId"` keys) or protobuf (decoded), gzip or not. */
+export function countSpans(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined): number {
+  const body = contentEncoding === 'gzip' ? gunzipSync(raw) : raw;
+  if (contentType?.startsWith('application/x-protobuf') === true) {
+    const req = decodeOtlpProtobuf('/v1/traces', body) as DecodedTraces;
+    let n = 0;
+    for (const rs of req.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) n += ss.spans?.length ?? 0;
+    return n;
+  }
   let n = 0;
   for (let i = body.indexOf(SPAN_ID); i >= 0; i = body.indexOf(SPAN_ID, i + SPAN_ID.length)) n++;
   return n;
@@ -76,7 +91,7 @@ if (import.meta.main) {
       const body = Buffer.concat(chunks);
       counts.requests++;
       counts.bytes += body.length;
-      counts.spans += countSpans(body);
+      counts.spans += countSpans(body, req.headers['content-type'], req.headers['content-encoding']);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });

@@ -39,7 +39,7 @@ export function tracingOn(proxies: Proxies, ports: Ports, sinkNode: string): Con
     meshed: true,
     site: 'iptables',
     ports,
-    path: 'as Weft L7 (HTTP), with OTEL_TRACES_SAMPLER=always_on: a client span on n1 and a server span on n2 per request, exported over OTLP/HTTP (JSON) to a counting sink on n1',
+    path: 'as Weft L7 (HTTP), with OTEL_TRACES_SAMPLER=always_on: a client span on n1 and a server span on n2 per request, exported over OTLP/HTTP (protobuf, the default) to a counting sink on n1',
     async setup(ctx) {
       const site = ctx.sites.get('iptables');
       if (site === undefined) throw new Error('the traced row needs the iptables testbed');

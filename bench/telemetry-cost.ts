@@ -40,7 +40,7 @@ export function telemetryCostSection(r: BenchResults): string[] {
   }
   return [
     '### What telemetry costs (L7 path)\n',
-    'The same L7 path three ways, in the same run: `WEFT_TELEMETRY=false` (nothing recorded), the default (metrics and tap recorded per request, no span export) and every request traced (`OTEL_TRACES_SAMPLER=always_on`, two spans per request exported as OTLP/HTTP JSON to a counting sink on n1, which shares the machine too). Medians over rounds; on this shared, noisy machine differences of a few percent are within the noise (see each workload\'s per-round spread above).\n',
+    'The same L7 path three ways, in the same run: `WEFT_TELEMETRY=false` (nothing recorded), the default (metrics and tap recorded per request, no span export) and every request traced (`OTEL_TRACES_SAMPLER=always_on`, two spans per request exported as OTLP/HTTP protobuf (the default) to a counting sink on n1, which shares the machine too). Medians over rounds; on this shared, noisy machine differences of a few percent are within the noise (see each workload\'s per-round spread above).\n',
     markdownTable(['workload', 'measure', 'telemetry off', 'default', 'every request traced', 'metrics + tap (default − off)', 'tracing (traced − default)'], rows),
   ];
 }
