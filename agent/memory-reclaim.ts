@@ -35,7 +35,7 @@ export interface ReclaimInput {
 }
 
 /** Whether the last interval was quiet enough to pause in: nothing reclaims on a busy one. */
-export function isQuiet(elu: number): boolean {
+function isQuiet(elu: number): boolean {
   return elu < QUIET_ELU;
 }
 
