@@ -39,8 +39,10 @@ const mesh = await Mesh.start(tb, {
   redirectMode: 'iptables',
   captureScope: 'pod',
   cluster: base,
-  // A CNI ADD for a pod the model does not know yet waits this long for it.
-  agentEnv: { WEFT_CNI_WAIT_MS: '60000' },
+  // A CNI ADD for a pod the model does not know yet waits this long for it. Two proxy workers (not
+  // the 2-core default, inline): the in-pod listeners are then one per worker (SO_REUSEPORT), which
+  // the re-adoption check below counts; ebpf-inpod-mesh runs the inline default.
+  agentEnv: { WEFT_CNI_WAIT_MS: '60000', WEFT_WORKERS: '2' },
 });
 t.teardown(() => mesh.stop());
 await mesh.startApp('server', 'tcp-server.ts', ['--port', '8080']);

@@ -212,7 +212,8 @@ export class Mesh {
       WEFT_ADMIN_SOCKET: this.adminSocket(node),
       // WEFT_ADMIN_HOST stays loopback (the agent refuses anything else); the node's own
       // namespace reaches it on 127.0.0.1:15020, tests on the unix socket.
-      WEFT_WORKERS: '2',
+      // No WEFT_WORKERS: the agent's own default, what a user's node runs (inline on a node of up to
+      // two cores, as here and in CI; a worker per core above). Tests of the worker threads pin it.
       ...(this.#opts.redirectMode === undefined ? {} : { WEFT_REDIRECT_MODE: this.#opts.redirectMode }),
       ...(this.#bpffs === undefined ? {} : { WEFT_EBPF_PIN_ROOT: this.#bpffs.path }),
       ...(this.captureScope === 'pod' ? {
