@@ -75,6 +75,33 @@ export function appendEndToEnd(list: string[], h: IncomingHttpHeaders, keepRetry
   return list;
 }
 
+/**
+ * The same end-to-end fields of a received header list (`src`: names lower case, as the HTTP/2
+ * codec hands them), appended to `list` (returned) in order, a repeated field repeated: the hop's
+ * request head goes list to list, with no object between (headersToObject then appendEndToEnd
+ * were an object and its megamorphic stores per request at the destination agent).
+ */
+export function appendEndToEndList(list: string[], src: readonly string[], keepRetryHeader: boolean): string[] {
+  let named: string[] | undefined = undefined;
+  let trailers = false;
+  for (let i = 0; i < src.length; i += 2) {
+    const k = src[i];
+    if (k === 'connection') {
+      const v = src[i + 1];
+      if (v !== '') (named ??= []).push(...v.toLowerCase().split(/\s*,\s*/));
+    } else if (k === 'te' && !trailers) {
+      trailers = /(^|,)\s*trailers\s*(,|$)/i.test(src[i + 1]);
+    }
+  }
+  for (let i = 0; i < src.length; i += 2) {
+    const k = src[i];
+    if (hopOnly(k, named, keepRetryHeader)) continue;
+    list.push(k, src[i + 1]);
+  }
+  if (trailers) list.push('te', 'trailers');
+  return list;
+}
+
 export function isGrpc(h: IncomingHttpHeaders): boolean {
   const ct = h['content-type'];
   return typeof ct === 'string' && ct.startsWith('application/grpc');
