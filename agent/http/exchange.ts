@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
-import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, endToEnd, isGrpc } from './headers.ts';
+import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, appendEndToEndList, endToEnd, isGrpc } from './headers.ts';
 import { listGet, listSet } from './header-list.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
@@ -61,6 +61,11 @@ export interface ClientResponseLike {
   /** Present on HTTP/2 responses only. */
   readonly stream?: ClientStreamLike;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
+  /**
+   * The same with the fields as a header list (names lower case, end-to-end already; the writer
+   * may append its own to it): the agent's codecs take the relayed head this way, no object.
+   */
+  writeHeadList?(status: number, fields: string[]): unknown;
   writeContinue(): void;
   addTrailers(headers: OutgoingHttpHeaders): void;
   /** False: over the high-water mark, wait for 'drain'. */
@@ -149,9 +154,10 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     c.requests++;
     this.#resolved.budget?.deposit();
     const { policy } = this.#resolved;
-    if (policy.timeoutMs > 0) this.#timer = setTimeout(this.#onRequestTimeout, policy.timeoutMs);
+    if (policy.timeoutMs > 0) this.#timer = setTimeout(requestTimedOut, policy.timeoutMs, this);
     if (policy.idleTimeoutMs > 0) deadlineQueue(policy.idleTimeoutMs).arm(this);
-    this.#req.on('data', this.#onReqData);
+    // A bodyless request never says 'data': its handler is not made.
+    if (!this.#request.bodyless) this.#req.on('data', (this.#onReqData = this.#reqData.bind(this)));
     this.#req.on('end', this.#onReqEnd);
     this.#res.on('close', this.#onClientClose);
     const t = this.#router.telemetry;
@@ -161,7 +167,10 @@ export class Exchange implements AttemptSink, DeadlineEntry {
 
   // ---- body ----
 
-  readonly #onReqData = (chunk: Buffer): void => {
+  /** The request body's 'data' handler (made only for a request with a body). */
+  #onReqData: ((chunk: Buffer) => void) | undefined = undefined;
+
+  #reqData(chunk: Buffer): void {
     this.dqQueue?.arm(this);
     this.#bodyBytes += chunk.length;
     if (this.#chunks !== null) {
@@ -176,13 +185,14 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     }
     if (!a.body.write(chunk)) {
       this.#req.pause();
-      a.body.once('drain', this.#resumeReq);
+      a.body.once('drain', (this.#resumeReq ??= () => {
+        if (!this.#finished) this.#req.resume();
+      }));
     }
-  };
+  }
 
-  readonly #resumeReq = (): void => {
-    if (!this.#finished) this.#req.resume();
-  };
+  /** Made at the first backpressure only (most requests never see any). */
+  #resumeReq: (() => void) | undefined = undefined;
 
   readonly #onReqEnd = (): void => {
     this.#bodyEnded = true;
@@ -298,13 +308,14 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#attempt = undefined;
     this.#retries++;
     this.#router.counters.retries++;
-    this.#backoff = setTimeout(this.#retryNow, backoffMs(this.#retries, this.#resolved.policy.backoffMs, MAX_BACKOFF_MS, this.#router.random));
+    this.#backoff = setTimeout(retryNow, backoffMs(this.#retries, this.#resolved.policy.backoffMs, MAX_BACKOFF_MS, this.#router.random), this);
   }
 
-  readonly #retryNow = (): void => {
+  /** (Internal: the backoff timer's call, through retryNow.) */
+  retryNow(): void {
     this.#backoff = undefined;
     this.#startAttempt();
-  };
+  }
 
   onContinue(): void {
     if (this.#continued || this.#finished) return;
@@ -312,7 +323,7 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#res.writeContinue();
   }
 
-  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody): void {
+  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody, list?: readonly string[]): void {
     if (this.#finished) {
       body.destroy();
       return;
@@ -341,12 +352,18 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#committed = true;
     if (status >= 500) this.#router.counters.responses5xx++;
     this.#body = body;
-    const head = endToEnd(headers, true);
+    const res = this.#res;
     // A gRPC trailers-only answer carries its status in the headers; relayed as headers plus a
     // body end, a gRPC client would see a stream without a status (INTERNAL). Move the status to
     // the trailers, which is valid framing for every gRPC client.
-    if (this.#grpc && grpcStatus !== undefined) this.#res.addTrailers(takeGrpcStatus(head));
-    this.#res.writeHead(status, head);
+    const moveStatus = this.#grpc && grpcStatus !== undefined;
+    if (res.writeHeadList !== undefined && !moveStatus) {
+      res.writeHeadList(status, list !== undefined ? appendEndToEndList([], list, true) : appendEndToEnd([], headers, true));
+    } else {
+      const head = endToEnd(headers, true);
+      if (moveStatus) res.addTrailers(takeGrpcStatus(head));
+      res.writeHead(status, head);
+    }
     // One 'data' handler copies, counts and applies backpressure: pipe() would add and later
     // remove half a dozen listeners on both streams for every request.
     body.on('data', this.#onResData);
@@ -359,13 +376,14 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     if (res.destroyed || res.writableEnded) return;
     if (!res.write(chunk)) {
       this.#body?.pause();
-      res.once('drain', this.#resumeBody);
+      res.once('drain', (this.#resumeBody ??= () => {
+        if (!this.#finished) this.#body?.resume();
+      }));
     }
   };
 
-  readonly #resumeBody = (): void => {
-    if (!this.#finished) this.#body?.resume();
-  };
+  /** Made at the first backpressure only. */
+  #resumeBody: (() => void) | undefined = undefined;
 
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
     if (this.#finished) return;
@@ -403,11 +421,12 @@ export class Exchange implements AttemptSink, DeadlineEntry {
 
   // ---- timeouts and the end ----
 
-  readonly #onRequestTimeout = (): void => {
+  /** (Internal: the request timer's call, through requestTimedOut.) */
+  requestTimeout(): void {
     this.#timer = undefined;
     this.#router.counters.timeouts++;
     this.#timedOut('request');
-  };
+  }
 
   /** The idle timeout's queue says no bytes moved for the timeout (it let go of this exchange already). */
   deadlineExpired(): void {
@@ -498,12 +517,20 @@ export class Exchange implements AttemptSink, DeadlineEntry {
       this.#inflight = false;
       this.#router.lb.finished(this.#endpoint.id, this.#router.now() - this.#attemptStart);
     }
-    this.#req.off('data', this.#onReqData);
+    if (this.#onReqData !== undefined) this.#req.off('data', this.#onReqData);
     this.#body?.off('data', this.#onResData);
     this.#chunks = null;
     // An unread request body must not hold the connection (node:http drains it on response end).
     this.#req.resume();
   }
+}
+
+// The exchange's timers call these with the exchange as their argument: no closure per request.
+function requestTimedOut(e: Exchange): void {
+  e.requestTimeout();
+}
+function retryNow(e: Exchange): void {
+  e.retryNow();
 }
 
 const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;

@@ -24,6 +24,7 @@ import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.ts';
 import { headerObject } from '../http1/header-object.ts';
 import { httpDate } from '../http1/http-date.ts';
+import { listGet } from '../http/header-list.ts';
 import type { H1ParseError } from '../http1/parse-error.ts';
 import { RequestParser, type RequestHandler, type RequestHead } from '../http1/request-parser.ts';
 import { fieldLines, responseHead } from '../http1/response-head.ts';
@@ -293,15 +294,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
 
   writeHead(status: number, headers: OutgoingHttpHeaders = {}): this {
     if (this.headersSent) return this;
-    this.headersSent = true;
-    this.statusCode = status;
-    const head = this.#head;
-    const minor = head === null ? 1 : head.minor;
-    this.#framing = responseFraming({ method: head?.method ?? 'GET', minor, status, contentLength: headers['content-length'] !== undefined });
     const conn = headers.connection;
-    // A client that shut its write side gets this answer and then the FIN, unless requests it
-    // pipelined before its FIN are still to be answered.
-    if (head === null || !head.keepAlive || this.#framing === 'close' || (this.#eof && this.#rest === null) || (typeof conn === 'string' && /(^|,)\s*close\s*(,|$)/i.test(conn))) this.#closeAfter = true;
+    this.#frame(status, headers['content-length'] !== undefined, typeof conn === 'string' ? conn : undefined);
     // The framing and connection fields this writer implies, added to the caller's fresh object
     // (the exchange and the mesh's answers build one per response), as node:http adds them.
     if (headers.date === undefined) headers.date = httpDate();
@@ -316,6 +310,38 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
         headers['keep-alive'] = keepAliveHint(this.#front.keepAliveTimeoutMs);
       }
     }
+    this.#prepareHead(status, headers);
+    return this;
+  }
+
+  /** The relayed head as a header list (the exchange's): the same fields added, appended to it; no object. */
+  writeHeadList(status: number, fields: string[]): this {
+    if (this.headersSent) return this;
+    const conn = listGet(fields, 'connection');
+    this.#frame(status, listGet(fields, 'content-length') !== undefined, conn);
+    if (listGet(fields, 'date') === undefined) fields.push('date', httpDate());
+    if (this.#framing === 'chunked') fields.push('transfer-encoding', 'chunked');
+    if (conn === undefined) {
+      if (this.#closeAfter) fields.push('connection', 'close');
+      else fields.push('connection', 'keep-alive', 'keep-alive', keepAliveHint(this.#front.keepAliveTimeoutMs));
+    }
+    this.#prepareHead(status, fields);
+    return this;
+  }
+
+  /** The response's framing and whether the connection ends after it (`conn`: the head's Connection field). */
+  #frame(status: number, hasContentLength: boolean, conn: string | undefined): void {
+    this.headersSent = true;
+    this.statusCode = status;
+    const head = this.#head;
+    const minor = head === null ? 1 : head.minor;
+    this.#framing = responseFraming({ method: head?.method ?? 'GET', minor, status, contentLength: hasContentLength });
+    // A client that shut its write side gets this answer and then the FIN, unless requests it
+    // pipelined before its FIN are still to be answered.
+    if (head === null || !head.keepAlive || this.#framing === 'close' || (this.#eof && this.#rest === null) || (conn !== undefined && /(^|,)\s*close\s*(,|$)/i.test(conn))) this.#closeAfter = true;
+  }
+
+  #prepareHead(status: number, headers: OutgoingHttpHeaders | string[]): void {
     try {
       this.#pendingHead = responseHead(status, headers);
     } catch (err) {
@@ -329,7 +355,6 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       this.#front.rejected('http1_response_head');
       this.#pendingHead = responseHead(502, ['weft-error', code, 'content-length', '0', 'connection', 'close']);
     }
-    return this;
   }
 
   write(chunk: Buffer): boolean {
