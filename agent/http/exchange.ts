@@ -12,6 +12,7 @@ import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
 import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, appendEndToEndList, endToEnd, isGrpc } from './headers.ts';
 import { listGet, listSet } from './header-list.ts';
+import { fieldValue } from '../http1/header-object.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
@@ -31,6 +32,12 @@ export interface ClientRequestLike {
   readonly method?: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /**
+   * The head as a header list (names lower case, in order), when the codec keeps one and nobody
+   * asked for `headers` (which may then be changed, and is the truth from then on): the exchange
+   * reads and forwards it with no object (the agent's HTTP/1 codec).
+   */
+  readonly headerList?: readonly string[];
   on(event: 'data', fn: (chunk: Buffer) => void): unknown;
   on(event: 'end', fn: () => void): unknown;
   off(event: 'data', fn: (chunk: Buffer) => void): unknown;
@@ -140,13 +147,27 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#req = req;
     this.#res = res;
     this.#method = req.method ?? 'GET';
-    const h = req.headers;
-    this.#grpc = isGrpc(h);
-    const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
-    this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
-    const mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
-    this.#request = { method: this.#method, path: req.url, authority, headers: appendEndToEnd([], h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
+    const list = req.headerList;
+    let authority: string;
+    let mayTrail: boolean;
+    let forwarded: string[];
+    if (list !== undefined) {
+      // An HTTP/1 head kept as a list: read and forwarded as one, no object (fieldValue: node:http's reading of a field).
+      this.#grpc = fieldValue(list, 'content-type')?.startsWith('application/grpc') === true;
+      authority = fieldValue(list, 'host') ?? fallbackAuthority;
+      this.#resolved = router.resolve(dst, this.#method, req.url, list);
+      mayTrail = !bodyless && listGet(list, 'transfer-encoding') !== undefined;
+      forwarded = appendEndToEndList([], list, false);
+    } else {
+      const h = req.headers;
+      this.#grpc = isGrpc(h);
+      authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
+      this.#resolved = router.resolve(dst, this.#method, req.url, h);
+      // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
+      mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
+      forwarded = appendEndToEnd([], h, false);
+    }
+    this.#request = { method: this.#method, path: req.url, authority, headers: forwarded, proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
   }
 
   start(): void {

@@ -94,7 +94,10 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   // ---- the request in turn ----
   #head: RequestHead | null = null;
   url = '/';
-  headers: IncomingHttpHeaders = {};
+  /** The head's fields, names lower case (made from the parser's raw list once per request). */
+  #list: string[] = [];
+  /** The header object, made only when asked for (upgrades, a target rewrite, the node-shaped readers). */
+  #headers: IncomingHttpHeaders | null = null;
   /** The chunked body's trailer section, set before 'end' (the exchange forwards it); undefined: none. */
   trailers: IncomingHttpHeaders | undefined = undefined;
   #onData: DataFn | null = null;
@@ -195,12 +198,13 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     this.#disarmTimer();
     this.#head = head;
     this.url = head.target;
-    this.headers = headerObject(head.rawHeaders);
+    this.#list = lowerCaseNames(head.rawHeaders);
+    this.#headers = null;
     this.#inFlight = true;
     if (head.upgrade && !isH2cUpgrade(this.headers.upgrade)) return; // handed over after execute returns
     if (head.connect) return;
     // HTTP/1.1 only, as node:http (RFC 9110 §10.1.1: an HTTP/1.0 server ignores Expect).
-    if (head.minor === 1 && this.headers.expect !== undefined && !head.expectContinue) {
+    if (head.minor === 1 && !head.expectContinue && listGet(this.#list, 'expect') !== undefined) {
       this.#refuseExpectation();
       return;
     }
@@ -212,6 +216,20 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     }
     this.#front.request(this, this);
     if (this.#declined) this.#parser.continueAsRequest();
+  }
+
+  /** The request's header object (node:http's shape), made at the first ask; the list is not read after that. */
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= headerObject(this.#list));
+  }
+
+  set headers(h: IncomingHttpHeaders) {
+    this.#headers = h;
+  }
+
+  /** The head as a list while nobody asked for the object (see ClientRequestLike.headerList). */
+  get headerList(): readonly string[] | undefined {
+    return this.#headers === null ? this.#list : undefined;
   }
 
   onBody(chunk: Buffer): void {
@@ -467,7 +485,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #nextRequest(): void {
     this.#head = null;
     this.url = '/';
-    this.headers = {};
+    this.#list = NO_FIELDS;
+    this.#headers = null;
     this.trailers = undefined;
     this.#onData = null;
     this.#onEnd = null;
@@ -649,6 +668,15 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
 }
 
 function ignore(): void {}
+
+const NO_FIELDS: string[] = [];
+
+/** The parser's raw list with lower-case names (toLowerCase gives back the same string when it already is). */
+function lowerCaseNames(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push(raw[i].toLowerCase(), raw[i + 1]);
+  return out;
+}
 
 // The socket listeners: `this` is the socket (EventEmitter calls listeners so).
 function onSocketData(this: Owned, d: Buffer): void {
