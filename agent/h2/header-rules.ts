@@ -2,7 +2,20 @@
 // malformed — a stream error PROTOCOL_ERROR (§8.1.1). Pure functions over the flat
 // [name, value, …] list; they return the reason, or null when the list is well-formed.
 
-const CONNECTION_SPECIFIC = new Set(['connection', 'proxy-connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+/**
+ * §8.2.2's connection-specific fields: connection, proxy-connection, keep-alive,
+ * transfer-encoding, upgrade. By length first: this runs on every field of every HEADERS frame,
+ * and most names are rejected on their length alone, with no hashing of a fresh string.
+ */
+function isConnectionSpecific(name: string): boolean {
+  switch (name.length) {
+    case 7: return name === 'upgrade';
+    case 10: return name === 'connection' || name === 'keep-alive';
+    case 16: return name === 'proxy-connection';
+    case 17: return name === 'transfer-encoding';
+    default: return false;
+  }
+}
 /** §8.2.1: a name with no upper case, no 0x00–0x20, 0x7f–0xff; a value with no NUL/CR/LF and no leading/trailing space or tab. */
 export function fieldError(name: string, value: string): string | null {
   if (name.length === 0) return 'empty field name';
@@ -19,7 +32,7 @@ export function fieldError(name: string, value: string): string | null {
     const z = value.charCodeAt(value.length - 1);
     if (a === 0x20 || a === 0x09 || z === 0x20 || z === 0x09) return `field ${name} has leading or trailing whitespace`;
   }
-  if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
+  if (isConnectionSpecific(name)) return `connection-specific field ${name}`;
   if (name === 'te' && value !== 'trailers') return 'te other than "trailers"';
   return null;
 }

@@ -10,8 +10,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes } from '../../common/errors.ts';
 import { backoffMs } from './backoff.ts';
-import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, endToEnd, isGrpc } from './headers.ts';
+import { RETRY_HEADER, TIMEOUT_HEADER, appendEndToEnd, appendEndToEndList, endToEnd, isGrpc } from './headers.ts';
 import { listGet, listSet } from './header-list.ts';
+import { fieldValue } from '../http1/header-object.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
@@ -31,6 +32,12 @@ export interface ClientRequestLike {
   readonly method?: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /**
+   * The head as a header list (names lower case, in order), when the codec keeps one and nobody
+   * asked for `headers` (which may then be changed, and is the truth from then on): the exchange
+   * reads and forwards it with no object (the agent's HTTP/1 codec).
+   */
+  readonly headerList?: readonly string[];
   on(event: 'data', fn: (chunk: Buffer) => void): unknown;
   on(event: 'end', fn: () => void): unknown;
   off(event: 'data', fn: (chunk: Buffer) => void): unknown;
@@ -61,6 +68,11 @@ export interface ClientResponseLike {
   /** Present on HTTP/2 responses only. */
   readonly stream?: ClientStreamLike;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
+  /**
+   * The same with the fields as a header list (names lower case, end-to-end already; the writer
+   * may append its own to it): the agent's codecs take the relayed head this way, no object.
+   */
+  writeHeadList?(status: number, fields: string[]): unknown;
   writeContinue(): void;
   addTrailers(headers: OutgoingHttpHeaders): void;
   /** False: over the high-water mark, wait for 'drain'. */
@@ -135,13 +147,27 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#req = req;
     this.#res = res;
     this.#method = req.method ?? 'GET';
-    const h = req.headers;
-    this.#grpc = isGrpc(h);
-    const authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
-    this.#resolved = router.resolve(dst, this.#method, req.url, h);
-    // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
-    const mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
-    this.#request = { method: this.#method, path: req.url, authority, headers: appendEndToEnd([], h, false), proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
+    const list = req.headerList;
+    let authority: string;
+    let mayTrail: boolean;
+    let forwarded: string[];
+    if (list !== undefined) {
+      // An HTTP/1 head kept as a list: read and forwarded as one, no object (fieldValue: node:http's reading of a field).
+      this.#grpc = fieldValue(list, 'content-type')?.startsWith('application/grpc') === true;
+      authority = fieldValue(list, 'host') ?? fallbackAuthority;
+      this.#resolved = router.resolve(dst, this.#method, req.url, list);
+      mayTrail = !bodyless && listGet(list, 'transfer-encoding') !== undefined;
+      forwarded = appendEndToEndList([], list, false);
+    } else {
+      const h = req.headers;
+      this.#grpc = isGrpc(h);
+      authority = (h[':authority'] as string | undefined) ?? h.host ?? fallbackAuthority;
+      this.#resolved = router.resolve(dst, this.#method, req.url, h);
+      // Only a chunked HTTP/1.1 body or an HTTP/2 body can end with trailers (RFC 9112 §7.1.2, RFC 9113 §8.1).
+      mayTrail = !bodyless && (proto === 'h2' || h['transfer-encoding'] !== undefined);
+      forwarded = appendEndToEnd([], h, false);
+    }
+    this.#request = { method: this.#method, path: req.url, authority, headers: forwarded, proto, target: { ip: '', port: 0 }, source: source.identity, sourceAddress: source.address, bodyless, mayTrail };
   }
 
   start(): void {
@@ -149,9 +175,10 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     c.requests++;
     this.#resolved.budget?.deposit();
     const { policy } = this.#resolved;
-    if (policy.timeoutMs > 0) this.#timer = setTimeout(this.#onRequestTimeout, policy.timeoutMs);
+    if (policy.timeoutMs > 0) this.#timer = setTimeout(requestTimedOut, policy.timeoutMs, this);
     if (policy.idleTimeoutMs > 0) deadlineQueue(policy.idleTimeoutMs).arm(this);
-    this.#req.on('data', this.#onReqData);
+    // A bodyless request never says 'data': its handler is not made.
+    if (!this.#request.bodyless) this.#req.on('data', (this.#onReqData = this.#reqData.bind(this)));
     this.#req.on('end', this.#onReqEnd);
     this.#res.on('close', this.#onClientClose);
     const t = this.#router.telemetry;
@@ -161,7 +188,10 @@ export class Exchange implements AttemptSink, DeadlineEntry {
 
   // ---- body ----
 
-  readonly #onReqData = (chunk: Buffer): void => {
+  /** The request body's 'data' handler (made only for a request with a body). */
+  #onReqData: ((chunk: Buffer) => void) | undefined = undefined;
+
+  #reqData(chunk: Buffer): void {
     this.dqQueue?.arm(this);
     this.#bodyBytes += chunk.length;
     if (this.#chunks !== null) {
@@ -176,13 +206,14 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     }
     if (!a.body.write(chunk)) {
       this.#req.pause();
-      a.body.once('drain', this.#resumeReq);
+      a.body.once('drain', (this.#resumeReq ??= () => {
+        if (!this.#finished) this.#req.resume();
+      }));
     }
-  };
+  }
 
-  readonly #resumeReq = (): void => {
-    if (!this.#finished) this.#req.resume();
-  };
+  /** Made at the first backpressure only (most requests never see any). */
+  #resumeReq: (() => void) | undefined = undefined;
 
   readonly #onReqEnd = (): void => {
     this.#bodyEnded = true;
@@ -298,13 +329,14 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#attempt = undefined;
     this.#retries++;
     this.#router.counters.retries++;
-    this.#backoff = setTimeout(this.#retryNow, backoffMs(this.#retries, this.#resolved.policy.backoffMs, MAX_BACKOFF_MS, this.#router.random));
+    this.#backoff = setTimeout(retryNow, backoffMs(this.#retries, this.#resolved.policy.backoffMs, MAX_BACKOFF_MS, this.#router.random), this);
   }
 
-  readonly #retryNow = (): void => {
+  /** (Internal: the backoff timer's call, through retryNow.) */
+  retryNow(): void {
     this.#backoff = undefined;
     this.#startAttempt();
-  };
+  }
 
   onContinue(): void {
     if (this.#continued || this.#finished) return;
@@ -312,7 +344,7 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#res.writeContinue();
   }
 
-  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody): void {
+  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody, list?: readonly string[]): void {
     if (this.#finished) {
       body.destroy();
       return;
@@ -341,12 +373,18 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     this.#committed = true;
     if (status >= 500) this.#router.counters.responses5xx++;
     this.#body = body;
-    const head = endToEnd(headers, true);
+    const res = this.#res;
     // A gRPC trailers-only answer carries its status in the headers; relayed as headers plus a
     // body end, a gRPC client would see a stream without a status (INTERNAL). Move the status to
     // the trailers, which is valid framing for every gRPC client.
-    if (this.#grpc && grpcStatus !== undefined) this.#res.addTrailers(takeGrpcStatus(head));
-    this.#res.writeHead(status, head);
+    const moveStatus = this.#grpc && grpcStatus !== undefined;
+    if (res.writeHeadList !== undefined && !moveStatus) {
+      res.writeHeadList(status, list !== undefined ? appendEndToEndList([], list, true) : appendEndToEnd([], headers, true));
+    } else {
+      const head = endToEnd(headers, true);
+      if (moveStatus) res.addTrailers(takeGrpcStatus(head));
+      res.writeHead(status, head);
+    }
     // One 'data' handler copies, counts and applies backpressure: pipe() would add and later
     // remove half a dozen listeners on both streams for every request.
     body.on('data', this.#onResData);
@@ -359,13 +397,14 @@ export class Exchange implements AttemptSink, DeadlineEntry {
     if (res.destroyed || res.writableEnded) return;
     if (!res.write(chunk)) {
       this.#body?.pause();
-      res.once('drain', this.#resumeBody);
+      res.once('drain', (this.#resumeBody ??= () => {
+        if (!this.#finished) this.#body?.resume();
+      }));
     }
   };
 
-  readonly #resumeBody = (): void => {
-    if (!this.#finished) this.#body?.resume();
-  };
+  /** Made at the first backpressure only. */
+  #resumeBody: (() => void) | undefined = undefined;
 
   onEnd(trailers: IncomingHttpHeaders | undefined): void {
     if (this.#finished) return;
@@ -403,11 +442,12 @@ export class Exchange implements AttemptSink, DeadlineEntry {
 
   // ---- timeouts and the end ----
 
-  readonly #onRequestTimeout = (): void => {
+  /** (Internal: the request timer's call, through requestTimedOut.) */
+  requestTimeout(): void {
     this.#timer = undefined;
     this.#router.counters.timeouts++;
     this.#timedOut('request');
-  };
+  }
 
   /** The idle timeout's queue says no bytes moved for the timeout (it let go of this exchange already). */
   deadlineExpired(): void {
@@ -498,12 +538,20 @@ export class Exchange implements AttemptSink, DeadlineEntry {
       this.#inflight = false;
       this.#router.lb.finished(this.#endpoint.id, this.#router.now() - this.#attemptStart);
     }
-    this.#req.off('data', this.#onReqData);
+    if (this.#onReqData !== undefined) this.#req.off('data', this.#onReqData);
     this.#body?.off('data', this.#onResData);
     this.#chunks = null;
     // An unread request body must not hold the connection (node:http drains it on response end).
     this.#req.resume();
   }
+}
+
+// The exchange's timers call these with the exchange as their argument: no closure per request.
+function requestTimedOut(e: Exchange): void {
+  e.requestTimeout();
+}
+function retryNow(e: Exchange): void {
+  e.retryNow();
 }
 
 const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;

@@ -15,7 +15,8 @@ import type net from 'node:net';
 import { Writable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
-import { BAD_VALUE, H1ResponseParser, TOKEN, type ResponseHandler } from './h1-response-parser.ts';
+import { H1ResponseParser, type ResponseHandler } from './h1-response-parser.ts';
+import { isFieldValue, isToken } from '../http1/chars.ts';
 import { fieldLines } from '../http1/response-head.ts';
 import type { L7Counters } from './counters.ts';
 import type { AttemptRequest, AttemptSink, ResponseBody, UpstreamAttempt } from './upstream.ts';
@@ -50,9 +51,9 @@ function codedError(message: string, code: string): Error {
 
 /** The request head as one string, or an Error when a field cannot be written safely. */
 function requestHead(r: AttemptRequest, framing: string): string | Error {
-  if (!TOKEN.test(r.method)) return codedError(`invalid method ${JSON.stringify(r.method.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
+  if (!isToken(r.method)) return codedError(`invalid method ${JSON.stringify(r.method.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
   if (BAD_PATH.test(r.path) || r.path === '') return codedError('invalid request target', ErrorCodes.HTTP_MALFORMED);
-  if (BAD_VALUE.test(r.authority)) return codedError('invalid authority', ErrorCodes.HTTP_MALFORMED);
+  if (!isFieldValue(r.authority)) return codedError('invalid authority', ErrorCodes.HTTP_MALFORMED);
   let head = `${r.method} ${r.path} HTTP/1.1\r\nhost: ${r.authority}\r\nconnection: keep-alive\r\n${framing}`;
   const h = r.headers;
   let cookieDone = false;
@@ -67,8 +68,8 @@ function requestHead(r: AttemptRequest, framing: string): string | Error {
       cookieDone = true;
       for (let j = i + 2; j < h.length; j += 2) if (h[j] === 'cookie') v = `${v}; ${h[j + 1]}`;
     }
-    if (!TOKEN.test(k)) return codedError(`invalid header name ${JSON.stringify(k.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
-    if (BAD_VALUE.test(v)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
+    if (!isToken(k)) return codedError(`invalid header name ${JSON.stringify(k.slice(0, 40))}`, ErrorCodes.HTTP_MALFORMED);
+    if (!isFieldValue(v)) return codedError(`invalid character in header ${k}`, ErrorCodes.HTTP_MALFORMED);
     head += `${k}: ${v}\r\n`;
   }
   return `${head}\r\n`;

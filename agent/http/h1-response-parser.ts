@@ -7,6 +7,9 @@
 // and Transfer-Encoding, and a cap on the header section (and on the trailer section).
 import type { IncomingHttpHeaders } from 'node:http';
 import { addField } from '../http1/header-object.ts';
+// Field names are tokens (RFC 9110 §5.6.2); values visible ASCII, SP, HTAB and obs-text — CR, LF,
+// NUL and the other controls refused. Table lookups per character, not a regular expression per field.
+import { isFieldValue, isToken } from '../http1/chars.ts';
 
 export interface ResponseHandler {
   /** An interim answer (1xx other than 101); the final one follows. */
@@ -36,10 +39,6 @@ const DONE: number = 7;
 const FAILED: number = 8;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
-/** A field name or method (RFC 9110 §5.6.2 token). */
-export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values: visible ASCII, SP, HTAB and obs-text; anything else (CR, LF, NUL, other CTLs) is refused. */
-export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?$/;
 const DIGITS = /^\d{1,15}$/;
@@ -227,9 +226,9 @@ export class H1ResponseParser {
       const colon = line.indexOf(':');
       if (colon <= 0) return this.#reject(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
       const rawName = line.slice(0, colon);
-      if (!TOKEN.test(rawName)) return this.#reject(`malformed header name ${JSON.stringify(rawName.slice(0, 80))}`);
+      if (!isToken(rawName)) return this.#reject(`malformed header name ${JSON.stringify(rawName.slice(0, 80))}`);
       const value = trimOws(line, colon + 1);
-      if (BAD_VALUE.test(value)) return this.#reject(`invalid character in header ${rawName}`);
+      if (!isFieldValue(value)) return this.#reject(`invalid character in header ${rawName}`);
       const name = rawName.toLowerCase();
       if (name === 'content-length') {
         if (!DIGITS.test(value)) return this.#reject(`invalid content-length ${JSON.stringify(value.slice(0, 40))}`);
@@ -309,9 +308,9 @@ export class H1ResponseParser {
     if (this.#trailerBytes > this.#maxHeader) return this.#reject('trailer section too large');
     const colon = line.indexOf(':');
     const rawName = colon > 0 ? line.slice(0, colon) : '';
-    if (!TOKEN.test(rawName)) return this.#reject(`malformed trailer line ${JSON.stringify(line.slice(0, 80))}`);
+    if (!isToken(rawName)) return this.#reject(`malformed trailer line ${JSON.stringify(line.slice(0, 80))}`);
     const value = trimOws(line, colon + 1);
-    if (BAD_VALUE.test(value)) return this.#reject(`invalid character in trailer ${rawName}`);
+    if (!isFieldValue(value)) return this.#reject(`invalid character in trailer ${rawName}`);
     addField((this.#trailers ??= {}), rawName.toLowerCase(), value);
     return true;
   }

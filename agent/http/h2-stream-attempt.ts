@@ -263,7 +263,7 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     if (this.#done) return;
     const h = headersToObject(headers);
     this.#contentLength = announcedLength(h['content-length']);
-    this.#sink.onResponse(Number(h[':status']), h, this);
+    this.#sink.onResponse(Number(h[':status']), h, this, headers);
     if (endStream) this.#peerEnd();
   }
 

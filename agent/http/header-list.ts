@@ -14,6 +14,20 @@ export function listGet(list: readonly string[], name: string): string | undefin
   return undefined;
 }
 
+/**
+ * The value of `name` (lower case) when the list has it exactly once; undefined when absent or
+ * repeated — where a header object would join the repeats into one value no strict parser takes.
+ */
+export function listGetOnce(list: readonly string[], name: string): string | undefined {
+  let v: string | undefined = undefined;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] !== name) continue;
+    if (v !== undefined) return undefined;
+    v = list[i + 1];
+  }
+  return v;
+}
+
 /** Removes every `name` field (lower case), in place; keeps the others' order. */
 export function listDelete(list: HeaderList, name: string): void {
   let w = 0;

@@ -16,7 +16,25 @@ export const PROTO_HEADER = 'weft-proto';
 export const RETRY_HEADER = 'weft-retry-attempt';
 export const TIMEOUT_HEADER = 'weft-timeout';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings', TARGET_HEADER, PROTO_HEADER]);
+/**
+ * The hop-by-hop fields: connection, keep-alive, proxy-connection, transfer-encoding, upgrade,
+ * te, host, http2-settings, and the mesh's weft-target and weft-proto. Tested by length first:
+ * this runs on every field of every message at each hop, and most names fail on their length
+ * alone, with no hashing of a freshly parsed string (a Set lookup was ~1 % of an agent's samples).
+ */
+function isHopByHop(k: string): boolean {
+  switch (k.length) {
+    case 2: return k === 'te';
+    case 4: return k === 'host';
+    case 7: return k === 'upgrade';
+    case 10: return k === 'connection' || k === 'keep-alive' || k === PROTO_HEADER;
+    case 11: return k === TARGET_HEADER;
+    case 14: return k === 'http2-settings';
+    case 16: return k === 'proxy-connection';
+    case 17: return k === 'transfer-encoding';
+    default: return false;
+  }
+}
 
 /** The options a message's Connection field names (lower case): those fields stop at this hop too. */
 function connectionOptions(h: IncomingHttpHeaders): string[] | undefined {
@@ -30,7 +48,7 @@ function connectionOptions(h: IncomingHttpHeaders): string[] | undefined {
  * hop-by-hop fields; `teTrailers` says whether it comes back as "trailers".
  */
 function hopOnly(k: string, named: string[] | undefined, keepRetryHeader: boolean): boolean {
-  return k.charCodeAt(0) === 0x3a /* ':' */ || HOP_BY_HOP.has(k) || (!keepRetryHeader && k === RETRY_HEADER) || (named !== undefined && named.includes(k));
+  return k.charCodeAt(0) === 0x3a /* ':' */ || isHopByHop(k) || (!keepRetryHeader && k === RETRY_HEADER) || (named !== undefined && named.includes(k));
 }
 
 function teTrailers(h: IncomingHttpHeaders): boolean {
@@ -72,6 +90,33 @@ export function appendEndToEnd(list: string[], h: IncomingHttpHeaders, keepRetry
     else list.push(k, String(v));
   }
   if (teTrailers(h)) list.push('te', 'trailers');
+  return list;
+}
+
+/**
+ * The same end-to-end fields of a received header list (`src`: names lower case, as the HTTP/2
+ * codec hands them), appended to `list` (returned) in order, a repeated field repeated: the hop's
+ * request head goes list to list, with no object between (headersToObject then appendEndToEnd
+ * were an object and its megamorphic stores per request at the destination agent).
+ */
+export function appendEndToEndList(list: string[], src: readonly string[], keepRetryHeader: boolean): string[] {
+  let named: string[] | undefined = undefined;
+  let trailers = false;
+  for (let i = 0; i < src.length; i += 2) {
+    const k = src[i];
+    if (k === 'connection') {
+      const v = src[i + 1];
+      if (v !== '') (named ??= []).push(...v.toLowerCase().split(/\s*,\s*/));
+    } else if (k === 'te' && !trailers) {
+      trailers = /(^|,)\s*trailers\s*(,|$)/i.test(src[i + 1]);
+    }
+  }
+  for (let i = 0; i < src.length; i += 2) {
+    const k = src[i];
+    if (hopOnly(k, named, keepRetryHeader)) continue;
+    list.push(k, src[i + 1]);
+  }
+  if (trailers) list.push('te', 'trailers');
   return list;
 }
 

@@ -5,6 +5,7 @@
 //   4. more header matches first; then the older route, then namespace/name, then rule order.
 // PathPrefix matches whole path elements: "/api" matches "/api" and "/api/x", never "/apix".
 import type { RouteMatch, RouteRecord, RouteRule } from '../../control/api/model.ts';
+import { fieldValue } from '../http1/header-object.ts';
 
 export interface CompiledMatch {
   route: RouteRecord;
@@ -17,8 +18,11 @@ export interface RouteTable {
   readonly entries: readonly CompiledMatch[];
 }
 
-/** Read-only header access: both node:http and node:http2 give lower-cased names. */
-export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
+/**
+ * Read-only header access: both node:http and node:http2 give lower-cased names. Or the agent's
+ * HTTP/1 codec's header list (names lower case), read with node:http's rules (fieldValue).
+ */
+export type HeaderBag = Readonly<Record<string, string | string[] | undefined>> | readonly string[];
 
 const CATCH_ALL: RouteMatch = { path: { type: 'PathPrefix', value: '/' } };
 
@@ -67,8 +71,13 @@ function pathMatches(m: RouteMatch['path'], path: string): boolean {
 }
 
 function headerValue(h: HeaderBag, name: string): string | undefined {
+  if (isHeaderList(h)) return fieldValue(h, name);
   const v = h[name];
   return Array.isArray(v) ? v.join(',') : v;
+}
+
+function isHeaderList(h: HeaderBag): h is readonly string[] {
+  return Array.isArray(h);
 }
 
 export function matchOne(m: RouteMatch, method: string, path: string, headers: HeaderBag): boolean {

@@ -35,8 +35,12 @@ export interface AttemptBody {
 export interface AttemptSink {
   /** The server sent 100 Continue. */
   onContinue(): void;
-  /** Final response headers; `body` streams the response (consume or destroy it). */
-  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody): void;
+  /**
+   * Final response headers; `body` streams the response (consume or destroy it). `list`, when the
+   * attempt has it: the same head as received, a header list (names lower case, `:status` among
+   * them), so a sink that relays the head goes list to list.
+   */
+  onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody, list?: readonly string[]): void;
   /** The response body ended; `trailers` when the server sent any. */
   onEnd(trailers: IncomingHttpHeaders | undefined): void;
   /**

@@ -47,3 +47,22 @@ export const LF = 0x0a;
 export const SP = 0x20;
 export const HTAB = 0x09;
 export const COLON = 0x3a;
+
+/** Whether a whole string is a token (non-empty, every character tchar): the string form of TCHAR. */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || TCHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** Whether every character of a string may stand in a field value (FIELD_VALUE; nothing past U+00FF). */
+export function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || FIELD_VALUE[c] !== 1) return false;
+  }
+  return true;
+}

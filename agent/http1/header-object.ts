@@ -18,6 +18,26 @@ export function headerObject(raw: readonly string[]): IncomingHttpHeaders {
   return h;
 }
 
+/**
+ * The value `name` (lower case) would have in headerObject(list) — `list` a head's fields with
+ * lower-case names — without building the object: what a reader of one field of a head kept as a
+ * list gets (route header matches). Set-Cookie's values joined with ",", as a reader of the
+ * object's array would.
+ */
+export function fieldValue(list: readonly string[], name: string): string | undefined {
+  let v: string | undefined = undefined;
+  if (name === '__proto__') return undefined;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] !== name) continue;
+    const x = list[i + 1];
+    if (v === undefined) v = x;
+    else if (name === 'set-cookie') v = `${v},${x}`;
+    else if (FIRST_ONLY.has(name)) return v;
+    else v = `${v}${name === 'cookie' ? '; ' : ', '}${x}`;
+  }
+  return v;
+}
+
 /** Adds one field (`name` lower-case) to `h` by the rules above; the pod-side response parser uses it too. */
 export function addField(h: IncomingHttpHeaders, name: string, value: string): void {
   if (name === '__proto__') return;

@@ -9,7 +9,7 @@
 // here, on the one path every head takes, and refused whole: nothing is written.
 import http from 'node:http';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
-import { FIELD_VALUE, TCHAR } from './chars.ts';
+import { isFieldValue as isValue, isToken } from './chars.ts';
 
 /** Field lines: flat name/value pairs as on the wire, or node's header object (an array value is one line each). */
 export type ResponseFields = readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>;
@@ -64,23 +64,6 @@ function line(name: string, value: string): string {
   if (!isToken(name)) throw invalid(`field name ${JSON.stringify(name.slice(0, 40))} is not a token`);
   if (!isValue(value)) throw invalid(`the value of ${name} holds a control character (CR, LF, NUL…) or a character past U+00FF`);
   return `${name}: ${value}\r\n`;
-}
-
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0xff || TCHAR[c] !== 1) return false;
-  }
-  return true;
-}
-
-function isValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0xff || FIELD_VALUE[c] !== 1) return false;
-  }
-  return true;
 }
 
 function invalid(what: string): WeftError {

@@ -8,12 +8,13 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { PROTO_HEADER, TARGET_HEADER, appendEndToEnd, endToEnd } from '../http/headers.ts';
+import { PROTO_HEADER, RETRY_HEADER, TARGET_HEADER, appendEndToEnd, appendEndToEndList, endToEnd } from '../http/headers.ts';
+import { headersToObject } from '../h2/header-object.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { AttemptRequest } from '../http/upstream.ts';
 import { appendTrailerFields, trailerFields } from '../http/trailer-fields.ts';
-import { listGet } from '../http/header-list.ts';
-import { WEFT_ERROR_HEADER, parseConnectTarget } from './hbone/index.ts';
+import { listGet, listGetOnce } from '../http/header-list.ts';
+import { WEFT_ERROR_HEADER, parseConnectTarget, type TunnelTarget } from './hbone/index.ts';
 import { isOriginForm } from '../http/request-target.ts';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath, type PathNormalization } from '../../common/path-normalize.ts';
 import { decideInbound } from './inbound-decide.ts';
@@ -40,9 +41,12 @@ export interface InboundHttpDeps {
   pathNormalization?: PathNormalization;
 }
 
-/** A peer's request head as either engine has it. */
+/**
+ * A peer's request head as either engine has it: node:http2's header object, or the codec's header
+ * list (names lower case, in order), read as it came — no object is built for it.
+ */
 export interface PeerHead {
-  headers: IncomingHttpHeaders;
+  headers: IncomingHttpHeaders | readonly string[];
   /** The peer agent's verified SPIFFE ID (its client certificate). */
   peerIdentity: string;
   /** The local workload the peer asked for by SNI (whose certificate we presented). */
@@ -105,13 +109,29 @@ export function responseHeadList(status: number, headers: IncomingHttpHeaders): 
   return appendEndToEnd([':status', String(status)], headers, true);
 }
 
+/** One field of a head in either form: a string, or undefined (absent; in a list, also repeated, as an object would join it). */
+function field(h: IncomingHttpHeaders | readonly string[], name: string): string | undefined {
+  if (isList(h)) return listGetOnce(h, name);
+  const v = h[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function isList(h: IncomingHttpHeaders | readonly string[]): h is readonly string[] {
+  return Array.isArray(h);
+}
+
+/** Parsed weft-target values kept per core: the endpoints a node serves are few, parsing (isIP, a regex) is per request. */
+const TARGET_CACHE_MAX = 4096;
+
 /** The deciding half of the inbound L7 path, shared by both movers. One per agent (worker). */
 export class InboundHttpCore {
   readonly deps: InboundHttpDeps;
   readonly telemetry: Telemetry;
   readonly #pathMode: PathNormalization;
   /** One telemetry context per (peer identity, workload): the labels of inbound request events. */
-  readonly #contexts = new Map<string, ConnectionContext>();
+  readonly #contexts = new Map<string, Map<string, ConnectionContext>>();
+  #contextCount = 0;
+  readonly #targets = new Map<string, TunnelTarget>();
 
   constructor(deps: InboundHttpDeps) {
     this.deps = deps;
@@ -148,8 +168,8 @@ export class InboundHttpCore {
   admit(h: PeerHead): PeerAdmission {
     const { deps, telemetry } = this;
     const headers = h.headers;
-    const target = parseConnectTarget(headers[TARGET_HEADER] as string | undefined);
-    const rawPath = headers[':path'];
+    const target = this.#target(field(headers, TARGET_HEADER));
+    const rawPath = field(headers, ':path');
     if (target === null || typeof rawPath !== 'string' || (rawPath !== '*' && !isOriginForm(rawPath))) {
       telemetry.inputRejected('hbone_http_target');
       return refusal(400, ErrorCodes.HTTP_TARGET);
@@ -172,7 +192,7 @@ export class InboundHttpCore {
       telemetry.inputRejected('hbone_identity_mismatch');
       return refusal(421, ErrorCodes.PEER_IDENTITY);
     }
-    const method = headers[':method'] as string;
+    const method = field(headers, ':method') as string;
     if (deps.policy !== undefined) {
       const v = authorizeHttp(
         deps.policy,
@@ -193,13 +213,14 @@ export class InboundHttpCore {
       }
     }
     const conn = this.#contextFor(h.peerIdentity, decision.destination, h.remoteAddress);
-    const retryAttempt = Number(headers['weft-retry-attempt'] ?? 0) || 0;
+    const retryAttempt = Number(field(headers, RETRY_HEADER) ?? 0) || 0;
+    const authority = field(headers, ':authority');
     const forward: AttemptRequest = {
       method,
       path,
-      authority: (headers[':authority'] as string | undefined) ?? `${target.host}:${target.port}`,
-      headers: appendEndToEnd([], headers, true),
-      proto: headers[PROTO_HEADER] === 'h2' ? 'h2' : 'http1',
+      authority: authority ?? `${target.host}:${target.port}`,
+      headers: isList(headers) ? appendEndToEndList([], headers, true) : appendEndToEnd([], headers, true),
+      proto: field(headers, PROTO_HEADER) === 'h2' ? 'h2' : 'http1',
       target: { ip: target.host, port: target.port },
       source: h.peerIdentity,
       sourceAddress: h.remoteAddress,
@@ -207,13 +228,13 @@ export class InboundHttpCore {
       // Any HTTP/2 body may end with trailers; the source agent forwards an app's (trailer-fields.ts).
       mayTrail: !h.bodyless,
     };
-    const span = telemetry.tracing ? startServerSpan(telemetry.spans, headers, conn, forward, retryAttempt) : undefined;
+    const span = telemetry.tracing ? startServerSpan(telemetry.spans, isList(headers) ? headersToObject(headers) : headers, conn, forward, retryAttempt) : undefined;
     const report: RequestReport = {
       telemetry,
       conn,
       method,
       path,
-      authority: (headers[':authority'] as string | undefined) ?? '',
+      authority: authority ?? '',
       retryAttempt,
       span,
       traceparent: listGet(forward.headers, 'traceparent'),
@@ -222,13 +243,33 @@ export class InboundHttpCore {
     return { forward, report };
   }
 
+  /** weft-target parsed (parseConnectTarget), through a bounded cache: the same few strings come on every request. */
+  #target(text: string | undefined): TunnelTarget | null {
+    if (text === undefined) return null;
+    const hit = this.#targets.get(text);
+    if (hit !== undefined) return hit;
+    const t = parseConnectTarget(text);
+    if (t !== null) {
+      if (this.#targets.size >= TARGET_CACHE_MAX) this.#targets.clear();
+      this.#targets.set(text, Object.freeze(t));
+    }
+    return t;
+  }
+
+  /** Keyed by peer, then workload: two lookups and no key string made per request. */
   #contextFor(peer: string, dst: WorkloadRecord, address: string): ConnectionContext {
-    const key = `${peer}|${dst.key}`;
-    let c = this.#contexts.get(key);
+    let byDst = this.#contexts.get(peer);
+    if (byDst === undefined) this.#contexts.set(peer, (byDst = new Map()));
+    let c = byDst.get(dst.key);
     if (c === undefined) {
-      if (this.#contexts.size > 10_000) this.#contexts.clear();
+      if (this.#contextCount > 10_000) {
+        this.#contexts.clear();
+        this.#contextCount = 0;
+        this.#contexts.set(peer, (byDst = new Map()));
+      }
       c = connectionContext({ direction: 'inbound', path: 'inbound_hbone', sourceIdentity: peer, destination: dst, tls: 'mutual', sourceAddress: address, destinationAddress: `${dst.ip}` });
-      this.#contexts.set(key, c);
+      byDst.set(dst.key, c);
+      this.#contextCount++;
     }
     return c;
   }

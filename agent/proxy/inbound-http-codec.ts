@@ -47,7 +47,7 @@ export class CodecPeerRequest implements H2StreamHandler, AttemptSink {
    */
   static take(core: InboundHttpCore, peer: CodecPeer, s: H2Stream, list: string[], endStream: boolean): void {
     const a = core.admit({
-      headers: headersToObject(list),
+      headers: list,
       peerIdentity: peer.peerIdentity,
       localIdentity: peer.localIdentity,
       remoteAddress: peer.remoteAddress,

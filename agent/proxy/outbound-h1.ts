@@ -24,6 +24,7 @@ import { ErrorCodes, WeftError } from '../../common/errors.ts';
 import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.ts';
 import { headerObject } from '../http1/header-object.ts';
 import { httpDate } from '../http1/http-date.ts';
+import { listGet } from '../http/header-list.ts';
 import type { H1ParseError } from '../http1/parse-error.ts';
 import { RequestParser, type RequestHandler, type RequestHead } from '../http1/request-parser.ts';
 import { fieldLines, responseHead } from '../http1/response-head.ts';
@@ -93,7 +94,10 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   // ---- the request in turn ----
   #head: RequestHead | null = null;
   url = '/';
-  headers: IncomingHttpHeaders = {};
+  /** The head's fields, names lower case (made from the parser's raw list once per request). */
+  #list: string[] = [];
+  /** The header object, made only when asked for (upgrades, a target rewrite, the node-shaped readers). */
+  #headers: IncomingHttpHeaders | null = null;
   /** The chunked body's trailer section, set before 'end' (the exchange forwards it); undefined: none. */
   trailers: IncomingHttpHeaders | undefined = undefined;
   #onData: DataFn | null = null;
@@ -194,12 +198,13 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     this.#disarmTimer();
     this.#head = head;
     this.url = head.target;
-    this.headers = headerObject(head.rawHeaders);
+    this.#list = lowerCaseNames(head.rawHeaders);
+    this.#headers = null;
     this.#inFlight = true;
     if (head.upgrade && !isH2cUpgrade(this.headers.upgrade)) return; // handed over after execute returns
     if (head.connect) return;
     // HTTP/1.1 only, as node:http (RFC 9110 §10.1.1: an HTTP/1.0 server ignores Expect).
-    if (head.minor === 1 && this.headers.expect !== undefined && !head.expectContinue) {
+    if (head.minor === 1 && !head.expectContinue && listGet(this.#list, 'expect') !== undefined) {
       this.#refuseExpectation();
       return;
     }
@@ -211,6 +216,20 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     }
     this.#front.request(this, this);
     if (this.#declined) this.#parser.continueAsRequest();
+  }
+
+  /** The request's header object (node:http's shape), made at the first ask; the list is not read after that. */
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= headerObject(this.#list));
+  }
+
+  set headers(h: IncomingHttpHeaders) {
+    this.#headers = h;
+  }
+
+  /** The head as a list while nobody asked for the object (see ClientRequestLike.headerList). */
+  get headerList(): readonly string[] | undefined {
+    return this.#headers === null ? this.#list : undefined;
   }
 
   onBody(chunk: Buffer): void {
@@ -293,15 +312,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
 
   writeHead(status: number, headers: OutgoingHttpHeaders = {}): this {
     if (this.headersSent) return this;
-    this.headersSent = true;
-    this.statusCode = status;
-    const head = this.#head;
-    const minor = head === null ? 1 : head.minor;
-    this.#framing = responseFraming({ method: head?.method ?? 'GET', minor, status, contentLength: headers['content-length'] !== undefined });
     const conn = headers.connection;
-    // A client that shut its write side gets this answer and then the FIN, unless requests it
-    // pipelined before its FIN are still to be answered.
-    if (head === null || !head.keepAlive || this.#framing === 'close' || (this.#eof && this.#rest === null) || (typeof conn === 'string' && /(^|,)\s*close\s*(,|$)/i.test(conn))) this.#closeAfter = true;
+    this.#frame(status, headers['content-length'] !== undefined, typeof conn === 'string' ? conn : undefined);
     // The framing and connection fields this writer implies, added to the caller's fresh object
     // (the exchange and the mesh's answers build one per response), as node:http adds them.
     if (headers.date === undefined) headers.date = httpDate();
@@ -316,6 +328,38 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
         headers['keep-alive'] = keepAliveHint(this.#front.keepAliveTimeoutMs);
       }
     }
+    this.#prepareHead(status, headers);
+    return this;
+  }
+
+  /** The relayed head as a header list (the exchange's): the same fields added, appended to it; no object. */
+  writeHeadList(status: number, fields: string[]): this {
+    if (this.headersSent) return this;
+    const conn = listGet(fields, 'connection');
+    this.#frame(status, listGet(fields, 'content-length') !== undefined, conn);
+    if (listGet(fields, 'date') === undefined) fields.push('date', httpDate());
+    if (this.#framing === 'chunked') fields.push('transfer-encoding', 'chunked');
+    if (conn === undefined) {
+      if (this.#closeAfter) fields.push('connection', 'close');
+      else fields.push('connection', 'keep-alive', 'keep-alive', keepAliveHint(this.#front.keepAliveTimeoutMs));
+    }
+    this.#prepareHead(status, fields);
+    return this;
+  }
+
+  /** The response's framing and whether the connection ends after it (`conn`: the head's Connection field). */
+  #frame(status: number, hasContentLength: boolean, conn: string | undefined): void {
+    this.headersSent = true;
+    this.statusCode = status;
+    const head = this.#head;
+    const minor = head === null ? 1 : head.minor;
+    this.#framing = responseFraming({ method: head?.method ?? 'GET', minor, status, contentLength: hasContentLength });
+    // A client that shut its write side gets this answer and then the FIN, unless requests it
+    // pipelined before its FIN are still to be answered.
+    if (head === null || !head.keepAlive || this.#framing === 'close' || (this.#eof && this.#rest === null) || (conn !== undefined && /(^|,)\s*close\s*(,|$)/i.test(conn))) this.#closeAfter = true;
+  }
+
+  #prepareHead(status: number, headers: OutgoingHttpHeaders | string[]): void {
     try {
       this.#pendingHead = responseHead(status, headers);
     } catch (err) {
@@ -329,7 +373,6 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
       this.#front.rejected('http1_response_head');
       this.#pendingHead = responseHead(502, ['weft-error', code, 'content-length', '0', 'connection', 'close']);
     }
-    return this;
   }
 
   write(chunk: Buffer): boolean {
@@ -442,7 +485,8 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
   #nextRequest(): void {
     this.#head = null;
     this.url = '/';
-    this.headers = {};
+    this.#list = NO_FIELDS;
+    this.#headers = null;
     this.trailers = undefined;
     this.#onData = null;
     this.#onEnd = null;
@@ -624,6 +668,15 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
 }
 
 function ignore(): void {}
+
+const NO_FIELDS: string[] = [];
+
+/** The parser's raw list with lower-case names (toLowerCase gives back the same string when it already is). */
+function lowerCaseNames(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push(raw[i].toLowerCase(), raw[i + 1]);
+  return out;
+}
 
 // The socket listeners: `this` is the socket (EventEmitter calls listeners so).
 function onSocketData(this: Owned, d: Buffer): void {

@@ -148,6 +148,17 @@ export class AppH2Stream extends EventEmitter implements ClientRequestLike, Clie
     return this;
   }
 
+  /** The relayed head as a header list (the exchange's): `:status` first, then the fields, no object. */
+  writeHeadList(status: number, fields: string[]): this {
+    if (this.headersSent || this.destroyed) return this;
+    this.statusCode = status;
+    this.headersSent = true;
+    const list = [':status', String(status)];
+    for (let i = 0; i < fields.length; i++) list.push(fields[i]);
+    this.#conn.sendHeaders(this.#s, list, false);
+    return this;
+  }
+
   writeContinue(): void {
     if (this.headersSent || this.destroyed) return;
     this.#conn.sendHeaders(this.#s, [':status', '100'], false);

@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/log.ts';
 import { answerClientError, headerTimeoutOptions } from '../../common/http-client-error.ts';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../../common/path-normalize.ts';
+import { listGet } from '../http/header-list.ts';
 import { Exchange, type ClientRequestLike, type ClientResponseLike, type RequestSource } from '../http/exchange.ts';
 import type { LocalUpstream } from '../http/local-upstream.ts';
 import type { PeerSessions } from '../http/peer-sessions.ts';
@@ -72,6 +73,8 @@ export interface OutboundHttpDeps {
  * an HTTP/2 request has none when END_STREAM came with its HEADERS. */
 function hasNoBody(req: ClientRequestLike, proto: AppProtocol): boolean {
   if (proto === 'h2') return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true;
+  const list = req.headerList;
+  if (list !== undefined) return listGet(list, 'content-length') === undefined && listGet(list, 'transfer-encoding') === undefined;
   const h = req.headers;
   return h['content-length'] === undefined && h['transfer-encoding'] === undefined;
 }

@@ -5,6 +5,7 @@
 // once its last stream ends — so a rotation reaches the wire without cutting live connections.
 import type { ClientHttp2Session } from 'node:http2';
 import type { SecureContext } from 'node:tls';
+import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../../deadline-queue.ts';
 import { DEFAULT_LIVENESS, watchLiveness, type LivenessOptions } from './liveness.ts';
 
 export interface PoolEntry {
@@ -20,7 +21,39 @@ export interface PoolEntry {
   goaway: { errorCode: number; detail: string } | undefined;
   /** The session's error, if it failed. */
   failure: Error | undefined;
-  idleTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * A pooled session: the entry, and its idle bound as a deadline-queue entry (agent/deadline-queue.ts).
+ * At an open-loop rate a peer's session drops to no streams after almost every request, so a
+ * setTimeout per release (a Timeout, a closure, a timer-list insert) and a clearTimeout per
+ * acquire were paid per request; arming and disarming a queue entry is a few link changes.
+ */
+class PooledSession implements PoolEntry, DeadlineEntry {
+  readonly key: string;
+  readonly session: ClientHttp2Session;
+  readonly context: SecureContext;
+  active = 0;
+  usable = true;
+  goaway: { errorCode: number; detail: string } | undefined = undefined;
+  failure: Error | undefined = undefined;
+  readonly #retire: (e: PooledSession) => void;
+  dqQueue: DeadlineQueue | null = null;
+  dqPrev: DeadlineEntry | null = null;
+  dqNext: DeadlineEntry | null = null;
+  dqAt = 0;
+
+  constructor(key: string, session: ClientHttp2Session, context: SecureContext, retire: (e: PooledSession) => void) {
+    this.key = key;
+    this.session = session;
+    this.context = context;
+    this.#retire = retire;
+  }
+
+  /** Idle for the pool's bound: retired (closed, having no streams). */
+  deadlineExpired(): void {
+    if (this.active === 0) this.#retire(this);
+  }
 }
 
 export interface SessionPoolOptions {
@@ -49,13 +82,16 @@ function remoteStreamLimit(session: ClientHttp2Session): number {
 
 export class SessionPool {
   readonly #opts: SessionPoolOptions;
-  readonly #byKey = new Map<string, PoolEntry[]>();
+  readonly #byKey = new Map<string, PooledSession[]>();
   /** Every session not yet closed, pooled or retired, so close() reaches all of them. */
-  readonly #live = new Set<PoolEntry>();
+  readonly #live = new Set<PooledSession>();
   #turn = 0;
+  readonly #idle: DeadlineQueue;
+  readonly #retireBound = (e: PooledSession): void => this.#retire(e);
 
   constructor(opts: SessionPoolOptions) {
     this.#opts = opts;
+    this.#idle = deadlineQueue(opts.idleTimeoutMs);
   }
 
   /**
@@ -65,7 +101,7 @@ export class SessionPool {
   acquire(key: string, context: SecureContext, dial: () => ClientHttp2Session): PoolEntry {
     const list = this.#byKey.get(key);
     const spread = this.#opts.spread ?? 1;
-    let chosen: PoolEntry | undefined;
+    let chosen: PooledSession | undefined;
     let usable = 0;
     if (list !== undefined) {
       const skip = this.#turn++ % Math.max(1, list.length);
@@ -86,10 +122,7 @@ export class SessionPool {
     }
     if (chosen === undefined || usable < spread) chosen = this.#add(key, context, dial());
     chosen.active++;
-    if (chosen.idleTimer !== undefined) {
-      clearTimeout(chosen.idleTimer);
-      chosen.idleTimer = undefined;
-    }
+    chosen.dqQueue?.disarm(chosen);
     return chosen;
   }
 
@@ -101,8 +134,8 @@ export class SessionPool {
       entry.session.close();
       return;
     }
-    entry.idleTimer = setTimeout(() => this.#retire(entry), this.#opts.idleTimeoutMs);
-    entry.idleTimer.unref();
+    // Entries come from acquire(): ours.
+    this.#idle.arm(entry as PooledSession);
   }
 
   /** Sessions currently pooled for a key (retired ones excluded). */
@@ -120,7 +153,7 @@ export class SessionPool {
     const waits: Promise<void>[] = [];
     for (const e of [...this.#live]) {
       this.#unlist(e);
-      if (e.idleTimer !== undefined) clearTimeout(e.idleTimer);
+      e.dqQueue?.disarm(e);
       if (e.session.closed && e.session.destroyed) continue;
       waits.push(new Promise((resolve) => e.session.once('close', resolve)));
       e.session.close();
@@ -133,10 +166,8 @@ export class SessionPool {
     return Promise.all(waits).then(() => clearTimeout(timer));
   }
 
-  #add(key: string, context: SecureContext, session: ClientHttp2Session): PoolEntry {
-    const entry: PoolEntry = {
-      key, session, context, active: 0, usable: true, goaway: undefined, failure: undefined, idleTimer: undefined,
-    };
+  #add(key: string, context: SecureContext, session: ClientHttp2Session): PooledSession {
+    const entry = new PooledSession(key, session, context, this.#retireBound);
     let list = this.#byKey.get(key);
     if (list === undefined) {
       list = [];
@@ -156,12 +187,12 @@ export class SessionPool {
     session.once('close', () => {
       this.#unlist(entry);
       this.#live.delete(entry);
-      if (entry.idleTimer !== undefined) clearTimeout(entry.idleTimer);
+      entry.dqQueue?.disarm(entry);
     });
     return entry;
   }
 
-  #unlist(entry: PoolEntry): void {
+  #unlist(entry: PooledSession): void {
     entry.usable = false;
     const list = this.#byKey.get(entry.key);
     if (list === undefined) return;
@@ -171,7 +202,7 @@ export class SessionPool {
   }
 
   /** No new streams; the session closes as soon as its last stream ends. */
-  #retire(entry: PoolEntry): void {
+  #retire(entry: PooledSession): void {
     this.#unlist(entry);
     if (entry.active === 0) entry.session.close();
   }

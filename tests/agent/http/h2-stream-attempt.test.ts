@@ -162,7 +162,7 @@ class CountingReleaser implements StreamReleaser {
 }
 
 function fakeEntry(): PoolEntry {
-  return { key: 'k', session: undefined as never, context: undefined as never, active: 1, usable: true, goaway: undefined, failure: undefined, idleTimer: undefined };
+  return { key: 'k', session: undefined as never, context: undefined as never, active: 1, usable: true, goaway: undefined, failure: undefined };
 }
 
 function dial(p = port, initialWindowSize?: number): H2Session {

@@ -1,7 +1,7 @@
 // The header-list helpers (agent/http/header-list.ts): a table of lists and the exact results,
 // written out by hand.
 import t from 'tap';
-import { listDelete, listGet, listSet } from '../../../agent/http/header-list.ts';
+import { listDelete, listGet, listGetOnce, listSet } from '../../../agent/http/header-list.ts';
 
 t.test('listGet: the first value of a name, or undefined', async (t) => {
   const l = ['a', '1', 'b', '2', 'a', '3'];
@@ -10,6 +10,14 @@ t.test('listGet: the first value of a name, or undefined', async (t) => {
   t.equal(listGet(l, 'c'), undefined);
   t.equal(listGet(l, '1'), undefined, 'values are never taken for names');
   t.equal(listGet([], 'a'), undefined);
+});
+
+t.test('listGetOnce: the value of a name found once; undefined when absent or repeated', async (t) => {
+  const l = ['a', '1', 'b', '2', 'a', '3'];
+  t.equal(listGetOnce(l, 'b'), '2');
+  t.equal(listGetOnce(l, 'a'), undefined);
+  t.equal(listGetOnce(l, 'c'), undefined);
+  t.equal(listGetOnce(['x', 'y'], 'y'), undefined, 'values are never taken for names');
 });
 
 const deletes: { list: string[]; name: string; want: string[] }[] = [

@@ -39,6 +39,9 @@ t.test('route precedence and matching', async (t) => {
     ['GET', '/p/1', {}, undefined],
   ];
   for (const [m, path, h, want] of rows) t.equal(matchRoute(table, m, path, h)?.rule.backends[0].service, want, `${m} ${path} ${JSON.stringify(h)}`);
+  // The same rows with the head as the agent's HTTP/1 codec keeps it: a header list.
+  for (const [m, path, h, want] of rows) t.equal(matchRoute(table, m, path, Object.entries(h).flat())?.rule.backends[0].service, want, `list: ${m} ${path} ${JSON.stringify(h)}`);
+  t.equal(matchRoute(table, 'GET', '/api/x', ['x-canary', 'yes', 'x-canary', 'no'])?.rule.backends[0].service, 'demo/older', 'a repeated field is its values joined (as node:http reads it): no exact match');
   const t9090 = compileRoutes(routes, 'demo/web', 9090);
   t.equal(matchRoute(t9090, 'GET', '/p/1', {})?.rule.backends[0].service, 'demo/port9090', 'a parentRef port limits the route to that port');
   t.equal(matchRoute(compileRoutes(routes, 'demo/other', 80), 'DELETE', '/anything', {})?.rule.backends[0].service, 'demo/elsewhere', 'no matches = every request');

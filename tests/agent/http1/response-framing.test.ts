@@ -4,7 +4,7 @@
 // rules, written out here.
 import t from 'tap';
 import { responseFraming, type ResponseFramingFacts } from '../../../agent/http1/response-framing.ts';
-import { headerObject } from '../../../agent/http1/header-object.ts';
+import { fieldValue, headerObject } from '../../../agent/http1/header-object.ts';
 import { httpDate } from '../../../agent/http1/http-date.ts';
 
 t.test('response framing', async (t) => {
@@ -28,6 +28,15 @@ t.test('header object', async (t) => {
     host: 'a', 'x-a': '1, 2', cookie: 'c=1; d=2', 'set-cookie': ['s=1', 's=2'], 'content-type': 'text/plain', 'user-agent': 'u1',
   });
   t.same(headerObject([]), {});
+});
+
+t.test('one field of a list, read as the header object would give it (fieldValue)', async (t) => {
+  const list = ['host', 'a', 'x-a', '1', 'x-a', '2', 'cookie', 'c=1', 'cookie', 'd=2', 'set-cookie', 's=1', 'set-cookie', 's=2', 'content-type', 'text/plain', 'content-type', 'text/html', 'user-agent', 'u1', 'user-agent', 'u2', '__proto__', 'x'];
+  const want: [string, string | undefined][] = [
+    ['host', 'a'], ['x-a', '1, 2'], ['cookie', 'c=1; d=2'], ['set-cookie', 's=1,s=2'], ['content-type', 'text/plain'],
+    ['user-agent', 'u1'], ['absent', undefined], ['__proto__', undefined], ['1', undefined],
+  ];
+  for (const [name, value] of want) t.equal(fieldValue(list, name), value, name);
 });
 
 t.test('http date', async (t) => {

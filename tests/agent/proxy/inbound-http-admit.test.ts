@@ -31,10 +31,16 @@ const core = new InboundHttpCore({
   localNode: 'n1', local: {} as LocalUpstream, stats, log: createLogger('test', { write() {} }), policy, telemetry,
 });
 
-function head(over: IncomingHttpHeaders, bodyless = false): PeerHead {
+// Both forms a head comes in: node:http2's object, and the codec's header list (pairs in order).
+type Form = 'object' | 'list';
+const FORMS: Form[] = ['object', 'list'];
+
+function head(over: IncomingHttpHeaders, bodyless = false, form: Form = 'object'): PeerHead {
   const headers: IncomingHttpHeaders = { ':method': 'GET', ':scheme': 'http', ':authority': 'cart:8080', ':path': '/x', 'weft-target': '10.0.0.1:8080', ...over };
   for (const k of Object.keys(headers)) if (headers[k] === undefined) delete headers[k];
-  return { headers, peerIdentity: PEER, localIdentity: CART, remoteAddress: '192.0.2.7', bodyless };
+  const list: string[] = [];
+  for (const [k, v] of Object.entries(headers)) list.push(k, String(v));
+  return { headers: form === 'list' ? list : headers, peerIdentity: PEER, localIdentity: CART, remoteAddress: '192.0.2.7', bodyless };
 }
 
 const refusals: [string, IncomingHttpHeaders, number, string, string | null, boolean][] = [
@@ -50,21 +56,33 @@ const refusals: [string, IncomingHttpHeaders, number, string, string | null, boo
   ['denied by policy', { ':path': '/admin' }, 403, 'WEFT_ERR_POLICY_DENIED', null, true],
 ];
 
-t.test('refusals: status, weft-error, counted', async (t) => {
+for (const form of FORMS) t.test(`refusals (${form}): status, weft-error, counted`, async (t) => {
   for (const [what, over, status, code, reason, counted] of refusals) {
     reasons.length = 0;
     const before = stats.rejected;
-    const a = core.admit(head(over));
+    const a = core.admit(head(over, false, form));
     t.equal(a.refuse?.[':status'], status, what);
     t.equal(a.refuse?.['weft-error'], code, what);
     t.same(reasons, reason === null ? [] : [reason], `${what}: reason`);
     t.equal(stats.rejected - before, counted ? 1 : 0, `${what}: stats.rejected`);
   }
-  t.equal(core.admit(head({ ':path': '/admin' })).refuse?.['weft-denied-by'], 'shop/no-admin', 'the deciding policy is named');
+  t.equal(core.admit(head({ ':path': '/admin' }, false, form)).refuse?.['weft-denied-by'], 'shop/no-admin', 'the deciding policy is named');
 });
 
-t.test('forwarded: the request the pod gets', async (t) => {
-  const a = core.admit(head({ ':method': 'POST', ':path': '//a/./b/../c?q=1', 'weft-proto': 'h2', 'weft-retry-attempt': '2', connection: 'x-hop', 'x-hop': '1', 'x-keep': 'yes', te: 'trailers' }, true));
+t.test('a list with weft-target twice is refused, as the object form joins the two into no target', async (t) => {
+  const h = head({}, false, 'list');
+  (h.headers as string[]).push('weft-target', '10.0.0.4:8080');
+  t.equal(core.admit(h).refuse?.[':status'], 400);
+});
+
+t.test('a list keeps repeated end-to-end fields as repeated fields, in order', async (t) => {
+  const h = head({}, false, 'list');
+  (h.headers as string[]).push('x-a', '1', 'x-b', '2', 'x-a', '3');
+  t.same(core.admit(h).forward?.headers, ['x-a', '1', 'x-b', '2', 'x-a', '3']);
+});
+
+for (const form of FORMS) t.test(`forwarded (${form}): the request the pod gets`, async (t) => {
+  const a = core.admit(head({ ':method': 'POST', ':path': '//a/./b/../c?q=1', 'weft-proto': 'h2', 'weft-retry-attempt': '2', connection: 'x-hop', 'x-hop': '1', 'x-keep': 'yes', te: 'trailers' }, true, form));
   t.equal(a.refuse, undefined);
   t.match(a.forward, {
     method: 'POST', path: '/a/c?q=1', authority: 'cart:8080', proto: 'h2', target: { ip: '10.0.0.1', port: 8080 },
@@ -78,8 +96,9 @@ t.test('forwarded: the request the pod gets', async (t) => {
   t.equal(listGet(fwd, 'weft-proto'), undefined, 'no mesh fields');
   t.equal(a.report?.retryAttempt, 2);
   t.equal(a.report?.path, '/a/c?q=1');
-  const b = core.admit(head({ 'weft-proto': undefined }));
+  const b = core.admit(head({ 'weft-proto': undefined }, false, form));
   t.equal(b.forward?.proto, 'http1', 'HTTP/1.1 unless the peer said h2');
   t.equal(b.forward?.bodyless, false);
-  t.equal(core.admit(head({ ':path': '/admin', 'weft-target': '10.0.0.1:9090' })).refuse, undefined, 'the policy sees the target port');
+  t.equal(core.admit(head({ ':path': '/admin', 'weft-target': '10.0.0.1:9090' }, false, form)).refuse, undefined, 'the policy sees the target port');
+  t.equal(core.admit(head({ 'weft-target': '10.0.0.1:8080' }, false, form)).forward?.target.port, 8080, 'a target parsed before (kept by the core) gives the same answer');
 });
