@@ -8,7 +8,7 @@
 // the agent runs it between agents: manual flow control, H2DuplexStreams), over loopback TCP
 // through a relay that reads the frames on the wire with its own 9-octet header parser (RFC 9113
 // §4.1), so the oracle shares no code with the codec.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
@@ -94,6 +94,24 @@ async function relay(target: number): Promise<Relay> {
   };
 }
 
+/** `server` listening on loopback behind a relay; both closed when `t` ends. */
+async function behindRelay(t: Test, server: net.Server | http2.Http2Server): Promise<Relay> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const r = await relay((server.address() as net.AddressInfo).port);
+  t.teardown(() => r.close());
+  return r;
+}
+
+/** A codec client session (as the agent's peer sessions run it) through the relay. */
+function codecClient(t: Test, r: Relay, windows: { initialWindowSize?: number; connectionWindowSize?: number }): H2Session {
+  const session = new H2Session(net.connect(r.port, '127.0.0.1'), { role: 'client', readyEvent: 'connect', ...windows });
+  session.on('error', () => {});
+  t.teardown(() => session.destroy());
+  return session;
+}
+
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -103,8 +121,11 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
 }
 
 t.test('node:http2 client → codec server: uploads nobody reads do not stop another stream', async (t) => {
+  const sessions = new Set<H2Session>();
+  t.teardown(() => { for (const s of sessions) s.destroy(); });
   const server = net.createServer((socket) => {
     const session = new H2Session(socket, { role: 'server', initialWindowSize: STREAM_WINDOW, connectionWindowSize: CONN_WINDOW });
+    sessions.add(session);
     session.on('error', () => {});
     session.on('stream', (stream: H2DuplexStream, headers: http2.IncomingHttpHeaders) => {
       stream.on('error', () => {});
@@ -117,11 +138,7 @@ t.test('node:http2 client → codec server: uploads nobody reads do not stop ano
       });
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const r = await relay((server.address() as net.AddressInfo).port);
-  t.teardown(() => r.close());
+  const r = await behindRelay(t, server);
   const client = http2.connect(`http://127.0.0.1:${r.port}`);
   client.on('error', () => {});
   t.teardown(() => client.destroy());
@@ -158,15 +175,8 @@ t.test('codec client → node:http2 server: downloads nobody reads do not stop a
     stream.respond({ ':status': 200, 'content-length': String(n) });
     stream.end(Buffer.alloc(n, 3));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const r = await relay((server.address() as net.AddressInfo).port);
-  t.teardown(() => r.close());
-  const socket = net.connect(r.port, '127.0.0.1');
-  const session = new H2Session(socket, { role: 'client', readyEvent: 'connect', initialWindowSize: STREAM_WINDOW, connectionWindowSize: CONN_WINDOW });
-  session.on('error', () => {});
-  t.teardown(() => session.destroy());
+  const r = await behindRelay(t, server);
+  const session = codecClient(t, r, { initialWindowSize: STREAM_WINDOW, connectionWindowSize: CONN_WINDOW });
 
   const stalled = new Set<number>();
   const held: H2DuplexStream[] = [];
@@ -201,15 +211,8 @@ t.test('RST_STREAM(NO_ERROR) after a complete response ends the response normall
     stream.respond({ ':status': 200, ...(headers[':path'] === '/sized' ? { 'content-length': String(body.length) } : {}) });
     stream.end(body, () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const r = await relay((server.address() as net.AddressInfo).port);
-  t.teardown(() => r.close());
-  const socket = net.connect(r.port, '127.0.0.1');
-  const session = new H2Session(socket, { role: 'client', readyEvent: 'connect' });
-  session.on('error', () => {});
-  t.teardown(() => session.destroy());
+  const r = await behindRelay(t, server);
+  const session = codecClient(t, r, {});
 
   for (const path of ['/plain', '/sized']) {
     const req = session.request({ ':method': 'POST', ':path': path, ':scheme': 'http', ':authority': 'peer' });
