@@ -1,10 +1,11 @@
 // A client whose connections ask for a large download and then stop reading: the slow reader a
 // mesh must not let stall anyone else's traffic. Opens C connections, each asks for --bytes
-// (tcp: `SOURCE n seed` to tcp-server.ts; http: `GET /bytes/n` to http-server.ts), reads until
+// (tcp: `SOURCE n seed` to tcp-server.ts; http: `GET --path`, by default /bytes/n of
+// http-server.ts), reads until
 // --read bytes arrived (the download flows through the mesh) and then pauses the socket for good,
 // holding the connection until it is killed.
 //   node tests/apps/stall-client.ts --host H --port P [--proto tcp|http] [--connections 20]
-//     [--bytes 268435456] [--read 65536]
+//     [--bytes 268435456] [--read 65536] [--path /chunked/268435456]
 // stdout: {"ready":true,...}; then {"stalled":n,"failed":m,"errors":{...}} once every connection
 // has read its --read bytes (or failed). SIGTERM closes everything and exits 0.
 import net from 'node:net';
@@ -12,14 +13,14 @@ import { parseArgs } from 'node:util';
 import { choiceFlag, emit, intFlag, onShutdown, runCli, UsageError } from './app-cli.ts';
 import { MAX_SOURCE_BYTES, modeLine } from './tcp-modes.ts';
 
-const usage = 'node tests/apps/stall-client.ts --host H --port P [--proto tcp|http] [--connections C] [--bytes N] [--read N]';
+const usage = 'node tests/apps/stall-client.ts --host H --port P [--proto tcp|http] [--connections C] [--bytes N] [--read N] [--path P]';
 
 runCli('stall-client', usage, async (argv) => {
   const { values } = parseArgs({
     args: argv,
     options: {
       host: { type: 'string' }, port: { type: 'string' }, proto: { type: 'string' },
-      connections: { type: 'string' }, bytes: { type: 'string' }, read: { type: 'string' },
+      connections: { type: 'string' }, bytes: { type: 'string' }, read: { type: 'string' }, path: { type: 'string' },
     },
     strict: true,
   });
@@ -30,7 +31,7 @@ runCli('stall-client', usage, async (argv) => {
   const count = intFlag('connections', values.connections, 20, 1, 10_000);
   const bytes = intFlag('bytes', values.bytes, 256 << 20, 1, Math.min(MAX_SOURCE_BYTES, 1 << 30));
   const want = intFlag('read', values.read, 64 << 10, 1, bytes);
-  const ask = proto === 'tcp' ? modeLine({ mode: 'SOURCE', bytes, seed: 1 }) : `GET /bytes/${bytes} HTTP/1.1\r\nhost: ${host}:${port}\r\n\r\n`;
+  const ask = proto === 'tcp' ? modeLine({ mode: 'SOURCE', bytes, seed: 1 }) : `GET ${values.path ?? `/bytes/${bytes}`} HTTP/1.1\r\nhost: ${host}:${port}\r\n\r\n`;
   const sockets: net.Socket[] = [];
   onShutdown(() => {
     for (const s of sockets) s.destroy();
