@@ -5,6 +5,9 @@
 // 64 MiB session window) held all of it and every other stream of the session waited — here
 // another pod's request, forever. Since the codec returns connection credit on receipt
 // (agent/h2/connection.ts), a stalled download holds at most its own stream window.
+// Caveat (2026-12-07): this file passed on the build before that change too — the stall did not
+// reproduce on the testbed (tests/agent/h2/stalled-streams.test.ts does reproduce it against
+// node:http2); it guards the behaviour, it does not prove the fix.
 // Real parts: the testbed's namespaces and two agents (one worker each, so all streams share one
 // session per identity), l7-server.ts in a pod on n2 (on an L7 port and on an opaque one, which
 // the mesh carries through HBONE tunnels), and in two pods of one
@@ -20,6 +23,8 @@ const OPAQUE_PORT = 9090;
 const STALLED = 24;
 /** A probe that waits on a stalled session never finishes: fail after this instead of hanging. */
 const PROBE_MS = 30_000;
+/** How long the stalled downloads are given to fill every buffer and window on their way. */
+const FILL_MS = 15_000;
 /** What each stalled connection asks for: far more than every buffer on the way holds. */
 const DOWNLOAD = 256 << 20;
 
@@ -50,8 +55,9 @@ async function stall(t: Test, port: number): Promise<void> {
   t.teardown(() => app.stop(1000));
   const line = await app.waitForLine((l) => 'stalled' in l, 60_000);
   t.equal(line.stalled, STALLED, `${STALLED} downloads flowed, then their reader stopped`);
-  // Let the stalled streams run into their windows: the pod's socket buffers, then the agent's.
-  await new Promise((r) => setTimeout(r, 3000));
+  // Let the stalled streams run into their windows: the socket buffers on the way, then the
+  // agent's stream windows (l7-server writes 1 KiB at a time: a few seconds for 24 of them).
+  await new Promise((r) => setTimeout(r, FILL_MS));
 }
 
 t.test('before any stall, both probes pass', async (t) => {
