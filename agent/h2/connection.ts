@@ -348,56 +348,56 @@ export class H2Connection implements FrameSink, SettingsSink {
     const s = this.#pieceStream;
     if (s === undefined) return; // refused at its head: its window went back then
     if (last) this.#pieceStream = undefined;
-    if (s.state === StreamState.CLOSED) {
-      // Reset (by us) between two pieces: what was not delivered goes back to the connection.
-      this.#returnConnCredit(part.length);
-      return;
-    }
+    if (s.state === StreamState.CLOSED) return; // reset (by us) between two pieces: dropped (the connection's credit went back at its head)
     this.#deliverData(s, part, last && this.#pieceEnd);
   }
 
   /**
    * An incoming DATA frame of `len` octets (`n` of them content, the rest padding) against the
    * connection and stream windows, the stream's state and its content-length: takes the window and
-   * returns the stream to deliver to, or undefined when the frame is dropped (its window returned).
-   * Throws the stream or connection error the frame is.
+   * returns the stream to deliver to, or undefined when the frame is dropped. Throws the stream or
+   * connection error the frame is.
+   *
+   * The connection window goes back on receipt, whatever becomes of the frame; only the stream's
+   * own window waits for the caller to consume the octets. A reader that stalls then holds at most
+   * its stream window, and never the credit every other stream of the connection shares (with it
+   * returned on consume, a few stalled streams could hold the whole connection window and stop
+   * every other stream). What all stalled streams hold together is bounded by the stream count:
+   * SETTINGS_MAX_CONCURRENT_STREAMS × the stream window (docs/design-notes.md). node:http2 does
+   * the same (nghttp2 is told the connection's octets are consumed as each DATA chunk arrives).
    */
   #admitData(flags: number, sid: number, len: number, n: number): H2Stream | undefined {
     const es = (flags & Flag.END_STREAM) !== 0;
     if (len > this.#recvWindow) throw connError(H2Code.FLOW_CONTROL_ERROR, `DATA of ${len} octets over the connection window ${this.#recvWindow}`);
     this.#recvWindow -= len;
     const s = this.#streams.get(sid);
+    if (s === undefined && this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${sid}`);
+    this.#returnConnCredit(len);
     if (s === undefined) {
-      if (this.#isIdle(sid)) throw connError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${sid}`);
-      this.#returnConnCredit(len);
       const r = onReceive(StreamState.CLOSED, StreamEvent.DATA, es, (this.#closed.get(sid) as ClosedByValue | undefined) ?? ClosedBy.RESET_RECEIVED);
       this.#apply(r, sid, 'DATA on a closed stream');
       return undefined;
     }
     const r = onReceive(s.state, StreamEvent.DATA, es);
     if (r < 0) {
-      this.#returnConnCredit(len);
       this.#apply(r, sid, 'DATA on a half-closed stream');
       return undefined;
     }
-    // Stream errors below: the stream is reset, its octets go back to the connection window.
+    // Stream errors below: the stream is reset (its octets already went back to the connection).
     if (len > s.recvWindow) {
-      this.#returnConnCredit(len);
       throw streamError(H2Code.FLOW_CONTROL_ERROR, sid, `DATA of ${len} octets over the stream window ${s.recvWindow}`);
     }
     if (!s.headersReceived && this.role === 'client') {
-      this.#returnConnCredit(len);
       throw streamError(H2Code.PROTOCOL_ERROR, sid, 'DATA before the response headers');
     }
     if (n === 0 && !es && this.#control.hit(this.#now())) this.#calm('too many empty DATA frames');
     s.received += n;
     if (s.contentLength >= 0 && (s.received > s.contentLength || (es && s.received !== s.contentLength))) {
-      this.#returnConnCredit(len);
       throw streamError(H2Code.PROTOCOL_ERROR, sid, `DATA total ${s.received} does not match content-length ${s.contentLength}`);
     }
     s.recvWindow -= len;
     // Padding is consumed at once; the content when the caller says so (or now).
-    if (len > n) this.#returnCredit(s, len - n);
+    if (len > n) this.#returnStreamCredit(s, len - n);
     return s;
   }
 
@@ -675,17 +675,15 @@ export class H2Connection implements FrameSink, SettingsSink {
 
   // ---- flow control, receive side ----
 
-  /** The caller consumed `n` octets of `s`'s data: return them to the peer when half a window has built up. */
+  /**
+   * The caller consumed `n` octets of `s`'s data: its stream window goes back to the peer when half
+   * a window has built up (the connection's went back on receipt, #admitData).
+   */
   consume(s: H2Stream, n: number): void {
     const k = Math.min(n, s.held);
     if (k <= 0) return;
     s.held -= k;
-    this.#returnCredit(s, k); // the stream part only while the peer may still send on it
-  }
-
-  #returnCredit(s: H2Stream, n: number): void {
-    this.#returnStreamCredit(s, n);
-    this.#returnConnCredit(n);
+    this.#returnStreamCredit(s, k); // only while the peer may still send on it
   }
 
   #returnStreamCredit(s: H2Stream, n: number): void {
@@ -876,11 +874,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   #closeStream(s: H2Stream, by: ClosedByValue): void {
     if (!this.#streams.delete(s.id)) return;
     s.state = StreamState.CLOSED;
-    // Delivered but never consumed (a reset under manual flow control): the connection gets it back.
-    if (s.held > 0) {
-      this.#returnConnCredit(s.held);
-      s.held = 0;
-    }
+    s.held = 0; // delivered but never consumed (a reset under manual flow control): nothing owed, the connection's credit went back on receipt
     s.pending.length = 0;
     s.pendingBytes = 0;
     this.#blocked.delete(s);

@@ -11,6 +11,7 @@ import { H2Code } from './constants.ts';
 import type { H2Connection, H2Stream, HeadersKindValue } from './connection.ts';
 import { HeadersKind } from './connection.ts';
 import { headersToObject, objectToHeaders } from './header-object.ts';
+import { announcedLength, resetEndsResponse } from './reset-ends-response.ts';
 import type { H2PendingStream } from './stream-handler.ts';
 import { ErrorCodes, WeftError } from '../../common/errors.ts';
 
@@ -49,6 +50,9 @@ export class H2DuplexStream extends Duplex implements H2PendingStream {
   #finalCb: Callback | undefined = undefined;
   /** The peer's END_STREAM arrived. */
   #peerEnded = false;
+  /** A final response head arrived (client side), and the content-length it announced (-1: none). */
+  #responded = false;
+  #contentLength = -1;
   /** Octets delivered to the Duplex buffer but not yet returned to the peer as window. */
   #owed = 0;
   #closeCode: number | undefined = undefined;
@@ -153,7 +157,10 @@ export class H2DuplexStream extends Duplex implements H2PendingStream {
       return;
     }
     // A response head (client side; a server's request head comes through the session's 'stream').
-    this.emit('response', headersToObject(headers) as IncomingHttpHeaders, 0);
+    const head = headersToObject(headers) as IncomingHttpHeaders;
+    this.#responded = true;
+    this.#contentLength = announcedLength(head['content-length']);
+    this.emit('response', head, 0);
     if (endStream) this.peerEnd();
   }
 
@@ -176,6 +183,17 @@ export class H2DuplexStream extends Duplex implements H2PendingStream {
   onReset(code: number): void {
     this.rstCode = code;
     this.#releaseWrite();
+    const s = this.#s;
+    if (this.#client && !this.destroyed && s !== undefined && resetEndsResponse(code, this.#responded, this.#contentLength, s.received)) {
+      // RFC 9113 §8.1: the server sent its whole response and declines the rest of the request.
+      // The response ends normally ('end' after its data, which the reader may not have taken yet);
+      // the request side has nothing more to send (writes go nowhere on a closed stream), so both
+      // sides finish and autoDestroy closes the Duplex without another reset.
+      this.#endSent = true;
+      if (!this.#peerEnded) this.peerEnd();
+      if (!this.writableEnded) this.end();
+      return;
+    }
     // As node:http2: a reset with CANCEL (an abort) or NO_ERROR is a close, not an error.
     if (!this.destroyed) this.destroy(code === H2Code.NO_ERROR || code === H2Code.CANCEL ? undefined : streamResetError(code));
   }

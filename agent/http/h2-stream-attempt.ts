@@ -25,7 +25,7 @@ import { H2Session } from '../h2/session.ts';
 import type { H2PendingStream } from '../h2/stream-handler.ts';
 import type { PoolEntry } from '../proxy/hbone/pool.ts';
 import { H2Attempt } from './h2-attempt.ts';
-import { announcedLength, resetEndsResponse } from './reset-ends-response.ts';
+import { announcedLength, resetEndsResponse } from '../h2/reset-ends-response.ts';
 import type { AttemptBody, AttemptSink, ResponseBody, UpstreamAttempt } from './upstream.ts';
 
 const EMPTY = Buffer.alloc(0);

@@ -34,7 +34,7 @@ export interface PeerDial {
 // download hung with 4 MiB. The cause was not the window: a body that ends exactly as the stream
 // window does leaves node:http2's server unable to send its empty END_STREAM DATA frame, so it
 // closes the stream with RST_STREAM(NO_ERROR), which the codec's attempt took as a failure
-// (agent/http/reset-ends-response.ts). Any window size can meet it.
+// (agent/h2/reset-ends-response.ts). Any window size can meet it.
 
 function ignore(): void {}
 

@@ -4,15 +4,21 @@
 // link without waiting on WINDOW_UPDATEs; memory is only used when a reader is slower than the
 // network, and then a stalled stream holds at most its stream window.
 //
-// The session (connection) window is what the streams of one session hold together. The agent
-// returns a DATA frame's connection credit when the bytes are consumed (the app or pod took them),
-// so stalled streams keep theirs, and once they hold the whole session window every other stream
-// of that session waits — on a peer session, every request and tunnel between two nodes. So the
-// session window is kept at 16 stream windows of the largest kind: it takes 16 stalled readers to
-// stall a session, as it did with 1 MiB / 16 MiB before the download window grew to 4 MiB. The
-// price is what 16 stalled downloads may hold in the receiving agent: 64 MiB per session.
-// (docs/design-notes.md, issue 19, session 10: a structural fix — connection credit returned on
-// receipt, with per-workload bounds on what stalled streams hold — is the better answer.)
+// The session (connection) window no longer bounds what stalled streams hold: both engines return
+// a DATA frame's connection credit on receipt (the codec in agent/h2/connection.ts #admitData;
+// node:http2 because nghttp2 is told the connection's octets are consumed as each chunk arrives),
+// and only a stream's own window waits for its reader. So a stalled reader holds at most its
+// stream window and never the credit the session's other streams share, and what stalled streams
+// hold together is bounded by their count: per session, SETTINGS_MAX_CONCURRENT_STREAMS × the
+// stream window; per source pod, its streams are its connections and requests through the agent
+// (WEFT_MAX_CONNECTIONS_PER_WORKLOAD, agent/proxy/workload-limits.ts). Figures in
+// docs/design-notes.md (2026-12-07, "Connection credit on receipt").
+//
+// The session window is then only what may be in flight between two agents at once, in the
+// sockets and TLS: it must be a few stream windows, so that one stream (whose credit goes back in
+// halves) and a few bulk streams at once never wait on connection credit, which goes back when
+// half of it has arrived. 4 client stream windows, 16 MiB — what it was before the stream window
+// grew to 4 MiB, when its size was also a bound on stalled readers.
 
 /**
  * The stream window of the agent's client sessions: what a peer agent or an h2c pod may send
@@ -23,5 +29,5 @@
 export const CLIENT_STREAM_WINDOW = 4 << 20;
 /** The stream window the HBONE listener announces: what a peer may send ahead on one stream (an upload). */
 export const LISTENER_STREAM_WINDOW = 1 << 20;
-/** Every session's connection window: 16 × CLIENT_STREAM_WINDOW (see the top). */
-export const SESSION_WINDOW = 16 * CLIENT_STREAM_WINDOW;
+/** Every session's connection window: 4 × CLIENT_STREAM_WINDOW, bytes in flight only (see the top). */
+export const SESSION_WINDOW = 4 * CLIENT_STREAM_WINDOW;

@@ -24,6 +24,8 @@ interface ConnCase {
   build: (h: Harness) => void;
   code: number;
   manualFlow?: boolean;
+  /** SETTINGS_MAX_FRAME_SIZE announced (default: the protocol's 16 KiB). */
+  maxFrameSize?: number;
 }
 
 // Every case must end in GOAWAY with `code` and the connection reported failed.
@@ -62,13 +64,15 @@ const connectionErrors: ConnCase[] = [
   { name: '§5.1.1 a stream id lower than the last one', build: (h) => h.request(5, false).request(3, true), code: H2Code.PROTOCOL_ERROR },
   { name: '§5.1 HEADERS on a stream closed by END_STREAM both ways', build: (h) => { h.request(1, true); h.conn.sendHeaders(h.conn.stream(1)!, [':status', '204'], true); h.request(1, true); }, code: H2Code.STREAM_CLOSED },
   { name: '§4.3 HPACK: index beyond the tables', build: (h) => h.send((w) => writeRaw(w, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, Buffer.from([0xff, 0x10]))), code: H2Code.COMPRESSION_ERROR },
-  { name: '§6.9.1 DATA over the connection window', build: (h) => { for (const id of [1, 3, 5, 7, 9]) h.request(id, false); h.send((w) => { for (const id of [1, 3, 5, 7, 9]) writeData(w, id, Buffer.alloc(16_000), false); }); }, code: H2Code.FLOW_CONTROL_ERROR, manualFlow: true },
+  // The connection's credit goes back as each frame arrives (connection.ts #admitData), so only one
+  // frame larger than the whole window overruns it: a frame size of 128 KiB announced for the case.
+  { name: '§6.9.1 DATA over the connection window', build: (h) => { h.request(1, false); h.send((w) => writeData(w, 1, Buffer.alloc(70_000), false)); }, code: H2Code.FLOW_CONTROL_ERROR, manualFlow: true, maxFrameSize: 1 << 17 },
 ];
 
 for (const c of connectionErrors) {
   t.test(`connection error: ${c.name}`, async (t) => {
     // manualFlow: nothing is consumed, so no credit goes back to the peer during the case.
-    const h = new Harness({ connectionWindowSize: 65_535, manualFlowControl: c.manualFlow ?? false }).handshake();
+    const h = new Harness({ connectionWindowSize: 65_535, manualFlowControl: c.manualFlow ?? false, maxFrameSize: c.maxFrameSize }).handshake();
     c.build(h);
     t.equal(h.goaway(), c.code, 'GOAWAY code');
     t.equal(h.conn.closed, true, 'connection finished');

@@ -140,20 +140,29 @@ t.test('graceful goaway(): streams in flight finish, new ones after it are ignor
   t.ok(h.frames().some((f) => f.type === FrameType.HEADERS && f.stream === 1), 'stream 1 still answered');
 });
 
-t.test('manual flow control: data reset before it was consumed goes back to the connection window', async (t) => {
+t.test('manual flow control: connection credit goes back on receipt, stream credit only on consume', async (t) => {
   const h = new Harness({ manualFlowControl: true, connectionWindowSize: 65_535, initialWindowSize: 65_535 }).handshake();
   // 4 streams × 16 000 octets: 64 000 of the 65 535 connection window, nothing consumed.
   for (const id of [1, 3, 5, 7]) h.request(id, false);
   h.send((w) => {
     for (const id of [1, 3, 5, 7]) writeData(w, id, Buffer.alloc(16_000), false);
   });
-  t.same(h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE), [], 'nothing consumed: no WINDOW_UPDATE');
+  const wu = h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE);
+  t.same(wu.filter((f) => f.stream !== 0), [], 'nothing consumed: no stream WINDOW_UPDATE');
+  t.equal(wu.reduce((a, f) => a + (f.stream === 0 ? f.payload.readUInt32BE(0) : 0), 0), 48_000, 'the connection\'s credit for the first 48 000 octets returned at once (past half the window)');
+  // Resets owe the connection nothing more.
   for (const id of [1, 3, 5]) h.conn.reset(h.conn.stream(id)!, H2Code.CANCEL);
-  const wu = h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === 0);
-  t.equal(wu.reduce((a, f) => a + f.payload.readUInt32BE(0), 0), 48_000, 'the three reset streams\' 48 000 octets returned (past half the window)');
-  // The peer can send them again without a FLOW_CONTROL_ERROR.
-  h.request(9, false).send((w) => writeData(w, 9, Buffer.alloc(16_000), false));
-  t.equal(h.goaway(), null);
+  t.same(h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE), [], 'no WINDOW_UPDATE for the reset streams\' octets: they were returned on receipt');
+  // Stream 7 holds its 16 000 octets; the peer can still send on new streams without a FLOW_CONTROL_ERROR.
+  for (const id of [9, 11, 13, 15, 17]) h.request(id, false).send((w) => writeData(w, id, Buffer.alloc(16_000), false));
+  t.equal(h.goaway(), null, '80 000 more octets while nothing is consumed: no connection error');
+  h.conn.consume(h.conn.stream(7)!, 16_000);
+  t.same(h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream !== 0), [], 'under half the stream window consumed: nothing yet');
+  h.conn.consume(h.conn.stream(9)!, 16_000);
+  h.send((w) => { writeData(w, 9, Buffer.alloc(16_000), false); writeData(w, 9, Buffer.alloc(16_000), false); });
+  h.conn.consume(h.conn.stream(9)!, 32_000);
+  const s9 = h.frames().filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === 9);
+  t.equal(s9.reduce((a, f) => a + f.payload.readUInt32BE(0), 0), 48_000, 'stream 9\'s credit returned once half its window was consumed');
 });
 
 t.test('automatic flow control: a long upload over many streams never runs the connection window dry', async (t) => {

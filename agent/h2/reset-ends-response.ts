@@ -7,7 +7,7 @@
 // the end of the body; the codec's client (h2-stream-attempt.ts) does the same, except when the
 // head announced a content-length the DATA fell short of: that body was cut, a delivered failure.
 
-import { H2Code } from '../h2/constants.ts';
+import { H2Code } from './constants.ts';
 
 /**
  * `responded`: a final response head arrived; `contentLength`: what it announced (-1: none);

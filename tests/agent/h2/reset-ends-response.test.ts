@@ -1,9 +1,9 @@
-// resetEndsResponse / announcedLength (agent/http/reset-ends-response.ts) as tables. The rows
+// resetEndsResponse / announcedLength (agent/h2/reset-ends-response.ts) as tables. The rows
 // follow RFC 9113 (§7 error codes: only NO_ERROR is not an error; §8.1 a response is complete at
 // its end) and the content-length rule of RFC 9110 §8.6; the whole path against node:http2 is in
 // h2-stream-attempt.test.ts.
 import t from 'tap';
-import { announcedLength, resetEndsResponse } from '../../../agent/http/reset-ends-response.ts';
+import { announcedLength, resetEndsResponse } from '../../../agent/h2/reset-ends-response.ts';
 
 const NO_ERROR = 0x0;
 const PROTOCOL_ERROR = 0x1;
