@@ -763,7 +763,8 @@ export class H2Connection implements FrameSink, SettingsSink {
   /**
    * sendData for bytes that are only lent for this call (a socket's reused read buffer, refilled
    * as soon as this returns): what the windows let go now is copied into the writer's pooled slab
-   * (FrameWriter.appendBorrowed); what must wait is copied into a buffer of its own. `data` must
+   * (FrameWriter.appendBorrowed); what must wait is copied into a buffer of its own, and then the
+   * answer is false (read no more until onWritable) even under the high-water mark. `data` must
    * not share its backing store with anything queued earlier (it is told apart by that store).
    */
   sendBorrowed(s: H2Stream, data: Buffer): boolean {
@@ -778,9 +779,14 @@ export class H2Connection implements FrameSink, SettingsSink {
     } finally {
       this.#borrowedStore = null;
     }
-    // What is left of `data` is at the tail of the queue (the queue drains from the front).
+    // What is left of `data` is at the tail of the queue (the queue drains from the front). Only
+    // the windows hold it back, so the reader stops until onWritable (the stream is blocked, so
+    // its drain says so): the next bytes wait in the kernel's socket buffer, not in copies here.
     const p = s.pending;
-    if (p.length > 0 && p[p.length - 1].buffer === store) p[p.length - 1] = Buffer.from(p[p.length - 1]);
+    if (p.length > 0 && p[p.length - 1].buffer === store) {
+      p[p.length - 1] = Buffer.from(p[p.length - 1]);
+      return false;
+    }
     return s.pendingBytes < this.#highWater;
   }
 

@@ -88,8 +88,16 @@ t.test('a slab stays untouched until the socket calls back for it (slow writer, 
   for (const x of sink.writes.slice(1)) x.cb?.();
 });
 
-t.test('sendBorrowed: what the stream window holds back is kept as a copy, and goes in order later', async (t) => {
-  const h = new Harness().handshake();
+/** The harness, counting onWritable (the reader's cue to read again). */
+class Counting extends Harness {
+  writable = 0;
+  onWritable(): void {
+    this.writable++;
+  }
+}
+
+t.test('sendBorrowed: what the stream window holds back is kept as a copy, reading stops, and it goes in order later', async (t) => {
+  const h = new Counting().handshake();
   h.send((w) => writeSettings(w, [SettingId.INITIAL_WINDOW_SIZE, 10_000]));
   h.request(1, true);
   const s = h.conn.stream(1)!;
@@ -97,13 +105,17 @@ t.test('sendBorrowed: what the stream window holds back is kept as a copy, and g
   const a = randomBytes(6_000);
   const b = randomBytes(7_000);
   const c = randomBytes(3_000);
+  const answers: boolean[] = [];
   for (const p of [a, b, c]) {
-    h.conn.sendBorrowed(s, lend(p));
+    answers.push(h.conn.sendBorrowed(s, lend(p)));
     lender.fill(0xaa);
   }
+  t.same(answers, [true, false, false], 'false once bytes are held back: stop reading (the socket would)');
   t.equal(s.pendingBytes, 6_000, 'the window took 10 000 octets; the rest waits');
   for (const p of s.pending) t.not(p.buffer, lender.buffer, 'nothing waiting points into the lender\'s buffer');
+  t.equal(h.writable, 0);
   h.send((w) => writeWindowUpdate(w, 1, 1 << 20));
+  t.equal(h.writable, 1, 'onWritable once the held bytes went: read again');
   const got = Buffer.concat(h.frames().filter((f) => f.type === FrameType.DATA && f.stream === 1).map((f) => f.payload));
   t.same(got, Buffer.concat([a, b, c]), 'every octet, in order');
 });
@@ -117,7 +129,7 @@ t.test('sendBorrowed behind data already waiting: the borrowed part is copied, t
   const owned = randomBytes(2_000);
   h.conn.sendData(s, owned, false);
   const a = randomBytes(5_000);
-  t.equal(h.conn.sendBorrowed(s, lend(a)), true, 'under the high-water mark');
+  t.equal(h.conn.sendBorrowed(s, lend(a)), false, 'held back by the window: stop reading');
   lender.fill(0);
   t.equal(s.pending[0], owned, 'the owned chunk stays by reference');
   h.send((w) => writeWindowUpdate(w, 1, 1 << 20));
