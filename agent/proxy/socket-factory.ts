@@ -17,8 +17,7 @@ export interface ListenOptions {
 export interface SocketFactory {
   readonly name: string;
   listen(server: net.Server, opts: ListenOptions): Promise<void>;
-  /** `onread`: the socket reads into that buffer (lent-reads.ts) instead of emitting 'data'. */
-  connect(target: Address, timeoutMs: number, onread?: net.OnReadOpts): net.Socket;
+  connect(target: Address, timeoutMs: number): net.Socket;
 }
 
 export type TransparentListen = (host: string, port: number, backlog: number, reusePort: boolean) => number;
@@ -37,10 +36,10 @@ export interface PodDelivery {
 const BACKLOG = 4096;
 const KEEPALIVE_MS = 30_000;
 
-function podSocket(delivery: PodDelivery, netns: string, target: Address, onread: net.OnReadOpts | undefined): net.Socket {
+function podSocket(delivery: PodDelivery, netns: string, target: Address): net.Socket {
   let s: net.Socket;
   try {
-    s = netnsSocket(netns, delivery.mark, onread);
+    s = netnsSocket(netns, delivery.mark);
   } catch (err) {
     // The pod's namespace vanished under us: the same shape as a failed connect.
     s = new net.Socket();
@@ -77,11 +76,11 @@ export function createSocketFactory(transparentListen?: TransparentListen, deliv
         }
       });
     },
-    connect(target, timeoutMs, onread) {
+    connect(target, timeoutMs) {
       const netns = delivery?.netnsFor(target.ip);
       const s = netns === undefined
-        ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS, onread })
-        : podSocket(delivery as PodDelivery, netns, target, onread);
+        ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS })
+        : podSocket(delivery as PodDelivery, netns, target);
       // A connect that hangs (black-holed peer) must not hold the app's connection forever.
       s.setTimeout(timeoutMs, () => {
         if (s.connecting) s.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));

@@ -78,8 +78,7 @@ export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel, port =
     closeGraceMs: 200,
     onStream(req) {
       requests.push(req);
-      // onread as the agent's SocketFactory passes it: codec tunnels read the target into one reused buffer.
-      deliverToTcp(req, (host, port, onread) => net.connect({ host, port, allowHalfOpen: true, onread }), authorize, (r) => results.push(r));
+      deliverToTcp(req, (host, port) => net.connect({ host, port, allowHalfOpen: true }), authorize, (r) => results.push(r));
     },
     ...extra,
   });
