@@ -128,6 +128,8 @@ export class H2Connection implements FrameSink, SettingsSink {
   readonly #now: () => number;
   readonly #manual: boolean;
   readonly #highWater: number;
+  /** While sendBorrowed drains: the lent bytes' backing store (DATA from it is copied by the writer). */
+  #borrowedStore: ArrayBufferLike | null = null;
 
   // Our settings, and the peer's.
   readonly #localInitialWindow: number;
@@ -756,6 +758,36 @@ export class H2Connection implements FrameSink, SettingsSink {
     return s.pendingBytes < this.#highWater;
   }
 
+  /**
+   * sendData for bytes that are only lent for this call (a socket's reused read buffer, refilled
+   * as soon as this returns): what the windows let go now is copied into the writer's pooled slab
+   * (FrameWriter.appendBorrowed); what must wait is copied into a buffer of its own, and then the
+   * answer is false (read no more until onWritable) even under the high-water mark. `data` must
+   * not share its backing store with anything queued earlier (it is told apart by that store).
+   */
+  sendBorrowed(s: H2Stream, data: Buffer): boolean {
+    if (this.#dead || s.state === StreamState.CLOSED || s.state === StreamState.HALF_CLOSED_LOCAL || s.pendingEnd) return false;
+    if (data.length === 0) return s.pendingBytes < this.#highWater;
+    s.pending.push(data);
+    s.pendingBytes += data.length;
+    const store = data.buffer;
+    this.#borrowedStore = store;
+    try {
+      this.#drain(s);
+    } finally {
+      this.#borrowedStore = null;
+    }
+    // What is left of `data` is at the tail of the queue (the queue drains from the front). Only
+    // the windows hold it back, so the reader stops until onWritable (the stream is blocked, so
+    // its drain says so): the next bytes wait in the kernel's socket buffer, not in copies here.
+    const p = s.pending;
+    if (p.length > 0 && p[p.length - 1].buffer === store) {
+      p[p.length - 1] = Buffer.from(p[p.length - 1]);
+      return false;
+    }
+    return s.pendingBytes < this.#highWater;
+  }
+
   #drain(s: H2Stream): void {
     if (s.pending.length === 0 && !s.pendingEnd) return;
     const wasBlocked = this.#blocked.has(s) || s.pendingBytes >= this.#highWater;
@@ -775,7 +807,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#sendWindow -= n;
       s.sendWindow -= n;
       const last = s.pending.length === 0 && s.pendingEnd && s.pendingTrailers === null;
-      writeData(w, s.id, chunk, last);
+      writeData(w, s.id, chunk, last, 0, chunk.buffer === this.#borrowedStore);
       if (last) {
         s.pendingEnd = false;
         s.state = onSend(s.state, StreamEvent.DATA, true) as StreamStateValue;

@@ -6,12 +6,14 @@ import { Flag, FrameType } from './constants.ts';
 import type { FrameWriter } from './frame-writer.ts';
 
 /** DATA (§6.1); `padLength` > 0 adds the Pad Length octet and that many zero octets. */
-export function writeData(w: FrameWriter, streamId: number, data: Buffer, endStream: boolean, padLength = 0): void {
+/** DATA (§6.1). `borrowed`: `data` is only lent for this call (the writer copies it at once). */
+export function writeData(w: FrameWriter, streamId: number, data: Buffer, endStream: boolean, padLength = 0, borrowed = false): void {
   const padded = padLength > 0;
   const len = data.length + (padded ? padLength + 1 : 0);
   w.header(len, FrameType.DATA, (endStream ? Flag.END_STREAM : 0) | (padded ? Flag.PADDED : 0), streamId);
   if (padded) writeBytes(w, [padLength]);
-  w.append(data);
+  if (borrowed) w.appendBorrowed(data);
+  else w.append(data);
   if (padded) zeros(w, padLength);
 }
 

@@ -107,8 +107,8 @@ export function socketInNetns(netnsPath: string, mark: number): number {
  * A net.Socket around socketInNetns, ready for .connect(): Node adopts an unconnected TCP fd and
  * connects it like its own (checked by tests/agent/native/netns.test.ts).
  */
-export function netnsSocket(netnsPath: string, mark: number): net.Socket {
-  return new net.Socket({ fd: socketInNetns(netnsPath, mark) });
+export function netnsSocket(netnsPath: string, mark: number, onread?: net.OnReadOpts): net.Socket {
+  return new net.Socket({ fd: socketInNetns(netnsPath, mark), onread });
 }
 
 /** The inode of a network namespace file: the namespace's identity however many paths name it. */

@@ -2,6 +2,7 @@
 // TLS layer. Deliver only to a meshed workload on this node whose identity is the one the peer
 // asked for by SNI, so a tunnel can never be steered to a pod the client did not authenticate.
 import type { ServerHttp2Stream } from 'node:http2';
+import type { OnReadOpts } from 'node:net';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import type { InboundAuthorizer } from '../policy/authorizer.ts';
@@ -20,7 +21,7 @@ import type { SpliceResult } from './tcp.ts';
 
 
 export function createInboundHboneHandler(deps: InboundDeps): (req: HboneRequest) => void {
-  const connect = (host: string, port: number) => deps.sockets.connect({ ip: host, port }, deps.connectTimeoutMs);
+  const connect = (host: string, port: number, onread?: OnReadOpts) => deps.sockets.connect({ ip: host, port }, deps.connectTimeoutMs, onread);
   const upgrades = createInboundUpgrades({ ...deps, rejected: (reason) => deps.telemetry.inputRejected(reason) });
   return function onHboneStream(req: HboneRequest): void {
     const decision = decideInbound(req.target.host, deps.view, deps.localNode);

@@ -17,7 +17,8 @@ export interface ListenOptions {
 export interface SocketFactory {
   readonly name: string;
   listen(server: net.Server, opts: ListenOptions): Promise<void>;
-  connect(target: Address, timeoutMs: number): net.Socket;
+  /** `onread`: the socket reads into that buffer (lent-reads.ts) instead of emitting 'data'. */
+  connect(target: Address, timeoutMs: number, onread?: net.OnReadOpts): net.Socket;
 }
 
 export type TransparentListen = (host: string, port: number, backlog: number, reusePort: boolean) => number;
@@ -36,10 +37,10 @@ export interface PodDelivery {
 const BACKLOG = 4096;
 const KEEPALIVE_MS = 30_000;
 
-function podSocket(delivery: PodDelivery, netns: string, target: Address): net.Socket {
+function podSocket(delivery: PodDelivery, netns: string, target: Address, onread: net.OnReadOpts | undefined): net.Socket {
   let s: net.Socket;
   try {
-    s = netnsSocket(netns, delivery.mark);
+    s = netnsSocket(netns, delivery.mark, onread);
   } catch (err) {
     // The pod's namespace vanished under us: the same shape as a failed connect.
     s = new net.Socket();
@@ -76,11 +77,11 @@ export function createSocketFactory(transparentListen?: TransparentListen, deliv
         }
       });
     },
-    connect(target, timeoutMs) {
+    connect(target, timeoutMs, onread) {
       const netns = delivery?.netnsFor(target.ip);
       const s = netns === undefined
-        ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS })
-        : podSocket(delivery as PodDelivery, netns, target);
+        ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS, onread })
+        : podSocket(delivery as PodDelivery, netns, target, onread);
       // A connect that hangs (black-holed peer) must not hold the app's connection forever.
       s.setTimeout(timeoutMs, () => {
         if (s.connecting) s.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));

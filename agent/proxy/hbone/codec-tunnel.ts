@@ -20,6 +20,8 @@
 //   came, so the DATA of one turn (a frame's content arrives in two or more pieces, one per TLS
 //   read of 16 KiB; libuv hands over up to 32 reads in one go) leaves in one writev, not one
 //   write syscall per piece.
+// - a socket the agent dialed may read into one reused buffer (onLent, lent-reads.ts): each read
+//   is copied into the frame writer's pooled slab rather than allocated afresh.
 // Socket listeners and the uncork are bound once per tunnel; nothing is allocated per chunk.
 import type { Duplex } from 'node:stream';
 import { H2Code } from '../../h2/constants.ts';
@@ -28,6 +30,7 @@ import { HeadersKind } from '../../h2/connection.ts';
 import { streamResetError } from '../../h2/duplex-stream.ts';
 import type { H2PendingStream } from '../../h2/stream-handler.ts';
 import { resetSide, type SpliceDone } from '../tcp.ts';
+import type { LentReader } from './lent-reads.ts';
 import type { PoolEntry } from './pool.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -54,7 +57,7 @@ function socketAborted(s: Duplex): boolean {
   return s.errored !== null || !s.readableEnded || !s.writableFinished;
 }
 
-export class CodecTunnel implements H2PendingStream {
+export class CodecTunnel implements H2PendingStream, LentReader {
   readonly conn: H2Connection;
   #s: H2Stream | undefined = undefined;
   /** The client's pending open (until the answer); cleared once answered or failed. */
@@ -305,6 +308,23 @@ export class CodecTunnel implements H2PendingStream {
       this.#socket?.pause();
     }
   };
+
+  /**
+   * A read of a socket made with lentReads (agent/proxy/hbone/lent-reads.ts): `chunk` is reused
+   * once this returns, so it goes by sendBorrowed (copied). false stops the socket's reads until
+   * onWritable resumes it.
+   */
+  onLent(chunk: Buffer): boolean {
+    this.#fromSocket += chunk.length;
+    const s = this.#s;
+    if (s === undefined || this.#localEnded || this.#streamClosed) return true;
+    if (!this.conn.sendBorrowed(s, chunk) && !this.#streamClosed) {
+      this.#socketPaused = true;
+      this.#socket?.pause();
+      return false;
+    }
+    return true;
+  }
 
   readonly #onSocketDrain = (): void => {
     const s = this.#s;

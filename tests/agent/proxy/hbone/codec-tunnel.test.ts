@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { H2Session } from '../../../../agent/h2/session.ts';
 import type { H2Stream } from '../../../../agent/h2/connection.ts';
 import { CodecTunnel, type TunnelOpening } from '../../../../agent/proxy/hbone/codec-tunnel.ts';
+import { lentReads } from '../../../../agent/proxy/hbone/lent-reads.ts';
 import type { SpliceResult } from '../../../../agent/proxy/tcp.ts';
 import { readAll, settled, waitFor } from './fixture.ts';
 import { writeBuffer } from '../../../common/write-all.ts';
@@ -41,7 +42,7 @@ async function listen(server: net.Server): Promise<number> {
 }
 
 /** A codec connection pair, an app, a target and one tunnel spliced across, as the two agents do it. */
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: { sendHighWater?: number; holdSource?: boolean } = {}): Promise<Rig> {
+async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: { sendHighWater?: number; holdSource?: boolean; lent?: boolean } = {}): Promise<Rig> {
   const closers: Array<() => void> = [];
   t.teardown(() => { for (const c of closers) c(); });
   // The target.
@@ -62,7 +63,8 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, opts: 
         const tunnel = new CodecTunnel(sess.conn);
         tunnel.attach(s);
         destination = tunnel;
-        const up = net.connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
+        // lent: the target is read into one reused buffer, as the agent's SocketFactory does (lent-reads.ts).
+        const up = net.connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true, onread: opts.lent === true ? lentReads(tunnel) : undefined });
         up.on('error', () => undefined);
         destinationDone = new Promise((resolve) => {
           up.once('connect', () => {
@@ -113,8 +115,8 @@ function outcome(s: net.Socket): Promise<string> {
   });
 }
 
-t.test('a big transfer both ways at once arrives byte for byte, and each end counts it', async (t) => {
-  const r = await rig(t);
+for (const lent of [false, true]) t.test(`a big transfer both ways at once arrives byte for byte, and each end counts it${lent ? ' (target read into one reused buffer)' : ''}`, async (t) => {
+  const r = await rig(t, { lent });
   const up = randomBytes(32 * MiB);
   const down = randomBytes(24 * MiB);
   const atTarget = readAll(r.target);
@@ -210,9 +212,10 @@ t.test('a tunnel destroyed at the source cancels its stream: the target sees it 
   t.ok(src.error !== undefined && dst.error !== undefined);
 });
 
-for (const [dir, from, to] of [['down', 'target', 'app'], ['up', 'app', 'target']] as const) {
-  t.test(`backpressure ${dir}: a slow ${to} holds the ${from} after windows and buffers, and loses no byte`, async (t) => {
-    const r = await rig(t, { sendHighWater: 256 * 1024 });
+for (const [dir, from, to, lent] of [['down', 'target', 'app', false], ['down', 'target', 'app', true], ['up', 'app', 'target', false]] as const) {
+  const how = lent ? ' (the target read into one reused buffer, copied as it goes)' : '';
+  t.test(`backpressure ${dir}${how}: a slow ${to} holds the ${from} after windows and buffers, and loses no byte`, async (t) => {
+    const r = await rig(t, { sendHighWater: 256 * 1024, lent });
     const writer = r[from];
     const reader = r[to];
     reader.pause();

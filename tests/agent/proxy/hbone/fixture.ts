@@ -78,7 +78,8 @@ export async function startHbone(mesh: Mesh, authorize?: AuthorizeTunnel, port =
     closeGraceMs: 200,
     onStream(req) {
       requests.push(req);
-      deliverToTcp(req, (host, port) => net.connect({ host, port, allowHalfOpen: true }), authorize, (r) => results.push(r));
+      // onread as the agent's SocketFactory passes it: codec tunnels read the target into one reused buffer.
+      deliverToTcp(req, (host, port, onread) => net.connect({ host, port, allowHalfOpen: true, onread }), authorize, (r) => results.push(r));
     },
     ...extra,
   });
