@@ -1,7 +1,7 @@
 // One reading of an agent's memory, as bench/agent-memory.ts and bench/burst-memory.ts take it:
 // the kernel's figures from /proc/PID/status (VmRSS and its anonymous / file-backed split) and the
 // agent's own from /config_dump/memory (V8 heaps, spaces, external memory, the reclaim counters).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Mesh } from '../../tests/testbed/mesh.ts';
 
 const MiB = 1024 * 1024;
@@ -28,6 +28,8 @@ export interface Reading {
   /** Reducing collections and trims that released memory so far (absent in older builds). */
   collections?: number;
   trims?: number;
+  /** Open file descriptors (sockets, mostly): whether what a burst opened has closed. */
+  fds: number;
 }
 
 /** VmRSS, RssAnon and RssFile of a process, MiB (NaN when gone). */
@@ -42,18 +44,28 @@ export function procMemory(pid: number): Pick<Reading, 'rss' | 'anon' | 'file'> 
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
+function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
 export async function readAgent(mesh: Mesh, node: string): Promise<Reading> {
-  const p = procMemory(mesh.agentPid(node) ?? -1);
+  const pid = mesh.agentPid(node) ?? -1;
+  const p = procMemory(pid);
+  const fds = openFds(pid);
   const m = ((await mesh.admin(node, '/config_dump/memory')).body as { memory: MemoryBody }).memory;
   const heapTotal = m.workers.reduce((n, w) => n + (w?.totalBytes ?? 0), m.main.totalBytes);
   const space = (k: string): number => (m.mainSpaces[k]?.sizeBytes ?? 0) / MiB;
   return {
     ...p, heapUsed: m.heapUsedBytes / MiB, heapTotal: heapTotal / MiB, external: m.externalBytes / MiB, newSpace: space('new_space'), oldSpace: space('old_space'),
-    collections: m.reclaim?.collections, trims: m.reclaim?.trimsReleased,
+    collections: m.reclaim?.collections, trims: m.reclaim?.trimsReleased, fds,
   };
 }
 
 export function formatReading(r: Reading): string {
   const reclaim = r.collections === undefined ? '' : ` reclaim ${r.collections} gc / ${r.trims} trim`;
-  return `rss ${r.rss.toFixed(1)} (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)}) heap ${r.heapUsed.toFixed(1)}/${r.heapTotal.toFixed(1)} ext ${r.external.toFixed(1)} (main new space ${r.newSpace.toFixed(1)}, old space ${r.oldSpace.toFixed(1)})${reclaim}`;
+  return `rss ${r.rss.toFixed(1)} (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)}) heap ${r.heapUsed.toFixed(1)}/${r.heapTotal.toFixed(1)} ext ${r.external.toFixed(1)} (main new space ${r.newSpace.toFixed(1)}, old space ${r.oldSpace.toFixed(1)})${reclaim} fds ${r.fds}`;
 }
