@@ -16,8 +16,9 @@
 //     pages anyway.
 // Measured on an inline agent (bench/agent-memory.ts; gdb-driven, docs/design-notes.md issue 19):
 // idle, anon RSS 20.4 -> 16.4 MiB (collection) -> 15.7 (trim); holding 10 000 idle HTTP/1.1
-// connections 95.0 -> 81.8 -> 59.7 MiB. The main isolate only: proxy workers (WEFT_WORKERS > 1)
-// keep their heaps; the trim covers every thread's arena.
+// connections 95.0 -> 81.8 -> 59.7 MiB. A collection reaches one isolate: each proxy worker thread
+// (WEFT_WORKERS > 1) starts its own reclaim with no trim (agent/worker.ts); the main thread's trim
+// covers every thread's arena.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 

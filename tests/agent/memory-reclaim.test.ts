@@ -110,3 +110,44 @@ t.test('the collection it obtains shrinks a heap a burst grew, and gc() stays un
   t.equal(r.exposed, 'undefined', 'gc() is not left on globalThis');
   t.equal(r.kept, 100000, 'live objects survive');
 });
+
+// The same, in a worker thread (a proxy worker's isolate, agent/worker.ts): its reclaim, started
+// there with no trim of its own, collects on a quiet interval and gives the burst's heap back.
+const WORKER = `
+const { getHeapSpaceStatistics, getHeapStatistics } = require('node:v8');
+const { parentPort } = require('node:worker_threads');
+const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+(async () => {
+  const { startMemoryReclaim } = await import(${JSON.stringify(new URL('../../agent/memory-reclaim.ts', import.meta.url).href)});
+  const keep = [];
+  for (let i = 0; i < 100000; i++) keep.push({ i, s: 'k' + i });
+  let burst = [];
+  for (let i = 0; i < 400000; i++) burst.push({ i, s: 'x' + i });
+  burst = [];
+  const before = { total: getHeapStatistics().total_heap_size, newSpace: newSpace() };
+  const stats = { ticks: 0, collections: 0, lastCollectionMs: 0, trimsReleased: 0, lastTrimMs: 0 };
+  const stop = startMemoryReclaim(100, () => false, stats);
+  // The timer is unref'd: this keeps the worker alive until the first collection (or 5 s).
+  for (const end = Date.now() + 5000; stats.collections === 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+  stop();
+  const after = { total: getHeapStatistics().total_heap_size, newSpace: newSpace() };
+  parentPort.postMessage({ before, after, collections: stats.collections, trims: stats.trimsReleased, exposed: typeof globalThis.gc, kept: keep.length });
+})();
+`;
+
+t.test('in a worker thread: its own reclaim collects on a quiet interval and shrinks the worker\'s heap', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  const w = new Worker(WORKER, { eval: true });
+  const r = await new Promise<{ before: { total: number; newSpace: number }; after: { total: number; newSpace: number }; collections: number; trims: number; exposed: string; kept: number }>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  await w.terminate();
+  t.comment(`worker heap total ${(r.before.total / MiB).toFixed(1)} -> ${(r.after.total / MiB).toFixed(1)} MiB, new space ${(r.before.newSpace / MiB).toFixed(1)} -> ${(r.after.newSpace / MiB).toFixed(1)}`);
+  t.ok(r.collections >= 1, 'a quiet interval came and the collection ran');
+  t.equal(r.trims, 0, 'no trim of its own');
+  t.ok(r.after.newSpace < r.before.newSpace, 'the worker\'s young generation shrank');
+  t.ok(r.before.total - r.after.total > 4 * MiB, 'its heap gave back more than 4 MiB');
+  t.equal(r.exposed, 'undefined', 'gc() is not left on the worker\'s globalThis');
+  t.equal(r.kept, 100000, 'live objects survive');
+});
