@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
 import { withTestbed } from '../tests/testbed/index.ts';
 import { AGENT_BUNDLE, Mesh } from '../tests/testbed/mesh.ts';
+import { envFrom } from './agent-env.ts';
 import { nofile } from './configurations.ts';
 import { formatReading, readAgent, type Reading } from './lib/agent-memory-reading.ts';
 
@@ -32,7 +33,7 @@ const { values } = parseArgs({
 if (values.base === undefined) throw new Error('--base BUNDLE: the build to compare against');
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 // Inline agents (WEFT_WORKERS=0 on this 2-core machine), as the suite runs them (bench/bed.ts).
-const env = { WEFT_WORKERS: '0', ...Object.fromEntries(values.env.split(',').filter((kv) => kv !== '').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) };
+const env = { WEFT_WORKERS: '0', ...envFrom(values.env.split(',').filter((kv) => kv !== '')) };
 const variants = [
   { id: 'a', bundle: resolve(ROOT, values.base) },
   { id: 'b', bundle: values.b === undefined ? AGENT_BUNDLE : resolve(ROOT, values.b) },
