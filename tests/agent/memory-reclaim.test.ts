@@ -22,6 +22,19 @@ t.test('the collection runs only when the last interval was quiet and the heap g
   for (const [name, elu, heapTotal, heapAfterLast, want] of rows) t.equal(shouldCollect({ elu, heapTotal, heapAfterLast }), want, name);
 });
 
+t.test('external memory that grew by the minimum makes a collection due too (a burst\'s closed sessions leave buffers to the next GC)', async (t) => {
+  const base = { heapTotal: 12 * MiB, heapAfterLast: 12 * MiB };
+  t.equal(shouldCollect({ elu: 0.001, ...base, external: 3 * MiB + MIN_GROWTH, externalAfterLast: 3 * MiB }), true, 'quiet, external grown by the minimum, heap not');
+  t.equal(shouldCollect({ elu: 0.001, ...base, external: 3 * MiB + MIN_GROWTH - 1, externalAfterLast: 3 * MiB }), false, 'quiet, external grown less');
+  t.equal(shouldCollect({ elu: 0.5, ...base, external: 30 * MiB, externalAfterLast: 3 * MiB }), false, 'busy: never');
+  const stats: ReclaimStats = { ticks: 0, collections: 0, lastCollectionMs: 0, trimsReleased: 0, lastTrimMs: 0 };
+  let external = 9 * MiB;
+  const state = { heapAfterLast: 12 * MiB, externalAfterLast: 3 * MiB };
+  reclaimTick({ trim: () => false, collect: () => { external = 3 * MiB; }, heapTotal: () => 12 * MiB, external: () => external, elu: () => 0.001 }, state, stats);
+  t.equal(stats.collections, 1, 'a tick collects');
+  t.equal(state.externalAfterLast, 3 * MiB, 'the next baseline is the external memory right after it');
+});
+
 t.test('a tick: collection (when due) before the trim, counted, both only on a quiet interval; the next baseline is the heap after it', async (t) => {
   const calls: string[] = [];
   let heap = 30 * MiB;
