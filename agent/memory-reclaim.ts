@@ -6,7 +6,8 @@
 //     freed, then the new space shrunk to its minimum and empty pages released) gives them back.
 //     It stops the main thread for tens of ms (65 ms with 18 MB live on a bare process), so it runs
 //     only once the event loop was quiet for a whole interval (under QUIET_ELU busy), and only when
-//     the heap has grown by MIN_GROWTH since the last one: an idle agent is not collected again and
+//     the heap or external memory (ArrayBuffers a burst's closed sockets left to the next GC) has
+//     grown by MIN_GROWTH since the last one: an idle agent is not collected again and
 //     again, and a busy one never.
 //   - glibc's heap: free() returns memory to the kernel only from an arena's top; free chunks in
 //     the middle keep their pages until malloc_trim(0) (socket reads are malloc'd at 64 KiB and
@@ -16,8 +17,9 @@
 //     pages anyway.
 // Measured on an inline agent (bench/agent-memory.ts; gdb-driven, docs/design-notes.md issue 19):
 // idle, anon RSS 20.4 -> 16.4 MiB (collection) -> 15.7 (trim); holding 10 000 idle HTTP/1.1
-// connections 95.0 -> 81.8 -> 59.7 MiB. The main isolate only: proxy workers (WEFT_WORKERS > 1)
-// keep their heaps; the trim covers every thread's arena.
+// connections 95.0 -> 81.8 -> 59.7 MiB. A collection reaches one isolate: each proxy worker thread
+// (WEFT_WORKERS > 1) starts its own reclaim with no trim (agent/worker.ts); the main thread's trim
+// covers every thread's arena.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -32,6 +34,11 @@ export interface ReclaimInput {
   /** V8's total heap size now, and right after the last reducing collection (0: none yet). */
   heapTotal: number;
   heapAfterLast: number;
+  /** External memory (ArrayBuffer backing stores) now, and right after the last collection. A
+   * burst's closed sockets and sessions leave theirs to the next GC while V8 may shrink the heap
+   * by itself, so heap growth alone missed them (10 000 tunnels: 5 MiB kept on an idle agent). */
+  external?: number;
+  externalAfterLast?: number;
 }
 
 /** Whether the last interval was quiet enough to pause in: nothing reclaims on a busy one. */
@@ -41,7 +48,7 @@ function isQuiet(elu: number): boolean {
 
 /** Whether this tick runs the memory-reducing collection (a quiet interval, and the heap grew). */
 export function shouldCollect(i: ReclaimInput): boolean {
-  return isQuiet(i.elu) && i.heapTotal - i.heapAfterLast >= MIN_GROWTH;
+  return isQuiet(i.elu) && (i.heapTotal - i.heapAfterLast >= MIN_GROWTH || (i.external ?? 0) - (i.externalAfterLast ?? 0) >= MIN_GROWTH);
 }
 
 export interface ReclaimStats {
@@ -62,21 +69,24 @@ export interface ReclaimDeps {
   /** The memory-reducing collection; undefined where it cannot be had. */
   collect: (() => void) | undefined;
   heapTotal: () => number;
+  /** External memory now (optional: without it, heap growth alone decides). */
+  external?: () => number;
   /** Event-loop utilization since the previous call (the first call: since start). */
   elu: () => number;
 }
 
 /** One tick: on a quiet interval, the collection when the heap grew, then the trim. */
-export function reclaimTick(d: ReclaimDeps, state: { heapAfterLast: number }, stats: ReclaimStats): void {
+export function reclaimTick(d: ReclaimDeps, state: { heapAfterLast: number; externalAfterLast?: number }, stats: ReclaimStats): void {
   stats.ticks++;
   const elu = d.elu();
   if (!isQuiet(elu)) return;
-  if (d.collect !== undefined && shouldCollect({ elu, heapTotal: d.heapTotal(), heapAfterLast: state.heapAfterLast })) {
+  if (d.collect !== undefined && shouldCollect({ elu, heapTotal: d.heapTotal(), heapAfterLast: state.heapAfterLast, external: d.external?.(), externalAfterLast: state.externalAfterLast })) {
     const t0 = performance.now();
     d.collect();
     stats.lastCollectionMs = performance.now() - t0;
     stats.collections++;
     state.heapAfterLast = d.heapTotal();
+    state.externalAfterLast = d.external?.();
   }
   const t1 = performance.now();
   if (d.trim()) stats.trimsReleased++;
@@ -103,6 +113,7 @@ export function startMemoryReclaim(intervalMs: number, trim: () => boolean, stat
     trim,
     collect: memoryReducingGc(),
     heapTotal: () => getHeapStatistics().total_heap_size,
+    external: () => getHeapStatistics().external_memory,
     elu: () => {
       const now = performance.eventLoopUtilization();
       const u = performance.eventLoopUtilization(now, last).utilization;
@@ -110,7 +121,7 @@ export function startMemoryReclaim(intervalMs: number, trim: () => boolean, stat
       return u;
     },
   };
-  const state = { heapAfterLast: 0 };
+  const state = { heapAfterLast: 0, externalAfterLast: 0 };
   const timer = setInterval(() => reclaimTick(deps, state, stats), intervalMs);
   timer.unref();
   return () => clearInterval(timer);

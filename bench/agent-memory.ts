@@ -15,7 +15,6 @@
 // --heapsnapshot: after each held reading of variant b, SIGUSR2 to both agents and a wait for the
 // file (give variant b NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR): where the
 // per-connection bytes of the JS heap are, by constructor, in DevTools or bench/lib/heap-classes.ts.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,6 +22,7 @@ import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
 import { withTestbed } from '../tests/testbed/index.ts';
 import { AGENT_BUNDLE, Mesh } from '../tests/testbed/mesh.ts';
 import { nofile } from './configurations.ts';
+import { formatReading, readAgent, type Reading } from './lib/agent-memory-reading.ts';
 
 const { values } = parseArgs({
   options: {
@@ -45,25 +45,9 @@ const NODES = ['n1', 'n2'] as const;
 const L7_PORT = 8080;
 const OPAQUE_PORT = 8081;
 
-interface MemoryBody { heapUsedBytes: number; externalBytes: number; mainSpaces: Record<string, { sizeBytes: number; usedBytes: number }>; main: { totalBytes: number }; workers: ({ totalBytes: number } | null)[] }
-interface Reading { rss: number; anon: number; file: number; heapUsed: number; heapTotal: number; external: number; newSpace: number; oldSpace: number }
 const MiB = 1024 * 1024;
-
-function proc(pid: number): Pick<Reading, 'rss' | 'anon' | 'file'> {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) / 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
-async function read(mesh: Mesh, node: string): Promise<Reading> {
-  const p = proc(mesh.agentPid(node) ?? -1);
-  const m = ((await mesh.admin(node, '/config_dump/memory')).body as { memory: MemoryBody }).memory;
-  const heapTotal = m.workers.reduce((n, w) => n + (w?.totalBytes ?? 0), m.main.totalBytes);
-  const space = (k: string): number => (m.mainSpaces[k]?.sizeBytes ?? 0) / MiB;
-  return { ...p, heapUsed: m.heapUsedBytes / MiB, heapTotal: heapTotal / MiB, external: m.externalBytes / MiB, newSpace: space('new_space'), oldSpace: space('old_space') };
-}
-
-const fmt = (r: Reading): string => `rss ${r.rss.toFixed(1)} (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)}) heap ${r.heapUsed.toFixed(1)}/${r.heapTotal.toFixed(1)} ext ${r.external.toFixed(1)} (main new space ${r.newSpace.toFixed(1)}, old space ${r.oldSpace.toFixed(1)})`;
+const read = readAgent;
+const fmt = formatReading;
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 const teardowns: Array<() => unknown> = [];

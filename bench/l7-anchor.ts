@@ -53,7 +53,7 @@ export function l7AnchorSection(r: BenchResults): string[] {
   }
   return [
     '### L7 against the HAProxy L7 pair (issue 19)\n',
-    'Per protocol, the figures the targets above are judged on. Closed loop: HTTP/1.1 16 connections; HTTP/2 and gRPC 4 connections, 16 in flight. CPU (utime+stime per request, warmup included) and added p99 (configuration − no mesh, open loop, coordinated-omission corrected) at 1000 req/s. RSS idle: after start-up and one check request per protocol; after load: the highest sample during this protocol\'s 1000 req/s and closed-loop runs. The opaque rows carry the same requests as TCP (their anchor is the HAProxy TCP pair); the Weft agents serve both of a mode\'s rows, so their idle RSS is the same process.\n',
+    'Per protocol, the figures the targets above are judged on. Closed loop: HTTP/1.1 16 connections; HTTP/2 and gRPC 4 connections, 16 in flight. CPU (utime+stime per request, warmup included) and added p99 (configuration − no mesh, open loop, coordinated-omission corrected) at 1000 req/s. RSS idle: after start-up, one check request per protocol and a quiet interval of the agents (see "Proxies when idle"); after load: the highest sample during this protocol\'s 1000 req/s and closed-loop runs. The opaque rows carry the same requests as TCP (their anchor is the HAProxy TCP pair); the Weft agents serve both of a mode\'s rows, so their idle RSS is the same process.\n',
     markdownTable(['protocol', 'path', 'closed-loop req/s', 'vs HAProxy L7 pair', 'CPU µs/req at 1000 req/s (n1 / n2)', 'added p99 ms at 1000 req/s', 'RSS idle MiB (n1 / n2)', 'RSS after load MiB (n1 / n2)'], rows),
   ];
 }

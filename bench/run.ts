@@ -21,6 +21,7 @@ import { ensureBundles } from './bundles.ts';
 import { CLIENT_NODE, SERVER_NODE, configurations, siteOf, type BenchContext, type Configuration } from './configurations.ts';
 import { hotFunctions, monotonicUs } from './cpu-profile.ts';
 import { AgentEnvironments, restartAgents } from './agent-env.ts';
+import { waitForQuietTicks } from './agent-quiet.ts';
 import { openBed } from './bed.ts';
 import { ensureHaproxy, findHaproxy } from './haproxy.ts';
 import { TELEMETRY_ROWS } from './telemetry-configurations.ts';
@@ -116,10 +117,18 @@ async function main(): Promise<void> {
   const { ctx } = bed;
   const { workers } = ctx;
   try {
-    await checkPaths(ctx, configs, ['h1', 'h2', 'grpc'], agentEnvs);
-    // Idle: after the mesh has settled and carried one check request per configuration.
-    await new Promise((r) => setTimeout(r, 1000));
-    const idleProcs = configs.flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, ...p })));
+    // The rows that restart the agents with settings of their own (telemetry off, tracing on) are
+    // checked first, so the agents left running for the idle reading are the default ones every
+    // other Weft row measures — not, as before, the last row's traced agents.
+    const ownEnvFirst = [...configs].sort((a, b) => Number(b.agentEnv !== undefined) - Number(a.agentEnv !== undefined));
+    await checkPaths(ctx, ownEnvFirst, ['h1', 'h2', 'grpc'], agentEnvs);
+    // Idle: after the mesh has carried one check request per configuration and the agents have had
+    // a quiet interval since (two reclaim ticks): an agent a second after traffic is not idle.
+    const sites = [...new Set(configs.filter((c) => c.meshed).map((c) => c.site))];
+    const quietS = await Promise.all(sites.map((s) => waitForQuietTicks(ctx.sites.get(s)!.mesh)));
+    log(`idle reading after ${quietS.join(' / ')} s of quiet (${sites.join(' / ')})`);
+    // Only the rows whose agents run now: the own-settings rows' agents have been replaced.
+    const idleProcs = configs.filter((c) => c.agentEnv === undefined).flatMap((c) => c.proxies(ctx).map((p) => ({ config: c.id, ...p })));
     const idleWatch = new ProcessWatch(idleProcs);
     const idleMs = 3000;
     await new Promise((r) => setTimeout(r, idleMs));

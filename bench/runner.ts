@@ -5,6 +5,7 @@ import { appPath, runApp, startApp, type ExitedApp } from '../tests/apps/spawn-a
 import { clientPod, nofile, serverPod, siteOf, TCP_PORT, type BenchContext, type Configuration } from './configurations.ts';
 import type { LoadResult } from './lib/load.ts';
 import { ProcessWatch, rssMiB, type ProcessUsage } from './proc-stats.ts';
+import { waitForQuietTicks } from './agent-quiet.ts';
 import { requestPath, type BulkWorkload, type HttpWorkload, type IdleWorkload, type Workload } from './workloads.ts';
 
 const LOAD_CLI = fileURLToPath(new URL('./lib/load-cli.ts', import.meta.url));
@@ -109,7 +110,7 @@ async function runBulk(ctx: BenchContext, c: Configuration, w: BulkWorkload): Pr
 }
 
 /** Opens the connections, waits, reads the proxies' RSS, then lets go (and waits for the proxies
- * to see the closes, so the next run starts from a quiet state). */
+ * to see the closes and, for agents, a quiet interval, so the next run starts from an idle state). */
 async function runIdle(ctx: BenchContext, c: Configuration, w: IdleWorkload): Promise<{ idle: IdleResult; requests: number }> {
   const procs = c.proxies(ctx);
   const before = procs.map((p) => rssMiB(p.pid) ?? NaN);
@@ -135,6 +136,10 @@ async function runIdle(ctx: BenchContext, c: Configuration, w: IdleWorkload): Pr
   } finally {
     await app.stop(1000);
     await new Promise((r) => setTimeout(r, 2000));
+    // The next row (the other path on the same agents) starts from an idle agent, not from this
+    // row's connections two seconds gone: it waits for the agents' quiet interval, in which they
+    // give back what the connections took (agent/memory-reclaim.ts).
+    if (c.meshed) await waitForQuietTicks(siteOf(ctx, c).mesh);
   }
 }
 

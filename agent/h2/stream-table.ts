@@ -18,18 +18,34 @@
 
 const EMPTY = 0; // stream id 0 is the connection, never a stream
 
+/**
+ * Capacity above which a table that empties goes back to its initial size. A burst of 10 000
+ * concurrent streams (HBONE tunnels on one session) doubles the table to 32 768 slots, ~384 KB
+ * (an Int32Array and an array of pointers) that the session would keep for its whole life. Only at
+ * size 0, and only from this size up: a connection whose streams swing around zero with a few in
+ * flight never reallocates, and an empty table has nothing a dead array could point at.
+ */
+const SHRINK_FROM = 256;
+
 export class StreamTable<V> {
   #ids: Int32Array;
   #vals: Array<V | undefined>;
   #mask: number;
   #size = 0;
+  readonly #initial: number;
 
   constructor(capacity = 16) {
     let cap = 8;
     while (cap < capacity) cap *= 2;
+    this.#initial = cap;
     this.#ids = new Int32Array(cap);
     this.#vals = new Array<V | undefined>(cap).fill(undefined);
     this.#mask = cap - 1;
+  }
+
+  /** Slots the table holds now (tests, memory accounting). */
+  get capacity(): number {
+    return this.#ids.length;
   }
 
   get size(): number {
@@ -67,6 +83,13 @@ export class StreamTable<V> {
     ids[i] = EMPTY;
     vals[i] = undefined;
     this.#size--;
+    if (this.#size === 0 && ids.length >= SHRINK_FROM && ids.length > this.#initial) {
+      // Every slot is empty now (the one just cleared was the last): nothing to move or clear.
+      this.#ids = new Int32Array(this.#initial);
+      this.#vals = new Array<V | undefined>(this.#initial).fill(undefined);
+      this.#mask = this.#initial - 1;
+      return true;
+    }
     // Backward shift: pull later members of the probe run into the hole when their home slot is
     // not cyclically within (hole, here], so every lookup still meets its id before an empty slot.
     let j = i;

@@ -22,6 +22,19 @@ t.test('the collection runs only when the last interval was quiet and the heap g
   for (const [name, elu, heapTotal, heapAfterLast, want] of rows) t.equal(shouldCollect({ elu, heapTotal, heapAfterLast }), want, name);
 });
 
+t.test('external memory that grew by the minimum makes a collection due too (a burst\'s closed sessions leave buffers to the next GC)', async (t) => {
+  const base = { heapTotal: 12 * MiB, heapAfterLast: 12 * MiB };
+  t.equal(shouldCollect({ elu: 0.001, ...base, external: 3 * MiB + MIN_GROWTH, externalAfterLast: 3 * MiB }), true, 'quiet, external grown by the minimum, heap not');
+  t.equal(shouldCollect({ elu: 0.001, ...base, external: 3 * MiB + MIN_GROWTH - 1, externalAfterLast: 3 * MiB }), false, 'quiet, external grown less');
+  t.equal(shouldCollect({ elu: 0.5, ...base, external: 30 * MiB, externalAfterLast: 3 * MiB }), false, 'busy: never');
+  const stats: ReclaimStats = { ticks: 0, collections: 0, lastCollectionMs: 0, trimsReleased: 0, lastTrimMs: 0 };
+  let external = 9 * MiB;
+  const state = { heapAfterLast: 12 * MiB, externalAfterLast: 3 * MiB };
+  reclaimTick({ trim: () => false, collect: () => { external = 3 * MiB; }, heapTotal: () => 12 * MiB, external: () => external, elu: () => 0.001 }, state, stats);
+  t.equal(stats.collections, 1, 'a tick collects');
+  t.equal(state.externalAfterLast, 3 * MiB, 'the next baseline is the external memory right after it');
+});
+
 t.test('a tick: collection (when due) before the trim, counted, both only on a quiet interval; the next baseline is the heap after it', async (t) => {
   const calls: string[] = [];
   let heap = 30 * MiB;
@@ -108,5 +121,46 @@ t.test('the collection it obtains shrinks a heap a burst grew, and gc() stays un
   t.ok(r.before.total - r.after.total > 8 * MiB, 'the heap gave back more than 8 MiB');
   t.ok(r.before.anon - r.after.anon > 8, 'and the process\'s anonymous RSS fell with it');
   t.equal(r.exposed, 'undefined', 'gc() is not left on globalThis');
+  t.equal(r.kept, 100000, 'live objects survive');
+});
+
+// The same, in a worker thread (a proxy worker's isolate, agent/worker.ts): its reclaim, started
+// there with no trim of its own, collects on a quiet interval and gives the burst's heap back.
+const WORKER = `
+const { getHeapSpaceStatistics, getHeapStatistics } = require('node:v8');
+const { parentPort } = require('node:worker_threads');
+const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+(async () => {
+  const { startMemoryReclaim } = await import(${JSON.stringify(new URL('../../agent/memory-reclaim.ts', import.meta.url).href)});
+  const keep = [];
+  for (let i = 0; i < 100000; i++) keep.push({ i, s: 'k' + i });
+  let burst = [];
+  for (let i = 0; i < 400000; i++) burst.push({ i, s: 'x' + i });
+  burst = [];
+  const before = { total: getHeapStatistics().total_heap_size, newSpace: newSpace() };
+  const stats = { ticks: 0, collections: 0, lastCollectionMs: 0, trimsReleased: 0, lastTrimMs: 0 };
+  const stop = startMemoryReclaim(100, () => false, stats);
+  // The timer is unref'd: this keeps the worker alive until the first collection (or 5 s).
+  for (const end = Date.now() + 5000; stats.collections === 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+  stop();
+  const after = { total: getHeapStatistics().total_heap_size, newSpace: newSpace() };
+  parentPort.postMessage({ before, after, collections: stats.collections, trims: stats.trimsReleased, exposed: typeof globalThis.gc, kept: keep.length });
+})();
+`;
+
+t.test('in a worker thread: its own reclaim collects on a quiet interval and shrinks the worker\'s heap', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  const w = new Worker(WORKER, { eval: true });
+  const r = await new Promise<{ before: { total: number; newSpace: number }; after: { total: number; newSpace: number }; collections: number; trims: number; exposed: string; kept: number }>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  await w.terminate();
+  t.comment(`worker heap total ${(r.before.total / MiB).toFixed(1)} -> ${(r.after.total / MiB).toFixed(1)} MiB, new space ${(r.before.newSpace / MiB).toFixed(1)} -> ${(r.after.newSpace / MiB).toFixed(1)}`);
+  t.ok(r.collections >= 1, 'a quiet interval came and the collection ran');
+  t.equal(r.trims, 0, 'no trim of its own');
+  t.ok(r.after.newSpace < r.before.newSpace, 'the worker\'s young generation shrank');
+  t.ok(r.before.total - r.after.total > 4 * MiB, 'its heap gave back more than 4 MiB');
+  t.equal(r.exposed, 'undefined', 'gc() is not left on the worker\'s globalThis');
   t.equal(r.kept, 100000, 'live objects survive');
 });

@@ -24,7 +24,7 @@ export interface PoolEntry {
 }
 
 /**
- * A pooled session: the entry, and its idle bound as a deadline-queue entry (agent/deadline-queue.ts).
+ * A pooled session: the entry, and its idle bounds as a deadline-queue entry (agent/deadline-queue.ts).
  * At an open-loop rate a peer's session drops to no streams after almost every request, so a
  * setTimeout per release (a Timeout, a closure, a timer-list insert) and a clearTimeout per
  * acquire were paid per request; arming and disarming a queue entry is a few link changes.
@@ -37,22 +37,25 @@ class PooledSession implements PoolEntry, DeadlineEntry {
   usable = true;
   goaway: { errorCode: number; detail: string } | undefined = undefined;
   failure: Error | undefined = undefined;
-  readonly #retire: (e: PooledSession) => void;
+  readonly #expired: (e: PooledSession) => void;
   dqQueue: DeadlineQueue | null = null;
   dqPrev: DeadlineEntry | null = null;
   dqNext: DeadlineEntry | null = null;
   dqAt = 0;
 
-  constructor(key: string, session: ClientHttp2Session, context: SecureContext, retire: (e: PooledSession) => void) {
+  /** Which idle bound the entry waits in: 1 the surplus one, 2 the rest of the full one. */
+  idleStage: 1 | 2 = 1;
+
+  constructor(key: string, session: ClientHttp2Session, context: SecureContext, expired: (e: PooledSession) => void) {
     this.key = key;
     this.session = session;
     this.context = context;
-    this.#retire = retire;
+    this.#expired = expired;
   }
 
-  /** Idle for the pool's bound: retired (closed, having no streams). */
+  /** An idle bound passed: the pool decides (retire, or wait out the rest of the full bound). */
   deadlineExpired(): void {
-    if (this.active === 0) this.#retire(this);
+    if (this.active === 0) this.#expired(this);
   }
 }
 
@@ -61,6 +64,13 @@ export interface SessionPoolOptions {
   maxStreamsPerSession: number;
   /** A session without streams for this long is closed. */
   idleTimeoutMs: number;
+  /**
+   * A session without streams beyond the key's first `spread` is closed after this long instead
+   * (default SURPLUS_IDLE_MS). A burst of 10 000 tunnels opens 100 sessions (100 streams each);
+   * idle, each kept a TLS socket, its OpenSSL state and 64 KiB buffers — ~20 MiB of RSS on both
+   * agents for the whole idle timeout. The key keeps what it uses when not bursting.
+   */
+  surplusIdleTimeoutMs?: number;
   /**
    * Sessions per key that streams are spread over, round-robin (default 1). The peer agent's
    * workers share its port with SO_REUSEPORT, which hashes each connection to one worker: with a
@@ -71,6 +81,9 @@ export interface SessionPoolOptions {
   /** PINGs that find a vanished peer in bounded time (default: every 5 s, 10 s to answer). */
   liveness?: LivenessOptions;
 }
+
+/** Default `surplusIdleTimeoutMs`: long enough that a steady load's dips do not redial. */
+export const SURPLUS_IDLE_MS = 5000;
 
 function remoteStreamLimit(session: ClientHttp2Session): number {
   try {
@@ -86,12 +99,31 @@ export class SessionPool {
   /** Every session not yet closed, pooled or retired, so close() reaches all of them. */
   readonly #live = new Set<PooledSession>();
   #turn = 0;
-  readonly #idle: DeadlineQueue;
-  readonly #retireBound = (e: PooledSession): void => this.#retire(e);
+  /** Idle sessions' first bound (surplusIdleTimeoutMs, at most the full one). */
+  readonly #surplusIdle: DeadlineQueue;
+  /** The rest of the full idle bound, for sessions the key keeps; null when nothing is left of it. */
+  readonly #restIdle: DeadlineQueue | null;
+  readonly #expiredBound = (e: PooledSession): void => this.#expired(e);
 
   constructor(opts: SessionPoolOptions) {
     this.#opts = opts;
-    this.#idle = deadlineQueue(opts.idleTimeoutMs);
+    const surplusMs = Math.min(opts.surplusIdleTimeoutMs ?? SURPLUS_IDLE_MS, opts.idleTimeoutMs);
+    this.#surplusIdle = deadlineQueue(surplusMs);
+    this.#restIdle = opts.idleTimeoutMs > surplusMs ? deadlineQueue(opts.idleTimeoutMs - surplusMs) : null;
+  }
+
+  /**
+   * An idle session passed a bound: past the surplus one, it is retired if its key holds more
+   * sessions than `spread` (a burst's leftovers) and otherwise waits out the rest of the full
+   * bound; past that, it is retired.
+   */
+  #expired(e: PooledSession): void {
+    if (e.idleStage === 1 && this.#restIdle !== null && this.sessionsFor(e.key).length <= (this.#opts.spread ?? 1)) {
+      e.idleStage = 2;
+      this.#restIdle.arm(e);
+      return;
+    }
+    this.#retire(e);
   }
 
   /**
@@ -134,8 +166,11 @@ export class SessionPool {
       entry.session.close();
       return;
     }
-    // Entries come from acquire(): ours.
-    this.#idle.arm(entry as PooledSession);
+    // Entries come from acquire(): ours. First the surplus bound; whether the session is surplus
+    // is decided when it passes (#expired), since a burst's sessions go idle together.
+    const e = entry as PooledSession;
+    e.idleStage = 1;
+    this.#surplusIdle.arm(e);
   }
 
   /** Sessions currently pooled for a key (retired ones excluded). */
@@ -167,7 +202,7 @@ export class SessionPool {
   }
 
   #add(key: string, context: SecureContext, session: ClientHttp2Session): PooledSession {
-    const entry = new PooledSession(key, session, context, this.#retireBound);
+    const entry = new PooledSession(key, session, context, this.#expiredBound);
     let list = this.#byKey.get(key);
     if (list === undefined) {
       list = [];

@@ -91,3 +91,32 @@ t.test('ClosedStreams: agrees with the Map it replaced (set, evict the oldest pa
   }), { numRuns: 300 });
   t.pass('300 random sequences agree with the Map');
 });
+
+t.test('StreamTable: grown by a burst, it goes back to its initial size once the burst has closed, and works on', async (t) => {
+  const table = new StreamTable<number>();
+  const initial = table.capacity;
+  // 10 000 concurrent streams from one side (odd ids), as a burst of HBONE tunnels on one session.
+  for (let k = 0; k < 10_000; k++) table.set(2 * k + 1, k);
+  const grown = table.capacity;
+  t.ok(grown >= 20_000, `grown to hold them (${grown} slots)`);
+  for (let k = 0; k < 9_999; k++) table.delete(2 * k + 1);
+  t.equal(table.capacity, grown, 'one stream still open: the table keeps its size');
+  t.equal(table.get(19_999), 9_999, 'and finds that stream');
+  table.delete(19_999);
+  t.equal(table.size, 0);
+  t.equal(table.capacity, initial, 'the last one closed: back to the initial size');
+  table.set(20_001, 1);
+  table.set(20_003, 2);
+  t.same([table.get(20_001), table.get(20_003), table.size], [1, 2, 2], 'later streams are stored as before');
+  t.same(table.values(), [1, 2]);
+});
+
+t.test('StreamTable: a few streams swinging around zero never reallocate', async (t) => {
+  const table = new StreamTable<number>();
+  const initial = table.capacity;
+  for (let k = 0; k < 1000; k++) {
+    table.set(2 * k + 1, k);
+    table.delete(2 * k + 1);
+  }
+  t.equal(table.capacity, initial);
+});

@@ -62,3 +62,43 @@ t.test('spread: a failed session is replaced on the next acquire', async (t) => 
   t.equal(e.session, dialled[2] as unknown as ClientHttp2Session, 'and takes the stream');
   t.equal(p.sessionsFor('k').length, 2);
 });
+
+t.test('after a burst, sessions beyond spread close after the short surplus idle time; the key keeps spread of them for the full idle timeout', async (t) => {
+  const dialled: FakeSession[] = [];
+  const p = new SessionPool({ maxStreamsPerSession: 2, idleTimeoutMs: 400, surplusIdleTimeoutMs: 60, spread: 1 });
+  const dial = (): ClientHttp2Session => {
+    const s = new FakeSession();
+    dialled.push(s);
+    return s as unknown as ClientHttp2Session;
+  };
+  // A burst: 10 streams at once, 2 per session, so 5 sessions.
+  const entries = Array.from({ length: 10 }, () => p.acquire('k', ctx, dial));
+  t.equal(dialled.length, 5, 'the burst opened five sessions');
+  for (const e of entries) p.release(e);
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(dialled.filter((s) => s.closed).length, 4, 'past the surplus idle time, four of them closed');
+  t.equal(p.sessionsFor('k').length, 1, 'one session stays pooled');
+  t.equal(p.liveSessions, 1);
+  // It is reused as before: a new stream goes on it without a dial.
+  const again = p.acquire('k', ctx, dial);
+  t.equal(dialled.length, 5, 'the next stream reuses the kept session');
+  p.release(again);
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(dialled.filter((s) => s.closed).length, 5, 'and it closes after the full idle timeout');
+  t.equal(p.liveSessions, 0);
+});
+
+t.test('a session that is the only one for its key is not surplus', async (t) => {
+  const dialled: FakeSession[] = [];
+  const p = new SessionPool({ maxStreamsPerSession: 100, idleTimeoutMs: 300, surplusIdleTimeoutMs: 30 });
+  const dial = (): ClientHttp2Session => {
+    const s = new FakeSession();
+    dialled.push(s);
+    return s as unknown as ClientHttp2Session;
+  };
+  p.release(p.acquire('k', ctx, dial));
+  await new Promise((r) => setTimeout(r, 120));
+  t.equal(dialled[0].closed, false, 'still open past the surplus time');
+  await new Promise((r) => setTimeout(r, 350));
+  t.equal(dialled[0].closed, true, 'closed after the idle timeout');
+});
