@@ -59,6 +59,10 @@ runCli('stall-client', usage, async (argv) => {
   })));
   const stalled = outcomes.filter(Boolean).length;
   emit({ stalled, failed: count - stalled, errors });
-  // Held until SIGTERM (onShutdown).
+  // Held until SIGTERM (onShutdown). A paused socket is no active handle to the event loop (its
+  // read is stopped, nothing is queued to write), and a pending promise is none either: without
+  // this timer the process would exit here, closing every stalled connection the moment it
+  // stalled (which is what the first version of this app did, so its e2e stalled nothing).
+  setInterval(() => {}, 1 << 30);
   await new Promise(() => {});
 });
