@@ -145,7 +145,7 @@ export class H2Connection implements FrameSink, SettingsSink, HeldBytesConnectio
   #localInitialWindow: number;
   /** The INITIAL_WINDOW_SIZE each of our unacknowledged SETTINGS carried, oldest first. */
   readonly #windowsInFlight: number[] = [];
-  /** What the peer acknowledged (the protocol default until our first SETTINGS is). */
+  /** The INITIAL_WINDOW_SIZE the peer acknowledged last (our own from the start: see the constructor). */
   #ackedInitialWindow: number;
   /** The budget this connection's held bytes count against (held-bytes-budget.ts), if any. */
   #heldAccount: HeldBytesAccount | undefined = undefined;
