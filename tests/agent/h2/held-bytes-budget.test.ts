@@ -139,9 +139,11 @@ async function downloads(t: Test): Promise<{ port: number; sent: Map<string, str
     stream.respond({ ':status': 200, 'content-length': String(BODY) });
     stream.end(body);
   });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => sessions.add(session));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.teardown(() => server.close());
+  t.teardown(() => { for (const s of sessions) s.destroy(); server.close(); });
   return { port: (server.address() as net.AddressInfo).port, sent };
 }
 
@@ -162,7 +164,12 @@ function get(session: H2Session, path: string): H2DuplexStream {
 async function readAll(req: H2DuplexStream): Promise<string> {
   const h = createHash('sha256');
   req.on('data', (d: Buffer) => h.update(d));
-  await Promise.race([once(req, 'end'), new Promise((_, rej) => setTimeout(() => rej(new Error('the download stalled')), 20_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([once(req, 'end'), new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('the download stalled')), 20_000)))]);
+  } finally {
+    clearTimeout(timer);
+  }
   return h.digest('hex');
 }
 
