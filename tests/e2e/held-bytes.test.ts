@@ -13,9 +13,11 @@
 // other) running the probes (l7-client.ts, its own byte check). The held bytes are n1's own
 // figure on its admin /metrics (weft_held_bytes): the oracle of "bounded" is the agent's count,
 // checked against the budget; the probes' byte checks are independent of the agent.
-// Base build (/tmp/s12base-dist, AGENT_BUNDLE pointed at it by a local edit): fails, n1 exports
-// no weft_held_bytes; with WEFT_MAX_HELD_BYTES_PER_WORKLOAD=0 on this build the figure shows what
-// the base holds (docs/design-notes.md, "Held bytes per workload").
+// Measured (2026-12-07): n1 held 7.2 MiB (tunnels) and 10.8 MiB (L7) for the stalled identity.
+// With HELD_BYTES_TEST_BUDGET=0 (no budget, the base build's behaviour) 75.2 and 65.9 MiB: the
+// file fails. On the base build (/tmp/s12base-dist, this file run from a copy of the tree whose
+// dist/ is that build) it fails too: n1 exports no weft_held_bytes (docs/design-notes.md, "Held
+// bytes per workload").
 // `flock /tmp/weft-e2e.lock tap --reporter=terse tests/e2e/held-bytes.test.ts`.
 import t, { type Test } from 'tap';
 import { withTestbed } from '../testbed/index.ts';
