@@ -73,7 +73,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   // Both pools dial peers' 15008 the same way: through the socket factory, bounded by the connect timeout.
   const dialTcp = (host: string, port: number): ReturnType<typeof deps.sockets.connect> => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs);
   // One held-bytes budget per worker over every codec session keyed by a source identity.
-  const held = heldBytesBudget(config.maxHeldBytesPerWorkload, deps.limitShares ?? 1, deps.telemetry ?? noTelemetry);
+  const held = heldBytesBudget(config.maxHeldBytesPerWorkload, deps.limitShares ?? 1, deps.telemetry ?? noTelemetry, log.child('limits'));
   const tunnels = new HboneConnector({
     heldBytes: held,
     trustDomain: config.trustDomain,

@@ -127,10 +127,17 @@ export function admitConnection(limiter: WorkloadLimiter | undefined, client: ne
  * of the limit, as for the other per-workload limits; throttles counted, held bytes read at
  * snapshot time for the metrics.
  */
-export function heldBytesBudget(limit: number, shares: number, telemetry: Telemetry): HeldBytesBudget {
+export function heldBytesBudget(limit: number, shares: number, telemetry: Telemetry, log: Logger): HeldBytesBudget {
+  const logs = new LogThrottle(log, { intervalMs: LOG_INTERVAL_MS });
+  const perWorker = limit === 0 ? 0 : Math.ceil(limit / Math.max(1, shares));
   const budget = new HeldBytesBudget({
-    limit: limit === 0 ? 0 : Math.ceil(limit / Math.max(1, shares)),
-    onThrottle: (identity) => telemetry.heldBytesThrottled(identity),
+    limit: perWorker,
+    onThrottle: (identity) => {
+      telemetry.heldBytesThrottled(identity);
+      logs.warn(identity, 'workload holds more unread data than its budget: its stream windows lowered until its readers drain', () => ({
+        code: ErrorCodes.WORKLOAD_LIMIT, identity, limit: 'held_bytes', perWorker,
+      }));
+    },
   });
   telemetry.watchHeldBytes(() => budget.accounts());
   return budget;
