@@ -72,10 +72,14 @@ export const agentSettings = {
   statsWindowSeconds: int('WEFT_STATS_WINDOW_SECONDS', 60, 'Window for the rates, success rates and percentiles of /stats and /top.', 10, 3600),
   maxConnectionsPerWorkload: int('WEFT_MAX_CONNECTIONS_PER_WORKLOAD', 4096, 'Connections one source pod on this node may hold open through the agent at once (all destinations); past it a new connection is reset at once and counted in weft_workload_limited_total{limit="connections"}, so one noisy pod cannot take the node\'s sockets and workers from the others. Each proxy worker enforces its share (the limit divided by WEFT_WORKERS). 0: no limit.', 0, 10_000_000),
   maxPendingRequestsPerWorkload: int('WEFT_MAX_PENDING_REQUESTS_PER_WORKLOAD', 1024, 'HTTP requests one source pod may have in flight through the agent at once; past it a request is answered 503 with weft-error: WEFT_ERR_WORKLOAD_LIMIT (gRPC: UNAVAILABLE) without being forwarded, and counted in weft_workload_limited_total{limit="pending_requests"}. Shared over the workers like the connection limit. 0: no limit.', 0, 10_000_000),
+  maxHeldBytesPerWorkload: int('WEFT_MAX_HELD_BYTES_PER_WORKLOAD', 64 << 20, 'Bytes one source workload identity may make the agent hold: HTTP/2 DATA received from a peer (a download, an L7 response, an upload to a local pod) that its reader has not taken yet (a stalled or slow reader). Past it the agent lowers the stream window it announces on that workload\'s sessions to 64 KiB (SETTINGS_INITIAL_WINDOW_SIZE) until its readers drain below half, so stalled streams take no more and fast ones keep flowing; nothing is reset. Without it one workload\'s stalled downloads can hold 4 MiB per stream, ~20 GiB at the connection and request limits. Counted in weft_held_bytes and weft_held_bytes_throttled_total. Shared over the workers like the connection limit; the codec engine only (WEFT_L7_H2_ENGINE=weft). 0: no limit; else at least 1 MiB.', 0, 2 ** 40),
   passthroughUnknownSource: bool('WEFT_PASSTHROUGH_UNKNOWN_SOURCE', true, 'A captured connection from a pod the agent does not know (state lagging) is passed through rather than dropped.'),
 };
 
 export type AgentConfig = Parsed<typeof agentSettings>;
+
+/** The least WEFT_MAX_HELD_BYTES_PER_WORKLOAD other than 0: one stream window of the HBONE listener. */
+export const MIN_HELD_BYTES = 1 << 20;
 
 export function loadAgentConfig(env: Env): AgentConfig {
   const cfg = parseSettings(agentSettings, env);
@@ -86,6 +90,8 @@ export function loadAgentConfig(env: Env): AgentConfig {
   if (cfg.metricsAddress !== '' && metrics === null) errors.push(`WEFT_METRICS_ADDRESS: expected host:port, got ${JSON.stringify(cfg.metricsAddress)}`);
   const ports = [cfg.outboundPort, cfg.inboundPlaintextPort, cfg.hbonePort, cfg.adminPort, metrics?.port ?? 0].filter((p) => p !== 0);
   if (new Set(ports).size !== ports.length) errors.push(`ports must differ: ${ports.join(', ')}`);
+  // Under one stream window a single upload to a pod would throttle its workload (agent/h2/held-bytes-budget.ts).
+  if (cfg.maxHeldBytesPerWorkload > 0 && cfg.maxHeldBytesPerWorkload < MIN_HELD_BYTES) errors.push(`WEFT_MAX_HELD_BYTES_PER_WORKLOAD: 0 (no limit) or at least ${MIN_HELD_BYTES} (1 MiB), got ${cfg.maxHeldBytesPerWorkload}`);
   if (errors.length > 0) throw new WeftError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n  ${errors.join('\n  ')}`);
   return cfg;
 }

@@ -18,6 +18,7 @@ import { contentLength, requestHeadersError, responseHeadersError, trailersError
 import { HpackDecoder } from './hpack-decoder.ts';
 import { HpackEncoder } from './hpack-encoder.ts';
 import { DEFAULT_LIMITS, WindowCounter, type H2Limits } from './limits.ts';
+import type { HeldBytesAccount, HeldBytesConnection } from './held-bytes-budget.ts';
 import { ClosedStreams, StreamTable } from './stream-table.ts';
 import { ClosedBy, IGNORE, StreamEvent, StreamState, errCode, isConnErr, isStreamErr, onReceive, onSend, type ClosedByValue, type StreamStateValue } from './stream-state.ts';
 
@@ -109,7 +110,7 @@ interface EndableSink extends ByteSink {
 
 const EMPTY = Buffer.alloc(0);
 
-export class H2Connection implements FrameSink, SettingsSink {
+export class H2Connection implements FrameSink, SettingsSink, HeldBytesConnection {
   readonly role: 'client' | 'server';
   readonly limits: H2Limits;
   readonly stats: H2Stats = { streamsOpened: 0, streamsRefused: 0, resetsReceived: 0, resetsSent: 0, calm: 0, goawaysReceived: 0 };
@@ -132,7 +133,24 @@ export class H2Connection implements FrameSink, SettingsSink {
   #borrowedStore: ArrayBufferLike | null = null;
 
   // Our settings, and the peer's.
-  readonly #localInitialWindow: number;
+  /**
+   * SETTINGS_INITIAL_WINDOW_SIZE, three ways (RFC 9113 §6.9.2): the one this connection was made
+   * with; the one we last announced (what consume() returns credit against); and the one we
+   * account streams' receive windows by, the largest the peer may still be using — the last it
+   * acknowledged or any still unacknowledged — since until its ACK the peer may send under the old
+   * value (#applyInitialWindow).
+   */
+  readonly #ownInitialWindow: number;
+  #announcedInitialWindow: number;
+  #localInitialWindow: number;
+  /** The INITIAL_WINDOW_SIZE each of our unacknowledged SETTINGS carried, oldest first. */
+  readonly #windowsInFlight: number[] = [];
+  /** The INITIAL_WINDOW_SIZE the peer acknowledged last (our own from the start: see the constructor). */
+  #ackedInitialWindow: number;
+  /** The budget this connection's held bytes count against (held-bytes-budget.ts), if any. */
+  #heldAccount: HeldBytesAccount | undefined = undefined;
+  /** Bytes delivered to the handler and not consumed yet, all streams together. */
+  #heldTotal = 0;
   readonly #localConnWindow: number;
   readonly #localMaxFrameSize: number;
   readonly #localTableSize: number;
@@ -165,6 +183,8 @@ export class H2Connection implements FrameSink, SettingsSink {
   #pieceEnd = false;
 
   #gotPeerSettings = false;
+  /** start() ran: our first SETTINGS went (a window change after it needs a SETTINGS of its own). */
+  #gotStarted = false;
   #settingsUnacked = 0;
   #settingsTimer: NodeJS.Timeout | undefined = undefined;
   readonly #onSettingsTimeout: () => void;
@@ -182,7 +202,12 @@ export class H2Connection implements FrameSink, SettingsSink {
     this.#handler = handler;
     this.#sink = sink;
     this.writer = new FrameWriter(sink);
-    this.#localInitialWindow = opts.initialWindowSize ?? 1 << 20;
+    this.#ownInitialWindow = opts.initialWindowSize ?? 1 << 20;
+    this.#announcedInitialWindow = this.#ownInitialWindow;
+    this.#localInitialWindow = this.#ownInitialWindow;
+    // As before windows could change: streams are accounted by our window from the start (a peer
+    // that sends more than the default before it acknowledged ours was given that much).
+    this.#ackedInitialWindow = this.#ownInitialWindow;
     this.#localConnWindow = opts.connectionWindowSize ?? 16 << 20;
     this.#localMaxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#localTableSize = opts.headerTableSize ?? DEFAULT_HEADER_TABLE_SIZE;
@@ -200,6 +225,7 @@ export class H2Connection implements FrameSink, SettingsSink {
 
   /** Sends the preface (client) and our SETTINGS, and opens the connection window. */
   start(): void {
+    this.#gotStarted = true;
     const w = this.writer;
     if (this.role === 'client') {
       const at = w.reserve(CLIENT_PREFACE.length);
@@ -209,13 +235,12 @@ export class H2Connection implements FrameSink, SettingsSink {
     writeSettings(w, [
       SettingId.ENABLE_PUSH, 0,
       SettingId.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams,
-      SettingId.INITIAL_WINDOW_SIZE, this.#localInitialWindow,
+      SettingId.INITIAL_WINDOW_SIZE, this.#announcedInitialWindow,
       SettingId.MAX_FRAME_SIZE, this.#localMaxFrameSize,
       SettingId.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize,
       SettingId.HEADER_TABLE_SIZE, this.#localTableSize,
     ]);
-    this.#settingsUnacked++;
-    this.#armSettingsTimer();
+    this.#settingsSent(this.#announcedInitialWindow);
     if (this.#localConnWindow > DEFAULT_INITIAL_WINDOW_SIZE) {
       writeWindowUpdate(w, 0, this.#localConnWindow - DEFAULT_INITIAL_WINDOW_SIZE);
       this.#recvWindow = this.#localConnWindow;
@@ -270,6 +295,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#closeStream(s, ClosedBy.RESET_RECEIVED);
       this.#handler.onReset(s, H2Code.CANCEL, true);
     }
+    this.#leaveHeldAccount();
   }
 
   // ---- frames in ----
@@ -411,6 +437,7 @@ export class H2Connection implements FrameSink, SettingsSink {
     }
     const n = data.length;
     s.held += n;
+    if (n > 0) this.#addHeld(n);
     this.#handler.onData(s, data, es);
     if (!this.#manual && n > 0) this.consume(s, n);
     if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
@@ -566,6 +593,8 @@ export class H2Connection implements FrameSink, SettingsSink {
       if (this.#settingsUnacked === 0) return;
       this.#settingsUnacked--;
       if (this.#settingsUnacked === 0) this.#clearSettingsTimer();
+      this.#ackedInitialWindow = this.#windowsInFlight.shift() ?? this.#ackedInitialWindow;
+      this.#applyInitialWindow();
       // Our settings are in force at the peer now.
       this.#decoder.setMaxTableSize(this.#localTableSize);
       return;
@@ -685,13 +714,14 @@ export class H2Connection implements FrameSink, SettingsSink {
     const k = Math.min(n, s.held);
     if (k <= 0) return;
     s.held -= k;
+    this.#addHeld(-k);
     this.#returnStreamCredit(s, k); // only while the peer may still send on it
   }
 
   #returnStreamCredit(s: H2Stream, n: number): void {
     if (s.state !== StreamState.OPEN && s.state !== StreamState.HALF_CLOSED_LOCAL) return;
     s.recvUnacked += n;
-    if (s.recvUnacked >= this.#localInitialWindow >> 1) {
+    if (s.recvUnacked >= this.#announcedInitialWindow >> 1) {
       writeWindowUpdate(this.writer, s.id, s.recvUnacked);
       s.recvWindow += s.recvUnacked;
       s.recvUnacked = 0;
@@ -706,6 +736,87 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#recvWindow += this.#recvUnacked;
       this.#recvUnacked = 0;
     }
+  }
+
+  // ---- held bytes and the announced stream window ----
+
+  /**
+   * Counts this connection's held bytes (delivered, not yet consumed) against `account`, whose
+   * budget may lower the stream window we announce (limitStreamWindow). Once per connection.
+   */
+  attachHeldBytes(account: HeldBytesAccount): void {
+    if (this.#dead || this.#heldAccount !== undefined) return;
+    this.#heldAccount = account;
+    if (this.#heldTotal > 0) account.add(this.#heldTotal);
+    account.attach(this);
+  }
+
+  /** Bytes delivered to the handler and not consumed yet, every stream together. */
+  get heldBytes(): number {
+    return this.#heldTotal;
+  }
+
+  /** The SETTINGS_INITIAL_WINDOW_SIZE the peer has been told last (and, once it ACKs, uses). */
+  get announcedStreamWindow(): number {
+    return this.#announcedInitialWindow;
+  }
+
+  #addHeld(n: number): void {
+    this.#heldTotal += n;
+    this.#heldAccount?.add(n);
+  }
+
+  #leaveHeldAccount(): void {
+    const a = this.#heldAccount;
+    if (a === undefined) return;
+    this.#heldAccount = undefined;
+    if (this.#heldTotal !== 0) a.add(-this.#heldTotal);
+    this.#heldTotal = 0;
+    a.detach(this);
+  }
+
+  /**
+   * Announces `window` as our SETTINGS_INITIAL_WINDOW_SIZE (null: the one the connection was made
+   * with), in a SETTINGS frame of its own. The peer moves every open stream's send window by the
+   * difference (§6.9.2, windows may go negative) and opens new streams with it: lowered, a stream
+   * whose reader stalled can take no more than the new window past what it holds, and one that
+   * already holds more gets nothing until its reader consumes the difference. Our accounting of
+   * each stream's receive window follows when the peer acknowledges a lower value (before that it
+   * may still send under the old one, which is no FLOW_CONTROL_ERROR) and at once for a higher.
+   * Before start() only the first SETTINGS changes.
+   */
+  limitStreamWindow(window: number | null): void {
+    const v = window === null ? this.#ownInitialWindow : Math.min(window, this.#ownInitialWindow);
+    if (this.#dead || v === this.#announcedInitialWindow) return;
+    this.#announcedInitialWindow = v;
+    if (!this.#gotStarted) {
+      this.#ackedInitialWindow = v;
+      this.#applyInitialWindow();
+      return;
+    }
+    writeSettings(this.writer, [SettingId.INITIAL_WINDOW_SIZE, v]);
+    this.#settingsSent(v);
+  }
+
+  /** One SETTINGS of ours went out carrying INITIAL_WINDOW_SIZE `v`: its ACK is awaited. */
+  #settingsSent(v: number): void {
+    this.#settingsUnacked++;
+    this.#windowsInFlight.push(v);
+    this.#armSettingsTimer();
+    this.#applyInitialWindow();
+  }
+
+  /**
+   * Streams' receive windows are accounted by the largest INITIAL_WINDOW_SIZE the peer may still
+   * be using: the last it acknowledged, or one in flight. Moves every open stream by the change.
+   */
+  #applyInitialWindow(): void {
+    let v = this.#ackedInitialWindow;
+    for (const w of this.#windowsInFlight) if (w > v) v = w;
+    const delta = v - this.#localInitialWindow;
+    if (delta === 0) return;
+    this.#localInitialWindow = v;
+    for (const s of this.#streams.values()) s.recvWindow += delta;
   }
 
   // ---- frames out ----
@@ -876,6 +987,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#closeStream(s, ClosedBy.RESET_SENT);
       this.#handler.onReset(s, H2Code.CANCEL, false);
     }
+    this.#leaveHeldAccount();
   }
 
   // ---- internals ----
@@ -906,6 +1018,7 @@ export class H2Connection implements FrameSink, SettingsSink {
   #closeStream(s: H2Stream, by: ClosedByValue): void {
     if (!this.#streams.delete(s.id)) return;
     s.state = StreamState.CLOSED;
+    if (s.held > 0) this.#addHeld(-s.held);
     s.held = 0; // delivered but never consumed (a reset under manual flow control): nothing owed, the connection's credit went back on receipt
     s.pending.length = 0;
     s.pendingBytes = 0;
@@ -932,6 +1045,7 @@ export class H2Connection implements FrameSink, SettingsSink {
       this.#closeStream(s, ClosedBy.RESET_SENT);
       this.#handler.onReset(s, err.h2code, false);
     }
+    this.#leaveHeldAccount();
     this.#handler.onError?.(err);
   }
 

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../identity/tls-contexts.ts';
 import { dialPeerSession } from '../proxy/hbone/dial-peer.ts';
 import { SessionPool, type PoolEntry } from '../proxy/hbone/pool.ts';
+import type { HeldBytesBudget } from '../h2/held-bytes-budget.ts';
 
 export interface PeerKey {
   sourceIdentity: string;
@@ -27,6 +28,8 @@ export interface PeerSessionsOptions {
   sessionsPerPeer?: number;
   /** Which HTTP/2 implementation the sessions use (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
+  /** Held bytes per source identity (agent/h2/held-bytes-budget.ts); the codec sessions count against it. */
+  heldBytes?: HeldBytesBudget;
 }
 
 /** How stale the synchronous path's view of a certificate may get before it is refreshed. */
@@ -93,6 +96,7 @@ export class PeerSessions {
       node: k.node,
       socket: this.#opts.dialTcp(k.node.host, k.node.port),
       engine: this.#opts.engine ?? 'weft',
+      heldBytes: this.#opts.heldBytes === undefined ? undefined : { budget: this.#opts.heldBytes, sourceIdentity: k.sourceIdentity },
     });
   }
 }

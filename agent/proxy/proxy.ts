@@ -18,7 +18,7 @@ import { createInboundHttp } from './inbound-http.ts';
 import { createOutboundHttp } from './outbound-http.ts';
 import type { SocketFactory } from './socket-factory.ts';
 import type { ProxyStats } from './stats.ts';
-import { WorkloadLimiter } from './workload-limits.ts';
+import { WorkloadLimiter, heldBytesBudget } from './workload-limits.ts';
 import { NodeListeners } from './agent-listeners.ts';
 import { PodListeners, type PodDirectory } from './pod-listeners.ts';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.ts';
@@ -72,7 +72,10 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   const common = { view: deps.view, localNode: config.nodeName, connectTimeoutMs: config.connectTimeoutMs, sockets: deps.sockets, stats: deps.stats, telemetry: deps.telemetry ?? noTelemetry, policy: deps.policy, self };
   // Both pools dial peers' 15008 the same way: through the socket factory, bounded by the connect timeout.
   const dialTcp = (host: string, port: number): ReturnType<typeof deps.sockets.connect> => deps.sockets.connect({ ip: host, port }, config.connectTimeoutMs);
+  // One held-bytes budget per worker over every codec session keyed by a source identity.
+  const held = heldBytesBudget(config.maxHeldBytesPerWorkload, deps.limitShares ?? 1, deps.telemetry ?? noTelemetry, log.child('limits'));
   const tunnels = new HboneConnector({
+    heldBytes: held,
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -83,6 +86,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.
   const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs, engine: config.l7H2Engine, counters: deps.stats.l7 });
   const peers = new PeerSessions({
+    heldBytes: held,
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     closeGraceMs: config.drainMs,
@@ -132,6 +136,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
   // Pod scope: the same handlers behind listeners inside each captured pod, told which pod.
   const pods = deps.pods === undefined ? undefined : new PodListeners({ outbound: onOutbound, inbound: onInbound }, deps.pods.lookup, deps.pods.directory);
   const hbone = createHboneServer({
+    heldBytes: held,
     trustDomain: config.trustDomain,
     certificates: deps.certificates,
     localIdentities: deps.localIdentities,

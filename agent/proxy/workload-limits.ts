@@ -11,6 +11,7 @@ import { LogThrottle } from '../../common/log-throttle.ts';
 import type { Logger } from '../../common/log.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { ProxyStats } from './stats.ts';
+import { HeldBytesBudget } from '../h2/held-bytes-budget.ts';
 
 export type LimitKind = 'connections' | 'pending_requests';
 
@@ -117,6 +118,29 @@ export function admitConnection(limiter: WorkloadLimiter | undefined, client: ne
   // 'close' comes once: `on` spares once()'s wrapper, a closure and a scope per connection.
   client.on('close', () => limiter.release(source));
   return true;
+}
+
+/**
+ * This worker's held-bytes budget (WEFT_MAX_HELD_BYTES_PER_WORKLOAD, agent/h2/held-bytes-budget.ts),
+ * keyed by source identity — how the sessions to peer agents are keyed (agent/http/peer-sessions.ts,
+ * hbone/client.ts) and what the HBONE listener knows of its client (its certificate). Its share
+ * of the limit, as for the other per-workload limits; throttles counted, held bytes read at
+ * snapshot time for the metrics.
+ */
+export function heldBytesBudget(limit: number, shares: number, telemetry: Telemetry, log: Logger): HeldBytesBudget {
+  const logs = new LogThrottle(log, { intervalMs: LOG_INTERVAL_MS });
+  const perWorker = limit === 0 ? 0 : Math.ceil(limit / Math.max(1, shares));
+  const budget = new HeldBytesBudget({
+    limit: perWorker,
+    onThrottle: (identity) => {
+      telemetry.heldBytesThrottled(identity);
+      logs.warn(identity, 'workload holds more unread data than its budget: its stream windows lowered until its readers drain', () => ({
+        code: ErrorCodes.WORKLOAD_LIMIT, identity, limit: 'held_bytes', perWorker,
+      }));
+    },
+  });
+  telemetry.watchHeldBytes(() => budget.accounts());
+  return budget;
 }
 
 /** Response header naming which limit refused a request (weft-error carries the stable code). */

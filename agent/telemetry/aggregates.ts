@@ -36,10 +36,10 @@ export interface HttpSeries {
 }
 
 export type CounterName = 'policy_denials' | 'retries' | 'timeouts' | 'ejections' | 'detection_timeouts' | 'tap_dropped_events' | 'rejected_input'
-  | 'cert_renewal_failures' | 'log_write_failures' | 'workload_limited' | 'otel_dropped';
+  | 'cert_renewal_failures' | 'log_write_failures' | 'workload_limited' | 'otel_dropped' | 'held_bytes_throttled';
 
-/** Levels the main thread reads when asked (never summed across workers). */
-export type GaugeName = 'cert_expiry_seconds' | 'control_connected' | 'control_clock_offset_seconds';
+/** Levels read when asked: the main thread's, and the workers' held bytes (summed across workers by label set). */
+export type GaugeName = 'cert_expiry_seconds' | 'control_connected' | 'control_clock_offset_seconds' | 'held_bytes';
 
 export interface GaugeSeries {
   name: GaugeName;
@@ -57,7 +57,7 @@ export interface TelemetrySnapshot {
   tcp: TcpSeries[];
   http: HttpSeries[];
   counters: CounterSeries[];
-  /** Only the main thread has gauges (certificates, control); workers leave this out. */
+  /** The main thread's gauges (certificates, control), and a worker's levels (held bytes). */
   gauges?: GaugeSeries[];
 }
 
@@ -95,6 +95,8 @@ export class Aggregates {
   readonly tcp = new Map<string, TcpSeries>();
   readonly http = new Map<string, HttpSeries>();
   readonly counters = new Map<string, CounterSeries>();
+  /** Levels read at snapshot time from their owners (the held-bytes budget): nothing on the hot path. */
+  readonly gaugeSources: Array<() => GaugeSeries[]> = [];
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -198,7 +200,9 @@ export class Aggregates {
   }
 
   snapshot(): TelemetrySnapshot {
-    return { tcp: [...this.tcp.values()], http: [...this.http.values()], counters: [...this.counters.values()] };
+    const snap: TelemetrySnapshot = { tcp: [...this.tcp.values()], http: [...this.http.values()], counters: [...this.counters.values()] };
+    if (this.gaugeSources.length > 0) snap.gauges = this.gaugeSources.flatMap((read) => read());
+    return snap;
   }
 }
 
@@ -215,6 +219,7 @@ export const COUNTER_LABEL: Record<CounterName, string> = {
   log_write_failures: 'stream',
   workload_limited: 'source_workload',
   otel_dropped: 'signal',
+  held_bytes_throttled: 'source_identity',
 };
 
 function counterLabels(name: CounterName, value: string): Record<string, string> {
@@ -258,7 +263,18 @@ export function mergeSnapshots(all: readonly TelemetrySnapshot[]): TelemetrySnap
       else t.value += s.value;
     }
   }
-  const gauges = all.flatMap((snap) => snap.gauges ?? []);
+  // Workers' levels of one label set add up (held bytes of one workload over the workers); the
+  // main thread's gauges come from it alone.
+  const gaugeMap = new Map<string, GaugeSeries>();
+  for (const snap of all) {
+    for (const g of snap.gauges ?? []) {
+      const k = counterKey(g.name, g.labels);
+      const t = gaugeMap.get(k);
+      if (t === undefined) gaugeMap.set(k, { ...g, labels: { ...g.labels } });
+      else t.value += g.value;
+    }
+  }
+  const gauges = [...gaugeMap.values()];
   return { tcp: [...tcp.values()], http: [...http.values()], counters: [...counters.values()], gauges };
 }
 

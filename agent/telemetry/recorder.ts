@@ -1,6 +1,6 @@
 // The Telemetry a proxy worker hands its handlers: counts into the worker's aggregates, and only
 // when switched on, builds a tap event (someone is tapping) or an access log line.
-import { Aggregates } from './aggregates.ts';
+import { Aggregates, type GaugeSeries } from './aggregates.ts';
 import type { TapBuffer } from './tap-buffer.ts';
 import type { TapConnectionEvent, TapRequestEvent } from './tap-events.ts';
 import type { ConnectionContext, HttpRequestEvent, Telemetry } from './telemetry.ts';
@@ -137,6 +137,18 @@ export class TelemetryRecorder implements Telemetry {
     // By workload (the app label), not the pod: series stay few as pods come and go.
     const workload = workloadName(source);
     this.aggregates.count('workload_limited', source.namespace + '\u0001' + workload + '\u0001' + limit, 1, () => ({ source_workload: workload, source_namespace: source.namespace, limit }));
+  }
+
+  heldBytesThrottled(identity: string): void {
+    this.aggregates.count('held_bytes_throttled', identity);
+  }
+
+  watchHeldBytes(read: () => Iterable<{ readonly key: string; readonly held: number }>): void {
+    this.aggregates.gaugeSources.push(() => {
+      const out: GaugeSeries[] = [];
+      for (const a of read()) out.push({ name: 'held_bytes', labels: { source_identity: a.key }, value: a.held });
+      return out;
+    });
   }
 
   inputRejected(reason: string): void {

@@ -67,6 +67,10 @@ export interface MeshEventTelemetry {
   detectionTimedOut(ctx: ConnectionContext): void;
   /** A source pod over its per-workload limit was refused a connection or a request. */
   workloadLimited(source: WorkloadRecord, limit: 'connections' | 'pending_requests'): void;
+  /** A source identity went over its held-bytes budget and its sessions were throttled. */
+  heldBytesThrottled(identity: string): void;
+  /** Where the held bytes per source identity are read, at snapshot time (the worker's budget). */
+  watchHeldBytes(read: () => Iterable<{ readonly key: string; readonly held: number }>): void;
   /**
    * Bad input refused before it reached anyone (malformed HTTP, a header timeout, a failed
    * handshake, a bad CONNECT target). `reason` is one of a small fixed set (bounded label).
@@ -92,6 +96,8 @@ export const noTelemetry: Telemetry = {
   endpointEjected() {},
   detectionTimedOut() {},
   workloadLimited() {},
+  heldBytesThrottled() {},
+  watchHeldBytes() {},
   inputRejected() {},
   tracing: false,
   spans: noSpans,

@@ -25,6 +25,15 @@ t.test('agent config: what serves the apps\' HTTP/1', async (t) => {
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_L7_H1_ENGINE: 'llhttp' })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_L7_H1_ENGINE/ });
 });
 
+t.test('agent config: the held-bytes budget per workload', async (t) => {
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1' })).maxHeldBytesPerWorkload, 64 << 20, 'default 64 MiB');
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_MAX_HELD_BYTES_PER_WORKLOAD: '0' })).maxHeldBytesPerWorkload, 0, '0: no limit');
+  t.equal(loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_MAX_HELD_BYTES_PER_WORKLOAD: String(8 << 20) })).maxHeldBytesPerWorkload, 8 << 20);
+  for (const bad of ['1000', '-1', '1.5', '64MiB', String(2 ** 41)]) {
+    t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_MAX_HELD_BYTES_PER_WORKLOAD: bad })), { code: 'WEFT_ERR_CONFIG_INVALID', message: /WEFT_MAX_HELD_BYTES_PER_WORKLOAD/ }, `${bad} refused`);
+  }
+});
+
 t.test('agent config: every bad value is reported at once with a stable code', async (t) => {
   t.throws(() => loadAgentConfig(env({ WEFT_NODE_NAME: 'n1', WEFT_HBONE_PORT: '99999', WEFT_REDIRECT_MODE: 'magic', WEFT_WORKERS: 'two' })), {
     code: 'WEFT_ERR_CONFIG_INVALID',

@@ -39,6 +39,7 @@ export const ALL_OPTIONS = {
     proxyInline: 'always',
     maxConnectionsPerWorkload: 20000,
     maxPendingRequestsPerWorkload: 0,
+    maxHeldBytesPerWorkload: 8388608,
     l7H2Engine: 'node',
     l7H1Engine: 'node',
     certTtlSeconds: 7200,

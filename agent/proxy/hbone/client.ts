@@ -13,6 +13,7 @@ import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../commo
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
 import { dialPeerSession } from './dial-peer.ts';
+import type { HeldBytesBudget } from '../../h2/held-bytes-budget.ts';
 import type { LivenessOptions } from './liveness.ts';
 import { SessionPool, type PoolEntry } from './pool.ts';
 import { UPGRADE_TUNNEL_HEADER, WEFT_ERROR_HEADER, type H2Engine } from './server.ts';
@@ -43,6 +44,8 @@ export interface HboneConnectorOptions {
   dialTcp?: (host: string, port: number) => Socket;
   /** Which HTTP/2 implementation the tunnel sessions use (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
+  /** Held bytes per source identity (agent/h2/held-bytes-budget.ts); the codec sessions count against it. */
+  heldBytes?: HeldBytesBudget;
   /** PING liveness of pooled sessions (SessionPoolOptions.liveness; default every 5 s, 10 s to answer). */
   liveness?: LivenessOptions;
 }
@@ -80,6 +83,7 @@ export class HboneConnector {
   readonly #closeGraceMs: number;
   readonly #dialTcp: HboneConnectorOptions['dialTcp'];
   readonly #engine: H2Engine;
+  readonly #heldBytes: HeldBytesBudget | undefined;
 
   constructor(opts: HboneConnectorOptions) {
     this.#trustDomain = opts.trustDomain;
@@ -93,6 +97,7 @@ export class HboneConnector {
     this.#closeGraceMs = opts.closeGraceMs ?? 5000;
     this.#dialTcp = opts.dialTcp;
     this.#engine = opts.engine ?? 'weft';
+    this.#heldBytes = opts.heldBytes;
   }
 
   /**
@@ -164,6 +169,7 @@ export class HboneConnector {
       node: req.nodeAddress,
       socket: this.#dialTcp?.(host, port),
       engine: this.#engine,
+      heldBytes: this.#heldBytes === undefined ? undefined : { budget: this.#heldBytes, sourceIdentity: req.sourceIdentity },
     });
   }
 

@@ -18,6 +18,7 @@ import { expectServerIdentity } from './peer-identity.ts';
 import type { H2Engine } from './server.ts';
 import { sniForIdentity } from './sni.ts';
 import { CLIENT_STREAM_WINDOW, SESSION_WINDOW } from './flow-windows.ts';
+import type { HeldBytesBudget } from '../../h2/held-bytes-budget.ts';
 
 export interface PeerDial {
   /** The source workload's client context. */
@@ -28,6 +29,12 @@ export interface PeerDial {
   /** An already-dialled TCP socket to `node` (the agent's SocketFactory); absent: TLS dials itself. */
   socket?: Socket;
   engine: H2Engine;
+  /**
+   * The source workload's held-bytes account (agent/h2/held-bytes-budget.ts): the codec session
+   * counts what its stalled readers hold against it and lowers its stream window when told.
+   * node:http2 has no per-stream held count to feed it: that engine is not bounded this way.
+   */
+  heldBytes?: { budget: HeldBytesBudget; sourceIdentity: string };
 }
 
 // The windows (flow-windows.ts). The h2c pod sessions once kept 1 MiB: a slow app reader's
@@ -64,7 +71,7 @@ export function peerTlsOptions(d: PeerDial): ConnectionOptions {
  */
 export function dialPeerSession(d: PeerDial): ClientHttp2Session {
   const tlsOpts = peerTlsOptions(d);
-  if (d.engine === 'weft') return dialCodec(tlsOpts);
+  if (d.engine === 'weft') return dialCodec(tlsOpts, d.heldBytes);
   // node:http2 is loaded only where the node engine is chosen.
   const session = process.getBuiltinModule('node:http2').connect(`https://${formatConnectTarget(d.node)}`, {
     createConnection: () => tlsConnect(tlsOpts),
@@ -75,7 +82,7 @@ export function dialPeerSession(d: PeerDial): ClientHttp2Session {
   return session;
 }
 
-function dialCodec(tlsOpts: ConnectionOptions): ClientHttp2Session {
+function dialCodec(tlsOpts: ConnectionOptions, heldBytes: PeerDial['heldBytes']): ClientHttp2Session {
   const socket = tlsConnect(tlsOpts);
   // ALPN h2 or nothing, as node:http2 insists; checked before the session starts (listener order).
   socket.once('secureConnect', () => {
@@ -83,6 +90,7 @@ function dialCodec(tlsOpts: ConnectionOptions): ClientHttp2Session {
   });
   const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect', initialWindowSize: CLIENT_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
   session.on('error', ignore);
+  if (heldBytes !== undefined) session.conn.attachHeldBytes(heldBytes.budget.account(heldBytes.sourceIdentity));
   // The H2Session stands in for node's ClientHttp2Session: the members its users touch are the
   // same (agent/h2/session.ts).
   return session as unknown as ClientHttp2Session;

@@ -11,8 +11,11 @@
 // stream window and never the credit the session's other streams share, and what stalled streams
 // hold together is bounded by their count: per session, SETTINGS_MAX_CONCURRENT_STREAMS × the
 // stream window; per source pod, its streams are its connections and requests through the agent
-// (WEFT_MAX_CONNECTIONS_PER_WORKLOAD, agent/proxy/workload-limits.ts). Figures in
-// docs/design-notes.md (2026-12-07, "Connection credit on receipt").
+// (WEFT_MAX_CONNECTIONS_PER_WORKLOAD, agent/proxy/workload-limits.ts), and all of a source
+// workload's together by its held-bytes budget (WEFT_MAX_HELD_BYTES_PER_WORKLOAD): past it its
+// codec sessions announce a 64 KiB stream window instead of these (agent/h2/held-bytes-budget.ts).
+// Figures in docs/design-notes.md (2026-12-07, "Connection credit on receipt", "Held bytes per
+// workload").
 //
 // The session window is then only what may be in flight between two agents at once, in the
 // sockets and TLS: it must be a few stream windows, so that one stream (whose credit goes back in

@@ -31,6 +31,7 @@ import type { HboneTunnel } from './tunnel-end.ts';
 import { peerSpiffeId } from './peer-identity.ts';
 import { identityForSni } from './sni.ts';
 import { LISTENER_STREAM_WINDOW, SESSION_WINDOW } from './flow-windows.ts';
+import type { HeldBytesBudget } from '../../h2/held-bytes-budget.ts';
 
 export const HBONE_PORT = 15008;
 /** Response header that carries our stable error code to the client agent. */
@@ -88,6 +89,8 @@ export interface HboneServerOptions {
   onRejected?: (reason: string) => void;
   /** Which HTTP/2 implementation serves the port (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
+  /** Held bytes per client identity (agent/h2/held-bytes-budget.ts): what uploads to pods that do not read hold; codec sessions only. */
+  heldBytes?: HeldBytesBudget;
 }
 
 /** The HTTP/2 implementation on the hop between agents: node:http2, or agent/h2 (`weft`). */
@@ -201,7 +204,10 @@ export function createHboneServer(opts: HboneServerOptions): HboneServer {
         onStreamHead: takeHead,
       });
       const info = onSession(session);
-      if (typeof info.peer === 'string') info.codec = { conn: session.conn, peerIdentity: info.peer, localIdentity: info.local, remoteAddress: socket.remoteAddress ?? '' };
+      if (typeof info.peer === 'string') {
+        info.codec = { conn: session.conn, peerIdentity: info.peer, localIdentity: info.local, remoteAddress: socket.remoteAddress ?? '' };
+        if (opts.heldBytes !== undefined) session.conn.attachHeldBytes(opts.heldBytes.account(info.peer));
+      }
       // The codec's streams have the node:http2 surface the handlers use (agent/h2/duplex-stream.ts).
       session.on('stream', onStream as unknown as (stream: unknown, headers: IncomingHttpHeaders) => void);
     });

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { memoryLogger } from '../../../common/log.ts';
 import { ProxyStats, sumStats } from '../../../agent/proxy/stats.ts';
-import { LIMIT_HEADER, WorkloadLimiter, admitConnection, refuseRequest } from '../../../agent/proxy/workload-limits.ts';
+import { LIMIT_HEADER, WorkloadLimiter, admitConnection, heldBytesBudget, refuseRequest } from '../../../agent/proxy/workload-limits.ts';
 import { TelemetryRecorder } from '../../../agent/telemetry/recorder.ts';
 import { renderPrometheus } from '../../../agent/telemetry/prometheus.ts';
 import { mergeSnapshots } from '../../../agent/telemetry/aggregates.ts';
@@ -169,4 +169,22 @@ t.test('a refused gRPC request is a trailers-only UNAVAILABLE', async (t) => {
   t.equal(headers['weft-error'], 'WEFT_ERR_WORKLOAD_LIMIT');
   req.resume();
   await once(req, 'end');
+});
+
+t.test('held bytes: each worker takes its share of the budget; a throttle is counted and logged, the levels exported', async (t) => {
+  const telemetry = new TelemetryRecorder();
+  const log = memoryLogger();
+  const id = 'spiffe://cluster.local/ns/demo/sa/noisy';
+  const budget = heldBytesBudget(64 << 20, 2, telemetry, log);
+  t.equal(budget.limit, 32 << 20, 'half of 64 MiB per worker of two');
+  t.equal(heldBytesBudget(0, 2, new TelemetryRecorder(), memoryLogger()).limit, Infinity, '0: none');
+  const told: Array<number | null> = [];
+  const a = budget.account(id);
+  a.attach({ limitStreamWindow: (w) => told.push(w) });
+  a.add((32 << 20) + 1);
+  t.same(told, [65_535], 'over the share: throttled');
+  const prom = parseProm(renderPrometheus(mergeSnapshots([telemetry.aggregates.snapshot()])));
+  t.equal(prom.find((s) => s.name === 'weft_held_bytes_throttled_total')?.value, 1);
+  t.equal(prom.find((s) => s.name === 'weft_held_bytes' && s.labels.source_identity === id)?.value, (32 << 20) + 1);
+  t.match(log.lines.find((x) => x.limit === 'held_bytes'), { code: 'WEFT_ERR_WORKLOAD_LIMIT', identity: id }, 'logged with the stable code');
 });

@@ -207,3 +207,19 @@ t.test('recorder: tap events only while the flag is up; worker drops counted', a
   t.equal(posted.flat().length, 2, 'the batch is bounded');
   t.equal(rec.aggregates.snapshot().counters.find((c) => c.name === 'tap_dropped_events')?.value, 1, 'the overflow is counted');
 });
+
+t.test('held bytes: levels read at snapshot time, summed over workers by identity; throttles counted', async (t) => {
+  const w1 = new TelemetryRecorder();
+  const w2 = new TelemetryRecorder();
+  const id = 'spiffe://cluster.local/ns/demo/sa/app';
+  w1.watchHeldBytes(() => [{ key: id, held: 3000 }, { key: 'spiffe://cluster.local/ns/demo/sa/b', held: 0 }]);
+  w2.watchHeldBytes(() => [{ key: id, held: 500 }]);
+  w1.heldBytesThrottled(id);
+  w2.heldBytesThrottled(id);
+  w2.heldBytesThrottled(id);
+  const prom = parseProm(renderPrometheus(mergeSnapshots([w1.aggregates.snapshot(), w2.aggregates.snapshot()])));
+  t.equal(sumOf(prom, 'weft_held_bytes', { source_identity: id }), 3500, 'one series per identity, the workers\' levels added');
+  t.equal(prom.filter((s) => s.name === 'weft_held_bytes').length, 2, 'a series per identity, not per worker');
+  t.equal(sumOf(prom, 'weft_held_bytes_throttled_total', { source_identity: id }), 3);
+  t.notOk('gauges' in new TelemetryRecorder().aggregates.snapshot(), 'a worker with no budget adds no gauges');
+});
