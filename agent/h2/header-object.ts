@@ -27,6 +27,18 @@ export function headersToObject(list: readonly string[]): IncomingHttpHeaders {
 }
 
 /**
+ * What headersToObject(list)[name] would be, for a regular field other than Cookie and Set-Cookie
+ * (repeats joined with ", "), without making the object.
+ */
+export function joinedValue(list: readonly string[], name: string): string | undefined {
+  let v: string | undefined = undefined;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === name) v = v === undefined ? list[i + 1] : `${v}, ${list[i + 1]}`;
+  }
+  return v;
+}
+
+/**
  * An object to send as a list: pseudo-headers first (RFC 9113 §8.3), names lowercased, arrays as
  * repeated fields, numbers as decimal; undefined values skipped.
  */

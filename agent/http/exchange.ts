@@ -16,6 +16,7 @@ import { fieldValue } from '../http1/header-object.ts';
 import { GRPC_UNAVAILABLE, MAX_REPLAY_BODY, isRetryable, type AttemptOutcome } from './request-policy.ts';
 import type { HttpDestination, HttpEndpoint, Resolved, Router } from './router.ts';
 import { H2Code } from '../h2/constants.ts';
+import { headersToObject, joinedValue } from '../h2/header-object.ts';
 import { trailerFields } from './trailer-fields.ts';
 import { deadlineQueue, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.ts';
 import { endRequest, type AppProtocol, type AttemptRequest, type AttemptSink, type ResponseBody, type UpstreamAttempt } from './upstream.ts';
@@ -345,12 +346,50 @@ export class Exchange implements AttemptSink, DeadlineEntry {
   }
 
   onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody, list?: readonly string[]): void {
-    if (this.#finished) {
-      body.destroy();
+    const grpcStatus = headers['grpc-status'] as string | undefined;
+    if (!this.#accept(status, grpcStatus, headers[WEFT_ERROR], body)) return;
+    const res = this.#res;
+    // A gRPC trailers-only answer carries its status in the headers; relayed as headers plus a
+    // body end, a gRPC client would see a stream without a status (INTERNAL). Move the status to
+    // the trailers, which is valid framing for every gRPC client.
+    const moveStatus = this.#grpc && grpcStatus !== undefined;
+    if (res.writeHeadList !== undefined && !moveStatus) {
+      res.writeHeadList(status, list !== undefined ? appendEndToEndList([], list, true) : appendEndToEnd([], headers, true));
+    } else {
+      const head = endToEnd(headers, true);
+      if (moveStatus) res.addTrailers(takeGrpcStatus(head));
+      res.writeHead(status, head);
+    }
+    // One 'data' handler copies, counts and applies backpressure: pipe() would add and later
+    // remove half a dozen listeners on both streams for every request.
+    body.on('data', this.#onResData);
+  }
+
+  /**
+   * The head as a list (the codec's attempts): read and relayed list to list, the header object
+   * made only where a writer needs one (node's response objects, a gRPC status moved to trailers).
+   */
+  onResponseList(status: number, list: readonly string[], body: ResponseBody): void {
+    const grpcStatus = joinedValue(list, 'grpc-status');
+    const res = this.#res;
+    if (res.writeHeadList === undefined || (this.#grpc && grpcStatus !== undefined)) {
+      this.onResponse(status, headersToObject(list), body, list);
       return;
     }
-    const grpcStatus = headers['grpc-status'] as string | undefined;
-    const meshCode = headers[WEFT_ERROR];
+    if (!this.#accept(status, grpcStatus, joinedValue(list, WEFT_ERROR), body)) return;
+    res.writeHeadList(status, appendEndToEndList([], list, true));
+    body.on('data', this.#onResData);
+  }
+
+  /**
+   * A response head's verdict, before anything is relayed: observed, then replayed (false: the
+   * body is destroyed, a retry or nothing follows) or committed to (true: relay it).
+   */
+  #accept(status: number, grpcStatus: string | undefined, meshCode: string | string[] | undefined, body: ResponseBody): boolean {
+    if (this.#finished) {
+      body.destroy();
+      return false;
+    }
     // The peer agent refused before any app saw the request: the endpoint left its node's view
     // first (churn: the two agents apply a change moments apart) or is not who we thought.
     // Nothing happened, so another endpoint may take it, whatever the method.
@@ -368,26 +407,12 @@ export class Exchange implements AttemptSink, DeadlineEntry {
       this.#report(false);
       this.#retry();
       body.destroy();
-      return;
+      return false;
     }
     this.#committed = true;
     if (status >= 500) this.#router.counters.responses5xx++;
     this.#body = body;
-    const res = this.#res;
-    // A gRPC trailers-only answer carries its status in the headers; relayed as headers plus a
-    // body end, a gRPC client would see a stream without a status (INTERNAL). Move the status to
-    // the trailers, which is valid framing for every gRPC client.
-    const moveStatus = this.#grpc && grpcStatus !== undefined;
-    if (res.writeHeadList !== undefined && !moveStatus) {
-      res.writeHeadList(status, list !== undefined ? appendEndToEndList([], list, true) : appendEndToEnd([], headers, true));
-    } else {
-      const head = endToEnd(headers, true);
-      if (moveStatus) res.addTrailers(takeGrpcStatus(head));
-      res.writeHead(status, head);
-    }
-    // One 'data' handler copies, counts and applies backpressure: pipe() would add and later
-    // remove half a dozen listeners on both streams for every request.
-    body.on('data', this.#onResData);
+    return true;
   }
 
   readonly #onResData = (chunk: Buffer): void => {

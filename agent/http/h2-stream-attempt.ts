@@ -20,7 +20,7 @@ import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders } fro
 import { H2Code } from '../h2/constants.ts';
 import { HeadersKind, type H2Stream, type HeadersKindValue } from '../h2/connection.ts';
 import { streamResetError } from '../h2/duplex-stream.ts';
-import { headersToObject, objectToHeaders } from '../h2/header-object.ts';
+import { headersToObject, joinedValue, objectToHeaders } from '../h2/header-object.ts';
 import { H2Session } from '../h2/session.ts';
 import type { H2PendingStream } from '../h2/stream-handler.ts';
 import type { PoolEntry } from '../proxy/hbone/pool.ts';
@@ -261,9 +261,12 @@ export class H2StreamAttempt implements H2PendingStream, UpstreamAttempt, Attemp
     }
     this.#responded = true;
     if (this.#done) return;
-    const h = headersToObject(headers);
-    this.#contentLength = announcedLength(h['content-length']);
-    this.#sink.onResponse(Number(h[':status']), h, this, headers);
+    this.#contentLength = announcedLength(joinedValue(headers, 'content-length'));
+    const sink = this.#sink;
+    // `:status` is the only response pseudo-header, so it comes first (the codec checked it).
+    const status = Number(headers[0] === ':status' ? headers[1] : joinedValue(headers, ':status'));
+    if (sink.onResponseList !== undefined) sink.onResponseList(status, headers, this);
+    else sink.onResponse(status, headersToObject(headers), this, headers);
     if (endStream) this.#peerEnd();
   }
 

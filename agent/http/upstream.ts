@@ -41,6 +41,11 @@ export interface AttemptSink {
    * them), so a sink that relays the head goes list to list.
    */
   onResponse(status: number, headers: IncomingHttpHeaders, body: ResponseBody, list?: readonly string[]): void;
+  /**
+   * The same for a sink that reads the head as a list (the exchange): an attempt that has the
+   * list calls this instead, and no header object is made unless the sink needs one.
+   */
+  onResponseList?(status: number, list: readonly string[], body: ResponseBody): void;
   /** The response body ended; `trailers` when the server sent any. */
   onEnd(trailers: IncomingHttpHeaders | undefined): void;
   /**

@@ -17,6 +17,11 @@ export interface HttpConnection {
   original: string;
   /** Telemetry's view of the connection (labels for request events). */
   ctx?: ConnectionContext;
+  /**
+   * Gives back one request's slot of the per-workload limit: made at the connection's first
+   * request and shared by all of them (a request's 'close' listener), not a closure per request.
+   */
+  releaseRequest?: () => void;
 }
 
 const CONN = Symbol('weft.httpConnection');

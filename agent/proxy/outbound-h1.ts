@@ -54,6 +54,8 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = '0\r\n';
 /** Bytes read ahead (pipelined requests) past which reading stops until they are served. */
 const HOLD_MAX = 64 * 1024;
+/** A body chunk up to this size is copied behind a pending head so both leave in one write. */
+const ONE_WRITE_MAX = 16 * 1024;
 /** After a refusal, how long a client that does not read may hold the socket. */
 const LINGER_MS = 1000;
 /** The connection a socket's listeners serve (they are shared, one each for every connection). */
@@ -382,6 +384,14 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
     if (this.#framing === 'none' || chunk.length === 0) {
       return true;
     }
+    const head = this.#pendingHead;
+    if (head !== null && chunk.length <= ONE_WRITE_MAX) {
+      // The usual answer (a head and a small body, or its first chunk): one buffer, one write —
+      // the copy costs less than cork, two buffered writes and a writev through the Writable.
+      this.#pendingHead = null;
+      s.write(withHead(head, chunk, this.#framing === 'chunked'));
+      return !s.writableNeedDrain;
+    }
     // Head, size line, data and CRLF leave in one writev.
     s.cork();
     this.#flushHead();
@@ -668,6 +678,20 @@ export class H1Connection implements RequestHandler, ClientRequestLike, ClientRe
 }
 
 function ignore(): void {}
+
+/** `head` then `chunk` (framed as a chunk when `chunked`) in one Buffer (from node's pool when small). */
+function withHead(head: Buffer, chunk: Buffer, chunked: boolean): Buffer {
+  const size = chunked ? `${chunk.length.toString(16)}\r\n` : '';
+  const out = Buffer.allocUnsafe(head.length + size.length + chunk.length + (chunked ? 2 : 0));
+  let at = head.copy(out, 0);
+  if (chunked) at += out.write(size, at, 'latin1');
+  at += chunk.copy(out, at);
+  if (chunked) {
+    out[at] = 0x0d;
+    out[at + 1] = 0x0a;
+  }
+  return out;
+}
 
 const NO_FIELDS: string[] = [];
 

@@ -155,7 +155,7 @@ class OutboundHttpPath implements OutboundHttp {
         return;
       }
       // 'close' comes once the response is done or the client left, whichever is first.
-      res.once('close', () => limit.release(conn.source));
+      res.once('close', (conn.releaseRequest ??= () => limit.release(conn.source)));
     }
     new Exchange(d.router, this.#forwarder.forward, conn.from, conn.destination, conn.proto, req, res, hasNoBody(req, conn.proto), conn.original, conn.ctx).start();
   };

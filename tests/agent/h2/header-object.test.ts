@@ -3,7 +3,8 @@
 // itself where it has a rule (set-cookie array, cookie joined with "; ", :status a number); the
 // rest is RFC 9110 §5.3 (repeats joined with ", ") and RFC 9113 §8.3 (pseudo-headers first).
 import t from 'tap';
-import { headersToObject, objectToHeaders } from '../../../agent/h2/header-object.ts';
+import fc from 'fast-check';
+import { headersToObject, joinedValue, objectToHeaders } from '../../../agent/h2/header-object.ts';
 
 t.test('received lists become objects', async (t) => {
   const cases: Array<[string, string[], Record<string, unknown>]> = [
@@ -27,4 +28,15 @@ t.test('objects to send become lists, pseudo-headers first', async (t) => {
     ['a request', { ':method': 'POST', host: 'h', ':path': '/p', ':scheme': 'http' }, [':method', 'POST', ':path', '/p', ':scheme', 'http', 'host', 'h']],
   ];
   for (const [name, obj, want] of cases) t.same(objectToHeaders(obj), want, name);
+});
+
+t.test('joinedValue reads a regular field as the object would have it, with no object', async (t) => {
+  // Names from a small set so repeats are common; Cookie and Set-Cookie are outside its contract.
+  const name = fc.constantFrom('content-length', 'grpc-status', 'weft-error', 'x-a', 'accept');
+  const value = fc.string({ maxLength: 6 });
+  fc.assert(fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), name, (pairs, asked) => {
+    const list = pairs.flat();
+    return joinedValue(list, asked) === (headersToObject(list) as Record<string, unknown>)[asked];
+  }));
+  t.equal(joinedValue(['content-length', '5', 'content-length', '5'], 'content-length'), '5, 5', 'repeats joined, as the object does');
 });

@@ -249,6 +249,30 @@ t.test('the codec session gets the plain object, node:http2 keeps H2Attempt', as
   t.equal(n.out.body.toString(), 'plain body');
 });
 
+t.test('a sink that reads lists gets the head as received (repeats kept, :status first), and no header object', async (t) => {
+  const r = recorder();
+  let list: readonly string[] | undefined;
+  let status = 0;
+  const sink: AttemptSink = {
+    ...r.sink,
+    onResponse: () => { t.fail('onResponse called though the sink takes lists'); },
+    onResponseList: (s, l, b) => {
+      status = s;
+      list = l;
+      r.sink.onResponse(s, {}, b);
+    },
+  };
+  new H2StreamAttempt(session, req('/plain', { ':method': 'GET' }), true, sink);
+  await r.done;
+  t.equal(status, 201);
+  t.same(list?.slice(0, 2), [':status', '201']);
+  const cookies: string[] = [];
+  for (let i = 0; i < (list?.length ?? 0); i += 2) if (list?.[i] === 'set-cookie') cookies.push(list[i + 1]);
+  t.same(cookies, ['a=1', 'b=2'], 'each Set-Cookie its own field, in order');
+  t.equal(r.out.body.toString(), 'plain body');
+  t.same(r.out.calls, ['response', 'end']);
+});
+
 t.test('a bodyless request: END_STREAM on HEADERS, the head as a header object, no trailers', async (t) => {
   const rel = new CountingReleaser();
   const entry = fakeEntry();
