@@ -91,9 +91,12 @@ export function createSocketFactory(transparentListen?: TransparentListen, deliv
       // socket's timer but keeps it (the Timeout and its bound callback) and the 'timeout' listener
       // on the socket for the socket's whole life — ~0.45 KB of heap per delivered tunnel or pod
       // connection, 4.5 MiB on a destination agent holding 10 000 (docs/design-notes.md, issue 19).
-      const timer = setTimeout(connectTimedOut, timeoutMs, s, target, timeoutMs);
-      timer.unref();
-      s.once('connect', () => clearTimeout(timer));
+      // 0: no bound, as socket.setTimeout(0) meant.
+      if (timeoutMs > 0) {
+        const timer = setTimeout(connectTimedOut, timeoutMs, s, target, timeoutMs);
+        timer.unref();
+        s.once('connect', () => clearTimeout(timer));
+      }
       return s;
     },
   };
