@@ -10,9 +10,14 @@
 //   flock /tmp/weft-e2e.lock node bench/burst-memory.ts --base /tmp/s11base-dist/agent.mjs
 //     [--b dist/agent.mjs] [--connections 10000] [--rounds 1] [--settle 12] [--quiet 25]
 //     [--env K=V,K=V] (both variants; WEFT_WORKERS=0 unless given)
+// --smaps DIR: each agent's /proc/PID/smaps at every step, as DIR/VARIANT-ROUND-NODE-STEP.smaps, for
+// bench/lib/smaps-classes.ts (what kind of pages a step kept: glibc arenas, V8's, the binary's).
+// --malloc-info (with --smaps): glibc's malloc_info XML of each agent beside them at the idle steps (gdb).
 // --snapshot: a heap snapshot of variant b's agents when fresh and at the end (SIGUSR2; give
 // --env NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR), for bench/lib/heap-classes.ts.
-import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { appPath, startApp, type RunningApp } from '../tests/apps/spawn-app.ts';
@@ -26,7 +31,7 @@ const { values } = parseArgs({
   options: {
     base: { type: 'string' }, b: { type: 'string' }, connections: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '1' },
     settle: { type: 'string', default: '12' }, quiet: { type: 'string', default: '25' }, env: { type: 'string', default: '' },
-    snapshot: { type: 'boolean', default: false },
+    snapshot: { type: 'boolean', default: false }, smaps: { type: 'string' }, 'malloc-info': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -70,6 +75,20 @@ try {
       out.set(`${v} ${n} ${step}`, [...(out.get(`${v} ${n} ${step}`) ?? []), rs[i]]);
       process.stderr.write(`${new Date().toISOString().slice(11, 19)} round ${round} ${v} ${n} ${step}: ${formatReading(rs[i])}\n`);
     });
+    if (values.smaps !== undefined) {
+      mkdirSync(values.smaps, { recursive: true });
+      // /proc files report size 0: copyFile would copy nothing.
+      for (const n of NODES) {
+        const pid = mesh.agentPid(n) ?? -1;
+        const base = join(values.smaps, `${v}-${round}-${n}-${step.replaceAll(' ', '-')}`);
+        writeFileSync(`${base}.smaps`, readFileSync(`/proc/${pid}/smaps`));
+        // glibc's own account of its arenas (in use / free per arena), at the idle steps only:
+        // gdb stops the agent for a second or two.
+        if (values['malloc-info'] && (step.includes('quiet') || step === 'fresh idle')) {
+          spawnSync('gdb', ['-p', String(pid), '-batch', '-ex', `set $f = (void*)fopen("${base}.malloc.xml","w")`, '-ex', 'call (int)malloc_info(0,$f)', '-ex', 'call (int)fclose($f)'], { stdio: 'ignore', timeout: 60_000 });
+        }
+      }
+    }
     if (values.snapshot && v === 'b' && (step === 'fresh idle' || step === 'opaque closed quiet')) {
       for (const n of NODES) process.kill(mesh.agentPid(n) ?? -1, 'SIGUSR2');
       await sleep(20);

@@ -52,6 +52,10 @@ function podSocket(delivery: PodDelivery, netns: string, target: Address, onread
   return s.connect({ host: target.ip, port: target.port });
 }
 
+function connectTimedOut(s: net.Socket, target: Address, timeoutMs: number): void {
+  if (s.connecting) s.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+}
+
 export function createSocketFactory(transparentListen?: TransparentListen, delivery?: PodDelivery): SocketFactory {
   return {
     name: transparentListen === undefined ? 'plain' : 'transparent',
@@ -82,11 +86,17 @@ export function createSocketFactory(transparentListen?: TransparentListen, deliv
       const s = netns === undefined
         ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS, onread })
         : podSocket(delivery as PodDelivery, netns, target, onread);
-      // A connect that hangs (black-holed peer) must not hold the app's connection forever.
-      s.setTimeout(timeoutMs, () => {
-        if (s.connecting) s.destroy(Object.assign(new Error(`connect to ${target.ip}:${target.port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-      });
-      s.once('connect', () => s.setTimeout(0));
+      // A connect that hangs (black-holed peer) must not hold the app's connection forever. A timer
+      // of its own, cleared at connect, rather than socket.setTimeout: setTimeout(0) stops the
+      // socket's timer but keeps it (the Timeout and its bound callback) and the 'timeout' listener
+      // on the socket for the socket's whole life — ~0.45 KB of heap per delivered tunnel or pod
+      // connection, 4.5 MiB on a destination agent holding 10 000 (docs/design-notes.md, issue 19).
+      // 0: no bound, as socket.setTimeout(0) meant.
+      if (timeoutMs > 0) {
+        const timer = setTimeout(connectTimedOut, timeoutMs, s, target, timeoutMs);
+        timer.unref();
+        s.once('connect', () => clearTimeout(timer));
+      }
       return s;
     },
   };
