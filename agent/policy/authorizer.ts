@@ -42,14 +42,41 @@ export interface InboundAuthorizer {
 /** Response header naming the policy that denied an HTTP request. */
 export const DENIED_BY_HEADER = 'weft-denied-by';
 
-interface Live {
-  ctx: ConnectionContext;
+/**
+ * One watched connection: the Admission its handler holds is the entry recheck() walks, so a
+ * long-lived connection (an idle tunnel) costs the authorizer this object and its release, not an
+ * entry, an admission and a release closure with its own context.
+ */
+class LiveAdmission implements Admission {
+  released = false;
+  readonly live: Map<string, Set<LiveAdmission>>;
+  readonly ctx: ConnectionContext;
   /** The request an upgraded connection was admitted as; undefined for a plain connection. */
-  req: HttpRequestAttributes | undefined;
+  readonly req: HttpRequestAttributes | undefined;
   generation: number;
   decision: PolicyDecision;
-  close: (d: PolicyDecision) => void;
+  readonly close: (d: PolicyDecision) => void;
+
+  constructor(live: Map<string, Set<LiveAdmission>>, ctx: ConnectionContext, req: HttpRequestAttributes | undefined, generation: number, decision: PolicyDecision, close: (d: PolicyDecision) => void) {
+    this.live = live;
+    this.ctx = ctx;
+    this.req = req;
+    this.generation = generation;
+    this.decision = decision;
+    this.close = close;
+  }
+
+  /** A bound function: handlers pass it as a 'close' listener. */
+  readonly release = (): void => {
+    if (this.released) return;
+    this.released = true;
+    const set = this.live.get(this.ctx.destination);
+    if (set === undefined || !set.delete(this)) return;
+    if (set.size === 0) this.live.delete(this.ctx.destination);
+  };
 }
+
+const NO_RELEASE = (): void => undefined;
 
 const POLICY_KINDS = new Set<ResourceRecord['kind']>(['policy', 'meshpolicy', 'service', 'workload']);
 
@@ -73,7 +100,7 @@ export class Authorizer implements InboundAuthorizer {
   readonly #onDenied: ((destinationWorkload: string) => void) | undefined;
   #compiled = new Map<string, WorkloadPolicy>();
   #generation = 0;
-  readonly #live = new Map<string, Set<Live>>();
+  readonly #live = new Map<string, Set<LiveAdmission>>();
 
   constructor(opts: AuthorizerOptions) {
     this.#view = opts.view;
@@ -156,26 +183,12 @@ export class Authorizer implements InboundAuthorizer {
 
   admit(ctx: ConnectionContext, close: (decision: PolicyDecision) => void, req?: HttpRequestAttributes): Admission {
     const decision = this.#decide(ctx, req);
-    if (!decision.allowed) return { decision, release: () => undefined };
-    const entry: Live = { ctx, req, generation: this.#generation, decision, close };
+    if (!decision.allowed) return { decision, release: NO_RELEASE };
+    const entry = new LiveAdmission(this.#live, ctx, req, this.#generation, decision, close);
     let set = this.#live.get(ctx.destination);
     if (set === undefined) this.#live.set(ctx.destination, (set = new Set()));
     set.add(entry);
-    let released = false;
-    return {
-      decision,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#forget(entry);
-      },
-    };
-  }
-
-  #forget(entry: Live): void {
-    const set = this.#live.get(entry.ctx.destination);
-    set?.delete(entry);
-    if (set?.size === 0) this.#live.delete(entry.ctx.destination);
+    return entry;
   }
 
   /** Live inbound connections per destination workload. */
@@ -197,7 +210,7 @@ export class Authorizer implements InboundAuthorizer {
         entry.decision = d;
         if (d.allowed) continue;
         closed++;
-        this.#forget(entry);
+        entry.release();
         this.counters.add('closed', d.policy, entry.ctx.sourceIdentity, entry.ctx.destination);
         this.#onDenied?.(entry.ctx.destination);
         this.#log.warn('open connection closed by policy', { code: ErrorCodes.POLICY_DENIED, policy: d.policy, reason: d.reason, ...this.#fields(entry.ctx) });

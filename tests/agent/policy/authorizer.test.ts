@@ -1,6 +1,7 @@
 // The authorizer over a real AgentState: compiled per workload and rebuilt when policies change,
 // live connections re-checked (a new DENY closes them, an unrelated change does not), one JSON log
 // line per denial, counters by policy/source/destination, and the L7 hook.
+import { EventEmitter } from 'node:events';
 import t from 'tap';
 import { memoryLogger } from '../../../common/log.ts';
 import type { PolicyRecord, ResourceRecord, WorkloadRecord, MeshPolicyRecord } from '../../../control/api/model.ts';
@@ -67,6 +68,23 @@ t.test('a new DENY closes the open connections it denies, and only those', async
   b.release();
   state.applyDelta(4, [deny('no-db', [DB])], []);
   t.same(closed, ['web:demo/no-web'], 'db had been released');
+  c.release();
+  t.equal(authz.liveCount(), 0);
+});
+
+t.test('release works as a detached listener, and after a policy close it is a no-op', async (t) => {
+  const { state, authz } = setup();
+  const emitter = new EventEmitter();
+  const a = authz.admit(ctx(WEB), () => undefined);
+  const b = authz.admit(ctx(DB), () => undefined);
+  emitter.once('close', a.release); // as socket-admission.ts hands it over: called with the emitter as this
+  emitter.emit('close');
+  t.equal(authz.liveCount('demo/server'), 1, 'only b is still watched');
+  state.applyDelta(2, [deny('no-db', [DB])], []);
+  t.equal(authz.liveCount(), 0, 'b was closed by policy');
+  const c = authz.admit(ctx(WEB), () => undefined);
+  b.release(); // late release of the closed entry must not remove the new one
+  t.equal(authz.liveCount('demo/server'), 1);
   c.release();
   t.equal(authz.liveCount(), 0);
 });
