@@ -1,0 +1,175 @@
+// The source agent's peer session reads its TLS socket into one reused buffer (dial-peer.ts with
+// lent-reads.ts; agent/h2/frame-reader.ts lends the DATA views on, codec-tunnel.ts copies them into
+// slabs of lent-copies.ts before writing them to the app). Real sockets and real mTLS on loopback;
+// the oracle is a SHA-256 of the bytes each end wrote, compared with what the other end read.
+// The connector dials through `dialTls` (the agent's SocketFactory.connectTls) with a spy that
+// counts the lent reads, so each test also shows the path was taken.
+import t from 'tap';
+import tls from 'node:tls';
+import net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { makeMesh, startTarget, startPath, dialApp, settled, type Mesh } from './fixture.ts';
+import type { DialTls } from '../../../../agent/proxy/hbone/dial-peer.ts';
+import { LentCopies } from '../../../../agent/proxy/hbone/lent-copies.ts';
+
+const MiB = 1 << 20;
+const sha = (b: Buffer | Buffer[]): string => {
+  const h = createHash('sha256');
+  for (const c of Array.isArray(b) ? b : [b]) h.update(c);
+  return h.digest('hex');
+};
+
+let mesh: Mesh;
+t.before(async () => {
+  mesh = await makeMesh();
+});
+
+/** A dialTls that counts the reads that land in the lent buffer. */
+function countingDial(): { dialTls: DialTls; lent: () => number } {
+  let n = 0;
+  const dialTls: DialTls = (host, port, opts) => {
+    const onread = (opts as { onread?: net.OnReadOpts }).onread;
+    if (onread === undefined) return tls.connect({ ...opts, host, port });
+    const inner = onread.callback;
+    const counted: net.OnReadOpts = { buffer: onread.buffer, callback: (len, buf) => { n++; return inner(len, buf); } };
+    return tls.connect({ ...opts, host, port, onread: counted } as tls.ConnectionOptions);
+  };
+  return { dialTls, lent: () => n };
+}
+
+/** Writes `data` in 64 KiB pieces, honouring backpressure; ends the socket after it when `end`. */
+function writeAll(s: net.Socket, data: Buffer, end: boolean, progress?: (n: number) => void): Promise<void> {
+  return new Promise((resolve) => {
+    let at = 0;
+    const more = (): void => {
+      while (at < data.length) {
+        const piece = data.subarray(at, at + 64 * 1024);
+        at += piece.length;
+        progress?.(at);
+        if (!s.write(piece)) {
+          s.once('drain', more);
+          return;
+        }
+      }
+      if (end) s.end();
+      resolve();
+    };
+    more();
+  });
+}
+
+t.test('32 MiB down and 8 MiB up at once through lent TLS reads: byte-exact both ways, each FIN crosses', async (t) => {
+  const down = randomBytes(32 * MiB);
+  const up = randomBytes(8 * MiB);
+  let upGot: Buffer[] = [];
+  let upEnded = false;
+  const target = await startTarget((s) => {
+    upGot = [];
+    s.on('data', (c: Buffer) => upGot.push(c));
+    s.on('end', () => { upEnded = true; });
+    void writeAll(s, down, true);
+  });
+  const spy = countingDial();
+  const { out } = await startPath(t, mesh, target, { client: { dialTls: spy.dialTls } });
+  const app = await dialApp(out.port);
+  const got: Buffer[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    app.on('data', (c: Buffer) => got.push(c));
+    app.on('end', resolve);
+    app.on('error', reject);
+  });
+  await writeAll(app, up, true);
+  await ended;
+  t.equal(sha(got), sha(down), 'the app read exactly what the target wrote, in order');
+  await settled(() => upGot.reduce((a, c) => a + c.length, 0));
+  t.ok(upEnded, "the app's FIN reached the target");
+  t.equal(sha(upGot), sha(up), 'the target read exactly what the app wrote');
+  t.ok(spy.lent() > 100, `the session's TLS reads landed in the lent buffer (${spy.lent()} reads)`);
+  app.end();
+});
+
+t.test('a reader that reads nothing holds the target back (the stream window), then gets every byte', async (t) => {
+  const total = 48 * MiB;
+  const data = randomBytes(total);
+  let accepted = 0;
+  let waiting = false;
+  const target = await startTarget((s) => {
+    const more = (): void => {
+      waiting = false;
+      while (accepted < total) {
+        const piece = data.subarray(accepted, accepted + 64 * 1024);
+        accepted += piece.length;
+        if (!s.write(piece)) {
+          waiting = true;
+          s.once('drain', more);
+          return;
+        }
+      }
+      s.end();
+    };
+    more();
+  });
+  const spy = countingDial();
+  const { out } = await startPath(t, mesh, target, { client: { dialTls: spy.dialTls } });
+  const app = await dialApp(out.port);
+  app.pause();
+  await settled(() => accepted);
+  t.ok(waiting, 'the target waits for drain');
+  t.ok(accepted < 16 * MiB, `the target could write only ${accepted} of ${total} octets to an app that reads nothing`);
+  // Then the app reads slowly: 256 KiB at a time, a pause between.
+  const got: Buffer[] = [];
+  let n = 0;
+  let slow = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    app.on('data', (c: Buffer) => {
+      got.push(c);
+      n += c.length;
+      if (n - slow >= 256 * 1024 && n < 8 * MiB) {
+        slow = n;
+        app.pause();
+        setTimeout(() => app.resume(), 20);
+      }
+    });
+    app.on('end', resolve);
+    app.on('error', reject);
+  });
+  app.resume();
+  await done;
+  t.equal(n, total, 'every octet arrived');
+  t.equal(sha(got), sha(data), 'in order, unchanged');
+  t.ok(spy.lent() > 0, 'through lent reads');
+  app.end();
+});
+
+t.test('LentCopies: copies outlive the source, a slab is rewound or given back only once its writes completed', (t) => {
+  const c = new LentCopies();
+  const src = Buffer.alloc(100 * 1024, 1);
+  const a = c.copy(src);
+  src.fill(2);
+  const b = c.copy(src);
+  src.fill(3);
+  t.ok(a.every((x) => x === 1) && b.every((x) => x === 2), 'each copy keeps what the source held when it was made');
+  t.equal(c.slabs, 1, 'two 100 KiB copies share a 256 KiB slab');
+  const d = c.copy(src);
+  t.equal(c.slabs, 2, 'a third does not fit: a second slab');
+  t.ok(d.every((x) => x === 3));
+  c.written(null); // a
+  t.equal(c.slabs, 2, 'the first slab still has a write in flight');
+  t.ok(a.every((x) => x === 1), 'a slab with a write in flight is not reused');
+  c.written(null); // b
+  t.equal(c.slabs, 1, 'the first slab went back once its two writes completed');
+  c.written(null); // d
+  src.fill(4);
+  const e = c.copy(src);
+  t.equal(e.byteOffset, d.byteOffset, 'the slab being filled is rewound once nothing of it is in flight');
+  t.ok(e.every((x) => x === 4));
+  c.written(null);
+  c.release();
+  t.equal(c.slabs, 0, 'released with nothing in flight');
+  const f = new LentCopies();
+  f.copy(src);
+  f.written(new Error('EPIPE'));
+  f.release();
+  t.equal(f.slabs, 0, 'after a failed write nothing is tracked (the slabs are left to the collector)');
+  t.end();
+});
