@@ -23,7 +23,8 @@
 // - a socket the agent dialed may read into one reused buffer (onLent, lent-reads.ts): each read
 //   is copied into the frame writer's pooled slab rather than allocated afresh; and DATA from a
 //   peer session read that way (H2Connection.dataLent) is copied into pooled slabs of the
-//   tunnel's own before the socket write (lent-copies.ts).
+//   tunnel's own, and a turn's copies, side by side, go to the socket as one write at the
+//   uncork (lent-copies.ts).
 // Socket listeners and the uncork are bound once per tunnel; nothing is allocated per chunk.
 import type { Duplex } from 'node:stream';
 import { H2Code } from '../../h2/constants.ts';
@@ -296,21 +297,36 @@ export class CodecTunnel implements H2PendingStream, LentReader {
       socket.cork();
       setImmediate(this.#uncork);
     }
-    let ok: boolean;
     if (this.conn.dataLent) {
+      // Copied into the run of this turn, written at its end (#uncork) in one piece.
       const copies = (this.#copies ??= new LentCopies());
-      ok = socket.write(copies.copy(data), copies.written);
-    } else {
-      ok = socket.write(data);
+      const full = copies.append(data);
+      if (full !== undefined) this.#writeRun(socket, s, full);
+      return;
     }
-    if (ok && this.#owed === 0) this.conn.consume(s, data.length);
+    this.#writeLentRun(socket, s);
+    if (socket.write(data) && this.#owed === 0) this.conn.consume(s, data.length);
     else this.#owed += data.length;
+  }
+
+  /** What lent copies wait in the run goes to the socket now (before other writes, an end, the uncork). */
+  #writeLentRun(socket: Duplex, s: H2Stream | undefined): void {
+    const run = this.#copies?.take();
+    if (run !== undefined && s !== undefined) this.#writeRun(socket, s, run);
+  }
+
+  #writeRun(socket: Duplex, s: H2Stream, run: Buffer): void {
+    if (socket.destroyed) return;
+    if (socket.write(run, (this.#copies as LentCopies).written) && this.#owed === 0) this.conn.consume(s, run.length);
+    else this.#owed += run.length;
   }
 
   readonly #uncork = (): void => {
     this.#corked = false;
     const socket = this.#socket;
-    if (socket !== undefined && !socket.destroyed && socket.writableCorked > 0) socket.uncork();
+    if (socket === undefined || socket.destroyed) return;
+    this.#writeLentRun(socket, this.#s);
+    if (socket.writableCorked > 0) socket.uncork();
   };
 
   readonly #onSocketData = (chunk: Buffer): void => {
@@ -374,7 +390,9 @@ export class CodecTunnel implements H2PendingStream, LentReader {
     if (this.#peerEnded) return;
     this.#peerEnded = true;
     const socket = this.#socket;
-    if (socket !== undefined && !socket.destroyed) socket.end();
+    if (socket === undefined || socket.destroyed) return;
+    this.#writeLentRun(socket, this.#s);
+    socket.end();
   }
 
   /** RST_STREAM from us; the codec closes the stream at once (onClosed runs, no onReset). */

@@ -141,35 +141,47 @@ t.test('a reader that reads nothing holds the target back (the stream window), t
   app.end();
 });
 
-t.test('LentCopies: copies outlive the source, a slab is rewound or given back only once its writes completed', (t) => {
+t.test('LentCopies: copies side by side make one run; a slab is rewound or given back only once its writes completed', (t) => {
   const c = new LentCopies();
   const src = Buffer.alloc(100 * 1024, 1);
-  const a = c.copy(src);
+  t.equal(c.append(src), undefined, 'the first copy starts a run');
   src.fill(2);
-  const b = c.copy(src);
+  t.equal(c.append(src), undefined, 'the second fits the same slab');
   src.fill(3);
-  t.ok(a.every((x) => x === 1) && b.every((x) => x === 2), 'each copy keeps what the source held when it was made');
-  t.equal(c.slabs, 1, 'two 100 KiB copies share a 256 KiB slab');
-  const d = c.copy(src);
-  t.equal(c.slabs, 2, 'a third does not fit: a second slab');
-  t.ok(d.every((x) => x === 3));
+  const a = c.take() as Buffer;
+  t.equal(a.length, 200 * 1024, 'the two copies are one run');
+  t.ok(a.subarray(0, 100 * 1024).every((x) => x === 1) && a.subarray(100 * 1024).every((x) => x === 2), 'each copy keeps what the source held when it was made');
+  t.equal(c.take(), undefined, 'nothing more to take');
+  t.equal(c.append(src.subarray(0, 50 * 1024)), undefined, '50 KiB more fit the first slab');
+  const b = c.append(src) as Buffer;
+  t.equal(c.slabs, 2, 'a copy that does not fit starts a second slab');
+  t.equal(b?.length, 50 * 1024, 'and hands back the run before it, to be written first');
+  t.ok(b.every((x) => x === 3));
+  const d = c.take() as Buffer;
+  t.ok(d.every((x) => x === 3) && d.length === 100 * 1024, 'the new slab holds the last copy');
   c.written(null); // a
   t.equal(c.slabs, 2, 'the first slab still has a write in flight');
-  t.ok(a.every((x) => x === 1), 'a slab with a write in flight is not reused');
+  t.ok(b.every((x) => x === 3), 'a slab with a write in flight is not reused');
   c.written(null); // b
   t.equal(c.slabs, 1, 'the first slab went back once its two writes completed');
   c.written(null); // d
   src.fill(4);
-  const e = c.copy(src);
+  c.append(src);
+  const e = c.take() as Buffer;
   t.equal(e.byteOffset, d.byteOffset, 'the slab being filled is rewound once nothing of it is in flight');
   t.ok(e.every((x) => x === 4));
+  c.append(src);
+  c.written(null); // e
+  const f = c.take() as Buffer;
+  t.equal(f.byteOffset, e.byteOffset + e.length, 'a run not yet taken keeps the slab from being rewound');
   c.written(null);
   c.release();
   t.equal(c.slabs, 0, 'released with nothing in flight');
-  const f = new LentCopies();
-  f.copy(src);
-  f.written(new Error('EPIPE'));
-  f.release();
-  t.equal(f.slabs, 0, 'after a failed write nothing is tracked (the slabs are left to the collector)');
+  const g = new LentCopies();
+  g.append(src);
+  g.take();
+  g.written(new Error('EPIPE'));
+  g.release();
+  t.equal(g.slabs, 0, 'after a failed write nothing is tracked (the slabs are left to the collector)');
   t.end();
 });
