@@ -11,7 +11,7 @@ import { createLogger, setLogLevel } from '../common/log.ts';
 import { GuardedSink } from '../common/log-sink.ts';
 import { agentSettings, loadAgentConfig } from './config.ts';
 import { reportFileLimit } from './file-limit.ts';
-import { accountExternalMemoryInHeapLimit, limitHeapGrowth } from './heap-growth.ts';
+import { limitHeapGrowth } from './heap-growth.ts';
 import { mainHeapFlags, reexecWithFlags } from './main-heap.ts';
 import { startMemoryReclaim } from './memory-reclaim.ts';
 import { mallocTrim } from './native/index.ts';
@@ -34,7 +34,6 @@ async function main(): Promise<void> {
   const execve = process.execve?.bind(process);
   reexecWithFlags(mainHeapFlags(cfg.workerYoungGenMb, process.execArgv, process.env.NODE_OPTIONS ?? ''), { execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env, execve }, (msg, err) => log.warn(msg, { err }));
   limitHeapGrowth(cfg.heapGrowingPercent);
-  accountExternalMemoryInHeapLimit();
   log.info('starting', { config: cfg });
   await reportFileLimit(log);
   const env: Record<string, string> = {};
