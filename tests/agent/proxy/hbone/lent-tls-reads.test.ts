@@ -2,14 +2,15 @@
 // lent-reads.ts; agent/h2/frame-reader.ts lends the DATA views on, codec-tunnel.ts copies them into
 // slabs of lent-copies.ts before writing them to the app). Real sockets and real mTLS on loopback;
 // the oracle is a SHA-256 of the bytes each end wrote, compared with what the other end read.
-// The connector dials through `dialTls` (the agent's SocketFactory.connectTls) with a spy that
-// counts the lent reads, so each test also shows the path was taken.
+// The connector dials through `dialTls` as the agent does (SocketFactory.connectTls), with a spy
+// that counts the lent reads, so each test also shows the path was taken.
 import t from 'tap';
 import tls from 'node:tls';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { makeMesh, startTarget, startPath, dialApp, settled, type Mesh } from './fixture.ts';
 import type { DialTls } from '../../../../agent/proxy/hbone/dial-peer.ts';
+import { createSocketFactory } from '../../../../agent/proxy/socket-factory.ts';
 import { LentCopies } from '../../../../agent/proxy/hbone/lent-copies.ts';
 import { writeAll, writeBuffer } from '../../../common/write-all.ts';
 
@@ -25,15 +26,16 @@ t.before(async () => {
   mesh = await makeMesh();
 });
 
-/** A dialTls that counts the reads that land in the lent buffer. */
+/** The agent's dialTls (SocketFactory.connectTls), counting the reads that land in the lent buffer. */
 function countingDial(): { dialTls: DialTls; lent: () => number } {
   let n = 0;
+  const sockets = createSocketFactory();
   const dialTls: DialTls = (host, port, opts) => {
     const onread = (opts as { onread?: net.OnReadOpts }).onread;
-    if (onread === undefined) return tls.connect({ ...opts, host, port });
+    if (onread === undefined) return sockets.connectTls({ ip: host, port }, 5000, opts);
     const inner = onread.callback;
     const counted: net.OnReadOpts = { buffer: onread.buffer, callback: (len, buf) => { n++; return inner(len, buf); } };
-    return tls.connect({ ...opts, host, port, onread: counted } as tls.ConnectionOptions);
+    return sockets.connectTls({ ip: host, port }, 5000, { ...opts, onread: counted } as tls.ConnectionOptions);
   };
   return { dialTls, lent: () => n };
 }
