@@ -9,10 +9,11 @@
 //   cp dist/agent.mjs dist/agent-base.mjs   # (on the baseline commit; the chunks it loads, dist/agent-*-HASH.mjs,
 //                                           # have content-hashed names, so later builds add theirs beside them)
 //   node bench/ab.ts --base dist/agent-base.mjs --rounds 3 [--rates 1000,0] [--protocols h1,h2,grpc] [--duration 8]
-//     [--b dist/agent-x.mjs] [--only weft-l7] [--json FILE] [--profile a,b] [--profile-rate 1000] [--top 30] [--bulk MiB] [--newconn 200,500]
+//     [--b dist/agent-x.mjs] [--only weft-l7] [--json FILE] [--profile a,b] [--profile-rate 1000] [--top 30] [--bulk MiB] [--bulk-up MiB] [--newconn 200,500]
 // --only picks the Weft rows; the references always run. --json saves every run record and the
 // idle readings. One build, two settings: node bench/ab.ts --env-a WEFT_X=1 --env-b WEFT_X=2
-// --bulk adds one TCP stream of that many MiB (server → client; HAProxy L7 cannot carry it) and
+// --bulk adds one TCP stream of that many MiB (server → client; HAProxy L7 cannot carry it),
+// --bulk-up one client → server (the upload: the agents' other read paths), and
 // --newconn the HTTP/1.1 new-connection-per-request shape at those rates (short connections: on
 // the opaque rows, one HBONE tunnel each); --protocols '' leaves only those.
 import { cp, mkdir, writeFile } from 'node:fs/promises';
@@ -30,7 +31,7 @@ import { ensureHaproxy } from './haproxy.ts';
 import { rssMiB } from './proc-stats.ts';
 import { loadSummary } from './results.ts';
 import { runOnce, type RunRecord } from './runner.ts';
-import { appliesTo, bulk, multiplexed, newConnection, type HttpWorkload, type Protocol, type Workload } from './workloads.ts';
+import { appliesTo, bulk, bulkUp, multiplexed, newConnection, type HttpWorkload, type Protocol, type Workload } from './workloads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     'profile-rate': { type: 'string', default: '0' },
     only: { type: 'string' },
     bulk: { type: 'string' },
+    'bulk-up': { type: 'string' },
     newconn: { type: 'string' },
   },
   strict: true,
@@ -74,7 +76,11 @@ const httpWorkloads: HttpWorkload[] = (protocols as Protocol[]).flatMap((protoco
 }));
 const MiB = 1 << 20;
 for (const r of (values.newconn ?? '').split(',').filter((x) => x.trim() !== '')) httpWorkloads.push(newConnection(Number(r), { durationS, warmupS: 2 }));
-const workloads: Workload[] = [...httpWorkloads, ...(values.bulk === undefined ? [] : [bulk(Number(values.bulk) * MiB)])];
+const workloads: Workload[] = [
+  ...httpWorkloads,
+  ...(values.bulk === undefined ? [] : [bulk(Number(values.bulk) * MiB)]),
+  ...(values['bulk-up'] === undefined ? [] : [bulkUp(Number(values['bulk-up']) * MiB)]),
+];
 const log = (m: string): void => { process.stderr.write(`ab: ${m}\n`); };
 
 async function useVariant(mesh: Mesh, bundle: string, env: Record<string, string> = {}): Promise<void> {

@@ -97,14 +97,17 @@ async function runHttp(ctx: BenchContext, c: Configuration, w: HttpWorkload): Pr
 }
 
 async function runBulk(ctx: BenchContext, c: Configuration, w: BulkWorkload): Promise<BulkResult> {
-  const args = ['--host', serverIp(ctx, c), '--port', String(TCP_PORT), '--mode', 'source', '--bytes', String(w.bytes), '--timeout', '120000'];
+  // Down: the server sources the bytes; up: the client sends them and the server sinks them.
+  const up = w.direction === 'up';
+  const args = ['--host', serverIp(ctx, c), '--port', String(TCP_PORT), '--mode', up ? 'sink' : 'source', '--bytes', String(w.bytes), '--timeout', '120000'];
   const r = await inPod(ctx, c, clientPod(c), appPath('tcp-client.ts'), args, 150_000);
-  const res = lastLine(r, 'tcp-client') as { ok: boolean; bytesReceived: number; durationMs: number; errors: string[] };
+  const res = lastLine(r, 'tcp-client') as { ok: boolean; bytesReceived: number; bytesSent: number; durationMs: number; errors: string[] };
+  const moved = up ? res.bytesSent : res.bytesReceived;
   return {
     ok: res.ok,
-    bytes: res.bytesReceived,
+    bytes: moved,
     durationMs: res.durationMs,
-    gbps: res.durationMs > 0 ? Math.round(((res.bytesReceived * 8) / (res.durationMs / 1000) / 1e9) * 1000) / 1000 : 0,
+    gbps: res.durationMs > 0 ? Math.round(((moved * 8) / (res.durationMs / 1000) / 1e9) * 1000) / 1000 : 0,
     errors: res.errors,
   };
 }

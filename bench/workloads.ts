@@ -30,6 +30,8 @@ export interface BulkWorkload {
   id: string;
   title: string;
   bytes: number;
+  /** 'up': the client writes and the server counts (client → server); default server → client. */
+  direction?: 'down' | 'up';
   configs?: string[];
   /** Never these configurations (ids), e.g. a proxy that cannot carry the protocol. */
   except?: string[];
@@ -128,6 +130,11 @@ export function multiplexed(protocol: 'h2' | 'grpc', rate: number, t: Timing): H
 
 export function bulk(bytes: number, configs?: string[]): BulkWorkload {
   return { kind: 'bulk', id: 'tcp-bulk', title: `One TCP stream, ${bytes / MiB} MiB server → client`, bytes, configs, except: HTTP_ONLY };
+}
+
+/** The same stream the other way (an upload: through each agent's other read path). */
+export function bulkUp(bytes: number, configs?: string[]): BulkWorkload {
+  return { kind: 'bulk', id: 'tcp-bulk-up', title: `One TCP stream, ${bytes / MiB} MiB client → server`, bytes, direction: 'up', configs, except: HTTP_ONLY };
 }
 
 export function idle(connections: number, settleS: number): IdleWorkload {

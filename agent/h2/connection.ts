@@ -49,6 +49,12 @@ export interface H2Stream {
    * once and batches its writes (the HBONE tunnels, codec-tunnel.ts). Others get whole frames.
    */
   pieces: boolean;
+  /**
+   * The handler copies what it keeps of a DATA payload handed over while `H2Connection.dataLent`
+   * (a read into a reused buffer): set by the HBONE tunnels, which copy into pooled slabs. For
+   * other streams the connection copies such a payload before onData.
+   */
+  copiesLent: boolean;
   ctx: unknown;
 }
 
@@ -270,15 +276,23 @@ export class H2Connection implements FrameSink, SettingsSink, HeldBytesConnectio
     return this.#peerMaxHeaderList;
   }
 
+  /** During onData: the data is a view of a lent read, gone once onData returns (copy what is kept). */
+  get dataLent(): boolean {
+    return this.#reader.lentView;
+  }
+
   stream(id: number): H2Stream | undefined {
     return this.#streams.get(id);
   }
 
-  /** Bytes from the socket. Never throws: errors become GOAWAY/RST_STREAM and handler calls. */
-  receive(chunk: Buffer): void {
+  /**
+   * Bytes from the socket. Never throws: errors become GOAWAY/RST_STREAM and handler calls.
+   * `lent`: the chunk is overwritten once this returns (frame-reader.ts).
+   */
+  receive(chunk: Buffer, lent = false): void {
     if (this.#dead) return;
     try {
-      this.#reader.push(chunk);
+      this.#reader.push(chunk, lent);
     } catch (err) {
       if (err instanceof H2Error) this.#fail(err);
       else this.#fail(connError(H2Code.INTERNAL_ERROR, `internal error: ${(err as Error).message}`), err);
@@ -438,7 +452,7 @@ export class H2Connection implements FrameSink, SettingsSink, HeldBytesConnectio
     const n = data.length;
     s.held += n;
     if (n > 0) this.#addHeld(n);
-    this.#handler.onData(s, data, es);
+    this.#handler.onData(s, this.#reader.lentView && !s.copiesLent ? Buffer.from(data) : data, es);
     if (!this.#manual && n > 0) this.consume(s, n);
     if (s.state === StreamState.CLOSED) this.#closeStream(s, ClosedBy.END_STREAM);
   }
@@ -1008,6 +1022,7 @@ export class H2Connection implements FrameSink, SettingsSink, HeldBytesConnectio
       pendingEnd: false,
       pendingTrailers: null,
       pieces: false,
+      copiesLent: false,
       ctx: undefined,
     };
     this.#streams.set(id, s);

@@ -8,6 +8,11 @@
 // assembled in a buffer of its own. The length is checked against our SETTINGS_MAX_FRAME_SIZE
 // before any payload is buffered (FRAME_SIZE_ERROR, §4.2), so a peer cannot make us hold more
 // than one maximum frame.
+// A chunk may be lent (push(chunk, true): a socket reading into one reused buffer,
+// agent/proxy/hbone/lent-reads.ts): it is overwritten by the next read. Then a whole frame other
+// than DATA is handed over as a copy (they are few, and their readers may keep them), and a DATA
+// payload or piece that is a view of the chunk is handed over with `lentView` true for the call:
+// the sink must copy what it keeps.
 import { CLIENT_PREFACE, FRAME_HEADER_LENGTH, Flag, FrameType, H2Code } from './constants.ts';
 import { connError } from './h2-error.ts';
 
@@ -20,7 +25,7 @@ export interface FrameSink {
    * the reader first. A throw here is taken as one from onFrame.
    */
   onDataHead?(flags: number, streamId: number, length: number): void;
-  /** The next piece of the announced DATA frame's content: a view of the chunk read, which may be kept. */
+  /** The next piece of the announced DATA frame's content: a view of the chunk read, which may be kept unless `lentView`. */
   onDataPart?(part: Buffer, last: boolean): void;
 }
 
@@ -44,6 +49,11 @@ export class FrameReader {
   /** The sink takes DATA in pieces. */
   readonly #pieces: boolean;
   #stopped = false;
+  /**
+   * During an onFrame (DATA) or onDataPart call: the payload is a view of a lent chunk, valid only
+   * until the call returns.
+   */
+  lentView = false;
 
   constructor(sink: FrameSink, opts: { maxFrameSize: number; expectPreface: boolean }) {
     this.#sink = sink;
@@ -58,7 +68,8 @@ export class FrameReader {
   }
 
   /** Feeds bytes; throws an H2Error (connection error) on a bad preface or frame length. */
-  push(chunk: Buffer): void {
+  push(chunk: Buffer, lent = false): void {
+    this.lentView = false;
     let off = 0;
     const end = chunk.length;
     if (this.#prefaceLeft > 0) {
@@ -86,7 +97,13 @@ export class FrameReader {
         else if (this.#need > 0 && end - off >= this.#need) {
           const n = this.#need;
           this.#need = -1;
-          this.#sink.onFrame(this.#type, this.#flags, this.#stream, chunk.subarray(off, off + n));
+          if (!lent) this.#sink.onFrame(this.#type, this.#flags, this.#stream, chunk.subarray(off, off + n));
+          else if (this.#type !== FrameType.DATA) this.#sink.onFrame(this.#type, this.#flags, this.#stream, Buffer.from(chunk.subarray(off, off + n)));
+          else {
+            this.lentView = true;
+            this.#sink.onFrame(this.#type, this.#flags, this.#stream, chunk.subarray(off, off + n));
+            this.lentView = false;
+          }
           off += n;
         } else if (this.#need > 0 && this.#pieces && this.#type === FrameType.DATA && (this.#flags & Flag.PADDED) === 0 && (this.#sink as Required<FrameSink>).onDataHead(this.#flags, this.#stream, this.#need)) {
           this.#piecewise = true;
@@ -106,7 +123,9 @@ export class FrameReader {
           this.#piecewise = false;
           this.#need = -1;
         }
+        this.lentView = lent;
         (this.#sink as Required<FrameSink>).onDataPart(chunk.subarray(off, off + n), last);
+        this.lentView = false;
         off += n;
         continue;
       }

@@ -241,6 +241,14 @@ export class H2Session extends EventEmitter implements H2Handler, StreamOwner {
     this.conn.receive(chunk);
   };
 
+  /**
+   * A read of a socket made with `onread` (agent/proxy/hbone/lent-reads.ts) in place of 'data':
+   * `chunk` is overwritten once this returns (the connection copies what it keeps).
+   */
+  receiveLent(chunk: Buffer): void {
+    this.conn.receive(chunk, true);
+  }
+
   readonly #onSocketError = (err: Error): void => {
     this.#error ??= err;
   };

@@ -82,6 +82,7 @@ export async function startProxy(deps: ProxyDeps): Promise<Proxy> {
     closeGraceMs: config.drainMs,
     engine: config.l7H2Engine,
     dialTcp,
+    dialTls: (host, port, opts) => deps.sockets.connectTls({ ip: host, port }, config.connectTimeoutMs, opts),
   });
   // L7: one router (balancer, breaker, budgets), one local pool and one peer pool per worker.
   const local = new LocalUpstream({ sockets: deps.sockets, connectTimeoutMs: config.connectTimeoutMs, engine: config.l7H2Engine, counters: deps.stats.l7 });

@@ -2,6 +2,7 @@
 // transparent (IP_TRANSPARENT) listeners of the node and plain loopback ones in tests are one
 // swap apart, and socket options (nodelay, keepalive) are set in one place.
 import net from 'node:net';
+import tls from 'node:tls';
 import { netnsSocket } from '../native/index.ts';
 import type { Address } from './outbound-decide.ts';
 
@@ -19,6 +20,12 @@ export interface SocketFactory {
   listen(server: net.Server, opts: ListenOptions): Promise<void>;
   /** `onread`: the socket reads into that buffer (lent-reads.ts) instead of emitting 'data'. */
   connect(target: Address, timeoutMs: number, onread?: net.OnReadOpts): net.Socket;
+  /**
+   * A TLS connection with `opts` (its `onread` holds: TLS makes the TCP connection itself — one
+   * wrapped around a given socket ignores onread), with connect's socket options and timeout. To a
+   * captured pod's address it wraps connect's socket instead (and reads the default way).
+   */
+  connectTls(target: Address, timeoutMs: number, opts: tls.ConnectionOptions): tls.TLSSocket;
 }
 
 export type TransparentListen = (host: string, port: number, backlog: number, reusePort: boolean) => number;
@@ -86,18 +93,31 @@ export function createSocketFactory(transparentListen?: TransparentListen, deliv
       const s = netns === undefined
         ? net.connect({ host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS, onread })
         : podSocket(delivery as PodDelivery, netns, target, onread);
-      // A connect that hangs (black-holed peer) must not hold the app's connection forever. A timer
-      // of its own, cleared at connect, rather than socket.setTimeout: setTimeout(0) stops the
-      // socket's timer but keeps it (the Timeout and its bound callback) and the 'timeout' listener
-      // on the socket for the socket's whole life — ~0.45 KB of heap per delivered tunnel or pod
-      // connection, 4.5 MiB on a destination agent holding 10 000 (docs/design-notes.md, issue 19).
-      // 0: no bound, as socket.setTimeout(0) meant.
-      if (timeoutMs > 0) {
-        const timer = setTimeout(connectTimedOut, timeoutMs, s, target, timeoutMs);
-        timer.unref();
-        s.once('connect', () => clearTimeout(timer));
-      }
-      return s;
+      return boundConnect(s, target, timeoutMs);
+    },
+    connectTls(target, timeoutMs, opts) {
+      // Around a given socket TLS ignores onread (and host/port): the pod's socket reads as usual.
+      if (delivery?.netnsFor(target.ip) !== undefined) return tls.connect({ ...opts, socket: this.connect(target, timeoutMs) });
+      // TLSSocket takes net's socket options too (noDelay, keepAlive…); @types/node lists them for net only.
+      const netOpts = { host: target.ip, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS };
+      return boundConnect(tls.connect({ ...opts, ...netOpts } as tls.ConnectionOptions), target, timeoutMs);
     },
   };
+}
+
+/**
+ * A connect that hangs (black-holed peer) must not hold the app's connection forever. A timer of its
+ * own, cleared at connect, rather than socket.setTimeout: setTimeout(0) stops the socket's timer but
+ * keeps it (the Timeout and its bound callback) and the 'timeout' listener on the socket for the
+ * socket's whole life — ~0.45 KB of heap per delivered tunnel or pod connection, 4.5 MiB on a
+ * destination agent holding 10 000 (docs/design-notes.md, issue 19). 0: no bound, as
+ * socket.setTimeout(0) meant.
+ */
+function boundConnect<S extends net.Socket>(s: S, target: Address, timeoutMs: number): S {
+  if (timeoutMs > 0) {
+    const timer = setTimeout(connectTimedOut, timeoutMs, s, target, timeoutMs);
+    timer.unref();
+    s.once('connect', () => clearTimeout(timer));
+  }
+  return s;
 }

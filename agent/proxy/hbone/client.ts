@@ -12,7 +12,7 @@ import type { HboneTunnel } from './tunnel-end.ts';
 import { ErrorCodes, WeftError, errorCode, type ErrorCode } from '../../../common/errors.ts';
 import { TlsContextCache, type CachedContext, type CertificateProvider } from '../../identity/tls-contexts.ts';
 import { formatConnectTarget, type TunnelTarget } from './connect-target.ts';
-import { dialPeerSession } from './dial-peer.ts';
+import { dialPeerSession, type DialTls } from './dial-peer.ts';
 import type { HeldBytesBudget } from '../../h2/held-bytes-budget.ts';
 import type { LivenessOptions } from './liveness.ts';
 import { SessionPool, type PoolEntry } from './pool.ts';
@@ -42,6 +42,12 @@ export interface HboneConnectorOptions {
   closeGraceMs?: number;
   /** Opens the TCP socket to a peer agent (the agent's SocketFactory); default: tls dials itself. */
   dialTcp?: (host: string, port: number) => Socket;
+  /**
+   * Opens the TLS socket to a peer agent itself (the agent's SocketFactory.connectTls); the codec
+   * engine prefers it to dialTcp: TLS that makes its own TCP connection can read its cleartext into
+   * one reused buffer (lent-reads.ts), one wrapped around a given socket cannot.
+   */
+  dialTls?: DialTls;
   /** Which HTTP/2 implementation the tunnel sessions use (WEFT_L7_H2_ENGINE); default weft. */
   engine?: H2Engine;
   /** Held bytes per source identity (agent/h2/held-bytes-budget.ts); the codec sessions count against it. */
@@ -82,6 +88,7 @@ export class HboneConnector {
   readonly #connectTimeoutMs: number;
   readonly #closeGraceMs: number;
   readonly #dialTcp: HboneConnectorOptions['dialTcp'];
+  readonly #dialTls: DialTls | undefined;
   readonly #engine: H2Engine;
   readonly #heldBytes: HeldBytesBudget | undefined;
 
@@ -96,6 +103,7 @@ export class HboneConnector {
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.#closeGraceMs = opts.closeGraceMs ?? 5000;
     this.#dialTcp = opts.dialTcp;
+    this.#dialTls = opts.dialTls;
     this.#engine = opts.engine ?? 'weft';
     this.#heldBytes = opts.heldBytes;
   }
@@ -167,7 +175,7 @@ export class HboneConnector {
       destinationIdentity: req.destinationIdentity,
       trustDomain: this.#trustDomain,
       node: req.nodeAddress,
-      socket: this.#dialTcp?.(host, port),
+      ...(this.#engine === 'weft' && this.#dialTls !== undefined ? { dialTls: this.#dialTls } : { socket: this.#dialTcp?.(host, port) }),
       engine: this.#engine,
       heldBytes: this.#heldBytes === undefined ? undefined : { budget: this.#heldBytes, sourceIdentity: req.sourceIdentity },
     });

@@ -21,7 +21,10 @@
 //   read of 16 KiB; libuv hands over up to 32 reads in one go) leaves in one writev, not one
 //   write syscall per piece.
 // - a socket the agent dialed may read into one reused buffer (onLent, lent-reads.ts): each read
-//   is copied into the frame writer's pooled slab rather than allocated afresh.
+//   is copied into the frame writer's pooled slab rather than allocated afresh; and DATA from a
+//   peer session read that way (H2Connection.dataLent) is copied into pooled slabs of the
+//   tunnel's own, and a turn's copies, side by side, go to the socket as one write at the
+//   uncork (lent-copies.ts).
 // Socket listeners and the uncork are bound once per tunnel; nothing is allocated per chunk.
 import type { Duplex } from 'node:stream';
 import { H2Code } from '../../h2/constants.ts';
@@ -30,6 +33,7 @@ import { HeadersKind } from '../../h2/connection.ts';
 import { streamResetError } from '../../h2/duplex-stream.ts';
 import type { H2PendingStream } from '../../h2/stream-handler.ts';
 import { resetSide, type SpliceDone } from '../tcp.ts';
+import { LentCopies } from './lent-copies.ts';
 import type { LentReader } from './lent-reads.ts';
 import type { PoolEntry } from './pool.ts';
 
@@ -99,6 +103,8 @@ export class CodecTunnel implements H2PendingStream, LentReader {
   #socketClosed = false;
   /** The socket is corked until this turn's immediate (#uncork). */
   #corked = false;
+  /** Copies of DATA read into the session's reused buffer, made for the socket's writes (lent-copies.ts). */
+  #copies: LentCopies | undefined = undefined;
   #error: Error | undefined = undefined;
   #done = false;
 
@@ -132,6 +138,8 @@ export class CodecTunnel implements H2PendingStream, LentReader {
     s.ctx = this;
     // Each piece goes straight to a corked socket write (#toSocketWrite): no frame need be assembled.
     s.pieces = true;
+    // A piece of a lent read is copied here, into a pooled slab (#toSocketWrite), not by the codec.
+    s.copiesLent = true;
   }
 
   failOpen(err: Error): void {
@@ -154,7 +162,7 @@ export class CodecTunnel implements H2PendingStream, LentReader {
     const s = this.#s;
     if (data.length > 0 && s !== undefined) {
       const socket = this.#socket;
-      if (socket === undefined) (this.#early ??= []).push(data);
+      if (socket === undefined) (this.#early ??= []).push(this.conn.dataLent ? Buffer.from(data) : data);
       else this.#toSocketWrite(socket, s, data);
     }
     if (endStream) this.#peerEnd();
@@ -289,14 +297,36 @@ export class CodecTunnel implements H2PendingStream, LentReader {
       socket.cork();
       setImmediate(this.#uncork);
     }
+    if (this.conn.dataLent) {
+      // Copied into the run of this turn, written at its end (#uncork) in one piece.
+      const copies = (this.#copies ??= new LentCopies());
+      const full = copies.append(data);
+      if (full !== undefined) this.#writeRun(socket, s, full);
+      return;
+    }
+    this.#writeLentRun(socket, s);
     if (socket.write(data) && this.#owed === 0) this.conn.consume(s, data.length);
     else this.#owed += data.length;
+  }
+
+  /** What lent copies wait in the run goes to the socket now (before other writes, an end, the uncork). */
+  #writeLentRun(socket: Duplex, s: H2Stream | undefined): void {
+    const run = this.#copies?.take();
+    if (run !== undefined && s !== undefined) this.#writeRun(socket, s, run);
+  }
+
+  #writeRun(socket: Duplex, s: H2Stream, run: Buffer): void {
+    if (socket.destroyed) return;
+    if (socket.write(run, (this.#copies as LentCopies).written) && this.#owed === 0) this.conn.consume(s, run.length);
+    else this.#owed += run.length;
   }
 
   readonly #uncork = (): void => {
     this.#corked = false;
     const socket = this.#socket;
-    if (socket !== undefined && !socket.destroyed && socket.writableCorked > 0) socket.uncork();
+    if (socket === undefined || socket.destroyed) return;
+    this.#writeLentRun(socket, this.#s);
+    if (socket.writableCorked > 0) socket.uncork();
   };
 
   readonly #onSocketData = (chunk: Buffer): void => {
@@ -360,7 +390,9 @@ export class CodecTunnel implements H2PendingStream, LentReader {
     if (this.#peerEnded) return;
     this.#peerEnded = true;
     const socket = this.#socket;
-    if (socket !== undefined && !socket.destroyed) socket.end();
+    if (socket === undefined || socket.destroyed) return;
+    this.#writeLentRun(socket, this.#s);
+    socket.end();
   }
 
   /** RST_STREAM from us; the codec closes the stream at once (onClosed runs, no onReset). */
@@ -401,6 +433,7 @@ export class CodecTunnel implements H2PendingStream, LentReader {
   #finishIfDone(): void {
     if (this.#done || !this.#streamClosed || !this.#socketClosed) return;
     this.#done = true;
+    this.#copies?.release();
     const first = this.#socketFirst;
     this.#onDone?.({ bytesIn: first ? this.#toSocket : this.#fromSocket, bytesOut: first ? this.#fromSocket : this.#toSocket, error: this.#error });
   }

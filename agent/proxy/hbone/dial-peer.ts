@@ -10,7 +10,7 @@
 // (agent/h2/duplex-stream.ts). L7 requests use H2Session.open instead: one plain object per
 // request (agent/http/h2-stream-attempt.ts).
 import type { ClientHttp2Session } from 'node:http2';
-import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { H2Session } from '../../h2/session.ts';
 import { formatConnectTarget } from './connect-target.ts';
@@ -19,6 +19,10 @@ import type { H2Engine } from './server.ts';
 import { sniForIdentity } from './sni.ts';
 import { CLIENT_STREAM_WINDOW, SESSION_WINDOW } from './flow-windows.ts';
 import type { HeldBytesBudget } from '../../h2/held-bytes-budget.ts';
+import { lentReads, type LentReader } from './lent-reads.ts';
+
+/** Opens a TLS connection to host:port with `opts` (TLS making its own TCP connection, so `opts.onread` holds). */
+export type DialTls = (host: string, port: number, opts: ConnectionOptions) => TLSSocket;
 
 export interface PeerDial {
   /** The source workload's client context. */
@@ -28,6 +32,11 @@ export interface PeerDial {
   node: { host: string; port: number };
   /** An already-dialled TCP socket to `node` (the agent's SocketFactory); absent: TLS dials itself. */
   socket?: Socket;
+  /**
+   * Codec engine, instead of `socket`: opens the TLS connection itself (the agent's
+   * SocketFactory.connectTls), so the session's cleartext reads land in lent-reads.ts's buffer.
+   */
+  dialTls?: DialTls;
   engine: H2Engine;
   /**
    * The source workload's held-bytes account (agent/h2/held-bytes-budget.ts): the codec session
@@ -71,7 +80,7 @@ export function peerTlsOptions(d: PeerDial): ConnectionOptions {
  */
 export function dialPeerSession(d: PeerDial): ClientHttp2Session {
   const tlsOpts = peerTlsOptions(d);
-  if (d.engine === 'weft') return dialCodec(tlsOpts, d.heldBytes);
+  if (d.engine === 'weft') return dialCodec(tlsOpts, d);
   // node:http2 is loaded only where the node engine is chosen.
   const session = process.getBuiltinModule('node:http2').connect(`https://${formatConnectTarget(d.node)}`, {
     createConnection: () => tlsConnect(tlsOpts),
@@ -82,15 +91,37 @@ export function dialPeerSession(d: PeerDial): ClientHttp2Session {
   return session;
 }
 
-function dialCodec(tlsOpts: ConnectionOptions, heldBytes: PeerDial['heldBytes']): ClientHttp2Session {
-  const socket = tlsConnect(tlsOpts);
+/** Hands a lent read to the session made after its socket (the socket's onread is fixed at connect). */
+class LentToSession implements LentReader {
+  session: H2Session | undefined = undefined;
+
+  onLent(chunk: Buffer): boolean {
+    this.session?.receiveLent(chunk);
+    return true;
+  }
+}
+
+function dialCodec(tlsOpts: ConnectionOptions, d: PeerDial): ClientHttp2Session {
+  // With no socket given, TLS connects itself and its cleartext reads go into one reused buffer
+  // (lent-reads.ts): no fresh 16 KiB backing store per TLS record on a bulk download. DATA views of
+  // it are copied by whoever keeps them (agent/h2/frame-reader.ts, codec-tunnel.ts).
+  let lent: LentToSession | undefined;
+  let socket: TLSSocket;
+  if (d.socket === undefined) {
+    lent = new LentToSession();
+    const opts = { ...tlsOpts, host: d.node.host, port: d.node.port, onread: lentReads(lent) };
+    socket = d.dialTls !== undefined ? d.dialTls(d.node.host, d.node.port, opts) : tlsConnect(opts);
+  } else {
+    socket = tlsConnect(tlsOpts);
+  }
   // ALPN h2 or nothing, as node:http2 insists; checked before the session starts (listener order).
   socket.once('secureConnect', () => {
     if (socket.alpnProtocol !== 'h2') session.destroy(new Error(`peer agent did not negotiate h2 (ALPN ${String(socket.alpnProtocol)})`));
   });
   const session = new H2Session(socket, { role: 'client', readyEvent: 'secureConnect', initialWindowSize: CLIENT_STREAM_WINDOW, connectionWindowSize: SESSION_WINDOW });
+  if (lent !== undefined) lent.session = session;
   session.on('error', ignore);
-  if (heldBytes !== undefined) session.conn.attachHeldBytes(heldBytes.budget.account(heldBytes.sourceIdentity));
+  if (d.heldBytes !== undefined) session.conn.attachHeldBytes(d.heldBytes.budget.account(d.heldBytes.sourceIdentity));
   // The H2Session stands in for node's ClientHttp2Session: the members its users touch are the
   // same (agent/h2/session.ts).
   return session as unknown as ClientHttp2Session;
