@@ -1,7 +1,7 @@
 // Outgoing bytes of one connection, batched: frames are serialised into a slab (control frames,
 // frame headers, HPACK blocks — copied, they are small) or appended by reference (DATA payloads —
 // not copied until the flush), and everything queued during one event-loop turn goes to the
-// socket in one write (one TLS record run, one syscall) from a single setImmediate per turn: a
+// socket in one write (one TLS record run, one syscall) from a single flush per turn (#schedule): a
 // small flush as a corked burst of its chunks, a large one (JOIN_MIN and up: a bulk stream's
 // DATA) joined into one reused buffer of out-buffers.ts, so that the TLS socket does not join
 // them into a fresh allocation of its own; while a joined write is in flight the next turn's
@@ -28,6 +28,14 @@ export interface ByteSink {
 // dropped at every flush: an idle connection holds no output buffer (10 000 idle connections
 // must fit the agent's memory budget).
 const SLAB = 4000;
+/**
+ * Payloads up to this size are copied into the slab rather than appended by reference, so that a
+ * small answer (HEADERS, a DATA frame of a few KiB, the END_STREAM) is one chunk: one plain
+ * socket write, not a corked burst through the Writable's buffered-write path. The copy costs
+ * nothing overall on the TLS sockets between agents: TLSWrap copies a multi-buffer write into one
+ * buffer before SSL_write anyway.
+ */
+export const COPY_MAX = 2048;
 const NONE = Buffer.alloc(0);
 /**
  * Slab size for borrowed payloads: one size, so that slabs given back are lent again (sized to
@@ -109,10 +117,10 @@ export class FrameWriter {
     this.#schedule();
   }
 
-  /** Appends `buf` by reference (it must not change until flushed). */
+  /** Appends `buf` by reference (it must not change until flushed); a small one is copied into the slab. */
   append(buf: Buffer): void {
     if (buf.length === 0) return;
-    if (buf.length <= 256) {
+    if (buf.length <= COPY_MAX) {
       const at = this.reserve(buf.length);
       buf.copy(this.#slab, at);
       this.commit(buf.length);
@@ -162,6 +170,8 @@ export class FrameWriter {
    * here avoids. The bytes go no later than they would from the socket's own queue.
    */
   #flushTurn(): void {
+    // A microtask left behind by an explicit flush() (or a take()): nothing of it is pending.
+    if (!this.#scheduled) return;
     if (this.#lent.length > 0) {
       this.#scheduled = false;
       this.#immediate = undefined;
@@ -249,9 +259,18 @@ export class FrameWriter {
     }
   }
 
+  /**
+   * The turn's flush: as a microtask when the writer is light (nothing borrowed, no joined write in
+   * flight), so it runs once the callback that queued the frames is done — all the frames of one
+   * socket read, and what that read's nextTicks add (an answer's END_STREAM) — instead of in the
+   * check phase after every other I/O callback of the loop iteration. A borrowed slab or a write
+   * in flight keeps the setImmediate: bulk streams still gather a loop iteration's reads into one
+   * joined write, and wait for the write before them (#flushTurn).
+   */
   #schedule(): void {
     if (this.#scheduled || this.#sink === undefined) return;
     this.#scheduled = true;
-    this.#immediate = setImmediate(this.#flushBound);
+    if (this.#pooled || this.#lent.length > 0) this.#immediate = setImmediate(this.#flushBound);
+    else queueMicrotask(this.#flushBound);
   }
 }

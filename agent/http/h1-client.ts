@@ -15,6 +15,7 @@ import type net from 'node:net';
 import { Writable } from 'node:stream';
 import { ErrorCodes } from '../../common/errors.ts';
 import type { SocketFactory } from '../proxy/socket-factory.ts';
+import { lentReads, type LentReader } from '../proxy/hbone/lent-reads.ts';
 import { H1ResponseParser, type ResponseHandler } from './h1-response-parser.ts';
 import { isFieldValue, isToken } from '../http1/chars.ts';
 import { fieldLines } from '../http1/response-head.ts';
@@ -409,7 +410,10 @@ class H1Attempt implements UpstreamAttempt, ResponseHandler {
   onBody(chunk: Buffer): void {
     const res = this.#res;
     if (res === null || res.destroyed) return;
-    if (!res.push(chunk)) this.#conn?.socket.pause();
+    const c = this.#conn;
+    // A lent read's buffer is reused at the next read: the body keeps a copy (small ones from
+    // Buffer's shared pool), which is cheaper than the fresh 64 KiB read buffer it replaces.
+    if (!res.push(c !== null && c.lentRead ? Buffer.from(chunk) : chunk)) c?.socket.pause();
   }
 
   onComplete(trailers: IncomingHttpHeaders | undefined): void {
@@ -460,8 +464,14 @@ function framingOf(r: AttemptRequest): Framing {
   return hasLength ? NO_FRAMING : CHUNKED;
 }
 
-/** One pooled socket to one pod address; its listeners live as long as it does. */
-class H1Conn {
+/**
+ * One pooled socket to one pod address; its listeners live as long as it does. The socket reads
+ * into the thread's lent buffer (net's `onread`, lent-reads.ts): each read reaches the parser
+ * straight from the stream handle, without Readable.push, a 'data' emit and the read-more tick
+ * per read, nor a fresh read buffer. A factory that ignores `onread` (tests' fakes) emits
+ * 'data' instead, taken the same way.
+ */
+class H1Conn implements LentReader {
   readonly socket: net.Socket;
   readonly key: string;
   readonly #pool: H1Pool;
@@ -477,10 +487,13 @@ class H1Conn {
   expiresAt = 0;
   /** The server's announced idle timeout (Keep-Alive: timeout=N), from the last answer. */
   serverIdleMs: number | undefined = undefined;
+  /** The chunk being parsed is lent (reused at the next read): what is kept of it is copied. */
+  lentRead = false;
 
-  constructor(pool: H1Pool, key: string, socket: net.Socket) {
+  constructor(pool: H1Pool, key: string, sockets: SocketFactory, target: { ip: string; port: number }, connectTimeoutMs: number) {
     this.#pool = pool;
     this.key = key;
+    const socket = sockets.connect(target, connectTimeoutMs, lentReads(this));
     this.socket = socket;
     socket.on('connect', this.#onConnect);
     socket.on('data', this.#onData);
@@ -533,6 +546,14 @@ class H1Conn {
     this.#drainCb = null;
     cb?.();
   };
+
+  onLent(chunk: Buffer): boolean {
+    this.lentRead = true;
+    this.#onData(chunk);
+    this.lentRead = false;
+    // A pause from the body (backpressure) has stopped the handle already.
+    return true;
+  }
 
   readonly #onData = (chunk: Buffer): void => {
     const a = this.#attempt;
@@ -642,7 +663,7 @@ export class H1Pool {
       break;
     }
     if (conn === undefined) {
-      conn = new H1Conn(this, key, this.#opts.sockets.connect(r.target, this.#opts.connectTimeoutMs));
+      conn = new H1Conn(this, key, this.#opts.sockets, r.target, this.#opts.connectTimeoutMs);
       this.#all.add(conn);
     }
     return new H1Attempt(conn, r, head, framing.chunked, sink, this.#opts.counters);

@@ -313,6 +313,52 @@ t.test('a consumer that pauses after every chunk gets every byte in order; onEnd
   t.equal(trailers?.['x-sum'], '200');
 });
 
+t.test('chunks a consumer keeps by reference stay intact while other pod sockets read (reads are lent)', { timeout: 20_000 }, async (t) => {
+  // The pool reads every pod socket into one reused buffer (lent-reads.ts): what it hands on must
+  // be the consumer's own. Two servers answer at once with different bytes, in many writes; one
+  // consumer keeps every chunk as given (no copy), the other holds its body paused while the first
+  // one's reads go on, then takes the held chunks. Both must equal what their server wrote.
+  const piecesOf = (base: number): Buffer[] => Array.from({ length: 60 }, (_, i) => Buffer.alloc(700 + (i % 5) * 911, base + (i % 13)));
+  const serve = async (pieces: Buffer[]): Promise<number> => (await httpServer(t, (_q, r) => {
+    r.writeHead(200, { 'content-length': pieces.reduce((n, p) => n + p.length, 0) });
+    let i = 0;
+    const next = (): void => {
+      if (i === pieces.length) { r.end(); return; }
+      r.write(pieces[i++]);
+      setTimeout(next, 1);
+    };
+    next();
+  })).port;
+  const pa = piecesOf(0x41);
+  const pb = piecesOf(0x61);
+  const [portA, portB] = [await serve(pa), await serve(pb)];
+  const pool = newPool(t);
+  const keptA: Buffer[] = [];
+  const keptB: Buffer[] = [];
+  const doneA = new Promise<void>((resolve) => {
+    pool.start(req(portA), {
+      onContinue() {},
+      onResponse(_s, _h, b) { b.on('data', (c: Buffer) => { keptA.push(c); }); },
+      onEnd() { resolve(); },
+      onFailure(_d, err) { t.fail(err.message); resolve(); },
+    });
+  });
+  let bodyB: ResponseBody | undefined;
+  const doneB = new Promise<void>((resolve) => {
+    pool.start(req(portB), {
+      onContinue() {},
+      onResponse(_s, _h, b) { bodyB = b; b.pause(); b.on('data', (c: Buffer) => { keptB.push(c); }); b.pause(); },
+      onEnd() { resolve(); },
+      onFailure(_d, err) { t.fail(err.message); resolve(); },
+    });
+  });
+  await doneA;
+  bodyB?.resume();
+  await doneB;
+  t.ok(Buffer.concat(keptA).equals(Buffer.concat(pa)), 'the flowing body: byte-exact');
+  t.ok(Buffer.concat(keptB).equals(Buffer.concat(pb)), 'the held body: byte-exact');
+});
+
 t.test('abort mid-response closes the connection and says nothing more', async (t) => {
   let serverClosed!: () => void;
   const closed = new Promise<void>((r) => { serverClosed = r; });
