@@ -53,6 +53,11 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return keys.every((k) => labels[k] === selector[k]);
 }
 
+/** Who is sending now, among records sharing an IP: meshed first, then ready. */
+function senderScore(w: WorkloadRecord): number {
+  return (w.meshed ? 2 : 0) + (w.ready ? 1 : 0);
+}
+
 export class AgentState {
   readonly #records = new Map<string, ResourceRecord>();
   readonly #byIp = new Map<string, Set<string>>();
@@ -190,8 +195,7 @@ export class AgentState {
     for (const key of keys) {
       const w = this.workloadByKey(key);
       if (w === undefined) continue;
-      const score = (x: WorkloadRecord): number => (x.meshed ? 2 : 0) + (x.ready ? 1 : 0);
-      if (best === undefined || score(w) > score(best)) best = w;
+      if (best === undefined || senderScore(w) > senderScore(best)) best = w;
     }
     return best;
   }
@@ -203,7 +207,8 @@ export class AgentState {
   }
 
   workloadByKey(key: string): WorkloadRecord | undefined {
-    const r = this.#records.get(resourceId({ kind: 'workload', key }));
+    // resourceId({ kind: 'workload', key }) without the object: this runs per request.
+    const r = this.#records.get(`workload:${key}`);
     return r?.kind === 'workload' ? r : undefined;
   }
 
