@@ -28,14 +28,6 @@ export interface ByteSink {
 // dropped at every flush: an idle connection holds no output buffer (10 000 idle connections
 // must fit the agent's memory budget).
 const SLAB = 4000;
-/**
- * Payloads up to this size are copied into the slab rather than appended by reference, so that a
- * small answer (HEADERS, a DATA frame of a few KiB, the END_STREAM) is one chunk: one plain
- * socket write, not a corked burst through the Writable's buffered-write path. The copy costs
- * nothing overall on the TLS sockets between agents: TLSWrap copies a multi-buffer write into one
- * buffer before SSL_write anyway.
- */
-export const COPY_MAX = 2048;
 const NONE = Buffer.alloc(0);
 /**
  * Slab size for borrowed payloads: one size, so that slabs given back are lent again (sized to
@@ -117,10 +109,10 @@ export class FrameWriter {
     this.#schedule();
   }
 
-  /** Appends `buf` by reference (it must not change until flushed); a small one is copied into the slab. */
+  /** Appends `buf` by reference (it must not change until flushed). */
   append(buf: Buffer): void {
     if (buf.length === 0) return;
-    if (buf.length <= COPY_MAX) {
+    if (buf.length <= 256) {
       const at = this.reserve(buf.length);
       buf.copy(this.#slab, at);
       this.commit(buf.length);
