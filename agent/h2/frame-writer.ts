@@ -1,7 +1,7 @@
 // Outgoing bytes of one connection, batched: frames are serialised into a slab (control frames,
 // frame headers, HPACK blocks — copied, they are small) or appended by reference (DATA payloads —
 // not copied until the flush), and everything queued during one event-loop turn goes to the
-// socket in one write (one TLS record run, one syscall) from a single flush per turn (#schedule): a
+// socket in one write (one TLS record run, one syscall) from a single setImmediate per turn: a
 // small flush as a corked burst of its chunks, a large one (JOIN_MIN and up: a bulk stream's
 // DATA) joined into one reused buffer of out-buffers.ts, so that the TLS socket does not join
 // them into a fresh allocation of its own; while a joined write is in flight the next turn's
@@ -162,8 +162,6 @@ export class FrameWriter {
    * here avoids. The bytes go no later than they would from the socket's own queue.
    */
   #flushTurn(): void {
-    // A microtask left behind by an explicit flush() (or a take()): nothing of it is pending.
-    if (!this.#scheduled) return;
     if (this.#lent.length > 0) {
       this.#scheduled = false;
       this.#immediate = undefined;
@@ -251,18 +249,9 @@ export class FrameWriter {
     }
   }
 
-  /**
-   * The turn's flush: as a microtask when the writer is light (nothing borrowed, no joined write in
-   * flight), so it runs once the callback that queued the frames is done — all the frames of one
-   * socket read, and what that read's nextTicks add (an answer's END_STREAM) — instead of in the
-   * check phase after every other I/O callback of the loop iteration. A borrowed slab or a write
-   * in flight keeps the setImmediate: bulk streams still gather a loop iteration's reads into one
-   * joined write, and wait for the write before them (#flushTurn).
-   */
   #schedule(): void {
     if (this.#scheduled || this.#sink === undefined) return;
     this.#scheduled = true;
-    if (this.#pooled || this.#lent.length > 0) this.#immediate = setImmediate(this.#flushBound);
-    else queueMicrotask(this.#flushBound);
+    this.#immediate = setImmediate(this.#flushBound);
   }
 }
