@@ -16,6 +16,10 @@ import { once } from 'node:events';
 import { H2Session } from '../../../agent/h2/session.ts';
 import type { H2DuplexStream } from '../../../agent/h2/duplex-stream.ts';
 import { HeldBytesBudget, THROTTLED_STREAM_WINDOW } from '../../../agent/h2/held-bytes-budget.ts';
+import { relay, until as untilWithin, WireLog, type Relay, type WireFrame } from './wire-relay.ts';
+
+/** The default wait here is longer: 16 stalled 6 MiB downloads. */
+const until = (what: string, cond: () => boolean, ms = 15_000): Promise<void> => untilWithin(what, cond, ms);
 
 const MiB = 1 << 20;
 /** As the agent's client sessions (agent/proxy/hbone/flow-windows.ts). */
@@ -31,86 +35,6 @@ const FRAME_RST_STREAM = 0x3;
 const FRAME_SETTINGS = 0x4;
 const FRAME_GOAWAY = 0x7;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-
-interface WireFrame { type: number; flags: number; stream: number; length: number; payload: Buffer }
-
-/** Frames one direction of a connection carries, parsed from the bytes alone. */
-class WireLog {
-  readonly frames: WireFrame[] = [];
-  #buf = Buffer.alloc(0);
-  #skip: number;
-
-  constructor(skip: number) {
-    this.#skip = skip;
-  }
-
-  push(d: Buffer): void {
-    this.#buf = Buffer.concat([this.#buf, d]);
-    if (this.#skip > 0) {
-      const n = Math.min(this.#skip, this.#buf.length);
-      this.#skip -= n;
-      this.#buf = this.#buf.subarray(n);
-    }
-    while (this.#buf.length >= 9) {
-      const length = this.#buf.readUIntBE(0, 3);
-      if (this.#buf.length < 9 + length) break;
-      const type = this.#buf[3];
-      const payload = type === FRAME_DATA ? Buffer.alloc(0) : Buffer.from(this.#buf.subarray(9, 9 + length));
-      this.frames.push({ type, flags: this.#buf[4], stream: this.#buf.readUInt32BE(5) & 0x7fffffff, length, payload });
-      this.#buf = this.#buf.subarray(9 + length);
-    }
-  }
-
-  /** DATA octets on the given streams. */
-  data(streams: Iterable<number>): number {
-    const set = new Set(streams);
-    let n = 0;
-    for (const f of this.frames) if (f.type === FRAME_DATA && set.has(f.stream)) n += f.length;
-    return n;
-  }
-
-  /** The INITIAL_WINDOW_SIZE values of the SETTINGS frames (not ACKs) sent this way, in order. */
-  initialWindows(): number[] {
-    const out: number[] = [];
-    for (const f of this.frames) {
-      if (f.type !== FRAME_SETTINGS || (f.flags & 1) !== 0) continue;
-      for (let i = 0; i + 6 <= f.payload.length; i += 6) if (f.payload.readUInt16BE(i) === SETTINGS_INITIAL_WINDOW_SIZE) out.push(f.payload.readUInt32BE(i + 2));
-    }
-    return out;
-  }
-}
-
-interface Relay { port: number; up: WireLog; down: WireLog; close(): void }
-
-/** A TCP relay to `target` logging the frames each way: `up` from the client (after its preface), `down` from the server. */
-async function relay(t: Test, target: number): Promise<Relay> {
-  const up = new WireLog(24);
-  const down = new WireLog(0);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((c) => {
-    const u = net.connect(target, '127.0.0.1');
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => { c.destroy(); u.destroy(); });
-    }
-    c.on('data', (d: Buffer) => { up.push(d); u.write(d); });
-    u.on('data', (d: Buffer) => { down.push(d); c.write(d); });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const r = { port: (server.address() as net.AddressInfo).port, up, down, close: () => { for (const s of sockets) s.destroy(); server.close(); } };
-  t.teardown(() => r.close());
-  return r;
-}
-
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Waits until `count()` has not moved for `quietMs`. */
 async function settled(count: () => number, quietMs = 400): Promise<number> {

@@ -14,94 +14,20 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { H2Session } from '../../../agent/h2/session.ts';
 import type { H2DuplexStream } from '../../../agent/h2/duplex-stream.ts';
+import { relay, until, type Relay } from './wire-relay.ts';
 
 const STREAM_WINDOW = 1 << 20;
 /** A session window that 8 stalled streams' windows overfill: 4 of them would stall it before. */
 const CONN_WINDOW = 4 << 20;
 const STALLED = 8;
-const FRAME_DATA = 0x0;
 const FRAME_RST_STREAM = 0x3;
-const FRAME_WINDOW_UPDATE = 0x8;
-const PREFACE_LENGTH = 24;
-
-interface WireFrame { type: number; flags: number; stream: number; length: number; payload: Buffer }
-
-/** Frames one direction of a connection carries, parsed from the bytes alone. */
-class WireLog {
-  readonly frames: WireFrame[] = [];
-  #buf = Buffer.alloc(0);
-  #skip: number;
-
-  constructor(skip: number) {
-    this.#skip = skip;
-  }
-
-  push(d: Buffer): void {
-    this.#buf = Buffer.concat([this.#buf, d]);
-    if (this.#skip > 0) {
-      const n = Math.min(this.#skip, this.#buf.length);
-      this.#skip -= n;
-      this.#buf = this.#buf.subarray(n);
-    }
-    while (this.#buf.length >= 9) {
-      const length = this.#buf.readUIntBE(0, 3);
-      if (this.#buf.length < 9 + length) break;
-      const type = this.#buf[3];
-      // Payloads kept only for the small frames the tests read (not DATA).
-      const payload = type === FRAME_DATA ? Buffer.alloc(0) : Buffer.from(this.#buf.subarray(9, 9 + length));
-      this.frames.push({ type, flags: this.#buf[4], stream: this.#buf.readUInt32BE(5) & 0x7fffffff, length, payload });
-      this.#buf = this.#buf.subarray(9 + length);
-    }
-  }
-
-  /** WINDOW_UPDATE increments on `stream`, summed. */
-  credit(stream: number): number {
-    let n = 0;
-    for (const f of this.frames) if (f.type === FRAME_WINDOW_UPDATE && f.stream === stream) n += f.payload.readUInt32BE(0) & 0x7fffffff;
-    return n;
-  }
-
-  /** DATA octets (padding included: what counts against the windows) on the given streams. */
-  data(streams: Set<number>): number {
-    let n = 0;
-    for (const f of this.frames) if (f.type === FRAME_DATA && streams.has(f.stream)) n += f.length;
-    return n;
-  }
-}
-
-interface Relay { port: number; up: WireLog; down: WireLog; close(): void }
-
-/** A TCP relay to `target` that logs the frames each way: `up` from the client (after its preface), `down` from the server. */
-async function relay(target: number): Promise<Relay> {
-  const up = new WireLog(PREFACE_LENGTH);
-  const down = new WireLog(0);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((c) => {
-    const u = net.connect(target, '127.0.0.1');
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => { c.destroy(); u.destroy(); });
-    }
-    c.on('data', (d: Buffer) => { up.push(d); u.write(d); });
-    u.on('data', (d: Buffer) => { down.push(d); c.write(d); });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port, up, down,
-    close: () => { for (const s of sockets) s.destroy(); server.close(); },
-  };
-}
 
 /** `server` listening on loopback behind a relay; both closed when `t` ends. */
 async function behindRelay(t: Test, server: net.Server | http2.Http2Server): Promise<Relay> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => server.close());
-  const r = await relay((server.address() as net.AddressInfo).port);
-  t.teardown(() => r.close());
-  return r;
+  return relay(t, (server.address() as net.AddressInfo).port);
 }
 
 /** A codec client session (as the agent's peer sessions run it) through the relay. */
@@ -110,14 +36,6 @@ function codecClient(t: Test, r: Relay, windows: { initialWindowSize?: number; c
   session.on('error', () => {});
   t.teardown(() => session.destroy());
   return session;
-}
-
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 t.test('node:http2 client → codec server: uploads nobody reads do not stop another stream', async (t) => {

@@ -132,10 +132,12 @@ t.test('LentCopies: copies side by side make one run; a slab is rewound or given
   c.written(null); // b
   t.equal(c.slabs, 1, 'the first slab went back once its two writes completed');
   c.written(null); // d
+  t.equal(c.slabs, 0, 'with nothing in flight and nothing to take, the slab went back: an idle tunnel holds none');
   src.fill(4);
   c.append(src);
   const e = c.take() as Buffer;
-  t.equal(e.byteOffset, d.byteOffset, 'the slab being filled is rewound once nothing of it is in flight');
+  t.equal(e.buffer, d.buffer, 'the next copy takes the same slab back from the pool');
+  t.equal(e.byteOffset, d.byteOffset, 'from its start');
   t.ok(e.every((x) => x === 4));
   c.append(src);
   c.written(null); // e
