@@ -22,6 +22,7 @@
 import t, { type Test } from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
+import { stallDownloads } from './stalled-downloads.ts';
 import { parseProm, sumOf } from '../agent/telemetry/prom-parse.ts';
 
 const OPAQUE_PORT = 9090;
@@ -75,13 +76,8 @@ async function heldOnN1(sa: string): Promise<{ held: number | undefined; throttl
   return { held: held.length === 0 ? undefined : held.reduce((n, s) => n + s.value, 0), throttles: mine('weft_held_bytes_throttled_total').reduce((n, s) => n + s.value, 0) };
 }
 
-async function stall(t: Test, port: number): Promise<void> {
-  const args = ['--host', server, '--port', String(port), '--proto', 'http', '--connections', String(STALLED), '--bytes', String(DOWNLOAD), '--path', `/chunked/${DOWNLOAD}`];
-  const app = await mesh.startApp('app-1', 'stall-client.ts', args);
-  t.teardown(() => app.stop(1000));
-  const line = await app.waitForLine((l) => 'stalled' in l, 60_000);
-  t.equal(line.stalled, STALLED, `${STALLED} downloads flowed, then their reader stopped`);
-  await new Promise((r) => setTimeout(r, FILL_MS));
+function stall(t: Test, port: number): Promise<void> {
+  return stallDownloads(t, mesh, { host: server, port, connections: STALLED, bytes: DOWNLOAD, fillMs: FILL_MS });
 }
 
 async function check(t: Test, port: number, what: string): Promise<void> {

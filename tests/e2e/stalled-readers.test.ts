@@ -23,6 +23,7 @@
 import t, { type Test } from 'tap';
 import { withTestbed } from '../testbed/index.ts';
 import { Mesh } from '../testbed/mesh.ts';
+import { stallDownloads } from './stalled-downloads.ts';
 
 const OPAQUE_PORT = 9090;
 const STALLED = 24;
@@ -66,15 +67,8 @@ await mesh.startApp('server', 'l7-server.ts', ['--port', '8080', '--name', 'serv
 const server = tb.pod('server').ip;
 
 /** Starts STALLED stalled downloads from app-1 and waits until each has read and stopped. */
-async function stall(t: Test, port: number): Promise<void> {
-  const args = ['--host', server, '--port', String(port), '--proto', 'http', '--connections', String(STALLED), '--bytes', String(DOWNLOAD), '--path', `/chunked/${DOWNLOAD}`];
-  const app = await mesh.startApp('app-1', 'stall-client.ts', args);
-  t.teardown(() => app.stop(1000));
-  const line = await app.waitForLine((l) => 'stalled' in l, 60_000);
-  t.equal(line.stalled, STALLED, `${STALLED} downloads flowed, then their reader stopped`);
-  // Let the stalled streams run into their windows: the socket buffers on the way, then the
-  // agent's stream windows (l7-server writes 1 KiB at a time: a few seconds for 24 of them).
-  await new Promise((r) => setTimeout(r, FILL_MS));
+function stall(t: Test, port: number): Promise<void> {
+  return stallDownloads(t, mesh, { host: server, port, connections: STALLED, bytes: DOWNLOAD, fillMs: FILL_MS });
 }
 
 t.test('before any stall, both probes pass', async (t) => {
